@@ -1,0 +1,345 @@
+/**
+ * One load of a pipeline: resolve → check for drift → stage → cast (bad rows to quarantine) →
+ * write the target in one transaction → profile. Works on any DuckDB connection: the warehouse
+ * for a real load, a scratch database for verification.
+ */
+import * as crypto from 'node:crypto';
+import * as fs from 'node:fs';
+import type { DuckDBConnection } from '@duckdb/node-api';
+import { QuarantineBudgetExceededError, SchemaDriftError, SpecInvalidError } from '../../common/errors';
+import type { PipelineSpec } from '../../common/spec';
+import type { DriftDifference, DriftReport } from '../../common/types';
+import { ident, lit, queryOne, queryRows } from '../../lib/duckdb';
+import { classifyRejects, classifyValues, clip, compareColumns, driftReport, pct, valueStats } from './drift';
+import { profileRelation, type TableProfile } from './profile';
+import {
+  ENCODING_ERROR,
+  FILE_COLUMN,
+  RAW,
+  REJECT_SCANS,
+  REJECTS,
+  fileFacts,
+  readHeader,
+  resolveSourceFiles,
+  shapeOf,
+  sniffCsv,
+  stageSource,
+  type StagedSource,
+} from './source';
+import { columnSql, tableColumnsDdl } from './sql';
+
+export const TYPED = '__heal_typed';
+export const LOADS_TABLE = '__heal_loads';
+
+export interface LoadContext {
+  spec: PipelineSpec;
+  specVersion: number;
+  /** Identifies this load (the workflow id): quarantine rows and load records are keyed by it. */
+  runId: string;
+  /** Source path or glob for this load (the spec's unless overridden). */
+  source: string;
+  allowedRoots: readonly string[];
+  /** Write the target table. False: stop after staging and casting (verification, dry runs). */
+  commit: boolean;
+}
+
+export interface LoadResult {
+  sources: string[];
+  rowsRead: number;
+  rowsLoaded: number;
+  rowsQuarantined: number;
+  skipped: boolean;
+  /** Profile of the rows this load accepted; null when skipped. */
+  profile: TableProfile | null;
+  /** True when this run id had already committed (a retried activity): nothing was redone. */
+  alreadyCommitted: boolean;
+}
+
+/** Structural drift: what can be seen from file facts and headers alone. */
+export async function checkStructure(conn: DuckDBConnection, ctx: LoadContext, files: string[]): Promise<DriftReport | null> {
+  const { spec } = ctx;
+  const differences: DriftDifference[] = [];
+  let found: string[] = [];
+  for (const file of files) {
+    const facts = fileFacts(file);
+    if (facts.empty) {
+      differences.push({ kind: 'empty-file', detail: `${file} is empty (${facts.bytes} bytes)` });
+      continue;
+    }
+    const header = await readHeader(conn, spec, file);
+    if (!header.ok) {
+      if (ENCODING_ERROR.test(header.error)) {
+        differences.push({
+          kind: 'encoding-change',
+          expected: spec.source.format === 'csv' ? spec.source.csv.encoding : 'utf-8',
+          detail: `${file} is not valid ${spec.source.format === 'csv' ? spec.source.csv.encoding : 'utf-8'} (${clip(header.error, 120)})`,
+        });
+        continue;
+      }
+      differences.push({ kind: 'malformed-rows', detail: `${file} cannot be read as ${spec.source.format}: ${clip(header.error, 160)}` });
+      continue;
+    }
+    found = header.columns;
+    let diffs = compareColumns(spec, header.columns);
+    if (spec.source.format !== 'csv') diffs = diffs.filter((d) => d.kind !== 'reordered');
+    if (diffs.length && spec.source.format === 'csv') {
+      const sniff = await sniffCsv(conn, file, spec.source.csv.encoding);
+      diffs = compareColumns(spec, header.columns, sniff);
+    }
+    differences.push(...diffs.map((d) => (files.length > 1 ? { ...d, detail: `${d.detail} (${file})` } : d)));
+  }
+  if (!differences.length) return null;
+  return driftReport(spec, ctx.specVersion, files, differences, shapeOf(spec, spec.source.columns), shapeOf(spec, found));
+}
+
+/** Value drift over the staged source: no rows, truncation, malformed lines, values that no longer parse. */
+export async function checkValues(conn: DuckDBConnection, ctx: LoadContext, staged: StagedSource): Promise<DriftReport | null> {
+  const { spec } = ctx;
+  const differences: DriftDifference[] = [];
+  if (staged.rows === 0 && staged.rejectedLines === 0) {
+    differences.push({ kind: 'no-rows', detail: 'the source has a header but no data rows; a partial file never replaces the table' });
+  } else {
+    differences.push(...(await classifyRejects(conn, spec, staged.rejectedLines, staged.rows, staged.truncated)));
+    differences.push(...classifyValues(spec, await valueStats(conn, spec), staged.rows));
+  }
+  if (!differences.length) return null;
+  return driftReport(
+    spec,
+    ctx.specVersion,
+    staged.files,
+    differences,
+    shapeOf(spec, spec.source.columns),
+    shapeOf(spec, staged.columns, staged.rows + staged.rejectedLines),
+  );
+}
+
+/** Cast every row into `__heal_typed`, flagging rows that go to quarantine and why. */
+export async function castStaged(conn: DuckDBConnection, spec: PipelineSpec): Promise<void> {
+  const parts = spec.contract.columns.map((c) => columnSql(spec, c, 'r'));
+  const values = parts.map((p) => `${p.value} AS ${ident(p.column.name)}`);
+  const bad = parts.flatMap((p) => [p.fail, p.missing]).filter((x) => x !== 'false');
+  const reasons = parts.flatMap((p) => {
+    const out: string[] = [];
+    if (p.fail !== 'false')
+      out.push(
+        `CASE WHEN ${p.fail} THEN ${lit(`${p.column.name}: `)} || '''' || left(${p.text}, 80) || ''' is not a valid ${p.column.type}' END`,
+      );
+    if (p.missing !== 'false') out.push(`CASE WHEN ${p.missing} THEN ${lit(`${p.column.name}: required value is missing`)} END`);
+    return out;
+  });
+  const badCols = parts
+    .filter((p) => p.fail !== 'false' || p.missing !== 'false')
+    .map((p) => `CASE WHEN ${p.fail} OR ${p.missing} THEN ${lit(p.column.name)} END`);
+  await conn.run(`CREATE OR REPLACE TEMP TABLE ${TYPED} AS
+    SELECT r.rowid AS __row, r.${ident(FILE_COLUMN)} AS __file, ${values.join(', ')},
+      ${bad.length ? bad.join(' OR ') : 'false'} AS __bad,
+      ${reasons.length ? `concat_ws('; ', ${reasons.join(', ')})` : "''"} AS __reason,
+      ${badCols.length ? `concat_ws(',', ${badCols.join(', ')})` : "''"} AS __columns
+    FROM ${RAW} r`);
+  if (spec.target.mode === 'merge' && spec.target.key?.length) {
+    const keys = spec.target.key.map(ident);
+    await conn.run(`UPDATE ${TYPED} SET __bad = true, __columns = ${lit(spec.target.key.join(','))},
+        __reason = 'duplicate key: a later row of the source has the same key'
+      WHERE NOT __bad AND __row IN (
+        SELECT __row FROM (SELECT __row, row_number() OVER (PARTITION BY ${keys.join(', ')} ORDER BY __row DESC) AS k FROM ${TYPED} WHERE NOT __bad) WHERE k > 1)`);
+  }
+}
+
+async function tableExists(conn: DuckDBConnection, table: string): Promise<boolean> {
+  const r = await queryOne<{ n: number }>(
+    conn,
+    `SELECT count(*) AS n FROM information_schema.tables WHERE table_schema = 'main' AND table_name = ${lit(table)} AND table_type = 'BASE TABLE'`,
+  );
+  return (r?.n ?? 0) > 0;
+}
+
+async function ensureLoadsTable(conn: DuckDBConnection): Promise<void> {
+  await conn.run(`CREATE TABLE IF NOT EXISTS ${LOADS_TABLE} (
+    run_id VARCHAR, pipeline VARCHAR, table_name VARCHAR, mode VARCHAR, load_key VARCHAR, spec_version INTEGER,
+    sources VARCHAR, rows_read BIGINT, rows_loaded BIGINT, rows_quarantined BIGINT, loaded_at TIMESTAMP)`);
+}
+
+interface LoadRecord {
+  rows_read: number;
+  rows_loaded: number;
+  rows_quarantined: number;
+  sources: string;
+}
+
+async function findLoad(conn: DuckDBConnection, where: string): Promise<LoadRecord | undefined> {
+  if (!(await tableExists(conn, LOADS_TABLE))) return undefined;
+  return queryOne<LoadRecord>(conn, `SELECT rows_read, rows_loaded, rows_quarantined, sources FROM ${LOADS_TABLE} WHERE ${where} LIMIT 1`);
+}
+
+/** Content hash of the source files: an append's idempotency key. */
+export function sourceKey(files: readonly string[]): string {
+  const h = crypto.createHash('sha256');
+  for (const f of [...files].sort()) {
+    h.update(f);
+    h.update('\0');
+    const fd = fs.openSync(f, 'r');
+    try {
+      const buf = Buffer.alloc(1 << 20);
+      let n: number;
+      while ((n = fs.readSync(fd, buf, 0, buf.length, null)) > 0) h.update(buf.subarray(0, n));
+    } finally {
+      fs.closeSync(fd);
+    }
+  }
+  return h.digest('hex');
+}
+
+/** SQL giving, for each bad typed row, its line in the source file (header, skipped and malformed lines counted). */
+function badRowsWithLines(spec: PipelineSpec): string {
+  const h = spec.source.format === 'csv' ? (spec.source.csv.header ? 1 : 0) + spec.source.csv.skipRows : 0;
+  const rejected =
+    spec.source.format === 'csv'
+      ? `SELECT s.file_path AS file, e.line - ${h} - (row_number() OVER (PARTITION BY s.file_path ORDER BY e.line) - 1) AS k
+         FROM (SELECT DISTINCT scan_id, file_id, line FROM ${REJECTS}) e JOIN ${REJECT_SCANS} s USING (scan_id, file_id)`
+      : `SELECT NULL::VARCHAR AS file, NULL::BIGINT AS k WHERE false`;
+  return `WITH numbered AS (
+      SELECT t.*, row_number() OVER (PARTITION BY __file ORDER BY __row) AS k FROM ${TYPED} t),
+    rej AS (${rejected})
+    SELECT n.__row, n.__file, n.__columns, n.__reason,
+      n.k + ${h} + (SELECT count(*) FROM rej WHERE rej.file = n.__file AND rej.k <= n.k) AS line
+    FROM numbered n WHERE n.__bad`;
+}
+
+async function writeQuarantine(conn: DuckDBConnection, ctx: LoadContext): Promise<void> {
+  const q = ident(`${ctx.spec.target.table}__quarantine`);
+  await conn.run(`CREATE TABLE IF NOT EXISTS ${q} (
+    run_id VARCHAR, pipeline VARCHAR, spec_version INTEGER, source_file VARCHAR, line BIGINT,
+    column_name VARCHAR, reason VARCHAR, raw_row VARCHAR, quarantined_at TIMESTAMP)`);
+  await conn.run(`DELETE FROM ${q} WHERE run_id = ${lit(ctx.runId)}`);
+  const common = `${lit(ctx.runId)}, ${lit(ctx.spec.name)}, ${ctx.specVersion}`;
+  await conn.run(`INSERT INTO ${q}
+    SELECT ${common}, b.__file, b.line, b.__columns, b.__reason, to_json(r)::VARCHAR, now()::TIMESTAMP
+    FROM (${badRowsWithLines(ctx.spec)}) b JOIN ${RAW} r ON r.rowid = b.__row`);
+  if (ctx.spec.source.format === 'csv') {
+    await conn.run(`INSERT INTO ${q}
+      SELECT ${common}, s.file_path, e.line, string_agg(DISTINCT coalesce(e.column_name, ''), ','),
+        string_agg(DISTINCT e.error_type || ': ' || coalesce(e.error_message, ''), '; '), any_value(e.csv_line), now()::TIMESTAMP
+      FROM ${REJECTS} e JOIN ${REJECT_SCANS} s USING (scan_id, file_id) GROUP BY s.file_path, e.line`);
+  }
+}
+
+async function checkTargetColumns(conn: DuckDBConnection, spec: PipelineSpec): Promise<void> {
+  const cols = await queryRows<{ column_name: string }>(
+    conn,
+    `SELECT column_name FROM information_schema.columns WHERE table_schema = 'main' AND table_name = ${lit(spec.target.table)} ORDER BY ordinal_position`,
+  );
+  const have = cols.map((c) => c.column_name).join(', ');
+  const want = spec.contract.columns.map((c) => c.name).join(', ');
+  if (have !== want) {
+    throw new SpecInvalidError(`target ${spec.target.table}`, [
+      `${spec.target.mode} needs the table's columns to match the contract: the table has (${have}), the contract (${want})`,
+    ]);
+  }
+}
+
+/** Write the target table, quarantine and load record in one transaction. */
+async function commitLoad(conn: DuckDBConnection, ctx: LoadContext, files: string[], rowsRead: number, loadKey: string): Promise<{ loaded: number; quarantined: number }> {
+  const { spec } = ctx;
+  const t = ident(spec.target.table);
+  const cols = spec.contract.columns.map((c) => ident(c.name)).join(', ');
+  const counts = (await queryOne<{ good: number; bad: number }>(
+    conn,
+    `SELECT count(*) FILTER (WHERE NOT __bad) AS good, count(*) FILTER (WHERE __bad) AS bad FROM ${TYPED}`,
+  )) ?? { good: 0, bad: 0 };
+  const rejected = rowsRead - counts.good - counts.bad;
+  await conn.run('BEGIN TRANSACTION');
+  try {
+    if (spec.target.mode === 'replace') {
+      await conn.run(`CREATE OR REPLACE TABLE ${t} (${tableColumnsDdl(spec)})`);
+    } else {
+      await conn.run(`CREATE TABLE IF NOT EXISTS ${t} (${tableColumnsDdl(spec)})`);
+      await checkTargetColumns(conn, spec);
+    }
+    if (spec.target.mode === 'merge' && spec.target.key?.length) {
+      const on = spec.target.key.map((k) => `${t}.${ident(k)} IS NOT DISTINCT FROM s.${ident(k)}`).join(' AND ');
+      await conn.run(`DELETE FROM ${t} USING (SELECT ${spec.target.key.map(ident).join(', ')} FROM ${TYPED} WHERE NOT __bad) s WHERE ${on}`);
+    }
+    await conn.run(`INSERT INTO ${t} (${cols}) SELECT ${cols} FROM ${TYPED} WHERE NOT __bad ORDER BY __row`);
+    await writeQuarantine(conn, ctx);
+    await ensureLoadsTable(conn);
+    await conn.run(`INSERT INTO ${LOADS_TABLE} VALUES (${lit(ctx.runId)}, ${lit(spec.name)}, ${lit(spec.target.table)}, ${lit(spec.target.mode)},
+      ${lit(loadKey)}, ${ctx.specVersion}, ${lit(JSON.stringify(files))}, ${rowsRead}, ${counts.good}, ${counts.bad + rejected}, now()::TIMESTAMP)`);
+    await conn.run('COMMIT');
+  } catch (err) {
+    await conn.run('ROLLBACK').catch(() => undefined);
+    throw err;
+  }
+  return { loaded: counts.good, quarantined: counts.bad + rejected };
+}
+
+/**
+ * Run one load on `conn`. Throws `SchemaDriftError` (nothing written) when the source no longer
+ * fits, `QuarantineBudgetExceededError` when too many rows are bad.
+ */
+export async function runLoad(conn: DuckDBConnection, ctx: LoadContext): Promise<LoadResult> {
+  const { spec } = ctx;
+  const t = spec.target.table;
+  if (ctx.commit) {
+    const done = await findLoad(conn, `run_id = ${lit(ctx.runId)} AND table_name = ${lit(t)}`);
+    if (done) {
+      return {
+        sources: JSON.parse(done.sources) as string[],
+        rowsRead: done.rows_read,
+        rowsLoaded: done.rows_loaded,
+        rowsQuarantined: done.rows_quarantined,
+        skipped: false,
+        profile: null,
+        alreadyCommitted: true,
+      };
+    }
+  }
+  const files = await resolveSourceFiles(conn, ctx.source, ctx.allowedRoots);
+  const structural = await checkStructure(conn, ctx, files);
+  if (structural) throw new SchemaDriftError(structural);
+
+  let loadKey = '';
+  if (ctx.commit && spec.target.mode === 'append') {
+    loadKey = sourceKey(files);
+    const prior = await findLoad(conn, `load_key = ${lit(loadKey)} AND table_name = ${lit(t)} AND mode = 'append'`);
+    if (prior) {
+      return { sources: files, rowsRead: prior.rows_read, rowsLoaded: 0, rowsQuarantined: 0, skipped: true, profile: null, alreadyCommitted: false };
+    }
+  }
+
+  const staged = await stageSource(conn, spec, files);
+  const valueDrift = await checkValues(conn, ctx, staged);
+  if (valueDrift) throw new SchemaDriftError(valueDrift);
+
+  await castStaged(conn, spec);
+  const rowsRead = staged.rows + staged.rejectedLines;
+  const bad = (await queryOne<{ n: number }>(conn, `SELECT count(*) AS n FROM ${TYPED} WHERE __bad`))?.n ?? 0;
+  const quarantined = bad + staged.rejectedLines;
+  const share = rowsRead ? quarantined / rowsRead : 0;
+  if (share > spec.quality.quarantineBudget) {
+    const reasons = await queryRows<{ r: string }>(conn, `SELECT DISTINCT __reason AS r FROM ${TYPED} WHERE __bad LIMIT 3`);
+    throw new QuarantineBudgetExceededError(
+      `${quarantined} of ${rowsRead} rows (${pct(share)}) would go to quarantine, over the budget of ${pct(spec.quality.quarantineBudget)}; e.g. ${reasons
+        .map((r) => clip(r.r, 100))
+        .join(' | ')}`,
+      { rowsRead, quarantined, budget: spec.quality.quarantineBudget },
+    );
+  }
+
+  let loaded = rowsRead - quarantined;
+  if (ctx.commit) {
+    const c = await commitLoad(conn, ctx, files, rowsRead, loadKey || sourceKeyLite(files));
+    loaded = c.loaded;
+  }
+  const profile = await profileRelation(conn, spec, `(SELECT * FROM ${TYPED} WHERE NOT __bad)`);
+  return { sources: files, rowsRead, rowsLoaded: loaded, rowsQuarantined: rowsRead - loaded, skipped: false, profile, alreadyCommitted: false };
+}
+
+/** A cheap identity for non-append loads (path, size, mtime): recorded for audit, not used for skipping. */
+function sourceKeyLite(files: readonly string[]): string {
+  return files
+    .map((f) => {
+      const st = fs.statSync(f);
+      return `${f}:${st.size}:${st.mtimeMs}`;
+    })
+    .join('|');
+}

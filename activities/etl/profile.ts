@@ -1,0 +1,98 @@
+/** Per-column profiles of loaded data: the baseline later loads and healing are checked against. */
+import type { DuckDBConnection } from '@duckdb/node-api';
+import type { ColumnType, PipelineSpec } from '../../common/spec';
+import { ident, queryOne, queryRows } from '../../lib/duckdb';
+
+export interface ColumnProfile {
+  name: string;
+  type: ColumnType;
+  count: number;
+  nullRate: number;
+  distinct: number;
+  distinctRatio: number;
+  min: number | string | null;
+  max: number | string | null;
+  mean: number | null;
+  median: number | null;
+  stddev: number | null;
+  length: { min: number; max: number; mean: number } | null;
+  /** Shape classes of values (letters -> a, digits -> 9, runs collapsed), most common first. */
+  patterns: { pattern: string; share: number }[];
+  /** Most common values with their share, for low-cardinality columns (≤ 50 distinct). */
+  topValues: { value: string; share: number }[] | null;
+}
+
+export interface TableProfile {
+  rows: number;
+  columns: ColumnProfile[];
+}
+
+const NUMERIC: ReadonlySet<ColumnType> = new Set(['integer', 'number']);
+const ORDERED: ReadonlySet<ColumnType> = new Set(['integer', 'number', 'date', 'timestamp']);
+const TOP_VALUES_MAX_DISTINCT = 50;
+const PATTERN_SAMPLE_ROWS = 100_000;
+
+function num(v: unknown): number | null {
+  if (v === null || v === undefined) return null;
+  const n = Number(v);
+  return Number.isFinite(n) ? Math.round(n * 1e6) / 1e6 : null;
+}
+
+/** Profile the contract columns of `relation` (a table name or parenthesised query). */
+export async function profileRelation(conn: DuckDBConnection, spec: PipelineSpec, relation: string): Promise<TableProfile> {
+  const cols = spec.contract.columns;
+  const aggs = cols.map((c, i) => {
+    const x = ident(c.name);
+    const parts = [`count(${x}) AS c${i}`, `approx_count_distinct(${x}) AS d${i}`];
+    if (ORDERED.has(c.type)) parts.push(`CAST(min(${x}) AS VARCHAR) AS mn${i}`, `CAST(max(${x}) AS VARCHAR) AS mx${i}`);
+    if (NUMERIC.has(c.type)) parts.push(`avg(${x}) AS av${i}`, `approx_quantile(${x}, 0.5) AS md${i}`, `stddev_samp(${x}) AS sd${i}`);
+    if (c.type === 'string') parts.push(`min(length(${x})) AS lmn${i}`, `max(length(${x})) AS lmx${i}`, `avg(length(${x})) AS lav${i}`);
+    return parts.join(', ');
+  });
+  const row = (await queryOne<Record<string, unknown>>(conn, `SELECT count(*) AS n, ${aggs.join(', ')} FROM ${relation}`)) ?? {};
+  const rows = Number(row['n'] ?? 0);
+  const columns: ColumnProfile[] = [];
+  for (const [i, c] of cols.entries()) {
+    const x = ident(c.name);
+    const count = Number(row[`c${i}`] ?? 0);
+    const distinct = Math.min(Number(row[`d${i}`] ?? 0), count);
+    const patterns = await queryRows<{ p: string; n: number }>(
+      conn,
+      `SELECT regexp_replace(regexp_replace(regexp_replace(CAST(${x} AS VARCHAR), '[A-Za-z]+', 'a', 'g'), '[0-9]', '9', 'g'), '\\s+', ' ', 'g') AS p, count(*) AS n
+       FROM (SELECT ${x} FROM ${relation} WHERE ${x} IS NOT NULL LIMIT ${PATTERN_SAMPLE_ROWS}) GROUP BY p ORDER BY n DESC, p LIMIT 5`,
+    );
+    const sampled = patterns.reduce((a, p) => a + Number(p.n), 0) || 1;
+    let topValues: ColumnProfile['topValues'] = null;
+    if (distinct > 0 && distinct <= TOP_VALUES_MAX_DISTINCT) {
+      const tv = await queryRows<{ v: string; n: number }>(
+        conn,
+        `SELECT CAST(${x} AS VARCHAR) AS v, count(*) AS n FROM ${relation} WHERE ${x} IS NOT NULL GROUP BY v ORDER BY n DESC, v LIMIT ${TOP_VALUES_MAX_DISTINCT}`,
+      );
+      topValues = tv.map((t) => ({ value: String(t.v), share: num(Number(t.n) / (count || 1)) ?? 0 }));
+    }
+    const ordered = ORDERED.has(c.type);
+    const numeric = NUMERIC.has(c.type);
+    const minV = row[`mn${i}`];
+    const maxV = row[`mx${i}`];
+    columns.push({
+      name: c.name,
+      type: c.type,
+      count,
+      nullRate: rows ? num(1 - count / rows) ?? 0 : 0,
+      distinct,
+      distinctRatio: count ? num(distinct / count) ?? 0 : 0,
+      min: ordered && minV != null ? (numeric ? num(minV) : String(minV)) : null,
+      max: ordered && maxV != null ? (numeric ? num(maxV) : String(maxV)) : null,
+      mean: numeric ? num(row[`av${i}`]) : null,
+      median: numeric ? num(row[`md${i}`]) : null,
+      stddev: numeric ? num(row[`sd${i}`]) : null,
+      length:
+        c.type === 'string' && row[`lmn${i}`] != null
+          ? { min: Number(row[`lmn${i}`]), max: Number(row[`lmx${i}`]), mean: num(row[`lav${i}`]) ?? 0 }
+          : null,
+      patterns: patterns.map((p) => ({ pattern: String(p.p).slice(0, 40), share: num(Number(p.n) / sampled) ?? 0 })),
+      topValues,
+    });
+  }
+  return { rows, columns };
+}

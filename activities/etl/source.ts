@@ -1,0 +1,172 @@
+/** Finding, inspecting and staging a pipeline's source files in DuckDB. */
+import * as fs from 'node:fs';
+import type { DuckDBConnection } from '@duckdb/node-api';
+import { SourceUnreadableError } from '../../common/errors';
+import type { PipelineSpec } from '../../common/spec';
+import type { SourceShape } from '../../common/types';
+import { ident, lit, queryOne, queryRows } from '../../lib/duckdb';
+import { checkSourceFile, isGlob } from '../../lib/paths';
+import { readerCall } from './sql';
+
+export const RAW = '__heal_raw';
+export const REJECTS = '__heal_rejects';
+export const REJECT_SCANS = '__heal_reject_scans';
+export const FILE_COLUMN = '__heal_file';
+
+/** Expand a path or glob into checked, real file paths (sorted). */
+export async function resolveSourceFiles(conn: DuckDBConnection, pattern: string, roots: readonly string[]): Promise<string[]> {
+  if (!isGlob(pattern)) return [checkSourceFile(pattern, roots)];
+  const rows = await queryRows<{ file: string }>(conn, `SELECT file FROM glob(${lit(pattern)}) ORDER BY file`);
+  if (rows.length === 0) throw new SourceUnreadableError(`${pattern}: no files match`);
+  return rows.map((r) => checkSourceFile(r.file, roots));
+}
+
+/** How a file looks before it is read: empty, or its first bytes. */
+export interface FileFacts {
+  file: string;
+  bytes: number;
+  /** No data at all (0 bytes, or only a byte-order mark / whitespace). */
+  empty: boolean;
+  /** The file does not end with a newline (a cut-off last line is likely). */
+  endsWithoutNewline: boolean;
+}
+
+export function fileFacts(file: string): FileFacts {
+  const st = fs.statSync(file);
+  const fd = fs.openSync(file, 'r');
+  try {
+    const head = Buffer.alloc(Math.min(st.size, 4096));
+    fs.readSync(fd, head, 0, head.length, 0);
+    const tail = Buffer.alloc(1);
+    if (st.size > 0) fs.readSync(fd, tail, 0, 1, st.size - 1);
+    const text = head.toString('utf8').replace(/^\uFEFF/, '');
+    return {
+      file,
+      bytes: st.size,
+      empty: st.size === 0 || (st.size <= 4096 && text.trim() === ''),
+      endsWithoutNewline: st.size > 0 && tail[0] !== 0x0a && tail[0] !== 0x0d,
+    };
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/** Result of reading a file's header with the spec's reader options. */
+export type HeaderResult = { ok: true; columns: string[] } | { ok: false; error: string };
+
+/** A reader error that means the file is not in the expected encoding. */
+export const ENCODING_ERROR = /unicode|utf-?8|encoding/i;
+
+/**
+ * Column names of one file as the spec's reader options see them. Malformed lines (a ragged row)
+ * do not hide the header: they are staged to quarantine later. An encoding error is reported.
+ */
+export async function readHeader(conn: DuckDBConnection, spec: PipelineSpec, file: string): Promise<HeaderResult> {
+  const describe = async (ignoreErrors: boolean) =>
+    (await queryRows<{ column_name: string }>(conn, `DESCRIBE SELECT * FROM ${readerCall(spec, [file], { ignoreErrors })}`)).map((r) => r.column_name);
+  let error: string;
+  try {
+    return { ok: true, columns: await describe(false) };
+  } catch (err) {
+    error = (err instanceof Error ? err.message : String(err)).split('\n')[0] ?? 'unreadable';
+  }
+  if (spec.source.format === 'csv' && !ENCODING_ERROR.test(error)) {
+    try {
+      return { ok: true, columns: await describe(true) };
+    } catch {
+      // Unreadable even when skipping bad lines: report the first error.
+    }
+  }
+  return { ok: false, error };
+}
+
+/** What DuckDB's sniffer makes of a CSV file with no hints (for classifying dialect drift). */
+export interface SniffResult {
+  delimiter: string;
+  quote: string;
+  hasHeader: boolean;
+  columns: { name: string; type: string }[];
+  dateFormat: string | null;
+  timestampFormat: string | null;
+}
+
+export async function sniffCsv(conn: DuckDBConnection, file: string, encoding = 'utf-8'): Promise<SniffResult | undefined> {
+  try {
+    const row = await queryOne<Record<string, unknown>>(
+      conn,
+      `SELECT Delimiter, Quote, HasHeader, Columns, DateFormat, TimestampFormat FROM sniff_csv(${lit(file)}, encoding=${lit(encoding)}, sample_size=20480)`,
+    );
+    if (!row) return undefined;
+    const cols = (row['Columns'] as { name: string; type: string }[] | null) ?? [];
+    const text = (v: unknown) => (v == null || v === '(empty)' ? null : String(v));
+    return {
+      delimiter: text(row['Delimiter']) ?? ',',
+      quote: text(row['Quote']) ?? '',
+      hasHeader: Boolean(row['HasHeader']),
+      columns: cols.map((c) => ({ name: String(c.name), type: String(c.type) })),
+      dateFormat: text(row['DateFormat']),
+      timestampFormat: text(row['TimestampFormat']),
+    };
+  } catch {
+    return undefined;
+  }
+}
+
+/** A source staged as text in a temp table of the connection. */
+export interface StagedSource {
+  files: string[];
+  columns: string[];
+  /** Rows staged (well-formed). */
+  rows: number;
+  /** Malformed lines DuckDB could not split into the expected columns. */
+  rejectedLines: number;
+  /** True when the last rejected line is the file's last line and it lacks a newline. */
+  truncated: boolean;
+}
+
+/**
+ * Read the whole source once into `__heal_raw` (every column as text, in file order) with
+ * malformed lines recorded in `__heal_rejects`. Everything after works from these temp tables.
+ */
+export async function stageSource(conn: DuckDBConnection, spec: PipelineSpec, files: readonly string[]): Promise<StagedSource> {
+  const isCsv = spec.source.format === 'csv';
+  const call = readerCall(spec, files, { rejectsTable: REJECTS, rejectsScan: REJECT_SCANS });
+  const select = isCsv ? `SELECT *, ${lit(files[0] ?? '')} AS ${ident(FILE_COLUMN)}` : `SELECT COLUMNS(*)::VARCHAR, ${lit(files[0] ?? '')} AS ${ident(FILE_COLUMN)}`;
+  if (files.length === 1) {
+    await conn.run(`CREATE OR REPLACE TEMP TABLE ${RAW} AS ${select} FROM ${call}`);
+  } else {
+    const multi = readerCall(spec, files, { rejectsTable: REJECTS, rejectsScan: REJECT_SCANS, filename: true }).replace(
+      /filename=true/,
+      `filename=${lit(FILE_COLUMN)}`,
+    );
+    await conn.run(`CREATE OR REPLACE TEMP TABLE ${RAW} AS SELECT ${isCsv ? '*' : 'COLUMNS(*)::VARCHAR'} FROM ${multi}`);
+  }
+  const cols = await queryRows<{ column_name: string }>(conn, `DESCRIBE ${RAW}`);
+  const columns = cols.map((c) => c.column_name).filter((c) => c !== FILE_COLUMN);
+  const count = await queryOne<{ n: number }>(conn, `SELECT count(*) AS n FROM ${RAW}`);
+  let rejectedLines = 0;
+  let truncated = false;
+  if (isCsv) {
+    const rej = await queryOne<{ n: number; last: number | null }>(
+      conn,
+      `SELECT count(DISTINCT (file_id, line)) AS n, max(line) AS last FROM ${REJECTS}`,
+    );
+    rejectedLines = rej?.n ?? 0;
+    if (rejectedLines > 0 && files.length === 1 && rej?.last != null) {
+      const facts = fileFacts(files[0] ?? '');
+      truncated = facts.endsWithoutNewline && rej.last >= (count?.n ?? 0) + rejectedLines + (spec.source.csv.header ? 1 : 0) + spec.source.csv.skipRows;
+    }
+  }
+  return { files: [...files], columns, rows: count?.n ?? 0, rejectedLines, truncated };
+}
+
+export function shapeOf(spec: PipelineSpec, columns: string[], rows?: number): SourceShape {
+  return {
+    format: spec.source.format,
+    ...(spec.source.format === 'csv'
+      ? { delimiter: spec.source.csv.delimiter, header: spec.source.csv.header, encoding: spec.source.csv.encoding }
+      : {}),
+    columns,
+    ...(rows === undefined ? {} : { rows }),
+  };
+}

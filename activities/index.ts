@@ -1,0 +1,145 @@
+/**
+ * Activities: the side of heal that does I/O. Built by a factory that receives its dependencies,
+ * so tests inject their own state directory and settings without module mocking.
+ */
+import * as path from 'node:path';
+import { Context } from '@temporalio/activity';
+import { asActivityFailure } from '../common/errors';
+import { HEARTBEAT_INTERVAL_MS } from '../common/policies';
+import type { LoadSummary } from '../common/types';
+import type { HealConfig } from '../lib/config';
+import { withDuckDB } from '../lib/duckdb';
+import { stateLayout, writeFileAtomic } from '../lib/state';
+import { runLoad } from './etl/load';
+import { SpecStore } from './spec-store';
+
+/** What activities need from the outside world. */
+export interface ActivityDeps {
+  config: Pick<HealConfig, 'home' | 'warehouse' | 'allowedRoots' | 'duckdbMemoryLimit' | 'duckdbThreads'>;
+}
+
+export interface GetPipelineInput {
+  pipeline: string;
+}
+
+export interface PipelineInfo {
+  pipeline: string;
+  table: string;
+  warehouse: string;
+  specVersion: number;
+  maxAttempts: number;
+  mode: 'auto' | 'review';
+  source: string;
+}
+
+export interface LoadSourceInput {
+  pipeline: string;
+  /** Spec version to load with (the workflow pins it, so a retry loads with the same one). */
+  specVersion: number;
+  /** Overrides the spec's source path for this run. */
+  source?: string;
+  /** Id of this load (the workflow id): quarantine rows and the load record are keyed by it. */
+  runId: string;
+}
+
+/** Run `fn` in an activity, heartbeating while it works; outside an activity just run it. */
+async function heartbeating<T>(fn: () => Promise<T>): Promise<T> {
+  let ctx: Context | undefined;
+  try {
+    ctx = Context.current();
+  } catch {
+    ctx = undefined;
+  }
+  if (!ctx) return fn();
+  const c = ctx;
+  const timer = setInterval(() => c.heartbeat(), HEARTBEAT_INTERVAL_MS);
+  try {
+    return await fn();
+  } finally {
+    clearInterval(timer);
+  }
+}
+
+/** Wrap activity implementations so domain errors cross the boundary as typed ApplicationFailures. */
+function atBoundary<T extends Record<string, (input: never) => Promise<unknown>>>(impls: T): T {
+  const out: Record<string, unknown> = {};
+  for (const [name, fn] of Object.entries(impls)) {
+    out[name] = async (input: never) => {
+      try {
+        return await fn(input);
+      } catch (err) {
+        throw asActivityFailure(err);
+      }
+    };
+  }
+  return out as T;
+}
+
+export function createActivities(deps: ActivityDeps) {
+  const { config } = deps;
+  const store = new SpecStore(config.home);
+  const layout = stateLayout(config.home);
+  const duck = { memoryLimit: config.duckdbMemoryLimit, threads: config.duckdbThreads };
+
+  return atBoundary({
+    /** Read the pipeline's current spec: table, warehouse, version, healing settings. */
+    async getPipeline({ pipeline }: GetPipelineInput): Promise<PipelineInfo> {
+      const cur = store.current(pipeline);
+      return {
+        pipeline,
+        table: cur.spec.target.table,
+        warehouse: config.warehouse,
+        specVersion: cur.version,
+        maxAttempts: cur.spec.healing.maxAttempts,
+        mode: cur.spec.healing.mode,
+        source: cur.spec.source.path,
+      };
+    },
+
+    /**
+     * Extract → check the contract → transform → load (one transaction) → profile.
+     * Throws SchemaDrift (table untouched) when the source no longer fits.
+     */
+    async loadSource(input: LoadSourceInput): Promise<LoadSummary> {
+      const started = Date.now();
+      const { spec } = store.read(input.pipeline, input.specVersion);
+      const source = input.source ? path.resolve(input.source) : spec.source.path;
+      const res = await heartbeating(() =>
+        withDuckDB(config.warehouse, duck, (conn) =>
+          runLoad(conn, {
+            spec,
+            specVersion: input.specVersion,
+            runId: input.runId,
+            source,
+            allowedRoots: config.allowedRoots,
+            commit: true,
+          }),
+        ),
+      );
+      let profilePath: string | null = null;
+      if (res.profile) {
+        const safeRun = input.runId.replace(/[^A-Za-z0-9_.-]/g, '_');
+        profilePath = path.join(layout.profiles(input.pipeline), `${safeRun}.json`);
+        const doc = JSON.stringify({ runId: input.runId, specVersion: input.specVersion, at: new Date().toISOString(), sources: res.sources, profile: res.profile }, null, 2);
+        writeFileAtomic(profilePath, doc);
+        writeFileAtomic(path.join(layout.profiles(input.pipeline), 'baseline.json'), doc);
+      }
+      return {
+        pipeline: input.pipeline,
+        table: spec.target.table,
+        warehouse: config.warehouse,
+        specVersion: input.specVersion,
+        mode: spec.target.mode,
+        sources: res.sources,
+        rowsRead: res.rowsRead,
+        rowsLoaded: res.rowsLoaded,
+        rowsQuarantined: res.rowsQuarantined,
+        skipped: res.skipped,
+        profilePath,
+        durationMs: Date.now() - started,
+      };
+    },
+  });
+}
+
+export type Activities = ReturnType<typeof createActivities>;

@@ -1,0 +1,139 @@
+/**
+ * `heal init`: infer a spec from a sample file with DuckDB's sniffer and type inference.
+ * A column with no nulls in the sample is required; numbers with leading zeros stay text; a column
+ * whose values the load would not parse stays text, so the spec always loads its own sample.
+ */
+import * as path from 'node:path';
+import type { DuckDBConnection } from '@duckdb/node-api';
+import { SourceUnreadableError } from '../common/errors';
+import { toIdentifier } from '../common/names';
+import { SPEC_API_VERSION, parseSpec, type ColumnType, type PipelineSpec, type SpecInput } from '../common/spec';
+import { ident, lit, queryOne, queryRows, withDuckDB } from '../lib/duckdb';
+import { checkSourceFile, formatFromName, isGlob } from '../lib/paths';
+import { valueStats } from './etl/drift';
+import { fileFacts, resolveSourceFiles, sniffCsv, stageSource } from './etl/source';
+import { DEFAULT_DATE_FORMAT } from './etl/sql';
+
+/** Options of {@link inferSpec}. */
+export interface InferOptions {
+  name: string;
+  /** Sample file (or glob; the first file is sampled). */
+  source: string;
+  allowedRoots: readonly string[];
+  /** Target table. @default the pipeline name, as an identifier */
+  table?: string;
+  /** Columns to make optional even when the sample has no nulls. @default [] */
+  optional?: string[];
+  /** Force the format instead of guessing from the extension. */
+  format?: 'csv' | 'json' | 'parquet';
+}
+
+function contractType(duckType: string): ColumnType {
+  const t = duckType.toUpperCase();
+  if (/^(TINYINT|SMALLINT|INTEGER|BIGINT|HUGEINT|UTINYINT|USMALLINT|UINTEGER|UBIGINT)$/.test(t)) return 'integer';
+  if (/^(FLOAT|DOUBLE|REAL)$/.test(t) || t.startsWith('DECIMAL')) return 'number';
+  if (t === 'BOOLEAN') return 'boolean';
+  if (t === 'DATE') return 'date';
+  if (t.startsWith('TIMESTAMP')) return 'timestamp';
+  return 'string';
+}
+
+interface ColumnGuess {
+  source: string;
+  type: ColumnType;
+  format?: string;
+  nulls: number;
+}
+
+async function readerFor(conn: DuckDBConnection, file: string, format: 'csv' | 'json' | 'parquet') {
+  if (format === 'csv') {
+    const sniff = await sniffCsv(conn, file);
+    if (!sniff) throw new SourceUnreadableError(`${file}: DuckDB could not read it as CSV`);
+    return { sniff, call: `read_csv(${lit(file)}, delim=${lit(sniff.delimiter)}, header=${sniff.hasHeader}, sample_size=-1, normalize_names=false)` };
+  }
+  return { sniff: undefined, call: format === 'json' ? `read_json(${lit(file)}, format='auto')` : `read_parquet(${lit(file)})` };
+}
+
+/** Infer a validated spec for `name` from a sample file. */
+export async function inferSpec(opts: InferOptions): Promise<PipelineSpec> {
+  return withDuckDB(':memory:', {}, async (conn) => {
+    const files = isGlob(opts.source) ? await resolveSourceFiles(conn, opts.source, opts.allowedRoots) : [checkSourceFile(opts.source, opts.allowedRoots)];
+    const file = files[0] ?? '';
+    const format = opts.format ?? formatFromName(file);
+    if (!format) throw new SourceUnreadableError(`${file}: unknown format (use a .csv, .json or .parquet file, or --format)`);
+    if (fileFacts(file).empty) throw new SourceUnreadableError(`${file}: the file is empty; heal init needs a sample with a header and rows`);
+    const { sniff, call } = await readerFor(conn, file, format).catch((err: unknown) => {
+      throw err instanceof SourceUnreadableError ? err : new SourceUnreadableError(`${file}: cannot read as ${format}: ${String((err as Error).message).split('\n')[0]}`);
+    });
+    let described: { column_name: string; column_type: string }[];
+    try {
+      described = await queryRows(conn, `DESCRIBE SELECT * FROM ${call}`);
+    } catch (err) {
+      throw new SourceUnreadableError(`${file}: cannot read as ${format}: ${String((err as Error).message).split('\n')[0]}`);
+    }
+    const count = (await queryOne<{ n: number }>(conn, `SELECT count(*) AS n FROM ${call}`))?.n ?? 0;
+    if (count === 0) throw new SourceUnreadableError(`${file}: the sample has no data rows; heal init needs rows to infer types`);
+    const guesses: ColumnGuess[] = [];
+    for (const d of described) {
+      const x = ident(d.column_name);
+      let type = contractType(d.column_type);
+      let format: string | undefined;
+      const stats = await queryOne<{ nulls: number; lead: number }>(
+        conn,
+        `SELECT count(*) FILTER (WHERE ${x} IS NULL) AS nulls,
+                count(*) FILTER (WHERE regexp_matches(CAST(${x} AS VARCHAR), '^[+-]?0[0-9]')) AS lead FROM ${call}`,
+      );
+      if ((type === 'integer' || type === 'number') && (stats?.lead ?? 0) > 0) type = 'string';
+      if (type === 'date') format = sniff?.dateFormat ?? DEFAULT_DATE_FORMAT;
+      if (type === 'timestamp' && sniff?.timestampFormat) format = sniff.timestampFormat;
+      guesses.push({ source: d.column_name, type, ...(format ? { format } : {}), nulls: stats?.nulls ?? 0 });
+    }
+    const taken = new Set<string>();
+    const columns = guesses.map((g) => {
+      const name = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/.test(g.source) && !taken.has(g.source.toLowerCase()) ? g.source : toIdentifier(g.source, taken);
+      taken.add(name.toLowerCase());
+      return { g, name };
+    });
+    const optional = new Set(opts.optional ?? []);
+    const input: SpecInput = {
+      apiVersion: SPEC_API_VERSION,
+      name: opts.name,
+      description: `Inferred by heal init from ${path.basename(file)} (${count} rows)`,
+      source: {
+        path: path.resolve(opts.source),
+        format,
+        ...(format === 'csv' && sniff
+          ? { csv: { delimiter: sniff.delimiter, header: sniff.hasHeader, quote: sniff.quote || '"', escape: '"', encoding: 'utf-8', skipRows: 0, nullStrings: [''] } }
+          : {}),
+        columns: guesses.map((g) => g.source),
+        ignore: [],
+      },
+      contract: {
+        columns: columns.map(({ g, name }) => ({
+          name,
+          type: g.type,
+          required: g.nulls === 0 && !optional.has(name) && !optional.has(g.source),
+          ...(g.format ? { format: g.format } : {}),
+        })),
+      },
+      mapping: Object.fromEntries(columns.map(({ g, name }) => [name, { from: g.source }])),
+      target: { table: opts.table ?? toIdentifier(opts.name), mode: 'replace' },
+    };
+    const first = parseSpec(input);
+    if (!first.ok) throw new SourceUnreadableError(`${file}: the inferred spec is invalid: ${first.issues.join('; ')}`);
+    // The spec must load its own sample: read it as the load does, and make a column whose values the
+    // load's casts reject text, and one the load finds empty optional.
+    await stageSource(conn, first.spec, [file]);
+    const stats = await valueStats(conn, first.spec);
+    const failed = new Set(stats.filter((s) => s.failed > 0).map((s) => s.column));
+    const missing = new Set(stats.filter((s) => s.missing > 0).map((s) => s.column));
+    if (!failed.size && !missing.size) return first.spec;
+    input.contract.columns = input.contract.columns.map((c) => {
+      const { format: _format, ...rest } = c;
+      return { ...(failed.has(c.name) ? { ...rest, type: 'string' as const } : c), ...(missing.has(c.name) ? { required: false } : {}) };
+    });
+    const res = parseSpec(input);
+    if (!res.ok) throw new SourceUnreadableError(`${file}: the inferred spec is invalid: ${res.issues.join('; ')}`);
+    return res.spec;
+  });
+}

@@ -1,0 +1,120 @@
+/**
+ * The `heal` command line. Every command prints what it did; with `--json`, exactly one JSON
+ * object on stdout. Errors are one line on stderr (a stack trace only with --verbose).
+ *
+ * Exit codes: 0 ok; 1 the pipeline run failed; 2 bad input (unknown pipeline, bad file, bad spec);
+ * 3 Temporal unreachable or an unexpected error.
+ */
+import { Command, CommanderError, Option } from 'commander';
+import { CliError, EXIT, type CliContext } from './context';
+import { HealError } from '../common/errors';
+import { ConfigError, loadConfig } from '../lib/config';
+import { runDev } from './commands/dev';
+import { runInit } from './commands/init';
+import { runPipelines, runSpecShow } from './commands/pipelines';
+import { runRun } from './commands/run';
+import { TemporalUnavailableError } from './temporal';
+
+export function describeError(err: unknown): { type: string; message: string; exitCode: number } {
+  if (err instanceof CliError) return { type: err.type, message: err.message, exitCode: err.exitCode };
+  if (err instanceof HealError) return { type: err.type, message: err.message, exitCode: EXIT.badInput };
+  if (err instanceof ConfigError) return { type: 'ConfigInvalid', message: `configuration: ${err.message}`, exitCode: EXIT.badInput };
+  if (err instanceof TemporalUnavailableError) return { type: 'TemporalUnavailable', message: err.message, exitCode: EXIT.unavailable };
+  const message = err instanceof Error ? err.message : String(err);
+  return { type: 'Error', message: message.split('\n')[0] ?? message, exitCode: EXIT.unavailable };
+}
+
+export function buildProgram(): Command {
+  const program = new Command();
+  program
+    .name('heal')
+    .description('Self-healing data pipelines on Temporal and DuckDB')
+    .option('--verbose', 'show stack traces and progress details')
+    .showHelpAfterError()
+    .exitOverride();
+
+  const ctx = (json = false): CliContext => {
+    const verbose = Boolean(program.opts()['verbose']);
+    const config = loadConfig();
+    return { config, verbose, log: (m) => (json && !verbose ? undefined : console.error(`heal: ${m}`)) };
+  };
+
+  program
+    .command('init')
+    .description('infer a pipeline spec from a sample file and make it the current version')
+    .argument('<name>', 'pipeline name')
+    .requiredOption('--source <file>', 'sample source file (csv, json or parquet)')
+    .option('--table <table>', 'target table (default: the pipeline name)')
+    .option('--optional <columns>', 'comma-separated columns to make optional')
+    .addOption(new Option('--format <format>', 'source format (default: from the file extension)').choices(['csv', 'json', 'parquet']))
+    .option('--force', 'replace an existing pipeline with a new version from this sample')
+    .option('--json', 'print the result as JSON')
+    .action(async (name: string, o: { source: string; table?: string; optional?: string; format?: 'csv' | 'json' | 'parquet'; force?: boolean; json?: boolean }) => {
+      await runInit(ctx(o.json), name, o);
+    });
+
+  program
+    .command('run')
+    .description('run a pipeline through Temporal and wait for the outcome')
+    .argument('<name>', 'pipeline name')
+    .option('--source <file>', 'load this file (or glob) instead of the spec source, for this run only')
+    .option('--json', 'print exactly one JSON object on stdout')
+    .action(async (name: string, o: { source?: string; json?: boolean }) => {
+      process.exitCode = await runRun(ctx(o.json), name, o);
+    });
+
+  program
+    .command('dev')
+    .description('start a Temporal dev server (SQLite under HEAL_HOME, Web UI) and a worker, in the foreground; with TEMPORAL_ADDRESS, only the worker')
+    .action(async () => {
+      await runDev(ctx());
+    });
+
+  program
+    .command('pipelines')
+    .description('list pipelines with their current spec version')
+    .option('--json', 'print JSON')
+    .action(async (o: { json?: boolean }) => {
+      runPipelines(ctx(o.json), o);
+    });
+
+  program
+    .command('spec')
+    .description("print a pipeline's current spec (or a given version)")
+    .argument('<name>', 'pipeline name')
+    .option('--version <n>', 'spec version', (v) => Number.parseInt(v, 10))
+    .option('--json', 'print JSON')
+    .action(async (name: string, o: { version?: number; json?: boolean }) => {
+      runSpecShow(ctx(o.json), name, o);
+    });
+
+  return program;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const program = buildProgram();
+  const json = argv.includes('--json');
+  try {
+    await program.parseAsync(argv);
+    return typeof process.exitCode === 'number' ? process.exitCode : EXIT.ok;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      return err.exitCode === 0 ? EXIT.ok : EXIT.badInput;
+    }
+    const d = describeError(err);
+    if (json) process.stdout.write(`${JSON.stringify({ outcome: 'failed', error: { type: d.type, message: d.message } })}\n`);
+    console.error(`heal: ${d.message}`);
+    if (argv.includes('--verbose') && err instanceof Error && err.stack) console.error(err.stack);
+    return d.exitCode;
+  }
+}
+
+if (require.main === module) {
+  main(process.argv).then(
+    (code) => process.exit(code),
+    (err: unknown) => {
+      console.error(`heal: ${String(err)}`);
+      process.exit(EXIT.unavailable);
+    },
+  );
+}

@@ -1,0 +1,45 @@
+import * as path from 'node:path';
+import { inferSpec } from '../../activities/infer';
+import { SpecStore } from '../../activities/spec-store';
+import { pipelineNameSchema } from '../../common/spec';
+import { CliError, EXIT, type CliContext } from '../context';
+
+export interface InitOptions {
+  source: string;
+  table?: string;
+  optional?: string;
+  format?: 'csv' | 'json' | 'parquet';
+  force?: boolean;
+  json?: boolean;
+}
+
+export async function runInit(ctx: CliContext, name: string, o: InitOptions): Promise<void> {
+  const valid = pipelineNameSchema.safeParse(name);
+  if (!valid.success) throw new CliError(`pipeline name "${name}": ${valid.error.issues[0]?.message ?? 'invalid'}`, EXIT.badInput, 'SpecInvalid');
+  const store = new SpecStore(ctx.config.home);
+  if (store.exists(name) && !o.force) {
+    throw new CliError(`pipeline "${name}" already exists (spec v${store.currentVersion(name)}); use --force to replace it with a new version`, EXIT.badInput, 'SpecInvalid');
+  }
+  const spec = await inferSpec({
+    name,
+    source: path.resolve(o.source),
+    allowedRoots: ctx.config.allowedRoots,
+    ...(o.table ? { table: o.table } : {}),
+    ...(o.format ? { format: o.format } : {}),
+    ...(o.optional ? { optional: o.optional.split(',').map((s) => s.trim()).filter(Boolean) } : {}),
+  });
+  const rec = store.create(spec, { force: Boolean(o.force) });
+  if (o.json) {
+    process.stdout.write(`${JSON.stringify({ pipeline: name, specVersion: rec.version, specFile: rec.file, table: spec.target.table, columns: spec.contract.columns })}\n`);
+    return;
+  }
+  console.log(`created pipeline ${name} (spec v${rec.version}): ${rec.file}`);
+  console.log(`  source: ${spec.source.path} (${spec.source.format}${spec.source.format === 'csv' ? `, delimiter ${JSON.stringify(spec.source.csv.delimiter)}` : ''})`);
+  console.log(`  table:  ${spec.target.table} (${spec.target.mode})`);
+  const width = Math.max(...spec.contract.columns.map((c) => c.name.length));
+  for (const c of spec.contract.columns) {
+    const from = spec.mapping[c.name]?.from;
+    console.log(`    ${c.name.padEnd(width)}  ${c.type}${c.format ? ` (${c.format})` : ''}${c.required ? ', required' : ''}${from && from !== c.name ? `  <- "${from}"` : ''}`);
+  }
+  console.log(`next: heal run ${name}`);
+}

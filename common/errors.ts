@@ -1,0 +1,128 @@
+/**
+ * Domain errors of heal: one module, one `as const` list of failure types.
+ *
+ * Activities throw these classes; at the activity boundary {@link toApplicationFailure} turns them
+ * into an `ApplicationFailure` whose `type` is one of {@link ERROR_TYPES}. Retry policies name the
+ * non-retryable ones (see `common/policies.ts`), so a retry never repeats what cannot succeed.
+ *
+ * This module is deterministic (no Node APIs): workflows import it too.
+ */
+import { ApplicationFailure } from '@temporalio/common';
+import type { DriftReport } from './types';
+
+export const ERROR_TYPES = [
+  /** The source no longer fits the contract; details carry the classified {@link DriftReport}. */
+  'SchemaDrift',
+  /** A spec file or patched spec failed validation. */
+  'SpecInvalid',
+  /** No pipeline of that name. */
+  'PipelineNotFound',
+  /** Source file missing, unreadable, a directory, or not a supported format. */
+  'SourceUnreadable',
+  /** A path resolves outside the allowed roots. */
+  'PathNotAllowed',
+  /** More rows would go to quarantine than the pipeline's budget allows. */
+  'QuarantineBudgetExceeded',
+  /** The warehouse file is locked by another process (retryable). */
+  'WarehouseBusy',
+  /** The state directory cannot be written (read-only, disk full). */
+  'StateUnwritable',
+] as const;
+
+export type ErrorType = (typeof ERROR_TYPES)[number];
+
+/** Failure types that no retry can fix. Retry policies list them in `nonRetryableErrorTypes`. */
+export const NON_RETRYABLE_ERROR_TYPES: ErrorType[] = [
+  'SchemaDrift',
+  'SpecInvalid',
+  'PipelineNotFound',
+  'SourceUnreadable',
+  'PathNotAllowed',
+  'QuarantineBudgetExceeded',
+  'StateUnwritable',
+];
+
+/** Base class: every domain error has a `type` from {@link ERROR_TYPES} and optional details. */
+export abstract class HealError extends Error {
+  abstract readonly type: ErrorType;
+  /** Small, serialisable details carried into the `ApplicationFailure`. */
+  readonly details: unknown;
+
+  constructor(message: string, details?: unknown) {
+    super(message);
+    this.name = new.target.name;
+    this.details = details;
+  }
+
+  get nonRetryable(): boolean {
+    return NON_RETRYABLE_ERROR_TYPES.includes(this.type);
+  }
+}
+
+export class SchemaDriftError extends HealError {
+  readonly type = 'SchemaDrift' as const;
+  declare readonly details: DriftReport;
+  constructor(report: DriftReport) {
+    super(report.summary, report);
+  }
+}
+
+export class SpecInvalidError extends HealError {
+  readonly type = 'SpecInvalid' as const;
+  declare readonly details: { issues: string[] };
+  constructor(where: string, issues: string[]) {
+    super(`${where}: invalid spec: ${issues.join('; ')}`, { issues });
+  }
+}
+
+export class PipelineNotFoundError extends HealError {
+  readonly type = 'PipelineNotFound' as const;
+  constructor(name: string, known: string[] = []) {
+    super(
+      `no pipeline named "${name}"` +
+        (known.length ? ` (known: ${known.join(', ')})` : ' (none yet: create one with `heal init <name> --source <file>`)'),
+    );
+  }
+}
+
+export class SourceUnreadableError extends HealError {
+  readonly type = 'SourceUnreadable' as const;
+}
+
+export class PathNotAllowedError extends HealError {
+  readonly type = 'PathNotAllowed' as const;
+  constructor(path: string, roots: string[]) {
+    super(`${path}: outside the allowed roots (${roots.join(', ')}); set HEAL_ALLOWED_ROOTS to allow it`, { path, roots });
+  }
+}
+
+export class QuarantineBudgetExceededError extends HealError {
+  readonly type = 'QuarantineBudgetExceeded' as const;
+}
+
+export class WarehouseBusyError extends HealError {
+  readonly type = 'WarehouseBusy' as const;
+}
+
+export class StateUnwritableError extends HealError {
+  readonly type = 'StateUnwritable' as const;
+}
+
+/** Turn a domain error into the `ApplicationFailure` that crosses the activity boundary. */
+export function toApplicationFailure(err: HealError): ApplicationFailure {
+  return ApplicationFailure.create({
+    message: err.message,
+    type: err.type,
+    nonRetryable: err.nonRetryable,
+    details: err.details === undefined ? [] : [err.details],
+  });
+}
+
+/** Wrap any thrown value at the activity boundary: domain errors become typed failures. */
+export function asActivityFailure(err: unknown): unknown {
+  return err instanceof HealError ? toApplicationFailure(err) : err;
+}
+
+export function isErrorType(value: string | undefined | null): value is ErrorType {
+  return value != null && (ERROR_TYPES as readonly string[]).includes(value);
+}

@@ -1,0 +1,32 @@
+/**
+ * Timeouts and retry policies, as named profiles in one place. Workflows pick a profile by name;
+ * nothing else sets a timeout or a retry policy.
+ */
+import type { ActivityOptions, RetryPolicy } from '@temporalio/common';
+import { NON_RETRYABLE_ERROR_TYPES } from './errors';
+
+/** Retry for activities doing I/O on files and the warehouse: transient failures back off. */
+export const IO_RETRY: RetryPolicy = {
+  initialInterval: '1 second',
+  backoffCoefficient: 2,
+  maximumInterval: '30 seconds',
+  maximumAttempts: 5,
+  nonRetryableErrorTypes: [...NON_RETRYABLE_ERROR_TYPES],
+};
+
+export const ACTIVITY_PROFILES = {
+  /** Reading a spec, moving a pointer: small and fast. */
+  quick: {
+    startToCloseTimeout: '1 minute',
+    retry: IO_RETRY,
+  },
+  /** A whole load of a source: stage, cast, write, profile. Heartbeats while DuckDB works. */
+  etl: {
+    startToCloseTimeout: '2 hours',
+    heartbeatTimeout: '1 minute',
+    retry: IO_RETRY,
+  },
+} as const satisfies Record<string, ActivityOptions>;
+
+/** How often long activities heartbeat (well inside the `etl` heartbeat timeout). */
+export const HEARTBEAT_INTERVAL_MS = 10_000;

@@ -1,0 +1,233 @@
+/**
+ * The pipeline spec: the pipeline's code, a versioned and reviewable file (YAML or JSON).
+ * Validated with zod; {@link parseSpec} returns exact, path-qualified error messages.
+ */
+import { z } from 'zod';
+
+export const SPEC_API_VERSION = 'heal/v1';
+
+export const COLUMN_TYPES = ['string', 'integer', 'number', 'boolean', 'date', 'timestamp'] as const;
+export type ColumnType = (typeof COLUMN_TYPES)[number];
+
+export const SOURCE_FORMATS = ['csv', 'json', 'parquet'] as const;
+export const ENCODINGS = ['utf-8', 'utf-16', 'latin-1'] as const;
+export const LOAD_MODES = ['replace', 'append', 'merge'] as const;
+export const HEAL_MODES = ['auto', 'review'] as const;
+
+const identifier = z
+  .string()
+  .regex(/^[A-Za-z_][A-Za-z0-9_]{0,62}$/, 'must be a SQL identifier: letters, digits and _, not starting with a digit');
+
+export const pipelineNameSchema = z
+  .string()
+  .regex(/^[a-z0-9][a-z0-9_-]{0,62}$/i, 'must be letters, digits, - and _ (at most 63), starting with a letter or digit');
+
+const csvOptionsSchema = z
+  .object({
+    /** Field delimiter. @default "," */
+    delimiter: z.string().min(1).max(4).default(','),
+    /** The first line holds column names. @default true */
+    header: z.boolean().default(true),
+    /** Quote character. @default '"' */
+    quote: z.string().max(1).default('"'),
+    /** Escape character inside quotes. @default '"' */
+    escape: z.string().max(1).default('"'),
+    /** @default "utf-8" */
+    encoding: z.enum(ENCODINGS).default('utf-8'),
+    /** Lines to skip before the header. @default 0 */
+    skipRows: z.number().int().min(0).default(0),
+    /** Values read as NULL. @default [""] */
+    nullStrings: z.array(z.string()).default(['']),
+  })
+  .strict();
+
+const sourceSchema = z
+  .object({
+    /** A file path or a glob. Relative paths resolve against the spec's base directory. */
+    path: z.string().min(1),
+    format: z.enum(SOURCE_FORMATS),
+    csv: csvOptionsSchema.optional(),
+    /** The source's columns as last seen, in order: the shape drift is measured against. */
+    columns: z.array(z.string().min(1)).min(1),
+    /** Source columns known and deliberately not loaded. @default [] */
+    ignore: z.array(z.string().min(1)).default([]),
+  })
+  .strict();
+
+const contractColumnSchema = z
+  .object({
+    name: identifier,
+    type: z.enum(COLUMN_TYPES),
+    /** A required column must be present and non-null in every loaded row. @default true */
+    required: z.boolean().default(true),
+    /** strptime format for `date` and `timestamp` columns, e.g. "%Y-%m-%d". */
+    format: z.string().min(1).optional(),
+    description: z.string().optional(),
+    /** Values are personal data: never sent to a model unmasked. @default false */
+    pii: z.boolean().default(false),
+  })
+  .strict();
+
+const replaceOpSchema = z.object({ from: z.string().min(1), to: z.string() }).strict();
+
+const mappingEntrySchema = z
+  .object({
+    /** Source column the contract column is read from. */
+    from: z.string().min(1).optional(),
+    /** Substrings removed before the cast (e.g. "$", ","). */
+    strip: z.array(z.string().min(1)).optional(),
+    /** Substring replacements applied in order before the cast (e.g. decimal comma "," -> "."). */
+    replace: z.array(replaceOpSchema).optional(),
+    /** Parse format overriding the contract's (strptime), for this source. */
+    format: z.string().min(1).optional(),
+    /** Value used when the source has no such column (optional columns only). */
+    default: z.union([z.string(), z.number(), z.boolean(), z.null()]).optional(),
+    /** Text values read as true / false for boolean columns. */
+    trueValues: z.array(z.string()).optional(),
+    falseValues: z.array(z.string()).optional(),
+  })
+  .strict();
+
+export const specSchema = z
+  .object({
+    apiVersion: z.literal(SPEC_API_VERSION),
+    name: pipelineNameSchema,
+    description: z.string().optional(),
+    source: sourceSchema,
+    contract: z.object({ columns: z.array(contractColumnSchema).min(1) }).strict(),
+    /** Contract column -> how to read it from the source. A string is shorthand for `{ from }`. */
+    mapping: z.record(z.string(), z.union([z.string().min(1), mappingEntrySchema])),
+    target: z
+      .object({
+        table: identifier,
+        /** @default "replace" */
+        mode: z.enum(LOAD_MODES).default('replace'),
+        /** Key columns for `merge`. */
+        key: z.array(z.string()).optional(),
+      })
+      .strict(),
+    quality: z
+      .object({
+        /** Largest share of rows that may go to quarantine before the load is refused. @default 0.01 */
+        quarantineBudget: z.number().min(0).max(1).default(0.01),
+      })
+      .strict()
+      .default({ quarantineBudget: 0.01 }),
+    healing: z
+      .object({
+        /** Healing attempts per episode. @default 3 */
+        maxAttempts: z.number().int().min(1).max(10).default(3),
+        /** `review` waits for a human before applying a verified fix. @default "auto" */
+        mode: z.enum(HEAL_MODES).default('auto'),
+      })
+      .strict()
+      .default({ maxAttempts: 3, mode: 'auto' }),
+  })
+  .strict()
+  .superRefine((spec, ctx) => {
+    const contractNames = spec.contract.columns.map((c) => c.name);
+    const seen = new Set<string>();
+    spec.contract.columns.forEach((c, i) => {
+      const lower = c.name.toLowerCase();
+      if (seen.has(lower)) {
+        ctx.addIssue({ code: 'custom', path: ['contract', 'columns', i, 'name'], message: `duplicate column "${c.name}"` });
+      }
+      seen.add(lower);
+      if (c.format && c.type !== 'date' && c.type !== 'timestamp') {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['contract', 'columns', i, 'format'],
+          message: `a format applies to date and timestamp columns only, not ${c.type}`,
+        });
+      }
+    });
+    for (const key of Object.keys(spec.mapping)) {
+      if (!contractNames.includes(key)) {
+        ctx.addIssue({ code: 'custom', path: ['mapping', key], message: `"${key}" is not a contract column` });
+      }
+    }
+    spec.contract.columns.forEach((c, i) => {
+      const m = spec.mapping[c.name];
+      const entry = typeof m === 'string' ? { from: m } : m;
+      if (!entry || (entry.from === undefined && entry.default === undefined)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['mapping', c.name],
+          message: `contract column "${c.name}" needs a mapping: { from: <source column> } or a default`,
+        });
+        return;
+      }
+      if (entry.from !== undefined && !spec.source.columns.includes(entry.from)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['mapping', c.name, 'from'],
+          message: `source column "${entry.from}" is not in source.columns`,
+        });
+      }
+      if (entry.from === undefined && c.required && (entry.default === null || entry.default === undefined)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['contract', 'columns', i, 'required'],
+          message: `required column "${c.name}" has no source column and no non-null default`,
+        });
+      }
+    });
+    if (spec.source.format === 'csv' && !spec.source.csv) {
+      // Defaults are filled in by normalisation; nothing to report.
+    }
+    if (spec.target.mode === 'merge') {
+      if (!spec.target.key?.length) {
+        ctx.addIssue({ code: 'custom', path: ['target', 'key'], message: 'merge mode needs target.key (one or more contract columns)' });
+      }
+      for (const k of spec.target.key ?? []) {
+        if (!contractNames.includes(k)) {
+          ctx.addIssue({ code: 'custom', path: ['target', 'key'], message: `key "${k}" is not a contract column` });
+        }
+      }
+    }
+    const dupSource = spec.source.columns.filter((c, i, a) => a.indexOf(c) !== i);
+    if (dupSource.length) {
+      ctx.addIssue({ code: 'custom', path: ['source', 'columns'], message: `duplicate source columns: ${[...new Set(dupSource)].join(', ')}` });
+    }
+  });
+
+export type SpecInput = z.input<typeof specSchema>;
+type ParsedSpec = z.output<typeof specSchema>;
+export type MappingEntry = z.output<typeof mappingEntrySchema>;
+export type ContractColumn = z.output<typeof contractColumnSchema>;
+export type CsvOptions = z.output<typeof csvOptionsSchema>;
+
+/** A validated spec with its mapping normalised to objects and CSV options filled in. */
+export type PipelineSpec = Omit<ParsedSpec, 'mapping' | 'source'> & {
+  source: Omit<ParsedSpec['source'], 'csv'> & { csv: CsvOptions };
+  mapping: Record<string, MappingEntry>;
+};
+
+export type SpecParseResult = { ok: true; spec: PipelineSpec } | { ok: false; issues: string[] };
+
+function formatPath(path: readonly PropertyKey[]): string {
+  let out = '';
+  for (const p of path) {
+    if (typeof p === 'number') out += `[${p}]`;
+    else out += out ? `.${String(p)}` : String(p);
+  }
+  return out || '(spec)';
+}
+
+/** Validate an already-parsed YAML/JSON value. Messages name the exact field, e.g. `contract.columns[1].type: ...`. */
+export function parseSpec(value: unknown): SpecParseResult {
+  const res = specSchema.safeParse(value);
+  if (!res.success) {
+    return { ok: false, issues: res.error.issues.map((i) => `${formatPath(i.path)}: ${i.message}`) };
+  }
+  const s = res.data;
+  const mapping: Record<string, MappingEntry> = {};
+  for (const [k, v] of Object.entries(s.mapping)) mapping[k] = typeof v === 'string' ? { from: v } : v;
+  const csv = s.source.csv ?? csvOptionsSchema.parse({});
+  return { ok: true, spec: { ...s, source: { ...s.source, csv }, mapping } };
+}
+
+/** The contract column's parse format: the mapping's override, else the contract's. */
+export function parseFormat(spec: PipelineSpec, column: ContractColumn): string | undefined {
+  return spec.mapping[column.name]?.format ?? column.format;
+}

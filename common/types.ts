@@ -1,0 +1,113 @@
+/**
+ * Small, serialisable shapes that cross the workflow/activity boundary. Nothing here carries rows:
+ * only paths, names, versions, counts and short summaries (see DESIGN.md, "Rules of the road").
+ */
+
+/** The kinds of difference a drift report can classify. */
+export const DRIFT_KINDS = [
+  'missing-column',
+  'unexpected-column',
+  'renamed',
+  'reordered',
+  'type-change',
+  'format-change',
+  'null-values',
+  'delimiter-change',
+  'header-missing',
+  'header-changed',
+  'encoding-change',
+  'empty-file',
+  'no-rows',
+  'truncated',
+  'malformed-rows',
+] as const;
+export type DriftKind = (typeof DRIFT_KINDS)[number];
+
+/** One classified difference between the source and the spec's contract. */
+export interface DriftDifference {
+  kind: DriftKind;
+  /** Contract column concerned, when there is one. */
+  column?: string;
+  /** Source column concerned, when there is one. */
+  sourceColumn?: string;
+  /** What the spec expects (a column name, a type, a format, a delimiter). */
+  expected?: string;
+  /** What the source has. */
+  found?: string;
+  /** Share of non-empty values that failed, for value-level differences (0..1). */
+  failureRate?: number;
+  /** A few offending values (bounded in count and length). */
+  samples?: string[];
+  /** One sentence a data engineer can act on. */
+  detail: string;
+}
+
+/** The shape of a source file as read: dialect and header. */
+export interface SourceShape {
+  format: 'csv' | 'json' | 'parquet';
+  delimiter?: string;
+  header?: boolean;
+  encoding?: string;
+  columns: string[];
+  rows?: number;
+}
+
+/** A classified account of how a source no longer fits its pipeline's contract. */
+export interface DriftReport {
+  pipeline: string;
+  specVersion: number;
+  /** Source files checked (absolute paths). */
+  sources: string[];
+  /** One line: what changed and where. */
+  summary: string;
+  /** Distinct kinds present, in order of first appearance. */
+  kinds: DriftKind[];
+  differences: DriftDifference[];
+  expected: SourceShape;
+  found: SourceShape;
+}
+
+/** Input of the `pipelineRun` workflow. */
+export interface PipelineRunInput {
+  pipeline: string;
+  /** Overrides the spec's source path (file or glob) for this run only. */
+  source?: string;
+}
+
+/** What one load did (returned by the `loadSource` activity). */
+export interface LoadSummary {
+  pipeline: string;
+  table: string;
+  /** Absolute path of the warehouse DuckDB file. */
+  warehouse: string;
+  specVersion: number;
+  mode: 'replace' | 'append' | 'merge';
+  sources: string[];
+  rowsRead: number;
+  rowsLoaded: number;
+  rowsQuarantined: number;
+  /** True when an append found this file already loaded and wrote nothing. */
+  skipped: boolean;
+  /** Where the profile of this load was written. */
+  profilePath: string | null;
+  durationMs: number;
+}
+
+export type RunOutcome = 'succeeded' | 'healed' | 'failed';
+
+/** The result of a `pipelineRun`: exactly what `heal run --json` prints (plus nothing big). */
+export interface PipelineRunResult {
+  outcome: RunOutcome;
+  workflowId: string;
+  pipeline: string;
+  table: string | null;
+  warehouse: string | null;
+  rowsLoaded: number;
+  rowsQuarantined: number;
+  specVersion: number | null;
+  attempts: number;
+  driftReport: DriftReport | null;
+  /** Set when the outcome is `failed`. */
+  error: { type: string; message: string } | null;
+  skipped?: boolean;
+}

@@ -1,0 +1,123 @@
+/**
+ * Configuration: the environment is read once, validated with zod, never mutated.
+ * Every other module takes a {@link HealConfig} (or a part of it) as an argument.
+ */
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { z } from 'zod';
+
+const optionalString = z
+  .string()
+  .optional()
+  .transform((v) => (v === undefined || v.trim() === '' ? undefined : v.trim()));
+
+const intFromEnv = (def: number, min: number, max: number) =>
+  z
+    .string()
+    .optional()
+    .transform((v, ctx) => {
+      if (v === undefined || v.trim() === '') return def;
+      const n = Number(v);
+      if (!Number.isInteger(n) || n < min || n > max) {
+        ctx.addIssue({ code: 'custom', message: `must be an integer from ${min} to ${max}, got "${v}"` });
+        return z.NEVER;
+      }
+      return n;
+    });
+
+const envSchema = z.object({
+  HEAL_HOME: optionalString,
+  HEAL_ALLOWED_ROOTS: optionalString,
+  HEAL_TASK_QUEUE: optionalString,
+  HEAL_MAX_ATTEMPTS: intFromEnv(3, 1, 10),
+  HEAL_DEV_PORT: intFromEnv(7233, 1, 65535),
+  HEAL_UI_PORT: intFromEnv(8233, 1, 65535),
+  HEAL_DUCKDB_MEMORY_LIMIT: optionalString,
+  HEAL_DUCKDB_THREADS: intFromEnv(0, 0, 256),
+  HEAL_VERBOSE: optionalString,
+  TEMPORAL_ADDRESS: optionalString,
+  TEMPORAL_NAMESPACE: optionalString,
+  TEMPORAL_CLI_PATH: optionalString,
+  TEMPORAL_TEST_SERVER_PATH: optionalString,
+  TEMPORAL_UI_URL: optionalString,
+  OPENAI_BASE_URL: optionalString,
+  OPENAI_API_KEY: optionalString,
+  HEAL_MODEL: optionalString,
+});
+
+export interface HealConfig {
+  /** State directory: specs, versions, warehouse, quarantine, profiles, metrics. @default "./.heal" */
+  readonly home: string;
+  /** Absolute path of the warehouse DuckDB file. @default "<home>/warehouse.duckdb" */
+  readonly warehouse: string;
+  /** Roots source paths must resolve under (after symlinks). @default [cwd, parent of cwd, tmpdir, home dir, HEAL_HOME] */
+  readonly allowedRoots: readonly string[];
+  /** @default "heal" */
+  readonly taskQueue: string;
+  /** @default 3 */
+  readonly maxAttempts: number;
+  /** Address of an existing Temporal server; when unset, `heal` runs a local dev server. */
+  readonly temporalAddress: string | undefined;
+  /** @default "default" */
+  readonly namespace: string;
+  /** Dev server gRPC port. @default 7233 */
+  readonly devPort: number;
+  /** Dev server Web UI port. @default 8233 */
+  readonly uiPort: number;
+  /** Base URL of the Temporal Web UI, for links. @default "http://localhost:<uiPort>" */
+  readonly uiUrl: string;
+  readonly temporalCliPath: string | undefined;
+  readonly temporalTestServerPath: string | undefined;
+  /** DuckDB `memory_limit` for activities, e.g. "2GB". @default DuckDB's own (80% of RAM) */
+  readonly duckdbMemoryLimit: string | undefined;
+  /** DuckDB threads; 0 means DuckDB's default. @default 0 */
+  readonly duckdbThreads: number;
+  readonly verbose: boolean;
+  readonly llm: { readonly baseUrl: string | undefined; readonly apiKey: string | undefined; readonly model: string | undefined };
+  /** Directory of the project checkout (for the project-local tools venv). */
+  readonly projectRoot: string;
+}
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+/** Read and validate configuration from an environment (default: `process.env`). */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd: string = process.cwd()): HealConfig {
+  const res = envSchema.safeParse(env);
+  if (!res.success) {
+    throw new ConfigError(res.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '));
+  }
+  const e = res.data;
+  const home = path.resolve(cwd, e.HEAL_HOME ?? '.heal');
+  const roots = e.HEAL_ALLOWED_ROOTS
+    ? e.HEAL_ALLOWED_ROOTS.split(path.delimiter).filter(Boolean).map((r) => path.resolve(cwd, r))
+    : [cwd, path.dirname(cwd), os.tmpdir(), os.homedir()];
+  const uiPort = e.HEAL_UI_PORT;
+  return Object.freeze({
+    home,
+    warehouse: path.join(home, 'warehouse.duckdb'),
+    allowedRoots: Object.freeze([...new Set([...roots, home])]),
+    taskQueue: e.HEAL_TASK_QUEUE ?? 'heal',
+    maxAttempts: e.HEAL_MAX_ATTEMPTS,
+    temporalAddress: e.TEMPORAL_ADDRESS,
+    namespace: e.TEMPORAL_NAMESPACE ?? 'default',
+    devPort: e.HEAL_DEV_PORT,
+    uiPort,
+    uiUrl: (e.TEMPORAL_UI_URL ?? `http://localhost:${uiPort}`).replace(/\/$/, ''),
+    temporalCliPath: e.TEMPORAL_CLI_PATH,
+    temporalTestServerPath: e.TEMPORAL_TEST_SERVER_PATH,
+    duckdbMemoryLimit: e.HEAL_DUCKDB_MEMORY_LIMIT,
+    duckdbThreads: e.HEAL_DUCKDB_THREADS,
+    verbose: e.HEAL_VERBOSE === '1' || e.HEAL_VERBOSE === 'true',
+    llm: Object.freeze({ baseUrl: e.OPENAI_BASE_URL, apiKey: e.OPENAI_API_KEY, model: e.HEAL_MODEL }),
+    projectRoot: path.resolve(__dirname, '..'),
+  });
+}
+
+let cached: HealConfig | undefined;
+/** The process's configuration, read from `process.env` on first use. */
+export function getConfig(): HealConfig {
+  cached ??= loadConfig();
+  return cached;
+}

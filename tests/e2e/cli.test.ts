@@ -1,0 +1,168 @@
+/**
+ * End to end through the real CLI: `heal init`, `heal run --json` against a real dev server, a
+ * worker in this process (as `npm run dev` would run), and the bad-input contract.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { Worker } from '@temporalio/worker';
+import { createActivities } from '../../activities';
+import type { PipelineRunResult } from '../../common/types';
+import type { HealConfig } from '../../lib/config';
+import { cliEnv, ROOT, runCli } from '../helpers/cli';
+import { DRIFT_CASES, driftCase, tableRows, tempDir, testConfig } from '../helpers/fixtures';
+import { createDevEnv, testWorkflowBundle, uniqueTaskQueue } from '../helpers/temporal';
+
+let env: TestWorkflowEnvironment;
+let worker: Worker;
+let running: Promise<void>;
+let home: string;
+let config: HealConfig;
+let vars: NodeJS.ProcessEnv;
+const taskQueue = uniqueTaskQueue('e2e');
+
+beforeAll(async () => {
+  home = tempDir();
+  config = testConfig(home, { HEAL_TASK_QUEUE: taskQueue });
+  const [e, bundle] = await Promise.all([createDevEnv(), testWorkflowBundle()]);
+  env = e;
+  worker = await Worker.create({ connection: env.nativeConnection, taskQueue, workflowBundle: bundle, activities: createActivities({ config }) });
+  running = worker.run();
+  vars = cliEnv({
+    HEAL_HOME: home,
+    HEAL_ALLOWED_ROOTS: [home, DRIFT_CASES].join(path.delimiter),
+    TEMPORAL_ADDRESS: env.address,
+    HEAL_TASK_QUEUE: taskQueue,
+  });
+}, 120_000);
+
+afterAll(async () => {
+  worker?.shutdown();
+  await running;
+  await env?.teardown();
+});
+
+function parseOnlyJson(stdout: string): PipelineRunResult {
+  const lines = stdout.split('\n').filter(Boolean);
+  expect(lines).toHaveLength(1);
+  return JSON.parse(lines[0] ?? '') as PipelineRunResult;
+}
+
+test('init infers a spec and says where it wrote it', async () => {
+  const r = await runCli(['init', 'iowa', '--source', driftCase('iowa-camel-rename', 'clean.csv')], vars);
+  expect(r.code).toBe(0);
+  const specFile = path.join(home, 'pipelines', 'iowa', 'versions', 'v1.yaml');
+  expect(r.stdout).toContain(specFile);
+  expect(r.stdout).toMatch(/net_generation\s+integer, required/);
+  expect(fs.existsSync(specFile)).toBe(true);
+  // A second init without --force is refused, and changes nothing.
+  const again = await runCli(['init', 'iowa', '--source', driftCase('iowa-camel-rename', 'clean.csv')], vars);
+  expect(again.code).toBe(2);
+  expect(again.stderr.trim().split('\n')).toHaveLength(1);
+  expect(again.stderr).toContain('already exists');
+});
+
+test('run --json: a clean load prints exactly one JSON object and exits 0', async () => {
+  const r = await runCli(['run', 'iowa', '--json'], vars);
+  expect(r.code).toBe(0);
+  const out = parseOnlyJson(r.stdout);
+  expect(out).toMatchObject({ outcome: 'succeeded', pipeline: 'iowa', table: 'iowa', rowsLoaded: 51, rowsQuarantined: 0, specVersion: 1, attempts: 0, driftReport: null });
+  expect(out.workflowId).toMatch(/^pipeline-iowa-\d{8}T\d+Z$/);
+  expect(path.isAbsolute(out.warehouse ?? '')).toBe(true);
+  expect(out.warehouse).toBe(config.warehouse);
+  expect(await tableRows(config.warehouse, 'iowa')).toHaveLength(51);
+});
+
+test('run --json on a drifted file: failed with the drift report, exit 1, table unchanged', async () => {
+  const before = await tableRows(config.warehouse, 'iowa');
+  const r = await runCli(['run', 'iowa', '--json', '--source', driftCase('iowa-camel-rename', 'drifted.csv')], vars);
+  expect(r.code).toBe(1);
+  const out = parseOnlyJson(r.stdout);
+  expect(out.outcome).toBe('failed');
+  expect(out.driftReport?.kinds).toEqual(['renamed']);
+  expect(out.specVersion).toBe(1);
+  expect(await tableRows(config.warehouse, 'iowa')).toEqual(before);
+});
+
+test('run without --json prints a human summary with the drift and the Web UI link', async () => {
+  const r = await runCli(['run', 'iowa', '--source', driftCase('iowa-camel-rename', 'drifted.csv')], vars);
+  expect(r.code).toBe(1);
+  expect(r.stdout).toContain('failed');
+  expect(r.stdout).toContain('"net_generation" is gone and "netGeneration" is new');
+  expect(r.stdout).toContain('the table iowa is unchanged');
+  expect(r.stdout).toMatch(/http:\/\/localhost:8233\/namespaces\/default\/workflows\/pipeline-iowa-/);
+});
+
+test('npm run --silent heal -- run x --json prints only the JSON', async () => {
+  const r = await runCli(['run', 'iowa', '--json'], vars, { command: ['npm', 'run', '--silent', 'heal', '--'] });
+  expect(r.code).toBe(0);
+  expect(parseOnlyJson(r.stdout).outcome).toBe('succeeded');
+});
+
+describe('bad input: one line, non-zero exit, no stack trace, table untouched', () => {
+  const oneLine = (stderr: string) => {
+    const lines = stderr.trim().split('\n');
+    expect(lines).toHaveLength(1);
+    expect(stderr).not.toMatch(/\n\s+at /);
+    return lines[0] ?? '';
+  };
+
+  test('unknown pipeline', async () => {
+    const r = await runCli(['run', 'nope', '--json'], vars);
+    expect(r.code).toBe(2);
+    expect(oneLine(r.stderr)).toMatch(/no pipeline named "nope" \(known: iowa\)/);
+    expect(JSON.parse(r.stdout)).toMatchObject({ outcome: 'failed', error: { type: 'PipelineNotFound' } });
+  });
+
+  test('missing source file', async () => {
+    const r = await runCli(['run', 'iowa', '--source', path.join(home, 'missing.csv')], vars);
+    expect(r.code).toBe(2);
+    expect(oneLine(r.stderr)).toBe(`heal: ${path.join(home, 'missing.csv')}: no such file`);
+  });
+
+  test('a directory where a file is expected', async () => {
+    const r = await runCli(['run', 'iowa', '--source', home], vars);
+    expect(r.code).toBe(2);
+    expect(oneLine(r.stderr)).toContain('is a directory');
+  });
+
+  test('a path outside the allowed roots', async () => {
+    const r = await runCli(['run', 'iowa', '--source', path.join(ROOT, 'package.json')], vars);
+    expect(r.code).toBe(2);
+    expect(oneLine(r.stderr)).toContain('outside the allowed roots');
+  });
+
+  test('init from an empty file', async () => {
+    const empty = path.join(home, 'empty.csv');
+    fs.writeFileSync(empty, '');
+    const r = await runCli(['init', 'empty', '--source', empty], vars);
+    expect(r.code).toBe(2);
+    expect(oneLine(r.stderr)).toContain('the file is empty');
+  });
+
+  test('run on an empty file: refused as drift, table untouched', async () => {
+    const before = await tableRows(config.warehouse, 'iowa');
+    const empty = path.join(home, 'empty.csv');
+    fs.writeFileSync(empty, '');
+    const r = await runCli(['run', 'iowa', '--json', '--source', empty], vars);
+    expect(r.code).toBe(1);
+    expect(parseOnlyJson(r.stdout).driftReport?.kinds).toEqual(['empty-file']);
+    expect(await tableRows(config.warehouse, 'iowa')).toEqual(before);
+  });
+
+  test('a spec that fails validation names the file and the field', async () => {
+    const r0 = await runCli(['init', 'broken', '--source', driftCase('iowa-camel-rename', 'clean.csv')], vars);
+    expect(r0.code).toBe(0);
+    const file = path.join(home, 'pipelines', 'broken', 'versions', 'v1.yaml');
+    fs.writeFileSync(file, fs.readFileSync(file, 'utf8').replace('type: integer', 'type: int'));
+    const r = await runCli(['run', 'broken'], vars);
+    expect(r.code).toBe(2);
+    expect(oneLine(r.stderr)).toMatch(/v1\.yaml: invalid spec: contract\.columns\[2\]\.type: /);
+  });
+
+  test('--verbose adds the stack trace', async () => {
+    const r = await runCli(['--verbose', 'run', 'nope'], vars);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/\n\s+at /);
+  });
+});

@@ -1,0 +1,53 @@
+/**
+ * The heal worker: workflows and activities on one task queue.
+ *
+ *   npm run worker                    # against TEMPORAL_ADDRESS (default localhost:7233)
+ *   npm run dev                       # dev server + worker (see client/dev.ts)
+ */
+import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
+import { createActivities } from './activities';
+import { getConfig, type HealConfig } from './lib/config';
+import { workflowBundlePath } from './lib/workflow-bundle';
+import { stateLayout } from './lib/state';
+
+/** Options of {@link createWorker}. */
+export interface CreateWorkerOptions {
+  connection: NativeConnection;
+  config: HealConfig;
+  /** @default config.taskQueue */
+  taskQueue?: string;
+  /** A prebuilt workflow bundle; by default the cached bundle under `<home>/cache`. */
+  workflowBundle?: WorkerOptions['workflowBundle'];
+  /** Concurrent activity executions. @default 4 (DuckDB uses all cores per load) */
+  maxConcurrentActivityTaskExecutions?: number;
+}
+
+export async function createWorker(opts: CreateWorkerOptions): Promise<Worker> {
+  const { config } = opts;
+  const workflowBundle = opts.workflowBundle ?? { codePath: await workflowBundlePath(stateLayout(config.home).cache) };
+  return Worker.create({
+    connection: opts.connection,
+    namespace: config.namespace,
+    taskQueue: opts.taskQueue ?? config.taskQueue,
+    workflowBundle,
+    activities: createActivities({ config }),
+    maxConcurrentActivityTaskExecutions: opts.maxConcurrentActivityTaskExecutions ?? 4,
+  });
+}
+
+async function main(): Promise<void> {
+  const config = getConfig();
+  const address = config.temporalAddress ?? `localhost:${config.devPort}`;
+  const connection = await NativeConnection.connect({ address });
+  const worker = await createWorker({ connection, config });
+  console.error(`heal worker: task queue "${config.taskQueue}" on ${address} (namespace ${config.namespace})`);
+  await worker.run();
+  await connection.close();
+}
+
+if (require.main === module) {
+  main().catch((err: unknown) => {
+    console.error(`heal worker: ${err instanceof Error ? err.message : String(err)}`);
+    process.exit(1);
+  });
+}
