@@ -11,11 +11,16 @@ import type { HealConfig } from '../lib/config';
 import { withDuckDB } from '../lib/duckdb';
 import { stateLayout, writeFileAtomic } from '../lib/state';
 import { runLoad } from './etl/load';
+import type { Doctor } from './doctor/types';
+import { createHealingActivities } from './healing';
 import { SpecStore } from './spec-store';
 
 /** What activities need from the outside world. */
 export interface ActivityDeps {
-  config: Pick<HealConfig, 'home' | 'warehouse' | 'allowedRoots' | 'duckdbMemoryLimit' | 'duckdbThreads'>;
+  config: Pick<HealConfig, 'home' | 'warehouse' | 'allowedRoots' | 'duckdbMemoryLimit' | 'duckdbThreads'> &
+    Partial<Pick<HealConfig, 'llm' | 'maxAttempts'>>;
+  /** Doctors tried in order. @default rules, then the LLM when OPENAI_BASE_URL or OPENAI_API_KEY is set */
+  doctors?: Doctor[];
 }
 
 export interface GetPipelineInput {
@@ -82,6 +87,8 @@ export function createActivities(deps: ActivityDeps) {
   const duck = { memoryLimit: config.duckdbMemoryLimit, threads: config.duckdbThreads };
 
   return atBoundary({
+    ...createHealingActivities({ config, store, ...(deps.doctors ? { doctors: deps.doctors } : {}) }),
+
     /** Read the pipeline's current spec: table, warehouse, version, healing settings. */
     async getPipeline({ pipeline }: GetPipelineInput): Promise<PipelineInfo> {
       const cur = store.current(pipeline);
@@ -90,7 +97,7 @@ export function createActivities(deps: ActivityDeps) {
         table: cur.spec.target.table,
         warehouse: config.warehouse,
         specVersion: cur.version,
-        maxAttempts: cur.spec.healing.maxAttempts,
+        maxAttempts: config.maxAttempts ?? cur.spec.healing.maxAttempts,
         mode: cur.spec.healing.mode,
         source: cur.spec.source.path,
       };
@@ -137,6 +144,7 @@ export function createActivities(deps: ActivityDeps) {
         skipped: res.skipped,
         profilePath,
         durationMs: Date.now() - started,
+        committedAt: res.committedAt ?? new Date().toISOString(),
       };
     },
   });

@@ -1,4 +1,5 @@
 /** Human output of CLI commands. JSON output is the result objects themselves. */
+import { describeOp } from '../common/patch';
 import type { PipelineRunResult } from '../common/types';
 
 const useColor = process.stdout.isTTY && !process.env['NO_COLOR'];
@@ -26,7 +27,15 @@ export function formatRunResult(r: PipelineRunResult, opts: { url: string; secon
         `${mark} ${bold(r.pipeline)}: ${r.rowsLoaded} rows loaded, ${r.rowsQuarantined} quarantined (spec v${r.specVersion}) in ${opts.seconds.toFixed(1)}s`,
       );
     }
-    if (r.attempts > 0) lines.push(`  healed after ${r.attempts} attempt${r.attempts === 1 ? '' : 's'}`);
+    if (r.outcome === 'healed') {
+      const kinds = r.driftReport?.kinds.join(', ') ?? 'drift';
+      lines.push(
+        `  the source had drifted (${kinds}); healed by the ${r.doctor ?? '?'} doctor in ${r.attempts} attempt${r.attempts === 1 ? '' : 's'}` +
+          (r.mttrMs != null ? `, ${(r.mttrMs / 1000).toFixed(1)}s from detection to the healed table` : ''),
+      );
+      for (const op of r.patch ?? []) if (op.op !== 'shape') lines.push(`   + ${describeOp(op)}`);
+      if (r.driftReport) lines.push(`  spec v${r.driftReport.specVersion} → v${r.specVersion}`);
+    }
     if (where) lines.push(`  table:    ${where}`);
     if (r.rowsQuarantined > 0 && r.table) lines.push(`  quarantine: ${r.table}__quarantine (source file, line, column, reason)`);
   } else {
@@ -37,8 +46,10 @@ export function formatRunResult(r: PipelineRunResult, opts: { url: string; secon
       for (const d of r.driftReport.differences.slice(0, 12)) lines.push(`   - ${d.detail}`);
       if (r.driftReport.differences.length > 12) lines.push(`   … ${r.driftReport.differences.length - 12} more (use --json)`);
     }
+    if (r.attempts > 0 && r.error) lines.push(`  healing: ${r.attempts} attempt${r.attempts === 1 ? '' : 's'}, none held: ${r.error.message.split('; not healed: ')[1] ?? r.error.message}`);
     if (r.table) lines.push(`  the table ${r.table} is unchanged (spec v${r.specVersion})`);
   }
   lines.push(dim(`  workflow: ${r.workflowId}  ${opts.url}`));
+  if (r.episodeId) lines.push(dim(`  healing episode: ${r.episodeId}  ${opts.url.replace(encodeURIComponent(r.workflowId), encodeURIComponent(r.episodeId))}`));
   return lines.join('\n');
 }

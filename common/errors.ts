@@ -27,6 +27,18 @@ export const ERROR_TYPES = [
   'WarehouseBusy',
   /** The state directory cannot be written (read-only, disk full). */
   'StateUnwritable',
+  /** A candidate patch did not hold on the real data; details carry `{ patch, report }`. Fails one attempt. */
+  'VerificationFailed',
+  /** The doctor's answer could not be used (malformed, invalid patch, forbidden expression). Fails one attempt. */
+  'DoctorAnswerInvalid',
+  /** No doctor can fix this drift (nothing to map, a required column gone, an empty file). Ends the episode. */
+  'NoDiagnosis',
+  /** An expression in a patch is not allowed (not parseable, or a node outside the allow-list). */
+  'ExpressionRejected',
+  /** Applying a verified version and reloading failed; the previous version was restored. */
+  'ApplyFailed',
+  /** The model endpoint refused the request for good (bad key, unknown model): thrown by the LLM doctor. */
+  'LlmRequestRejected',
 ] as const;
 
 export type ErrorType = (typeof ERROR_TYPES)[number];
@@ -40,6 +52,24 @@ export const NON_RETRYABLE_ERROR_TYPES: ErrorType[] = [
   'PathNotAllowed',
   'QuarantineBudgetExceeded',
   'StateUnwritable',
+  'NoDiagnosis',
+  'ApplyFailed',
+  'LlmRequestRejected',
+  // Same input, same answer: an activity never retries these; a new healing attempt may.
+  'VerificationFailed',
+  'DoctorAnswerInvalid',
+  'ExpressionRejected',
+];
+
+/** Failure types that end a healing episode at once: no further attempt can fix them. */
+export const EPISODE_FATAL_ERROR_TYPES: ErrorType[] = [
+  'NoDiagnosis',
+  'SpecInvalid',
+  'PipelineNotFound',
+  'SourceUnreadable',
+  'PathNotAllowed',
+  'StateUnwritable',
+  'LlmRequestRejected',
 ];
 
 /** Base class: every domain error has a `type` from {@link ERROR_TYPES} and optional details. */
@@ -106,6 +136,26 @@ export class WarehouseBusyError extends HealError {
 
 export class StateUnwritableError extends HealError {
   readonly type = 'StateUnwritable' as const;
+}
+
+export class VerificationFailedError extends HealError {
+  readonly type = 'VerificationFailed' as const;
+}
+
+export class DoctorAnswerInvalidError extends HealError {
+  readonly type = 'DoctorAnswerInvalid' as const;
+}
+
+export class NoDiagnosisError extends HealError {
+  readonly type = 'NoDiagnosis' as const;
+}
+
+export class ExpressionRejectedError extends HealError {
+  readonly type = 'ExpressionRejected' as const;
+}
+
+export class ApplyFailedError extends HealError {
+  readonly type = 'ApplyFailed' as const;
 }
 
 /** Turn a domain error into the `ApplicationFailure` that crosses the activity boundary. */

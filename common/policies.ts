@@ -20,6 +20,12 @@ export const ACTIVITY_PROFILES = {
     startToCloseTimeout: '1 minute',
     retry: IO_RETRY,
   },
+  /** The doctor: rules are fast; a model may take a minute, and 429/5xx/timeouts back off and retry. */
+  doctor: {
+    startToCloseTimeout: '3 minutes',
+    heartbeatTimeout: '1 minute',
+    retry: { ...IO_RETRY, initialInterval: '2 seconds', maximumInterval: '1 minute', maximumAttempts: 6 },
+  },
   /** A whole load of a source: stage, cast, write, profile. Heartbeats while DuckDB works. */
   etl: {
     startToCloseTimeout: '2 hours',
@@ -30,3 +36,13 @@ export const ACTIVITY_PROFILES = {
 
 /** How often long activities heartbeat (well inside the `etl` heartbeat timeout). */
 export const HEARTBEAT_INTERVAL_MS = 10_000;
+
+/**
+ * Retry of the `healAttempt` child workflow: each retry is the next healing attempt. The episode
+ * sets `maximumAttempts` (the pipeline's healing.maxAttempts) and the fatal error types.
+ */
+export const ATTEMPT_RETRY: RetryPolicy = {
+  initialInterval: '200 milliseconds',
+  backoffCoefficient: 1,
+  maximumInterval: '1 second',
+};

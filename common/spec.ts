@@ -74,6 +74,8 @@ const mappingEntrySchema = z
   .object({
     /** Source column the contract column is read from. */
     from: z.string().min(1).optional(),
+    /** Expression over source columns (validated against an allow-list before use); instead of `from`. */
+    expr: z.string().min(1).max(500).optional(),
     /** Substrings removed before the cast (e.g. "$", ","). */
     strip: z.array(z.string().min(1)).optional(),
     /** Substring replacements applied in order before the cast (e.g. decimal comma "," -> "."). */
@@ -149,7 +151,11 @@ export const specSchema = z
     spec.contract.columns.forEach((c, i) => {
       const m = spec.mapping[c.name];
       const entry = typeof m === 'string' ? { from: m } : m;
-      if (!entry || (entry.from === undefined && entry.default === undefined)) {
+      if (entry?.from !== undefined && entry.expr !== undefined) {
+        ctx.addIssue({ code: 'custom', path: ['mapping', c.name], message: 'use either from or expr, not both' });
+        return;
+      }
+      if (!entry || (entry.from === undefined && entry.expr === undefined && entry.default === undefined)) {
         ctx.addIssue({
           code: 'custom',
           path: ['mapping', c.name],
@@ -164,7 +170,7 @@ export const specSchema = z
           message: `source column "${entry.from}" is not in source.columns`,
         });
       }
-      if (entry.from === undefined && c.required && (entry.default === null || entry.default === undefined)) {
+      if (entry.from === undefined && entry.expr === undefined && c.required && (entry.default === null || entry.default === undefined)) {
         ctx.addIssue({
           code: 'custom',
           path: ['contract', 'columns', i, 'required'],

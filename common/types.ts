@@ -1,3 +1,5 @@
+import type { Patch } from './patch';
+
 /**
  * Small, serialisable shapes that cross the workflow/activity boundary. Nothing here carries rows:
  * only paths, names, versions, counts and short summaries (see DESIGN.md, "Rules of the road").
@@ -65,6 +67,8 @@ export interface DriftReport {
   differences: DriftDifference[];
   expected: SourceShape;
   found: SourceShape;
+  /** When the drift was detected (ISO time, set by the activity that found it). */
+  detectedAt?: string;
 }
 
 /** Input of the `pipelineRun` workflow. */
@@ -91,6 +95,8 @@ export interface LoadSummary {
   /** Where the profile of this load was written. */
   profilePath: string | null;
   durationMs: number;
+  /** When the load's transaction committed (ISO time). */
+  committedAt: string;
 }
 
 export type RunOutcome = 'succeeded' | 'healed' | 'failed';
@@ -110,4 +116,91 @@ export interface PipelineRunResult {
   /** Set when the outcome is `failed`. */
   error: { type: string; message: string } | null;
   skipped?: boolean;
+  /** The healing episode's workflow id, when one ran. */
+  episodeId?: string;
+  /** Which doctor found the fix: rules, memory or llm. */
+  doctor?: string | null;
+  /** Drift detected → healed table committed, in milliseconds. */
+  mttrMs?: number | null;
+  /** The fix that was applied. */
+  patch?: Patch | null;
+}
+
+/** One check of a verification, with the figure it measured. */
+export interface VerificationCheck {
+  /** e.g. "contract", "rows-accounted", "quarantine-budget", "profile:income", "not-all-null:id". */
+  name: string;
+  passed: boolean;
+  /** What was measured, e.g. "0.4%" or "median 1925 vs baseline 1925". */
+  figure: string;
+  /** The bound it was held to, e.g. "≤ 1%". */
+  threshold?: string;
+  detail?: string;
+}
+
+/** The result of proving a candidate spec on the whole drifted source in a scratch database. */
+export interface VerificationReport {
+  passed: boolean;
+  candidateVersion: number;
+  rowsRead: number;
+  rowsLoaded: number;
+  rowsQuarantined: number;
+  checks: VerificationCheck[];
+  /** One line: the first failed check, or "all N checks passed". */
+  summary: string;
+}
+
+/** One healing attempt as the episode records it (small: the patch, the verdict, the figures). */
+export interface AttemptRecord {
+  attempt: number;
+  doctor: string;
+  patch: Patch | null;
+  candidateVersion: number | null;
+  report: VerificationReport | null;
+  /** Why it failed (null when it succeeded). */
+  error: string | null;
+}
+
+/** Input of `healingEpisode` and `healAttempt`. */
+export interface HealingInput {
+  pipeline: string;
+  /** The version that no longer fits. */
+  specVersion: number;
+  drift: DriftReport;
+  /** The drifted source (path or glob). */
+  source: string;
+  /** Attempts per episode (the child workflow's retry policy). */
+  maxAttempts: number;
+}
+
+/** What a successful attempt hands back to its episode. */
+export interface AttemptResult {
+  attempt: number;
+  candidateVersion: number;
+  doctor: string;
+  patch: Patch;
+  rationale: string[];
+  report: VerificationReport;
+  /** Every attempt of the episode so far, this one last. */
+  attempts: AttemptRecord[];
+}
+
+export type EpisodeOutcome = 'healed' | 'failed' | 'rolled-back';
+
+/** The result of a healing episode. */
+export interface EpisodeResult {
+  outcome: EpisodeOutcome;
+  episodeId: string;
+  pipeline: string;
+  attempts: AttemptRecord[];
+  /** The version now current (the healed one, or the unchanged one). */
+  specVersion: number;
+  doctor: string | null;
+  patch: Patch | null;
+  rowsLoaded: number;
+  rowsQuarantined: number;
+  /** Drift detected → healed table committed, in milliseconds (null unless healed). */
+  mttrMs: number | null;
+  /** Why it failed, one line (null when healed). */
+  error: string | null;
 }

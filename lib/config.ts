@@ -29,7 +29,7 @@ const envSchema = z.object({
   HEAL_HOME: optionalString,
   HEAL_ALLOWED_ROOTS: optionalString,
   HEAL_TASK_QUEUE: optionalString,
-  HEAL_MAX_ATTEMPTS: intFromEnv(3, 1, 10),
+  HEAL_MAX_ATTEMPTS: intFromEnv(0, 1, 10),
   HEAL_DEV_PORT: intFromEnv(7233, 1, 65535),
   HEAL_UI_PORT: intFromEnv(8233, 1, 65535),
   HEAL_DUCKDB_MEMORY_LIMIT: optionalString,
@@ -54,8 +54,8 @@ export interface HealConfig {
   readonly allowedRoots: readonly string[];
   /** @default "heal" */
   readonly taskQueue: string;
-  /** @default 3 */
-  readonly maxAttempts: number;
+  /** Healing attempts for every pipeline, overriding each spec's healing.maxAttempts. @default unset (the spec's, 3) */
+  readonly maxAttempts: number | undefined;
   /** Address of an existing Temporal server; when unset, `heal` runs a local dev server. */
   readonly temporalAddress: string | undefined;
   /** @default "default" */
@@ -99,7 +99,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd: string = p
     warehouse: path.join(home, 'warehouse.duckdb'),
     allowedRoots: Object.freeze([...new Set([...roots, home])]),
     taskQueue: e.HEAL_TASK_QUEUE ?? 'heal',
-    maxAttempts: e.HEAL_MAX_ATTEMPTS,
+    maxAttempts: e.HEAL_MAX_ATTEMPTS || undefined,
     temporalAddress: e.TEMPORAL_ADDRESS,
     namespace: e.TEMPORAL_NAMESPACE ?? 'default',
     devPort: e.HEAL_DEV_PORT,

@@ -1,15 +1,25 @@
 /**
  * `pipelineRun`: one run of a pipeline. Loads the source with the current spec; when the source
- * has drifted, the run fails with the classified drift report and the table untouched.
- * (Healing episodes start here once they land.)
+ * has drifted, it starts a `healingEpisode` child workflow (id `<run id>-heal`), which finds,
+ * verifies and applies a fix and reloads; if healing fails, the run fails with the drift report
+ * and the table untouched.
  *
  * Deterministic: activities are imported as types only; no clock, randomness or I/O.
  */
-import { ActivityFailure, ApplicationFailure, proxyActivities, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
+import {
+  ActivityFailure,
+  ApplicationFailure,
+  ChildWorkflowFailure,
+  executeChild,
+  proxyActivities,
+  upsertSearchAttributes,
+  workflowInfo,
+} from '@temporalio/workflow';
 import type { Activities, PipelineInfo } from '../activities';
 import { ACTIVITY_PROFILES } from '../common/policies';
 import { DRIFT_KINDS, HEAL_OUTCOME, PIPELINE_NAME, SPEC_VERSION } from '../common/search-attributes';
-import type { DriftReport, PipelineRunInput, PipelineRunResult } from '../common/types';
+import type { DriftReport, EpisodeResult, PipelineRunInput, PipelineRunResult } from '../common/types';
+import { healingEpisode } from './healing-episode';
 
 const quick = proxyActivities<Pick<Activities, 'getPipeline'>>(ACTIVITY_PROFILES.quick);
 const etl = proxyActivities<Pick<Activities, 'loadSource'>>(ACTIVITY_PROFILES.etl);
@@ -73,8 +83,55 @@ export async function pipelineRun(input: PipelineRunInput): Promise<PipelineRunR
   } catch (err) {
     const f = failureOf(err);
     const report = f.type === 'SchemaDrift' ? ((f.details[0] as DriftReport | undefined) ?? null) : null;
-    if (report) upsertSearchAttributes([{ key: DRIFT_KINDS, value: report.kinds }]);
-    return fail({ ...known, driftReport: report, error: { type: f.type, message: f.message } });
+    if (!report) return fail({ ...known, error: { type: f.type, message: f.message } });
+    upsertSearchAttributes([{ key: DRIFT_KINDS, value: report.kinds }]);
+    const episode = await heal(info, report, input.source ?? info.source);
+    const attempts = episode.attempts.length;
+    const common = { ...known, driftReport: report, attempts, episodeId: episode.episodeId, doctor: episode.doctor, mttrMs: episode.mttrMs };
+    if (episode.outcome !== 'healed') {
+      return fail({ ...common, error: { type: 'HealingFailed', message: `${report.summary}; not healed: ${episode.error ?? 'failed'}` } });
+    }
+    upsertSearchAttributes([
+      { key: HEAL_OUTCOME, value: 'healed' },
+      { key: SPEC_VERSION, value: episode.specVersion },
+    ]);
+    return {
+      ...common,
+      outcome: 'healed',
+      specVersion: episode.specVersion,
+      rowsLoaded: episode.rowsLoaded,
+      rowsQuarantined: episode.rowsQuarantined,
+      patch: episode.patch,
+    };
+  }
+}
+
+/** Run the healing episode as a child workflow; a failed episode's result comes back from its failure. */
+async function heal(info: PipelineInfo, drift: DriftReport, source: string): Promise<EpisodeResult> {
+  upsertSearchAttributes([{ key: HEAL_OUTCOME, value: 'healing' }]);
+  try {
+    return await executeChild(healingEpisode, {
+      workflowId: `${workflowInfo().workflowId}-heal`,
+      taskQueue: workflowInfo().taskQueue,
+      args: [{ pipeline: info.pipeline, specVersion: info.specVersion, drift, source, maxAttempts: info.maxAttempts }],
+    });
+  } catch (err) {
+    const c = err instanceof ChildWorkflowFailure ? err.cause : undefined;
+    const r = c instanceof ApplicationFailure ? (c.details?.[0] as EpisodeResult | undefined) : undefined;
+    if (r && typeof r === 'object' && 'outcome' in r) return r;
+    return {
+      outcome: 'failed',
+      episodeId: `${workflowInfo().workflowId}-heal`,
+      pipeline: info.pipeline,
+      attempts: [],
+      specVersion: info.specVersion,
+      doctor: null,
+      patch: null,
+      rowsLoaded: 0,
+      rowsQuarantined: 0,
+      mttrMs: null,
+      error: c?.message ?? (err instanceof Error ? err.message : String(err)),
+    };
   }
 }
 

@@ -9,7 +9,7 @@ import type { DriftDifference, DriftKind, DriftReport, SourceShape } from '../..
 import { queryOne, queryRows } from '../../lib/duckdb';
 import type { SniffResult } from './source';
 import { RAW, REJECTS } from './source';
-import { columnSql } from './sql';
+import { columnSql, type CompiledExpressions } from './sql';
 
 /** Longest sample value kept in a report, and how many samples per difference. */
 export const SAMPLE_MAX_LENGTH = 60;
@@ -20,7 +20,6 @@ export const RENAME_SIMILARITY = 0.6;
 
 export function clip(value: string, max = SAMPLE_MAX_LENGTH): string {
   // Control characters are shown escaped: a report is read in terminals and web pages.
-  // eslint-disable-next-line no-control-regex
   const safe = value.replace(/[\u0000-\u001f\u007f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
   return safe.length > max ? `${safe.slice(0, max)}…` : safe;
 }
@@ -132,8 +131,8 @@ export interface ColumnValueStats {
 }
 
 /** Count, per contract column, values that fail to parse and required values that are missing. */
-export async function valueStats(conn: DuckDBConnection, spec: PipelineSpec): Promise<ColumnValueStats[]> {
-  const parts = spec.contract.columns.map((c) => columnSql(spec, c, 'r'));
+export async function valueStats(conn: DuckDBConnection, spec: PipelineSpec, exprs: CompiledExpressions = {}): Promise<ColumnValueStats[]> {
+  const parts = spec.contract.columns.map((c) => columnSql(spec, c, 'r', exprs));
   const select = parts
     .map((p, i) => `count(${p.text}) AS n${i}, count(*) FILTER (WHERE ${p.fail}) AS f${i}, count(*) FILTER (WHERE ${p.missing}) AS m${i}`)
     .join(', ');
@@ -277,5 +276,6 @@ export function driftReport(
     differences,
     expected,
     found,
+    detectedAt: new Date().toISOString(),
   };
 }

@@ -26,7 +26,8 @@ import {
   stageSource,
   type StagedSource,
 } from './source';
-import { columnSql, tableColumnsDdl } from './sql';
+import { compileExpression } from '../doctor/expression';
+import { columnSql, tableColumnsDdl, type CompiledExpressions } from './sql';
 
 export const TYPED = '__heal_typed';
 export const LOADS_TABLE = '__heal_loads';
@@ -53,6 +54,8 @@ export interface LoadResult {
   profile: TableProfile | null;
   /** True when this run id had already committed (a retried activity): nothing was redone. */
   alreadyCommitted: boolean;
+  /** When the load's transaction committed (ISO time); null when nothing was committed. */
+  committedAt: string | null;
 }
 
 /** Structural drift: what can be seen from file facts and headers alone. */
@@ -93,14 +96,19 @@ export async function checkStructure(conn: DuckDBConnection, ctx: LoadContext, f
 }
 
 /** Value drift over the staged source: no rows, truncation, malformed lines, values that no longer parse. */
-export async function checkValues(conn: DuckDBConnection, ctx: LoadContext, staged: StagedSource): Promise<DriftReport | null> {
+export async function checkValues(
+  conn: DuckDBConnection,
+  ctx: LoadContext,
+  staged: StagedSource,
+  exprs: CompiledExpressions = {},
+): Promise<DriftReport | null> {
   const { spec } = ctx;
   const differences: DriftDifference[] = [];
   if (staged.rows === 0 && staged.rejectedLines === 0) {
     differences.push({ kind: 'no-rows', detail: 'the source has a header but no data rows; a partial file never replaces the table' });
   } else {
     differences.push(...(await classifyRejects(conn, spec, staged.rejectedLines, staged.rows, staged.truncated)));
-    differences.push(...classifyValues(spec, await valueStats(conn, spec), staged.rows));
+    differences.push(...classifyValues(spec, await valueStats(conn, spec, exprs), staged.rows));
   }
   if (!differences.length) return null;
   return driftReport(
@@ -114,8 +122,8 @@ export async function checkValues(conn: DuckDBConnection, ctx: LoadContext, stag
 }
 
 /** Cast every row into `__heal_typed`, flagging rows that go to quarantine and why. */
-export async function castStaged(conn: DuckDBConnection, spec: PipelineSpec): Promise<void> {
-  const parts = spec.contract.columns.map((c) => columnSql(spec, c, 'r'));
+export async function castStaged(conn: DuckDBConnection, spec: PipelineSpec, exprs: CompiledExpressions = {}): Promise<void> {
+  const parts = spec.contract.columns.map((c) => columnSql(spec, c, 'r', exprs));
   const values = parts.map((p) => `${p.value} AS ${ident(p.column.name)}`);
   const bad = parts.flatMap((p) => [p.fail, p.missing]).filter((x) => x !== 'false');
   const reasons = parts.flatMap((p) => {
@@ -187,6 +195,26 @@ export function sourceKey(files: readonly string[]): string {
     }
   }
   return h.digest('hex');
+}
+
+/**
+ * Compile the spec's `derive` expressions against the staged source's columns (validated tree →
+ * rendered SQL). An expression whose source columns are gone is drift, like a missing column.
+ */
+async function compileExpressions(conn: DuckDBConnection, ctx: LoadContext, staged: StagedSource): Promise<CompiledExpressions> {
+  const out: Record<string, string> = {};
+  for (const [column, entry] of Object.entries(ctx.spec.mapping)) {
+    if (entry.expr === undefined) continue;
+    try {
+      out[column] = await compileExpression(conn, entry.expr, { sourceColumns: staged.columns, rel: 'r' });
+    } catch (err) {
+      const why = err instanceof Error ? err.message : String(err);
+      throw new SchemaDriftError(
+        driftReport(ctx.spec, ctx.specVersion, staged.files, [{ kind: 'missing-column', column, detail: `the expression of "${column}" no longer applies: ${why}` }], shapeOf(ctx.spec, ctx.spec.source.columns), shapeOf(ctx.spec, staged.columns)),
+      );
+    }
+  }
+  return out;
 }
 
 /** SQL giving, for each bad typed row, its line in the source file (header, skipped and malformed lines counted). */
@@ -290,6 +318,7 @@ export async function runLoad(conn: DuckDBConnection, ctx: LoadContext): Promise
         skipped: false,
         profile: null,
         alreadyCommitted: true,
+        committedAt: null,
       };
     }
   }
@@ -302,15 +331,16 @@ export async function runLoad(conn: DuckDBConnection, ctx: LoadContext): Promise
     loadKey = sourceKey(files);
     const prior = await findLoad(conn, `load_key = ${lit(loadKey)} AND table_name = ${lit(t)} AND mode = 'append'`);
     if (prior) {
-      return { sources: files, rowsRead: prior.rows_read, rowsLoaded: 0, rowsQuarantined: 0, skipped: true, profile: null, alreadyCommitted: false };
+      return { sources: files, rowsRead: prior.rows_read, rowsLoaded: 0, rowsQuarantined: 0, skipped: true, profile: null, alreadyCommitted: false, committedAt: null };
     }
   }
 
   const staged = await stageSource(conn, spec, files);
-  const valueDrift = await checkValues(conn, ctx, staged);
+  const exprs = await compileExpressions(conn, ctx, staged);
+  const valueDrift = await checkValues(conn, ctx, staged, exprs);
   if (valueDrift) throw new SchemaDriftError(valueDrift);
 
-  await castStaged(conn, spec);
+  await castStaged(conn, spec, exprs);
   const rowsRead = staged.rows + staged.rejectedLines;
   const bad = (await queryOne<{ n: number }>(conn, `SELECT count(*) AS n FROM ${TYPED} WHERE __bad`))?.n ?? 0;
   const quarantined = bad + staged.rejectedLines;
@@ -326,12 +356,14 @@ export async function runLoad(conn: DuckDBConnection, ctx: LoadContext): Promise
   }
 
   let loaded = rowsRead - quarantined;
+  let committedAt: string | null = null;
   if (ctx.commit) {
     const c = await commitLoad(conn, ctx, files, rowsRead, loadKey || sourceKeyLite(files));
     loaded = c.loaded;
+    committedAt = new Date().toISOString();
   }
   const profile = await profileRelation(conn, spec, `(SELECT * FROM ${TYPED} WHERE NOT __bad)`);
-  return { sources: files, rowsRead, rowsLoaded: loaded, rowsQuarantined: rowsRead - loaded, skipped: false, profile, alreadyCommitted: false };
+  return { sources: files, rowsRead, rowsLoaded: loaded, rowsQuarantined: rowsRead - loaded, skipped: false, profile, alreadyCommitted: false, committedAt };
 }
 
 /** A cheap identity for non-append loads (path, size, mtime): recorded for audit, not used for skipping. */

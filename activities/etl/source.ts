@@ -54,8 +54,8 @@ export function fileFacts(file: string): FileFacts {
 /** Result of reading a file's header with the spec's reader options. */
 export type HeaderResult = { ok: true; columns: string[] } | { ok: false; error: string };
 
-/** A reader error that means the file is not in the expected encoding. */
-export const ENCODING_ERROR = /unicode|utf-?8|encoding/i;
+/** A reader error that means the file is not in the expected encoding ("Invalid unicode ... not utf-8 encoded"). */
+export const ENCODING_ERROR = /invalid unicode|is not [\w-]+ encoded/i;
 
 /**
  * Column names of one file as the spec's reader options see them. Malformed lines (a ragged row)
@@ -68,7 +68,9 @@ export async function readHeader(conn: DuckDBConnection, spec: PipelineSpec, fil
   try {
     return { ok: true, columns: await describe(false) };
   } catch (err) {
-    error = (err instanceof Error ? err.message : String(err)).split('\n')[0] ?? 'unreadable';
+    // DuckDB's first line is often only "CSV Error on Line: N"; an encoding error is said further down.
+    const lines = (err instanceof Error ? err.message : String(err)).split('\n');
+    error = lines.find((l) => ENCODING_ERROR.test(l)) ?? lines[0] ?? 'unreadable';
   }
   if (spec.source.format === 'csv' && !ENCODING_ERROR.test(error)) {
     try {

@@ -118,14 +118,25 @@ export interface ColumnSql {
   missing: string;
 }
 
+/** Compiled `derive` expressions, by contract column: SQL rendered from a validated tree (see doctor/expression.ts). */
+export type CompiledExpressions = Readonly<Record<string, string>>;
+
 /** Build the SQL for one contract column, reading from `rel` (a relation alias of the raw stage). */
-export function columnSql(spec: PipelineSpec, column: ContractColumn, rel: string): ColumnSql {
+export function columnSql(spec: PipelineSpec, column: ContractColumn, rel: string, exprs: CompiledExpressions = {}): ColumnSql {
   const entry = spec.mapping[column.name] ?? {};
+  if (entry.expr !== undefined) {
+    const compiled = exprs[column.name];
+    if (compiled === undefined) throw new Error(`internal: the expression of ${column.name} was not compiled`);
+    return columnFromRaw(spec, column, entry, `CAST((${compiled}) AS VARCHAR)`);
+  }
   if (entry.from === undefined) {
     const value = defaultLiteral(column, entry.default);
     return { column, value, text: 'NULL', fail: 'false', missing: column.required && entry.default == null ? 'true' : 'false' };
   }
-  const raw = `${rel}.${ident(entry.from)}`;
+  return columnFromRaw(spec, column, entry, `${rel}.${ident(entry.from)}`);
+}
+
+function columnFromRaw(_spec: PipelineSpec, column: ContractColumn, entry: MappingEntry, raw: string): ColumnSql {
   const text = cleaned(raw, entry, column.type !== 'string');
   const cast = castExpression(column, entry, text);
   const hasDefault = entry.default !== undefined && entry.default !== null;

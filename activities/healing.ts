@@ -1,0 +1,178 @@
+/**
+ * Healing activities: diagnose → proposePatch → verifyPatch, then applyVersion (or rollbackVersion).
+ * Each takes one typed input object; all are idempotent per episode (an activity may run twice).
+ */
+import * as path from 'node:path';
+import { ApplicationFailure } from '@temporalio/common';
+import { DoctorAnswerInvalidError, HealError, NoDiagnosisError } from '../common/errors';
+import { applyPatch, describeOp, type Patch } from '../common/patch';
+import type { DriftReport, VerificationReport } from '../common/types';
+import type { HealConfig } from '../lib/config';
+import { withDuckDB } from '../lib/duckdb';
+import { readJson, stateLayout } from '../lib/state';
+import { compileExpression } from './doctor/expression';
+import { createLlmDoctor, LlmUnavailableError } from './doctor/llm';
+import { createSourceProbe } from './doctor/probe';
+import { createRulesDoctor } from './doctor/rules';
+import type { Diagnosis, Doctor, PreviousAttempt } from './doctor/types';
+import { resolveSourceFiles } from './etl/source';
+import type { TableProfile } from './etl/profile';
+import type { SpecStore } from './spec-store';
+import { verifyCandidate } from './verify';
+
+export interface HealingDeps {
+  config: Pick<HealConfig, 'home' | 'allowedRoots' | 'duckdbMemoryLimit' | 'duckdbThreads'> & Partial<Pick<HealConfig, 'llm'>>;
+  store: SpecStore;
+  /** Doctors, tried in order until one answers. @default rules, then the LLM when configured */
+  doctors?: Doctor[];
+}
+
+export interface DiagnoseInput {
+  pipeline: string;
+  specVersion: number;
+  drift: DriftReport;
+  /** The drifted source (path or glob). */
+  source: string;
+  /** Earlier attempts of this episode, oldest first. */
+  previous: PreviousAttempt[];
+}
+
+export type DiagnoseResult = Extract<Diagnosis, { kind: 'patch' }>;
+
+export interface ProposePatchInput {
+  pipeline: string;
+  /** The version the patch applies to. */
+  baseVersion: number;
+  patch: Patch;
+  doctor: string;
+  rationale: string[];
+  episodeId: string;
+  attempt: number;
+}
+
+export interface VerifyPatchInput {
+  pipeline: string;
+  candidateVersion: number;
+  source: string;
+  episodeId: string;
+  attempt: number;
+}
+
+export interface ApplyVersionInput {
+  pipeline: string;
+  version: number;
+  episodeId: string;
+  reason: string;
+}
+
+/** The baseline profile of a pipeline: the profile of its last good load. */
+export function readBaseline(home: string, pipeline: string): TableProfile | null {
+  const doc = readJson<{ profile: TableProfile }>(path.join(stateLayout(home).profiles(pipeline), 'baseline.json'));
+  return doc?.profile ?? null;
+}
+
+export function createHealingActivities(deps: HealingDeps) {
+  const { config, store } = deps;
+  const duck = { memoryLimit: config.duckdbMemoryLimit, threads: config.duckdbThreads };
+  const doctors =
+    deps.doctors ??
+    [
+      createRulesDoctor(),
+      ...(config.llm?.baseUrl || config.llm?.apiKey
+        ? [createLlmDoctor({ baseUrl: config.llm.baseUrl, apiKey: config.llm.apiKey ?? 'none', model: config.llm.model ?? 'gpt-4o-mini' })]
+        : []),
+    ];
+
+  return {
+    /** Ask the doctors, in order, for a patch. No confident answer from any → NoDiagnosis (ends the episode). */
+    async diagnose(input: DiagnoseInput): Promise<DiagnoseResult> {
+      const { spec } = store.read(input.pipeline, input.specVersion);
+      const baseline = readBaseline(config.home, input.pipeline);
+      const masked = new Set(spec.contract.columns.filter((c) => c.pii).flatMap((c) => spec.mapping[c.name]?.from ?? []));
+      return withDuckDB(':memory:', duck, async (conn) => {
+        const files = await resolveSourceFiles(conn, input.source, config.allowedRoots);
+        const probe = await createSourceProbe(conn, spec, files, { mask: (c) => masked.has(c) });
+        const source = await probe.summarize();
+        const reasons: string[] = [];
+        for (const doctor of doctors) {
+          const d = await doctor
+            .diagnose({ spec, specVersion: input.specVersion, drift: input.drift, baseline, source, previous: input.previous }, probe)
+            .catch((err: unknown) => {
+              // A rate limit's Retry-After sets the next activity retry's delay (bounded); other transient errors back off.
+              if (err instanceof LlmUnavailableError && err.retryAfterMs) {
+                throw ApplicationFailure.create({ type: 'LlmUnavailable', message: err.message, nextRetryDelay: Math.min(err.retryAfterMs, 60_000) });
+              }
+              throw err;
+            });
+          if (d.kind === 'patch') return d;
+          reasons.push(`${d.doctor}: ${d.reason}`);
+          if (d.fatal) break;
+        }
+        throw new NoDiagnosisError(`no confident fix: ${reasons.join('; ')}`, { reasons });
+      });
+    },
+
+    /** Validate a patch and write it as a candidate version (not current). Idempotent per episode attempt. */
+    async proposePatch(input: ProposePatchInput): Promise<{ candidateVersion: number }> {
+      const { spec } = store.read(input.pipeline, input.baseVersion);
+      const applied = applyPatch(spec, input.patch);
+      if (!applied.ok) throw new DoctorAnswerInvalidError(`the patch does not apply: ${applied.issues.join('; ')}`, { issues: applied.issues });
+      const exprs = Object.entries(applied.spec.mapping).filter(([, e]) => e.expr !== undefined);
+      if (exprs.length) {
+        await withDuckDB(':memory:', duck, async (conn) => {
+          for (const [column, e] of exprs) {
+            try {
+              await compileExpression(conn, e.expr ?? '', { sourceColumns: applied.spec.source.columns, rel: 'r' });
+            } catch (err) {
+              const why = err instanceof HealError ? err.message : String(err);
+              throw new DoctorAnswerInvalidError(`derive ${column}: expression rejected: ${why}`);
+            }
+          }
+        });
+      }
+      const rec = store.addVersion(input.pipeline, applied.spec, {
+        reason: 'heal candidate',
+        parent: input.baseVersion,
+        episodeId: `${input.episodeId}#${input.attempt}`,
+        patch: input.patch,
+        doctor: input.doctor,
+        verification: null,
+      });
+      return { candidateVersion: rec.version };
+    },
+
+    /** Prove a candidate on the whole drifted source in a scratch database. Never touches the warehouse. */
+    async verifyPatch(input: VerifyPatchInput): Promise<VerificationReport> {
+      const { spec } = store.read(input.pipeline, input.candidateVersion);
+      const baseline = readBaseline(config.home, input.pipeline);
+      return withDuckDB(':memory:', duck, (conn) =>
+        verifyCandidate(conn, {
+          spec,
+          candidateVersion: input.candidateVersion,
+          source: input.source,
+          allowedRoots: config.allowedRoots,
+          baseline,
+          runId: `${input.episodeId}#${input.attempt}/verify`,
+        }),
+      );
+    },
+
+    /** Make a version current. Idempotent: applying the current version again records nothing. */
+    async applyVersion(input: ApplyVersionInput): Promise<{ previous: number; version: number }> {
+      const previous = store.currentVersion(input.pipeline);
+      store.setCurrent(input.pipeline, input.version, input.reason, input.episodeId);
+      return { previous, version: input.version };
+    },
+
+    /** Move the current pointer back (recorded as a rollback). */
+    async rollbackVersion(input: ApplyVersionInput): Promise<{ version: number }> {
+      store.setCurrent(input.pipeline, input.version, input.reason, input.episodeId);
+      return { version: input.version };
+    },
+  };
+}
+
+/** One line per op. */
+export function describePatch(patch: Patch): string[] {
+  return patch.map(describeOp);
+}

@@ -1,0 +1,93 @@
+/**
+ * `healAttempt`: one attempt of a healing episode — diagnose → proposePatch → verifyPatch.
+ * The episode starts it as a child workflow with a retry policy, so every attempt is its own run
+ * (its own history in the Web UI). A failed verification fails the run with the patch and the
+ * report in the failure's details; the next run reads them from `workflowInfo().lastFailure` and
+ * gives them to the doctor.
+ */
+import { ActivityFailure, ApplicationFailure, proxyActivities, workflowInfo } from '@temporalio/workflow';
+import type { Activities } from '../activities';
+import type { PreviousAttempt } from '../activities/doctor/types';
+import { ACTIVITY_PROFILES } from '../common/policies';
+import type { AttemptRecord, AttemptResult, HealingInput } from '../common/types';
+
+const heal = proxyActivities<Pick<Activities, 'diagnose' | 'proposePatch'>>(ACTIVITY_PROFILES.doctor);
+const verify = proxyActivities<Pick<Activities, 'verifyPatch'>>(ACTIVITY_PROFILES.etl);
+
+/** Failure details of a failed attempt: every attempt so far (this one last). */
+export interface AttemptFailureDetails {
+  attempts: AttemptRecord[];
+}
+
+/** The attempts recorded by earlier runs of this child workflow (carried in the last failure). */
+export function earlierAttempts(): AttemptRecord[] {
+  const last = workflowInfo().lastFailure;
+  if (!(last instanceof ApplicationFailure)) return [];
+  const d = last.details?.[0] as Partial<AttemptFailureDetails> | undefined;
+  return Array.isArray(d?.attempts) ? d.attempts : [];
+}
+
+function cause(err: unknown): { type: string; message: string } {
+  const c = err instanceof ActivityFailure ? err.cause : err;
+  if (c instanceof ApplicationFailure) return { type: c.type ?? 'Error', message: c.message };
+  return { type: 'Error', message: err instanceof Error ? err.message : String(err) };
+}
+
+export async function healAttempt(input: HealingInput): Promise<AttemptResult> {
+  const { attempt, parent } = workflowInfo();
+  const episodeId = parent?.workflowId ?? workflowInfo().workflowId;
+  const earlier = earlierAttempts();
+  const previous: PreviousAttempt[] = earlier.map((a) => ({ attempt: a.attempt, doctor: a.doctor, patch: a.patch, report: a.report, error: a.error ?? '' }));
+  const failAttempt = (rec: AttemptRecord, type: string, nonRetryable: boolean): never => {
+    throw ApplicationFailure.create({
+      type,
+      message: `attempt ${attempt}: ${rec.error ?? 'failed'}`,
+      nonRetryable,
+      details: [{ attempts: [...earlier, rec] } satisfies AttemptFailureDetails],
+    });
+  };
+
+  let diagnosis;
+  try {
+    diagnosis = await heal.diagnose({ pipeline: input.pipeline, specVersion: input.specVersion, drift: input.drift, source: input.source, previous });
+  } catch (err) {
+    const c = cause(err);
+    return failAttempt({ attempt, doctor: 'none', patch: null, candidateVersion: null, report: null, error: c.message }, c.type, c.type === 'NoDiagnosis');
+  }
+
+  let candidateVersion: number;
+  try {
+    ({ candidateVersion } = await heal.proposePatch({
+      pipeline: input.pipeline,
+      baseVersion: input.specVersion,
+      patch: diagnosis.patch,
+      doctor: diagnosis.doctor,
+      rationale: diagnosis.rationale,
+      episodeId,
+      attempt,
+    }));
+  } catch (err) {
+    const c = cause(err);
+    return failAttempt({ attempt, doctor: diagnosis.doctor, patch: diagnosis.patch, candidateVersion: null, report: null, error: c.message }, c.type, false);
+  }
+
+  const report = await verify.verifyPatch({ pipeline: input.pipeline, candidateVersion, source: input.source, episodeId, attempt });
+  const rec: AttemptRecord = {
+    attempt,
+    doctor: diagnosis.doctor,
+    patch: diagnosis.patch,
+    candidateVersion,
+    report,
+    error: report.passed ? null : `verification failed: ${report.summary}`,
+  };
+  if (!report.passed) return failAttempt(rec, 'VerificationFailed', false);
+  return {
+    attempt,
+    candidateVersion,
+    doctor: diagnosis.doctor,
+    patch: diagnosis.patch,
+    rationale: diagnosis.rationale,
+    report,
+    attempts: [...earlier, rec],
+  };
+}
