@@ -15,7 +15,7 @@ import { profileRelation } from '../etl/profile';
 import { columnSql, readerCall } from '../etl/sql';
 import type { ProbeResult, SourceColumnSummary, SourceProbe, SourceSummary } from './types';
 
-/** Bounds of a {@link SourceSummary}: samples per column, their length, patterns per column. */
+/** Bounds of a {@link SourceSummary}: samples per column, their length (an ellipsis included), patterns per column. */
 export const PROBE_SAMPLE_COUNT = 8;
 export const PROBE_SAMPLE_LENGTH = 60;
 export const PROBE_PATTERN_COUNT = 5;
@@ -103,12 +103,26 @@ export async function createSourceProbe(
           const rows = (await queryOne<{ n: number }>(conn, `SELECT count(*) AS n FROM ${ident(table)}`))?.n ?? 0;
           let rejected = 0;
           if (isCsv) {
-            rejected = (await queryOne<{ n: number }>(conn, `SELECT count(DISTINCT (file_id, line)) AS n FROM ${ident(`${table}_rej`)}`))?.n ?? 0;
+            const rej = ident(`${table}_rej`);
+            rejected = (await queryOne<{ n: number }>(conn, `SELECT count(DISTINCT (file_id, line)) AS n FROM ${rej}`))?.n ?? 0;
+            // A line in another encoding is not "malformed": the whole variant reads the file wrongly.
+            const enc = await queryOne<{ n: number; m: string | null }>(
+              conn,
+              `SELECT count(DISTINCT (file_id, line)) AS n, min(error_message) AS m FROM ${rej} WHERE error_type = 'INVALID ENCODING'`,
+            );
+            if (enc && enc.n > 0) {
+              return { error: clip(`${enc.n} line(s) are not valid ${s.source.csv.encoding}: ${enc.m ?? 'invalid unicode'}`, 240) };
+            }
           }
           if (rows === 0 && rejected > 0) {
             return { error: `no line of the source splits into columns with these reader options (${rejected} malformed lines)` };
           }
-          return { table, columns: cols.map((c) => c.column_name), rows, rejected, reader: isCsv ? s.source.csv : undefined };
+          const columns = cols.map((c) => c.column_name);
+          // NUL bytes in names: a UTF-16 file read as a one-byte encoding (and not a name SQL can quote).
+          if (columns.some((c) => c.includes('\u0000'))) {
+            return { error: `the column names hold NUL bytes: the file is not ${isCsv ? s.source.csv.encoding : 'in this encoding'} (UTF-16?)` };
+          }
+          return { table, columns, rows, rejected, reader: isCsv ? s.source.csv : undefined };
         } catch (err) {
           return { error: errorText(err) };
         }
@@ -139,7 +153,7 @@ export async function createSourceProbe(
               conn,
               `SELECT v, count(*) AS n FROM ${sampleFrom} GROUP BY v ORDER BY n DESC, v LIMIT ${PROBE_SAMPLE_COUNT}`,
             )
-          ).map((r) => clip(String(r.v), PROBE_SAMPLE_LENGTH));
+          ).map((r) => clip(String(r.v), PROBE_SAMPLE_LENGTH - 1));
       const pats = await queryRows<{ p: string; n: number }>(
         conn,
         `SELECT ${patternSql('v')} AS p, count(*) AS n FROM ${sampleFrom} GROUP BY p ORDER BY n DESC, p LIMIT ${PROBE_PATTERN_COUNT}`,
@@ -166,15 +180,18 @@ export async function createSourceProbe(
     if (entry.from === undefined || !st.columns.includes(entry.from)) return EMPTY;
     const one: PipelineSpec = { ...spec, contract: { columns: [column] }, mapping: { [column.name]: entry } };
     const sql = columnSql(one, column, 'r');
-    const t = ident(st.table);
     const raw = `nullif(trim(r.${ident(entry.from)}), '')`;
+    // Cast once into a scratch table; count and profile from it (a strptime over 1M rows is the cost).
+    const scratch = ident(`${st.table}_try`);
+    const x = ident(column.name);
+    await conn.run(`CREATE OR REPLACE TEMP TABLE ${scratch} AS SELECT ${raw} IS NOT NULL AS __non_empty, ${sql.value} AS ${x} FROM ${ident(st.table)} r`);
     const counts = await queryOne<{ n: number; p: number }>(
       conn,
-      `SELECT count(${raw}) AS n, count(*) FILTER (WHERE ${raw} IS NOT NULL AND (${sql.value}) IS NOT NULL) AS p FROM ${t} r`,
+      `SELECT count(*) FILTER (WHERE __non_empty) AS n, count(*) FILTER (WHERE __non_empty AND ${x} IS NOT NULL) AS p FROM ${scratch}`,
     );
     const nonEmpty = counts?.n ?? 0;
     const parsed = counts?.p ?? 0;
-    const table = await profileRelation(conn, one, `(SELECT ${sql.value} AS ${ident(column.name)} FROM ${t} r)`);
+    const table = await profileRelation(conn, one, `(SELECT ${x} FROM ${scratch})`);
     return { nonEmpty, parsed, rate: nonEmpty ? parsed / nonEmpty : 1, profile: table.columns[0] ?? null };
   }
 
@@ -183,7 +200,10 @@ export async function createSourceProbe(
       const key = keyOf(specFor(reader));
       let p = summaries.get(key);
       if (!p) {
-        p = stage(reader).then((st): Promise<SourceSummary | { error: string }> => ('error' in st ? Promise.resolve({ error: st.error }) : summarizeStaged(st)));
+        p = stage(reader).then(
+          (st): Promise<SourceSummary | { error: string }> =>
+            'error' in st ? Promise.resolve({ error: st.error }) : summarizeStaged(st).catch((err: unknown) => ({ error: errorText(err) })),
+        );
         summaries.set(key, p);
       }
       return p;

@@ -178,6 +178,18 @@ function pct(x: number): string {
   return `${(Math.round(x * 1000) / 10).toString()}%`;
 }
 
+/** A header name that is really a value (number, date, boolean, DuckDB's columnN): the header is missing. */
+function looksLikeValue(name: string): boolean {
+  const t = name.trim();
+  return (
+    /^[+-]?[$€£]?[0-9][0-9.,]*%?$/.test(t) ||
+    /^\d{4}[-/.]\d{1,2}[-/.]\d{1,2}/.test(t) ||
+    /^\d{1,2}[/.-]\d{1,2}[/.-]\d{2,4}/.test(t) ||
+    /^(true|false|yes|no)$/i.test(t) ||
+    /^column\d+$/.test(t)
+  );
+}
+
 // -------------------------------------------------------------------------------------------------
 // Candidates for a column that no longer parses
 
@@ -215,7 +227,7 @@ function formatRegex(format: string): RegExp {
 }
 
 /** Substrings that are neither digits nor separators: currency symbols, units, percent. */
-function numberSymbols(samples: readonly string[]): string[] {
+function numberSymbols(samples: readonly string[], patterns: readonly string[]): string[] {
   const out = new Set<string>();
   for (const s of samples) {
     for (const m of s.matchAll(/[^0-9.,+\-\s]+/g)) {
@@ -223,6 +235,10 @@ function numberSymbols(samples: readonly string[]): string[] {
       if (/^[eE]$/.test(tok) && /\d[eE][+-]?\d/.test(s)) continue;
       if (tok.length <= 8) out.add(tok);
     }
+  }
+  // Shape classes keep symbols but collapse letters to "a" and digits to "9" (masked columns have only these).
+  for (const p of patterns) {
+    for (const m of p.matchAll(/[^9.,+\-\s]+/g)) if (!/[A-Za-z]/.test(m[0]) && m[0].length <= 8) out.add(m[0]);
   }
   return [...out].sort();
 }
@@ -250,14 +266,15 @@ const DOT_GROUPED = /^9{1,3}(\.999)*(,9+)?$|^9*(,9+)?$/;
  * separator only when every shape groups digits by three around it ("4620.33" keeps its point).
  */
 function numberCleanings(samples: readonly string[], patterns: readonly string[]): Cleaning[] {
-  const shapes = [...new Set([...samples, ...patterns].map(numberShape).filter((x) => x.includes('9')))];
-  const symbols = numberSymbols(samples);
-  const spaced = samples.some((s) => /\d[ \u00a0\u202f]\d/.test(s));
-  const spaces = spaced ? [' ', '\u00a0', '\u202f'].filter((sp) => samples.some((s) => s.includes(sp))) : [];
+  const texts = [...samples, ...patterns];
+  const shapes = [...new Set(texts.map(numberShape).filter((x) => x.includes('9')))];
+  const symbols = numberSymbols(samples, patterns);
+  const spaced = texts.some((s) => /\d[ \u00a0\u202f]\d/.test(s));
+  const spaces = spaced ? [' ', '\u00a0', '\u202f'].filter((sp) => texts.some((s) => s.includes(sp))) : [];
   const base = [...symbols, ...spaces];
-  const hasComma = samples.some((s) => /\d,\d/.test(s));
-  const dotThousands = samples.some((s) => /\d\.\d{3}(\.|,|$|\D)/.test(s));
-  const plausible = samples.some((s) => /\d/.test(s) && /^[+-]?[\d.,\s\u00a0\u202f]+$/.test(base.reduce((x, t) => x.split(t).join(''), s).trim()));
+  const hasComma = texts.some((s) => /\d,\d/.test(s));
+  const dotThousands = texts.some((s) => /\d\.\d{3}(\.|,|$|\D)/.test(s));
+  const plausible = texts.some((s) => /\d/.test(s) && /^[+-]?[\d.,\s\u00a0\u202f]+$/.test(base.reduce((x, t) => x.split(t).join(''), s).trim()));
   if (!plausible) return [];
   const show = (xs: readonly string[]) => xs.map((x) => (x.trim() ? x : JSON.stringify(x))).join(' and ');
   const out: Cleaning[] = [];
@@ -436,13 +453,17 @@ export function createRulesDoctor(opts: RulesDoctorOptions = {}): Doctor {
     let summary: SourceSummary | { error: string } = input.source;
     const overlapWithExpected = (s: SourceSummary) => s.columns.filter((c) => expected.includes(c.name)).length;
 
-    if (kinds.has('encoding-change')) {
+    // The report may classify a file in another encoding as renamed columns (garbled names): the
+    // reader's own complaint about the encoding counts too.
+    const encodingError = 'error' in summary && /encod|unicode/i.test(summary.error);
+    if (kinds.has('encoding-change') || (isCsv && encodingError)) {
       if (!isCsv) throw new NoAnswer('encoding-change on a non-CSV source: nothing a reader option can change', false);
       let found: SourceSummary | undefined;
       const tried: string[] = [];
       for (const encoding of (['latin-1', 'utf-16', 'utf-8'] as const).filter((e) => e !== spec.source.csv.encoding)) {
         const s = await probe.summarize({ ...reader, encoding });
-        const ok = !('error' in s) && s.rows > 0 && (overlapWithExpected(s) > 0 || s.columns.length === expected.length);
+        // The expected names must come back (a UTF-16 file read as latin-1 has the right count of garbled names).
+        const ok = !('error' in s) && s.rows > 0 && (overlapWithExpected(s) > 0 || (kinds.has('header-missing') && s.columns.length === expected.length));
         tried.push(`${encoding}: ${'error' in s ? s.error : `${s.rows} rows, ${overlapWithExpected(s)} of ${expected.length} expected names`}`);
         if (ok) {
           reader.encoding = encoding;
@@ -488,9 +509,12 @@ export function createRulesDoctor(opts: RulesDoctorOptions = {}): Doctor {
       );
     }
 
-    const headerMissing = kinds.has('header-missing');
+    // A header can go missing together with another reader change (the report then names only the
+    // first): no expected name back, as many columns as expected, and names that look like values.
+    const looksHeaderless = (x: SourceSummary | { error: string }) =>
+      !('error' in x) && overlapWithExpected(x) === 0 && x.columns.length === expected.length && x.columns.filter((c) => looksLikeValue(c.name)).length * 2 >= x.columns.length;
+    const headerMissing = isCsv && (kinds.has('header-missing') || (Object.keys(reader).length > 0 && looksHeaderless(summary)));
     if (headerMissing) {
-      if (!isCsv) throw new NoAnswer('header-missing on a non-CSV source', false);
       reader.header = false;
       summary = await probe.summarize(reader);
       if ('error' in summary) throw new NoAnswer(`the source does not read without a header: ${summary.error}`, false);
@@ -510,10 +534,12 @@ export function createRulesDoctor(opts: RulesDoctorOptions = {}): Doctor {
       return [...new Set([...fromDrift, ...fromSummary])].filter((s) => s !== '***');
     };
 
+    const patternsOf = (sourceColumn: string) => src.columns.find((c) => c.name === sourceColumn)?.patterns.map((x) => x.pattern) ?? [];
+
     // Ways to read `col` through `entry` (from a given source column): as is, else healed.
     const optionCache = new Map<string, Promise<ReadOption[]>>();
     async function readOptions(col: ContractColumn, entry: MappingEntry, mapOps: PatchOp[], forceAlternatives = false): Promise<ReadOption[]> {
-      const key = JSON.stringify([col.name, entry, forceAlternatives]);
+      const key = JSON.stringify([col.name, entry, mapOps, forceAlternatives]);
       let p = optionCache.get(key);
       if (!p) {
         p = computeReadOptions(col, entry, mapOps, forceAlternatives);
@@ -542,8 +568,7 @@ export function createRulesDoctor(opts: RulesDoctorOptions = {}): Doctor {
       const samples = samplesOf(entry.from, col.name);
       const candidates: { ops: PatchOp[]; entry: MappingEntry; label: string }[] = [];
       if (col.type === 'integer' || col.type === 'number') {
-        const patterns = src.columns.find((c) => c.name === entry.from)?.patterns.map((x) => x.pattern) ?? [];
-        for (const c of numberCleanings(samples, patterns)) {
+        for (const c of numberCleanings(samples, patternsOf(entry.from))) {
           const op: PatchOp = {
             op: 'clean',
             column: col.name,
@@ -558,7 +583,7 @@ export function createRulesDoctor(opts: RulesDoctorOptions = {}): Doctor {
         for (const f of o.dateFormats) {
           if (f === current) continue;
           const re = formatRegex(f);
-          if (!samples.some((s) => re.test(s.trim()))) continue;
+          if (![...samples, ...patternsOf(entry.from)].some((s) => re.test(s.trim()))) continue;
           candidates.push({ ops: [{ op: 'format', column: col.name, format: f }], entry: { ...entry, format: f }, label: `format ${f}` });
         }
       } else if (col.type === 'boolean') {
@@ -579,7 +604,10 @@ export function createRulesDoctor(opts: RulesDoctorOptions = {}): Doctor {
       return out;
     }
 
+    /** Value evidence in (0, 1]; 0.5 (neutral) when there is no baseline to compare with. */
     const valueScore = (distance: number) => (Number.isNaN(distance) ? 0.5 : 1 / (1 + distance));
+    /** Confidence of a format fix: its value evidence; without a baseline, a unique candidate that parses reaches the default bar. */
+    const formatConfidence = (distance: number) => (Number.isNaN(distance) ? 0.8 : 1 / (1 + distance));
     const matches = (r: ReadOption) => Number.isNaN(r.distance) || r.distance <= o.maxProfileDistance;
 
     /**
@@ -599,7 +627,7 @@ export function createRulesDoctor(opts: RulesDoctorOptions = {}): Doctor {
         const same =
           (col.type === 'integer' || col.type === 'number') && first.result.profile && second.result.profile && profileDistance(first.result.profile, second.result.profile) === 0;
         if (!same && (margin < o.minMargin || Number.isNaN(first.distance))) {
-          throw new NoAnswer(`${what}: ambiguous — ${first.label} and ${second.label} both parse and match the baseline equally (${tried.join('; ')})`, false);
+          throw new NoAnswer(`${what}: ambiguous — ${first.label} and ${second.label} both parse and match the baseline about equally (${tried.join('; ')})`, false);
         }
       }
       return first;
@@ -722,16 +750,20 @@ export function createRulesDoctor(opts: RulesDoctorOptions = {}): Doctor {
           );
         } else {
           throw new NoAnswer(
-            `required column ${col.name}: source column "${old}" is gone and no new column matches its values or name${near.length ? ` (closest: ${near.join('; ')})` : ` (new columns: ${leftover.join(', ')}; none parses as ${col.type})`}`,
+            `required column ${col.name}: source column "${old}" is gone and no new column matches its values or name (closest: ${near.join('; ')})`,
             false,
           );
         }
       }
 
-      // 4. Columns read as before must still parse.
+      // 4. Columns read as before must still parse. When the report is only about values, the load
+      // already checked every column and named the failing ones; otherwise nothing was checked yet.
+      const valuesChecked = [...kinds].every((k) => k === 'format-change' || k === 'type-change');
+      const named = new Set(drift.differences.flatMap((d) => (d.column ? [d.column] : [])));
       for (const col of kept) {
         const entry = spec.mapping[col.name] ?? {};
         const banned = bans.columns.get(col.name)?.has(sig([])) ?? false;
+        if (!banned && (col.type === 'string' || (valuesChecked && !named.has(col.name)))) continue;
         const raw = await probe.tryColumn(col, entry, readerArg);
         if (raw.rate >= minRate && !banned) continue;
         const options = await readOptions(col, entry, [], banned);
@@ -741,7 +773,7 @@ export function createRulesDoctor(opts: RulesDoctorOptions = {}): Doctor {
           const never = col.type !== 'string' && col.type !== 'boolean' && samples.length > 0 && samples.every((s) => !/\d/.test(s));
           const epoch = (col.type === 'date' || col.type === 'timestamp') && samples.length > 0 && samples.every((s) => /^\d{9,13}$/.test(s.trim()));
           throw new NoAnswer(
-            `${what}: ${epoch ? 'values look like epoch seconds, which no strptime format expresses' : 'no cleaning or format makes the values parse'}${samples.length ? ` (e.g. ${samples.slice(0, 3).map((s) => JSON.stringify(s)).join(', ')})` : ''}`,
+            `${what}: ${epoch ? 'values look like epoch seconds, which no strptime format expresses' : never ? 'the values hold no digits at all: nothing could parse them' : 'no cleaning or format makes the values parse'}${samples.length ? ` (e.g. ${samples.slice(0, 3).map((s) => JSON.stringify(s)).join(', ')})` : ''}`,
             never,
           );
         }
@@ -749,7 +781,7 @@ export function createRulesDoctor(opts: RulesDoctorOptions = {}): Doctor {
         patchOps.push({ column: col.name, ops: chosen.ops });
         decide(
           col.name,
-          valueScore(chosen.distance),
+          formatConfidence(chosen.distance),
           `${col.name}: ${chosen.label} → ${pct(chosen.result.rate)} parse, ${figureOf(chosen.result.profile, baseOf(col.name))}${Number.isNaN(chosen.distance) ? ' (no baseline)' : `, distance ${chosen.distance.toFixed(2)}`}`,
         );
       }

@@ -73,6 +73,10 @@ export async function readHeader(conn: DuckDBConnection, spec: PipelineSpec, fil
     error = lines.find((l) => ENCODING_ERROR.test(l)) ?? lines[0] ?? 'unreadable';
   }
   if (spec.source.format === 'csv' && !ENCODING_ERROR.test(error)) {
+    // UTF-16 read as UTF-8 fails the sniffer; with ignore_errors it would come back with garbled names ("renamed").
+    if (spec.source.csv.encoding !== 'utf-16' && looksUtf16(file)) {
+      return { ok: false, error: `${file} is not ${spec.source.csv.encoding} encoded (a UTF-16 byte-order mark or NUL bytes)` };
+    }
     try {
       return { ok: true, columns: await describe(true) };
     } catch {
@@ -171,4 +175,16 @@ export function shapeOf(spec: PipelineSpec, columns: string[], rows?: number): S
     columns,
     ...(rows === undefined ? {} : { rows }),
   };
+}
+
+/** A UTF-16 byte-order mark, or NUL bytes in the first 512 bytes (text in UTF-16 without a BOM). */
+function looksUtf16(file: string): boolean {
+  const fd = fs.openSync(file, 'r');
+  try {
+    const b = Buffer.alloc(512);
+    const n = fs.readSync(fd, b, 0, b.length, 0);
+    return (n >= 2 && ((b[0] === 0xff && b[1] === 0xfe) || (b[0] === 0xfe && b[1] === 0xff))) || b.subarray(0, n).includes(0);
+  } finally {
+    fs.closeSync(fd);
+  }
 }

@@ -73,28 +73,49 @@ test('run --json: a clean load prints exactly one JSON object and exits 0', asyn
   expect(await tableRows(config.warehouse, 'iowa')).toHaveLength(51);
 });
 
-test('run --json on a drifted file: failed with the drift report, exit 1, table unchanged', async () => {
+/** The iowa file without its net_generation column: a required column gone, nothing can heal it. */
+function droppedRequired(): string {
+  const file = path.join(home, 'iowa-dropped.csv');
+  const lines = fs.readFileSync(driftCase('iowa-camel-rename', 'clean.csv'), 'utf8').trimEnd().split('\n');
+  fs.writeFileSync(file, lines.map((l) => l.split(',').slice(0, 2).join(',')).join('\n') + '\n');
+  return file;
+}
+
+test('run --json on a file that cannot be healed: failed with the drift report, exit 1, table unchanged', async () => {
   const before = await tableRows(config.warehouse, 'iowa');
-  const r = await runCli(['run', 'iowa', '--json', '--source', driftCase('iowa-camel-rename', 'drifted.csv')], vars);
+  const r = await runCli(['run', 'iowa', '--json', '--source', droppedRequired()], vars);
   expect(r.code).toBe(1);
   const out = parseOnlyJson(r.stdout);
   expect(out.outcome).toBe('failed');
-  expect(out.driftReport?.kinds).toEqual(['renamed']);
+  expect(out.driftReport?.kinds).toEqual(['missing-column']);
+  expect(out.attempts).toBe(1);
   expect(out.specVersion).toBe(1);
   expect(await tableRows(config.warehouse, 'iowa')).toEqual(before);
 });
 
 test('run without --json prints a human summary with the drift and the Web UI link', async () => {
-  const r = await runCli(['run', 'iowa', '--source', driftCase('iowa-camel-rename', 'drifted.csv')], vars);
+  const r = await runCli(['run', 'iowa', '--source', droppedRequired()], vars);
   expect(r.code).toBe(1);
   expect(r.stdout).toContain('failed');
-  expect(r.stdout).toContain('"net_generation" is gone and "netGeneration" is new');
+  expect(r.stdout).toContain('required column "net_generation" is missing from the source');
   expect(r.stdout).toContain('the table iowa is unchanged');
   expect(r.stdout).toMatch(/http:\/\/localhost:8233\/namespaces\/default\/workflows\/pipeline-iowa-/);
 });
 
+test('run --json on a renamed column: healed, spec v2, the table as before', async () => {
+  const before = await tableRows(config.warehouse, 'iowa');
+  const r = await runCli(['run', 'iowa', '--json', '--source', driftCase('iowa-camel-rename', 'drifted.csv')], vars);
+  expect(r.code).toBe(0);
+  const out = parseOnlyJson(r.stdout);
+  expect(out).toMatchObject({ outcome: 'healed', attempts: 1, specVersion: 2, doctor: 'rules', rowsLoaded: 51 });
+  expect(out.driftReport?.kinds).toEqual(['renamed']);
+  expect(await tableRows(config.warehouse, 'iowa')).toEqual(before);
+});
+
 test('npm run --silent heal -- run x --json prints only the JSON', async () => {
-  const r = await runCli(['run', 'iowa', '--json'], vars, { command: ['npm', 'run', '--silent', 'heal', '--'] });
+  const r = await runCli(['run', 'iowa', '--json', '--source', driftCase('iowa-camel-rename', 'drifted.csv')], vars, {
+    command: ['npm', 'run', '--silent', 'heal', '--'],
+  });
   expect(r.code).toBe(0);
   expect(parseOnlyJson(r.stdout).outcome).toBe('succeeded');
 });

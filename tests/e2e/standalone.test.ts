@@ -31,8 +31,9 @@ test('heal run starts and stops its own dev server; history persists in SQLite',
   expect(await isServerReachable(`127.0.0.1:${port}`, 'default')).toBe(false);
 
   const second = await runCli(['run', 'gap', '--json', '--source', driftCase('gapminder-currency', 'drifted.csv')], vars);
-  expect(second.code).toBe(1);
+  expect(second.code).toBe(0);
   const r2 = JSON.parse(second.stdout) as PipelineRunResult;
+  expect(r2).toMatchObject({ outcome: 'healed', attempts: 1, rowsLoaded: 187 });
   expect(r2.driftReport?.kinds).toEqual(['format-change']);
 
   // Both runs are in the SQLite history when a server starts again on the same file.
@@ -42,8 +43,9 @@ test('heal run starts and stops its own dev server; history persists in SQLite',
     const connection = await Connection.connect({ address: server.address });
     const client = new Client({ connection });
     const ids: string[] = [];
-    for await (const wf of client.workflow.list({ query: `WorkflowType = 'pipelineRun'` })) ids.push(wf.workflowId);
-    expect(ids.sort()).toEqual([r1.workflowId, r2.workflowId].sort());
+    for await (const wf of client.workflow.list()) ids.push(wf.workflowId);
+    const episode = `${r2.workflowId}-heal`;
+    expect(ids.sort()).toEqual([r1.workflowId, r2.workflowId, episode, `${episode}-attempt`].sort());
     await connection.close();
   } finally {
     await server.stop();

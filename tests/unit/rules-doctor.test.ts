@@ -5,6 +5,7 @@
  * the real drift report, asks the doctor with a real probe, and — when it answers — proves the
  * patch by loading the drifted file with the patched spec and comparing the whole table.
  */
+import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -122,6 +123,29 @@ interface Outcome {
 const jsonRows = (rows: Record<string, unknown>[]) =>
   rows.map((r) => JSON.parse(JSON.stringify(r, (_k, v: unknown) => (typeof v === 'bigint' ? Number(v) : v))) as Record<string, unknown>);
 
+/** Spec, baseline profile and table of a clean file (memoised by content: inferring a spec takes a second). */
+const cleanLoads = new Map<string, Promise<{ spec: PipelineSpec; baseline: TableProfile; expected: Record<string, unknown>[] }>>();
+function cleanLoad(name: string, clean: string, optional?: string[]) {
+  const key = JSON.stringify([crypto.createHash('sha256').update(fs.readFileSync(clean)).digest('hex'), optional ?? []]);
+  let p = cleanLoads.get(key);
+  if (!p) {
+    p = (async () => {
+      const spec = await inferSpec({ name, source: clean, allowedRoots: [tmp, CASES], ...(optional ? { optional } : {}) });
+      const table = spec.target.table;
+      return withDuckDB(':memory:', {}, async (conn) => {
+        await runLoad(conn, { spec, specVersion: 1, runId: 'clean', source: clean, allowedRoots: [tmp, CASES], commit: true });
+        return {
+          spec,
+          baseline: await profileRelation(conn, spec, ident(table)),
+          expected: jsonRows(await queryRows(conn, `SELECT * FROM ${ident(table)} ORDER BY ALL`)),
+        };
+      });
+    })();
+    cleanLoads.set(key, p);
+  }
+  return p;
+}
+
 async function runCase(opts: {
   name: string;
   clean: string;
@@ -129,17 +153,12 @@ async function runCase(opts: {
   optional?: string[];
   previous?: PreviousAttempt[];
   doctor?: Doctor;
-  /** Patch to apply instead of the doctor's (to build a "previous attempt"). */
+  /** Probe masking (PII). */
+  mask?: (column: string) => boolean;
+  /** Drop the report's value samples (as for a PII column whose values must not be seen). */
+  scrubReport?: boolean;
 }): Promise<Outcome> {
-  const spec = await inferSpec({ name: opts.name, source: opts.clean, allowedRoots: [tmp, CASES], ...(opts.optional ? { optional: opts.optional } : {}) });
-  const table = spec.target.table;
-  const { baseline, expected } = await withDuckDB(':memory:', {}, async (conn) => {
-    await runLoad(conn, { spec, specVersion: 1, runId: 'clean', source: opts.clean, allowedRoots: [tmp, CASES], commit: true });
-    return {
-      baseline: await profileRelation(conn, spec, ident(table)),
-      expected: jsonRows(await queryRows(conn, `SELECT * FROM ${ident(table)} ORDER BY ALL`)),
-    };
-  });
+  const { spec, baseline, expected } = await cleanLoad(opts.name, opts.clean, opts.optional);
   const drift = await withDuckDB(':memory:', {}, async (conn) => {
     try {
       await runLoad(conn, { spec, specVersion: 1, runId: 'drifted', source: opts.drifted, allowedRoots: [tmp, CASES], commit: true });
@@ -150,10 +169,11 @@ async function runCase(opts: {
     throw new Error(`${opts.name}: the drifted file loaded without drift`);
   });
   const doctor = opts.doctor ?? createRulesDoctor();
+  const report: DriftReport = opts.scrubReport ? { ...drift, differences: drift.differences.map(({ samples: _s, ...d }) => d) } : drift;
   const diagnosis = await withDuckDB(':memory:', {}, async (conn) => {
-    const probe = await createSourceProbe(conn, spec, [opts.drifted]);
+    const probe = await createSourceProbe(conn, spec, [opts.drifted], opts.mask ? { mask: opts.mask } : {});
     const source = await probe.summarize();
-    return doctor.diagnose({ spec, specVersion: 1, drift, baseline, source, previous: opts.previous ?? [] }, probe);
+    return doctor.diagnose({ spec, specVersion: 1, drift: report, baseline, source, previous: opts.previous ?? [] }, probe);
   });
   const out: Outcome = { spec, baseline, drift, diagnosis, expected };
   if (process.env['SHOW_RATIONALE']) process.stdout.write(`\n[${opts.name}] ${JSON.stringify(diagnosis, null, 1)}\n`);
@@ -284,6 +304,20 @@ describe('rules doctor: columns', () => {
     ]);
   });
 
+  it('camelCase → snake_case (la-riots, the other way round)', async () => {
+    const t = vega('la-riots.csv');
+    const camel = (x: string) => x.replace(/_([a-z])/g, (_m, c: string) => c.toUpperCase());
+    const clean = write('la-camel-clean.csv', toCsv({ header: t.header.map(camel), rows: t.rows }));
+    const drifted = write('la-snake.csv', toCsv(t));
+    const o = await runCase({ name: 'la_c2s', clean, drifted });
+    const patch = expectHealed(o, t.header);
+    expect(ops(patch, 'map')).toEqual([
+      { op: 'map', column: 'firstName', from: 'first_name' },
+      { op: 'map', column: 'lastName', from: 'last_name' },
+      { op: 'map', column: 'deathDate', from: 'death_date' },
+    ]);
+  });
+
   it('reordered columns: only the new shape', async () => {
     const t = vega('seattle-weather.csv');
     const clean = write('sw.csv', toCsv(t));
@@ -331,14 +365,15 @@ describe('rules doctor: columns', () => {
     expect(d.reason).toMatch(/required column count/);
   });
 
-  it('a dropped required column with an unrelated new column: no answer, the new column is not forced in', async () => {
+  it('a dropped required column with only an unrelated new column is fatal too: the new column is not forced in', async () => {
     const t = vega('seattle-weather.csv');
     const clean = write('sw.csv', toCsv(t));
     const swapped = select(t, [['date'], ['precipitation'], ['temp_max'], ['temp_min'], ['weather']]);
     const drifted = write('sw-nowind.csv', toCsv({ header: [...swapped.header, 'station'], rows: swapped.rows.map((r) => [...r, 'SEA']) }));
     const o = await runCase({ name: 'sw_nowind', clean, drifted });
     const d = noAnswer(o);
-    expect(d.reason).toMatch(/wind/);
+    expect(d.fatal).toBe(true);
+    expect(d.reason).toMatch(/required column wind.*no new column \(station\) parses as number/);
   });
 });
 
@@ -346,6 +381,19 @@ describe('rules doctor: columns', () => {
 // Number, boolean and date formats
 
 describe('rules doctor: formats', () => {
+  it('currency on a masked (PII) column: the symbols are read from the shape classes', async () => {
+    const spec = (await cleanLoad('gm_currency', path.join(CASES, 'gapminder-currency/clean.csv'))).spec;
+    const o = await runCase({
+      name: 'gm_currency',
+      clean: path.join(CASES, 'gapminder-currency/clean.csv'),
+      drifted: path.join(CASES, 'gapminder-currency/drifted.csv'),
+      mask: (c) => c === 'income',
+      scrubReport: true,
+    });
+    expect(spec.source.columns).toContain('income');
+    expect(ops(expectHealed(o, spec.source.columns), 'clean')).toEqual([{ op: 'clean', column: 'income', strip: ['$', ','] }]);
+  });
+
   it('currency symbols and thousands separators (shared case gapminder-currency)', async () => {
     const o = await runCase({
       name: 'gm_currency',
@@ -481,6 +529,17 @@ describe('rules doctor: reader', () => {
     expect(ops(patch, 'map')).toEqual(t.header.map((c, i) => ({ op: 'map', column: c, from: cols[i] })));
   });
 
+  it('header missing and delimiter changed at once (the report names only the delimiter)', async () => {
+    const t = vega('seattle-weather.csv');
+    const clean = write('sw.csv', toCsv(t));
+    const drifted = write('sw-nohead-semi.csv', toCsv(t, ';', false));
+    const o = await runCase({ name: 'sw_nohead_semi', clean, drifted });
+    expect(o.drift.kinds).toEqual(['delimiter-change']);
+    const cols = ['column0', 'column1', 'column2', 'column3', 'column4', 'column5'];
+    const patch = expectHealed(o, cols);
+    expect(patch[0]).toEqual({ op: 'reader', delimiter: ';', header: false });
+  });
+
   it('header missing and columns swapped: no positional guess', async () => {
     const t = vega('seattle-weather.csv');
     const clean = write('sw.csv', toCsv(t));
@@ -500,6 +559,15 @@ describe('rules doctor: reader', () => {
     const o = await runCase({ name: 'gm_latin1', clean, drifted });
     expect(o.drift.kinds).toEqual(['encoding-change']);
     expect(expectHealed(o, t.header)).toEqual([{ op: 'reader', encoding: 'latin-1' }, { op: 'shape', columns: t.header }]);
+  });
+
+  it('utf-16 instead of utf-8 (latin-1 is tried first and rejected: the names do not come back)', async () => {
+    const t = mapColumn(vega('gapminder-health-income.csv'), 'country', (v) => v.replace("Cote d'Ivoire", "Côte d'Ivoire"));
+    const clean = write('gm-utf8b.csv', toCsv(t));
+    const drifted = write('gm-utf16.csv', Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from(toCsv(t), 'utf16le')]));
+    const o = await runCase({ name: 'gm_utf16', clean, drifted });
+    // (The report may call this renamed columns — DuckDB reads garbled names with ignore_errors — the doctor checks the encoding itself.)
+    expect(expectHealed(o, t.header)).toEqual([{ op: 'reader', encoding: 'utf-16' }, { op: 'shape', columns: t.header }]);
   });
 });
 
@@ -606,12 +674,7 @@ describe('rules doctor: refusals and previous attempts', () => {
 describe('profileDistance', () => {
   it('is 0 for the same profile and about 1 or more for a different column of the same type', async () => {
     const t = vega('seattle-weather.csv');
-    const clean = write('sw.csv', toCsv(t));
-    const spec = await inferSpec({ name: 'sw_pd', source: clean, allowedRoots: [tmp] });
-    const profile = await withDuckDB(':memory:', {}, async (conn) => {
-      await runLoad(conn, { spec, specVersion: 1, runId: 'x', source: clean, allowedRoots: [tmp], commit: true });
-      return profileRelation(conn, spec, ident(spec.target.table));
-    });
+    const profile = (await cleanLoad('sw_pd', write('sw.csv', toCsv(t)))).baseline;
     const col = (n: string) => {
       const c = profile.columns.find((x) => x.name === n);
       if (!c) throw new Error(n);

@@ -75,20 +75,21 @@ test('a clean source loads: succeeded, search attributes set, no data in history
   expect(text).not.toContain('35361');
 });
 
-test('a drifted source fails with a classified report; the table is unchanged', async () => {
+test('a drift no doctor can fix fails with a classified report; the table is unchanged', async () => {
   const config = testConfig(tempDir());
-  await initPipeline(config, 'iowa', driftCase('iowa-camel-rename', 'clean.csv'));
-  await run(config, { pipeline: 'iowa' }, 'wf-before');
-  const before = await tableRows(config.warehouse, 'iowa');
-  const { result, desc } = await run(config, { pipeline: 'iowa', source: driftCase('iowa-camel-rename', 'drifted.csv') }, 'wf-drift');
+  await initPipeline(config, 'flights', driftCase('flights-dropped-required', 'clean.csv'));
+  await run(config, { pipeline: 'flights' }, 'wf-before');
+  const before = await tableRows(config.warehouse, 'flights');
+  const { result, desc } = await run(config, { pipeline: 'flights', source: driftCase('flights-dropped-required', 'drifted.csv') }, 'wf-drift');
   expect(result.outcome).toBe('failed');
-  expect(result.error?.type).toBe('SchemaDrift');
-  expect(result.driftReport?.kinds).toEqual(['renamed']);
-  expect(result.driftReport?.differences[0]).toMatchObject({ kind: 'renamed', expected: 'net_generation', found: 'netGeneration' });
+  expect(result.error?.type).toBe('HealingFailed');
+  expect(result.attempts).toBe(1);
+  expect(result.driftReport?.kinds).toEqual(['missing-column']);
+  expect(result.driftReport?.differences[0]).toMatchObject({ kind: 'missing-column', column: 'count', expected: 'count' });
   expect(desc.status.name).toBe('FAILED');
   expect(desc.typedSearchAttributes.get(HEAL_OUTCOME)).toBe('failed');
-  expect(desc.typedSearchAttributes.get(DRIFT_KINDS)).toEqual(['renamed']);
-  expect(await tableRows(config.warehouse, 'iowa')).toEqual(before);
+  expect(desc.typedSearchAttributes.get(DRIFT_KINDS)).toEqual(['missing-column']);
+  expect(await tableRows(config.warehouse, 'flights')).toEqual(before);
 });
 
 test('an unknown pipeline fails at once with PipelineNotFound', async () => {
