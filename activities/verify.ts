@@ -53,7 +53,7 @@ export function compareProfiles(base: ColumnProfile, cand: ColumnProfile, tol: P
   const nullRise = cand.nullRate - base.nullRate;
   if (nullRise > tol.maxNullRateRise) problems.push(`null rate ${pct(cand.nullRate)} vs baseline ${pct(base.nullRate)}`);
 
-  if (base.type === 'integer' || base.type === 'number') {
+  if (base.type === 'integer' || base.type === 'number' || base.type === 'date' || base.type === 'timestamp') {
     const sd = base.stddev ?? 0;
     for (const [label, b, c] of [
       ['median', base.median, cand.median],

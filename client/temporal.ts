@@ -35,6 +35,19 @@ export class TemporalUnavailableError extends Error {
   override name = 'TemporalUnavailableError';
 }
 
+/** The project's dev server: the given CLI, SQLite under HEAL_HOME, the configured ports, logs in HEAL_HOME/logs. */
+export function startProjectDevServer(config: HealConfig, cliPath: string): Promise<DevServer> {
+  const layout = stateLayout(config.home);
+  return startDevServer({
+    cliPath,
+    dbFile: layout.temporalDb,
+    port: config.devPort,
+    uiPort: config.uiPort,
+    namespace: config.namespace,
+    logFile: `${layout.logs}/temporal-dev.log`,
+  });
+}
+
 async function startLocal(config: HealConfig, log: (m: string) => void): Promise<{ address: string; stop: () => Promise<void> }> {
   const layout = stateLayout(config.home);
   const cli = findTemporalCli(config);
@@ -42,14 +55,7 @@ async function startLocal(config: HealConfig, log: (m: string) => void): Promise
     log(`starting a Temporal dev server (${cli.path}) on 127.0.0.1:${config.devPort}, history in ${layout.temporalDb}`);
     let server: DevServer;
     try {
-      server = await startDevServer({
-        cliPath: cli.path,
-        dbFile: layout.temporalDb,
-        port: config.devPort,
-        uiPort: config.uiPort,
-        namespace: config.namespace,
-        logFile: `${layout.logs}/temporal-dev.log`,
-      });
+      server = await startProjectDevServer(config, cli.path);
     } catch (err) {
       // Another command may have started one at the same moment: use it.
       if (err instanceof PortInUseError && err.temporal) {

@@ -12,6 +12,7 @@ export interface ColumnProfile {
   distinctRatio: number;
   min: number | string | null;
   max: number | string | null;
+  /** Numbers as they are; dates and timestamps as days since 1970-01-01. */
   mean: number | null;
   median: number | null;
   stddev: number | null;
@@ -46,6 +47,11 @@ export async function profileRelation(conn: DuckDBConnection, spec: PipelineSpec
     const parts = [`count(${x}) AS c${i}`, `approx_count_distinct(${x}) AS d${i}`];
     if (ORDERED.has(c.type)) parts.push(`CAST(min(${x}) AS VARCHAR) AS mn${i}`, `CAST(max(${x}) AS VARCHAR) AS mx${i}`);
     if (NUMERIC.has(c.type)) parts.push(`avg(${x}) AS av${i}`, `approx_quantile(${x}, 0.5) AS md${i}`, `stddev_samp(${x}) AS sd${i}`);
+    if (c.type === 'date' || c.type === 'timestamp') {
+      // Dates as days since the epoch, so their centre and spread compare like numbers.
+      const days = `(epoch(${x}) / 86400.0)`;
+      parts.push(`avg(${days}) AS av${i}`, `approx_quantile(${days}, 0.5) AS md${i}`, `stddev_samp(${days}) AS sd${i}`);
+    }
     if (c.type === 'string') parts.push(`min(length(${x})) AS lmn${i}`, `max(length(${x})) AS lmx${i}`, `avg(length(${x})) AS lav${i}`);
     return parts.join(', ');
   });
@@ -83,9 +89,9 @@ export async function profileRelation(conn: DuckDBConnection, spec: PipelineSpec
       distinctRatio: count ? num(distinct / count) ?? 0 : 0,
       min: ordered && minV != null ? (numeric ? num(minV) : String(minV)) : null,
       max: ordered && maxV != null ? (numeric ? num(maxV) : String(maxV)) : null,
-      mean: numeric ? num(row[`av${i}`]) : null,
-      median: numeric ? num(row[`md${i}`]) : null,
-      stddev: numeric ? num(row[`sd${i}`]) : null,
+      mean: numeric || ordered ? num(row[`av${i}`]) : null,
+      median: numeric || ordered ? num(row[`md${i}`]) : null,
+      stddev: numeric || ordered ? num(row[`sd${i}`]) : null,
       length:
         c.type === 'string' && row[`lmn${i}`] != null
           ? { min: Number(row[`lmn${i}`]), max: Number(row[`lmx${i}`]), mean: num(row[`lav${i}`]) ?? 0 }

@@ -1,9 +1,10 @@
 import { NativeConnection } from '@temporalio/worker';
-import { startDevServer, type DevServer } from '../../lib/dev-server';
+import type { DevServer } from '../../lib/dev-server';
 import { stateLayout } from '../../lib/state';
 import { findTemporalCli } from '../../lib/temporal-cli';
 import { createWorker } from '../../worker';
 import { CliError, EXIT, type CliContext } from '../context';
+import { startProjectDevServer } from '../temporal';
 
 /**
  * `npm run dev`: the dev server (SQLite under HEAL_HOME, Web UI, search attributes) and a worker,
@@ -17,14 +18,7 @@ export async function runDev(ctx: CliContext): Promise<void> {
     const cli = findTemporalCli(config);
     if (!cli) throw new CliError('no Temporal CLI found: run `npm run setup` (or set TEMPORAL_CLI_PATH, or TEMPORAL_ADDRESS for an existing server)', EXIT.unavailable);
     const layout = stateLayout(config.home);
-    server = await startDevServer({
-      cliPath: cli.path,
-      dbFile: layout.temporalDb,
-      port: config.devPort,
-      uiPort: config.uiPort,
-      namespace: config.namespace,
-      logFile: `${layout.logs}/temporal-dev.log`,
-    });
+    server = await startProjectDevServer(config, cli.path);
     address = server.address;
     console.error(`heal dev: Temporal dev server on ${address} (history: ${layout.temporalDb})`);
     console.error(`heal dev: Web UI ${config.uiUrl}/namespaces/${config.namespace}/workflows`);

@@ -177,3 +177,12 @@ test('a dropped required column cannot be healed: one attempt, failed, table unc
   expect(new SpecStore(config.home).currentVersion('flights')).toBe(1);
   expect(await tableRows(config.warehouse, 'flights')).toEqual(clean);
 });
+
+test('HEAL_MAX_ATTEMPTS bounds the attempts for every pipeline', async () => {
+  const { config: base } = await cleanPipeline('iowa', 'iowa-camel-rename');
+  const config = { ...base, maxAttempts: 2 };
+  const doctor = scriptedDoctor([WRONG_TYPE, WRONG_SWAP, RIGHT]);
+  const r = await run(config, { pipeline: 'iowa', source: driftCase('iowa-camel-rename', 'drifted.csv') }, `iowa-max2-${Date.now()}`, { doctors: [doctor] });
+  expect(r).toMatchObject({ outcome: 'failed', attempts: 2, specVersion: 1 });
+  expect(doctor.inputs).toHaveLength(2);
+});

@@ -1,0 +1,44 @@
+import * as path from 'node:path';
+import { ConfigError, loadConfig } from '../../lib/config';
+
+test('defaults: ./.heal, task queue heal, local dev ports, no LLM, no attempts override', () => {
+  const c = loadConfig({}, '/srv/app');
+  expect(c).toMatchObject({
+    home: '/srv/app/.heal',
+    warehouse: '/srv/app/.heal/warehouse.duckdb',
+    taskQueue: 'heal',
+    namespace: 'default',
+    devPort: 7233,
+    uiPort: 8233,
+    uiUrl: 'http://localhost:8233',
+    temporalAddress: undefined,
+    maxAttempts: undefined,
+  });
+  expect(c.llm).toEqual({ baseUrl: undefined, apiKey: undefined, model: undefined });
+  expect(c.allowedRoots).toEqual(expect.arrayContaining(['/srv/app', '/srv', '/srv/app/.heal']));
+});
+
+test('values from the environment, relative paths against the working directory', () => {
+  const c = loadConfig(
+    { HEAL_HOME: 'state', HEAL_ALLOWED_ROOTS: ['data', '/mnt/in'].join(path.delimiter), HEAL_MAX_ATTEMPTS: '5', HEAL_UI_PORT: '9000', TEMPORAL_ADDRESS: 'temporal:7233' },
+    '/srv/app',
+  );
+  expect(c.home).toBe('/srv/app/state');
+  expect(c.allowedRoots).toEqual(['/srv/app/data', '/mnt/in', '/srv/app/state']);
+  expect(c.maxAttempts).toBe(5);
+  expect(c.uiUrl).toBe('http://localhost:9000');
+  expect(c.temporalAddress).toBe('temporal:7233');
+});
+
+test('invalid values are refused with the variable named', () => {
+  expect(() => loadConfig({ HEAL_MAX_ATTEMPTS: '0' }, '/x')).toThrow(ConfigError);
+  expect(() => loadConfig({ HEAL_MAX_ATTEMPTS: 'three' }, '/x')).toThrow(/HEAL_MAX_ATTEMPTS: must be an integer from 1 to 10, got "three"/);
+  expect(() => loadConfig({ HEAL_DEV_PORT: '70000' }, '/x')).toThrow(/HEAL_DEV_PORT/);
+});
+
+test('the environment is read, never written', () => {
+  const env = { HEAL_HOME: 'h' };
+  const before = JSON.stringify(env);
+  loadConfig(env, '/x');
+  expect(JSON.stringify(env)).toBe(before);
+});
