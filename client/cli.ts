@@ -9,6 +9,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { CliError, EXIT, type CliContext } from './context';
 import { HealError } from '../common/errors';
 import { ConfigError, loadConfig } from '../lib/config';
+import { runChaos } from './commands/chaos';
 import { runDev } from './commands/dev';
 import { runInit } from './commands/init';
 import { runPipelines, runSpecShow } from './commands/pipelines';
@@ -86,6 +87,19 @@ export function buildProgram(): Command {
     .option('--json', 'print JSON')
     .action(async (name: string, o: { version?: number; json?: boolean }) => {
       runSpecShow(ctx(o.json), name, o);
+    });
+
+  program
+    .command('chaos')
+    .description('write a drifted copy of a CSV file, reproducibly (the chaos monkey); --list shows the kinds')
+    .argument('[kind]', 'kind of drift (see --list)')
+    .option('--source <file>', 'clean CSV file to drift')
+    .option('--out <file>', 'where to write the drifted copy')
+    .option('--seed <n>', 'seed of the choices (same seed, same bytes)', '1')
+    .option('--list', 'list the kinds and the outcome each must reach')
+    .option('--json', 'print exactly one JSON object on stdout')
+    .action(async (kind: string | undefined, o: { source?: string; out?: string; seed?: string; list?: boolean; json?: boolean }) => {
+      await runChaos(ctx(o.json), kind, o);
     });
 
   return program;

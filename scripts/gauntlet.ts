@@ -1,0 +1,135 @@
+/**
+ * `npm run gauntlet`: every chaos kind over real public datasets (vega-datasets) and the shared
+ * drift-case folders, through the real CLI against one dev server and one worker; prints the
+ * dataset × kind matrix and fails on any WRONG.
+ *
+ *   npm run gauntlet -- [--datasets a,b] [--kinds k1,k2] [--concurrency 3] [--seed 7]
+ *                       [--shared <dir>] [--no-shared] [--write-readme] [--json <file>]
+ */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { Worker } from '@temporalio/worker';
+import { TestWorkflowEnvironment } from '@temporalio/testing';
+import { DefaultLogger, Runtime } from '@temporalio/worker';
+import { createActivities } from '../activities';
+import { CHAOS_KINDS, isChaosKind, writeChaos, type ChaosKind } from '../activities/chaos';
+import { formatMatrix, runCases, sharedCases, type CaseResult, type GauntletCase } from '../client/gauntlet';
+import { SEARCH_ATTRIBUTE_KEYS } from '../common/search-attributes';
+import { loadConfig } from '../lib/config';
+import { findTemporalCli } from '../lib/temporal-cli';
+import { workflowBundlePath } from '../lib/workflow-bundle';
+
+const ROOT = path.resolve(__dirname, '..');
+const VEGA = path.join(path.dirname(require.resolve('vega-datasets')), '..', 'data');
+export const DEFAULT_DATASETS = ['seattle-weather', 'gapminder-health-income', 'stocks', 'la-riots', 'airports', 'us-employment'];
+
+function arg(name: string): string | undefined {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? process.argv[i + 1] : undefined;
+}
+const flag = (name: string) => process.argv.includes(`--${name}`);
+
+async function buildCases(work: string, datasets: string[], kinds: ChaosKind[], seed: number): Promise<GauntletCase[]> {
+  const cases: GauntletCase[] = [];
+  for (const ds of datasets) {
+    const clean = path.join(work, ds, 'clean.csv');
+    fs.mkdirSync(path.dirname(clean), { recursive: true });
+    fs.copyFileSync(path.join(VEGA, `${ds}.csv`), clean);
+    for (const kind of kinds) {
+      const out = path.join(work, ds, `${kind}.csv`);
+      const r = await writeChaos(kind, clean, out, seed);
+      cases.push({
+        dataset: ds,
+        kind,
+        clean,
+        drifted: r.applicable ? out : undefined,
+        expect: r.expect,
+        change: r.note,
+        ...(r.applicable && kind === 'drop-optional' && r.details.dropped ? { nulledColumn: r.details.dropped } : {}),
+      });
+    }
+  }
+  return cases;
+}
+
+async function main(): Promise<void> {
+  const seed = Number(arg('seed') ?? 7);
+  const concurrency = Number(arg('concurrency') ?? 3);
+  const datasets = (arg('datasets') ?? DEFAULT_DATASETS.join(',')).split(',').filter(Boolean);
+  const kinds = (arg('kinds') ?? CHAOS_KINDS.map((k) => k.kind).join(',')).split(',').filter(Boolean);
+  for (const k of kinds) if (!isChaosKind(k)) throw new Error(`unknown kind "${k}"`);
+  const sharedDir = arg('shared') ?? path.resolve(ROOT, '..', 'shared', 'drift-cases');
+
+  const work = fs.mkdtempSync(path.join(os.tmpdir(), 'heal-gauntlet-'));
+  const home = path.join(work, 'state');
+  const taskQueue = `gauntlet-${process.pid}`;
+  const config = loadConfig({ HEAL_HOME: home, HEAL_ALLOWED_ROOTS: [work, sharedDir].join(path.delimiter), HEAL_TASK_QUEUE: taskQueue }, ROOT);
+  Runtime.install({ logger: new DefaultLogger('ERROR') });
+  const cli = findTemporalCli(config);
+  if (!cli) throw new Error('no Temporal CLI: run `npm run setup`');
+  const started = Date.now();
+  const env = await TestWorkflowEnvironment.createLocal({
+    server: { executable: { type: 'existing-path', path: cli.path }, ip: '127.0.0.1', searchAttributes: [...SEARCH_ATTRIBUTE_KEYS] },
+  });
+  const worker = await Worker.create({
+    connection: env.nativeConnection,
+    taskQueue,
+    workflowBundle: { codePath: await workflowBundlePath(path.join(os.tmpdir(), 'heal-test-cache')) },
+    activities: createActivities({ config }),
+    maxConcurrentActivityTaskExecutions: 4,
+  });
+  const running = worker.run();
+  let results: CaseResult[] = [];
+  try {
+    const cases = [
+      ...(await buildCases(work, datasets, kinds as ChaosKind[], seed)),
+      ...(flag('no-shared') ? [] : sharedCases(sharedDir)),
+    ];
+    const g = {
+      env: { PATH: process.env['PATH'], HOME: process.env['HOME'], NO_COLOR: '1', HEAL_HOME: home, HEAL_ALLOWED_ROOTS: config.allowedRoots.join(path.delimiter), TEMPORAL_ADDRESS: env.address, HEAL_TASK_QUEUE: taskQueue },
+      warehouse: config.warehouse,
+      bin: path.join(ROOT, 'bin', 'heal.js'),
+    };
+    const applicable = cases.filter((c) => c.drifted).length;
+    console.error(`gauntlet: ${applicable} cases (${cases.length - applicable} not applicable) over ${datasets.length} datasets × ${kinds.length} kinds + shared cases, concurrency ${concurrency}`);
+    let n = 0;
+    results = await runCases(g, cases, concurrency, (r) => {
+      if (r.verdict === 'n/a') return;
+      n += 1;
+      const mark = r.verdict === 'WRONG' ? 'WRONG ' : r.verdict === 'missed' ? 'missed' : 'ok    ';
+      console.error(`  [${String(n).padStart(3)}/${applicable}] ${mark} ${r.dataset} × ${r.kind}: expected ${r.expect}, got ${r.outcome}${r.doctor ? ` (${r.doctor})` : ''} ${r.seconds.toFixed(1)}s${r.verdict === 'WRONG' || r.verdict === 'missed' ? ` — ${r.detail}` : ''}`);
+    });
+  } finally {
+    worker.shutdown();
+    await running;
+    await env.teardown();
+  }
+  const chaosResults = results.filter((r) => r.kind !== 'shared');
+  const shared = results.filter((r) => r.kind === 'shared');
+  const m = formatMatrix(chaosResults);
+  const minutes = ((Date.now() - started) / 60000).toFixed(1);
+  console.log(m.table);
+  console.log(`\n${m.summary}; ${minutes} min`);
+  if (shared.length) {
+    console.log('\nshared cases:');
+    for (const r of shared) console.log(`  ${r.dataset}: expected ${r.expect}, got ${r.outcome} → ${r.verdict}${r.verdict.endsWith('correct') ? '' : ` (${r.detail})`}`);
+  }
+  const jsonOut = arg('json');
+  if (jsonOut) fs.writeFileSync(jsonOut, JSON.stringify({ seed, datasets, kinds, minutes: Number(minutes), results }, null, 2));
+  if (flag('write-readme')) {
+    const readme = path.join(ROOT, 'README.md');
+    const text = fs.readFileSync(readme, 'utf8');
+    const block = `<!-- gauntlet:start -->\n${m.table}\n\n${m.summary}. Seed ${seed}, ${minutes} min on ${os.cpus().length} cores (${new Date().toISOString().slice(0, 10)}).\n<!-- gauntlet:end -->`;
+    fs.writeFileSync(readme, text.replace(/<!-- gauntlet:start -->[\s\S]*<!-- gauntlet:end -->/, block));
+  }
+  const sharedBad = shared.filter((r) => !r.verdict.endsWith('correct')).length;
+  const wrong = results.filter((r) => r.verdict === 'WRONG').length;
+  fs.rmSync(work, { recursive: true, force: true });
+  if (wrong > 0 || sharedBad > 0) process.exitCode = 1;
+}
+
+main().catch((err: unknown) => {
+  console.error(`gauntlet: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+  process.exit(1);
+});
