@@ -17,6 +17,7 @@ import { createRulesDoctor } from './doctor/rules';
 import type { Diagnosis, Doctor, PreviousAttempt } from './doctor/types';
 import { resolveSourceFiles } from './etl/source';
 import type { TableProfile } from './etl/profile';
+import { driftSignature, FixMemory, type RememberOutcome } from './memory';
 import type { SpecStore } from './spec-store';
 import { verifyCandidate } from './verify';
 
@@ -58,6 +59,24 @@ export interface VerifyPatchInput {
   attempt: number;
 }
 
+export interface RememberFixInput {
+  pipeline: string;
+  /** The drift that was healed (its signature is the memory key). */
+  drift: DriftReport;
+  /** The version that drifted (the patch applies to it). */
+  baseVersion: number;
+  /** The verified, applied patch. */
+  patch: Patch;
+  /** The doctor that found it; "memory" records a hit instead of a new fix. */
+  doctor: string;
+  episodeId: string;
+}
+
+export interface RememberFixResult {
+  signature: string;
+  outcome: RememberOutcome;
+}
+
 export interface ApplyVersionInput {
   pipeline: string;
   version: number;
@@ -73,6 +92,7 @@ export function readBaseline(home: string, pipeline: string): TableProfile | nul
 
 export function createHealingActivities(deps: HealingDeps) {
   const { config, store } = deps;
+  const memory = new FixMemory(config.home);
   const duck = { memoryLimit: config.duckdbMemoryLimit, threads: config.duckdbThreads };
   const doctors =
     deps.doctors ??
@@ -84,9 +104,37 @@ export function createHealingActivities(deps: HealingDeps) {
     ];
 
   return {
-    /** Ask the doctors, in order, for a patch. No confident answer from any → NoDiagnosis (ends the episode). */
+    /**
+     * Fix memory first: a patch that healed this drift signature before (on this pipeline, or on
+     * one with the same columns) is answered without reading the source — at most once per episode
+     * and never a patch that already failed in it. Otherwise ask the doctors, in order, for a patch.
+     * No confident answer from any → NoDiagnosis (ends the episode).
+     */
     async diagnose(input: DiagnoseInput): Promise<DiagnoseResult> {
       const { spec } = store.read(input.pipeline, input.specVersion);
+      if (!input.previous.some((p) => p.doctor === 'memory')) {
+        let hit;
+        try {
+          hit = memory.recall(driftSignature(input.drift).hash, spec, {
+            pipeline: input.pipeline,
+            exclude: input.previous.flatMap((p) => (p.patch ? [p.patch] : [])),
+          });
+        } catch {
+          hit = undefined; // an unreadable memory never blocks a diagnosis
+        }
+        if (hit) {
+          return {
+            kind: 'patch',
+            doctor: 'memory',
+            patch: hit.patch,
+            confidence: 1,
+            rationale: [
+              `remembered fix from ${hit.entry.episodeId} (pipeline ${hit.entry.pipeline}), found by ${hit.entry.doctor}, verified ${hit.entry.verifiedAt}`,
+              ...describePatch(hit.patch),
+            ],
+          };
+        }
+      }
       const baseline = readBaseline(config.home, input.pipeline);
       const masked = new Set(spec.contract.columns.filter((c) => c.pii).flatMap((c) => spec.mapping[c.name]?.from ?? []));
       return withDuckDB(':memory:', duck, async (conn) => {
@@ -155,6 +203,18 @@ export function createHealingActivities(deps: HealingDeps) {
           runId: `${input.episodeId}#${input.attempt}/verify`,
         }),
       );
+    },
+
+    /**
+     * Remember a verified, applied fix under its drift signature (idempotent per episode). A fix
+     * that came from memory counts a hit on the entry that supplied it instead.
+     */
+    async rememberFix(input: RememberFixInput): Promise<RememberFixResult> {
+      const { spec } = store.read(input.pipeline, input.baseVersion);
+      const signature = driftSignature(input.drift).hash;
+      const common = { drift: input.drift, spec, pipeline: input.pipeline, patch: input.patch, episodeId: input.episodeId };
+      const { outcome } = input.doctor === 'memory' ? memory.recordHit(common) : memory.remember({ ...common, doctor: input.doctor });
+      return { signature, outcome };
     },
 
     /** Make a version current. Idempotent: applying the current version again records nothing. */

@@ -3,6 +3,8 @@
  * server (maximumAttempts = the pipeline's healing.maxAttempts), then applies the verified version
  * and reloads; if that load fails, the previous version is restored (rollback) and the episode fails.
  * If every attempt fails, nothing changes: the version and the table stay as they were.
+ * After a healed load the fix is remembered (`rememberFix`: a new fix, or a hit when it came from
+ * fix memory); memory is best effort, so a failure there never undoes a healed table.
  */
 import {
   ActivityFailure,
@@ -18,7 +20,7 @@ import { ACTIVITY_PROFILES, ATTEMPT_RETRY } from '../common/policies';
 import type { AttemptRecord, EpisodeResult, HealingInput } from '../common/types';
 import { healAttempt, type AttemptFailureDetails } from './heal-attempt';
 
-const quick = proxyActivities<Pick<Activities, 'applyVersion' | 'rollbackVersion'>>(ACTIVITY_PROFILES.quick);
+const quick = proxyActivities<Pick<Activities, 'applyVersion' | 'rollbackVersion' | 'rememberFix'>>(ACTIVITY_PROFILES.quick);
 const etl = proxyActivities<Pick<Activities, 'loadSource'>>(ACTIVITY_PROFILES.etl);
 
 /** Failure type of an episode that did not heal; its first detail is the {@link EpisodeResult}. */
@@ -62,19 +64,9 @@ export async function healingEpisode(input: HealingInput): Promise<EpisodeResult
 
   const reason = `healed drift (${input.drift.kinds.join(', ')}) with ${result.doctor}`;
   await quick.applyVersion({ pipeline: input.pipeline, version: result.candidateVersion, episodeId, reason });
+  let load;
   try {
-    const load = await etl.loadSource({ pipeline: input.pipeline, specVersion: result.candidateVersion, runId: `${episodeId}/apply`, source: input.source });
-    return {
-      ...base,
-      outcome: 'healed',
-      attempts: result.attempts,
-      specVersion: result.candidateVersion,
-      doctor: result.doctor,
-      patch: result.patch,
-      rowsLoaded: load.rowsLoaded,
-      rowsQuarantined: load.rowsQuarantined,
-      mttrMs: input.drift.detectedAt ? Math.max(0, Date.parse(load.committedAt) - Date.parse(input.drift.detectedAt)) : null,
-    };
+    load = await etl.loadSource({ pipeline: input.pipeline, specVersion: result.candidateVersion, runId: `${episodeId}/apply`, source: input.source });
   } catch (err) {
     await quick.rollbackVersion({
       pipeline: input.pipeline,
@@ -91,6 +83,22 @@ export async function healingEpisode(input: HealingInput): Promise<EpisodeResult
       error: `applied v${result.candidateVersion}, but the load failed (${message(err)}); rolled back to v${input.specVersion}`,
     });
   }
+  try {
+    await quick.rememberFix({ pipeline: input.pipeline, drift: input.drift, baseVersion: input.specVersion, patch: result.patch, doctor: result.doctor, episodeId });
+  } catch {
+    // Fix memory only saves a later diagnosis: the table is healed either way.
+  }
+  return {
+    ...base,
+    outcome: 'healed',
+    attempts: result.attempts,
+    specVersion: result.candidateVersion,
+    doctor: result.doctor,
+    patch: result.patch,
+    rowsLoaded: load.rowsLoaded,
+    rowsQuarantined: load.rowsQuarantined,
+    mttrMs: input.drift.detectedAt ? Math.max(0, Date.parse(load.committedAt) - Date.parse(input.drift.detectedAt)) : null,
+  };
 }
 
 /** End the episode as failed (visible as Failed in the Web UI), with the result as the details. */
