@@ -12,7 +12,7 @@ import { withDuckDB } from '../lib/duckdb';
 import { stateLayout, writeFileAtomic } from '../lib/state';
 import { runLoad } from './etl/load';
 import type { Doctor } from './doctor/types';
-import { createHealingActivities } from './healing';
+import { createHealingActivities, readBaseline } from './healing';
 import { SpecStore } from './spec-store';
 
 /** What activities need from the outside world. */
@@ -104,8 +104,9 @@ export function createActivities(deps: ActivityDeps) {
     },
 
     /**
-     * Extract → check the contract → transform → load (one transaction) → profile.
-     * Throws SchemaDrift (table untouched) when the source no longer fits.
+     * Extract → check the contract → transform → profile, compared with the pipeline's baseline
+     * (silent drift) → load (one transaction). Throws SchemaDrift (table untouched) when the source
+     * no longer fits or its values shifted ('distribution-shift').
      */
     async loadSource(input: LoadSourceInput): Promise<LoadSummary> {
       const started = Date.now();
@@ -120,6 +121,7 @@ export function createActivities(deps: ActivityDeps) {
             source,
             allowedRoots: config.allowedRoots,
             commit: true,
+            baseline: readBaseline(config.home, input.pipeline),
           }),
         ),
       );

@@ -9,14 +9,12 @@
  */
 import { Client, Connection } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
-import { TestWorkflowEnvironment } from '@temporalio/testing';
-import { DefaultLogger, NativeConnection, Runtime, type Worker } from '@temporalio/worker';
+import type { NativeConnection, Worker } from '@temporalio/worker';
 import { SEARCH_ATTRIBUTE_KEYS } from '../common/search-attributes';
 import type { HealConfig } from '../lib/config';
 import { isServerReachable, PortInUseError, startDevServer, type DevServer } from '../lib/dev-server';
 import { stateLayout } from '../lib/state';
 import { devServerExecutable, findTemporalCli } from '../lib/temporal-cli';
-import { createWorker } from '../worker';
 
 /** How long an external worker gets to pick up a workflow before the CLI runs one itself. */
 const WORKER_GRACE_MS = 3000;
@@ -66,6 +64,8 @@ async function startLocal(config: HealConfig, log: (m: string) => void): Promise
     return { address: server.address, stop: () => server.stop() };
   }
   log('no Temporal CLI found (run `npm run setup`); using the SDK download of the dev server');
+  // Loaded on demand: the worker and testing packages take most of a command's start-up time.
+  const { TestWorkflowEnvironment } = await import('@temporalio/testing');
   const env = await TestWorkflowEnvironment.createLocal({
     server: {
       executable: devServerExecutable(config),
@@ -99,9 +99,10 @@ async function taskStarted(client: Client, workflowId: string): Promise<boolean>
 
 let runtimeInstalled = false;
 /** The SDK logs worker state changes at INFO; a CLI command shows errors only (all with --verbose). */
-function installQuietRuntime(verbose: boolean): void {
+async function installQuietRuntime(verbose: boolean): Promise<void> {
   if (runtimeInstalled) return;
   runtimeInstalled = true;
+  const { DefaultLogger, Runtime } = await import('@temporalio/worker');
   try {
     Runtime.install({ logger: new DefaultLogger(verbose ? 'INFO' : 'ERROR'), shutdownSignals: [] });
   } catch {
@@ -131,7 +132,9 @@ export async function openSession(config: HealConfig, log: (m: string) => void =
   const startWorker = async (why: string) => {
     if (local) return;
     log(`${why}: running a worker in this process`);
-    installQuietRuntime(config.verbose);
+    await installQuietRuntime(config.verbose);
+    const { NativeConnection } = await import('@temporalio/worker');
+    const { createWorker } = await import('../worker.js');
     const native = await NativeConnection.connect({ address });
     const worker = await createWorker({ connection: native, config });
     local = { worker, native, running: worker.run() };

@@ -90,6 +90,73 @@ const mappingEntrySchema = z
   })
   .strict();
 
+/** Bounds of the silent drift check that can be set per column (`quality.profile.columns.<name>`). */
+const profileColumnCheckSchema = z
+  .object({
+    /** Check this column at all. @default true (false for a column read from a default only) */
+    enabled: z.boolean().optional(),
+    /** See `quality.profile.maxCenterShiftSd`. */
+    maxCenterShiftSd: z.number().positive().optional(),
+    /** See `quality.profile.maxCenterShiftRelative`. */
+    maxCenterShiftRelative: z.number().min(0).optional(),
+    /** See `quality.profile.maxNullRateRise`. */
+    maxNullRateRise: z.number().min(0).max(1).optional(),
+    /** See `quality.profile.maxPsi`. */
+    maxPsi: z.number().positive().optional(),
+    /** See `quality.profile.maxLengthRatio`. */
+    maxLengthRatio: z.number().min(1).optional(),
+    /** See `quality.profile.minPatternOverlap`. */
+    minPatternOverlap: z.number().min(0).max(1).optional(),
+    /** Look for unit changes (see `quality.profile.unitFactors`). @default true */
+    unitChange: z.boolean().optional(),
+  })
+  .strict();
+
+/** Unit factors looked for by default (each both ways): ten, hundred, thousand, million, minutes, hours, days, KiB. */
+export const DEFAULT_UNIT_FACTORS: readonly number[] = [10, 100, 1000, 1_000_000, 60, 3600, 86_400, 1024];
+
+/** `quality.profile`: the silent drift check (see `activities/etl/silent-drift.ts`). */
+export const profileCheckSchema = z
+  .object({
+    /** Run the check on every load (a column's own `enabled` overrides it). @default true */
+    enabled: z.boolean().default(true),
+    /**
+     * Largest move of a number column's median or mean, in standard deviations (the geometric mean
+     * of the baseline's and the load's): looser than verification's, as data legitimately changes
+     * between loads. A move counts only when it is also beyond `maxCenterShiftRelative`. @default 3
+     */
+    maxCenterShiftSd: z.number().positive().default(3),
+    /**
+     * Least relative move of the centre (|Δ| / |baseline centre|) for a centre shift to count: keeps
+     * trending series (prices, CO2, counts) from being refused for moving a few percent. @default 0.5
+     */
+    maxCenterShiftRelative: z.number().min(0).default(0.5),
+    /** Largest rise of a column's null rate (absolute, 0..1). @default 0.2 */
+    maxNullRateRise: z.number().min(0).max(1).default(0.2),
+    /**
+     * Largest population stability index between the baseline's and the load's category shares
+     * (string and boolean columns with at most 50 distinct values), beyond the sampling noise
+     * expected for the two row counts. @default 0.25
+     */
+    maxPsi: z.number().positive().default(0.25),
+    /** Largest ratio (either way) of the mean length of a high-cardinality string column. @default 2 */
+    maxLengthRatio: z.number().min(1).default(2),
+    /** Least share of a high-cardinality string column's values whose shape class the baseline had. @default 0.5 */
+    minPatternOverlap: z.number().min(0).max(1).default(0.5),
+    /**
+     * Factors a unit change is recognised by (each checked both ways: × and ÷): a number column whose
+     * centre and spread both moved by about one of them. @default [10, 100, 1000, 1000000, 60, 3600, 86400, 1024]
+     */
+    unitFactors: z.array(z.number().gt(1)).default([...DEFAULT_UNIT_FACTORS]),
+    /** How close (as a ratio) the moves of centre and spread must be to each other and to a unit factor. @default 1.6 */
+    unitTolerance: z.number().gt(1).max(3).default(1.6),
+    /** Skip the check when the load or the baseline has fewer rows: their figures would be noise. @default 30 */
+    minRows: z.number().int().min(1).default(30),
+    /** Per-column bounds, by contract column name. @default {} */
+    columns: z.record(z.string(), profileColumnCheckSchema).default({}),
+  })
+  .strict();
+
 export const specSchema = z
   .object({
     apiVersion: z.literal(SPEC_API_VERSION),
@@ -112,6 +179,12 @@ export const specSchema = z
       .object({
         /** Largest share of rows that may go to quarantine before the load is refused. @default 0.01 */
         quarantineBudget: z.number().min(0).max(1).default(0.01),
+        /**
+         * The silent drift check run on every load: the profile of the rows about to load is compared
+         * with the baseline (the last good load's profile) and the load stops, table untouched, when a
+         * column moved beyond these bounds. Absent: every default below.
+         */
+        profile: profileCheckSchema.optional(),
       })
       .strict()
       .default({ quarantineBudget: 0.01 }),
@@ -202,6 +275,8 @@ type ParsedSpec = z.output<typeof specSchema>;
 export type MappingEntry = z.output<typeof mappingEntrySchema>;
 export type ContractColumn = z.output<typeof contractColumnSchema>;
 export type CsvOptions = z.output<typeof csvOptionsSchema>;
+export type ProfileCheck = z.output<typeof profileCheckSchema>;
+export type ProfileColumnCheck = z.output<typeof profileColumnCheckSchema>;
 
 /** A validated spec with its mapping normalised to objects and CSV options filled in. */
 export type PipelineSpec = Omit<ParsedSpec, 'mapping' | 'source'> & {

@@ -22,6 +22,8 @@ export const DRIFT_KINDS = [
   'no-rows',
   'truncated',
   'malformed-rows',
+  /** A column's values moved beyond the silent drift check's bounds (a unit change, a centre shift, nulls, a category mix). */
+  'distribution-shift',
 ] as const;
 export type DriftKind = (typeof DRIFT_KINDS)[number];
 

@@ -5,10 +5,10 @@
  * cannot settle with confidence is "no answer", never a guess.
  *
  * Order of work: refuse what no patch may fix (empty, truncated, malformed files, required values
- * gone) → fix the reader (encoding, delimiter, missing header) → pair every contract column whose
- * source column is gone with a new source column → make every mapped column parse again (number
- * formats, date formats, boolean words) → default optional columns left without a source → ignore
- * new columns nobody claims → pin the new shape.
+ * gone, values that changed meaning: a distribution shift) → fix the reader (encoding, delimiter,
+ * missing header) → pair every contract column whose source column is gone with a new source column
+ * → make every mapped column parse again (number formats, date formats, boolean words) → default
+ * optional columns left without a source → ignore new columns nobody claims → pin the new shape.
  */
 import { nameSimilarity } from '../../common/names';
 import type { Patch, PatchOp } from '../../common/patch';
@@ -440,6 +440,13 @@ export function createRulesDoctor(opts: RulesDoctorOptions = {}): Doctor {
     const baseOf = (col: string) => baseline?.columns.find((c) => c.name === col);
 
     // 1. What no patch may fix.
+    const shift = drift.differences.find((d) => d.kind === 'distribution-shift');
+    if (shift) {
+      throw new NoAnswer(
+        `distribution-shift: a column's values changed meaning (e.g. a unit change); refusing rather than loading it as if nothing happened — ${shift.detail}`,
+        true,
+      );
+    }
     for (const d of drift.differences) {
       const why = FATAL_KINDS[d.kind];
       if (why) throw new NoAnswer(`${d.kind}: ${why} — ${d.detail}; a partial or empty file must never replace the table`, true);

@@ -1,7 +1,7 @@
 /**
  * One load of a pipeline: resolve → check for drift → stage → cast (bad rows to quarantine) →
- * write the target in one transaction → profile. Works on any DuckDB connection: the warehouse
- * for a real load, a scratch database for verification.
+ * profile, compared with the baseline (silent drift) → write the target in one transaction. Works
+ * on any DuckDB connection: the warehouse for a real load, a scratch database for verification.
  */
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
@@ -12,6 +12,7 @@ import type { DriftDifference, DriftReport } from '../../common/types';
 import { ident, lit, queryOne, queryRows } from '../../lib/duckdb';
 import { classifyRejects, classifyValues, clip, compareColumns, driftReport, pct, valueStats } from './drift';
 import { profileRelation, type TableProfile } from './profile';
+import { checkDistribution, distributionSummary, distributionThresholds } from './silent-drift';
 import {
   ENCODING_ERROR,
   FILE_COLUMN,
@@ -42,6 +43,12 @@ export interface LoadContext {
   allowedRoots: readonly string[];
   /** Write the target table. False: stop after staging and casting (verification, dry runs). */
   commit: boolean;
+  /**
+   * Profile of the last good load. When given, the rows about to load are profiled and compared
+   * with it before anything is written (the silent drift check, `quality.profile`): a column that
+   * moved beyond its bounds stops the load with `SchemaDriftError` ('distribution-shift').
+   */
+  baseline?: TableProfile | null;
 }
 
 export interface LoadResult {
@@ -302,7 +309,8 @@ async function commitLoad(conn: DuckDBConnection, ctx: LoadContext, files: strin
 
 /**
  * Run one load on `conn`. Throws `SchemaDriftError` (nothing written) when the source no longer
- * fits, `QuarantineBudgetExceededError` when too many rows are bad.
+ * fits or, given a baseline, when a column's values shifted beyond `quality.profile`
+ * ('distribution-shift'); `QuarantineBudgetExceededError` when too many rows are bad.
  */
 export async function runLoad(conn: DuckDBConnection, ctx: LoadContext): Promise<LoadResult> {
   const { spec } = ctx;
@@ -355,6 +363,17 @@ export async function runLoad(conn: DuckDBConnection, ctx: LoadContext): Promise
     );
   }
 
+  // The profile of the rows this load accepts: checked against the baseline before anything is
+  // written (silent drift), then returned as this load's profile.
+  const profile = await profileRelation(conn, spec, `(SELECT * FROM ${TYPED} WHERE NOT __bad)`);
+  if (ctx.baseline) {
+    const shifts = checkDistribution(ctx.baseline, profile, distributionThresholds(spec));
+    if (shifts.length) {
+      const report = driftReport(spec, ctx.specVersion, files, shifts, shapeOf(spec, spec.source.columns), shapeOf(spec, staged.columns, rowsRead));
+      throw new SchemaDriftError({ ...report, summary: distributionSummary(spec.name, shifts) });
+    }
+  }
+
   let loaded = rowsRead - quarantined;
   let committedAt: string | null = null;
   if (ctx.commit) {
@@ -362,7 +381,6 @@ export async function runLoad(conn: DuckDBConnection, ctx: LoadContext): Promise
     loaded = c.loaded;
     committedAt = new Date().toISOString();
   }
-  const profile = await profileRelation(conn, spec, `(SELECT * FROM ${TYPED} WHERE NOT __bad)`);
   return { sources: files, rowsRead, rowsLoaded: loaded, rowsQuarantined: rowsRead - loaded, skipped: false, profile, alreadyCommitted: false, committedAt };
 }
 

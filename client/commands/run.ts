@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import { SpecStore } from '../../activities/spec-store';
 import type { PipelineRunResult } from '../../common/types';
 import { checkSourceFile, isGlob } from '../../lib/paths';
-import { pipelineRun } from '../../workflows';
+import type { pipelineRun } from '../../workflows';
 import { EXIT, type CliContext } from '../context';
 import { formatRunResult, workflowUrl } from '../output';
 import { openSession, type TemporalSession } from '../temporal';
@@ -53,7 +53,7 @@ export async function executeRun(
   source?: string,
 ): Promise<PipelineRunResult> {
   const workflowId = runWorkflowId(name);
-  const handle = await session.client.workflow.start(pipelineRun, {
+  const handle = await session.client.workflow.start<typeof pipelineRun>('pipelineRun', {
     taskQueue: ctx.config.taskQueue,
     workflowId,
     args: [{ pipeline: name, ...(source ? { source } : {}) }],
