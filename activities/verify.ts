@@ -77,6 +77,16 @@ export function compareProfiles(base: ColumnProfile, cand: ColumnProfile, tol: P
       problems.push(`range ${cand.min}..${cand.max} does not overlap the baseline ${base.min}..${base.max}`);
     }
   }
+  if (base.dateParts && cand.dateParts && cand.count > 0) {
+    // Day and month read the wrong way round shows in how many distinct months and days there are.
+    for (const part of ['months', 'days'] as const) {
+      const b = base.dateParts[part];
+      const c = cand.dateParts[part];
+      if (Math.max(b, c) >= 2 * Math.min(b, c) && Math.abs(b - c) >= 3) {
+        problems.push(`${c} distinct ${part} vs ${b} in the baseline (day and month read the wrong way round?)`);
+      }
+    }
+  }
   if (base.type === 'string' && base.length && cand.length) {
     figures.push(`mean length ${fmt(cand.length.mean)} vs ${fmt(base.length.mean)}`);
     if (!ratioOk(cand.length.mean, base.length.mean, tol.maxSpreadRatio)) {

@@ -17,6 +17,8 @@ export interface ColumnProfile {
   median: number | null;
   stddev: number | null;
   length: { min: number; max: number; mean: number } | null;
+  /** Distinct months and days of month (dates and timestamps). */
+  dateParts?: { months: number; days: number } | null;
   /** Shape classes of values (letters -> a, digits -> 9, runs collapsed), most common first. */
   patterns: { pattern: string; share: number }[];
   /** Most common values with their share, for low-cardinality columns (≤ 50 distinct). */
@@ -51,6 +53,8 @@ export async function profileRelation(conn: DuckDBConnection, spec: PipelineSpec
       // Dates as days since the epoch, so their centre and spread compare like numbers.
       const days = `(epoch(${x}) / 86400.0)`;
       parts.push(`avg(${days}) AS av${i}`, `approx_quantile(${days}, 0.5) AS md${i}`, `stddev_samp(${days}) AS sd${i}`);
+      // Distinct months and days of month: day/month read the wrong way round changes them.
+      parts.push(`count(DISTINCT month(${x})) AS dm${i}`, `count(DISTINCT day(${x})) AS dd${i}`);
     }
     if (c.type === 'string') parts.push(`min(length(${x})) AS lmn${i}`, `max(length(${x})) AS lmx${i}`, `avg(length(${x})) AS lav${i}`);
     return parts.join(', ');
@@ -96,6 +100,7 @@ export async function profileRelation(conn: DuckDBConnection, spec: PipelineSpec
         c.type === 'string' && row[`lmn${i}`] != null
           ? { min: Number(row[`lmn${i}`]), max: Number(row[`lmx${i}`]), mean: num(row[`lav${i}`]) ?? 0 }
           : null,
+      ...(c.type === 'date' || c.type === 'timestamp' ? { dateParts: row[`dm${i}`] == null ? null : { months: Number(row[`dm${i}`]), days: Number(row[`dd${i}`]) } } : {}),
       patterns: patterns.map((p) => ({ pattern: String(p.p).slice(0, 40), share: num(Number(p.n) / sampled) ?? 0 })),
       topValues,
     });

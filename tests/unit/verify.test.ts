@@ -80,3 +80,18 @@ test('a required column gone empty fails on the null rate', () => {
   const empty = { ...base['temp_max']!, nullRate: 0.9, count: 146 };
   expect(compareProfiles(base['temp_max']!, empty).passed).toBe(false);
 });
+
+test('monthly dates read day-first instead of month-first fail even though every value parses', async () => {
+  // Dates on the 1st of each month: "02/01/2006" read as %d/%m/%Y is 2 January, not 1 February.
+  const monthly = await withDuckDB(':memory:', {}, async (conn) => {
+    await conn.run(`CREATE TEMP TABLE m AS SELECT d AS "month" FROM range(DATE '2006-01-01', DATE '2016-01-01', INTERVAL 1 MONTH) t(d)`);
+    await conn.run(`CREATE TEMP TABLE w AS SELECT make_date(year("month"), 1, month("month")) AS "month" FROM m`);
+    const s = spec([{ name: 'month', type: 'date' }]);
+    return [(await profileRelation(conn, s, 'm')).columns[0]!, (await profileRelation(conn, s, 'w')).columns[0]!];
+  });
+  const [right, wrong] = monthly;
+  expect(compareProfiles(right!, right!).passed).toBe(true);
+  const c = compareProfiles(right!, wrong!);
+  expect(c.passed).toBe(false);
+  expect(c.figure).toMatch(/distinct (months|days)/);
+});
