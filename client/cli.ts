@@ -10,6 +10,7 @@ import { CliError, EXIT, type CliContext } from './context';
 import { HealError } from '../common/errors';
 import { ConfigError, loadConfig } from '../lib/config';
 import { runChaos } from './commands/chaos';
+import type * as DevCommand from './commands/dev';
 import { runInit } from './commands/init';
 import { runPipelines, runSpecShow } from './commands/pipelines';
 import { runRun } from './commands/run';
@@ -68,7 +69,8 @@ export function buildProgram(): Command {
     .description('start a Temporal dev server (SQLite under HEAL_HOME, Web UI) and a worker, in the foreground; with TEMPORAL_ADDRESS, only the worker')
     .action(async () => {
       // Loaded on demand: the worker package is heavy and only `dev` needs it here.
-      const { runDev } = await import('./commands/dev.js');
+      // eslint-disable-next-line @typescript-eslint/no-require-imports -- lazy load of a heavy module
+      const { runDev } = require('./commands/dev') as typeof DevCommand;
       await runDev(ctx());
     });
 

@@ -9,7 +9,10 @@
  */
 import { Client, Connection } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
+import type * as TestingModule from '@temporalio/testing';
 import type { NativeConnection, Worker } from '@temporalio/worker';
+import type * as WorkerPackage from '@temporalio/worker';
+import type * as WorkerModule from '../worker';
 import { SEARCH_ATTRIBUTE_KEYS } from '../common/search-attributes';
 import type { HealConfig } from '../lib/config';
 import { isServerReachable, PortInUseError, startDevServer, type DevServer } from '../lib/dev-server';
@@ -65,7 +68,8 @@ async function startLocal(config: HealConfig, log: (m: string) => void): Promise
   }
   log('no Temporal CLI found (run `npm run setup`); using the SDK download of the dev server');
   // Loaded on demand: the worker and testing packages take most of a command's start-up time.
-  const { TestWorkflowEnvironment } = await import('@temporalio/testing');
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- lazy load of a heavy module
+  const { TestWorkflowEnvironment } = require('@temporalio/testing') as typeof TestingModule;
   const env = await TestWorkflowEnvironment.createLocal({
     server: {
       executable: devServerExecutable(config),
@@ -99,10 +103,11 @@ async function taskStarted(client: Client, workflowId: string): Promise<boolean>
 
 let runtimeInstalled = false;
 /** The SDK logs worker state changes at INFO; a CLI command shows errors only (all with --verbose). */
-async function installQuietRuntime(verbose: boolean): Promise<void> {
+function installQuietRuntime(verbose: boolean): void {
   if (runtimeInstalled) return;
   runtimeInstalled = true;
-  const { DefaultLogger, Runtime } = await import('@temporalio/worker');
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- lazy load of a heavy module
+  const { DefaultLogger, Runtime } = require('@temporalio/worker') as typeof WorkerPackage;
   try {
     Runtime.install({ logger: new DefaultLogger(verbose ? 'INFO' : 'ERROR'), shutdownSignals: [] });
   } catch {
@@ -132,9 +137,12 @@ export async function openSession(config: HealConfig, log: (m: string) => void =
   const startWorker = async (why: string) => {
     if (local) return;
     log(`${why}: running a worker in this process`);
-    await installQuietRuntime(config.verbose);
-    const { NativeConnection } = await import('@temporalio/worker');
-    const { createWorker } = await import('../worker.js');
+    installQuietRuntime(config.verbose);
+    // Loaded on demand (require, not import(): tsx and the bundle both resolve it synchronously).
+    // eslint-disable-next-line @typescript-eslint/no-require-imports -- lazy load of a heavy module
+    const { NativeConnection } = require('@temporalio/worker') as typeof WorkerPackage;
+    // eslint-disable-next-line @typescript-eslint/no-require-imports -- lazy load of a heavy module
+    const { createWorker } = require('../worker') as typeof WorkerModule;
     const native = await NativeConnection.connect({ address });
     const worker = await createWorker({ connection: native, config });
     local = { worker, native, running: worker.run() };

@@ -41,7 +41,7 @@ function syntheticCustomers(rows = 400, seed = 11): string {
   const first = ['José', 'Zoë', 'Ana', 'Björn', 'Chloé', 'Jürgen', 'Maria', 'Noël', 'Olivia', 'Søren', 'Tomás', 'Élodie'];
   const last = ['García', 'Müller', 'Dupont', 'Nuñez', 'Smith', 'Ødegaard', 'Rossi', 'Könnig', 'Martin', 'Weiß'];
   const countries = ['ES', 'DE', 'FR', 'US', 'DK', 'IT'];
-  const lines = ['customer_id,full_name,country,birth_date,signup_ts,is_active,balance,referrer'];
+  const lines = ['customer_id,full_name,country,birth_date,signupTs,isActive,balance,referrer'];
   for (let i = 1; i <= rows; i++) {
     const d = new Date(Date.UTC(2024, 0, 1) + Math.floor(rand() * 365 * 86400) * 1000);
     const ts = d.toISOString().slice(0, 19).replace('T', ' ');
