@@ -27,8 +27,6 @@ export interface ReaderOptions {
   rejectsScan?: string;
   /** Add a `filename` column. */
   filename?: boolean;
-  /** Read only the header (for inspection). */
-  limit?: number;
   /** Skip lines that do not parse (CSV), e.g. to read the header of a file with a ragged row. */
   ignoreErrors?: boolean;
 }
@@ -150,10 +148,6 @@ function columnFromRaw(_spec: PipelineSpec, column: ContractColumn, entry: Mappi
   };
 }
 
-/** A short SQL rendering of a value for a quarantine reason: quoted, at most 80 characters. */
-export function reasonValue(text: string): string {
-  return `'''' || left(${text}, 80) || CASE WHEN length(${text}) > 80 THEN '…' ELSE '' END || ''''`;
-}
 
 /** `CREATE TABLE` column list for the contract. */
 export function tableColumnsDdl(spec: PipelineSpec): string {
