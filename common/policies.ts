@@ -32,6 +32,25 @@ export const ACTIVITY_PROFILES = {
     heartbeatTimeout: '1 minute',
     retry: IO_RETRY,
   },
+  /**
+   * Alerts (Slack): short, a few quick retries; a notification that still fails is recorded by the
+   * workflow and never fails the episode.
+   */
+  notify: {
+    startToCloseTimeout: '30 seconds',
+    retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '10 seconds', maximumAttempts: 4, nonRetryableErrorTypes: [...NON_RETRYABLE_ERROR_TYPES] },
+  },
+  /** GitHub (branch, commit, pull request): backs off on 5xx and rate limits; idempotent per episode. */
+  github: {
+    startToCloseTimeout: '2 minutes',
+    retry: { initialInterval: '2 seconds', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 6, nonRetryableErrorTypes: [...NON_RETRYABLE_ERROR_TYPES] },
+  },
+  /** Watching a pull request for merge/close while an episode waits for approval: long, heartbeating. */
+  watch: {
+    startToCloseTimeout: '30 days',
+    heartbeatTimeout: '2 minutes',
+    retry: { ...IO_RETRY, maximumAttempts: 0 },
+  },
 } as const satisfies Record<string, ActivityOptions>;
 
 /** How often long activities heartbeat (well inside the `etl` heartbeat timeout). */

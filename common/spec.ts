@@ -3,6 +3,7 @@
  * Validated with zod; {@link parseSpec} returns exact, path-qualified error messages.
  */
 import { z } from 'zod';
+import { parseDuration } from './duration';
 
 export const SPEC_API_VERSION = 'heal/v1';
 
@@ -194,9 +195,17 @@ export const specSchema = z
         maxAttempts: z.number().int().min(1).max(10).default(3),
         /** `review` waits for a human before applying a verified fix. @default "auto" */
         mode: z.enum(HEAL_MODES).default('auto'),
+        /**
+         * In `review` mode, how long an episode waits for approve/reject before it counts as
+         * rejected ("72h", "30m", "2d"). @default "72h"
+         */
+        approvalTimeout: z
+          .string()
+          .refine((v) => parseDuration(v) !== undefined, { message: 'must be a duration such as "72h", "30m" or "2d"' })
+          .default('72h'),
       })
       .strict()
-      .default({ maxAttempts: 3, mode: 'auto' }),
+      .default({ maxAttempts: 3, mode: 'auto', approvalTimeout: '72h' }),
   })
   .strict()
   .superRefine((spec, ctx) => {

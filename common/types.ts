@@ -161,6 +161,8 @@ export interface AttemptRecord {
   report: VerificationReport | null;
   /** Why it failed (null when it succeeded). */
   error: string | null;
+  /** Model tokens this attempt's diagnosis used (LLM doctor only). */
+  usage?: { promptTokens: number; completionTokens: number; model: string };
 }
 
 /** Input of `healingEpisode` and `healAttempt`. */
@@ -187,7 +189,7 @@ export interface AttemptResult {
   attempts: AttemptRecord[];
 }
 
-export type EpisodeOutcome = 'healed' | 'failed' | 'rolled-back';
+export type EpisodeOutcome = 'healed' | 'failed' | 'rolled-back' | 'rejected';
 
 /** The result of a healing episode. */
 export interface EpisodeResult {
@@ -205,4 +207,108 @@ export interface EpisodeResult {
   mttrMs: number | null;
   /** Why it failed, one line (null when healed). */
   error: string | null;
+  /** The verified candidate version (null when no attempt passed verification). */
+  candidateVersion?: number | null;
+  /** In `review` mode: who decided, how, and when. */
+  decision?: ApprovalDecision | null;
+  /** The pull request of the fix, when GitHub is configured. */
+  pullRequest?: PublishFixResult | null;
+  /** Alerts sent for this episode (a failed notification is recorded here, never fatal). */
+  notifications?: NotificationRecord[];
+}
+
+/** A human (or the pull request, or the timeout) deciding on a verified fix in `review` mode. */
+export interface ApprovalDecision {
+  decision: 'approve' | 'reject';
+  /** Who decided ("alice", "github:alice", "timeout"). */
+  by: string;
+  reason: string | null;
+  via: 'cli' | 'pull-request' | 'timeout';
+  /** ISO time (workflow time). */
+  at: string;
+}
+
+/** Outcomes an episode alert is sent for. */
+export type EpisodeNoticeOutcome = 'healed' | 'failed' | 'awaiting-approval' | 'rolled-back' | 'rejected';
+
+/** Input of the `notifyEpisode` activity: one alert about an episode (small: no rows). */
+export interface EpisodeNotice {
+  pipeline: string;
+  episodeId: string;
+  /** Workflow id of the pipeline run that started the episode. */
+  runId: string;
+  outcome: EpisodeNoticeOutcome;
+  drift: { summary: string; kinds: string[] };
+  /** The fix (render each op with `describeOp` from common/patch). */
+  patch: Patch | null;
+  doctor: string | null;
+  /** The last verification report. */
+  report: VerificationReport | null;
+  attempts: number;
+  maxAttempts: number;
+  /** The version that no longer fit. */
+  baseVersion: number;
+  candidateVersion: number | null;
+  /** The version current after this outcome. */
+  specVersion: number;
+  mttrMs: number | null;
+  prUrl: string | null;
+  error: string | null;
+  /** ISO time of the outcome (workflow time). */
+  at: string;
+}
+
+/** What `notifyEpisode` did. */
+export interface NotifyResult {
+  /** sent; grouped (a same pipeline+drift alert went out within the window); disabled (no webhook). */
+  status: 'sent' | 'grouped' | 'disabled';
+  detail?: string;
+}
+
+/** One alert as the episode records it. */
+export interface NotificationRecord {
+  channel: 'slack';
+  outcome: EpisodeNoticeOutcome;
+  status: 'sent' | 'grouped' | 'disabled' | 'failed';
+  error?: string;
+}
+
+/** Input of the `publishFix` activity: the verified fix of an episode, for review on GitHub. */
+export interface PublishFixInput {
+  pipeline: string;
+  episodeId: string;
+  runId: string;
+  baseVersion: number;
+  candidateVersion: number;
+  drift: DriftReport;
+  attempts: AttemptRecord[];
+  doctor: string;
+  patch: Patch;
+  report: VerificationReport;
+  mode: 'auto' | 'review';
+}
+
+/** What `publishFix` did: the pull request (found again on a retry), or nothing when GitHub is not configured. */
+export interface PublishFixResult {
+  status: 'opened' | 'found' | 'disabled';
+  prUrl: string | null;
+  prNumber: number | null;
+  branch: string | null;
+}
+
+/** Input of the `awaitPullRequestDecision` activity (review mode with GitHub). */
+export interface AwaitPullRequestInput {
+  pipeline: string;
+  episodeId: string;
+  prNumber: number;
+}
+
+/** Input of the `recordRun` activity: one finished pipeline run, for metrics. */
+export interface RunRecord {
+  run: PipelineRunResult;
+  /** ISO times (workflow time). */
+  startedAt: string;
+  finishedAt: string;
+  /** The healing episode, when one ran. */
+  episode: EpisodeResult | null;
 }

@@ -5,6 +5,7 @@
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { z } from 'zod';
+import { parseDuration } from '../common/duration';
 
 const optionalString = z
   .string()
@@ -43,6 +44,14 @@ const envSchema = z.object({
   OPENAI_BASE_URL: optionalString,
   OPENAI_API_KEY: optionalString,
   HEAL_MODEL: optionalString,
+  HEAL_APPROVAL_TIMEOUT: optionalString,
+  HEAL_MASK_SAMPLES: optionalString,
+  SLACK_WEBHOOK_URL: optionalString,
+  HEAL_ALERT_WINDOW: optionalString,
+  GITHUB_TOKEN: optionalString,
+  GITHUB_REPOSITORY: optionalString,
+  GITHUB_API_URL: optionalString,
+  HEAL_GIT: optionalString,
 });
 
 export interface HealConfig {
@@ -74,6 +83,24 @@ export interface HealConfig {
   readonly duckdbThreads: number;
   readonly verbose: boolean;
   readonly llm: { readonly baseUrl: string | undefined; readonly apiKey: string | undefined; readonly model: string | undefined };
+  /**
+   * In `review` mode, how long an episode waits for a decision, overriding each spec's
+   * healing.approvalTimeout, in milliseconds. @default unset (the spec's, 72h)
+   */
+  readonly approvalTimeoutMs: number | undefined;
+  /** Mask every sample value sent to a model (as if every column were `pii: true`). @default false */
+  readonly maskSamples: boolean;
+  /** Slack incoming webhook for episode alerts. @default unset (no Slack messages) */
+  readonly slackWebhookUrl: string | undefined;
+  /** Alerts for the same pipeline and drift within this window are grouped, in ms. @default 1h */
+  readonly alertWindowMs: number;
+  /**
+   * GitHub pull requests for spec changes: token, "owner/repo", API base URL (GitHub Enterprise).
+   * @default unset (spec versions are committed to the local git repository only)
+   */
+  readonly github: { readonly token: string | undefined; readonly repository: string | undefined; readonly apiUrl: string };
+  /** Commit every spec version to a git repository in the state directory (HEAL_GIT=0 turns it off). @default true */
+  readonly gitCommits: boolean;
   /** Directory of the project checkout (for the project-local tools venv). */
   readonly projectRoot: string;
 }
@@ -111,8 +138,29 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd: string = p
     duckdbThreads: e.HEAL_DUCKDB_THREADS,
     verbose: e.HEAL_VERBOSE === '1' || e.HEAL_VERBOSE === 'true',
     llm: Object.freeze({ baseUrl: e.OPENAI_BASE_URL, apiKey: e.OPENAI_API_KEY, model: e.HEAL_MODEL }),
+    approvalTimeoutMs: durationFromEnv('HEAL_APPROVAL_TIMEOUT', e.HEAL_APPROVAL_TIMEOUT),
+    maskSamples: isTrue(e.HEAL_MASK_SAMPLES),
+    slackWebhookUrl: e.SLACK_WEBHOOK_URL,
+    alertWindowMs: durationFromEnv('HEAL_ALERT_WINDOW', e.HEAL_ALERT_WINDOW) ?? 3_600_000,
+    github: Object.freeze({
+      token: e.GITHUB_TOKEN,
+      repository: e.GITHUB_REPOSITORY,
+      apiUrl: (e.GITHUB_API_URL ?? 'https://api.github.com').replace(/\/$/, ''),
+    }),
+    gitCommits: e.HEAL_GIT === undefined || isTrue(e.HEAL_GIT),
     projectRoot: path.resolve(__dirname, '..'),
   });
+}
+
+function isTrue(v: string | undefined): boolean {
+  return v === '1' || v?.toLowerCase() === 'true' || v?.toLowerCase() === 'yes';
+}
+
+function durationFromEnv(name: string, v: string | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  const ms = parseDuration(v);
+  if (ms === undefined) throw new ConfigError(`${name}: must be a duration such as "72h", "30m" or "90s", got "${v}"`);
+  return ms;
 }
 
 let cached: HealConfig | undefined;
