@@ -39,6 +39,16 @@ export const ERROR_TYPES = [
   'ApplyFailed',
   /** The model endpoint refused the request for good (bad key, unknown model): thrown by the LLM doctor. */
   'LlmRequestRejected',
+  /** A Slack (or other alert) delivery failed: retryable; the workflow records a final failure and goes on. */
+  'NotificationFailed',
+  /** GitHub answered 5xx, 429 or timed out (retryable, honouring Retry-After). */
+  'GitHubUnavailable',
+  /** GitHub refused the request for good (401/403 without rate limit, 404, 422): not retried. */
+  'GitHubRequestRejected',
+  /** A local `git` command failed (state directory repository). */
+  'GitCommandFailed',
+  /** A decision on an episode arrived when none is possible (not awaiting, already decided, unknown episode). */
+  'DecisionRejected',
 ] as const;
 
 export type ErrorType = (typeof ERROR_TYPES)[number];
@@ -55,6 +65,8 @@ export const NON_RETRYABLE_ERROR_TYPES: ErrorType[] = [
   'NoDiagnosis',
   'ApplyFailed',
   'LlmRequestRejected',
+  'GitHubRequestRejected',
+  'DecisionRejected',
   // Same input, same answer: an activity never retries these; a new healing attempt may.
   'VerificationFailed',
   'DoctorAnswerInvalid',
@@ -156,6 +168,26 @@ export class ExpressionRejectedError extends HealError {
 
 export class ApplyFailedError extends HealError {
   readonly type = 'ApplyFailed' as const;
+}
+
+export class NotificationFailedError extends HealError {
+  readonly type = 'NotificationFailed' as const;
+}
+
+export class GitHubUnavailableError extends HealError {
+  readonly type = 'GitHubUnavailable' as const;
+}
+
+export class GitHubRequestRejectedError extends HealError {
+  readonly type = 'GitHubRequestRejected' as const;
+}
+
+export class GitCommandFailedError extends HealError {
+  readonly type = 'GitCommandFailed' as const;
+}
+
+export class DecisionRejectedError extends HealError {
+  readonly type = 'DecisionRejected' as const;
 }
 
 /** Turn a domain error into the `ApplicationFailure` that crosses the activity boundary. */
