@@ -4,13 +4,17 @@
  */
 import * as path from 'node:path';
 import { Context } from '@temporalio/activity';
+import { parseDuration } from '../common/duration';
 import { asActivityFailure } from '../common/errors';
 import { HEARTBEAT_INTERVAL_MS } from '../common/policies';
 import type { LoadSummary } from '../common/types';
 import type { HealConfig } from '../lib/config';
 import { withDuckDB } from '../lib/duckdb';
 import { stateLayout, writeFileAtomic } from '../lib/state';
+import { createAlertActivities } from './alerts';
 import { runLoad } from './etl/load';
+import { createGitHubActivities } from './github';
+import { createMetricsActivities } from './metrics';
 import type { Doctor } from './doctor/types';
 import { createHealingActivities, readBaseline } from './healing';
 import { SpecStore } from './spec-store';
@@ -18,7 +22,7 @@ import { SpecStore } from './spec-store';
 /** What activities need from the outside world. */
 export interface ActivityDeps {
   config: Pick<HealConfig, 'home' | 'warehouse' | 'allowedRoots' | 'duckdbMemoryLimit' | 'duckdbThreads'> &
-    Partial<Pick<HealConfig, 'llm' | 'maxAttempts'>>;
+    Partial<Pick<HealConfig, 'llm' | 'maxAttempts' | 'maskSamples' | 'approvalTimeoutMs' | 'slackWebhookUrl' | 'alertWindowMs' | 'github' | 'gitCommits' | 'uiUrl' | 'namespace'>>;
   /** Doctors tried in order. @default rules, then the LLM when OPENAI_BASE_URL or OPENAI_API_KEY is set */
   doctors?: Doctor[];
 }
@@ -34,6 +38,8 @@ export interface PipelineInfo {
   specVersion: number;
   maxAttempts: number;
   mode: 'auto' | 'review';
+  /** In `review` mode, how long an episode waits for a decision (ms). */
+  approvalTimeoutMs: number;
   source: string;
 }
 
@@ -86,8 +92,14 @@ export function createActivities(deps: ActivityDeps) {
   const layout = stateLayout(config.home);
   const duck = { memoryLimit: config.duckdbMemoryLimit, threads: config.duckdbThreads };
 
+  const links = { uiUrl: config.uiUrl ?? 'http://localhost:8233', namespace: config.namespace ?? 'default' };
   return atBoundary({
     ...createHealingActivities({ config, store, ...(deps.doctors ? { doctors: deps.doctors } : {}) }),
+    ...createAlertActivities({ config: { home: config.home, slackWebhookUrl: config.slackWebhookUrl, alertWindowMs: config.alertWindowMs ?? 3_600_000, ...links } }),
+    ...createMetricsActivities({ config: { home: config.home } }),
+    ...createGitHubActivities({
+      config: { home: config.home, github: config.github ?? { token: undefined, repository: undefined, apiUrl: 'https://api.github.com' }, ...links },
+    }),
 
     /** Read the pipeline's current spec: table, warehouse, version, healing settings. */
     async getPipeline({ pipeline }: GetPipelineInput): Promise<PipelineInfo> {
@@ -99,6 +111,7 @@ export function createActivities(deps: ActivityDeps) {
         specVersion: cur.version,
         maxAttempts: config.maxAttempts ?? cur.spec.healing.maxAttempts,
         mode: cur.spec.healing.mode,
+        approvalTimeoutMs: config.approvalTimeoutMs ?? parseDuration(cur.spec.healing.approvalTimeout) ?? 72 * 3_600_000,
         source: cur.spec.source.path,
       };
     },

@@ -12,6 +12,7 @@ import { ConfigError, loadConfig } from '../lib/config';
 import { runChaos } from './commands/chaos';
 import type * as DevCommand from './commands/dev';
 import { runInit } from './commands/init';
+import { registerObservabilityCommands } from './commands/observability';
 import { runPipelines, runSpecShow } from './commands/pipelines';
 import { runRun } from './commands/run';
 import { TemporalUnavailableError } from './temporal';
@@ -104,6 +105,8 @@ export function buildProgram(): Command {
     .action(async (kind: string | undefined, o: { source?: string; out?: string; seed?: string; list?: boolean; json?: boolean }) => {
       await runChaos(ctx(o.json), kind, o);
     });
+
+  registerObservabilityCommands(program, ctx);
 
   return program;
 }
