@@ -12,6 +12,7 @@ import { ConfigError, loadConfig } from '../lib/config';
 import { runChaos } from './commands/chaos';
 import type * as DevCommand from './commands/dev';
 import { runInit } from './commands/init';
+import { registerHistoryCommands } from './commands/history';
 import { registerObservabilityCommands } from './commands/observability';
 import { runPipelines, runSpecShow } from './commands/pipelines';
 import { runRun } from './commands/run';
@@ -106,6 +107,7 @@ export function buildProgram(): Command {
       await runChaos(ctx(o.json), kind, o);
     });
 
+  registerHistoryCommands(program, ctx);
   registerObservabilityCommands(program, ctx);
 
   return program;

@@ -10,9 +10,7 @@ export const yellow = paint(33);
 export const dim = paint(2);
 export const bold = paint(1);
 
-export function workflowUrl(uiUrl: string, namespace: string, workflowId: string): string {
-  return `${uiUrl}/namespaces/${encodeURIComponent(namespace)}/workflows/${encodeURIComponent(workflowId)}`;
-}
+export { workflowUrl } from '../common/ids';
 
 /** A few lines a data engineer can act on. */
 export function formatRunResult(r: PipelineRunResult, opts: { url: string; seconds: number }): string {

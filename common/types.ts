@@ -78,6 +78,30 @@ export interface PipelineRunInput {
   pipeline: string;
   /** Overrides the spec's source path (file or glob) for this run only. */
   source?: string;
+  /** Wait for a human decision before applying a fix, whatever the spec says (`heal run --review`). */
+  review?: boolean;
+}
+
+/** Input of the `manualRollback` workflow (`heal rollback`). */
+export interface RollbackInput {
+  pipeline: string;
+  /** Version to restore. @default the version before the current one */
+  toVersion?: number;
+  /** Who asked, and why (recorded in the version history). */
+  by?: string;
+  reason?: string;
+}
+
+/** What a manual rollback did. */
+export interface RollbackResult {
+  pipeline: string;
+  fromVersion: number;
+  toVersion: number;
+  rowsLoaded: number;
+  rowsQuarantined: number;
+  /** False when the reload failed (the version is restored; the table kept its previous contents). */
+  reloaded: boolean;
+  error: string | null;
 }
 
 /** What one load did (returned by the `loadSource` activity). */
@@ -126,6 +150,14 @@ export interface PipelineRunResult {
   mttrMs?: number | null;
   /** The fix that was applied. */
   patch?: Patch | null;
+  /** Temporal run id of this run (the workflow id is shared by every run of the pipeline). */
+  runId?: string;
+  /** The run's key: loads and the episode are named after it. */
+  runKey?: string;
+  /** In review mode: the decision on the fix. */
+  decision?: ApprovalDecision | null;
+  /** The fix's pull request, when GitHub is configured. */
+  prUrl?: string | null;
 }
 
 /** One check of a verification, with the figure it measured. */
@@ -175,6 +207,12 @@ export interface HealingInput {
   source: string;
   /** Attempts per episode (the child workflow's retry policy). */
   maxAttempts: number;
+  /** `review`: wait for approve/reject before applying a verified fix. @default "auto" */
+  mode?: 'auto' | 'review';
+  /** In `review` mode, how long to wait for a decision before it counts as rejected (ms). @default 72h */
+  approvalTimeoutMs?: number;
+  /** Workflow id of the run that started the episode (for links and alerts). */
+  runId?: string;
 }
 
 /** What a successful attempt hands back to its episode. */
@@ -267,7 +305,7 @@ export interface NotifyResult {
 
 /** One alert as the episode records it. */
 export interface NotificationRecord {
-  channel: 'slack';
+  channel: 'slack' | 'github';
   outcome: EpisodeNoticeOutcome;
   status: 'sent' | 'grouped' | 'disabled' | 'failed';
   error?: string;

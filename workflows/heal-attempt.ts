@@ -5,11 +5,12 @@
  * report in the failure's details; the next run reads them from `workflowInfo().lastFailure` and
  * gives them to the doctor.
  */
-import { ActivityFailure, ApplicationFailure, proxyActivities, workflowInfo } from '@temporalio/workflow';
+import { ActivityFailure, ApplicationFailure, proxyActivities, setCurrentDetails, setHandler, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import type { PreviousAttempt } from '../activities/doctor/types';
 import { ACTIVITY_PROFILES } from '../common/policies';
 import type { AttemptRecord, AttemptResult, HealingInput } from '../common/types';
+import { progressQuery, type Progress } from './messages';
 
 const heal = proxyActivities<Pick<Activities, 'diagnose' | 'proposePatch'>>(ACTIVITY_PROFILES.doctor);
 const verify = proxyActivities<Pick<Activities, 'verifyPatch'>>(ACTIVITY_PROFILES.etl);
@@ -34,8 +35,24 @@ function cause(err: unknown): { type: string; message: string } {
 }
 
 export async function healAttempt(input: HealingInput): Promise<AttemptResult> {
-  const { attempt, parent } = workflowInfo();
+  const { attempt, parent, startTime } = workflowInfo();
   const episodeId = parent?.workflowId ?? workflowInfo().workflowId;
+  const of = `attempt ${attempt}/${input.maxAttempts}`;
+  const progress: Progress = {
+    workflow: 'healAttempt',
+    pipeline: input.pipeline,
+    stage: 'diagnosing',
+    detail: `${of}: diagnosing`,
+    key: episodeId,
+    attempt,
+    maxAttempts: input.maxAttempts,
+    startedAt: startTime.toISOString(),
+  };
+  const step = (stage: string, detail: string, extra: Partial<Progress> = {}) => {
+    Object.assign(progress, { stage, detail: `${of}: ${detail}` }, extra);
+    setCurrentDetails(`${of}: ${detail}`);
+  };
+  setHandler(progressQuery, () => progress);
   const earlier = earlierAttempts();
   const previous: PreviousAttempt[] = earlier.map((a) => ({ attempt: a.attempt, doctor: a.doctor, patch: a.patch, report: a.report, error: a.error ?? '' }));
   const failAttempt = (rec: AttemptRecord, type: string, nonRetryable: boolean): never => {
@@ -48,16 +65,19 @@ export async function healAttempt(input: HealingInput): Promise<AttemptResult> {
   };
 
   let diagnosis;
+  step('diagnosing', previous.length ? `diagnosing (${previous.length} earlier attempt(s) fed back)` : 'diagnosing');
   try {
-    diagnosis = await heal.diagnose({ pipeline: input.pipeline, specVersion: input.specVersion, drift: input.drift, source: input.source, previous });
+    diagnosis = await heal.diagnose.executeWithOptions({ summary: `${of}: diagnose ${input.drift.kinds.join(', ')}` }, [{ pipeline: input.pipeline, specVersion: input.specVersion, drift: input.drift, source: input.source, previous }]);
   } catch (err) {
     const c = cause(err);
     return failAttempt({ attempt, doctor: 'none', patch: null, candidateVersion: null, report: null, error: c.message }, c.type, c.type === 'NoDiagnosis');
   }
 
+  const usage = diagnosis.usage ? { usage: diagnosis.usage } : {};
   let candidateVersion: number;
+  step('proposing', `${diagnosis.doctor} proposed ${diagnosis.patch.length} op(s); validating`);
   try {
-    ({ candidateVersion } = await heal.proposePatch({
+    ({ candidateVersion } = await heal.proposePatch.executeWithOptions({ summary: `${of}: validate the ${diagnosis.doctor} patch as a candidate version` }, [{
       pipeline: input.pipeline,
       baseVersion: input.specVersion,
       patch: diagnosis.patch,
@@ -65,13 +85,16 @@ export async function healAttempt(input: HealingInput): Promise<AttemptResult> {
       rationale: diagnosis.rationale,
       episodeId,
       attempt,
-    }));
+    }]));
   } catch (err) {
     const c = cause(err);
-    return failAttempt({ attempt, doctor: diagnosis.doctor, patch: diagnosis.patch, candidateVersion: null, report: null, error: c.message }, c.type, false);
+    return failAttempt({ attempt, doctor: diagnosis.doctor, patch: diagnosis.patch, candidateVersion: null, report: null, error: c.message, ...usage }, c.type, false);
   }
 
-  const report = await verify.verifyPatch({ pipeline: input.pipeline, candidateVersion, source: input.source, episodeId, attempt });
+  step('verifying', `verifying candidate v${candidateVersion}`, { candidateVersion });
+  const report = await verify.verifyPatch.executeWithOptions({ summary: `${of}: verify candidate v${candidateVersion} on the whole source` }, [
+    { pipeline: input.pipeline, candidateVersion, source: input.source, episodeId, attempt },
+  ]);
   const rec: AttemptRecord = {
     attempt,
     doctor: diagnosis.doctor,
@@ -79,7 +102,9 @@ export async function healAttempt(input: HealingInput): Promise<AttemptResult> {
     candidateVersion,
     report,
     error: report.passed ? null : `verification failed: ${report.summary}`,
+    ...usage,
   };
+  step(report.passed ? 'verified' : 'failed', report.passed ? `candidate v${candidateVersion} verified` : `candidate v${candidateVersion} failed: ${report.summary}`);
   if (!report.passed) return failAttempt(rec, 'VerificationFailed', false);
   return {
     attempt,

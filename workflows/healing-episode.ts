@@ -1,30 +1,57 @@
 /**
  * `healingEpisode`: heal a drifted pipeline. Runs `healAttempt` as a child workflow retried by the
- * server (maximumAttempts = the pipeline's healing.maxAttempts), then applies the verified version
- * and reloads; if that load fails, the previous version is restored (rollback) and the episode fails.
- * If every attempt fails, nothing changes: the version and the table stay as they were.
- * After a healed load the fix is remembered (`rememberFix`: a new fix, or a hit when it came from
- * fix memory); memory is best effort, so a failure there never undoes a healed table.
+ * server (maximumAttempts = the pipeline's healing.maxAttempts); publishes the verified fix (a pull
+ * request when GitHub is configured); in `review` mode waits — durably, up to the approval timeout
+ * (default 72 h) — for `approve` or `reject` (the `decide` Update, or the pull request merged or
+ * closed); then applies the verified version and reloads; if that load fails, the previous version
+ * is restored (rollback) and the episode fails. If every attempt fails, or the fix is rejected,
+ * nothing changes: the version and the table stay as they were.
+ * After a healed load the fix is remembered (`rememberFix`, best effort). Every outcome is alerted
+ * (`notifyEpisode`); a failed alert is recorded in the result, never fatal.
  */
 import {
   ActivityFailure,
   ApplicationFailure,
+  CancellationScope,
   ChildWorkflowFailure,
+  condition,
   executeChild,
+  getExternalWorkflowHandle,
   proxyActivities,
+  setCurrentDetails,
+  setHandler,
+  upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
 import type { Activities } from '../activities';
+import { formatDuration } from '../common/duration';
 import { EPISODE_FATAL_ERROR_TYPES } from '../common/errors';
+import { attemptIdOf } from '../common/ids';
 import { ACTIVITY_PROFILES, ATTEMPT_RETRY } from '../common/policies';
-import type { AttemptRecord, EpisodeResult, HealingInput } from '../common/types';
+import { DRIFT_KINDS, HEAL_OUTCOME, PIPELINE_NAME, SPEC_VERSION } from '../common/search-attributes';
+import type {
+  ApprovalDecision,
+  AttemptRecord,
+  AttemptResult,
+  EpisodeNoticeOutcome,
+  EpisodeResult,
+  HealingInput,
+  NotificationRecord,
+  PublishFixResult,
+} from '../common/types';
 import { healAttempt, type AttemptFailureDetails } from './heal-attempt';
+import { decideUpdate, episodeStageSignal, progressQuery, type Progress } from './messages';
 
 const quick = proxyActivities<Pick<Activities, 'applyVersion' | 'rollbackVersion' | 'rememberFix'>>(ACTIVITY_PROFILES.quick);
 const etl = proxyActivities<Pick<Activities, 'loadSource'>>(ACTIVITY_PROFILES.etl);
+const alerts = proxyActivities<Pick<Activities, 'notifyEpisode'>>(ACTIVITY_PROFILES.notify);
+const github = proxyActivities<Pick<Activities, 'publishFix'>>(ACTIVITY_PROFILES.github);
+const watch = proxyActivities<Pick<Activities, 'awaitPullRequestDecision'>>(ACTIVITY_PROFILES.watch);
 
 /** Failure type of an episode that did not heal; its first detail is the {@link EpisodeResult}. */
 export const HEALING_FAILED = 'HealingFailed';
+/** Default wait for a decision in `review` mode. */
+export const DEFAULT_APPROVAL_TIMEOUT_MS = 72 * 3_600_000;
 
 function message(err: unknown): string {
   const c = err instanceof ActivityFailure || err instanceof ChildWorkflowFailure ? err.cause : err;
@@ -32,7 +59,59 @@ function message(err: unknown): string {
 }
 
 export async function healingEpisode(input: HealingInput): Promise<EpisodeResult> {
-  const { workflowId: episodeId, taskQueue } = workflowInfo();
+  const { workflowId: episodeId, taskQueue, startTime, parent } = workflowInfo();
+  const mode = input.mode ?? 'auto';
+  const runId = input.runId ?? parent?.workflowId ?? episodeId;
+  const progress: Progress = {
+    workflow: 'healingEpisode',
+    pipeline: input.pipeline,
+    stage: 'healing',
+    detail: 'starting',
+    key: episodeId,
+    childId: attemptIdOf(episodeId),
+    maxAttempts: input.maxAttempts,
+    startedAt: startTime.toISOString(),
+  };
+  const step = (stage: string, detail: string, extra: Partial<Progress> = {}) => {
+    Object.assign(progress, { stage, detail }, extra);
+    setCurrentDetails(detail);
+  };
+  setHandler(progressQuery, () => progress);
+  upsertSearchAttributes([
+    { key: PIPELINE_NAME, value: input.pipeline },
+    { key: HEAL_OUTCOME, value: 'healing' },
+    { key: DRIFT_KINDS, value: input.drift.kinds },
+    { key: SPEC_VERSION, value: input.specVersion },
+  ]);
+
+  // The decision in review mode: the `decide` Update (validated), the pull request, or the timeout.
+  let awaiting = false;
+  let decision: ApprovalDecision | undefined;
+  setHandler(
+    decideUpdate,
+    (d) => {
+      decision = { decision: d.decision, by: d.by?.trim() || 'cli', reason: d.reason?.trim() || null, via: 'cli', at: new Date().toISOString() };
+      return decision;
+    },
+    {
+      validator: (d) => {
+        if (d?.decision !== 'approve' && d?.decision !== 'reject') {
+          throw ApplicationFailure.create({ type: 'DecisionRejected', message: 'decision must be "approve" or "reject"' });
+        }
+        if (decision) {
+          throw ApplicationFailure.create({
+            type: 'DecisionRejected',
+            message: `episode ${episodeId} was already ${decision.decision === 'approve' ? 'approved' : 'rejected'} by ${decision.by} (${decision.via}) at ${decision.at}`,
+          });
+        }
+        if (!awaiting) {
+          const why = mode === 'review' ? `it is ${progress.stage}, not awaiting approval yet` : 'its pipeline heals in auto mode (no approval needed)';
+          throw ApplicationFailure.create({ type: 'DecisionRejected', message: `episode ${episodeId} is not awaiting a decision: ${why}` });
+        }
+      },
+    },
+  );
+
   const base: EpisodeResult = {
     outcome: 'failed',
     episodeId,
@@ -45,13 +124,62 @@ export async function healingEpisode(input: HealingInput): Promise<EpisodeResult
     rowsQuarantined: 0,
     mttrMs: null,
     error: null,
+    candidateVersion: null,
+    notifications: [],
+  };
+  const notifications: NotificationRecord[] = base.notifications ?? [];
+  let pullRequest: PublishFixResult | null = null;
+
+  /** Alert one outcome; a failure (after the notify policy's retries) is recorded, never fatal. */
+  const notify = async (outcome: EpisodeNoticeOutcome, r: Partial<EpisodeResult> & { report?: AttemptResult['report'] | null }) => {
+    try {
+      const res = await alerts.notifyEpisode.executeWithOptions({ summary: `alert: ${input.pipeline} ${outcome}` }, [
+        {
+          pipeline: input.pipeline,
+          episodeId,
+          runId,
+          outcome,
+          drift: { summary: input.drift.summary, kinds: input.drift.kinds },
+          patch: r.patch ?? null,
+          doctor: r.doctor ?? null,
+          report: r.report ?? null,
+          attempts: r.attempts?.length ?? 0,
+          maxAttempts: input.maxAttempts,
+          baseVersion: input.specVersion,
+          candidateVersion: r.candidateVersion ?? null,
+          specVersion: r.specVersion ?? input.specVersion,
+          mttrMs: r.mttrMs ?? null,
+          prUrl: pullRequest?.prUrl ?? null,
+          error: r.error ?? null,
+          at: new Date().toISOString(),
+        },
+      ]);
+      notifications.push({ channel: 'slack', outcome, status: res.status });
+    } catch (err) {
+      notifications.push({ channel: 'slack', outcome, status: 'failed', error: message(err).slice(0, 300) });
+    }
+  };
+  /** End the episode as failed (visible as Failed in the Web UI), alerted, with the result as the details. */
+  const fail = async (result: EpisodeResult, outcome: 'failed' | 'rolled-back' | 'rejected'): Promise<never> => {
+    upsertSearchAttributes([{ key: HEAL_OUTCOME, value: outcome }]);
+    step('done', `${outcome}: ${(result.error ?? '').slice(0, 160)}`);
+    await notify(outcome, result);
+    throw ApplicationFailure.create({
+      type: HEALING_FAILED,
+      message: result.error ?? 'healing failed',
+      nonRetryable: true,
+      details: [{ ...result, notifications, pullRequest }],
+    });
   };
 
-  let result;
+  // 1. Attempts: diagnose → patch → verify, each attempt its own run of the child workflow.
+  step('attempting', `attempts (up to ${input.maxAttempts}): diagnose → patch → verify`);
+  let result: AttemptResult;
   try {
     result = await executeChild(healAttempt, {
-      workflowId: `${episodeId}-attempt`,
+      workflowId: attemptIdOf(episodeId),
       taskQueue,
+      staticSummary: `attempts to heal ${input.pipeline} v${input.specVersion} (up to ${input.maxAttempts})`,
       args: [input],
       retry: { ...ATTEMPT_RETRY, maximumAttempts: input.maxAttempts, nonRetryableErrorTypes: [...EPISODE_FATAL_ERROR_TYPES] },
     });
@@ -59,49 +187,149 @@ export async function healingEpisode(input: HealingInput): Promise<EpisodeResult
     const c = err instanceof ChildWorkflowFailure ? err.cause : undefined;
     const attempts: AttemptRecord[] = c instanceof ApplicationFailure ? ((c.details?.[0] as AttemptFailureDetails | undefined)?.attempts ?? []) : [];
     const reasons = attempts.map((a) => `attempt ${a.attempt} (${a.doctor}): ${a.error ?? 'failed'}`);
-    return fail({ ...base, attempts, error: reasons.length ? reasons.join(' | ') : message(err) });
+    const last = [...attempts].reverse().find((a) => a.report);
+    return fail({ ...base, attempts, error: reasons.length ? reasons.join(' | ') : message(err), ...(last?.report ? { report: last.report } : {}) } as EpisodeResult, 'failed');
+  }
+  const verified = {
+    attempts: result.attempts,
+    doctor: result.doctor,
+    patch: result.patch,
+    candidateVersion: result.candidateVersion,
+  };
+  step('publishing', `attempt ${result.attempt}/${input.maxAttempts}: candidate v${result.candidateVersion} verified (${result.report.summary})`, {
+    attempt: result.attempt,
+    candidateVersion: result.candidateVersion,
+  });
+
+  // 2. Publish the verified fix for review (a pull request when GitHub is configured).
+  try {
+    pullRequest = await github.publishFix.executeWithOptions({ summary: `pull request for v${result.candidateVersion}` }, [
+      {
+        pipeline: input.pipeline,
+        episodeId,
+        runId,
+        baseVersion: input.specVersion,
+        candidateVersion: result.candidateVersion,
+        drift: input.drift,
+        attempts: result.attempts,
+        doctor: result.doctor,
+        patch: result.patch,
+        report: result.report,
+        mode,
+      },
+    ]);
+  } catch (err) {
+    notifications.push({ channel: 'github', outcome: mode === 'review' ? 'awaiting-approval' : 'healed', status: 'failed', error: message(err).slice(0, 300) });
   }
 
-  const reason = `healed drift (${input.drift.kinds.join(', ')}) with ${result.doctor}`;
-  await quick.applyVersion({ pipeline: input.pipeline, version: result.candidateVersion, episodeId, reason });
+  // 3. Review mode: wait for a human (or the pull request), durably, up to the timeout.
+  if (mode === 'review') {
+    const timeoutMs = input.approvalTimeoutMs ?? DEFAULT_APPROVAL_TIMEOUT_MS;
+    const since = new Date();
+    awaiting = true;
+    step('awaiting-approval', `candidate v${result.candidateVersion} verified; awaiting approval (heal approve|reject ${episodeId}) for ${formatDuration(timeoutMs)}`, {
+      awaitingSince: since.toISOString(),
+      deadline: new Date(since.getTime() + timeoutMs).toISOString(),
+    });
+    upsertSearchAttributes([{ key: HEAL_OUTCOME, value: 'awaiting-approval' }]);
+    await signalParent('awaiting-approval');
+    await notify('awaiting-approval', { ...verified, report: result.report });
+
+    const watching = new CancellationScope();
+    if (pullRequest?.prNumber) {
+      const prNumber = pullRequest.prNumber;
+      watching
+        .run(() => watch.awaitPullRequestDecision.executeWithOptions({ summary: `watch pull request #${prNumber}` }, [{ pipeline: input.pipeline, episodeId, prNumber }]))
+        .then(
+          (d) => {
+            if (!decision) decision = d;
+          },
+          () => undefined, // cancelled, or the watch failed for good: the CLI and the timeout still decide
+        );
+    }
+    const decided = await condition(() => decision !== undefined, timeoutMs, { summary: `approval of v${result.candidateVersion} (timeout ${formatDuration(timeoutMs)})` });
+    watching.cancel();
+    if (!decided || !decision) {
+      decision = { decision: 'reject', by: 'timeout', reason: `no decision within ${formatDuration(timeoutMs)}`, via: 'timeout', at: new Date().toISOString() };
+    }
+    awaiting = false;
+    progress.decision = decision;
+    if (decision.decision === 'reject') {
+      const why = decision.reason ? `: ${decision.reason}` : '';
+      return fail(
+        { ...base, ...verified, decision, error: `fix v${result.candidateVersion} rejected by ${decision.by} (${decision.via})${why}; table and version unchanged` },
+        'rejected',
+      );
+    }
+    upsertSearchAttributes([{ key: HEAL_OUTCOME, value: 'healing' }]);
+    await signalParent('healing');
+  }
+
+  // 4. Apply the verified version and reload; roll back if the load fails.
+  step('applying', `applying v${result.candidateVersion} and reloading`);
+  const reason = `healed drift (${input.drift.kinds.join(', ')}) with ${result.doctor}` + (decision ? `, approved by ${decision.by}` : '');
+  await quick.applyVersion.executeWithOptions({ summary: `make v${result.candidateVersion} current` }, [
+    { pipeline: input.pipeline, version: result.candidateVersion, episodeId, reason },
+  ]);
   let load;
   try {
-    load = await etl.loadSource({ pipeline: input.pipeline, specVersion: result.candidateVersion, runId: `${episodeId}/apply`, source: input.source });
+    load = await etl.loadSource.executeWithOptions({ summary: `reload with v${result.candidateVersion}` }, [
+      { pipeline: input.pipeline, specVersion: result.candidateVersion, runId: `${episodeId}/apply`, source: input.source },
+    ]);
   } catch (err) {
-    await quick.rollbackVersion({
-      pipeline: input.pipeline,
-      version: input.specVersion,
-      episodeId,
-      reason: `rollback: the load with v${result.candidateVersion} failed: ${message(err).slice(0, 200)}`,
-    });
-    return fail({
-      ...base,
-      outcome: 'rolled-back',
-      attempts: result.attempts,
-      doctor: result.doctor,
-      patch: result.patch,
-      error: `applied v${result.candidateVersion}, but the load failed (${message(err)}); rolled back to v${input.specVersion}`,
-    });
+    step('rolling-back', `the load with v${result.candidateVersion} failed; restoring v${input.specVersion}`);
+    await quick.rollbackVersion.executeWithOptions({ summary: `restore v${input.specVersion}` }, [
+      {
+        pipeline: input.pipeline,
+        version: input.specVersion,
+        episodeId,
+        reason: `rollback: the load with v${result.candidateVersion} failed: ${message(err).slice(0, 200)}`,
+      },
+    ]);
+    return fail(
+      {
+        ...base,
+        ...verified,
+        outcome: 'rolled-back',
+        ...(decision ? { decision } : {}),
+        error: `applied v${result.candidateVersion}, but the load failed (${message(err)}); rolled back to v${input.specVersion}`,
+      },
+      'rolled-back',
+    );
   }
   try {
-    await quick.rememberFix({ pipeline: input.pipeline, drift: input.drift, baseVersion: input.specVersion, patch: result.patch, doctor: result.doctor, episodeId });
+    await quick.rememberFix.executeWithOptions({ summary: 'remember the fix' }, [
+      { pipeline: input.pipeline, drift: input.drift, baseVersion: input.specVersion, patch: result.patch, doctor: result.doctor, episodeId },
+    ]);
   } catch {
     // Fix memory only saves a later diagnosis: the table is healed either way.
   }
-  return {
+  const healed: EpisodeResult = {
     ...base,
+    ...verified,
     outcome: 'healed',
-    attempts: result.attempts,
     specVersion: result.candidateVersion,
-    doctor: result.doctor,
-    patch: result.patch,
     rowsLoaded: load.rowsLoaded,
     rowsQuarantined: load.rowsQuarantined,
     mttrMs: input.drift.detectedAt ? Math.max(0, Date.parse(load.committedAt) - Date.parse(input.drift.detectedAt)) : null,
+    ...(decision ? { decision } : {}),
   };
+  upsertSearchAttributes([
+    { key: HEAL_OUTCOME, value: 'healed' },
+    { key: SPEC_VERSION, value: result.candidateVersion },
+  ]);
+  step('done', `healed: v${result.candidateVersion} applied, ${load.rowsLoaded} rows loaded, ${load.rowsQuarantined} quarantined`);
+  await notify('healed', { ...healed, report: result.report });
+  return { ...healed, notifications, pullRequest };
 }
 
-/** End the episode as failed (visible as Failed in the Web UI), with the result as the details. */
-function fail(result: EpisodeResult): never {
-  throw ApplicationFailure.create({ type: HEALING_FAILED, message: result.error ?? 'healing failed', nonRetryable: true, details: [result] });
+/** Tell the run that started this episode what it waits for (its HealOutcome follows). */
+async function signalParent(stage: 'awaiting-approval' | 'healing'): Promise<void> {
+  const parent = workflowInfo().parent;
+  if (!parent) return;
+  try {
+    await getExternalWorkflowHandle(parent.workflowId, parent.runId).signal(episodeStageSignal, { stage });
+  } catch {
+    // The run's search attribute is a convenience; the episode's own is authoritative.
+  }
 }

@@ -2,3 +2,5 @@
 export { pipelineRun, PIPELINE_FAILED } from './pipeline-run';
 export { healingEpisode, HEALING_FAILED } from './healing-episode';
 export { healAttempt } from './heal-attempt';
+export { manualRollback, scheduledRun, ROLLBACK_FAILED } from './operations';
+export { partitionedRun, partitionRun, PARTITIONED_RUN_FAILED } from './partitioned-run';
