@@ -1,4 +1,4 @@
-import { WorkflowExecutionAlreadyStartedError, WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
+import { WorkflowExecutionAlreadyStartedError, WorkflowFailedError, type WorkflowHandle, type WorkflowHandleWithFirstExecutionRunId } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import * as path from 'node:path';
 import { SpecStore } from '../../activities/spec-store';
@@ -88,7 +88,7 @@ export async function executeRun(
   opts: ExecuteRunOptions = {},
 ): Promise<PipelineRunResult> {
   const workflowId = pipelineLockId(name);
-  let handle: WorkflowHandle<typeof pipelineRun>;
+  let handle: WorkflowHandleWithFirstExecutionRunId<typeof pipelineRun>;
   try {
     handle = await session.client.workflow.start<typeof pipelineRun>('pipelineRun', {
       taskQueue: ctx.config.taskQueue,
