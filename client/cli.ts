@@ -14,6 +14,7 @@ import type * as DevCommand from './commands/dev';
 import { runInit } from './commands/init';
 import { registerHistoryCommands } from './commands/history';
 import { registerObservabilityCommands } from './commands/observability';
+import { registerOperationCommands } from './commands/operations';
 import { runPipelines, runSpecShow } from './commands/pipelines';
 import { runRun } from './commands/run';
 import { TemporalUnavailableError } from './temporal';
@@ -61,8 +62,9 @@ export function buildProgram(): Command {
     .description('run a pipeline through Temporal and wait for the outcome')
     .argument('<name>', 'pipeline name')
     .option('--source <file>', 'load this file (or glob) instead of the spec source, for this run only')
+    .option('--review', 'wait for `heal approve` / `heal reject` before applying a fix (review mode for this run)')
     .option('--json', 'print exactly one JSON object on stdout')
-    .action(async (name: string, o: { source?: string; json?: boolean }) => {
+    .action(async (name: string, o: { source?: string; json?: boolean; review?: boolean }) => {
       process.exitCode = await runRun(ctx(o.json), name, o);
     });
 
@@ -107,6 +109,7 @@ export function buildProgram(): Command {
       await runChaos(ctx(o.json), kind, o);
     });
 
+  registerOperationCommands(program, ctx);
   registerHistoryCommands(program, ctx);
   registerObservabilityCommands(program, ctx);
 

@@ -29,6 +29,11 @@ export interface TemporalSession {
   ownsServer: boolean;
   /** Make sure some worker executes `workflowId` (in-process if none takes it). */
   ensureWorker(workflowId: string): Promise<void>;
+  /**
+   * Make sure some worker polls the task queue (for Updates and queries to running workflows);
+   * starts one in this process when none does. Resolves true when it started one.
+   */
+  ensurePoller(): Promise<boolean>;
   close(): Promise<void>;
 }
 
@@ -184,6 +189,14 @@ export async function openSession(config: HealConfig, log: (m: string) => void =
         await new Promise((r) => setTimeout(r, 200));
       }
       return startWorker(`no worker picked up ${workflowId} within ${WORKER_GRACE_MS / 1000}s`);
+    },
+    async ensurePoller() {
+      if (local) return true;
+      if (stopServer || (await pollerCount(client, config)) === 0) {
+        await startWorker(`no worker polls task queue "${config.taskQueue}"`);
+        return true;
+      }
+      return false;
     },
     close,
   };
