@@ -168,7 +168,7 @@ export async function healingEpisode(input: HealingInput): Promise<EpisodeResult
       type: HEALING_FAILED,
       message: result.error ?? 'healing failed',
       nonRetryable: true,
-      details: [{ ...result, notifications, pullRequest }],
+      details: [{ ...result, outcome, notifications, pullRequest }],
     });
   };
 
