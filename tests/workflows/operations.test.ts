@@ -3,6 +3,9 @@
  * current details, review mode (approve, reject, a second decision, the timeout), one active run
  * per pipeline (a second start refused, a scheduled run skipped), and a manual rollback.
  */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { historyToJSON } from '@temporalio/common/lib/proto-utils';
 import { WorkflowExecutionAlreadyStartedError, WorkflowFailedError, WorkflowUpdateFailedError } from '@temporalio/client';
 import { ApplicationFailure, defaultPayloadConverter } from '@temporalio/common';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
@@ -29,6 +32,14 @@ beforeAll(async () => {
 afterAll(async () => {
   await env?.teardown();
 });
+
+/** Save a history as a replay fixture when RECORD_HISTORIES=1 (see tests/workflows/replay.test.ts). */
+async function maybeRecord(workflowId: string, name: string): Promise<void> {
+  if (process.env['RECORD_HISTORIES'] !== '1') return;
+  const history = await env.client.workflow.getHandle(workflowId).fetchHistory();
+  const file = path.resolve(__dirname, '../fixtures/histories', `${name}.json`);
+  fs.writeFileSync(file, JSON.stringify({ workflowId, history: JSON.parse(historyToJSON(history)) as unknown }, null, 1));
+}
 
 const DRIFTED = driftCase('iowa-camel-rename', 'drifted.csv');
 let seq = 0;
@@ -151,6 +162,8 @@ test('review mode: the episode waits; approve applies the fix; a second decision
 
     const r = await outcome(run);
     expect(r).toMatchObject({ outcome: 'healed', specVersion: 2, decision: { decision: 'approve', by: 'alice' } });
+    await maybeRecord(episodeId, 'episode-approved');
+    await maybeRecord(runId, 'run-approved');
   });
   expect(new SpecStore(s.config.home).currentVersion(s.name)).toBe(2);
 }, 120_000);
@@ -176,6 +189,7 @@ test('review mode: reject (and a decision timeout) leave the table and the versi
     const runB = `${s.name}-b`;
     const rb = await outcome(env.client.workflow.execute(pipelineRun, { taskQueue: s.taskQueue, workflowId: runB, args: [{ pipeline: s.name, source: DRIFTED, review: true }] }));
     expect(rb).toMatchObject({ outcome: 'failed', error: { type: 'FixRejected' }, decision: { decision: 'reject', by: 'timeout', via: 'timeout' } });
+    await maybeRecord(episodeIdOf(runB), 'episode-approval-timeout');
     const desc = await env.client.workflow.getHandle(episodeIdOf(runB)).describe();
     expect(desc.typedSearchAttributes.get(HEAL_OUTCOME)).toBe('rejected');
   });
