@@ -48,6 +48,10 @@ export function formatRunResult(r: PipelineRunResult, opts: { url: string; secon
     if (r.table) lines.push(`  the table ${r.table} is unchanged (spec v${r.specVersion})`);
   }
   lines.push(dim(`  workflow: ${r.workflowId}  ${opts.url}`));
-  if (r.episodeId) lines.push(dim(`  healing episode: ${r.episodeId}  ${opts.url.replace(encodeURIComponent(r.workflowId), encodeURIComponent(r.episodeId))}`));
+  if (r.episodeId) {
+    const episodeUrl = opts.url.replace(/\/workflows\/.*$/, `/workflows/${encodeURIComponent(r.episodeId)}`);
+    lines.push(dim(`  healing episode: ${r.episodeId}  ${episodeUrl}`));
+    lines.push(dim(`  explain it: heal inspect ${r.episodeId}`));
+  }
   return lines.join('\n');
 }

@@ -17,6 +17,7 @@ import {
 import { ApplicationFailure, type Duration } from '@temporalio/common';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
+import * as path from 'node:path';
 import type { Command } from 'commander';
 import { SpecStore, type HistoryRecord } from '../../activities/spec-store';
 import { formatDuration, parseDuration } from '../../common/duration';
@@ -25,6 +26,7 @@ import { HEAL_OUTCOME, PIPELINE_NAME } from '../../common/search-attributes';
 import type { ApprovalDecision, RollbackResult } from '../../common/types';
 import type { manualRollback, scheduledRun } from '../../workflows';
 import { decideUpdate, progressQuery, type Progress } from '../../workflows/messages';
+import { writeFileAtomic } from '../../lib/state';
 import { CliError, EXIT, type CliContext } from '../context';
 import { bold, dim, green, red, yellow } from '../output';
 import { openSession, type TemporalSession } from '../temporal';
@@ -260,6 +262,16 @@ function describeSchedule(d: ScheduleDescription) {
   };
 }
 
+/**
+ * A copy of a pipeline's schedule in the state directory (`schedules/<pipeline>.json`), so the
+ * dashboard shows it without a Temporal server. Temporal's schedule is the truth.
+ */
+function mirrorSchedule(c: CliContext, pipeline: string, v: ReturnType<typeof describeSchedule> | null): void {
+  const file = path.join(c.config.home, 'schedules', `${pipeline}.json`);
+  if (!v) return fs.rmSync(file, { force: true });
+  writeFileAtomic(file, JSON.stringify({ schedule: v.spec, paused: v.paused, scheduleId: v.scheduleId }));
+}
+
 async function scheduleHandle(s: TemporalSession, pipeline: string) {
   const h = s.client.schedule.getHandle(scheduleIdOf(pipeline));
   try {
@@ -311,6 +323,7 @@ function registerSchedule(program: Command, ctx: Ctx): void {
         }
         const { d } = await scheduleHandle(s, pipeline);
         const v = describeSchedule(d);
+        mirrorSchedule(c, pipeline, v);
         print(o.json, v, () => `${green('✔')} schedule ${bold(v.scheduleId)}: ${v.spec}, overlap ${v.overlap}${v.paused ? ', paused' : ''}; next ${v.nextRuns[0] ?? '—'}`);
       });
     });
@@ -345,8 +358,10 @@ function registerSchedule(program: Command, ctx: Ctx): void {
         await withSession(c, async (s) => {
           const { h } = await scheduleHandle(s, pipeline);
           await fn(h, o);
+          if (name === 'delete') mirrorSchedule(c, pipeline, null);
           if (name === 'delete') return print(o.json, { scheduleId: scheduleIdOf(pipeline), deleted: true }, () => `${green('✔')} ${done} ${scheduleIdOf(pipeline)}`);
           const v = describeSchedule(await h.describe());
+          mirrorSchedule(c, pipeline, v);
           print(o.json, v, () => `${green('✔')} ${done} ${v.scheduleId}${v.paused ? ' (paused)' : ''}`);
         });
       });

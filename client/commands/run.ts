@@ -140,22 +140,25 @@ function liveProgress(session: TemporalSession, name: string): { start: (h: Work
   let last = '';
   let busy = false;
   const t0 = Date.now();
-  const show = (line: string) => {
+  const show = ({ what, line }: { what: string; line: string }) => {
     if (tty) process.stderr.write(`\r\u001b[2K${dim(line)}`);
-    else if (line !== last) process.stderr.write(`heal: ${line}\n`);
-    last = line;
+    else if (what !== last) process.stderr.write(`heal: ${line}\n`);
+    last = what;
   };
-  const describe = async (h: WorkflowHandle): Promise<string> => {
+  const describe = async (h: WorkflowHandle): Promise<{ what: string; line: string }> => {
     let p: Progress = await h.query(progressQuery);
     // Follow the work down: the run → its episode → the current attempt.
-    for (let depth = 0; depth < 2 && p.childId && (p.stage === 'healing' || p.stage === 'attempting'); depth++) {
+    const follow = (q: Progress) =>
+      Boolean(q.childId) && ((q.workflow === 'pipelineRun' && ['healing', 'awaiting-approval'].includes(q.stage)) || (q.workflow === 'healingEpisode' && q.stage === 'attempting'));
+    for (let depth = 0; depth < 2 && follow(p); depth++) {
       try {
-        p = await session.client.workflow.getHandle(p.childId).query(progressQuery);
+        p = await session.client.workflow.getHandle(p.childId ?? '').query(progressQuery);
       } catch {
         break;
       }
     }
-    return `${name} [${formatDuration(Date.now() - t0)}] ${p.stage}: ${p.detail}`;
+    const what = `${p.stage}: ${p.detail}`;
+    return { what, line: `${name} [${formatDuration(Date.now() - t0)}] ${what}` };
   };
   return {
     start(h) {

@@ -1,0 +1,538 @@
+/**
+ * Reading one workflow execution's history (as fetched from Temporal, or loaded from a JSON file
+ * with `historyFromJSON`) into a small, typed account: its input and result or failure, each
+ * activity (scheduled → closed, with its summary), child workflows, timers, Updates, signals and
+ * search-attribute upserts. Payloads are decoded with the default payload converter (json/plain).
+ * No I/O: the same function serves `heal inspect` (live) and tests (recorded histories).
+ */
+import { defaultPayloadConverter } from '@temporalio/common';
+import type { History } from '@temporalio/common/lib/proto-utils';
+import { temporal } from '@temporalio/proto';
+
+type IEvent = temporal.api.history.v1.IHistoryEvent;
+type IPayload = temporal.api.common.v1.IPayload;
+type IFailure = temporal.api.failure.v1.IFailure;
+
+export type ExecutionStatus = 'running' | 'completed' | 'failed' | 'terminated' | 'canceled' | 'timed-out' | 'continued-as-new';
+
+/** A failure as recorded: message, type, first detail (decoded), and the cause chain's messages. */
+export interface FailureInfo {
+  message: string;
+  type: string | null;
+  /** The first detail payload of the (innermost application) failure, decoded. */
+  details: unknown;
+  nonRetryable: boolean;
+}
+
+export interface ActivityExecution {
+  scheduledEventId: number;
+  activityId: string;
+  name: string;
+  /** The summary the workflow gave when scheduling it (user metadata). */
+  summary: string | null;
+  input: unknown;
+  scheduledMs: number;
+  /** Start of the last attempt. */
+  startedMs: number | null;
+  closedMs: number | null;
+  /** Attempt number of the last start (1 = no retry). */
+  attempt: number;
+  status: 'scheduled' | 'started' | 'completed' | 'failed' | 'timed-out' | 'canceled';
+  result: unknown;
+  failure: FailureInfo | null;
+}
+
+export interface ChildExecution {
+  initiatedEventId: number;
+  workflowId: string;
+  type: string;
+  /** The first run's id (null until the child started). */
+  runId: string | null;
+  summary: string | null;
+  input: unknown;
+  initiatedMs: number;
+  startedMs: number | null;
+  closedMs: number | null;
+  status: 'initiated' | 'start-failed' | ExecutionStatus;
+  result: unknown;
+  failure: FailureInfo | null;
+}
+
+export interface TimerExecution {
+  timerId: string;
+  summary: string | null;
+  timeoutMs: number;
+  startedMs: number;
+  firedMs: number | null;
+  canceledMs: number | null;
+}
+
+export interface UpdateExecution {
+  updateId: string;
+  name: string;
+  input: unknown;
+  acceptedMs: number | null;
+  rejectedMs: number | null;
+  completedMs: number | null;
+  result: unknown;
+  failure: FailureInfo | null;
+}
+
+/** One event worth showing a person (workflow tasks and the like are left out). */
+export interface ParsedEvent {
+  eventId: number;
+  ms: number;
+  /** Short event type, e.g. "ActivityTaskScheduled". */
+  type: string;
+  /** One line about it. */
+  text: string;
+}
+
+export interface ParsedExecution {
+  workflowId: string;
+  runId: string;
+  type: string;
+  status: ExecutionStatus;
+  startMs: number;
+  /** Time of the closing event (null while running). */
+  endMs: number | null;
+  /** Time of the last event in the history. */
+  lastEventMs: number;
+  /** Retry attempt of this run (1 for the first). */
+  attempt: number;
+  firstExecutionRunId: string | null;
+  /** The next run of the same workflow id (retry or continue-as-new), when this run closed into one. */
+  nextRunId: string | null;
+  parent: { workflowId: string; runId: string } | null;
+  summary: string | null;
+  input: unknown;
+  result: unknown;
+  failure: FailureInfo | null;
+  /** Reason given when terminated or canceled. */
+  closeReason: string | null;
+  activities: ActivityExecution[];
+  children: ChildExecution[];
+  timers: TimerExecution[];
+  updates: UpdateExecution[];
+  signals: { name: string; input: unknown; ms: number }[];
+  /** Search attributes upserted, in order. */
+  upserts: { ms: number; attributes: Record<string, unknown> }[];
+  events: ParsedEvent[];
+}
+
+const ET = temporal.api.enums.v1.EventType;
+
+/** "EVENT_TYPE_ACTIVITY_TASK_SCHEDULED" (or its enum number) → "ActivityTaskScheduled". */
+export function eventTypeName(t: IEvent['eventType']): string {
+  const raw = typeof t === 'number' ? (ET[t] ?? String(t)) : String(t ?? 'UNSPECIFIED');
+  return raw
+    .replace(/^EVENT_TYPE_/, '')
+    .toLowerCase()
+    .split('_')
+    .map((w) => w.charAt(0).toUpperCase() + w.slice(1))
+    .join('');
+}
+
+/** Decode one payload (json/plain, binary/null, …); undefined when it cannot be decoded. */
+export function decodePayload(p: IPayload | null | undefined): unknown {
+  if (!p) return undefined;
+  try {
+    return defaultPayloadConverter.fromPayload(p as Parameters<typeof defaultPayloadConverter.fromPayload>[0]);
+  } catch {
+    return undefined;
+  }
+}
+
+function first(payloads: { payloads?: IPayload[] | null } | null | undefined): unknown {
+  return decodePayload(payloads?.payloads?.[0]);
+}
+
+function num(v: unknown): number {
+  if (v == null) return 0;
+  if (typeof v === 'number') return v;
+  if (typeof v === 'object' && v !== null && 'toNumber' in v && typeof (v as { toNumber: unknown }).toNumber === 'function') return (v as { toNumber(): number }).toNumber();
+  return Number(v);
+}
+
+/** Event time in ms (seconds may be a Long from the server or a number from a JSON file). */
+function ms(e: IEvent): number {
+  const t = e.eventTime;
+  if (!t) return 0;
+  return num(t.seconds) * 1000 + Math.floor((t.nanos ?? 0) / 1e6);
+}
+
+function durationMs(d: { seconds?: unknown; nanos?: number | null } | null | undefined): number {
+  if (!d) return 0;
+  return num(d.seconds) * 1000 + Math.round((d.nanos ?? 0) / 1e6);
+}
+
+/** The failure's message, type and first detail; the innermost application failure wins for type/details. */
+export function failureInfo(f: IFailure | null | undefined): FailureInfo | null {
+  if (!f) return null;
+  let app: IFailure | null = null;
+  for (let c: IFailure | null | undefined = f; c; c = c.cause) {
+    if (c.applicationFailureInfo) {
+      app = c;
+      break;
+    }
+  }
+  const target = app ?? f;
+  return {
+    message: target.message ?? f.message ?? '',
+    type: target.applicationFailureInfo?.type ?? (f.timeoutFailureInfo ? 'Timeout' : f.terminatedFailureInfo ? 'Terminated' : f.canceledFailureInfo ? 'Canceled' : null),
+    details: first(target.applicationFailureInfo?.details),
+    nonRetryable: Boolean(target.applicationFailureInfo?.nonRetryable),
+  };
+}
+
+function summaryOf(e: IEvent): string | null {
+  const s = decodePayload(e.userMetadata?.summary);
+  return typeof s === 'string' ? s : null;
+}
+
+function short(s: string, n = 160): string {
+  const one = s.replace(/\s+/g, ' ').trim();
+  return one.length > n ? `${one.slice(0, n - 1)}…` : one;
+}
+
+/**
+ * Parse one execution's history. `workflowId` and `runId` are not in the history itself: pass
+ * them (empty strings when unknown, e.g. a bare history file).
+ */
+export function parseHistory(history: History, ids: { workflowId: string; runId: string }): ParsedExecution {
+  const events = history.events ?? [];
+  const out: ParsedExecution = {
+    workflowId: ids.workflowId,
+    runId: ids.runId,
+    type: 'unknown',
+    status: 'running',
+    startMs: 0,
+    endMs: null,
+    lastEventMs: 0,
+    attempt: 1,
+    firstExecutionRunId: null,
+    nextRunId: null,
+    parent: null,
+    summary: null,
+    input: undefined,
+    result: undefined,
+    failure: null,
+    closeReason: null,
+    activities: [],
+    children: [],
+    timers: [],
+    updates: [],
+    signals: [],
+    upserts: [],
+    events: [],
+  };
+  const activities = new Map<number, ActivityExecution>();
+  const children = new Map<number, ChildExecution>();
+  const timers = new Map<number, TimerExecution>();
+  const updates = new Map<string, UpdateExecution>();
+  const push = (e: IEvent, text: string) => out.events.push({ eventId: num(e.eventId), ms: ms(e), type: eventTypeName(e.eventType), text });
+  const close = (e: IEvent, status: ExecutionStatus) => {
+    out.status = status;
+    out.endMs = ms(e);
+  };
+  const update = (id: string): UpdateExecution => {
+    let u = updates.get(id);
+    if (!u) {
+      u = { updateId: id, name: '', input: undefined, acceptedMs: null, rejectedMs: null, completedMs: null, result: undefined, failure: null };
+      updates.set(id, u);
+    }
+    return u;
+  };
+
+  for (const e of events) {
+    const t = typeof e.eventType === 'number' ? e.eventType : (ET[e.eventType as unknown as keyof typeof ET] as number | undefined);
+    const at = ms(e);
+    out.lastEventMs = Math.max(out.lastEventMs, at);
+    switch (t) {
+      case ET.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED: {
+        const a = e.workflowExecutionStartedEventAttributes ?? {};
+        out.type = a.workflowType?.name ?? 'unknown';
+        out.startMs = at;
+        out.attempt = a.attempt ?? 1;
+        out.firstExecutionRunId = a.firstExecutionRunId ?? null;
+        out.input = first(a.input);
+        out.summary = summaryOf(e);
+        const p = a.parentWorkflowExecution;
+        if (p?.workflowId) out.parent = { workflowId: p.workflowId, runId: p.runId ?? '' };
+        if (!out.runId && a.originalExecutionRunId) out.runId = a.originalExecutionRunId;
+        push(e, `started ${out.type}${out.attempt > 1 ? ` (attempt ${out.attempt})` : ''}${out.summary ? `: ${short(out.summary)}` : ''}`);
+        break;
+      }
+      case ET.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED: {
+        const a = e.workflowExecutionCompletedEventAttributes ?? {};
+        out.result = first(a.result);
+        if (a.newExecutionRunId) out.nextRunId = a.newExecutionRunId;
+        close(e, 'completed');
+        push(e, 'completed');
+        break;
+      }
+      case ET.EVENT_TYPE_WORKFLOW_EXECUTION_FAILED: {
+        const a = e.workflowExecutionFailedEventAttributes ?? {};
+        out.failure = failureInfo(a.failure);
+        if (a.newExecutionRunId) out.nextRunId = a.newExecutionRunId;
+        close(e, 'failed');
+        push(e, `failed${out.failure?.type ? ` (${out.failure.type})` : ''}: ${short(out.failure?.message ?? '')}${out.nextRunId ? ' — retried as a new run' : ''}`);
+        break;
+      }
+      case ET.EVENT_TYPE_WORKFLOW_EXECUTION_TIMED_OUT: {
+        const a = e.workflowExecutionTimedOutEventAttributes ?? {};
+        if (a.newExecutionRunId) out.nextRunId = a.newExecutionRunId;
+        close(e, 'timed-out');
+        push(e, 'timed out');
+        break;
+      }
+      case ET.EVENT_TYPE_WORKFLOW_EXECUTION_TERMINATED: {
+        const a = e.workflowExecutionTerminatedEventAttributes ?? {};
+        out.closeReason = a.reason ?? null;
+        close(e, 'terminated');
+        push(e, `terminated${a.identity ? ` by ${a.identity}` : ''}${a.reason ? `: ${short(a.reason)}` : ''}`);
+        break;
+      }
+      case ET.EVENT_TYPE_WORKFLOW_EXECUTION_CANCELED: {
+        close(e, 'canceled');
+        push(e, 'canceled');
+        break;
+      }
+      case ET.EVENT_TYPE_WORKFLOW_EXECUTION_CANCEL_REQUESTED: {
+        const a = e.workflowExecutionCancelRequestedEventAttributes ?? {};
+        out.closeReason = a.cause ?? null;
+        push(e, `cancellation requested${a.cause ? `: ${short(a.cause)}` : ''}`);
+        break;
+      }
+      case ET.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW: {
+        const a = e.workflowExecutionContinuedAsNewEventAttributes ?? {};
+        out.nextRunId = a.newExecutionRunId ?? null;
+        close(e, 'continued-as-new');
+        push(e, 'continued as new');
+        break;
+      }
+      case ET.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED: {
+        const a = e.activityTaskScheduledEventAttributes ?? {};
+        const act: ActivityExecution = {
+          scheduledEventId: num(e.eventId),
+          activityId: a.activityId ?? '',
+          name: a.activityType?.name ?? '?',
+          summary: summaryOf(e),
+          input: first(a.input),
+          scheduledMs: at,
+          startedMs: null,
+          closedMs: null,
+          attempt: 1,
+          status: 'scheduled',
+          result: undefined,
+          failure: null,
+        };
+        activities.set(act.scheduledEventId, act);
+        out.activities.push(act);
+        push(e, `activity ${act.name} scheduled${act.summary ? `: ${short(act.summary)}` : ''}`);
+        break;
+      }
+      case ET.EVENT_TYPE_ACTIVITY_TASK_STARTED: {
+        const a = e.activityTaskStartedEventAttributes ?? {};
+        const act = activities.get(num(a.scheduledEventId));
+        if (act) {
+          act.startedMs = at;
+          act.attempt = a.attempt ?? 1;
+          if (act.status === 'scheduled') act.status = 'started';
+        }
+        break;
+      }
+      case ET.EVENT_TYPE_ACTIVITY_TASK_COMPLETED: {
+        const a = e.activityTaskCompletedEventAttributes ?? {};
+        const act = activities.get(num(a.scheduledEventId));
+        if (act) {
+          Object.assign(act, { status: 'completed', closedMs: at, result: first(a.result) });
+          push(e, `activity ${act.name} completed in ${formatMs(at - act.scheduledMs)}${act.attempt > 1 ? ` (attempt ${act.attempt})` : ''}`);
+        }
+        break;
+      }
+      case ET.EVENT_TYPE_ACTIVITY_TASK_FAILED: {
+        const a = e.activityTaskFailedEventAttributes ?? {};
+        const act = activities.get(num(a.scheduledEventId));
+        if (act) {
+          Object.assign(act, { status: 'failed', closedMs: at, failure: failureInfo(a.failure) });
+          push(e, `activity ${act.name} failed after ${formatMs(at - act.scheduledMs)}${act.failure?.type ? ` (${act.failure.type})` : ''}: ${short(act.failure?.message ?? '')}`);
+        }
+        break;
+      }
+      case ET.EVENT_TYPE_ACTIVITY_TASK_TIMED_OUT: {
+        const a = e.activityTaskTimedOutEventAttributes ?? {};
+        const act = activities.get(num(a.scheduledEventId));
+        if (act) {
+          Object.assign(act, { status: 'timed-out', closedMs: at, failure: failureInfo(a.failure) });
+          push(e, `activity ${act.name} timed out after ${formatMs(at - act.scheduledMs)}`);
+        }
+        break;
+      }
+      case ET.EVENT_TYPE_ACTIVITY_TASK_CANCELED: {
+        const a = e.activityTaskCanceledEventAttributes ?? {};
+        const act = activities.get(num(a.scheduledEventId));
+        if (act) {
+          Object.assign(act, { status: 'canceled', closedMs: at });
+          push(e, `activity ${act.name} canceled`);
+        }
+        break;
+      }
+      case ET.EVENT_TYPE_START_CHILD_WORKFLOW_EXECUTION_INITIATED: {
+        const a = e.startChildWorkflowExecutionInitiatedEventAttributes ?? {};
+        const c: ChildExecution = {
+          initiatedEventId: num(e.eventId),
+          workflowId: a.workflowId ?? '',
+          type: a.workflowType?.name ?? '?',
+          runId: null,
+          summary: summaryOf(e),
+          input: first(a.input),
+          initiatedMs: at,
+          startedMs: null,
+          closedMs: null,
+          status: 'initiated',
+          result: undefined,
+          failure: null,
+        };
+        children.set(c.initiatedEventId, c);
+        out.children.push(c);
+        push(e, `child ${c.type} ${c.workflowId} initiated${c.summary ? `: ${short(c.summary)}` : ''}`);
+        break;
+      }
+      case ET.EVENT_TYPE_START_CHILD_WORKFLOW_EXECUTION_FAILED: {
+        const a = e.startChildWorkflowExecutionFailedEventAttributes ?? {};
+        const c = children.get(num(a.initiatedEventId));
+        if (c) {
+          Object.assign(c, { status: 'start-failed', closedMs: at });
+          push(e, `child ${c.workflowId} could not start (already running)`);
+        }
+        break;
+      }
+      case ET.EVENT_TYPE_CHILD_WORKFLOW_EXECUTION_STARTED: {
+        const a = e.childWorkflowExecutionStartedEventAttributes ?? {};
+        const c = children.get(num(a.initiatedEventId));
+        if (c) {
+          Object.assign(c, { status: 'running', startedMs: at, runId: a.workflowExecution?.runId ?? null });
+          push(e, `child ${c.workflowId} started`);
+        }
+        break;
+      }
+      case ET.EVENT_TYPE_CHILD_WORKFLOW_EXECUTION_COMPLETED:
+      case ET.EVENT_TYPE_CHILD_WORKFLOW_EXECUTION_FAILED:
+      case ET.EVENT_TYPE_CHILD_WORKFLOW_EXECUTION_TERMINATED:
+      case ET.EVENT_TYPE_CHILD_WORKFLOW_EXECUTION_CANCELED:
+      case ET.EVENT_TYPE_CHILD_WORKFLOW_EXECUTION_TIMED_OUT: {
+        const a =
+          e.childWorkflowExecutionCompletedEventAttributes ??
+          e.childWorkflowExecutionFailedEventAttributes ??
+          e.childWorkflowExecutionTerminatedEventAttributes ??
+          e.childWorkflowExecutionCanceledEventAttributes ??
+          e.childWorkflowExecutionTimedOutEventAttributes ??
+          {};
+        const c = children.get(num(a.initiatedEventId));
+        if (!c) break;
+        c.closedMs = at;
+        if (e.childWorkflowExecutionCompletedEventAttributes) {
+          c.status = 'completed';
+          c.result = first(e.childWorkflowExecutionCompletedEventAttributes.result);
+        } else if (e.childWorkflowExecutionFailedEventAttributes) {
+          c.status = 'failed';
+          c.failure = failureInfo(e.childWorkflowExecutionFailedEventAttributes.failure);
+        } else if (e.childWorkflowExecutionTerminatedEventAttributes) c.status = 'terminated';
+        else if (e.childWorkflowExecutionCanceledEventAttributes) c.status = 'canceled';
+        else c.status = 'timed-out';
+        push(e, `child ${c.workflowId} ${c.status}${c.failure ? `: ${short(c.failure.message)}` : ''}`);
+        break;
+      }
+      case ET.EVENT_TYPE_TIMER_STARTED: {
+        const a = e.timerStartedEventAttributes ?? {};
+        const tm: TimerExecution = { timerId: a.timerId ?? '', summary: summaryOf(e), timeoutMs: durationMs(a.startToFireTimeout), startedMs: at, firedMs: null, canceledMs: null };
+        timers.set(num(e.eventId), tm);
+        out.timers.push(tm);
+        push(e, `timer started for ${formatMs(tm.timeoutMs)}${tm.summary ? `: ${short(tm.summary)}` : ''}`);
+        break;
+      }
+      case ET.EVENT_TYPE_TIMER_FIRED: {
+        const tm = timers.get(num(e.timerFiredEventAttributes?.startedEventId));
+        if (tm) {
+          tm.firedMs = at;
+          push(e, `timer fired (${formatMs(tm.timeoutMs)} elapsed)${tm.summary ? `: ${short(tm.summary)}` : ''}`);
+        }
+        break;
+      }
+      case ET.EVENT_TYPE_TIMER_CANCELED: {
+        const tm = timers.get(num(e.timerCanceledEventAttributes?.startedEventId));
+        if (tm) {
+          tm.canceledMs = at;
+          push(e, `timer canceled after ${formatMs(at - tm.startedMs)}`);
+        }
+        break;
+      }
+      case ET.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED: {
+        const a = e.workflowExecutionUpdateAcceptedEventAttributes ?? {};
+        const req = a.acceptedRequest;
+        const u = update(req?.meta?.updateId ?? a.protocolInstanceId ?? String(num(e.eventId)));
+        u.name = req?.input?.name ?? u.name;
+        u.input = first(req?.input?.args);
+        u.acceptedMs = at;
+        push(e, `update ${u.name} accepted: ${short(JSON.stringify(u.input) ?? '')}`);
+        break;
+      }
+      case ET.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_REJECTED: {
+        const a = e.workflowExecutionUpdateRejectedEventAttributes ?? {};
+        const req = a.rejectedRequest;
+        const u = update(req?.meta?.updateId ?? a.protocolInstanceId ?? String(num(e.eventId)));
+        u.name = req?.input?.name ?? u.name;
+        u.input = first(req?.input?.args);
+        u.rejectedMs = at;
+        u.failure = failureInfo(a.failure);
+        push(e, `update ${u.name} rejected: ${short(u.failure?.message ?? '')}`);
+        break;
+      }
+      case ET.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_COMPLETED: {
+        const a = e.workflowExecutionUpdateCompletedEventAttributes ?? {};
+        const u = update(a.meta?.updateId ?? String(num(a.acceptedEventId)));
+        u.completedMs = at;
+        if (a.outcome?.failure) u.failure = failureInfo(a.outcome.failure);
+        else u.result = first(a.outcome?.success);
+        push(e, `update ${u.name || u.updateId} completed${u.failure ? ` with an error: ${short(u.failure.message)}` : ''}`);
+        break;
+      }
+      case ET.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED: {
+        const a = e.workflowExecutionSignaledEventAttributes ?? {};
+        const s = { name: a.signalName ?? '?', input: first(a.input), ms: at };
+        out.signals.push(s);
+        push(e, `signal ${s.name}: ${short(JSON.stringify(s.input) ?? '')}`);
+        break;
+      }
+      case ET.EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES: {
+        const fields = e.upsertWorkflowSearchAttributesEventAttributes?.searchAttributes?.indexedFields ?? {};
+        const attributes: Record<string, unknown> = {};
+        for (const [k, p] of Object.entries(fields)) attributes[k] = decodePayload(p);
+        out.upserts.push({ ms: at, attributes });
+        push(e, `search attributes: ${Object.entries(attributes).map(([k, v]) => `${k}=${Array.isArray(v) ? v.join(',') : String(v)}`).join(' ')}`);
+        break;
+      }
+      case ET.EVENT_TYPE_SIGNAL_EXTERNAL_WORKFLOW_EXECUTION_INITIATED: {
+        const a = e.signalExternalWorkflowExecutionInitiatedEventAttributes ?? {};
+        push(e, `signal ${a.signalName ?? '?'} sent to ${a.workflowExecution?.workflowId ?? '?'}`);
+        break;
+      }
+      default:
+        break;
+    }
+  }
+  out.updates = [...updates.values()];
+  return out;
+}
+
+/** A duration for people: 850ms, 3.4s, 2m05s, 1h02m, 3d04h. */
+export function formatMs(n: number): string {
+  if (!Number.isFinite(n) || n < 0) return '?';
+  if (n < 1000) return `${Math.round(n)}ms`;
+  if (n < 60_000) return `${(n / 1000).toFixed(1)}s`;
+  const s = Math.round(n / 1000);
+  if (s < 3600) return `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s`;
+  if (s < 86_400) return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`;
+  return `${Math.floor(s / 86_400)}d${String(Math.floor((s % 86_400) / 3600)).padStart(2, '0')}h`;
+}
