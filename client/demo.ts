@@ -8,7 +8,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { inferSpec } from '../activities/infer';
-import { SpecStore } from '../activities/spec-store';
+import { SpecStore, specStoreFor } from '../activities/spec-store';
 import { describeOp } from '../common/patch';
 import type { EpisodeResult, PipelineRunResult } from '../common/types';
 import { getConfig } from '../lib/config';
@@ -85,7 +85,7 @@ async function main(): Promise<void> {
   try {
     step(2, `heal init weather --source ${path.relative(process.cwd(), clean)}`);
     const spec = await inferSpec({ name: 'weather', source: clean, allowedRoots: config.allowedRoots });
-    const rec = new SpecStore(config.home).create(spec, { force: true });
+    const rec = specStoreFor(config).create(spec, { force: true });
     console.log(`   spec v${rec.version}: ${rec.file}`);
     for (const c of spec.contract.columns) console.log(`     ${c.name.padEnd(14)} ${c.type}${c.format ? ` (${c.format})` : ''}${c.required ? ', required' : ''}`);
 

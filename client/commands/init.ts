@@ -1,6 +1,6 @@
 import * as path from 'node:path';
 import { inferSpec } from '../../activities/infer';
-import { SpecStore } from '../../activities/spec-store';
+import { specStoreFor } from '../../activities/spec-store';
 import { pipelineNameSchema } from '../../common/spec';
 import { CliError, EXIT, type CliContext } from '../context';
 
@@ -16,7 +16,7 @@ export interface InitOptions {
 export async function runInit(ctx: CliContext, name: string, o: InitOptions): Promise<void> {
   const valid = pipelineNameSchema.safeParse(name);
   if (!valid.success) throw new CliError(`pipeline name "${name}": ${valid.error.issues[0]?.message ?? 'invalid'}`, EXIT.badInput, 'SpecInvalid');
-  const store = new SpecStore(ctx.config.home);
+  const store = specStoreFor(ctx.config);
   if (store.exists(name) && !o.force) {
     throw new CliError(`pipeline "${name}" already exists (spec v${store.currentVersion(name)}); use --force to replace it with a new version`, EXIT.badInput, 'SpecInvalid');
   }

@@ -3,7 +3,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { inferSpec } from '../../activities/infer';
-import { SpecStore } from '../../activities/spec-store';
+import { specStoreFor } from '../../activities/spec-store';
 import { loadConfig, type HealConfig } from '../../lib/config';
 import { queryRows, withDuckDB } from '../../lib/duckdb';
 
@@ -26,7 +26,7 @@ export function testConfig(home: string, extra: NodeJS.ProcessEnv = {}): HealCon
 /** Create a pipeline from a sample file, as `heal init` does. */
 export async function initPipeline(config: HealConfig, name: string, source: string): Promise<void> {
   const spec = await inferSpec({ name, source, allowedRoots: config.allowedRoots });
-  new SpecStore(config.home).create(spec);
+  specStoreFor(config).create(spec);
 }
 
 /** All rows of a table, ordered by every column, as JSON-safe values. */
