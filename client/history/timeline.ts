@@ -114,7 +114,7 @@ export interface Timeline {
   attempts: TimelineAttempt[];
   maxAttempts: number | null;
   decision: TimelineDecision | null;
-  /** succeeded / healed / failed / rolled-back / rejected / awaiting-approval / running / terminated / canceled / timed-out. */
+  /** succeeded / healed / failed / rolled-back / rejected / awaiting-approval / running / terminated / canceled / timed-out (an attempt alone: verified / failed). */
   outcome: string;
   /** Why it did not heal or succeed (one line), null otherwise. */
   error: string | null;
@@ -327,7 +327,7 @@ export function buildTimeline(src: TimelineSources, now: number = Date.now()): T
     outcome = runResult.outcome;
     error = runResult.error?.message ?? null;
   } else {
-    outcome = main.status === 'completed' ? 'succeeded' : main.status;
+    outcome = main.status === 'completed' ? (main.type === 'healAttempt' ? 'verified' : 'succeeded') : main.status;
     if (main.failure) error = main.failure.message;
     else if (main.status === 'terminated' || main.status === 'canceled') error = `${main.status}${main.closeReason ? `: ${main.closeReason}` : ''}`;
   }
