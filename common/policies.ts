@@ -49,7 +49,7 @@ export const ACTIVITY_PROFILES = {
   watch: {
     startToCloseTimeout: '30 days',
     heartbeatTimeout: '2 minutes',
-    retry: { ...IO_RETRY, maximumAttempts: 0 },
+    retry: { ...IO_RETRY, maximumAttempts: Number.POSITIVE_INFINITY },
   },
 } as const satisfies Record<string, ActivityOptions>;
 

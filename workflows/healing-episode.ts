@@ -17,6 +17,8 @@ import {
   condition,
   executeChild,
   getExternalWorkflowHandle,
+  isCancellation,
+  log,
   proxyActivities,
   setCurrentDetails,
   setHandler,
@@ -244,7 +246,10 @@ export async function healingEpisode(input: HealingInput): Promise<EpisodeResult
           (d) => {
             if (!decision) decision = d;
           },
-          () => undefined, // cancelled, or the watch failed for good: the CLI and the timeout still decide
+          (err: unknown) => {
+            // Cancelled (a decision came first), or the watch failed for good: the CLI and the timeout still decide.
+            if (!isCancellation(err)) log.warn('watching the pull request failed; waiting for `heal approve|reject` or the timeout', { error: message(err) });
+          },
         );
     }
     const decided = await condition(() => decision !== undefined, timeoutMs, { summary: `approval of v${result.candidateVersion} (timeout ${formatDuration(timeoutMs)})` });

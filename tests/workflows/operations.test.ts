@@ -19,6 +19,7 @@ import type { PipelineRunResult, RollbackResult } from '../../common/types';
 import type { HealConfig } from '../../lib/config';
 import { manualRollback, pipelineRun, scheduledRun } from '../../workflows';
 import { decideUpdate, progressQuery, type Progress } from '../../workflows/messages';
+import { startFakeGitHub } from '../helpers/fake-github';
 import { driftCase, initPipeline, tableRows, tempDir, testConfig } from '../helpers/fixtures';
 import { createDevEnv, testWorkflowBundle, uniqueTaskQueue } from '../helpers/temporal';
 
@@ -45,7 +46,7 @@ const DRIFTED = driftCase('iowa-camel-rename', 'drifted.csv');
 let seq = 0;
 
 /** A pipeline loaded once from its clean file, with a worker for it. */
-async function setup(extra: Partial<HealConfig> = {}, doctors?: Doctor[]) {
+async function setup(extra: Partial<HealConfig> = {}, doctors?: Doctor[], github?: { pollIntervalMs: number }) {
   seq += 1;
   const name = `iowa_ops_${process.pid}_${Date.now()}_${seq}`;
   const config = { ...testConfig(tempDir()), ...extra };
@@ -55,7 +56,7 @@ async function setup(extra: Partial<HealConfig> = {}, doctors?: Doctor[]) {
     connection: env.nativeConnection,
     taskQueue,
     workflowBundle: bundle,
-    activities: createActivities({ config, ...(doctors ? { doctors } : {}) }),
+    activities: createActivities({ config, ...(doctors ? { doctors } : {}), ...(github ? { github } : {}) }),
   });
   return { name, config, taskQueue, worker };
 }
@@ -166,6 +167,35 @@ test('review mode: the episode waits; approve applies the fix; a second decision
     await maybeRecord(runId, 'run-approved');
   });
   expect(new SpecStore(s.config.home).currentVersion(s.name)).toBe(2);
+}, 120_000);
+
+test('review mode with GitHub: the fix becomes a pull request; merging it is the approval, closing one the rejection', async () => {
+  const gh = await startFakeGitHub({ owner: 'acme', repo: 'data', token: 'test-token' });
+  try {
+    const s = await setup({ github: { token: 'test-token', repository: 'acme/data', apiUrl: gh.url } }, undefined, { pollIntervalMs: 100 });
+    await s.worker.runUntil(async () => {
+      const runA = `${s.name}-merged`;
+      const a = outcome(env.client.workflow.execute(pipelineRun, { taskQueue: s.taskQueue, workflowId: runA, args: [{ pipeline: s.name, source: DRIFTED, review: true }] }));
+      await awaitingApproval(episodeIdOf(runA));
+      const pr = gh.pulls.find((p) => p.head.includes(episodeIdOf(runA)));
+      expect(pr?.body).toMatch(/netGeneration/);
+      gh.merge(pr?.number ?? 0, 'erin');
+      const ra = await a;
+      expect(ra).toMatchObject({ outcome: 'healed', specVersion: 2, decision: { decision: 'approve', by: 'github:erin', via: 'pull-request' } });
+      expect(ra.prUrl).toMatch(/\/pull\/\d+$/);
+
+      const runB = `${s.name}-closed`;
+      const b = outcome(env.client.workflow.execute(pipelineRun, { taskQueue: s.taskQueue, workflowId: runB, args: [{ pipeline: s.name, source: driftCase('iowa-camel-rename', 'clean.csv'), review: true }] }));
+      // v2 expects the camelCase header: the clean file is a drift for it too, healed by a PR again.
+      await awaitingApproval(episodeIdOf(runB));
+      const prB = gh.pulls.find((p) => p.head.includes(episodeIdOf(runB)));
+      gh.closePull(prB?.number ?? 0, 'frank');
+      expect(await b).toMatchObject({ outcome: 'failed', error: { type: 'FixRejected' }, decision: { decision: 'reject', by: 'github:frank', via: 'pull-request' } });
+    });
+    expect(new SpecStore(s.config.home).currentVersion(s.name)).toBe(2);
+  } finally {
+    await gh.close();
+  }
 }, 120_000);
 
 test('review mode: reject (and a decision timeout) leave the table and the version unchanged', async () => {
