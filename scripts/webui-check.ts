@@ -1,0 +1,42 @@
+/**
+ * Look at the Temporal Web UI with headless Chromium (playwright-core + Debian chromium): the
+ * workflow list filtered by `PipelineName` (and optionally `HealOutcome`), and one workflow's page.
+ * Prints what the page shows and saves screenshots under test-artifacts/.
+ *
+ *   node -r tsx/cjs scripts/webui-check.ts <pipeline> [<workflowId>] [--outcome failed] [--ui http://localhost:8233]
+ */
+import { artifactPath, launchBrowser } from '../tests/helpers/browser';
+
+async function main(argv: string[]): Promise<void> {
+  const flag = (name: string, dflt?: string) => {
+    const i = argv.indexOf(name);
+    return i >= 0 ? argv.splice(i, 2)[1] : dflt;
+  };
+  const ui = (flag('--ui', process.env['TEMPORAL_UI_URL'] ?? 'http://localhost:8233') ?? '').replace(/\/$/, '');
+  const outcome = flag('--outcome');
+  const [pipeline, workflowId] = argv;
+  if (!pipeline) throw new Error('usage: webui-check.ts <pipeline> [<workflowId>] [--outcome failed] [--ui URL]');
+  const browser = await launchBrowser();
+  try {
+    const page = await browser.newPage({ viewport: { width: 1500, height: 900 } });
+    const query = `PipelineName="${pipeline}"` + (outcome ? ` AND HealOutcome="${outcome}"` : '');
+    await page.goto(`${ui}/namespaces/default/workflows?query=${encodeURIComponent(query)}`, { waitUntil: 'networkidle' });
+    await page.getByText('Workflow ID').first().waitFor({ timeout: 15_000 });
+    await page.screenshot({ path: artifactPath('webui-list.png') });
+    const rows = await page.locator('table tbody tr').allInnerTexts();
+    console.log(`${query}: ${rows.length} workflow(s)\n${rows.map((r) => `  ${r.replace(/\s+/g, ' ')}`).join('\n')}`);
+    if (workflowId) {
+      await page.goto(`${ui}/namespaces/default/workflows/${encodeURIComponent(workflowId)}`, { waitUntil: 'networkidle' });
+      await page.getByText('Timeline').first().waitFor({ timeout: 15_000 });
+      await page.screenshot({ path: artifactPath('webui-workflow.png'), fullPage: true });
+      console.log(`${workflowId}: screenshot saved`);
+    }
+  } finally {
+    await browser.close();
+  }
+}
+
+main(process.argv.slice(2)).catch((err: unknown) => {
+  console.error(err instanceof Error ? err.message : String(err));
+  process.exit(1);
+});
