@@ -67,7 +67,8 @@ test('run --json: a clean load prints exactly one JSON object and exits 0', asyn
   expect(r.code).toBe(0);
   const out = parseOnlyJson(r.stdout);
   expect(out).toMatchObject({ outcome: 'succeeded', pipeline: 'iowa', table: 'iowa', rowsLoaded: 51, rowsQuarantined: 0, specVersion: 1, attempts: 0, driftReport: null });
-  expect(out.workflowId).toMatch(/^pipeline-iowa-\d{8}T\d+Z$/);
+  expect(out.workflowId).toBe('pipeline-iowa');
+  expect(out.runKey).toMatch(/^pipeline-iowa-\d{8}T\d+Z$/);
   expect(path.isAbsolute(out.warehouse ?? '')).toBe(true);
   expect(out.warehouse).toBe(config.warehouse);
   expect(await tableRows(config.warehouse, 'iowa')).toHaveLength(51);

@@ -43,9 +43,12 @@ test('heal run starts and stops its own dev server; history persists in SQLite',
     const connection = await Connection.connect({ address: server.address });
     const client = new Client({ connection });
     const ids: string[] = [];
-    for await (const wf of client.workflow.list()) ids.push(wf.workflowId);
-    const episode = `${r2.workflowId}-heal`;
-    expect(ids.sort()).toEqual([r1.workflowId, r2.workflowId, episode, `${episode}-attempt`].sort());
+    for await (const wf of client.workflow.list()) ids.push(`${wf.workflowId}@${wf.runId}`);
+    const episode = r2.episodeId ?? '';
+    expect(episode).toBe(`${r2.runKey}-heal`);
+    expect(ids.map((i) => i.split('@')[0]).sort()).toEqual([r1.workflowId, r2.workflowId, episode, `${episode}-attempt`].sort());
+    // Both runs share the pipeline's workflow id, each its own run.
+    expect(ids).toEqual(expect.arrayContaining([`${r1.workflowId}@${r1.runId}`, `${r2.workflowId}@${r2.runId}`]));
     await connection.close();
   } finally {
     await server.stop();
