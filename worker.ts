@@ -46,6 +46,8 @@ async function main(): Promise<void> {
 }
 
 if (require.main === module) {
+  // Everything heal writes (the warehouse, git's files, logs) is owner-only, whoever creates it.
+  process.umask(0o077);
   main().catch((err: unknown) => {
     console.error(`heal worker: ${err instanceof Error ? err.message : String(err)}`);
     process.exit(1);

@@ -11,7 +11,7 @@ import { SPEC_API_VERSION, parseSpec, type ColumnType, type PipelineSpec, type S
 import { ident, lit, queryOne, queryRows, withDuckDB } from '../lib/duckdb';
 import { checkSourceFile, formatFromName, isGlob } from '../lib/paths';
 import { valueStats } from './etl/drift';
-import { fileFacts, resolveSourceFiles, sniffCsv, stageSource } from './etl/source';
+import { fileFacts, headerWidth, MAX_SOURCE_COLUMNS, resolveSourceFiles, sniffCsv, stageSource } from './etl/source';
 import { DEFAULT_DATE_FORMAT } from './etl/sql';
 
 /** Options of {@link inferSpec}. */
@@ -62,6 +62,11 @@ export async function inferSpec(opts: InferOptions): Promise<PipelineSpec> {
     const format = opts.format ?? formatFromName(file);
     if (!format) throw new SourceUnreadableError(`${file}: unknown format (use a .csv, .json or .parquet file, or --format)`);
     if (fileFacts(file).empty) throw new SourceUnreadableError(`${file}: the file is empty; heal init needs a sample with a header and rows`);
+    if (format === 'csv') {
+      // Refused before DuckDB's sniffer reads it: that takes ~30 s on a 5,000-column file.
+      const widest = Math.max(...[',', ';', '\t', '|'].map((d) => headerWidth(file, { delimiter: d, quote: '"', skipRows: 0, encoding: 'utf-8' })?.fields ?? 0));
+      if (widest > MAX_SOURCE_COLUMNS) throw new SourceUnreadableError(`${file}: ${widest} columns on the header line, more than the ${MAX_SOURCE_COLUMNS} heal reads`);
+    }
     const { sniff, call } = await readerFor(conn, file, format).catch((err: unknown) => {
       throw err instanceof SourceUnreadableError ? err : new SourceUnreadableError(`${file}: cannot read as ${format}: ${String((err as Error).message).split('\n')[0]}`);
     });

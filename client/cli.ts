@@ -117,6 +117,8 @@ export function buildProgram(): Command {
 }
 
 export async function main(argv: string[]): Promise<number> {
+  // Everything heal writes (the warehouse, git's files, logs) is owner-only, whoever creates it.
+  process.umask(0o077);
   const program = buildProgram();
   const json = argv.includes('--json');
   try {

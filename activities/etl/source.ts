@@ -2,7 +2,7 @@
 import * as fs from 'node:fs';
 import type { DuckDBConnection } from '@duckdb/node-api';
 import { SourceUnreadableError } from '../../common/errors';
-import type { PipelineSpec } from '../../common/spec';
+import type { CsvOptions, PipelineSpec } from '../../common/spec';
 import type { SourceShape } from '../../common/types';
 import { ident, lit, queryOne, queryRows } from '../../lib/duckdb';
 import { checkSourceFile, isGlob } from '../../lib/paths';
@@ -51,6 +51,55 @@ export function fileFacts(file: string): FileFacts {
   }
 }
 
+/**
+ * Most columns a CSV source may have. Wider files are refused before DuckDB reads them: its CSV
+ * reader needs ~30 s just to describe a 5,000-column file (and each of load, diagnosis and
+ * verification reads it again), so such a file would hold a worker for minutes to end in a failure.
+ */
+export const MAX_SOURCE_COLUMNS = 2000;
+/** Bytes of the header line looked at to count its fields. */
+const HEADER_SCAN_BYTES = 1 << 20;
+
+/**
+ * Fields on the header line (the first line after `skipRows`), counted outside quotes, from at most
+ * the first MiB of the file; `partial` when the line goes on beyond it. Undefined for encodings
+ * where a byte is not a character (UTF-16).
+ */
+export function headerWidth(file: string, csv: Pick<CsvOptions, 'delimiter' | 'quote' | 'skipRows' | 'encoding'>): { fields: number; partial: boolean } | undefined {
+  if (csv.encoding === 'utf-16' || csv.delimiter.length !== 1) return undefined;
+  const fd = fs.openSync(file, 'r');
+  let buf: Buffer;
+  try {
+    buf = Buffer.alloc(HEADER_SCAN_BYTES);
+    buf = buf.subarray(0, fs.readSync(fd, buf, 0, buf.length, 0));
+  } finally {
+    fs.closeSync(fd);
+  }
+  const delim = csv.delimiter.charCodeAt(0);
+  const quote = csv.quote ? csv.quote.charCodeAt(0) : -1;
+  let skip = csv.skipRows;
+  let inQuote = false;
+  let fields = 1;
+  for (let i = 0; i < buf.length; i++) {
+    const b = buf[i];
+    if (b === quote) inQuote = !inQuote;
+    else if (!inQuote && (b === 0x0a || b === 0x0d)) {
+      if (skip === 0) return { fields, partial: false };
+      if (b === 0x0d && buf[i + 1] === 0x0a) i++;
+      skip--;
+      fields = 1;
+    } else if (!inQuote && b === delim && skip === 0) fields++;
+  }
+  return { fields, partial: buf.length === HEADER_SCAN_BYTES };
+}
+
+/** One line saying a file is too wide to read, or undefined when it is not. */
+export function tooWide(file: string, csv: CsvOptions): string | undefined {
+  const w = headerWidth(file, csv);
+  if (!w || w.fields <= MAX_SOURCE_COLUMNS) return undefined;
+  return `${file} has ${w.fields}${w.partial ? ' or more' : ''} columns on its header line, more than the ${MAX_SOURCE_COLUMNS} heal reads`;
+}
+
 /** Result of reading a file's header with the spec's reader options. */
 export type HeaderResult = { ok: true; columns: string[] } | { ok: false; error: string };
 
@@ -62,6 +111,10 @@ export const ENCODING_ERROR = /invalid unicode|is not [\w-]+ encoded/i;
  * do not hide the header: they are staged to quarantine later. An encoding error is reported.
  */
 export async function readHeader(conn: DuckDBConnection, spec: PipelineSpec, file: string): Promise<HeaderResult> {
+  if (spec.source.format === 'csv') {
+    const wide = tooWide(file, spec.source.csv);
+    if (wide) return { ok: false, error: wide };
+  }
   const describe = async (ignoreErrors: boolean) =>
     (await queryRows<{ column_name: string }>(conn, `DESCRIBE SELECT * FROM ${readerCall(spec, [file], { ignoreErrors })}`)).map((r) => r.column_name);
   let error: string;
