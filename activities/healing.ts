@@ -2,6 +2,7 @@
  * Healing activities: diagnose → proposePatch → verifyPatch, then applyVersion (or rollbackVersion).
  * Each takes one typed input object; all are idempotent per episode (an activity may run twice).
  */
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { ApplicationFailure } from '@temporalio/common';
 import { DoctorAnswerInvalidError, HealError, NoDiagnosisError } from '../common/errors';
@@ -9,7 +10,7 @@ import { applyPatch, describeOp, type Patch } from '../common/patch';
 import type { DriftReport, VerificationReport } from '../common/types';
 import type { HealConfig } from '../lib/config';
 import { withDuckDB } from '../lib/duckdb';
-import { readJson, stateLayout } from '../lib/state';
+import { readJson, stateLayout, writeFileAtomic } from '../lib/state';
 import { compileExpression } from './doctor/expression';
 import { createLlmDoctor, LlmUnavailableError } from './doctor/llm';
 import { createSourceProbe } from './doctor/probe';
@@ -19,7 +20,8 @@ import { resolveSourceFiles } from './etl/source';
 import type { TableProfile } from './etl/profile';
 import { driftSignature, FixMemory, type RememberOutcome } from './memory';
 import type { SpecStore } from './spec-store';
-import { verifyCandidate } from './verify';
+import { verifiedLoads, verifyCandidate } from './verify';
+import { sourceFingerprint } from './etl/load';
 
 export interface HealingDeps {
   config: Pick<HealConfig, 'home' | 'allowedRoots' | 'duckdbMemoryLimit' | 'duckdbThreads'> & Partial<Pick<HealConfig, 'llm'>>;
@@ -82,6 +84,35 @@ export interface ApplyVersionInput {
   version: number;
   episodeId: string;
   reason: string;
+}
+
+/** Table of a verification scratch file holding the candidate's typed rows. */
+export const VERIFIED_TABLE = '__heal_verified';
+
+/** What a verification kept for the apply load (see `verifyPatch`). */
+export interface VerifiedScratchMeta {
+  pipeline: string;
+  specVersion: number;
+  /** The source as given to verification (path or glob). */
+  source: string;
+  files: string[];
+  /** Path, size and mtime of the files when verified: the apply load reuses the rows only if they match. */
+  fingerprint: string;
+  rowsRead: number;
+  profile: TableProfile | null;
+  table: string;
+  at: string;
+}
+
+/** Where a verification of `version` keeps its scratch database and its description. */
+export function verifiedScratch(home: string, pipeline: string, version: number): { db: string; meta: string } {
+  const dir = path.join(home, 'scratch', pipeline);
+  return { db: path.join(dir, `v${version}.duckdb`), meta: path.join(dir, `v${version}.json`) };
+}
+
+/** Delete a verification scratch (database, its WAL, its description). */
+export function removeScratch(s: { db: string; meta: string }): void {
+  for (const f of [s.meta, s.db, `${s.db}.wal`]) fs.rmSync(f, { force: true });
 }
 
 /** The baseline profile of a pipeline: the profile of its last good load. */
@@ -189,11 +220,18 @@ export function createHealingActivities(deps: HealingDeps) {
       return { candidateVersion: rec.version };
     },
 
-    /** Prove a candidate on the whole drifted source in a scratch database. Never touches the warehouse. */
+    /**
+     * Prove a candidate on the whole drifted source in a scratch database. Never touches the
+     * warehouse. The scratch is a file: when the candidate passes with nothing quarantined its
+     * typed rows stay there, and the apply load (`loadSource` with this version and source)
+     * commits them instead of reading, casting and profiling the source again.
+     */
     async verifyPatch(input: VerifyPatchInput): Promise<VerificationReport> {
       const { spec } = store.read(input.pipeline, input.candidateVersion);
       const baseline = readBaseline(config.home, input.pipeline);
-      return withDuckDB(':memory:', duck, (conn) =>
+      const kept = verifiedScratch(config.home, input.pipeline, input.candidateVersion);
+      removeScratch(kept);
+      const report = await withDuckDB(kept.db, duck, (conn) =>
         verifyCandidate(conn, {
           spec,
           candidateVersion: input.candidateVersion,
@@ -201,8 +239,27 @@ export function createHealingActivities(deps: HealingDeps) {
           allowedRoots: config.allowedRoots,
           baseline,
           runId: `${input.episodeId}#${input.attempt}/verify`,
+          keepAs: VERIFIED_TABLE,
         }),
       );
+      const load = verifiedLoads.get(report);
+      if (load?.kept) {
+        const meta: VerifiedScratchMeta = {
+          pipeline: input.pipeline,
+          specVersion: input.candidateVersion,
+          source: path.resolve(input.source),
+          files: load.sources,
+          fingerprint: sourceFingerprint(load.sources),
+          rowsRead: load.rowsRead,
+          profile: load.profile,
+          table: load.kept,
+          at: new Date().toISOString(),
+        };
+        writeFileAtomic(kept.meta, JSON.stringify(meta));
+      } else {
+        removeScratch(kept);
+      }
+      return report;
     },
 
     /**

@@ -2,6 +2,7 @@
  * Activities: the side of heal that does I/O. Built by a factory that receives its dependencies,
  * so tests inject their own state directory and settings without module mocking.
  */
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Context } from '@temporalio/activity';
 import { parseDuration } from '../common/duration';
@@ -10,19 +11,22 @@ import { HEARTBEAT_INTERVAL_MS } from '../common/policies';
 import type { LoadSummary } from '../common/types';
 import type { HealConfig } from '../lib/config';
 import { withDuckDB } from '../lib/duckdb';
-import { stateLayout, writeFileAtomic } from '../lib/state';
+import { readJson, stateLayout, writeFileAtomic } from '../lib/state';
 import { createAlertActivities } from './alerts';
-import { runLoad } from './etl/load';
-import { createGitHubActivities } from './github';
+import { commitVerified, runLoad, sourceFingerprint } from './etl/load';
+import { createGitHubActivities, type GitHubDeps } from './github';
 import { createMetricsActivities } from './metrics';
 import type { Doctor } from './doctor/types';
-import { createHealingActivities, readBaseline } from './healing';
-import { SpecStore } from './spec-store';
+import { createHealingActivities, readBaseline, removeScratch, verifiedScratch, type VerifiedScratchMeta } from './healing';
+import { createPartitionActivities } from './partitions';
+import { specStoreFor } from './spec-store';
 
 /** What activities need from the outside world. */
 export interface ActivityDeps {
   config: Pick<HealConfig, 'home' | 'warehouse' | 'allowedRoots' | 'duckdbMemoryLimit' | 'duckdbThreads'> &
     Partial<Pick<HealConfig, 'llm' | 'maxAttempts' | 'maskSamples' | 'approvalTimeoutMs' | 'slackWebhookUrl' | 'alertWindowMs' | 'github' | 'gitCommits' | 'uiUrl' | 'namespace'>>;
+  /** GitHub client knobs (poll interval, retry timings), for tests. @default the client's own */
+  github?: Omit<GitHubDeps, 'config'>;
   /** Doctors tried in order. @default rules, then the LLM when OPENAI_BASE_URL or OPENAI_API_KEY is set */
   doctors?: Doctor[];
 }
@@ -86,9 +90,18 @@ function atBoundary<T extends Record<string, (input: never) => Promise<unknown>>
   return out as T;
 }
 
+/** Are the files a verification kept rows for unchanged (path, size, mtime)? */
+function sameFiles(kept: VerifiedScratchMeta): boolean {
+  try {
+    return sourceFingerprint(kept.files) === kept.fingerprint;
+  } catch {
+    return false; // a file is gone: load from the source
+  }
+}
+
 export function createActivities(deps: ActivityDeps) {
   const { config } = deps;
-  const store = new SpecStore(config.home);
+  const store = specStoreFor(config);
   const layout = stateLayout(config.home);
   const duck = { memoryLimit: config.duckdbMemoryLimit, threads: config.duckdbThreads };
 
@@ -97,8 +110,10 @@ export function createActivities(deps: ActivityDeps) {
     ...createHealingActivities({ config, store, ...(deps.doctors ? { doctors: deps.doctors } : {}) }),
     ...createAlertActivities({ config: { home: config.home, slackWebhookUrl: config.slackWebhookUrl, alertWindowMs: config.alertWindowMs ?? 3_600_000, ...links } }),
     ...createMetricsActivities({ config: { home: config.home } }),
+    ...createPartitionActivities({ config, store }),
     ...createGitHubActivities({
       config: { home: config.home, github: config.github ?? { token: undefined, repository: undefined, apiUrl: 'https://api.github.com' }, ...links },
+      ...deps.github,
     }),
 
     /** Read the pipeline's current spec: table, warehouse, version, healing settings. */
@@ -125,19 +140,34 @@ export function createActivities(deps: ActivityDeps) {
       const started = Date.now();
       const { spec } = store.read(input.pipeline, input.specVersion);
       const source = input.source ? path.resolve(input.source) : spec.source.path;
+      const ctx = {
+        spec,
+        specVersion: input.specVersion,
+        runId: input.runId,
+        source,
+        allowedRoots: config.allowedRoots,
+        commit: true,
+        baseline: readBaseline(config.home, input.pipeline),
+      };
+      // A verification of this very version on this very source kept its typed rows: commit them
+      // (the apply load of a healing episode) instead of reading the source again.
+      const scratch = verifiedScratch(config.home, input.pipeline, input.specVersion);
+      const kept = readJson<VerifiedScratchMeta>(scratch.meta);
+      const reusable = kept && kept.source === source && kept.specVersion === input.specVersion && fs.existsSync(scratch.db) && sameFiles(kept);
       const res = await heartbeating(() =>
-        withDuckDB(config.warehouse, duck, (conn) =>
-          runLoad(conn, {
-            spec,
-            specVersion: input.specVersion,
-            runId: input.runId,
-            source,
-            allowedRoots: config.allowedRoots,
-            commit: true,
-            baseline: readBaseline(config.home, input.pipeline),
-          }),
-        ),
+        withDuckDB(config.warehouse, duck, async (conn) => {
+          if (reusable) {
+            try {
+              const r = await commitVerified(conn, ctx, { db: scratch.db, table: kept.table, files: kept.files, rowsRead: kept.rowsRead });
+              return { ...r, profile: r.alreadyCommitted ? null : kept.profile };
+            } catch {
+              // An unreadable scratch only loses the shortcut (the commit is one transaction): load the source.
+            }
+          }
+          return runLoad(conn, ctx);
+        }),
       );
+      if (kept) removeScratch(scratch);
       let profilePath: string | null = null;
       if (res.profile) {
         const safeRun = input.runId.replace(/[^A-Za-z0-9_.-]/g, '_');

@@ -7,7 +7,8 @@ import { HealError } from '../common/errors';
 import type { PipelineSpec } from '../common/spec';
 import type { VerificationCheck, VerificationReport } from '../common/types';
 import { pct } from './etl/drift';
-import { runLoad } from './etl/load';
+import { ident } from '../lib/duckdb';
+import { runLoad, TYPED } from './etl/load';
 import type { ColumnProfile, TableProfile } from './etl/profile';
 
 /** How far a column's profile may move from its baseline and still be "the same column". */
@@ -35,6 +36,9 @@ export const DEFAULT_TOLERANCE: ProfileTolerance = {
   minPatternOverlap: 0.5,
 };
 
+/** Integer columns at least this unique in both profiles are identifiers (see etl/silent-drift.ts). */
+const IDENTIFIER_DISTINCT_RATIO = 0.95;
+
 const fmt = (x: number | null | undefined): string => (x == null ? 'n/a' : Number.isInteger(x) ? String(x) : x.toPrecision(6).replace(/\.?0+$/, ''));
 
 function ratioOk(a: number, b: number, max: number): boolean {
@@ -53,7 +57,11 @@ export function compareProfiles(base: ColumnProfile, cand: ColumnProfile, tol: P
   const nullRise = cand.nullRate - base.nullRate;
   if (nullRise > tol.maxNullRateRise) problems.push(`null rate ${pct(cand.nullRate)} vs baseline ${pct(base.nullRate)}`);
 
-  if (base.type === 'integer' || base.type === 'number' || base.type === 'date' || base.type === 'timestamp') {
+  // Identifiers (integer columns unique in both profiles) move with every batch or partition: their
+  // centre and spread say nothing about whether the column is the same (as in the silent drift check).
+  const identifier = base.type === 'integer' && base.distinctRatio >= IDENTIFIER_DISTINCT_RATIO && cand.distinctRatio >= IDENTIFIER_DISTINCT_RATIO;
+  if (identifier) figures.push(`identifier (${pct(cand.distinctRatio)} distinct): centre not compared`);
+  if (!identifier && (base.type === 'integer' || base.type === 'number' || base.type === 'date' || base.type === 'timestamp')) {
     const sd = base.stddev ?? 0;
     for (const [label, b, c] of [
       ['median', base.median, cand.median],
@@ -120,7 +128,25 @@ export interface VerifyOptions {
   /** Id for the scratch load (never touches the warehouse). */
   runId: string;
   tolerance?: ProfileTolerance;
+  /**
+   * When the candidate passes with nothing quarantined, keep its typed rows in this table of the
+   * scratch database (a file), so the apply load commits them instead of reading the source again.
+   * @default undefined (nothing kept)
+   */
+  keepAs?: string;
 }
+
+/** What a verification loaded, beside its report (not part of the report: it stays in the activity). */
+export interface VerifiedLoad {
+  sources: string[];
+  rowsRead: number;
+  profile: TableProfile | null;
+  /** Table of the scratch database holding the typed rows (see {@link VerifyOptions.keepAs}). */
+  kept: string | undefined;
+}
+
+/** The load behind a report returned by {@link verifyCandidate}. */
+export const verifiedLoads = new WeakMap<VerificationReport, VerifiedLoad>();
 
 /** Run the candidate on the whole source in `conn` (a scratch database) and check the result. */
 export async function verifyCandidate(conn: DuckDBConnection, opts: VerifyOptions): Promise<VerificationReport> {
@@ -135,7 +161,8 @@ export async function verifyCandidate(conn: DuckDBConnection, opts: VerifyOption
       runId: opts.runId,
       source: opts.source,
       allowedRoots: opts.allowedRoots,
-      commit: true,
+      // Staged and cast but not written: every figure below comes from the load's counts and profile.
+      commit: false,
     });
   } catch (err) {
     if (!(err instanceof HealError)) throw err;
@@ -174,7 +201,12 @@ export async function verifyCandidate(conn: DuckDBConnection, opts: VerifyOption
   }
   if (!opts.baseline) checks.push({ name: 'profile', passed: true, figure: 'no baseline recorded yet: profile checks skipped' });
   const failed = checks.filter((c) => !c.passed);
-  return {
+  let kept: string | undefined;
+  if (opts.keepAs && failed.length === 0 && res.rowsQuarantined === 0) {
+    await conn.run(`CREATE OR REPLACE TABLE ${ident(opts.keepAs)} AS SELECT * FROM ${TYPED}`);
+    kept = opts.keepAs;
+  }
+  const report: VerificationReport = {
     ...base,
     passed: failed.length === 0,
     rowsRead: res.rowsRead,
@@ -183,4 +215,6 @@ export async function verifyCandidate(conn: DuckDBConnection, opts: VerifyOption
     checks,
     summary: failed.length ? failed.map((f) => `${f.name}: ${f.figure}`).join('; ').slice(0, 400) : `all ${checks.length} checks passed`,
   };
+  verifiedLoads.set(report, { sources: res.sources, rowsRead: res.rowsRead, profile: res.profile, kept });
+  return report;
 }

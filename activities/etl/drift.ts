@@ -6,7 +6,7 @@ import type { DuckDBConnection } from '@duckdb/node-api';
 import { nameSimilarity } from '../../common/names';
 import type { PipelineSpec } from '../../common/spec';
 import type { DriftDifference, DriftKind, DriftReport, SourceShape } from '../../common/types';
-import { queryOne, queryRows } from '../../lib/duckdb';
+import { ident, queryOne, queryRows } from '../../lib/duckdb';
 import type { SniffResult } from './source';
 import { RAW, REJECTS } from './source';
 import { columnSql, type CompiledExpressions } from './sql';
@@ -131,12 +131,32 @@ export interface ColumnValueStats {
 }
 
 /** Count, per contract column, values that fail to parse and required values that are missing. */
-export async function valueStats(conn: DuckDBConnection, spec: PipelineSpec, exprs: CompiledExpressions = {}): Promise<ColumnValueStats[]> {
+export async function valueStats(
+  conn: DuckDBConnection,
+  spec: PipelineSpec,
+  exprs: CompiledExpressions = {},
+  opts: { typed?: string } = {},
+): Promise<ColumnValueStats[]> {
   const parts = spec.contract.columns.map((c) => columnSql(spec, c, 'r', exprs));
-  const select = parts
-    .map((p, i) => `count(${p.text}) AS n${i}, count(*) FILTER (WHERE ${p.fail}) AS f${i}, count(*) FILTER (WHERE ${p.missing}) AS m${i}`)
-    .join(', ');
-  const totals = (await queryOne<Record<string, number>>(conn, `SELECT ${select} FROM ${RAW} r`)) ?? {};
+  let totals: Record<string, number>;
+  if (opts.typed) {
+    // From the cast rows (see castStaged: `__heal_n<i>` = the text is not empty): no second pass
+    // of the casts over the raw text. A value is NULL after the cast exactly when it failed or is missing.
+    const select = parts
+      .map((p, i) => {
+        const n = `__heal_n${i}`;
+        const f = p.fail === 'false' ? '0' : `count(*) FILTER (WHERE ${n} AND ${ident(p.column.name)} IS NULL)`;
+        const m = p.missing === 'false' ? '0' : p.missing === 'true' ? 'count(*)' : `count(*) FILTER (WHERE NOT ${n})`;
+        return `count(*) FILTER (WHERE ${n}) AS n${i}, ${f} AS f${i}, ${m} AS m${i}`;
+      })
+      .join(', ');
+    totals = (await queryOne<Record<string, number>>(conn, `SELECT ${select} FROM ${opts.typed}`)) ?? {};
+  } else {
+    const select = parts
+      .map((p, i) => `count(${p.text}) AS n${i}, count(*) FILTER (WHERE ${p.fail}) AS f${i}, count(*) FILTER (WHERE ${p.missing}) AS m${i}`)
+      .join(', ');
+    totals = (await queryOne<Record<string, number>>(conn, `SELECT ${select} FROM ${RAW} r`)) ?? {};
+  }
   const out: ColumnValueStats[] = [];
   for (const [i, p] of parts.entries()) {
     const failed = Number(totals[`f${i}`] ?? 0);

@@ -106,7 +106,8 @@ export async function checkStructure(conn: DuckDBConnection, ctx: LoadContext, f
 export async function checkValues(
   conn: DuckDBConnection,
   ctx: LoadContext,
-  staged: StagedSource,
+  /** `typed`: castStaged already ran, the counts come from its rows. */
+  staged: StagedSource & { typed?: boolean },
   exprs: CompiledExpressions = {},
 ): Promise<DriftReport | null> {
   const { spec } = ctx;
@@ -115,7 +116,7 @@ export async function checkValues(
     differences.push({ kind: 'no-rows', detail: 'the source has a header but no data rows; a partial file never replaces the table' });
   } else {
     differences.push(...(await classifyRejects(conn, spec, staged.rejectedLines, staged.rows, staged.truncated)));
-    differences.push(...classifyValues(spec, await valueStats(conn, spec, exprs), staged.rows));
+    differences.push(...classifyValues(spec, await valueStats(conn, spec, exprs, staged.typed ? { typed: TYPED } : {}), staged.rows));
   }
   if (!differences.length) return null;
   return driftReport(
@@ -145,8 +146,10 @@ export async function castStaged(conn: DuckDBConnection, spec: PipelineSpec, exp
   const badCols = parts
     .filter((p) => p.fail !== 'false' || p.missing !== 'false')
     .map((p) => `CASE WHEN ${p.fail} OR ${p.missing} THEN ${lit(p.column.name)} END`);
+  // `__heal_n<i>`: the column's text is not empty (the value checks count from these, see valueStats).
+  const nonEmpty = parts.map((p, i) => `(${p.text}) IS NOT NULL AS __heal_n${i}`);
   await conn.run(`CREATE OR REPLACE TEMP TABLE ${TYPED} AS
-    SELECT r.rowid AS __row, r.${ident(FILE_COLUMN)} AS __file, ${values.join(', ')},
+    SELECT r.rowid AS __row, r.${ident(FILE_COLUMN)} AS __file, ${values.join(', ')}, ${nonEmpty.join(', ')},
       ${bad.length ? bad.join(' OR ') : 'false'} AS __bad,
       ${reasons.length ? `concat_ws('; ', ${reasons.join(', ')})` : "''"} AS __reason,
       ${badCols.length ? `concat_ws(',', ${badCols.join(', ')})` : "''"} AS __columns
@@ -240,17 +243,21 @@ function badRowsWithLines(spec: PipelineSpec): string {
     FROM numbered n WHERE n.__bad`;
 }
 
-async function writeQuarantine(conn: DuckDBConnection, ctx: LoadContext): Promise<void> {
+async function writeQuarantine(conn: DuckDBConnection, ctx: LoadContext, bad: number, rejected: number): Promise<void> {
   const q = ident(`${ctx.spec.target.table}__quarantine`);
   await conn.run(`CREATE TABLE IF NOT EXISTS ${q} (
     run_id VARCHAR, pipeline VARCHAR, spec_version INTEGER, source_file VARCHAR, line BIGINT,
     column_name VARCHAR, reason VARCHAR, raw_row VARCHAR, quarantined_at TIMESTAMP)`);
   await conn.run(`DELETE FROM ${q} WHERE run_id = ${lit(ctx.runId)}`);
+  // Nothing to quarantine (the common case): skip the numbering pass over every typed row.
+  if (bad === 0 && rejected === 0) return;
   const common = `${lit(ctx.runId)}, ${lit(ctx.spec.name)}, ${ctx.specVersion}`;
-  await conn.run(`INSERT INTO ${q}
-    SELECT ${common}, b.__file, b.line, b.__columns, b.__reason, to_json(r)::VARCHAR, now()::TIMESTAMP
-    FROM (${badRowsWithLines(ctx.spec)}) b JOIN ${RAW} r ON r.rowid = b.__row`);
-  if (ctx.spec.source.format === 'csv') {
+  if (bad > 0) {
+    await conn.run(`INSERT INTO ${q}
+      SELECT ${common}, b.__file, b.line, b.__columns, b.__reason, to_json(r)::VARCHAR, now()::TIMESTAMP
+      FROM (${badRowsWithLines(ctx.spec)}) b JOIN ${RAW} r ON r.rowid = b.__row`);
+  }
+  if (ctx.spec.source.format === 'csv' && rejected > 0) {
     await conn.run(`INSERT INTO ${q}
       SELECT ${common}, s.file_path, e.line, string_agg(DISTINCT coalesce(e.column_name, ''), ','),
         string_agg(DISTINCT e.error_type || ': ' || coalesce(e.error_message, ''), '; '), any_value(e.csv_line), now()::TIMESTAMP
@@ -294,8 +301,10 @@ async function commitLoad(conn: DuckDBConnection, ctx: LoadContext, files: strin
       const on = spec.target.key.map((k) => `${t}.${ident(k)} IS NOT DISTINCT FROM s.${ident(k)}`).join(' AND ');
       await conn.run(`DELETE FROM ${t} USING (SELECT ${spec.target.key.map(ident).join(', ')} FROM ${TYPED} WHERE NOT __bad) s WHERE ${on}`);
     }
-    await conn.run(`INSERT INTO ${t} (${cols}) SELECT ${cols} FROM ${TYPED} WHERE NOT __bad ORDER BY __row`);
-    await writeQuarantine(conn, ctx);
+    // File order without a sort: __heal_typed was written in file order and DuckDB preserves
+    // insertion order (preserve_insertion_order, on by default) through a filtered scan.
+    await conn.run(`INSERT INTO ${t} (${cols}) SELECT ${cols} FROM ${TYPED} WHERE NOT __bad`);
+    await writeQuarantine(conn, ctx, counts.bad, rejected);
     await ensureLoadsTable(conn);
     await conn.run(`INSERT INTO ${LOADS_TABLE} VALUES (${lit(ctx.runId)}, ${lit(spec.name)}, ${lit(spec.target.table)}, ${lit(spec.target.mode)},
       ${lit(loadKey)}, ${ctx.specVersion}, ${lit(JSON.stringify(files))}, ${rowsRead}, ${counts.good}, ${counts.bad + rejected}, now()::TIMESTAMP)`);
@@ -345,10 +354,10 @@ export async function runLoad(conn: DuckDBConnection, ctx: LoadContext): Promise
 
   const staged = await stageSource(conn, spec, files);
   const exprs = await compileExpressions(conn, ctx, staged);
-  const valueDrift = await checkValues(conn, ctx, staged, exprs);
-  if (valueDrift) throw new SchemaDriftError(valueDrift);
-
+  // Cast first, then count what failed from the cast rows: one pass of the casts, not two.
   await castStaged(conn, spec, exprs);
+  const valueDrift = await checkValues(conn, ctx, { ...staged, typed: true }, exprs);
+  if (valueDrift) throw new SchemaDriftError(valueDrift);
   const rowsRead = staged.rows + staged.rejectedLines;
   const bad = (await queryOne<{ n: number }>(conn, `SELECT count(*) AS n FROM ${TYPED} WHERE __bad`))?.n ?? 0;
   const quarantined = bad + staged.rejectedLines;
@@ -392,4 +401,68 @@ function sourceKeyLite(files: readonly string[]): string {
       return `${f}:${st.size}:${st.mtimeMs}`;
     })
     .join('|');
+}
+
+/** A verified candidate's typed rows, kept in a scratch database file by verification. */
+export interface VerifiedRows {
+  /** The scratch DuckDB file. */
+  db: string;
+  /** Its table holding the typed rows (`__heal_typed`'s columns). */
+  table: string;
+  files: string[];
+  rowsRead: number;
+}
+
+/**
+ * Commit rows a verification already staged, cast and checked (nothing quarantined) instead of
+ * reading the source again: the same transaction as a load (target, quarantine, load record), the
+ * same idempotency per run id. The caller checks the rows are for this spec version and source.
+ */
+export async function commitVerified(conn: DuckDBConnection, ctx: LoadContext, rows: VerifiedRows): Promise<LoadResult> {
+  const t = ctx.spec.target.table;
+  const done = await findLoad(conn, `run_id = ${lit(ctx.runId)} AND table_name = ${lit(t)}`);
+  if (done) {
+    return {
+      sources: JSON.parse(done.sources) as string[],
+      rowsRead: done.rows_read,
+      rowsLoaded: done.rows_loaded,
+      rowsQuarantined: done.rows_quarantined,
+      skipped: false,
+      profile: null,
+      alreadyCommitted: true,
+      committedAt: null,
+    };
+  }
+  let loadKey = '';
+  if (ctx.spec.target.mode === 'append') {
+    loadKey = sourceKey(rows.files);
+    const prior = await findLoad(conn, `load_key = ${lit(loadKey)} AND table_name = ${lit(t)} AND mode = 'append'`);
+    if (prior) {
+      return { sources: rows.files, rowsRead: prior.rows_read, rowsLoaded: 0, rowsQuarantined: 0, skipped: true, profile: null, alreadyCommitted: false, committedAt: null };
+    }
+  }
+  const alias = '__heal_verified_db';
+  await conn.run(`ATTACH ${lit(rows.db)} AS ${alias} (READ_ONLY)`);
+  try {
+    await conn.run(`CREATE OR REPLACE TEMP VIEW ${TYPED} AS SELECT * FROM ${alias}.${ident(rows.table)}`);
+    const c = await commitLoad(conn, ctx, rows.files, rows.rowsRead, loadKey || sourceKeyLite(rows.files));
+    return {
+      sources: rows.files,
+      rowsRead: rows.rowsRead,
+      rowsLoaded: c.loaded,
+      rowsQuarantined: rows.rowsRead - c.loaded,
+      skipped: false,
+      profile: null,
+      alreadyCommitted: false,
+      committedAt: new Date().toISOString(),
+    };
+  } finally {
+    await conn.run(`DROP VIEW IF EXISTS ${TYPED}`).catch(() => undefined);
+    await conn.run(`DETACH ${alias}`).catch(() => undefined);
+  }
+}
+
+/** Identity of source files for matching kept rows to a later load: path, size, mtime. */
+export function sourceFingerprint(files: readonly string[]): string {
+  return sourceKeyLite(files);
 }

@@ -1,0 +1,250 @@
+/**
+ * Partitioned loads (the `partitionedRun` fan-out): a source given as a glob or a directory of
+ * many files is loaded one file per child workflow, each into **its own DuckDB file**
+ * (`<home>/partitions/<pipeline>/<run>/p<index>.duckdb`), and a final `mergePartitions` activity
+ * copies every loaded partition into the warehouse in one transaction.
+ *
+ * Why a file per partition: DuckDB allows one read-write process per database file, so children
+ * on several worker processes writing the warehouse at once would queue on its lock (each load
+ * retried as WarehouseBusy). Partition files never contend; only the merge, a short sequential
+ * copy of already typed rows, takes the warehouse. With workers on several machines, `HEAL_HOME`
+ * (or at least its `partitions/` directory) must be a shared volume the merge can read.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { DuckDBConnection } from '@duckdb/node-api';
+import { SourceUnreadableError } from '../common/errors';
+import type { PipelineSpec } from '../common/spec';
+import type { HealConfig } from '../lib/config';
+import { ident, lit, queryOne, queryRows, withDuckDB } from '../lib/duckdb';
+import { checkSourceFile, isGlob } from '../lib/paths';
+import { stateLayout, writeFileAtomic } from '../lib/state';
+import { LOADS_TABLE, runLoad } from './etl/load';
+import { profileRelation } from './etl/profile';
+import { tableColumnsDdl } from './etl/sql';
+import { readBaseline } from './healing';
+import type { SpecStore } from './spec-store';
+
+export interface PartitionDeps {
+  config: Pick<HealConfig, 'home' | 'warehouse' | 'allowedRoots' | 'duckdbMemoryLimit' | 'duckdbThreads'>;
+  store: SpecStore;
+}
+
+export interface ListPartitionsInput {
+  pipeline: string;
+  /** A glob, or a directory (its files with the spec's format extension). @default the spec's source */
+  source?: string;
+}
+
+export interface ListPartitionsResult {
+  /** Real paths of the partition files, sorted. */
+  files: string[];
+}
+
+export interface LoadPartitionInput {
+  pipeline: string;
+  specVersion: number;
+  /** The partition's file. */
+  file: string;
+  /** Position of the partition (names its DuckDB file). */
+  index: number;
+  /** Id of the partitioned run (the parent workflow id): names the staging directory. */
+  runId: string;
+  /** Id of this load (idempotency key inside the partition file). */
+  loadId: string;
+}
+
+export interface PartitionLoad {
+  index: number;
+  file: string;
+  /** The partition's DuckDB file, holding the typed rows and their quarantine. */
+  db: string;
+  specVersion: number;
+  rowsRead: number;
+  rowsLoaded: number;
+  rowsQuarantined: number;
+}
+
+export interface MergePartitionsInput {
+  pipeline: string;
+  /** The pipeline's version at the start of the run: the target table's shape. */
+  specVersion: number;
+  runId: string;
+  /** Loaded partitions to copy into the warehouse (quarantined partitions are left out). */
+  partitions: PartitionLoad[];
+}
+
+export interface MergePartitionsResult {
+  table: string;
+  warehouse: string;
+  rowsLoaded: number;
+  rowsQuarantined: number;
+  partitions: number;
+  committedAt: string;
+  /** True when this run had already merged (a retried activity): nothing was redone. */
+  alreadyMerged: boolean;
+}
+
+const EXTENSIONS: Record<PipelineSpec['source']['format'], string> = { csv: 'csv', json: 'json', parquet: 'parquet' };
+
+const safe = (s: string): string => s.replace(/[^A-Za-z0-9_.-]/g, '_');
+
+/** Staging directory of one partitioned run. */
+export function partitionDir(home: string, pipeline: string, runId: string): string {
+  return path.join(home, 'partitions', safe(pipeline), safe(runId));
+}
+
+export function createPartitionActivities(deps: PartitionDeps) {
+  const { config, store } = deps;
+  const duck = { memoryLimit: config.duckdbMemoryLimit, threads: config.duckdbThreads };
+
+  return {
+    /** The files of a partitioned source (a glob, or a directory), checked against the allowed roots. */
+    async listPartitions(input: ListPartitionsInput): Promise<ListPartitionsResult> {
+      const spec = store.current(input.pipeline).spec;
+      let pattern = path.resolve(input.source ?? spec.source.path);
+      if (!isGlob(pattern)) {
+        let st: fs.Stats;
+        try {
+          st = fs.statSync(pattern);
+        } catch {
+          throw new SourceUnreadableError(`${pattern}: no such file or directory`);
+        }
+        if (!st.isDirectory()) return { files: [checkSourceFile(pattern, config.allowedRoots)] };
+        pattern = path.join(pattern, `*.${EXTENSIONS[spec.source.format]}`);
+      }
+      const files = await withDuckDB(':memory:', duck, (conn) => queryRows<{ file: string }>(conn, `SELECT file FROM glob(${lit(pattern)}) ORDER BY file`));
+      if (files.length === 0) throw new SourceUnreadableError(`${pattern}: no files match`);
+      return { files: files.map((f) => checkSourceFile(f.file, config.allowedRoots)) };
+    },
+
+    /**
+     * Load one partition into its own DuckDB file: the same load as `loadSource` (drift check,
+     * cast, quarantine, silent drift against the pipeline's baseline), never the warehouse.
+     * Throws SchemaDrift (nothing written) when the partition no longer fits.
+     */
+    async loadPartition(input: LoadPartitionInput): Promise<PartitionLoad> {
+      const { spec } = store.read(input.pipeline, input.specVersion);
+      const dir = partitionDir(config.home, input.pipeline, input.runId);
+      fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+      const db = path.join(dir, `p${String(input.index).padStart(5, '0')}.duckdb`);
+      // Each partition file holds this partition only: whatever the pipeline's mode, replace.
+      const partSpec: PipelineSpec = { ...spec, target: { ...spec.target, mode: 'replace' } };
+      const res = await withDuckDB(db, duck, (conn) =>
+        runLoad(conn, {
+          spec: partSpec,
+          specVersion: input.specVersion,
+          runId: input.loadId,
+          source: input.file,
+          allowedRoots: config.allowedRoots,
+          commit: true,
+          baseline: readBaseline(config.home, input.pipeline),
+        }),
+      );
+      return {
+        index: input.index,
+        file: input.file,
+        db,
+        specVersion: input.specVersion,
+        rowsRead: res.rowsRead,
+        rowsLoaded: res.rowsLoaded,
+        rowsQuarantined: res.rowsQuarantined,
+      };
+    },
+
+    /**
+     * Copy every loaded partition into the warehouse in one transaction (replace: the table is
+     * the union of the partitions; append: added; merge: upserted on the key), with their
+     * quarantine rows, then record the load and the new baseline profile. Idempotent per run.
+     */
+    async mergePartitions(input: MergePartitionsInput): Promise<MergePartitionsResult> {
+      const { spec } = store.read(input.pipeline, input.specVersion);
+      const t = spec.target.table;
+      const res = await withDuckDB(config.warehouse, duck, (conn) => mergeInto(conn, spec, input));
+      if (res.profile) {
+        const dir = stateLayout(config.home).profiles(input.pipeline);
+        const doc = JSON.stringify(
+          { runId: input.runId, specVersion: input.specVersion, at: new Date().toISOString(), sources: input.partitions.map((p) => p.file), profile: res.profile },
+          null,
+          2,
+        );
+        writeFileAtomic(path.join(dir, `${safe(input.runId)}.json`), doc);
+        writeFileAtomic(path.join(dir, 'baseline.json'), doc);
+      }
+      fs.rmSync(partitionDir(config.home, input.pipeline, input.runId), { recursive: true, force: true });
+      return {
+        table: t,
+        warehouse: config.warehouse,
+        rowsLoaded: res.rowsLoaded,
+        rowsQuarantined: res.rowsQuarantined,
+        partitions: input.partitions.length,
+        committedAt: res.committedAt,
+        alreadyMerged: res.alreadyMerged,
+      };
+    },
+  };
+}
+
+async function mergeInto(
+  conn: DuckDBConnection,
+  spec: PipelineSpec,
+  input: MergePartitionsInput,
+): Promise<{ rowsLoaded: number; rowsQuarantined: number; committedAt: string; alreadyMerged: boolean; profile: Awaited<ReturnType<typeof profileRelation>> | null }> {
+  const t = ident(spec.target.table);
+  const q = ident(`${spec.target.table}__quarantine`);
+  const cols = spec.contract.columns.map((c) => ident(c.name)).join(', ');
+  await conn.run(`CREATE TABLE IF NOT EXISTS ${LOADS_TABLE} (
+    run_id VARCHAR, pipeline VARCHAR, table_name VARCHAR, mode VARCHAR, load_key VARCHAR, spec_version INTEGER,
+    sources VARCHAR, rows_read BIGINT, rows_loaded BIGINT, rows_quarantined BIGINT, loaded_at TIMESTAMP)`);
+  const done = await queryOne<{ rows_loaded: number; rows_quarantined: number; loaded_at: unknown }>(
+    conn,
+    `SELECT rows_loaded, rows_quarantined, CAST(loaded_at AS VARCHAR) AS loaded_at FROM ${LOADS_TABLE} WHERE run_id = ${lit(input.runId)} AND table_name = ${lit(spec.target.table)} LIMIT 1`,
+  );
+  if (done) {
+    return { rowsLoaded: done.rows_loaded, rowsQuarantined: done.rows_quarantined, committedAt: new Date().toISOString(), alreadyMerged: true, profile: null };
+  }
+  const parts = [...input.partitions].sort((a, b) => a.index - b.index);
+  const aliases = parts.map((_, i) => `__heal_p${i}`);
+  for (const [i, p] of parts.entries()) await conn.run(`ATTACH ${lit(p.db)} AS ${aliases[i]} (READ_ONLY)`);
+  let rowsLoaded = 0;
+  let rowsQuarantined = 0;
+  try {
+    await conn.run('BEGIN TRANSACTION');
+    try {
+      if (spec.target.mode === 'replace') await conn.run(`CREATE OR REPLACE TABLE ${t} (${tableColumnsDdl(spec)})`);
+      else await conn.run(`CREATE TABLE IF NOT EXISTS ${t} (${tableColumnsDdl(spec)})`);
+      await conn.run(`CREATE TABLE IF NOT EXISTS ${q} (
+        run_id VARCHAR, pipeline VARCHAR, spec_version INTEGER, source_file VARCHAR, line BIGINT,
+        column_name VARCHAR, reason VARCHAR, raw_row VARCHAR, quarantined_at TIMESTAMP)`);
+      for (const [i, p] of parts.entries()) {
+        const a = aliases[i] as string;
+        if (spec.target.mode === 'merge' && spec.target.key?.length) {
+          const on = spec.target.key.map((k) => `${t}.${ident(k)} IS NOT DISTINCT FROM s.${ident(k)}`).join(' AND ');
+          await conn.run(`DELETE FROM ${t} USING (SELECT ${spec.target.key.map(ident).join(', ')} FROM ${a}.${t}) s WHERE ${on}`);
+        }
+        await conn.run(`INSERT INTO ${t} (${cols}) SELECT ${cols} FROM ${a}.${t}`);
+        const hasQ = await queryOne<{ n: number }>(
+          conn,
+          `SELECT count(*) AS n FROM duckdb_tables() WHERE database_name = ${lit(a)} AND table_name = ${lit(`${spec.target.table}__quarantine`)}`,
+        );
+        if ((hasQ?.n ?? 0) > 0) await conn.run(`INSERT INTO ${q} SELECT * FROM ${a}.${q}`);
+        rowsLoaded += p.rowsLoaded;
+        rowsQuarantined += p.rowsQuarantined;
+      }
+      await conn.run(`INSERT INTO ${LOADS_TABLE} VALUES (${lit(input.runId)}, ${lit(spec.name)}, ${lit(spec.target.table)}, ${lit(spec.target.mode)},
+        ${lit(`partitions:${parts.length}`)}, ${input.specVersion}, ${lit(JSON.stringify(parts.map((p) => p.file)))},
+        ${parts.reduce((s, p) => s + p.rowsRead, 0)}, ${rowsLoaded}, ${rowsQuarantined}, now()::TIMESTAMP)`);
+      await conn.run('COMMIT');
+    } catch (err) {
+      await conn.run('ROLLBACK').catch(() => undefined);
+      throw err;
+    }
+    const committedAt = new Date().toISOString();
+    // The new baseline: the profile of the rows this run loaded (every partition), as loadSource records.
+    const union = aliases.map((a) => `SELECT ${cols} FROM ${a}.${t}`).join(' UNION ALL ');
+    const profile = parts.length ? await profileRelation(conn, spec, `(${union})`) : null;
+    return { rowsLoaded, rowsQuarantined, committedAt, alreadyMerged: false, profile };
+  } finally {
+    for (const a of aliases) await conn.run(`DETACH ${a}`).catch(() => undefined);
+  }
+}

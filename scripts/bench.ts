@@ -1,0 +1,714 @@
+/**
+ * `npm run bench [-- --rows N | --sizes 100k,1M,5M] [--runs 5] [--json] [--quick] [--fanout]`
+ *
+ * Measures, in one run, on a seeded realistic CSV (scripts/bench/generate.ts, cached in
+ * .tools/bench-data):
+ *  - the pipeline end to end through Temporal (a clean `pipelineRun`: server round trips,
+ *    activities, load, profile) vs a bare DuckDB script (the floor) and vs pandas (read-cast-write);
+ *  - heal MTTR (drift detected → healed table committed) with the rules doctor and with a
+ *    fix-memory hit, p50/p95 over `--runs` runs, with the time of each activity;
+ *  - the worker's peak RSS (VmHWM of the worker subprocess) and the DuckDB memory limit in effect;
+ *  - concurrency: `--concurrency` pipelines (default 50) drifting at once on one worker;
+ *  - with `--fanout`: a partitioned source (20 files) through `partitionedRun`, 1 vs 2 workers.
+ *
+ * One dev server (the project's Temporal CLI, headless, SQLite in WAL mode) and worker
+ * subprocesses (`node -r tsx/cjs worker.ts`, what `npm run worker` runs) are started for the bench
+ * and stopped at the end. State goes to a fresh HEAL_HOME under .tools/bench-home.
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { Client, Connection, WorkflowFailedError } from '@temporalio/client';
+import { ApplicationFailure } from '@temporalio/common';
+import { temporal } from '@temporalio/proto';
+import { writeChaos } from '../activities/chaos';
+import { inferSpec } from '../activities/infer';
+import { SpecStore } from '../activities/spec-store';
+import type { PipelineRunResult } from '../common/types';
+import { loadConfig } from '../lib/config';
+import { startDevServer, type DevServer } from '../lib/dev-server';
+import { findTemporalCli } from '../lib/temporal-cli';
+import { workflowBundlePath } from '../lib/workflow-bundle';
+import type { PartitionedRunResult } from '../workflows/partitioned-run';
+import { floorLoad } from './bench/duckdb-floor';
+import { benchFile, withHeader, writeBenchCsv } from './bench/generate';
+import { activityTimings, percentile, processCpuMs, processMemory, r, resetPeakMemory } from './bench/stats';
+
+const ROOT = path.resolve(__dirname, '..');
+const DATA_DIR = path.join(ROOT, '.tools', 'bench-data');
+const SEED = 42;
+
+// -------------------------------------------------------------------------------------------------
+// Options
+
+interface BenchOptions {
+  sizes: number[];
+  runs: number;
+  /** Runs at sizes above 1M rows (heal runs there take minutes on a small machine). */
+  runsLarge: number | undefined;
+  json: boolean;
+  quick: boolean;
+  fanout: boolean;
+  concurrency: number;
+  concurrencyRows: number;
+  partitions: number;
+  partitionRows: number;
+  /** Largest size pandas is run at (it holds the whole file in memory). */
+  pandasMaxRows: number;
+  memoryLimit: string | undefined;
+  keep: boolean;
+}
+
+function parseCount(s: string): number {
+  const m = /^(\d+(?:\.\d+)?)([kKmM]?)$/.exec(s.trim());
+  if (!m) throw new Error(`not a row count: ${s}`);
+  const mult = { '': 1, k: 1e3, K: 1e3, m: 1e6, M: 1e6 }[m[2] ?? ''] ?? 1;
+  return Math.round(Number(m[1]) * mult);
+}
+
+function parseArgs(argv: string[]): BenchOptions {
+  const o: BenchOptions = {
+    sizes: [100_000, 1_000_000, 5_000_000],
+    runs: 5,
+    runsLarge: undefined,
+    json: false,
+    quick: false,
+    fanout: false,
+    concurrency: 50,
+    concurrencyRows: 10_000,
+    partitions: 20,
+    partitionRows: 50_000,
+    pandasMaxRows: 5_000_000,
+    memoryLimit: undefined,
+    keep: false,
+  };
+  let sizesGiven = false;
+  let runsGiven = false;
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i] ?? '';
+    const next = () => {
+      const v = argv[++i];
+      if (v === undefined) throw new Error(`${a} needs a value`);
+      return v;
+    };
+    if (a === '--rows') {
+      o.sizes = [parseCount(next())];
+      sizesGiven = true;
+    } else if (a === '--sizes') {
+      o.sizes = next().split(',').map(parseCount);
+      sizesGiven = true;
+    } else if (a === '--runs') {
+      o.runs = Number(next());
+      runsGiven = true;
+    } else if (a === '--runs-large') o.runsLarge = Number(next());
+    else if (a === '--json') o.json = true;
+    else if (a === '--quick') o.quick = true;
+    else if (a === '--fanout') o.fanout = true;
+    else if (a === '--concurrency') o.concurrency = Number(next());
+    else if (a === '--concurrency-rows') o.concurrencyRows = parseCount(next());
+    else if (a === '--partitions') o.partitions = Number(next());
+    else if (a === '--partition-rows') o.partitionRows = parseCount(next());
+    else if (a === '--pandas-max') o.pandasMaxRows = parseCount(next());
+    else if (a === '--memory-limit') o.memoryLimit = next();
+    else if (a === '--keep') o.keep = true;
+    else if (a === '--help' || a === '-h') {
+      console.log(
+        'npm run bench -- [--rows N | --sizes 100k,1M,5M] [--runs 5] [--runs-large N] [--json] [--quick] [--fanout]\n' +
+          '  [--concurrency 50] [--concurrency-rows 10k] [--partitions 20] [--partition-rows 50k]\n' +
+          '  [--pandas-max 5M] [--memory-limit 1GB] [--keep]',
+      );
+      process.exit(0);
+    } else throw new Error(`unknown option ${a} (see --help)`);
+  }
+  if (o.quick) {
+    if (!sizesGiven) o.sizes = [100_000];
+    if (!runsGiven) o.runs = 3;
+    o.concurrency = Math.min(o.concurrency, 10);
+    o.partitions = Math.min(o.partitions, 8);
+    o.partitionRows = Math.min(o.partitionRows, 10_000);
+  }
+  if (!Number.isInteger(o.runs) || o.runs < 1) throw new Error('--runs must be a positive integer');
+  return o;
+}
+
+// -------------------------------------------------------------------------------------------------
+// Processes
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const a = srv.address();
+      srv.close(() => resolve(typeof a === 'object' && a ? a.port : 0));
+    });
+  });
+}
+
+interface WorkerProc {
+  proc: ChildProcess;
+  pid: number;
+  stop(): Promise<void>;
+}
+
+/** A worker subprocess, as `npm run worker` runs it (node itself, so its pid is the worker's). */
+function startWorker(env: NodeJS.ProcessEnv, logFile: string): WorkerProc {
+  const log = fs.openSync(logFile, 'a');
+  const proc = spawn(process.execPath, ['-r', 'tsx/cjs', path.join(ROOT, 'worker.ts')], { cwd: ROOT, env, stdio: ['ignore', log, log] });
+  fs.closeSync(log);
+  const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
+  return {
+    proc,
+    pid: proc.pid ?? -1,
+    async stop() {
+      if (proc.exitCode !== null || proc.signalCode !== null) return;
+      proc.kill('SIGTERM');
+      const t = setTimeout(() => proc.kill('SIGKILL'), 15_000);
+      await exited;
+      clearTimeout(t);
+    },
+  };
+}
+
+/** Wait until `n` workers poll the task queue (a new worker shows up within its first poll). */
+async function waitForWorkers(client: Client, taskQueue: string, namespace: string, n: number, workers: WorkerProc[]): Promise<void> {
+  const deadline = Date.now() + 120_000;
+  const ids = new Set<string>();
+  while (Date.now() < deadline) {
+    for (const w of workers) if (w.proc.exitCode !== null) throw new Error(`worker ${w.pid} exited (${w.proc.exitCode}); see the bench log`);
+    const res = await client.workflowService.describeTaskQueue({
+      namespace,
+      taskQueue: { name: taskQueue, kind: temporal.api.enums.v1.TaskQueueKind.TASK_QUEUE_KIND_NORMAL },
+      taskQueueType: temporal.api.enums.v1.TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY,
+    });
+    for (const p of res.pollers ?? []) if (p.identity) ids.add(p.identity);
+    if (workers.every((w) => [...ids].some((id) => id.startsWith(`${w.pid}@`)))) return;
+    await new Promise((res2) => setTimeout(res2, 250));
+  }
+  throw new Error(`workers did not start polling "${taskQueue}" within 120 s (found ${n > 0 ? [...ids].join(', ') || 'none' : 'none'})`);
+}
+
+// -------------------------------------------------------------------------------------------------
+// Runs
+
+interface RunOutcome {
+  result: PipelineRunResult;
+  wallMs: number;
+  workflowId: string;
+}
+
+function resultOf(err: unknown): PipelineRunResult | undefined {
+  if (err instanceof WorkflowFailedError && err.cause instanceof ApplicationFailure) {
+    const d = err.cause.details?.[0] as PipelineRunResult | undefined;
+    if (d && typeof d === 'object' && 'outcome' in d) return d;
+  }
+  return undefined;
+}
+
+let runCounter = 0;
+async function runPipeline(client: Client, taskQueue: string, pipeline: string, source?: string): Promise<RunOutcome> {
+  runCounter += 1;
+  const workflowId = `bench-${pipeline}-${process.pid}-${Date.now()}-${runCounter}`;
+  const started = performance.now();
+  const handle = await client.workflow.start('pipelineRun', { taskQueue, workflowId, args: [{ pipeline, ...(source ? { source } : {}) }] });
+  let result: PipelineRunResult;
+  try {
+    result = (await handle.result()) as PipelineRunResult;
+  } catch (err) {
+    const res = resultOf(err);
+    if (!res) throw err;
+    result = res;
+  }
+  return { result, wallMs: performance.now() - started, workflowId };
+}
+
+/** Activity times of a healed run: the run, its episode and its attempt(s). */
+async function healPhases(client: Client, workflowId: string): Promise<Record<string, number>> {
+  const out: Record<string, number> = {};
+  for (const id of [workflowId, `${workflowId}-heal`, `${workflowId}-heal-attempt`]) {
+    try {
+      const t = await activityTimings(client, id);
+      for (const [k, v] of Object.entries(t)) {
+        // The run's own loadSource is the drift detection; the episode's is the apply load.
+        const key = k === 'loadSource' ? (id === workflowId ? 'detect' : 'apply') : k;
+        out[key] = (out[key] ?? 0) + v;
+      }
+    } catch {
+      // A workflow that does not exist (no healing): nothing to add.
+    }
+  }
+  return out;
+}
+
+function median(xs: number[]): number {
+  return percentile(xs, 50);
+}
+
+function medianPhases(all: Record<string, number>[]): Record<string, number | null> {
+  const keys = [...new Set(all.flatMap((p) => Object.keys(p)))];
+  return Object.fromEntries(keys.map((k) => [k, r(median(all.map((p) => p[k] ?? 0)) / 1000)]));
+}
+
+/** A drifted copy of `clean`: a header rename found by `writeChaos` on a sample, applied to the whole file by streaming. */
+async function renamedCopy(clean: string, work: string, seed: number): Promise<{ file: string; note: string }> {
+  const sample = path.join(work, `sample-${path.basename(clean)}`);
+  // The first 2000 lines are enough for chaos to pick a column (a big file is never read whole).
+  const fd = fs.openSync(clean, 'r');
+  const buf = Buffer.alloc(512 * 1024);
+  const n = fs.readSync(fd, buf, 0, buf.length, 0);
+  fs.closeSync(fd);
+  const text = buf.subarray(0, n).toString('utf8');
+  const lines = text.split('\n').slice(0, 2000);
+  fs.writeFileSync(sample, `${lines.join('\n')}\n`);
+  const drifted = path.join(work, `drifted-${seed}-${path.basename(clean)}`);
+  const res = await writeChaos('rename-one', sample, `${sample}.drifted.csv`, seed);
+  if (!res.applicable) throw new Error(`chaos rename-one does not apply: ${res.reason}`);
+  const header = res.data.toString('utf8').split('\n')[0] ?? '';
+  await withHeader(clean, drifted, header);
+  return { file: drifted, note: res.note };
+}
+
+// -------------------------------------------------------------------------------------------------
+// Main
+
+interface SizeFigures {
+  rows: number;
+  fileMb: number;
+  floorMs: number | null;
+  floorCpuMs: number | null;
+  runs: number;
+  e2eWorkerCpuMs: number[];
+  pandasMs: number | null;
+  pandasTarget: string | null;
+  e2eMs: number[];
+  e2eLoadActivityMs: number[];
+  mttrRules: { ms: number[]; phases: Record<string, number | null>; doctors: string[] };
+  mttrMemory: { ms: number[]; phases: Record<string, number | null>; doctors: string[] };
+  workerPeakRssMb: number | null;
+  workerPeakRssCleanMb: number | null;
+}
+
+async function main(): Promise<void> {
+  const opts = parseArgs(process.argv.slice(2));
+  const log = (m: string) => {
+    if (!opts.json) console.error(`bench: ${m}`);
+    else process.stderr.write(`bench: ${m}\n`);
+  };
+  const config0 = loadConfig(process.env, ROOT);
+  const cli = findTemporalCli(config0);
+  if (!cli) throw new Error('the Temporal CLI is not installed: run `npm run setup`');
+
+  const home = path.join(ROOT, '.tools', 'bench-home', new Date().toISOString().replace(/[-:.]/g, ''));
+  const work = path.join(home, 'work');
+  fs.mkdirSync(work, { recursive: true });
+  const logFile = path.join(home, 'bench.log');
+  const loadStart = os.loadavg();
+
+  log(`generating data (seed ${SEED}) in ${path.relative(ROOT, DATA_DIR)}`);
+  const files = new Map<number, string>();
+  for (const n of opts.sizes) files.set(n, await benchFile(DATA_DIR, n, SEED));
+  const sampleFile = await benchFile(DATA_DIR, Math.min(100_000, Math.min(...opts.sizes)), SEED);
+
+  const port = await freePort();
+  const uiPort = await freePort();
+  log(`starting a dev server on 127.0.0.1:${port} (state in ${path.relative(ROOT, home)})`);
+  const server: DevServer = await startDevServer({
+    cliPath: cli.path,
+    dbFile: path.join(home, 'temporal.db'),
+    port,
+    uiPort,
+    headless: true,
+    logFile: path.join(home, 'temporal.log'),
+  });
+  const taskQueue = `bench-${process.pid}`;
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    HEAL_HOME: home,
+    HEAL_ALLOWED_ROOTS: [ROOT, home, DATA_DIR, os.tmpdir()].join(path.delimiter),
+    TEMPORAL_ADDRESS: server.address,
+    HEAL_TASK_QUEUE: taskQueue,
+    ...(opts.memoryLimit ? { HEAL_DUCKDB_MEMORY_LIMIT: opts.memoryLimit } : {}),
+  };
+  const config = loadConfig(env, ROOT);
+  const store = new SpecStore(home);
+  const workers: WorkerProc[] = [];
+  let connection: Connection | undefined;
+  const out: Record<string, unknown> = {};
+  try {
+    log('building the workflow bundle');
+    await workflowBundlePath(path.join(home, 'cache'));
+    connection = await Connection.connect({ address: server.address });
+    const client = new Client({ connection, namespace: config.namespace });
+    workers.push(startWorker(env, logFile));
+    await waitForWorkers(client, taskQueue, config.namespace, 1, workers);
+    const worker = workers[0] as WorkerProc;
+    const duckdbLimit = await duckdbMemoryLimit(opts.memoryLimit);
+    log(`worker pid ${worker.pid} polling "${taskQueue}"; DuckDB memory_limit ${duckdbLimit}`);
+
+    // Warm-up: one small run so the worker's first workflow task (bundle load) is not measured.
+    const warm = `warm`;
+    await createPipeline(store, warm, sampleFile, sampleFile);
+    await runPipeline(client, taskQueue, warm);
+
+    const sizes: SizeFigures[] = [];
+    for (const n of opts.sizes) {
+      const file = files.get(n) as string;
+      const f: SizeFigures = {
+        rows: n,
+        fileMb: r(fs.statSync(file).size / 2 ** 20, 1) ?? 0,
+        floorMs: null,
+        floorCpuMs: null,
+        runs: n > 1_000_000 ? (opts.runsLarge ?? opts.runs) : opts.runs,
+        e2eWorkerCpuMs: [],
+        pandasMs: null,
+        pandasTarget: null,
+        e2eMs: [],
+        e2eLoadActivityMs: [],
+        mttrRules: { ms: [], phases: {}, doctors: [] },
+        mttrMemory: { ms: [], phases: {}, doctors: [] },
+        workerPeakRssMb: null,
+        workerPeakRssCleanMb: null,
+      };
+      sizes.push(f);
+      log(`${n} rows: bare DuckDB`);
+      const floor = await floorSubprocess(file, path.join(work, `floor-${n}.duckdb`), opts.memoryLimit);
+      f.floorMs = floor?.ms ?? null;
+      f.floorCpuMs = floor?.cpuMs ?? null;
+      if (n <= opts.pandasMaxRows) {
+        log(`${n} rows: pandas`);
+        const p = pandasRun(file, path.join(work, `pandas-${n}`));
+        f.pandasMs = p?.ms ?? null;
+        f.pandasTarget = p?.target ?? null;
+      }
+      for (const ext of ['', '.wal', '.parquet', '.pkl']) {
+        fs.rmSync(path.join(work, `floor-${n}.duckdb${ext}`), { force: true });
+        fs.rmSync(path.join(work, `pandas-${n}${ext}`), { force: true });
+      }
+
+      const name = `bench_${n}`;
+      await createPipeline(store, name, sampleFile, file);
+      resetPeakMemory(worker.pid);
+      const e2eRuns = Math.min(f.runs, 3);
+      for (let i = 0; i < e2eRuns; i++) {
+        log(`${n} rows: clean run ${i + 1}/${e2eRuns} through Temporal`);
+        const cpu0 = processCpuMs(worker.pid);
+        const run = await runPipeline(client, taskQueue, name);
+        f.e2eWorkerCpuMs.push(processCpuMs(worker.pid) - cpu0);
+        if (run.result.outcome !== 'succeeded') throw new Error(`clean run of ${name}: ${run.result.outcome} ${JSON.stringify(run.result.error)}`);
+        f.e2eMs.push(run.wallMs);
+        f.e2eLoadActivityMs.push((await activityTimings(client, run.workflowId))['loadSource'] ?? NaN);
+      }
+      f.workerPeakRssCleanMb = r(processMemory(worker.pid)?.peakMb, 0);
+
+      const drifted = await renamedCopy(file, work, SEED);
+      log(`${n} rows: drift = ${drifted.note}`);
+      const v1 = store.currentVersion(name);
+      for (const mode of ['rules', 'memory'] as const) {
+        const target = mode === 'rules' ? f.mttrRules : f.mttrMemory;
+        const phases: Record<string, number>[] = [];
+        for (let i = 0; i < f.runs; i++) {
+          if (mode === 'rules') fs.rmSync(path.join(home, 'memory'), { recursive: true, force: true });
+          store.setCurrent(name, v1, 'bench: back to the version that drifts');
+          log(`${n} rows: heal (${mode}) ${i + 1}/${f.runs}`);
+          const run = await runPipeline(client, taskQueue, name, drifted.file);
+          if (run.result.outcome !== 'healed') throw new Error(`heal of ${name}: ${run.result.outcome}: ${JSON.stringify(run.result.error)}`);
+          target.ms.push(run.result.mttrMs ?? NaN);
+          target.doctors.push(run.result.doctor ?? '?');
+          phases.push(await healPhases(client, run.workflowId));
+        }
+        target.phases = medianPhases(phases);
+      }
+      store.setCurrent(name, v1, 'bench: done');
+      f.workerPeakRssMb = r(processMemory(worker.pid)?.peakMb, 0);
+      fs.rmSync(drifted.file, { force: true });
+    }
+
+    // Concurrency: N pipelines drifting at once on one worker.
+    let concurrency: Record<string, unknown> | null = null;
+    if (opts.concurrency > 0) {
+      const n = opts.concurrency;
+      log(`concurrency: ${n} pipelines × ${opts.concurrencyRows} rows`);
+      const clean = await benchFile(DATA_DIR, opts.concurrencyRows, SEED);
+      const names = Array.from({ length: n }, (_, i) => `conc_${String(i).padStart(3, '0')}`);
+      for (const nm of names) await createPipeline(store, nm, clean, clean);
+      const cleanStart = performance.now();
+      const cleanRuns = await Promise.all(names.map((nm) => runPipeline(client, taskQueue, nm)));
+      const cleanWall = performance.now() - cleanStart;
+      if (cleanRuns.some((x) => x.result.outcome !== 'succeeded')) throw new Error('concurrency: a clean run failed');
+      const drifted = await renamedCopy(clean, work, SEED + 1);
+      fs.rmSync(path.join(home, 'memory'), { recursive: true, force: true });
+      resetPeakMemory(worker.pid);
+      const started = performance.now();
+      const runs = await Promise.all(names.map((nm) => runPipeline(client, taskQueue, nm, drifted.file)));
+      const wall = performance.now() - started;
+      const healed = runs.filter((x) => x.result.outcome === 'healed');
+      const mttr = healed.map((x) => x.result.mttrMs ?? NaN);
+      const doctors: Record<string, number> = {};
+      for (const x of healed) doctors[x.result.doctor ?? '?'] = (doctors[x.result.doctor ?? '?'] ?? 0) + 1;
+      concurrency = {
+        pipelines: n,
+        rows: opts.concurrencyRows,
+        healed: healed.length,
+        wallS: r(wall / 1000),
+        episodesPerMin: r((healed.length / wall) * 60_000, 1),
+        mttrP50S: r(percentile(mttr, 50) / 1000),
+        mttrP95S: r(percentile(mttr, 95) / 1000),
+        runP95S: r(percentile(runs.map((x) => x.wallMs), 95) / 1000),
+        doctors,
+        cleanRunsWallS: r(cleanWall / 1000),
+        cleanRunsPerMin: r((n / cleanWall) * 60_000, 1),
+        workerPeakRssMb: r(processMemory(worker.pid)?.peakMb, 0),
+      };
+    }
+
+    // Fan-out: one partitioned source, 1 worker then 2 workers.
+    let fanout: Record<string, unknown> | null = null;
+    if (opts.fanout) {
+      const dir = path.join(DATA_DIR, `parts-${opts.partitions}x${opts.partitionRows}-s${SEED}`);
+      if (!fs.existsSync(path.join(dir, 'done'))) {
+        log(`fan-out: writing ${opts.partitions} partitions of ${opts.partitionRows} rows`);
+        for (let i = 0; i < opts.partitions; i++) {
+          await writeBenchCsv(path.join(dir, `part-${String(i).padStart(3, '0')}.csv`), opts.partitionRows, SEED, i * opts.partitionRows);
+        }
+        fs.writeFileSync(path.join(dir, 'done'), '');
+      }
+      const name = 'bench_parts';
+      await createPipeline(store, name, path.join(dir, 'part-000.csv'), path.join(dir, '*.csv'));
+      const maxParallel = 4;
+      const one = await runPartitioned(client, taskQueue, name, path.join(dir, '*.csv'), maxParallel);
+      log(`fan-out: 1 worker ${r(one.wallMs / 1000)} s; starting a second worker`);
+      workers.push(startWorker(env, logFile));
+      await waitForWorkers(client, taskQueue, config.namespace, 2, workers);
+      const two = await runPartitioned(client, taskQueue, name, path.join(dir, '*.csv'), maxParallel);
+      fanout = {
+        partitions: opts.partitions,
+        rowsPerPartition: opts.partitionRows,
+        maxParallel,
+        oneWorkerS: r(one.wallMs / 1000),
+        twoWorkersS: r(two.wallMs / 1000),
+        speedup: r(one.wallMs / two.wallMs),
+        outcome: [one.result.outcome, two.result.outcome],
+        rowsLoaded: two.result.rowsLoaded,
+        partitionsByWorker: two.byWorker,
+      };
+    }
+
+    const loadEnd = os.loadavg();
+    const machine = {
+      nproc: os.availableParallelism?.() ?? os.cpus().length,
+      memGiB: r(os.totalmem() / 2 ** 30, 1),
+      cpu: os.cpus()[0]?.model ?? '?',
+      node: process.version,
+      platform: `${os.platform()} ${os.release()}`,
+      loadAvgStart: loadStart.map((x) => r(x)),
+      loadAvgEnd: loadEnd.map((x) => r(x)),
+      duckdbMemoryLimit: duckdbLimit,
+    };
+    Object.assign(out, { machine, seed: SEED, runs: opts.runs, sizes: sizes.map(summarize), concurrency, fanout });
+    out['targets'] = targets(sizes);
+    // With --json, stdout is the one JSON object and the table goes to stderr.
+    if (opts.json) {
+      process.stdout.write(`${JSON.stringify(out)}\n`);
+      process.stderr.write(`${formatTable(out)}\n`);
+    } else console.log(formatTable(out));
+  } finally {
+    for (const w of workers) await w.stop();
+    await connection?.close();
+    await server.stop();
+    if (!opts.keep) fs.rmSync(home, { recursive: true, force: true });
+    else log(`state kept in ${home}`);
+  }
+}
+
+async function createPipeline(store: SpecStore, name: string, sample: string, source: string): Promise<void> {
+  const spec = await inferSpec({ name, source: sample, allowedRoots: [ROOT, DATA_DIR, os.tmpdir()] });
+  spec.source.path = source;
+  store.create(spec, { force: true });
+}
+
+async function duckdbMemoryLimit(limit: string | undefined): Promise<string> {
+  // What DuckDB reports for the setting the activities use (HEAL_DUCKDB_MEMORY_LIMIT, else its default).
+  const { DuckDBInstance } = await import('@duckdb/node-api');
+  const inst = await DuckDBInstance.create(':memory:', limit ? { memory_limit: limit } : {});
+  const conn = await inst.connect();
+  try {
+    const rd = await conn.runAndReadAll(`SELECT current_setting('memory_limit') AS m`);
+    return `${String(rd.getRows()[0]?.[0])}${limit ? '' : ' (DuckDB default: 80% of RAM)'}`;
+  } finally {
+    conn.closeSync();
+    inst.closeSync();
+  }
+}
+
+function floorSubprocess(csv: string, db: string, memoryLimit: string | undefined): Promise<{ ms: number; cpuMs: number } | null> {
+  void floorLoad; // the same function, run in its own process so the bench's memory does not count
+  return new Promise((resolve) => {
+    const args = ['-r', 'tsx/cjs', path.join(ROOT, 'scripts', 'bench', 'duckdb-floor.ts'), csv, db, '0', ...(memoryLimit ? [memoryLimit] : [])];
+    const res = spawnSync(process.execPath, args, { cwd: ROOT, encoding: 'utf8' });
+    try {
+      resolve(JSON.parse(res.stdout.trim()) as { ms: number; cpuMs: number });
+    } catch {
+      resolve(null);
+    }
+  });
+}
+
+function pandasRun(csv: string, outBase: string): { ms: number; target: string } | undefined {
+  const py = path.join(ROOT, '.tools', 'venv', 'bin', 'python');
+  if (!fs.existsSync(py)) return undefined;
+  const check = spawnSync(py, ['-c', 'import pandas'], { encoding: 'utf8' });
+  if (check.status !== 0) return undefined;
+  const res = spawnSync(py, [path.join(ROOT, 'scripts', 'bench', 'pandas_load.py'), csv, outBase], { encoding: 'utf8' });
+  try {
+    return JSON.parse(res.stdout.trim()) as { ms: number; target: string };
+  } catch {
+    return undefined;
+  }
+}
+
+async function runPartitioned(
+  client: Client,
+  taskQueue: string,
+  pipeline: string,
+  source: string,
+  maxParallel: number,
+): Promise<{ wallMs: number; result: PartitionedRunResult; byWorker: Record<string, number> }> {
+  runCounter += 1;
+  const workflowId = `bench-parts-${process.pid}-${Date.now()}-${runCounter}`;
+  const started = performance.now();
+  const handle = await client.workflow.start('partitionedRun', { taskQueue, workflowId, args: [{ pipeline, source, maxParallel }] });
+  const result = (await handle.result()) as PartitionedRunResult;
+  const wallMs = performance.now() - started;
+  // Which worker ran each partition's load (the activity's worker identity in the child's history).
+  const byWorker: Record<string, number> = {};
+  for (const p of result.partitions) {
+    try {
+      const h = await client.workflow.getHandle(p.workflowId).fetchHistory();
+      const started2 = (h.events ?? []).find((e) => e.activityTaskStartedEventAttributes?.identity);
+      const id = started2?.activityTaskStartedEventAttributes?.identity ?? '?';
+      byWorker[id] = (byWorker[id] ?? 0) + 1;
+    } catch {
+      // history gone: not counted
+    }
+  }
+  return { wallMs, result, byWorker };
+}
+
+function summarize(f: SizeFigures): Record<string, unknown> {
+  const e2e = median(f.e2eMs);
+  return {
+    rows: f.rows,
+    fileMb: f.fileMb,
+    runs: f.runs,
+    floorS: r((f.floorMs ?? NaN) / 1000),
+    floorCpuS: r((f.floorCpuMs ?? NaN) / 1000),
+    workerCpuS: r(median(f.e2eWorkerCpuMs) / 1000),
+    cpuRatioVsFloor: f.floorCpuMs ? r(median(f.e2eWorkerCpuMs) / f.floorCpuMs) : null,
+    pandasS: r((f.pandasMs ?? NaN) / 1000),
+    pandasTarget: f.pandasTarget,
+    e2eS: r(e2e / 1000),
+    e2eRunsS: f.e2eMs.map((x) => r(x / 1000)),
+    loadActivityS: r(median(f.e2eLoadActivityMs) / 1000),
+    ratioVsFloor: f.floorMs ? r(e2e / f.floorMs) : null,
+    speedupVsPandas: f.pandasMs ? r(f.pandasMs / e2e) : null,
+    mttrRulesP50S: r(percentile(f.mttrRules.ms, 50) / 1000),
+    mttrRulesP95S: r(percentile(f.mttrRules.ms, 95) / 1000),
+    mttrRulesRunsS: f.mttrRules.ms.map((x) => r(x / 1000)),
+    mttrRulesPhasesS: f.mttrRules.phases,
+    mttrMemoryP50S: r(percentile(f.mttrMemory.ms, 50) / 1000),
+    mttrMemoryP95S: r(percentile(f.mttrMemory.ms, 95) / 1000),
+    mttrMemoryPhasesS: f.mttrMemory.phases,
+    mttrMemoryDoctors: [...new Set(f.mttrMemory.doctors)],
+    workerPeakRssCleanMb: f.workerPeakRssCleanMb,
+    workerPeakRssMb: f.workerPeakRssMb,
+  };
+}
+
+function targets(sizes: SizeFigures[]): Record<string, unknown>[] {
+  const at = (n: number) => sizes.find((s) => s.rows === n);
+  const out: Record<string, unknown>[] = [];
+  const s5 = at(5_000_000);
+  const s1 = at(1_000_000);
+  const e2e = (s: SizeFigures) => median(s.e2eMs);
+  out.push({
+    target: 'end to end ≤ 1.5× bare DuckDB at 5M rows',
+    value: s5?.floorMs ? r(e2e(s5) / s5.floorMs) : null,
+    met: s5?.floorMs ? e2e(s5) / s5.floorMs <= 1.5 : null,
+  });
+  out.push({
+    target: '≥ 5× faster than pandas at 1M rows',
+    value: s1?.pandasMs ? r(s1.pandasMs / e2e(s1)) : null,
+    met: s1?.pandasMs ? s1.pandasMs / e2e(s1) >= 5 : null,
+  });
+  out.push({
+    target: 'MTTR p50 ≤ 2 s at 1M rows (rules doctor)',
+    value: s1 ? r(percentile(s1.mttrRules.ms, 50) / 1000) : null,
+    met: s1 ? percentile(s1.mttrRules.ms, 50) <= 2000 : null,
+  });
+  out.push({
+    target: 'worker RSS ≤ 400 MB at 5M rows',
+    value: s5?.workerPeakRssMb ?? null,
+    met: s5?.workerPeakRssMb != null ? s5.workerPeakRssMb <= 400 : null,
+  });
+  return out;
+}
+
+function fmtRows(n: number): string {
+  return n >= 1e6 ? `${n / 1e6}M` : n >= 1e3 ? `${n / 1e3}k` : String(n);
+}
+
+function formatTable(out: Record<string, unknown>): string {
+  const m = out['machine'] as Record<string, unknown>;
+  const sizes = out['sizes'] as Record<string, unknown>[];
+  const v = (x: unknown) => (x === null || x === undefined ? '–' : String(x));
+  const lines: string[] = [];
+  lines.push(`machine: ${v(m['nproc'])} cores, ${v(m['memGiB'])} GiB, ${v(m['cpu'])}, node ${v(m['node'])}, ${v(m['platform'])}`);
+  lines.push(`load average at start ${JSON.stringify(m['loadAvgStart'])}, at end ${JSON.stringify(m['loadAvgEnd'])}; DuckDB memory_limit ${v(m['duckdbMemoryLimit'])}`);
+  lines.push('');
+  const header = ['rows', 'bare DuckDB s', 'pandas s', 'heal run s', '× floor', 'vs pandas', 'MTTR p50 s', 'MTTR p95 s', 'memory hit p50 s', 'worker peak MB'];
+  const rows = sizes.map((s) => [
+    fmtRows(Number(s['rows'])),
+    v(s['floorS']),
+    v(s['pandasS']),
+    v(s['e2eS']),
+    v(s['ratioVsFloor']),
+    s['speedupVsPandas'] == null ? '–' : `${v(s['speedupVsPandas'])}× faster`,
+    v(s['mttrRulesP50S']),
+    v(s['mttrRulesP95S']),
+    v(s['mttrMemoryP50S']),
+    v(s['workerPeakRssMb']),
+  ]);
+  lines.push(`| ${header.join(' | ')} |`, `|${header.map(() => '---').join('|')}|`, ...rows.map((row) => `| ${row.join(' | ')} |`));
+  lines.push('');
+  for (const s of sizes) {
+    lines.push(
+      `${fmtRows(Number(s['rows']))} (${v(s['runs'])} runs): CPU s: worker ${v(s['workerCpuS'])} vs bare DuckDB ${v(s['floorCpuS'])} (×${v(s['cpuRatioVsFloor'])}); MTTR phases (rules, p50 s) ${JSON.stringify(s['mttrRulesPhasesS'])}; memory hit ${JSON.stringify(s['mttrMemoryPhasesS'])}; loadSource activity of a clean run ${v(s['loadActivityS'])} s`,
+    );
+  }
+  const c = out['concurrency'] as Record<string, unknown> | null;
+  if (c) {
+    lines.push('');
+    lines.push(
+      `concurrency: ${v(c['pipelines'])} pipelines × ${v(c['rows'])} rows drifting at once on one worker: ${v(c['healed'])} healed in ${v(c['wallS'])} s = ${v(c['episodesPerMin'])} episodes/min; MTTR p50 ${v(c['mttrP50S'])} s, p95 ${v(c['mttrP95S'])} s; doctors ${JSON.stringify(c['doctors'])}; worker peak ${v(c['workerPeakRssMb'])} MB`,
+    );
+  }
+  const f = out['fanout'] as Record<string, unknown> | null;
+  if (f) {
+    lines.push(
+      `fan-out: ${v(f['partitions'])} partitions × ${v(f['rowsPerPartition'])} rows, ≤ ${v(f['maxParallel'])} at once: 1 worker ${v(f['oneWorkerS'])} s, 2 workers ${v(f['twoWorkersS'])} s, speed-up ×${v(f['speedup'])} (partitions per worker ${JSON.stringify(f['partitionsByWorker'])})`,
+    );
+  }
+  lines.push('');
+  lines.push('targets:');
+  for (const t of out['targets'] as Record<string, unknown>[]) {
+    lines.push(`  ${t['met'] === null ? '–' : t['met'] ? 'met   ' : 'MISSED'} ${v(t['target'])}: ${v(t['value'])}`);
+  }
+  return lines.join('\n');
+}
+
+main().catch((err: unknown) => {
+  console.error(`bench: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+  process.exit(1);
+});

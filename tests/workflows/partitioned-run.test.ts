@@ -1,0 +1,126 @@
+/**
+ * The partitioned fan-out on a real dev server: five partition files, one renamed (healed on its
+ * own with the rules doctor), one missing a required column (quarantined); the others load and
+ * everything loaded is merged into the warehouse in one transaction, with at most `maxParallel`
+ * partitions in flight.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { WorkflowFailedError } from '@temporalio/client';
+import { ApplicationFailure } from '@temporalio/common';
+import { temporal } from '@temporalio/proto';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { Worker } from '@temporalio/worker';
+import { createActivities } from '../../activities';
+import { writeChaos } from '../../activities/chaos';
+import { SpecStore } from '../../activities/spec-store';
+import { queryRows, withDuckDB } from '../../lib/duckdb';
+import { partitionedRun } from '../../workflows';
+import type { PartitionedRunResult } from '../../workflows/partitioned-run';
+import { writeBenchCsv } from '../../scripts/bench/generate';
+import { initPipeline, tempDir, testConfig } from '../helpers/fixtures';
+import { createDevEnv, testWorkflowBundle, uniqueTaskQueue } from '../helpers/temporal';
+
+let env: TestWorkflowEnvironment;
+let bundle: { codePath: string };
+
+beforeAll(async () => {
+  [env, bundle] = await Promise.all([createDevEnv(), testWorkflowBundle()]);
+}, 120_000);
+
+afterAll(async () => {
+  await env?.teardown();
+});
+
+const ROWS = 300;
+
+/** Most children in flight at once, from the parent's history (initiated → closed). */
+async function maxInFlight(workflowId: string): Promise<number> {
+  const E = temporal.api.enums.v1.EventType;
+  const history = await env.client.workflow.getHandle(workflowId).fetchHistory();
+  let inFlight = 0;
+  let max = 0;
+  for (const e of history.events ?? []) {
+    if (e.eventType === E.EVENT_TYPE_START_CHILD_WORKFLOW_EXECUTION_INITIATED) max = Math.max(max, ++inFlight);
+    if (
+      e.eventType === E.EVENT_TYPE_CHILD_WORKFLOW_EXECUTION_COMPLETED ||
+      e.eventType === E.EVENT_TYPE_CHILD_WORKFLOW_EXECUTION_FAILED ||
+      e.eventType === E.EVENT_TYPE_CHILD_WORKFLOW_EXECUTION_TIMED_OUT ||
+      e.eventType === E.EVENT_TYPE_CHILD_WORKFLOW_EXECUTION_TERMINATED ||
+      e.eventType === E.EVENT_TYPE_CHILD_WORKFLOW_EXECUTION_CANCELED ||
+      e.eventType === E.EVENT_TYPE_START_CHILD_WORKFLOW_EXECUTION_FAILED
+    )
+      inFlight--;
+  }
+  return max;
+}
+
+describe('partitionedRun', () => {
+  it('heals a drifted partition on its own, quarantines one it cannot heal, merges the rest, and keeps to maxParallel', async () => {
+    const home = tempDir();
+    const config = testConfig(home);
+    const parts = path.join(home, 'parts');
+    const scratch = path.join(home, 'scratch');
+    for (let i = 0; i < 5; i++) await writeBenchCsv(path.join(scratch, `part-${i}.csv`), ROWS, 5, i * ROWS);
+    fs.mkdirSync(parts, { recursive: true });
+    for (const i of [0, 2, 4]) fs.copyFileSync(path.join(scratch, `part-${i}.csv`), path.join(parts, `part-${i}.csv`));
+    // Partition 1 lost a required column (refused: quarantined); partition 3 has a renamed column (healed).
+    const dropped = await writeChaos('drop-required', path.join(scratch, 'part-1.csv'), path.join(parts, 'part-1.csv'), 3);
+    const renamed = await writeChaos('rename-one', path.join(scratch, 'part-3.csv'), path.join(parts, 'part-3.csv'), 3);
+    expect(dropped.applicable && renamed.applicable).toBe(true);
+
+    await initPipeline(config, 'orders', path.join(scratch, 'part-0.csv'));
+    const taskQueue = uniqueTaskQueue('parts');
+    const worker = await Worker.create({ connection: env.nativeConnection, taskQueue, workflowBundle: bundle, activities: createActivities({ config }) });
+    const workflowId = `parts-${Date.now()}`;
+    const runParts = async (id: string, source: string) => {
+      const handle = await env.client.workflow.start(partitionedRun, { taskQueue, workflowId: id, args: [{ pipeline: 'orders', source, maxParallel: 2 }] });
+      try {
+        return await handle.result();
+      } catch (err) {
+        if (err instanceof WorkflowFailedError && err.cause instanceof ApplicationFailure) return err.cause.details?.[0] as PartitionedRunResult;
+        throw err;
+      }
+    };
+    const [first, result] = await worker.runUntil(async () => {
+      // A clean run first: it records the baseline profile the doctor matches renamed columns against.
+      const clean = await runParts(`${workflowId}-clean`, path.join(scratch, '*.csv'));
+      return [clean, await runParts(workflowId, parts)] as const;
+    });
+    expect(first.outcome).toBe('succeeded');
+    expect(first.rowsLoaded).toBe(5 * ROWS);
+
+    expect(result.outcome).toBe('partial');
+    expect(result.partitions.map((p) => [path.basename(p.file), p.outcome])).toEqual([
+      ['part-0.csv', 'succeeded'],
+      ['part-1.csv', 'quarantined'],
+      ['part-2.csv', 'succeeded'],
+      ['part-3.csv', 'healed'],
+      ['part-4.csv', 'succeeded'],
+    ]);
+    const healed = result.partitions[3];
+    expect(healed?.doctor).toBe('rules');
+    expect(healed?.driftKinds).toContain('renamed');
+    expect(healed?.specVersion).toBeGreaterThan(1);
+    expect(result.partitions[1]?.driftKinds).toContain('missing-column');
+    expect(result.partitions[1]?.error).toMatch(/not healed/);
+    expect(result.quarantinedPartitions).toBe(1);
+    expect(result.rowsLoaded).toBe(4 * ROWS);
+
+    // The warehouse holds the four loaded partitions (ids of partition 1 absent), each row once.
+    const rows = await withDuckDB(config.warehouse, {}, (conn) =>
+      queryRows<{ n: number; lo: number; hi: number; missing: number }>(
+        conn,
+        `SELECT count(*) AS n, count(DISTINCT id) AS d, min(id) AS lo, max(id) AS hi,
+           count(*) FILTER (WHERE id BETWEEN ${ROWS + 1} AND ${2 * ROWS}) AS missing FROM orders`,
+      ),
+    );
+    expect(rows[0]).toMatchObject({ n: 4 * ROWS, lo: 1, hi: 5 * ROWS, missing: 0 });
+    // A partition's fix does not move the pipeline's version; the staging files are gone.
+    expect(new SpecStore(home).currentVersion('orders')).toBe(1);
+    expect(fs.existsSync(path.join(home, 'partitions', 'orders'))).toBe(true);
+    expect(fs.readdirSync(path.join(home, 'partitions', 'orders'))).toEqual([]);
+    // Bounded: never more than 2 partitions in flight, and the fan-out did use 2.
+    expect(await maxInFlight(workflowId)).toBe(2);
+  }, 240_000);
+});
