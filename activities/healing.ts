@@ -6,7 +6,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { ApplicationFailure } from '@temporalio/common';
 import { DoctorAnswerInvalidError, HealError, NoDiagnosisError } from '../common/errors';
-import { applyPatch, describeOp, type Patch } from '../common/patch';
+import { applyPatch, describeOp, patchSchema, type Patch } from '../common/patch';
 import type { DriftReport, VerificationReport } from '../common/types';
 import type { HealConfig } from '../lib/config';
 import { withDuckDB } from '../lib/duckdb';
@@ -24,7 +24,7 @@ import { verifiedLoads, verifyCandidate } from './verify';
 import { sourceFingerprint } from './etl/load';
 
 export interface HealingDeps {
-  config: Pick<HealConfig, 'home' | 'allowedRoots' | 'duckdbMemoryLimit' | 'duckdbThreads'> & Partial<Pick<HealConfig, 'llm'>>;
+  config: Pick<HealConfig, 'home' | 'allowedRoots' | 'duckdbMemoryLimit' | 'duckdbThreads'> & Partial<Pick<HealConfig, 'llm' | 'maskSamples'>>;
   store: SpecStore;
   /** Doctors, tried in order until one answers. @default rules, then the LLM when configured */
   doctors?: Doctor[];
@@ -130,7 +130,7 @@ export function createHealingActivities(deps: HealingDeps) {
     [
       createRulesDoctor(),
       ...(config.llm?.baseUrl || config.llm?.apiKey
-        ? [createLlmDoctor({ baseUrl: config.llm.baseUrl, apiKey: config.llm.apiKey ?? 'none', model: config.llm.model ?? 'gpt-4o-mini' })]
+        ? [createLlmDoctor({ baseUrl: config.llm.baseUrl, apiKey: config.llm.apiKey ?? 'none', model: config.llm.model ?? 'gpt-4o-mini', maskValues: config.maskSamples ?? false })]
         : []),
     ];
 
@@ -170,7 +170,7 @@ export function createHealingActivities(deps: HealingDeps) {
       const masked = new Set(spec.contract.columns.filter((c) => c.pii).flatMap((c) => spec.mapping[c.name]?.from ?? []));
       return withDuckDB(':memory:', duck, async (conn) => {
         const files = await resolveSourceFiles(conn, input.source, config.allowedRoots);
-        const probe = await createSourceProbe(conn, spec, files, { mask: (c) => masked.has(c) });
+        const probe = await createSourceProbe(conn, spec, files, { mask: (c) => config.maskSamples === true || masked.has(c) });
         const source = await probe.summarize();
         const reasons: string[] = [];
         for (const doctor of doctors) {
@@ -194,6 +194,11 @@ export function createHealingActivities(deps: HealingDeps) {
     /** Validate a patch and write it as a candidate version (not current). Idempotent per episode attempt. */
     async proposePatch(input: ProposePatchInput): Promise<{ candidateVersion: number }> {
       const { spec } = store.read(input.pipeline, input.baseVersion);
+      const shape = patchSchema.safeParse(input.patch);
+      if (!shape.success) {
+        const issues = shape.error.issues.slice(0, 5).map((i) => `${i.path.join('.') || 'patch'}: ${i.message}`);
+        throw new DoctorAnswerInvalidError(`the patch is not valid: ${issues.join('; ')}`, { issues });
+      }
       const applied = applyPatch(spec, input.patch);
       if (!applied.ok) throw new DoctorAnswerInvalidError(`the patch does not apply: ${applied.issues.join('; ')}`, { issues: applied.issues });
       const exprs = Object.entries(applied.spec.mapping).filter(([, e]) => e.expr !== undefined);

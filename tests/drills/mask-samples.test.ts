@@ -1,24 +1,6 @@
 /**
- * PENDING drill (not in the suite: it fails today). Move to tests/drills/mask-samples.test.ts once
- * HEAL_MASK_SAMPLES reaches the LLM doctor.
- *
- * Observed: `config.maskSamples` (HEAL_MASK_SAMPLES=1) is read by lib/config.ts but never used:
- * activities/healing.ts builds the LLM doctor without `maskValues` and the source probe with a
- * mask for `pii: true` columns only, so with HEAL_MASK_SAMPLES=1 raw sample values of ordinary
- * columns are still sent to the model. (The doctor itself masks correctly when told to:
- * tests/activities/llm-doctor.test.ts "maskValues: no raw value reaches the endpoint".)
- *
- * Fix (activities/healing.ts, owned by the performance helper):
- *
- *   export interface HealingDeps {
- *     config: Pick<HealConfig, 'home' | 'allowedRoots' | 'duckdbMemoryLimit' | 'duckdbThreads'> & Partial<Pick<HealConfig, 'llm' | 'maskSamples'>>;
- *   ...
- *       ? [createLlmDoctor({ baseUrl: config.llm.baseUrl, apiKey: config.llm.apiKey ?? 'none', model: config.llm.model ?? 'gpt-4o-mini', maskValues: config.maskSamples ?? false })]
- *   ...
- *       const probe = await createSourceProbe(conn, spec, files, { mask: (c) => config.maskSamples === true || masked.has(c) });
- *
- * (activities/index.ts already passes its whole `config` to createHealingActivities, and its
- * ActivityDeps type already includes maskSamples.)
+ * Drill: with HEAL_MASK_SAMPLES=1 no raw sample value of any column reaches the model (not only
+ * `pii: true` columns): the LLM doctor masks values and the source probe masks every column.
  */
 import * as path from 'node:path';
 import * as fs from 'node:fs';
