@@ -63,8 +63,9 @@ export function buildProgram(): Command {
     .argument('<name>', 'pipeline name')
     .option('--source <file>', 'load this file (or glob) instead of the spec source, for this run only')
     .option('--review', 'wait for `heal approve` / `heal reject` before applying a fix (review mode for this run)')
+    .option('--partitioned', 'the source is a glob or directory of partitions: one child workflow per file, drift healed per partition')
     .option('--json', 'print exactly one JSON object on stdout')
-    .action(async (name: string, o: { source?: string; json?: boolean; review?: boolean }) => {
+    .action(async (name: string, o: { source?: string; json?: boolean; review?: boolean; partitioned?: boolean }) => {
       process.exitCode = await runRun(ctx(o.json), name, o);
     });
 

@@ -48,6 +48,11 @@ export function formatRunResult(r: PipelineRunResult, opts: { url: string; secon
     if (r.table) lines.push(`  the table ${r.table} is unchanged (spec v${r.specVersion})`);
   }
   lines.push(dim(`  workflow: ${r.workflowId}  ${opts.url}`));
+  if (r.partitions) {
+    const p = r.partitions;
+    lines.push(`  partitions: ${p.total - p.quarantined}/${p.total} loaded (${p.healed} healed), ${p.quarantined} quarantined  ${dim(p.workflowId)}`);
+    for (const q of p.quarantinedFiles.slice(0, 10)) lines.push(yellow(`   ✖ ${q.file}: ${q.error ?? 'not loaded'}`));
+  }
   if (r.episodeId) {
     const episodeUrl = opts.url.replace(/\/workflows\/.*$/, `/workflows/${encodeURIComponent(r.episodeId)}`);
     lines.push(dim(`  healing episode: ${r.episodeId}  ${episodeUrl}`));

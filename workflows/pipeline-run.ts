@@ -28,6 +28,7 @@ import { ACTIVITY_PROFILES } from '../common/policies';
 import { DRIFT_KINDS, HEAL_OUTCOME, PIPELINE_NAME, SPEC_VERSION } from '../common/search-attributes';
 import type { DriftReport, EpisodeResult, PipelineRunInput, PipelineRunResult } from '../common/types';
 import { healingEpisode } from './healing-episode';
+import { partitionedRun, type PartitionedRunResult } from './partitioned-run';
 import { episodeStageSignal, progressQuery, type Progress } from './messages';
 
 const quick = proxyActivities<Pick<Activities, 'getPipeline' | 'recordRun'>>(ACTIVITY_PROFILES.quick);
@@ -110,6 +111,8 @@ export async function pipelineRun(input: PipelineRunInput): Promise<PipelineRunR
   const known = { ...base, table: info.table, warehouse: info.warehouse, specVersion: info.specVersion };
   const source = input.source ?? info.source;
 
+  if (input.partitioned) return finish(await fanOut(input.pipeline, source, `${runKey}-parts`, known));
+
   step('loading', `loading ${source} into ${info.table} with spec v${info.specVersion}`);
   try {
     const load = await etl.loadSource.executeWithOptions({ summary: `load ${info.table} with spec v${info.specVersion}` }, [
@@ -190,6 +193,38 @@ async function heal(info: PipelineInfo, drift: DriftReport, source: string, epis
       error: c?.message ?? (err instanceof Error ? err.message : String(err)),
     };
   }
+}
+
+/**
+ * A partitioned source (a glob or a directory): one child workflow per partition, each with its own
+ * drift check and healing, then one merge (see `partitionedRun`). A partition that cannot be healed
+ * is quarantined and reported; the others load.
+ */
+async function fanOut(pipeline: string, source: string, childId: string, known: PipelineRunResult): Promise<PipelineRunResult> {
+  setCurrentDetails(`loading the partitions of ${source} (fan-out in ${childId})`);
+  let r: PartitionedRunResult | undefined;
+  let error: string | null = null;
+  try {
+    r = await executeChild(partitionedRun, { workflowId: childId, taskQueue: workflowInfo().taskQueue, staticSummary: `partitions of ${pipeline}: ${source}`, args: [{ pipeline, source }] });
+  } catch (err) {
+    const c = err instanceof ChildWorkflowFailure ? err.cause : undefined;
+    r = c instanceof ApplicationFailure ? (c.details?.[0] as PartitionedRunResult | undefined) : undefined;
+    error = c?.message ?? (err instanceof Error ? err.message : String(err));
+  }
+  const parts = r?.partitions ?? [];
+  const summary = {
+    total: parts.length,
+    healed: parts.filter((p) => p.outcome === 'healed').length,
+    quarantined: parts.filter((p) => p.outcome === 'quarantined').length,
+    workflowId: childId,
+    quarantinedFiles: parts.filter((p) => p.outcome === 'quarantined').map((p) => ({ file: p.file, error: p.error })),
+  };
+  if (!r || r.outcome === 'failed') {
+    return { ...known, partitions: summary, error: { type: 'PartitionedRunFailed', message: r?.error ?? error ?? 'no partition loaded' } };
+  }
+  const outcome = summary.healed > 0 ? 'healed' : 'succeeded';
+  upsertSearchAttributes([{ key: HEAL_OUTCOME, value: r.outcome === 'partial' ? 'partial' : outcome }]);
+  return { ...known, outcome, rowsLoaded: r.rowsLoaded, rowsQuarantined: r.rowsQuarantined, partitions: summary };
 }
 
 /** The drift report as Markdown for the Web UI's details panel (bounded). */

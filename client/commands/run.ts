@@ -34,6 +34,8 @@ export interface RunOptions {
   json?: boolean;
   /** Wait for approve/reject before applying a fix (review mode for this run). */
   review?: boolean;
+  /** Fan out over the files of a glob or directory source, one child workflow each. */
+  partitioned?: boolean;
 }
 
 export async function runRun(ctx: CliContext, name: string, o: RunOptions): Promise<number> {
@@ -41,7 +43,7 @@ export async function runRun(ctx: CliContext, name: string, o: RunOptions): Prom
   const store = new SpecStore(ctx.config.home);
   const current = store.current(name);
   const source = o.source ? path.resolve(o.source) : undefined;
-  if (source && !isGlob(source)) checkSourceFile(source, ctx.config.allowedRoots);
+  if (source && !isGlob(source) && !o.partitioned) checkSourceFile(source, ctx.config.allowedRoots);
 
   const started = Date.now();
   const session = await openSession(ctx.config, ctx.log);
@@ -51,6 +53,7 @@ export async function runRun(ctx: CliContext, name: string, o: RunOptions): Prom
     try {
       result = await executeRun(session, ctx, name, source, {
         review: o.review,
+        partitioned: o.partitioned,
         summary: `run ${name} (spec v${current.version}${o.review || current.spec.healing.mode === 'review' ? ', review' : ''}) from ${source ?? current.spec.source.path}`,
         onStarted: (h) => live?.start(h),
       });
@@ -70,6 +73,7 @@ export async function runRun(ctx: CliContext, name: string, o: RunOptions): Prom
 
 export interface ExecuteRunOptions {
   review?: boolean;
+  partitioned?: boolean;
   /** The Web UI's summary of the run. */
   summary?: string;
   /** Called once the workflow has started. */
@@ -93,7 +97,7 @@ export async function executeRun(
     handle = await session.client.workflow.start<typeof pipelineRun>('pipelineRun', {
       taskQueue: ctx.config.taskQueue,
       workflowId,
-      args: [{ pipeline: name, ...(source ? { source } : {}), ...(opts.review ? { review: true } : {}) }],
+      args: [{ pipeline: name, ...(source ? { source } : {}), ...(opts.review ? { review: true } : {}), ...(opts.partitioned ? { partitioned: true } : {}) }],
       staticSummary: opts.summary ?? `run ${name}`,
       staticDetails: `Pipeline \`${name}\`, started by \`heal run\` at ${new Date().toISOString()}${source ? `, source \`${source}\`` : ''}.`,
     });

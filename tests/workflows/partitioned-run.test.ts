@@ -15,7 +15,8 @@ import { createActivities } from '../../activities';
 import { writeChaos } from '../../activities/chaos';
 import { SpecStore } from '../../activities/spec-store';
 import { queryRows, withDuckDB } from '../../lib/duckdb';
-import { partitionedRun } from '../../workflows';
+import type { PipelineRunResult } from '../../common/types';
+import { partitionedRun, pipelineRun } from '../../workflows';
 import type { PartitionedRunResult } from '../../workflows/partitioned-run';
 import { writeBenchCsv } from '../../scripts/bench/generate';
 import { initPipeline, tempDir, testConfig } from '../helpers/fixtures';
@@ -82,11 +83,22 @@ describe('partitionedRun', () => {
         throw err;
       }
     };
-    const [first, result] = await worker.runUntil(async () => {
+    const [first, result, viaRun] = await worker.runUntil(async () => {
       // A clean run first: it records the baseline profile the doctor matches renamed columns against.
       const clean = await runParts(`${workflowId}-clean`, path.join(scratch, '*.csv'));
-      return [clean, await runParts(workflowId, parts)] as const;
+      const partial = await runParts(workflowId, parts);
+      // The same through `pipelineRun` (what `heal run --partitioned` starts): the same four partitions load.
+      let run: PipelineRunResult;
+      try {
+        run = await env.client.workflow.execute(pipelineRun, { taskQueue, workflowId: `${workflowId}-run`, args: [{ pipeline: 'orders', source: parts, partitioned: true }] });
+      } catch (err) {
+        if (err instanceof WorkflowFailedError && err.cause instanceof ApplicationFailure) run = err.cause.details?.[0] as PipelineRunResult;
+        else throw err;
+      }
+      return [clean, partial, run] as const;
     });
+    expect(viaRun).toMatchObject({ outcome: 'healed', rowsLoaded: 4 * ROWS, partitions: { total: 5, healed: 1, quarantined: 1, workflowId: `${workflowId}-run-parts` } });
+    expect(viaRun.partitions?.quarantinedFiles[0]?.file).toMatch(/part-1\.csv$/);
     expect(first.outcome).toBe('succeeded');
     expect(first.rowsLoaded).toBe(5 * ROWS);
 
