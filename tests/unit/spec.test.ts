@@ -60,7 +60,7 @@ describe('parseSpec: a valid spec', () => {
     });
     expect(spec.source.ignore).toEqual([]);
     expect(spec.quality).toEqual({ quarantineBudget: 0.01 });
-    expect(spec.healing).toEqual({ maxAttempts: 3, mode: 'auto' });
+    expect(spec.healing).toEqual({ maxAttempts: 3, mode: 'auto', approvalTimeout: '72h' });
     expect(spec.target).toEqual({ table: 'energy', mode: 'replace' });
     expect(spec.mapping).toEqual({
       year: { from: 'year' },
@@ -225,5 +225,16 @@ describe('parseSpec: exact error messages', () => {
       'mapping.extra: "extra" is not a contract column',
       'mapping.net_generation.from: source column "netGeneration" is not in source.columns',
     ]);
+  });
+});
+
+describe('parseSpec: healing.approvalTimeout', () => {
+  it('takes a duration and rejects anything else with the path', () => {
+    const ok = minimal() as LooseSpec & { healing?: unknown };
+    ok.healing = { mode: 'review', approvalTimeout: '30m' };
+    const res = parseSpec(ok);
+    if (!res.ok) throw new Error(res.issues.join('\n'));
+    expect(res.spec.healing).toEqual({ maxAttempts: 3, mode: 'review', approvalTimeout: '30m' });
+    expect(issuesOf((s) => Object.assign(s, { healing: { approvalTimeout: 'soon' } })).join('\n')).toMatch(/healing\.approvalTimeout.*duration/);
   });
 });
