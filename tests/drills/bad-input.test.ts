@@ -51,7 +51,7 @@ test('invalid UTF-8 in one row: loaded, no row lost (healed by reading the file 
   const body = Buffer.concat([Buffer.from(`${HEADER}\n${lines.slice(0, 10).join('\n')}\n`), bad, Buffer.from(`${lines.slice(11).join('\n')}\n`)]);
   const { r, json } = await suite.runOn(suite.write('invalid-utf8.csv', body), 'invalid utf-8');
   expect(r.code).toBe(0);
-  // Every row is accounted for. (Healing switches the spec to latin-1: see docs/reliability.md, "Known limits".)
+  // Every row is accounted for. (Healing switches the spec to latin-1: see the README, "Reliability", "Known limits of the drills".)
   expect(json).toMatchObject({ outcome: 'healed', driftReport: { kinds: ['encoding-change'] } });
   expect((json?.rowsLoaded ?? 0) + (json?.rowsQuarantined ?? 0)).toBe(1000);
   expect(json?.patch).toEqual(expect.arrayContaining([expect.objectContaining({ op: 'reader', encoding: 'latin-1' })]));
