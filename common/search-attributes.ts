@@ -18,7 +18,7 @@ export const SEARCH_ATTRIBUTE_DEFS: ReadonlyArray<{ name: string; type: SearchAt
 
 /** Name of the pipeline a run belongs to. */
 export const PIPELINE_NAME = defineSearchAttributeKey('PipelineName', SearchAttributeType.KEYWORD);
-/** How the run ended (e.g. "clean", "healed", "quarantined", "failed"). */
+/** Where a run or episode is: running, succeeded, healing, awaiting-approval, healed, failed, rolled-back, rejected (episodes), skipped (scheduled runs), partial (partitioned runs). */
 export const HEAL_OUTCOME = defineSearchAttributeKey('HealOutcome', SearchAttributeType.KEYWORD);
 /** Kinds of drift detected during the run. */
 export const DRIFT_KINDS = defineSearchAttributeKey('DriftKinds', SearchAttributeType.KEYWORD_LIST);
