@@ -5,12 +5,14 @@
  * report in the failure's details; the next run reads them from `workflowInfo().lastFailure` and
  * gives them to the doctor.
  */
-import { ActivityFailure, ApplicationFailure, proxyActivities, setCurrentDetails, setHandler, workflowInfo } from '@temporalio/workflow';
+import { ApplicationFailure, proxyActivities, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import type { PreviousAttempt } from '../activities/doctor/types';
 import { ACTIVITY_PROFILES } from '../common/policies';
 import type { AttemptRecord, AttemptResult, HealingInput } from '../common/types';
-import { progressQuery, type Progress } from './messages';
+import { failureOf } from './failures';
+import type { Progress } from './messages';
+import { trackProgress } from './progress';
 
 const heal = proxyActivities<Pick<Activities, 'diagnose' | 'proposePatch'>>(ACTIVITY_PROFILES.doctor);
 const verify = proxyActivities<Pick<Activities, 'verifyPatch'>>(ACTIVITY_PROFILES.etl);
@@ -28,17 +30,11 @@ export function earlierAttempts(): AttemptRecord[] {
   return Array.isArray(d?.attempts) ? d.attempts : [];
 }
 
-function cause(err: unknown): { type: string; message: string } {
-  const c = err instanceof ActivityFailure ? err.cause : err;
-  if (c instanceof ApplicationFailure) return { type: c.type ?? 'Error', message: c.message };
-  return { type: 'Error', message: err instanceof Error ? err.message : String(err) };
-}
-
 export async function healAttempt(input: HealingInput): Promise<AttemptResult> {
   const { attempt, parent, startTime } = workflowInfo();
   const episodeId = parent?.workflowId ?? workflowInfo().workflowId;
   const of = `attempt ${attempt}/${input.maxAttempts}`;
-  const progress: Progress = {
+  const tracked = trackProgress({
     workflow: 'healAttempt',
     pipeline: input.pipeline,
     stage: 'diagnosing',
@@ -47,12 +43,9 @@ export async function healAttempt(input: HealingInput): Promise<AttemptResult> {
     attempt,
     maxAttempts: input.maxAttempts,
     startedAt: startTime.toISOString(),
-  };
-  const step = (stage: string, detail: string, extra: Partial<Progress> = {}) => {
-    Object.assign(progress, { stage, detail: `${of}: ${detail}` }, extra);
-    setCurrentDetails(`${of}: ${detail}`);
-  };
-  setHandler(progressQuery, () => progress);
+  });
+  /** Every detail of an attempt starts with "attempt n/N: ". */
+  const step = (stage: string, detail: string, extra: Partial<Progress> = {}) => tracked.step(stage, `${of}: ${detail}`, extra);
   const earlier = earlierAttempts();
   const previous: PreviousAttempt[] = earlier.map((a) => ({ attempt: a.attempt, doctor: a.doctor, patch: a.patch, report: a.report, error: a.error ?? '' }));
   const failAttempt = (rec: AttemptRecord, type: string, nonRetryable: boolean): never => {
@@ -69,7 +62,7 @@ export async function healAttempt(input: HealingInput): Promise<AttemptResult> {
   try {
     diagnosis = await heal.diagnose.executeWithOptions({ summary: `${of}: diagnose ${input.drift.kinds.join(', ')}` }, [{ pipeline: input.pipeline, specVersion: input.specVersion, drift: input.drift, source: input.source, previous }]);
   } catch (err) {
-    const c = cause(err);
+    const c = failureOf(err);
     return failAttempt({ attempt, doctor: 'none', patch: null, candidateVersion: null, report: null, error: c.message }, c.type, c.type === 'NoDiagnosis');
   }
 
@@ -87,7 +80,7 @@ export async function healAttempt(input: HealingInput): Promise<AttemptResult> {
       attempt,
     }]));
   } catch (err) {
-    const c = cause(err);
+    const c = failureOf(err);
     return failAttempt({ attempt, doctor: diagnosis.doctor, patch: diagnosis.patch, candidateVersion: null, report: null, error: c.message, ...usage }, c.type, false);
   }
 

@@ -10,7 +10,6 @@
  * (`notifyEpisode`); a failed alert is recorded in the result, never fatal.
  */
 import {
-  ActivityFailure,
   ApplicationFailure,
   CancellationScope,
   ChildWorkflowFailure,
@@ -20,7 +19,6 @@ import {
   isCancellation,
   log,
   proxyActivities,
-  setCurrentDetails,
   setHandler,
   upsertSearchAttributes,
   workflowInfo,
@@ -42,7 +40,9 @@ import type {
   PublishFixResult,
 } from '../common/types';
 import { healAttempt, type AttemptFailureDetails } from './heal-attempt';
-import { decideUpdate, episodeStageSignal, progressQuery, type Progress } from './messages';
+import { messageOf } from './failures';
+import { decideUpdate, episodeStageSignal } from './messages';
+import { trackProgress } from './progress';
 
 const quick = proxyActivities<Pick<Activities, 'applyVersion' | 'rollbackVersion' | 'rememberFix'>>(ACTIVITY_PROFILES.quick);
 const etl = proxyActivities<Pick<Activities, 'loadSource'>>(ACTIVITY_PROFILES.etl);
@@ -55,16 +55,11 @@ export const HEALING_FAILED = 'HealingFailed';
 /** Default wait for a decision in `review` mode. */
 export const DEFAULT_APPROVAL_TIMEOUT_MS = 72 * 3_600_000;
 
-function message(err: unknown): string {
-  const c = err instanceof ActivityFailure || err instanceof ChildWorkflowFailure ? err.cause : err;
-  return c instanceof Error ? c.message : String(c);
-}
-
 export async function healingEpisode(input: HealingInput): Promise<EpisodeResult> {
   const { workflowId: episodeId, taskQueue, startTime, parent } = workflowInfo();
   const mode = input.mode ?? 'auto';
   const runId = input.runId ?? parent?.workflowId ?? episodeId;
-  const progress: Progress = {
+  const { progress, step } = trackProgress({
     workflow: 'healingEpisode',
     pipeline: input.pipeline,
     stage: 'healing',
@@ -73,12 +68,7 @@ export async function healingEpisode(input: HealingInput): Promise<EpisodeResult
     childId: attemptIdOf(episodeId),
     maxAttempts: input.maxAttempts,
     startedAt: startTime.toISOString(),
-  };
-  const step = (stage: string, detail: string, extra: Partial<Progress> = {}) => {
-    Object.assign(progress, { stage, detail }, extra);
-    setCurrentDetails(detail);
-  };
-  setHandler(progressQuery, () => progress);
+  });
   upsertSearchAttributes([
     { key: PIPELINE_NAME, value: input.pipeline },
     { key: HEAL_OUTCOME, value: 'healing' },
@@ -158,7 +148,7 @@ export async function healingEpisode(input: HealingInput): Promise<EpisodeResult
       ]);
       notifications.push({ channel: 'slack', outcome, status: res.status });
     } catch (err) {
-      notifications.push({ channel: 'slack', outcome, status: 'failed', error: message(err).slice(0, 300) });
+      notifications.push({ channel: 'slack', outcome, status: 'failed', error: messageOf(err).slice(0, 300) });
     }
   };
   /** End the episode as failed (visible as Failed in the Web UI), alerted, with the result as the details. */
@@ -190,7 +180,7 @@ export async function healingEpisode(input: HealingInput): Promise<EpisodeResult
     const attempts: AttemptRecord[] = c instanceof ApplicationFailure ? ((c.details?.[0] as AttemptFailureDetails | undefined)?.attempts ?? []) : [];
     const reasons = attempts.map((a) => `attempt ${a.attempt} (${a.doctor}): ${a.error ?? 'failed'}`);
     const last = [...attempts].reverse().find((a) => a.report);
-    return fail({ ...base, attempts, error: reasons.length ? reasons.join(' | ') : message(err), ...(last?.report ? { report: last.report } : {}) } as EpisodeResult, 'failed');
+    return fail({ ...base, attempts, error: reasons.length ? reasons.join(' | ') : messageOf(err), ...(last?.report ? { report: last.report } : {}) } as EpisodeResult, 'failed');
   }
   const verified = {
     attempts: result.attempts,
@@ -221,7 +211,7 @@ export async function healingEpisode(input: HealingInput): Promise<EpisodeResult
       },
     ]);
   } catch (err) {
-    notifications.push({ channel: 'github', outcome: mode === 'review' ? 'awaiting-approval' : 'healed', status: 'failed', error: message(err).slice(0, 300) });
+    notifications.push({ channel: 'github', outcome: mode === 'review' ? 'awaiting-approval' : 'healed', status: 'failed', error: messageOf(err).slice(0, 300) });
   }
 
   // 3. Review mode: wait for a human (or the pull request), durably, up to the timeout.
@@ -248,7 +238,7 @@ export async function healingEpisode(input: HealingInput): Promise<EpisodeResult
           },
           (err: unknown) => {
             // Cancelled (a decision came first), or the watch failed for good: the CLI and the timeout still decide.
-            if (!isCancellation(err)) log.warn('watching the pull request failed; waiting for `heal approve|reject` or the timeout', { error: message(err) });
+            if (!isCancellation(err)) log.warn('watching the pull request failed; waiting for `heal approve|reject` or the timeout', { error: messageOf(err) });
           },
         );
     }
@@ -288,7 +278,7 @@ export async function healingEpisode(input: HealingInput): Promise<EpisodeResult
         pipeline: input.pipeline,
         version: input.specVersion,
         episodeId,
-        reason: `rollback: the load with v${result.candidateVersion} failed: ${message(err).slice(0, 200)}`,
+        reason: `rollback: the load with v${result.candidateVersion} failed: ${messageOf(err).slice(0, 200)}`,
       },
     ]);
     return fail(
@@ -297,7 +287,7 @@ export async function healingEpisode(input: HealingInput): Promise<EpisodeResult
         ...verified,
         outcome: 'rolled-back',
         ...(decision ? { decision } : {}),
-        error: `applied v${result.candidateVersion}, but the load failed (${message(err)}); rolled back to v${input.specVersion}`,
+        error: `applied v${result.candidateVersion}, but the load failed (${messageOf(err)}); rolled back to v${input.specVersion}`,
       },
       'rolled-back',
     );

@@ -4,13 +4,11 @@
  * (`pipeline-<name>`), so they never overlap a run of the same pipeline, whatever started it.
  */
 import {
-  ActivityFailure,
   ApplicationFailure,
   ChildWorkflowFailure,
   executeChild,
   proxyActivities,
   setCurrentDetails,
-  setHandler,
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
@@ -20,7 +18,8 @@ import { pipelineLockId } from '../common/ids';
 import { ACTIVITY_PROFILES } from '../common/policies';
 import { HEAL_OUTCOME, PIPELINE_NAME, SPEC_VERSION } from '../common/search-attributes';
 import type { PipelineRunResult, RollbackInput, RollbackResult } from '../common/types';
-import { progressQuery, type Progress } from './messages';
+import { messageOf } from './failures';
+import { trackProgress } from './progress';
 import { PIPELINE_FAILED, pipelineRun } from './pipeline-run';
 
 const quick = proxyActivities<Pick<Activities, 'getPipeline' | 'rollbackVersion'>>(ACTIVITY_PROFILES.quick);
@@ -29,11 +28,6 @@ const etl = proxyActivities<Pick<Activities, 'loadSource'>>(ACTIVITY_PROFILES.et
 /** Failure type of a manual rollback whose reload failed (the version was put back). */
 export const ROLLBACK_FAILED = 'RollbackFailed';
 
-function message(err: unknown): string {
-  const c = err instanceof ActivityFailure || err instanceof ChildWorkflowFailure ? err.cause : err;
-  return c instanceof Error ? c.message : String(c);
-}
-
 /**
  * Restore a spec version and reload the table with it. Recorded in the version history like any
  * version change. If the reload fails (the source no longer fits that version), the previous
@@ -41,12 +35,7 @@ function message(err: unknown): string {
  */
 export async function manualRollback(input: RollbackInput): Promise<RollbackResult> {
   const { workflowId, startTime } = workflowInfo();
-  const progress: Progress = { workflow: 'manualRollback', pipeline: input.pipeline, stage: 'starting', detail: 'starting', key: workflowId, startedAt: startTime.toISOString() };
-  const step = (stage: string, detail: string) => {
-    Object.assign(progress, { stage, detail });
-    setCurrentDetails(detail);
-  };
-  setHandler(progressQuery, () => progress);
+  const { step } = trackProgress({ workflow: 'manualRollback', pipeline: input.pipeline, stage: 'starting', detail: 'starting', key: workflowId, startedAt: startTime.toISOString() });
   upsertSearchAttributes([
     { key: PIPELINE_NAME, value: input.pipeline },
     { key: HEAL_OUTCOME, value: 'running' },
@@ -79,10 +68,10 @@ export async function manualRollback(input: RollbackInput): Promise<RollbackResu
   } catch (err) {
     step('rolling-back', `the reload with v${to} failed; restoring v${from}`);
     await quick.rollbackVersion.executeWithOptions({ summary: `restore v${from}` }, [
-      { pipeline: input.pipeline, version: from, episodeId: workflowId, reason: `manual rollback to v${to} undone: the reload failed: ${message(err).slice(0, 200)}` },
+      { pipeline: input.pipeline, version: from, episodeId: workflowId, reason: `manual rollback to v${to} undone: the reload failed: ${messageOf(err).slice(0, 200)}` },
     ]);
     upsertSearchAttributes([{ key: HEAL_OUTCOME, value: 'failed' }]);
-    const error = `the source does not load with v${to} (${message(err)}); v${from} is current again, table unchanged`;
+    const error = `the source does not load with v${to} (${messageOf(err)}); v${from} is current again, table unchanged`;
     step('done', error.slice(0, 200));
     throw ApplicationFailure.create({ type: ROLLBACK_FAILED, nonRetryable: true, message: error, details: [{ ...result, error }] });
   }
@@ -123,6 +112,6 @@ export async function scheduledRun(input: { pipeline: string }): Promise<Schedul
     const c = err instanceof ChildWorkflowFailure ? err.cause : undefined;
     const run = c instanceof ApplicationFailure ? (c.details?.[0] as PipelineRunResult | undefined) : undefined;
     upsertSearchAttributes([{ key: HEAL_OUTCOME, value: 'failed' }]);
-    throw ApplicationFailure.create({ type: PIPELINE_FAILED, nonRetryable: true, message: message(err), details: run ? [run] : [] });
+    throw ApplicationFailure.create({ type: PIPELINE_FAILED, nonRetryable: true, message: messageOf(err), details: run ? [run] : [] });
   }
 }

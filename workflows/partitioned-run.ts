@@ -15,9 +15,7 @@
  * memory. Deterministic: activities are imported as types only.
  */
 import {
-  ActivityFailure,
   ApplicationFailure,
-  ChildWorkflowFailure,
   executeChild,
   proxyActivities,
   workflowInfo,
@@ -26,6 +24,7 @@ import type { Activities } from '../activities';
 import { EPISODE_FATAL_ERROR_TYPES } from '../common/errors';
 import { ACTIVITY_PROFILES, ATTEMPT_RETRY } from '../common/policies';
 import type { DriftReport } from '../common/types';
+import { failureOf } from './failures';
 import { healAttempt } from './heal-attempt';
 
 const quick = proxyActivities<Pick<Activities, 'getPipeline' | 'listPartitions' | 'rememberFix'>>(ACTIVITY_PROFILES.quick);
@@ -94,12 +93,6 @@ export interface PartitionedRunResult {
 /** Failure type of a partitioned run with nothing merged; its first detail is the result. */
 export const PARTITIONED_RUN_FAILED = 'PartitionedRunFailed';
 
-function failure(err: unknown): { type: string; message: string; details: unknown[] } {
-  const c = err instanceof ActivityFailure || err instanceof ChildWorkflowFailure ? err.cause : err;
-  if (c instanceof ApplicationFailure) return { type: c.type ?? 'Error', message: c.message, details: [...(c.details ?? [])] };
-  return { type: 'Error', message: c instanceof Error ? c.message : String(c), details: [] };
-}
-
 /** Run `fn` over `items` with at most `limit` in flight; results in item order. Deterministic. */
 export async function boundedMap<T, R>(items: readonly T[], limit: number, fn: (item: T, index: number) => Promise<R>): Promise<R[]> {
   const out = new Array<R>(items.length);
@@ -136,7 +129,7 @@ export async function partitionedRun(input: PartitionedRunInput): Promise<Partit
     info = await quick.getPipeline({ pipeline: input.pipeline });
     ({ files } = await quick.listPartitions({ pipeline: input.pipeline, source: input.source ?? info.source }));
   } catch (err) {
-    return fail({ ...base, error: failure(err).message });
+    return fail({ ...base, error: failureOf(err).message });
   }
   const known = { ...base, table: info.table, warehouse: info.warehouse, specVersion: info.specVersion };
   const limit = Math.max(1, Math.floor(input.maxParallel ?? DEFAULT_MAX_PARALLEL));
@@ -158,7 +151,7 @@ export async function partitionedRun(input: PartitionedRunInput): Promise<Partit
         rowsRead: 0,
         driftKinds: [],
         doctor: null,
-        error: failure(err).message,
+        error: failureOf(err).message,
         db: null,
       }),
     );
@@ -184,7 +177,7 @@ export async function partitionedRun(input: PartitionedRunInput): Promise<Partit
       })),
     });
   } catch (err) {
-    return fail({ ...withResults, error: `merge failed: ${failure(err).message}` });
+    return fail({ ...withResults, error: `merge failed: ${failureOf(err).message}` });
   }
   return {
     ...withResults,
@@ -219,7 +212,7 @@ export async function partitionRun(input: PartitionRunInput): Promise<PartitionR
     const p = await load(input.specVersion, workflowId);
     return { ...base, outcome: 'succeeded', db: p.db, rowsRead: p.rowsRead, rowsLoaded: p.rowsLoaded, rowsQuarantined: p.rowsQuarantined };
   } catch (err) {
-    const f = failure(err);
+    const f = failureOf(err);
     const report = f.type === 'SchemaDrift' ? (f.details[0] as DriftReport | undefined) : undefined;
     if (!report) return { ...base, error: `${f.type}: ${f.message}` };
     drift = report;
@@ -234,13 +227,13 @@ export async function partitionRun(input: PartitionRunInput): Promise<PartitionR
       retry: { ...ATTEMPT_RETRY, maximumAttempts: input.maxAttempts, nonRetryableErrorTypes: [...EPISODE_FATAL_ERROR_TYPES] },
     });
   } catch (err) {
-    return { ...withDrift, error: `not healed: ${failure(err).message}` };
+    return { ...withDrift, error: `not healed: ${failureOf(err).message}` };
   }
   let p;
   try {
     p = await load(attempt.candidateVersion, `${workflowId}/healed`);
   } catch (err) {
-    return { ...withDrift, doctor: attempt.doctor, error: `healed v${attempt.candidateVersion} did not load: ${failure(err).message}` };
+    return { ...withDrift, doctor: attempt.doctor, error: `healed v${attempt.candidateVersion} did not load: ${failureOf(err).message}` };
   }
   try {
     await quick.rememberFix({ pipeline: input.pipeline, drift, baseVersion: input.specVersion, patch: attempt.patch, doctor: attempt.doctor, episodeId: workflowId });

@@ -12,13 +12,12 @@
  * Deterministic: activities are imported as types only; no clock, randomness or I/O.
  */
 import {
-  ActivityFailure,
   ApplicationFailure,
   ChildWorkflowFailure,
   executeChild,
   proxyActivities,
-  setCurrentDetails,
   setHandler,
+  setCurrentDetails,
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
@@ -29,21 +28,15 @@ import { DRIFT_KINDS, HEAL_OUTCOME, PIPELINE_NAME, SPEC_VERSION } from '../commo
 import type { DriftReport, EpisodeResult, PipelineRunInput, PipelineRunResult } from '../common/types';
 import { healingEpisode } from './healing-episode';
 import { partitionedRun, type PartitionedRunResult } from './partitioned-run';
-import { episodeStageSignal, progressQuery, type Progress } from './messages';
+import { failureOf } from './failures';
+import { episodeStageSignal } from './messages';
+import { trackProgress } from './progress';
 
 const quick = proxyActivities<Pick<Activities, 'getPipeline' | 'recordRun'>>(ACTIVITY_PROFILES.quick);
 const etl = proxyActivities<Pick<Activities, 'loadSource'>>(ACTIVITY_PROFILES.etl);
 
 /** Failure type of a pipeline run that ended `failed`; its first detail is the {@link PipelineRunResult}. */
 export const PIPELINE_FAILED = 'PipelineFailed';
-
-function failureOf(err: unknown): { type: string; message: string; details: unknown[] } {
-  const cause = err instanceof ActivityFailure ? err.cause : err;
-  if (cause instanceof ApplicationFailure) {
-    return { type: cause.type ?? 'Error', message: cause.message, details: [...(cause.details ?? [])] };
-  }
-  return { type: 'Error', message: err instanceof Error ? err.message : String(err), details: [] };
-}
 
 /** One line about a drift, for summaries: "users: renamed email → e_mail (+1 more)". */
 export function driftLine(report: DriftReport): string {
@@ -53,12 +46,7 @@ export function driftLine(report: DriftReport): string {
 export async function pipelineRun(input: PipelineRunInput): Promise<PipelineRunResult> {
   const { workflowId, runId, startTime } = workflowInfo();
   const runKey = runKeyOf(workflowId, input.pipeline, startTime);
-  const progress: Progress = { workflow: 'pipelineRun', pipeline: input.pipeline, stage: 'starting', detail: 'starting', key: runKey, startedAt: startTime.toISOString() };
-  const step = (stage: string, detail: string, extra: Partial<Progress> = {}) => {
-    Object.assign(progress, { stage, detail }, extra);
-    setCurrentDetails(detail);
-  };
-  setHandler(progressQuery, () => progress);
+  const { progress, step } = trackProgress({ workflow: 'pipelineRun', pipeline: input.pipeline, stage: 'starting', detail: 'starting', key: runKey, startedAt: startTime.toISOString() });
   setHandler(episodeStageSignal, ({ stage }) => {
     upsertSearchAttributes([{ key: HEAL_OUTCOME, value: stage }]);
     step(stage, stage === 'awaiting-approval' ? `healing: a verified fix awaits approval (${progress.childId ?? 'episode'})` : 'healing: applying the fix');
