@@ -8,7 +8,7 @@ import type { PipelineSpec } from '../common/spec';
 import type { VerificationCheck, VerificationReport } from '../common/types';
 import { pct } from './etl/drift';
 import { ident } from '../lib/duckdb';
-import { runLoad, TYPED } from './etl/load';
+import { runLoad } from './etl/load';
 import type { ColumnProfile, TableProfile } from './etl/profile';
 
 /** How far a column's profile may move from its baseline and still be "the same column". */
@@ -163,8 +163,11 @@ export async function verifyCandidate(conn: DuckDBConnection, opts: VerifyOption
       allowedRoots: opts.allowedRoots,
       // Staged and cast but not written: every figure below comes from the load's counts and profile.
       commit: false,
+      // Cast straight into the table kept for the apply (dropped below unless every check holds).
+      ...(opts.keepAs ? { keepAs: opts.keepAs } : {}),
     });
   } catch (err) {
+    if (opts.keepAs) await conn.run(`DROP TABLE IF EXISTS ${ident(opts.keepAs)}`).catch(() => undefined);
     if (!(err instanceof HealError)) throw err;
     const name = err.type === 'QuarantineBudgetExceeded' ? 'quarantine-budget' : 'contract';
     checks.push({ name, passed: false, figure: err.message.slice(0, 300), threshold: name === 'contract' ? 'the source fits the contract' : `≤ ${pct(spec.quality.quarantineBudget)}` });
@@ -202,10 +205,8 @@ export async function verifyCandidate(conn: DuckDBConnection, opts: VerifyOption
   if (!opts.baseline) checks.push({ name: 'profile', passed: true, figure: 'no baseline recorded yet: profile checks skipped' });
   const failed = checks.filter((c) => !c.passed);
   let kept: string | undefined;
-  if (opts.keepAs && failed.length === 0 && res.rowsQuarantined === 0) {
-    await conn.run(`CREATE OR REPLACE TABLE ${ident(opts.keepAs)} AS SELECT * FROM ${TYPED}`);
-    kept = opts.keepAs;
-  }
+  if (opts.keepAs && failed.length === 0 && res.rowsQuarantined === 0) kept = opts.keepAs;
+  else if (opts.keepAs) await conn.run(`DROP TABLE IF EXISTS ${ident(opts.keepAs)}`);
   const report: VerificationReport = {
     ...base,
     passed: failed.length === 0,

@@ -23,12 +23,14 @@ import {
   readHeader,
   resolveSourceFiles,
   shapeOf,
+  countStaged,
   sniffCsv,
+  sourceSelect,
   stageSource,
   type StagedSource,
 } from './source';
 import { compileExpression } from '../doctor/expression';
-import { columnSql, tableColumnsDdl, type CompiledExpressions } from './sql';
+import { columnSql, DUCKDB_TYPES, tableColumnsDdl, type CompiledExpressions } from './sql';
 
 export const TYPED = '__heal_typed';
 export const LOADS_TABLE = '__heal_loads';
@@ -49,6 +51,13 @@ export interface LoadContext {
    * moved beyond its bounds stops the load with `SchemaDriftError` ('distribution-shift').
    */
   baseline?: TableProfile | null;
+  /**
+   * Keep the cast rows in this table of `conn`'s database (a persistent table, written as the
+   * source is read: verification keeps them for the apply). Without it a load that does not commit
+   * casts into a temp table; a committing load always stages in a table of the warehouse.
+   * @default a temp table
+   */
+  keepAs?: string;
 }
 
 export interface LoadResult {
@@ -106,8 +115,8 @@ export async function checkStructure(conn: DuckDBConnection, ctx: LoadContext, f
 export async function checkValues(
   conn: DuckDBConnection,
   ctx: LoadContext,
-  /** `typed`: castStaged already ran, the counts come from its rows. */
-  staged: StagedSource & { typed?: boolean },
+  /** `typed`: the table castStaged wrote; the counts come from its rows. */
+  staged: StagedSource & { typed?: string },
   exprs: CompiledExpressions = {},
 ): Promise<DriftReport | null> {
   const { spec } = ctx;
@@ -116,7 +125,7 @@ export async function checkValues(
     differences.push({ kind: 'no-rows', detail: 'the source has a header but no data rows; a partial file never replaces the table' });
   } else {
     differences.push(...(await classifyRejects(conn, spec, staged.rejectedLines, staged.rows, staged.truncated)));
-    differences.push(...classifyValues(spec, await valueStats(conn, spec, exprs, staged.typed ? { typed: TYPED } : {}), staged.rows));
+    differences.push(...classifyValues(spec, await valueStats(conn, spec, exprs, staged.typed ? { typed: staged.typed } : {}), staged.rows));
   }
   if (!differences.length) return null;
   return driftReport(
@@ -129,11 +138,27 @@ export async function checkValues(
   );
 }
 
-/** Cast every row into `__heal_typed`, flagging rows that go to quarantine and why. */
-export async function castStaged(conn: DuckDBConnection, spec: PipelineSpec, exprs: CompiledExpressions = {}): Promise<void> {
+/**
+ * Read the source once, straight from its files, casting every row into `__heal_typed` and
+ * flagging rows that go to quarantine and why (malformed lines are recorded in `__heal_rejects`).
+ * The text of a row is kept (`__raw`) only for a row that goes to quarantine. Rows stay in file
+ * order: a row's `rowid` in `__heal_typed` is its position among the source's well-formed rows.
+ * Returns the source with its counts.
+ */
+export async function castStaged(
+  conn: DuckDBConnection,
+  spec: PipelineSpec,
+  source: StagedSource,
+  exprs: CompiledExpressions = {},
+  /** A persistent table to write (see {@link LoadContext.keepAs}); default: the temp table `__heal_typed`. */
+  table?: string,
+): Promise<StagedSource> {
+  const typed = table === undefined ? TYPED : ident(table);
   const parts = spec.contract.columns.map((c) => columnSql(spec, c, 'r', exprs));
-  const values = parts.map((p) => `${p.value} AS ${ident(p.column.name)}`);
+  // Typed exactly as the target's columns: a staged table of the warehouse becomes the target (replace).
+  const values = parts.map((p) => `CAST(${p.value} AS ${DUCKDB_TYPES[p.column.type]}) AS ${ident(p.column.name)}`);
   const bad = parts.flatMap((p) => [p.fail, p.missing]).filter((x) => x !== 'false');
+  const isBad = bad.length ? `(${bad.join(' OR ')})` : 'false';
   const reasons = parts.flatMap((p) => {
     const out: string[] = [];
     if (p.fail !== 'false')
@@ -148,19 +173,34 @@ export async function castStaged(conn: DuckDBConnection, spec: PipelineSpec, exp
     .map((p) => `CASE WHEN ${p.fail} OR ${p.missing} THEN ${lit(p.column.name)} END`);
   // `__heal_n<i>`: the column's text is not empty (the value checks count from these, see valueStats).
   const nonEmpty = parts.map((p, i) => `(${p.text}) IS NOT NULL AS __heal_n${i}`);
-  await conn.run(`CREATE OR REPLACE TEMP TABLE ${TYPED} AS
-    SELECT r.rowid AS __row, r.${ident(FILE_COLUMN)} AS __file, ${values.join(', ')}, ${nonEmpty.join(', ')},
-      ${bad.length ? bad.join(' OR ') : 'false'} AS __bad,
-      ${reasons.length ? `concat_ws('; ', ${reasons.join(', ')})` : "''"} AS __reason,
-      ${badCols.length ? `concat_ws(',', ${badCols.join(', ')})` : "''"} AS __columns
-    FROM ${RAW} r`);
-  if (spec.target.mode === 'merge' && spec.target.key?.length) {
-    const keys = spec.target.key.map(ident);
-    await conn.run(`UPDATE ${TYPED} SET __bad = true, __columns = ${lit(spec.target.key.join(','))},
+  // Reasons and the row's text for bad rows only: a CASE evaluates its branch for those rows alone.
+  await conn.run(`CREATE OR REPLACE ${table === undefined ? 'TEMP ' : ''}TABLE ${typed} AS
+    SELECT ${source.files.length > 1 ? `r.${ident(FILE_COLUMN)}` : 'NULL::VARCHAR'} AS __file, ${values.join(', ')}, ${nonEmpty.join(', ')},
+      ${isBad} AS __bad,
+      ${reasons.length ? `CASE WHEN ${isBad} THEN concat_ws('; ', ${reasons.join(', ')}) END` : 'NULL::VARCHAR'} AS __reason,
+      ${badCols.length ? `CASE WHEN ${isBad} THEN concat_ws(',', ${badCols.join(', ')}) END` : 'NULL::VARCHAR'} AS __columns,
+      CASE WHEN ${isBad} THEN to_json(r)::VARCHAR END AS __raw
+    FROM (${sourceSelect(spec, source.files, { rejects: true })}) r`);
+  if (spec.target.mode === 'merge' && spec.target.key?.length) await flagDuplicateKeys(conn, spec, typed);
+  const rows = (await queryOne<{ n: number }>(conn, `SELECT count(*) AS n FROM ${typed}`))?.n ?? 0;
+  return countStaged(conn, spec, source, rows);
+}
+
+/** Merge: of rows with the same key, the last one in the source wins; the others go to quarantine. */
+async function flagDuplicateKeys(conn: DuckDBConnection, spec: PipelineSpec, typed: string): Promise<void> {
+  const keys = (spec.target.key ?? []).map(ident);
+  const marked = await queryOne<{ Count: number }>(
+    conn,
+    `UPDATE ${typed} SET __bad = true, __columns = ${lit((spec.target.key ?? []).join(','))},
         __reason = 'duplicate key: a later row of the source has the same key'
-      WHERE NOT __bad AND __row IN (
-        SELECT __row FROM (SELECT __row, row_number() OVER (PARTITION BY ${keys.join(', ')} ORDER BY __row DESC) AS k FROM ${TYPED} WHERE NOT __bad) WHERE k > 1)`);
-  }
+      WHERE NOT __bad AND rowid IN (
+        SELECT rid FROM (SELECT rowid AS rid, row_number() OVER (PARTITION BY ${keys.join(', ')} ORDER BY rowid DESC) AS k FROM ${typed} WHERE NOT __bad) WHERE k > 1)`,
+  );
+  if (!marked || Number(marked.Count) === 0) return;
+  // Their text, from a second read of the source (same rows, same order; only when there are duplicates).
+  await conn.run(`UPDATE ${typed} SET __raw = s.raw
+    FROM (SELECT row_number() OVER () - 1 AS pos, to_json(r)::VARCHAR AS raw FROM ${RAW} r) s
+    WHERE ${typed}.rowid = s.pos AND ${typed}.__bad AND ${typed}.__raw IS NULL`);
 }
 
 async function tableExists(conn: DuckDBConnection, table: string): Promise<boolean> {
@@ -228,7 +268,7 @@ async function compileExpressions(conn: DuckDBConnection, ctx: LoadContext, stag
 }
 
 /** SQL giving, for each bad typed row, its line in the source file (header, skipped and malformed lines counted). */
-function badRowsWithLines(spec: PipelineSpec): string {
+function badRowsWithLines(spec: PipelineSpec, typed: string, files: readonly string[]): string {
   const h = spec.source.format === 'csv' ? (spec.source.csv.header ? 1 : 0) + spec.source.csv.skipRows : 0;
   const rejected =
     spec.source.format === 'csv'
@@ -236,13 +276,23 @@ function badRowsWithLines(spec: PipelineSpec): string {
          FROM (SELECT DISTINCT scan_id, file_id, line FROM ${REJECTS}) e JOIN ${REJECT_SCANS} s USING (scan_id, file_id)`
       : `SELECT NULL::VARCHAR AS file, NULL::BIGINT AS k WHERE false`;
   return `WITH numbered AS (
-      SELECT t.*, row_number() OVER (PARTITION BY __file ORDER BY __row) AS k FROM ${TYPED} t),
+      SELECT t.rowid AS __row, t.* REPLACE (coalesce(t.__file, ${lit(files[0] ?? '')}) AS __file),
+        row_number() OVER (PARTITION BY t.__file ORDER BY t.rowid) AS k FROM ${typed} t),
     rej AS (${rejected})
-    SELECT n.__row, n.__file, n.__columns, n.__reason,
+    SELECT n.__row, n.__file, n.__columns, n.__reason, n.__raw,
       n.k + ${h} + (SELECT count(*) FROM rej WHERE rej.file = n.__file AND rej.k <= n.k) AS line
     FROM numbered n WHERE n.__bad`;
 }
 
+/** Temp table of the bad rows with their source lines, taken before a staged table changes. */
+const BAD_ROWS = '__heal_bad_rows';
+
+/** Number the bad rows (their lines in the source) into `__heal_bad_rows`. `__file` is NULL for a one-file source. */
+async function collectBadRows(conn: DuckDBConnection, ctx: LoadContext, typed: string, files: readonly string[], bad: number): Promise<void> {
+  if (bad > 0) await conn.run(`CREATE OR REPLACE TEMP TABLE ${BAD_ROWS} AS ${badRowsWithLines(ctx.spec, typed, files)}`);
+}
+
+/** Write this run's quarantine rows (bad rows collected by collectBadRows, malformed lines); inside the load's transaction. */
 async function writeQuarantine(conn: DuckDBConnection, ctx: LoadContext, bad: number, rejected: number): Promise<void> {
   const q = ident(`${ctx.spec.target.table}__quarantine`);
   await conn.run(`CREATE TABLE IF NOT EXISTS ${q} (
@@ -254,8 +304,8 @@ async function writeQuarantine(conn: DuckDBConnection, ctx: LoadContext, bad: nu
   const common = `${lit(ctx.runId)}, ${lit(ctx.spec.name)}, ${ctx.specVersion}`;
   if (bad > 0) {
     await conn.run(`INSERT INTO ${q}
-      SELECT ${common}, b.__file, b.line, b.__columns, b.__reason, to_json(r)::VARCHAR, now()::TIMESTAMP
-      FROM (${badRowsWithLines(ctx.spec)}) b JOIN ${RAW} r ON r.rowid = b.__row`);
+      SELECT ${common}, b.__file, b.line, b.__columns, b.__reason, b.__raw, now()::TIMESTAMP
+      FROM ${BAD_ROWS} b ORDER BY b.line`);
   }
   if (ctx.spec.source.format === 'csv' && rejected > 0) {
     await conn.run(`INSERT INTO ${q}
@@ -279,18 +329,27 @@ async function checkTargetColumns(conn: DuckDBConnection, spec: PipelineSpec): P
   }
 }
 
-/** Write the target table, quarantine and load record in one transaction. */
-async function commitLoad(conn: DuckDBConnection, ctx: LoadContext, files: string[], rowsRead: number, loadKey: string): Promise<{ loaded: number; quarantined: number }> {
+/** Write the target table, quarantine and load record in one transaction, from the cast rows in `typed`. */
+async function commitLoad(
+  conn: DuckDBConnection,
+  ctx: LoadContext,
+  files: string[],
+  rowsRead: number,
+  loadKey: string,
+  typed: string,
+): Promise<{ loaded: number; quarantined: number }> {
   const { spec } = ctx;
   const t = ident(spec.target.table);
   const cols = spec.contract.columns.map((c) => ident(c.name)).join(', ');
   const counts = (await queryOne<{ good: number; bad: number }>(
     conn,
-    `SELECT count(*) FILTER (WHERE NOT __bad) AS good, count(*) FILTER (WHERE __bad) AS bad FROM ${TYPED}`,
+    `SELECT count(*) FILTER (WHERE NOT __bad) AS good, count(*) FILTER (WHERE __bad) AS bad FROM ${typed}`,
   )) ?? { good: 0, bad: 0 };
   const rejected = rowsRead - counts.good - counts.bad;
+  await collectBadRows(conn, ctx, typed, files, counts.bad);
   await conn.run('BEGIN TRANSACTION');
   try {
+    await writeQuarantine(conn, ctx, counts.bad, rejected);
     if (spec.target.mode === 'replace') {
       await conn.run(`CREATE OR REPLACE TABLE ${t} (${tableColumnsDdl(spec)})`);
     } else {
@@ -299,12 +358,11 @@ async function commitLoad(conn: DuckDBConnection, ctx: LoadContext, files: strin
     }
     if (spec.target.mode === 'merge' && spec.target.key?.length) {
       const on = spec.target.key.map((k) => `${t}.${ident(k)} IS NOT DISTINCT FROM s.${ident(k)}`).join(' AND ');
-      await conn.run(`DELETE FROM ${t} USING (SELECT ${spec.target.key.map(ident).join(', ')} FROM ${TYPED} WHERE NOT __bad) s WHERE ${on}`);
+      await conn.run(`DELETE FROM ${t} USING (SELECT ${spec.target.key.map(ident).join(', ')} FROM ${typed} WHERE NOT __bad) s WHERE ${on}`);
     }
-    // File order without a sort: __heal_typed was written in file order and DuckDB preserves
+    // File order without a sort: the typed rows were written in file order and DuckDB preserves
     // insertion order (preserve_insertion_order, on by default) through a filtered scan.
-    await conn.run(`INSERT INTO ${t} (${cols}) SELECT ${cols} FROM ${TYPED} WHERE NOT __bad`);
-    await writeQuarantine(conn, ctx, counts.bad, rejected);
+    await conn.run(`INSERT INTO ${t} (${cols}) SELECT ${cols} FROM ${typed} WHERE NOT __bad`);
     await ensureLoadsTable(conn);
     await conn.run(`INSERT INTO ${LOADS_TABLE} VALUES (${lit(ctx.runId)}, ${lit(spec.name)}, ${lit(spec.target.table)}, ${lit(spec.target.mode)},
       ${lit(loadKey)}, ${ctx.specVersion}, ${lit(JSON.stringify(files))}, ${rowsRead}, ${counts.good}, ${counts.bad + rejected}, now()::TIMESTAMP)`);
@@ -312,6 +370,8 @@ async function commitLoad(conn: DuckDBConnection, ctx: LoadContext, files: strin
   } catch (err) {
     await conn.run('ROLLBACK').catch(() => undefined);
     throw err;
+  } finally {
+    if (counts.bad > 0) await conn.run(`DROP TABLE IF EXISTS ${BAD_ROWS}`).catch(() => undefined);
   }
   return { loaded: counts.good, quarantined: counts.bad + rejected };
 }
@@ -352,45 +412,55 @@ export async function runLoad(conn: DuckDBConnection, ctx: LoadContext): Promise
     }
   }
 
-  const staged = await stageSource(conn, spec, files);
-  const exprs = await compileExpressions(conn, ctx, staged);
-  // Cast first, then count what failed from the cast rows: one pass of the casts, not two.
-  await castStaged(conn, spec, exprs);
-  const valueDrift = await checkValues(conn, ctx, { ...staged, typed: true }, exprs);
-  if (valueDrift) throw new SchemaDriftError(valueDrift);
-  const rowsRead = staged.rows + staged.rejectedLines;
-  const bad = (await queryOne<{ n: number }>(conn, `SELECT count(*) AS n FROM ${TYPED} WHERE __bad`))?.n ?? 0;
-  const quarantined = bad + staged.rejectedLines;
-  const share = rowsRead ? quarantined / rowsRead : 0;
-  if (share > spec.quality.quarantineBudget) {
-    const reasons = await queryRows<{ r: string }>(conn, `SELECT DISTINCT __reason AS r FROM ${TYPED} WHERE __bad LIMIT 3`);
-    throw new QuarantineBudgetExceededError(
-      `${quarantined} of ${rowsRead} rows (${pct(share)}) would go to quarantine, over the budget of ${pct(spec.quality.quarantineBudget)}; e.g. ${reasons
-        .map((r) => clip(r.r, 100))
-        .join(' | ')}`,
-      { rowsRead, quarantined, budget: spec.quality.quarantineBudget },
-    );
-  }
-
-  // The profile of the rows this load accepts: checked against the baseline before anything is
-  // written (silent drift), then returned as this load's profile.
-  const profile = await profileRelation(conn, spec, `(SELECT * FROM ${TYPED} WHERE NOT __bad)`);
-  if (ctx.baseline) {
-    const shifts = checkDistribution(ctx.baseline, profile, distributionThresholds(spec));
-    if (shifts.length) {
-      const report = driftReport(spec, ctx.specVersion, files, shifts, shapeOf(spec, spec.source.columns), shapeOf(spec, staged.columns, rowsRead));
-      throw new SchemaDriftError({ ...report, summary: distributionSummary(spec.name, shifts) });
+  const opened = await stageSource(conn, spec, files);
+  const exprs = await compileExpressions(conn, ctx, opened);
+  // Cast rows go to a temp table, or straight into the table verification keeps for the apply.
+  // (Not into a table of the warehouse: DuckDB writes a persistent table from a CSV scan in file
+  // order 1.5-2x slower than a temp table, more than the copy into the target costs.)
+  const stage = ctx.commit ? undefined : ctx.keepAs;
+  const typed = stage === undefined ? TYPED : ident(stage);
+  try {
+    // One read of the source: cast as it is read, then count what failed from the cast rows.
+    const staged = await castStaged(conn, spec, opened, exprs, stage);
+    const valueDrift = await checkValues(conn, ctx, { ...staged, typed }, exprs);
+    if (valueDrift) throw new SchemaDriftError(valueDrift);
+    const rowsRead = staged.rows + staged.rejectedLines;
+    const bad = (await queryOne<{ n: number }>(conn, `SELECT count(*) AS n FROM ${typed} WHERE __bad`))?.n ?? 0;
+    const quarantined = bad + staged.rejectedLines;
+    const share = rowsRead ? quarantined / rowsRead : 0;
+    if (share > spec.quality.quarantineBudget) {
+      const reasons = await queryRows<{ r: string }>(conn, `SELECT DISTINCT __reason AS r FROM ${typed} WHERE __bad LIMIT 3`);
+      throw new QuarantineBudgetExceededError(
+        `${quarantined} of ${rowsRead} rows (${pct(share)}) would go to quarantine, over the budget of ${pct(spec.quality.quarantineBudget)}; e.g. ${reasons
+          .map((r) => clip(r.r, 100))
+          .join(' | ')}`,
+        { rowsRead, quarantined, budget: spec.quality.quarantineBudget },
+      );
     }
-  }
 
-  let loaded = rowsRead - quarantined;
-  let committedAt: string | null = null;
-  if (ctx.commit) {
-    const c = await commitLoad(conn, ctx, files, rowsRead, loadKey || sourceKeyLite(files));
-    loaded = c.loaded;
-    committedAt = new Date().toISOString();
+    // The profile of the rows this load accepts: checked against the baseline before anything is
+    // written (silent drift), then returned as this load's profile.
+    const profile = await profileRelation(conn, spec, `(SELECT * FROM ${typed} WHERE NOT __bad)`);
+    if (ctx.baseline) {
+      const shifts = checkDistribution(ctx.baseline, profile, distributionThresholds(spec));
+      if (shifts.length) {
+        const report = driftReport(spec, ctx.specVersion, files, shifts, shapeOf(spec, spec.source.columns), shapeOf(spec, staged.columns, rowsRead));
+        throw new SchemaDriftError({ ...report, summary: distributionSummary(spec.name, shifts) });
+      }
+    }
+
+    let loaded = rowsRead - quarantined;
+    let committedAt: string | null = null;
+    if (ctx.commit) {
+      const c = await commitLoad(conn, ctx, files, rowsRead, loadKey || sourceKeyLite(files), typed);
+      loaded = c.loaded;
+      committedAt = new Date().toISOString();
+    }
+    return { sources: files, rowsRead, rowsLoaded: loaded, rowsQuarantined: rowsRead - loaded, skipped: false, profile, alreadyCommitted: false, committedAt };
+  } catch (err) {
+    if (stage !== undefined) await conn.run(`DROP TABLE IF EXISTS ${typed}`).catch(() => undefined);
+    throw err;
   }
-  return { sources: files, rowsRead, rowsLoaded: loaded, rowsQuarantined: rowsRead - loaded, skipped: false, profile, alreadyCommitted: false, committedAt };
 }
 
 /** A cheap identity for non-append loads (path, size, mtime): recorded for audit, not used for skipping. */
@@ -444,8 +514,7 @@ export async function commitVerified(conn: DuckDBConnection, ctx: LoadContext, r
   const alias = '__heal_verified_db';
   await conn.run(`ATTACH ${lit(rows.db)} AS ${alias} (READ_ONLY)`);
   try {
-    await conn.run(`CREATE OR REPLACE TEMP VIEW ${TYPED} AS SELECT * FROM ${alias}.${ident(rows.table)}`);
-    const c = await commitLoad(conn, ctx, rows.files, rows.rowsRead, loadKey || sourceKeyLite(rows.files));
+    const c = await commitLoad(conn, ctx, rows.files, rows.rowsRead, loadKey || sourceKeyLite(rows.files), `${alias}.${ident(rows.table)}`);
     return {
       sources: rows.files,
       rowsRead: rows.rowsRead,
@@ -457,7 +526,6 @@ export async function commitVerified(conn: DuckDBConnection, ctx: LoadContext, r
       committedAt: new Date().toISOString(),
     };
   } finally {
-    await conn.run(`DROP VIEW IF EXISTS ${TYPED}`).catch(() => undefined);
     await conn.run(`DETACH ${alias}`).catch(() => undefined);
   }
 }

@@ -171,11 +171,11 @@ export async function sniffCsv(conn: DuckDBConnection, file: string, encoding = 
   }
 }
 
-/** A source staged as text in a temp table of the connection. */
+/** A source read as text: its files, its columns, and (once read) its row counts. */
 export interface StagedSource {
   files: string[];
   columns: string[];
-  /** Rows staged (well-formed). */
+  /** Rows read (well-formed). */
   rows: number;
   /** Malformed lines DuckDB could not split into the expected columns. */
   rejectedLines: number;
@@ -184,39 +184,50 @@ export interface StagedSource {
 }
 
 /**
- * Read the whole source once into `__heal_raw` (every column as text, in file order) with
- * malformed lines recorded in `__heal_rejects`. Everything after works from these temp tables.
+ * The source as a relation of text columns plus `__heal_file` (the file each row came from), in
+ * file order. With `rejects`, malformed CSV lines are recorded in `__heal_rejects` (and skipped);
+ * without, they are skipped silently (for re-reads after the one recording scan).
+ */
+export function sourceSelect(spec: PipelineSpec, files: readonly string[], opts: { rejects: boolean }): string {
+  const isCsv = spec.source.format === 'csv';
+  const reader = opts.rejects && isCsv ? { rejectsTable: REJECTS, rejectsScan: REJECT_SCANS } : isCsv ? { ignoreErrors: true } : {};
+  const cols = isCsv ? '*' : 'COLUMNS(*)::VARCHAR';
+  if (files.length === 1) return `SELECT ${cols}, ${lit(files[0] ?? '')} AS ${ident(FILE_COLUMN)} FROM ${readerCall(spec, files, reader)}`;
+  const multi = readerCall(spec, files, { ...reader, filename: true }).replace(/filename=true/, `filename=${lit(FILE_COLUMN)}`);
+  return `SELECT ${cols} FROM ${multi}`;
+}
+
+/**
+ * Open the source for one load: `__heal_raw` becomes a view reading it as text (no copy is made:
+ * the load casts straight from the file, see `castStaged`), and its columns are returned. Row
+ * counts are known once the recording scan ran ({@link countStaged}).
  */
 export async function stageSource(conn: DuckDBConnection, spec: PipelineSpec, files: readonly string[]): Promise<StagedSource> {
-  const isCsv = spec.source.format === 'csv';
-  const call = readerCall(spec, files, { rejectsTable: REJECTS, rejectsScan: REJECT_SCANS });
-  const select = isCsv ? `SELECT *, ${lit(files[0] ?? '')} AS ${ident(FILE_COLUMN)}` : `SELECT COLUMNS(*)::VARCHAR, ${lit(files[0] ?? '')} AS ${ident(FILE_COLUMN)}`;
-  if (files.length === 1) {
-    await conn.run(`CREATE OR REPLACE TEMP TABLE ${RAW} AS ${select} FROM ${call}`);
-  } else {
-    const multi = readerCall(spec, files, { rejectsTable: REJECTS, rejectsScan: REJECT_SCANS, filename: true }).replace(
-      /filename=true/,
-      `filename=${lit(FILE_COLUMN)}`,
-    );
-    await conn.run(`CREATE OR REPLACE TEMP TABLE ${RAW} AS SELECT ${isCsv ? '*' : 'COLUMNS(*)::VARCHAR'} FROM ${multi}`);
-  }
+  await conn.run(`CREATE OR REPLACE TEMP VIEW ${RAW} AS ${sourceSelect(spec, files, { rejects: false })}`);
   const cols = await queryRows<{ column_name: string }>(conn, `DESCRIBE ${RAW}`);
   const columns = cols.map((c) => c.column_name).filter((c) => c !== FILE_COLUMN);
-  const count = await queryOne<{ n: number }>(conn, `SELECT count(*) AS n FROM ${RAW}`);
+  return { files: [...files], columns, rows: 0, rejectedLines: 0, truncated: false };
+}
+
+/**
+ * Row counts of a source after its recording scan: `rows` well-formed rows were read, and the
+ * malformed lines are in `__heal_rejects`.
+ */
+export async function countStaged(conn: DuckDBConnection, spec: PipelineSpec, source: StagedSource, rows: number): Promise<StagedSource> {
   let rejectedLines = 0;
   let truncated = false;
-  if (isCsv) {
+  if (spec.source.format === 'csv') {
     const rej = await queryOne<{ n: number; last: number | null }>(
       conn,
       `SELECT count(DISTINCT (file_id, line)) AS n, max(line) AS last FROM ${REJECTS}`,
     );
     rejectedLines = rej?.n ?? 0;
-    if (rejectedLines > 0 && files.length === 1 && rej?.last != null) {
-      const facts = fileFacts(files[0] ?? '');
-      truncated = facts.endsWithoutNewline && rej.last >= (count?.n ?? 0) + rejectedLines + (spec.source.csv.header ? 1 : 0) + spec.source.csv.skipRows;
+    if (rejectedLines > 0 && source.files.length === 1 && rej?.last != null) {
+      const facts = fileFacts(source.files[0] ?? '');
+      truncated = facts.endsWithoutNewline && rej.last >= rows + rejectedLines + (spec.source.csv.header ? 1 : 0) + spec.source.csv.skipRows;
     }
   }
-  return { files: [...files], columns, rows: count?.n ?? 0, rejectedLines, truncated };
+  return { ...source, rows, rejectedLines, truncated };
 }
 
 export function shapeOf(spec: PipelineSpec, columns: string[], rows?: number): SourceShape {

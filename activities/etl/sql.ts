@@ -143,7 +143,8 @@ function columnFromRaw(_spec: PipelineSpec, column: ContractColumn, entry: Mappi
     column,
     value,
     text,
-    fail: `(${text} IS NOT NULL AND (${cast}) IS NULL)`,
+    // Text never fails to be text: no per-row check for string columns.
+    fail: column.type === 'string' ? 'false' : `(${text} IS NOT NULL AND (${cast}) IS NULL)`,
     missing: column.required && !hasDefault ? `(${text} IS NULL)` : 'false',
   };
 }

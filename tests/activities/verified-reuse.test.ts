@@ -39,7 +39,7 @@ async function setUp() {
   const scratch = verifiedScratch(home, 'orders', candidateVersion);
   expect(fs.existsSync(scratch.db) && fs.existsSync(scratch.meta)).toBe(true);
   // Mark one kept row: a load that commits the kept rows has the mark, one that reads the source does not.
-  await withDuckDB(scratch.db, {}, (conn) => conn.run(`UPDATE __heal_verified SET name = 'kept row' WHERE __row = 0`).then(() => undefined));
+  await withDuckDB(scratch.db, {}, (conn) => conn.run(`UPDATE __heal_verified SET name = 'kept row' WHERE rowid = 0`).then(() => undefined));
   return { config, a, drifted, candidateVersion, scratch };
 }
 
