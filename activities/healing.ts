@@ -13,9 +13,9 @@ import { withDuckDB } from '../lib/duckdb';
 import { readJson, stateLayout, writeFileAtomic } from '../lib/state';
 import { compileExpression } from './doctor/expression';
 import { createLlmDoctor, LlmUnavailableError } from './doctor/llm';
-import { createSourceProbe } from './doctor/probe';
+import { createSourceProbe, PROBE_STAGE_ROWS } from './doctor/probe';
 import { createRulesDoctor } from './doctor/rules';
-import type { Diagnosis, Doctor, PreviousAttempt } from './doctor/types';
+import type { Diagnosis, Doctor, PreviousAttempt, SourceProbe } from './doctor/types';
 import { resolveSourceFiles } from './etl/source';
 import type { TableProfile } from './etl/profile';
 import { driftSignature, FixMemory, type RememberOutcome } from './memory';
@@ -24,7 +24,7 @@ import { verifiedLoads, verifyCandidate } from './verify';
 import { sourceFingerprint } from './etl/load';
 
 export interface HealingDeps {
-  config: Pick<HealConfig, 'home' | 'allowedRoots' | 'duckdbMemoryLimit' | 'duckdbThreads'> & Partial<Pick<HealConfig, 'llm' | 'maskSamples'>>;
+  config: Pick<HealConfig, 'home' | 'allowedRoots' | 'duckdbMemoryLimit' | 'duckdbThreads'> & Partial<Pick<HealConfig, 'llm' | 'maskSamples' | 'probeRows'>>;
   store: SpecStore;
   /** Doctors, tried in order until one answers. @default rules, then the LLM when configured */
   doctors?: Doctor[];
@@ -140,6 +140,11 @@ export function createHealingActivities(deps: HealingDeps) {
      * one with the same columns) is answered without reading the source — at most once per episode
      * and never a patch that already failed in it. Otherwise ask the doctors, in order, for a patch.
      * No confident answer from any → NoDiagnosis (ends the episode).
+     *
+     * The first attempt's doctors see the first `config.probeRows` rows of the source (fast on big
+     * files; verification then proves the fix on the whole file). A later attempt — an earlier fix
+     * failed, perhaps on rows past that sample — sees the whole source; so does a first attempt whose
+     * doctors all refused (not fatally) on a sample of a longer source, before it gives up.
      */
     async diagnose(input: DiagnoseInput): Promise<DiagnoseResult> {
       const { spec } = store.read(input.pipeline, input.specVersion);
@@ -168,26 +173,39 @@ export function createHealingActivities(deps: HealingDeps) {
       }
       const baseline = readBaseline(config.home, input.pipeline);
       const masked = new Set(spec.contract.columns.filter((c) => c.pii).flatMap((c) => spec.mapping[c.name]?.from ?? []));
+      const mask = (c: string) => config.maskSamples === true || masked.has(c);
+      const sampleRows = input.previous.length ? Infinity : (config.probeRows ?? PROBE_STAGE_ROWS);
       return withDuckDB(':memory:', duck, async (conn) => {
         const files = await resolveSourceFiles(conn, input.source, config.allowedRoots);
-        const probe = await createSourceProbe(conn, spec, files, { mask: (c) => config.maskSamples === true || masked.has(c) });
-        const source = await probe.summarize();
-        const reasons: string[] = [];
-        for (const doctor of doctors) {
-          const d = await doctor
-            .diagnose({ spec, specVersion: input.specVersion, drift: input.drift, baseline, source, previous: input.previous }, probe)
-            .catch((err: unknown) => {
-              // A rate limit's Retry-After sets the next activity retry's delay (bounded); other transient errors back off.
-              if (err instanceof LlmUnavailableError && err.retryAfterMs) {
-                throw ApplicationFailure.create({ type: 'LlmUnavailable', message: err.message, nextRetryDelay: Math.min(err.retryAfterMs, 60_000) });
-              }
-              throw err;
-            });
-          if (d.kind === 'patch') return d;
-          reasons.push(`${d.doctor}: ${d.reason}`);
-          if (d.fatal) break;
+        /** Ask the doctors in order over one probe: the first patch, else every reason to refuse. */
+        const ask = async (probe: SourceProbe): Promise<DiagnoseResult | { reasons: string[]; fatal: boolean }> => {
+          const source = await probe.summarize();
+          const reasons: string[] = [];
+          for (const doctor of doctors) {
+            const d = await doctor
+              .diagnose({ spec, specVersion: input.specVersion, drift: input.drift, baseline, source, previous: input.previous }, probe)
+              .catch((err: unknown) => {
+                // A rate limit's Retry-After sets the next activity retry's delay (bounded); other transient errors back off.
+                if (err instanceof LlmUnavailableError && err.retryAfterMs) {
+                  throw ApplicationFailure.create({ type: 'LlmUnavailable', message: err.message, nextRetryDelay: Math.min(err.retryAfterMs, 60_000) });
+                }
+                throw err;
+              });
+            if (d.kind === 'patch') return d;
+            reasons.push(`${d.doctor}: ${d.reason}`);
+            if (d.fatal) return { reasons, fatal: true };
+          }
+          return { reasons, fatal: false };
+        };
+        const probe = await createSourceProbe(conn, spec, files, { mask, sampleRows });
+        let answer = await ask(probe);
+        // Refused on the first rows of a longer source: what settles it may lie past them, and a
+        // refusal ends the episode. Ask once more over the whole source (not after a fatal refusal).
+        if ('reasons' in answer && !answer.fatal && probe.partial) {
+          answer = await ask(await createSourceProbe(conn, spec, files, { mask, sampleRows: Infinity }));
         }
-        throw new NoDiagnosisError(`no confident fix: ${reasons.join('; ')}`, { reasons });
+        if ('kind' in answer) return answer;
+        throw new NoDiagnosisError(`no confident fix: ${answer.reasons.join('; ')}`, { reasons: answer.reasons });
       });
     },
 

@@ -24,7 +24,7 @@ import { specStoreFor } from './spec-store';
 /** What activities need from the outside world. */
 export interface ActivityDeps {
   config: Pick<HealConfig, 'home' | 'warehouse' | 'allowedRoots' | 'duckdbMemoryLimit' | 'duckdbThreads'> &
-    Partial<Pick<HealConfig, 'llm' | 'maxAttempts' | 'maskSamples' | 'approvalTimeoutMs' | 'slackWebhookUrl' | 'alertWindowMs' | 'github' | 'gitCommits' | 'uiUrl' | 'namespace'>>;
+    Partial<Pick<HealConfig, 'llm' | 'maxAttempts' | 'maskSamples' | 'probeRows' | 'approvalTimeoutMs' | 'slackWebhookUrl' | 'alertWindowMs' | 'github' | 'gitCommits' | 'uiUrl' | 'namespace'>>;
   /** GitHub client knobs (poll interval, retry timings), for tests. @default the client's own */
   github?: Omit<GitHubDeps, 'config'>;
   /** Doctors tried in order. @default rules, then the LLM when OPENAI_BASE_URL or OPENAI_API_KEY is set */
@@ -67,6 +67,7 @@ async function heartbeating<T>(fn: () => Promise<T>): Promise<T> {
   }
   if (!ctx) return fn();
   const c = ctx;
+  c.heartbeat(); // at once: the worker knows it started, and a test can see it
   const timer = setInterval(() => c.heartbeat(), HEARTBEAT_INTERVAL_MS);
   try {
     return await fn();
@@ -106,11 +107,18 @@ export function createActivities(deps: ActivityDeps) {
   const duck = { memoryLimit: config.duckdbMemoryLimit, threads: config.duckdbThreads };
 
   const links = { uiUrl: config.uiUrl ?? 'http://localhost:8233', namespace: config.namespace ?? 'default' };
+  const healing = createHealingActivities({ config, store, ...(deps.doctors ? { doctors: deps.doctors } : {}) });
+  const partitions = createPartitionActivities({ config, store });
   return atBoundary({
-    ...createHealingActivities({ config, store, ...(deps.doctors ? { doctors: deps.doctors } : {}) }),
+    ...healing,
+    // Whole-file DuckDB work: heartbeat while it runs (the `doctor` and `etl` profiles time out a silent activity).
+    diagnose: (input: Parameters<typeof healing.diagnose>[0]) => heartbeating(() => healing.diagnose(input)),
+    verifyPatch: (input: Parameters<typeof healing.verifyPatch>[0]) => heartbeating(() => healing.verifyPatch(input)),
     ...createAlertActivities({ config: { home: config.home, slackWebhookUrl: config.slackWebhookUrl, alertWindowMs: config.alertWindowMs ?? 3_600_000, ...links } }),
     ...createMetricsActivities({ config: { home: config.home } }),
-    ...createPartitionActivities({ config, store }),
+    ...partitions,
+    loadPartition: (input: Parameters<typeof partitions.loadPartition>[0]) => heartbeating(() => partitions.loadPartition(input)),
+    mergePartitions: (input: Parameters<typeof partitions.mergePartitions>[0]) => heartbeating(() => partitions.mergePartitions(input)),
     ...createGitHubActivities({
       config: { home: config.home, github: config.github ?? { token: undefined, repository: undefined, apiUrl: 'https://api.github.com' }, ...links },
       ...deps.github,

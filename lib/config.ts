@@ -26,6 +26,25 @@ const intFromEnv = (def: number, min: number, max: number) =>
       return n;
     });
 
+/** Rows the rules doctor's source probe reads by default (the first N of the source); see `HealConfig.probeRows`. */
+export const DEFAULT_PROBE_ROWS = 200_000;
+
+/** HEAL_PROBE_ROWS: a positive integer, or `0` / `all` for the whole source (Infinity). */
+const probeRowsFromEnv = z
+  .string()
+  .optional()
+  .transform((v, ctx) => {
+    const t = v?.trim().toLowerCase();
+    if (t === undefined || t === '') return DEFAULT_PROBE_ROWS;
+    if (t === 'all' || t === '0') return Infinity;
+    const n = Number(t.replace(/_/g, ''));
+    if (!/^[0-9_]+$/.test(t) || !Number.isSafeInteger(n) || n < 1) {
+      ctx.addIssue({ code: 'custom', message: `must be a positive integer, or 0 or "all" for the whole source, got "${v}"` });
+      return z.NEVER;
+    }
+    return n;
+  });
+
 const envSchema = z.object({
   HEAL_HOME: optionalString,
   HEAL_ALLOWED_ROOTS: optionalString,
@@ -46,6 +65,7 @@ const envSchema = z.object({
   HEAL_MODEL: optionalString,
   HEAL_APPROVAL_TIMEOUT: optionalString,
   HEAL_MASK_SAMPLES: optionalString,
+  HEAL_PROBE_ROWS: probeRowsFromEnv,
   SLACK_WEBHOOK_URL: optionalString,
   HEAL_ALERT_WINDOW: optionalString,
   GITHUB_TOKEN: optionalString,
@@ -90,6 +110,12 @@ export interface HealConfig {
   readonly approvalTimeoutMs: number | undefined;
   /** Mask every sample value sent to a model (as if every column were `pii: true`). @default false */
   readonly maskSamples: boolean;
+  /**
+   * Data rows of a drifted source the first diagnosis of an episode reads (the first N, in file
+   * order); `Infinity` reads the whole source. Later attempts, after a fix failed verification on the
+   * whole file, always read the whole source. @default 200000
+   */
+  readonly probeRows: number;
   /** Slack incoming webhook for episode alerts. @default unset (no Slack messages) */
   readonly slackWebhookUrl: string | undefined;
   /** Alerts for the same pipeline and drift within this window are grouped, in ms. @default 1h */
@@ -140,6 +166,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd: string = p
     llm: Object.freeze({ baseUrl: e.OPENAI_BASE_URL, apiKey: e.OPENAI_API_KEY, model: e.HEAL_MODEL }),
     approvalTimeoutMs: durationFromEnv('HEAL_APPROVAL_TIMEOUT', e.HEAL_APPROVAL_TIMEOUT),
     maskSamples: isTrue(e.HEAL_MASK_SAMPLES),
+    probeRows: e.HEAL_PROBE_ROWS,
     slackWebhookUrl: e.SLACK_WEBHOOK_URL,
     alertWindowMs: durationFromEnv('HEAL_ALERT_WINDOW', e.HEAL_ALERT_WINDOW) ?? 3_600_000,
     github: Object.freeze({

@@ -6,21 +6,31 @@
  * Each distinct reader variant is staged once (every column as text) into its own temp table and
  * cached; parse questions reuse the ETL's own SQL (`columnSql` / `castExpression`) so the answer is
  * exactly what a load with that entry would do. Expressions (`entry.expr`) are never executed here.
+ *
+ * By default a variant stages only the first {@link PROBE_STAGE_ROWS} data rows of the source (DuckDB
+ * stops reading there), so a diagnosis costs about the same on 1M rows as on 200k; summaries say when
+ * they describe such a sample. Verification proves every candidate fix on the whole file afterwards.
  */
 import type { DuckDBConnection } from '@duckdb/node-api';
 import type { ContractColumn, CsvOptions, MappingEntry, PipelineSpec } from '../../common/spec';
 import { ident, queryOne, queryRows } from '../../lib/duckdb';
 import { clip } from '../etl/drift';
-import { profileRelation } from '../etl/profile';
+import { patternSql, profileRelation } from '../etl/profile';
 import { tooWide } from '../etl/source';
 import { columnSql, readerCall } from '../etl/sql';
 import type { ProbeResult, SourceColumnSummary, SourceProbe, SourceSummary } from './types';
+
+/**
+ * Data rows a probe stages per reader variant by default: the first 200,000 of the source. Plenty
+ * for parse rates, profiles, samples and patterns; a bounded cost on big files.
+ */
+export const PROBE_STAGE_ROWS = 200_000;
 
 /** Bounds of a {@link SourceSummary}: samples per column, their length (an ellipsis included), patterns per column. */
 export const PROBE_SAMPLE_COUNT = 8;
 export const PROBE_SAMPLE_LENGTH = 60;
 export const PROBE_PATTERN_COUNT = 5;
-/** Rows scanned for samples and patterns (the first N of the source: deterministic, bounded). */
+/** Rows scanned for samples and patterns: the first N staged, i.e. the first N of the source (deterministic, bounded). */
 export const PROBE_SAMPLE_ROWS = 100_000;
 /** Most cells (rows × columns) unpivoted at once when summarizing: bounds the memory of a wide file's summary. */
 export const PROBE_BATCH_CELLS = 4_000_000;
@@ -31,12 +41,30 @@ const TOTALS_BATCH = 50;
 export interface SourceProbeOptions {
   /** Source columns whose values must not be shown: their samples read "***". @default none */
   mask?: (column: string) => boolean;
+  /**
+   * Most data rows staged per reader variant: the first N of the source in file order (the files in
+   * the order given), so the same source always gets the same answers. Summaries and parse
+   * measurements then describe those rows only, and say so (`SourceSummary.complete` is false when
+   * the source has more). A positive integer, or `Infinity` for the whole source.
+   * @default PROBE_STAGE_ROWS (200,000)
+   */
+  sampleRows?: number;
+}
+
+/** The DuckDB-backed probe: a {@link SourceProbe} that also tells whether it read only part of the source. */
+export interface StagedSourceProbe extends SourceProbe {
+  /** True once a reader variant staged only the first `sampleRows` rows of a source that has more. */
+  readonly partial: boolean;
 }
 
 interface Staged {
   table: string;
   columns: string[];
+  /** Rows staged (at most `sampleRows`). */
   rows: number;
+  /** False when the source has more rows than were staged. */
+  complete: boolean;
+  /** Malformed lines skipped, counted over the whole source (only when it was read to its end with a rejects table, else 0). */
   rejected: number;
   reader: CsvOptions | undefined;
 }
@@ -54,11 +82,6 @@ function errorText(err: unknown): string {
   return clip([lines[0], why].filter((l, i, a) => l && a.indexOf(l) === i).join(': ') || 'unreadable', 240);
 }
 
-/** Shape classes, as the profile computes them: letters → a, digits → 9, whitespace runs → one space. */
-function patternSql(x: string): string {
-  return `regexp_replace(regexp_replace(regexp_replace(${x}, '[A-Za-z]+', 'a', 'g'), '[0-9]', '9', 'g'), '\\s+', ' ', 'g')`;
-}
-
 function num(v: unknown): number {
   const n = Number(v);
   return Number.isFinite(n) ? Math.round(n * 1e6) / 1e6 : 0;
@@ -73,7 +96,13 @@ export async function createSourceProbe(
   spec: PipelineSpec,
   files: string[],
   opts: SourceProbeOptions = {},
-): Promise<SourceProbe> {
+): Promise<StagedSourceProbe> {
+  const sampleRows = opts.sampleRows ?? PROBE_STAGE_ROWS;
+  if (sampleRows !== Infinity && !(Number.isSafeInteger(sampleRows) && sampleRows > 0)) {
+    throw new RangeError(`sampleRows must be a positive integer or Infinity, got ${sampleRows}`);
+  }
+  const limited = sampleRows !== Infinity;
+  let partial = false;
   const id = `${process.pid}_${++probeCounter}`;
   const stages = new Map<string, Promise<StageResult>>();
   const summaries = new Map<string, Promise<SourceSummary | { error: string }>>();
@@ -108,22 +137,57 @@ export async function createSourceProbe(
               if (wide) return { error: wide };
             }
           }
-          const call = readerCall(s, files, isCsv ? { rejectsTable: `${table}_rej`, rejectsScan: `${table}_scan` } : {});
-          await conn.run(`CREATE OR REPLACE TEMP TABLE ${ident(table)} AS SELECT ${isCsv ? '*' : 'COLUMNS(*)::VARCHAR'} FROM ${call}`);
-          const cols = await queryRows<{ column_name: string }>(conn, `DESCRIBE ${ident(table)}`);
-          const rows = (await queryOne<{ n: number }>(conn, `SELECT count(*) AS n FROM ${ident(table)}`))?.n ?? 0;
-          let rejected = 0;
-          if (isCsv) {
-            const rej = ident(`${table}_rej`);
-            rejected = (await queryOne<{ n: number }>(conn, `SELECT count(DISTINCT (file_id, line)) AS n FROM ${rej}`))?.n ?? 0;
-            // A line in another encoding is not "malformed": the whole variant reads the file wrongly.
-            const enc = await queryOne<{ n: number; m: string | null }>(
-              conn,
-              `SELECT count(DISTINCT (file_id, line)) AS n, min(error_message) AS m FROM ${rej} WHERE error_type = 'INVALID ENCODING'`,
-            );
-            if (enc && enc.n > 0) {
-              return { error: clip(`${enc.n} line(s) are not valid ${s.source.csv.encoding}: ${enc.m ?? 'invalid unicode'}`, 240) };
+          const select = isCsv ? '*' : 'COLUMNS(*)::VARCHAR';
+          const create = (target: string, from: string, what: string, limit?: number) =>
+            conn.run(`CREATE OR REPLACE TEMP TABLE ${ident(target)} AS SELECT ${what} FROM ${from}${limit === undefined ? '' : ` LIMIT ${limit}`}`);
+          // Sampled: one row more than the sample says whether the source has more. A LIMIT stops the
+          // scan early, and DuckDB then leaves its rejects table empty or partial (it is filled when a
+          // scan runs to its end): a malformed or undecodable line would be skipped unseen. So the
+          // sample is read strictly, without rejects: such a line (or the sniffer finding one anywhere
+          // in the file) fails the read, and the whole source is read with rejects as below.
+          let staged = false;
+          if (limited) {
+            try {
+              await create(table, readerCall(s, files), select, sampleRows + 1);
+              staged = true;
+            } catch (err) {
+              if (!isCsv) throw err;
             }
+          }
+          let rejected = 0;
+          if (!staged) {
+            // The whole source (into a side table when sampled, cut to its first rows below): exact
+            // counts of malformed lines, and an encoding error anywhere is seen.
+            const full = limited ? `${table}_full` : table;
+            try {
+              const call = readerCall(s, files, isCsv ? { rejectsTable: `${table}_rej`, rejectsScan: `${table}_scan` } : {});
+              await create(full, call, select);
+              if (isCsv) {
+                const rej = ident(`${table}_rej`);
+                rejected = (await queryOne<{ n: number }>(conn, `SELECT count(DISTINCT (file_id, line)) AS n FROM ${rej}`))?.n ?? 0;
+                // A line in another encoding is not "malformed": the whole variant reads the file wrongly.
+                const enc = await queryOne<{ n: number; m: string | null }>(
+                  conn,
+                  `SELECT count(DISTINCT (file_id, line)) AS n, min(error_message) AS m FROM ${rej} WHERE error_type = 'INVALID ENCODING'`,
+                );
+                if (enc && enc.n > 0) {
+                  return { error: clip(`${enc.n} line(s) are not valid ${s.source.csv.encoding}: ${enc.m ?? 'invalid unicode'}`, 240) };
+                }
+              }
+              // A scan of a table with insertion order preserved: its first rows, in file order.
+              if (full !== table) await create(table, ident(full), '*', sampleRows + 1);
+            } finally {
+              if (full !== table) await conn.run(`DROP TABLE IF EXISTS ${ident(full)}`);
+            }
+          }
+          const cols = await queryRows<{ column_name: string }>(conn, `DESCRIBE ${ident(table)}`);
+          let rows = (await queryOne<{ n: number }>(conn, `SELECT count(*) AS n FROM ${ident(table)}`))?.n ?? 0;
+          let complete = true;
+          if (limited && rows > sampleRows) {
+            // rowid follows insertion order: the extra row is the last one.
+            await conn.run(`DELETE FROM ${ident(table)} WHERE rowid >= ${sampleRows}`);
+            rows = sampleRows;
+            complete = false;
           }
           if (rows === 0 && rejected > 0) {
             return { error: `no line of the source splits into columns with these reader options (${rejected} malformed lines)` };
@@ -133,7 +197,8 @@ export async function createSourceProbe(
           if (columns.some((c) => c.includes('\u0000'))) {
             return { error: `the column names hold NUL bytes: the file is not ${isCsv ? s.source.csv.encoding : 'in this encoding'} (UTF-16?)` };
           }
-          return { table, columns, rows, rejected, reader: isCsv ? s.source.csv : undefined };
+          if (!complete) partial = true;
+          return { table, columns, rows, complete, rejected, reader: isCsv ? s.source.csv : undefined };
         } catch (err) {
           return { error: errorText(err) };
         }
@@ -165,21 +230,23 @@ export async function createSourceProbe(
       const batch = st.columns.slice(from, from + batchSize);
       for (const c of batch) found.set(c, { samples: [], patterns: [], sampled: 0 });
       const long = ident(`${st.table}_long`);
+      // Each distinct value once with its count: samples, patterns (shape classes as the profile
+      // computes them, once per distinct value rather than per cell) and counts all come from it.
       await conn.run(
-        `CREATE OR REPLACE TEMP TABLE ${long} AS SELECT col, v FROM (UNPIVOT (SELECT ${batch.map(ident).join(', ')} FROM ${t} WHERE rowid < ${PROBE_SAMPLE_ROWS}) ON COLUMNS(*) INTO NAME col VALUE v) WHERE nullif(trim(v), '') IS NOT NULL`,
+        `CREATE OR REPLACE TEMP TABLE ${long} AS SELECT col, v, count(*) AS n FROM (UNPIVOT (SELECT ${batch.map(ident).join(', ')} FROM ${t} WHERE rowid < ${PROBE_SAMPLE_ROWS}) ON COLUMNS(*) INTO NAME col VALUE v) WHERE nullif(trim(v), '') IS NOT NULL GROUP BY col, v`,
       );
       try {
         const sampleRows = await queryRows<{ col: string; v: string }>(
           conn,
-          `SELECT col, v, count(*) AS n FROM ${long} GROUP BY col, v QUALIFY row_number() OVER (PARTITION BY col ORDER BY n DESC, v) <= ${PROBE_SAMPLE_COUNT} ORDER BY col, n DESC, v`,
+          `SELECT col, v FROM ${long} QUALIFY row_number() OVER (PARTITION BY col ORDER BY n DESC, v) <= ${PROBE_SAMPLE_COUNT} ORDER BY col, n DESC, v`,
         );
         for (const r of sampleRows) if (!mask(r.col)) found.get(r.col)?.samples.push(clip(String(r.v), PROBE_SAMPLE_LENGTH - 1));
         const patRows = await queryRows<{ col: string; p: string; n: number }>(
           conn,
-          `SELECT col, ${patternSql('v')} AS p, count(*) AS n FROM ${long} GROUP BY col, p QUALIFY row_number() OVER (PARTITION BY col ORDER BY n DESC, p) <= ${PROBE_PATTERN_COUNT} ORDER BY col, n DESC, p`,
+          `SELECT col, ${patternSql('v')} AS p, sum(n) AS n FROM ${long} GROUP BY col, p QUALIFY row_number() OVER (PARTITION BY col ORDER BY sum(n) DESC, p) <= ${PROBE_PATTERN_COUNT} ORDER BY col, n DESC, p`,
         );
         for (const r of patRows) found.get(r.col)?.patterns.push({ p: String(r.p), n: Number(r.n) });
-        const counts = await queryRows<{ col: string; n: number }>(conn, `SELECT col, count(*) AS n FROM ${long} GROUP BY col`);
+        const counts = await queryRows<{ col: string; n: number }>(conn, `SELECT col, sum(n) AS n FROM ${long} GROUP BY col`);
         for (const r of counts) {
           const f = found.get(r.col);
           if (f) f.sampled = Number(r.n);
@@ -208,7 +275,7 @@ export async function createSourceProbe(
             : { min: Number(totals[`lmn${i}`]), max: Number(totals[`lmx${i}`]), mean: num(totals[`lav${i}`]) },
       });
     }
-    return { files: [...files], rows: st.rows, columns, ...(st.reader ? { reader: st.reader } : {}) };
+    return { files: [...files], rows: st.rows, complete: st.complete, columns, ...(st.reader ? { reader: st.reader } : {}) };
   }
 
   async function tryStaged(st: Staged, column: ContractColumn, entry: MappingEntry): Promise<ProbeResult> {
@@ -231,6 +298,10 @@ export async function createSourceProbe(
   }
 
   return {
+    get partial(): boolean {
+      return partial;
+    },
+
     async summarize(reader?: Partial<CsvOptions>): Promise<SourceSummary | { error: string }> {
       const key = keyOf(specFor(reader));
       let p = summaries.get(key);

@@ -459,6 +459,8 @@ export function createRulesDoctor(opts: RulesDoctorOptions = {}): Doctor {
     const expected = spec.source.columns;
     let summary: SourceSummary | { error: string } = input.source;
     const overlapWithExpected = (s: SourceSummary) => s.columns.filter((c) => expected.includes(c.name)).length;
+    /** "1461 rows", or "the first 200000 rows" when the probe read only part of the source. */
+    const rowsOf = (s: SourceSummary) => (s.complete ? `${s.rows} rows` : `the first ${s.rows} rows`);
 
     // The report may classify a file in another encoding as renamed columns (garbled names): the
     // reader's own complaint about the encoding counts too.
@@ -471,7 +473,7 @@ export function createRulesDoctor(opts: RulesDoctorOptions = {}): Doctor {
         const s = await probe.summarize({ ...reader, encoding });
         // The expected names must come back (a UTF-16 file read as latin-1 has the right count of garbled names).
         const ok = !('error' in s) && s.rows > 0 && (overlapWithExpected(s) > 0 || (kinds.has('header-missing') && s.columns.length === expected.length));
-        tried.push(`${encoding}: ${'error' in s ? s.error : `${s.rows} rows, ${overlapWithExpected(s)} of ${expected.length} expected names`}`);
+        tried.push(`${encoding}: ${'error' in s ? s.error : `${rowsOf(s)}, ${overlapWithExpected(s)} of ${expected.length} expected names`}`);
         if (ok) {
           reader.encoding = encoding;
           found = s;
@@ -480,7 +482,7 @@ export function createRulesDoctor(opts: RulesDoctorOptions = {}): Doctor {
       }
       if (!found) throw new NoAnswer(`the source is not ${spec.source.csv.encoding} and no other encoding reads it (${tried.join('; ')})`, false);
       summary = found;
-      decide('encoding', 1, `reader: encoding ${reader.encoding} → ${found.rows} rows, ${overlapWithExpected(found)} of ${expected.length} expected column names`);
+      decide('encoding', 1, `reader: encoding ${reader.encoding} → ${rowsOf(found)}, ${overlapWithExpected(found)} of ${expected.length} expected column names`);
     }
 
     const oneColumn = (s: SourceSummary | { error: string }) => !('error' in s) && s.columns.length === 1 && expected.length > 1;
@@ -525,13 +527,16 @@ export function createRulesDoctor(opts: RulesDoctorOptions = {}): Doctor {
       reader.header = false;
       summary = await probe.summarize(reader);
       if ('error' in summary) throw new NoAnswer(`the source does not read without a header: ${summary.error}`, false);
-      decide('header', 1, `reader: header=false → ${summary.columns.length} columns, ${summary.rows} rows (the first line holds values)`);
+      decide('header', 1, `reader: header=false → ${summary.columns.length} columns, ${rowsOf(summary)} (the first line holds values)`);
     }
 
     if ('error' in summary) summary = await probe.summarize(Object.keys(reader).length ? reader : undefined);
     if ('error' in summary) throw new NoAnswer(`the source cannot be read: ${summary.error}`, false);
     const src: SourceSummary = summary;
     const readerArg = Object.keys(reader).length ? reader : undefined;
+    if (!src.complete) {
+      rationale.push(`probe: parse rates and profiles below are from the first ${src.rows} rows of the source (it has more); verification proves the patch on the whole file`);
+    }
     const now = src.columns.map((c) => c.name);
     const samplesOf = (sourceColumn: string, column?: string): string[] => {
       const fromSummary = src.columns.find((c) => c.name === sourceColumn)?.samples ?? [];

@@ -23,16 +23,30 @@ export interface SourceColumnSummary {
   length: { min: number; max: number; mean: number } | null;
 }
 
-/** The drifted source as read with some reader options. */
+/**
+ * The drifted source as read with some reader options: the whole source, or only its first rows
+ * (a sampled probe, see `SourceProbeOptions.sampleRows`), which `complete` tells apart.
+ */
 export interface SourceSummary {
   files: string[];
+  /**
+   * Data rows read: the source's count when `complete`; otherwise the size of the sample, the first
+   * `rows` rows of a source that has more (its total is not known). Every figure of the summary
+   * (per-column counts, samples, patterns, lengths) describes these rows.
+   */
   rows: number;
+  /** True when the whole source was read; false when only its first `rows` rows were (the source has more). */
+  complete: boolean;
   columns: SourceColumnSummary[];
   /** Reader options used (csv only). */
   reader?: CsvOptions;
 }
 
-/** Parsing one source column as a contract column, measured on the whole source. */
+/**
+ * Parsing one source column as a contract column, measured on the rows the probe read: the same rows
+ * as its {@link SourceSummary} for those reader options (the whole source, or its first rows when the
+ * summary is not `complete`).
+ */
 export interface ProbeResult {
   nonEmpty: number;
   parsed: number;
@@ -46,7 +60,7 @@ export interface ProbeResult {
 export interface SourceProbe {
   /** Summaries of the source's columns read with these reader options (default: the spec's). */
   summarize(reader?: Partial<CsvOptions>): Promise<SourceSummary | { error: string }>;
-  /** Read `entry.from` (or `entry.expr`) as `column` with the entry's cleaning/format; measure it. */
+  /** Read `entry.from` (or `entry.expr`) as `column` with the entry's cleaning/format; measure it (over the summary's rows). */
   tryColumn(column: ContractColumn, entry: MappingEntry, reader?: Partial<CsvOptions>): Promise<ProbeResult>;
 }
 

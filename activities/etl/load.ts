@@ -155,32 +155,35 @@ export async function castStaged(
 ): Promise<StagedSource> {
   const typed = table === undefined ? TYPED : ident(table);
   const parts = spec.contract.columns.map((c) => columnSql(spec, c, 'r', exprs));
-  // Typed exactly as the target's columns: a staged table of the warehouse becomes the target (replace).
-  const values = parts.map((p) => `CAST(${p.value} AS ${DUCKDB_TYPES[p.column.type]}) AS ${ident(p.column.name)}`);
-  const bad = parts.flatMap((p) => [p.fail, p.missing]).filter((x) => x !== 'false');
-  const isBad = bad.length ? `(${bad.join(' OR ')})` : 'false';
-  const reasons = parts.flatMap((p) => {
+  // Three levels, so that every cast runs once per row: the inner one casts each column
+  // (`__heal_v<i>`) and notes whether its text is not empty (`__heal_n<i>`: the value checks count
+  // from these, see valueStats); the middle one flags the row from those; the outer one spells out
+  // why, and keeps the row's text, for flagged rows only (a CASE branch runs for its rows alone).
+  const fails = parts.map((p, i) => (p.fail === 'false' ? 'false' : `(__heal_n${i} AND __heal_v${i} IS NULL)`));
+  const missings = parts.map((p, i) => (p.missing === 'false' || p.missing === 'true' ? p.missing : `(NOT __heal_n${i})`));
+  const bad = [...fails, ...missings].filter((x) => x !== 'false');
+  const reasons = parts.flatMap((p, i) => {
     const out: string[] = [];
     if (p.fail !== 'false')
       out.push(
-        `CASE WHEN ${p.fail} THEN ${lit(`${p.column.name}: `)} || '''' || left(${p.text}, 80) || ''' is not a valid ${p.column.type}' END`,
+        `CASE WHEN ${fails[i]} THEN ${lit(`${p.column.name}: `)} || '''' || left(${p.text}, 80) || ''' is not a valid ${p.column.type}' END`,
       );
-    if (p.missing !== 'false') out.push(`CASE WHEN ${p.missing} THEN ${lit(`${p.column.name}: required value is missing`)} END`);
+    if (p.missing !== 'false') out.push(`CASE WHEN ${missings[i]} THEN ${lit(`${p.column.name}: required value is missing`)} END`);
     return out;
   });
-  const badCols = parts
-    .filter((p) => p.fail !== 'false' || p.missing !== 'false')
-    .map((p) => `CASE WHEN ${p.fail} OR ${p.missing} THEN ${lit(p.column.name)} END`);
-  // `__heal_n<i>`: the column's text is not empty (the value checks count from these, see valueStats).
-  const nonEmpty = parts.map((p, i) => `(${p.text}) IS NOT NULL AS __heal_n${i}`);
-  // Reasons and the row's text for bad rows only: a CASE evaluates its branch for those rows alone.
+  const badCols = parts.flatMap((p, i) => (p.fail !== 'false' || p.missing !== 'false' ? [`CASE WHEN ${fails[i]} OR ${missings[i]} THEN ${lit(p.column.name)} END`] : []));
+  const rawColumns = [...source.columns, FILE_COLUMN];
+  const inner = `SELECT r.*, ${parts.map((p, i) => `${p.value} AS __heal_v${i}, (${p.text}) IS NOT NULL AS __heal_n${i}`).join(', ')}
+    FROM (${sourceSelect(spec, source.files, { rejects: true })}) r`;
   await conn.run(`CREATE OR REPLACE ${table === undefined ? 'TEMP ' : ''}TABLE ${typed} AS
-    SELECT ${source.files.length > 1 ? `r.${ident(FILE_COLUMN)}` : 'NULL::VARCHAR'} AS __file, ${values.join(', ')}, ${nonEmpty.join(', ')},
-      ${isBad} AS __bad,
-      ${reasons.length ? `CASE WHEN ${isBad} THEN concat_ws('; ', ${reasons.join(', ')}) END` : 'NULL::VARCHAR'} AS __reason,
-      ${badCols.length ? `CASE WHEN ${isBad} THEN concat_ws(',', ${badCols.join(', ')}) END` : 'NULL::VARCHAR'} AS __columns,
-      CASE WHEN ${isBad} THEN to_json(r)::VARCHAR END AS __raw
-    FROM (${sourceSelect(spec, source.files, { rejects: true })}) r`);
+    SELECT ${source.files.length > 1 ? `r.${ident(FILE_COLUMN)}` : 'NULL::VARCHAR'} AS __file,
+      ${parts.map((p, i) => `CAST(__heal_v${i} AS ${DUCKDB_TYPES[p.column.type]}) AS ${ident(p.column.name)}`).join(', ')},
+      ${parts.map((_p, i) => `__heal_n${i}`).join(', ')},
+      __heal_bad AS __bad,
+      ${reasons.length ? `CASE WHEN __heal_bad THEN concat_ws('; ', ${reasons.join(', ')}) END` : 'NULL::VARCHAR'} AS __reason,
+      ${badCols.length ? `CASE WHEN __heal_bad THEN concat_ws(',', ${badCols.join(', ')}) END` : 'NULL::VARCHAR'} AS __columns,
+      CASE WHEN __heal_bad THEN json_object(${rawColumns.map((c) => `${lit(c)}, r.${ident(c)}`).join(', ')})::VARCHAR END AS __raw
+    FROM (SELECT *, ${bad.length ? bad.join(' OR ') : 'false'} AS __heal_bad FROM (${inner})) r`);
   if (spec.target.mode === 'merge' && spec.target.key?.length) await flagDuplicateKeys(conn, spec, typed);
   const rows = (await queryOne<{ n: number }>(conn, `SELECT count(*) AS n FROM ${typed}`))?.n ?? 0;
   return countStaged(conn, spec, source, rows);

@@ -78,7 +78,7 @@ function summarizeCsv(file: string): SourceSummary {
       length: lengths.length ? { min: Math.min(...lengths), max: Math.max(...lengths), mean: lengths.reduce((a, b) => a + b, 0) / lengths.length } : null,
     };
   });
-  return { files: [file], rows: rows.length, columns };
+  return { files: [file], rows: rows.length, complete: true, columns };
 }
 
 beforeAll(async () => {
@@ -658,6 +658,7 @@ describe('the prompt', () => {
     const wide: SourceSummary = {
       files: ['wide.csv'],
       rows: 10,
+      complete: true,
       columns: Array.from({ length: 3000 }, (_, i) => ({
         name: `col_${i}`,
         position: i,
@@ -687,6 +688,18 @@ describe('the prompt', () => {
     const s0 = ('error' in def.source ? [] : def.source.columns)[0]?.['samples'] as string[];
     expect(s0).toHaveLength(5);
     expect(s0[0]).toBe(`0${'x'.repeat(39)}…`);
+  });
+
+  test('a sampled source says so: its figures are from the first N rows, and the file has more', () => {
+    const full = buildUserMessage(input());
+    expect(full).not.toMatch(/first \d+ rows/);
+    expect('error' in dataBlock(full).data.source ? null : dataBlock(full).data.source).not.toHaveProperty('sampled');
+    const user = buildUserMessage(input({ source: { ...source, rows: 40, complete: false } }));
+    const { start, data } = dataBlock(user);
+    const note = 'the source figures (rows, counts, samples, patterns) are from its first 40 rows only; the file has more rows, and a fix is verified on the whole file';
+    expect(data.source).toMatchObject({ rows: 40, sampled: note });
+    // Also said in the request itself, outside the data block.
+    expect(user.slice(0, start)).toContain(`Note: ${note}.`);
   });
 
   test('a source that could not be read is reported as such', () => {

@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { DuckDBConnection } from '@duckdb/node-api';
-import { createSourceProbe, PROBE_PATTERN_COUNT, PROBE_SAMPLE_COUNT, PROBE_SAMPLE_LENGTH } from '../../activities/doctor/probe';
+import { createSourceProbe, PROBE_PATTERN_COUNT, PROBE_SAMPLE_COUNT, PROBE_SAMPLE_LENGTH, PROBE_STAGE_ROWS } from '../../activities/doctor/probe';
 import type { SourceSummary } from '../../activities/doctor/types';
 import { runLoad } from '../../activities/etl/load';
 import { profileRelation } from '../../activities/etl/profile';
@@ -217,6 +217,140 @@ describe('tryColumn', () => {
       const r = await probe.tryColumn(hp, { from: 'Horsepower' });
       expect(r.rate).toBe(1);
       expect(r.profile?.nullRate).toBeGreaterThan(0);
+    });
+  });
+});
+
+describe('sampled probe (the first N rows)', () => {
+  // 300 rows; the first 100 write dates as 2020-01-31, the last 200 as 31/01/2020.
+  const N = 100;
+  const iso = (i: number) => new Date(Date.UTC(2020, 0, 1) + i * 86_400_000).toISOString().slice(0, 10);
+  const eu = (i: number) => {
+    const [y, m, d] = iso(i).split('-');
+    return `${d}/${m}/${y}`;
+  };
+  let spec: PipelineSpec;
+  let mixed: string;
+  beforeAll(async () => {
+    const rows = (f: (i: number) => string) => Array.from({ length: 300 }, (_, i) => `${i + 1},${f(i)},${(i % 7) + 0.5}`);
+    const clean = write('dates-clean.csv', `id,day,amount\n${rows(iso).join('\n')}\n`);
+    mixed = write('dates-mixed.csv', `id,day,amount\n${rows((i) => (i < N ? iso(i) : eu(i))).join('\n')}\n`);
+    spec = await inferSpec({ name: 'dates', source: clean, allowedRoots: [tmp] });
+    expect(col(spec, 'day').type).toBe('date');
+  });
+
+  it('reads only the first N rows and says so; the whole source reads as before', async () => {
+    await scratch(async (conn) => {
+      const sampled = await createSourceProbe(conn, spec, [mixed], { sampleRows: N });
+      const whole = await createSourceProbe(conn, spec, [mixed], { sampleRows: Infinity });
+      expect(sampled.partial).toBe(false); // nothing staged yet
+      const s = ok(await sampled.summarize());
+      const w = ok(await whole.summarize());
+      expect(sampled.partial).toBe(true);
+      expect(whole.partial).toBe(false);
+      expect(s).toMatchObject({ rows: N, complete: false });
+      expect(w).toMatchObject({ rows: 300, complete: true });
+      const day = (x: SourceSummary) => x.columns.find((c) => c.name === 'day');
+      const id = (x: SourceSummary) => x.columns.find((c) => c.name === 'id');
+      expect(id(s)).toMatchObject({ nonEmpty: N, nulls: 0, length: { min: 1, max: 3 } });
+      expect(id(w)).toMatchObject({ nonEmpty: 300, nulls: 0 });
+      expect(day(s)?.patterns).toEqual([{ pattern: '9999-99-99', share: 1 }]);
+      expect(day(w)?.patterns).toEqual([
+        { pattern: '99/99/9999', share: 0.666667 },
+        { pattern: '9999-99-99', share: 0.333333 },
+      ]);
+      // The first rows, in file order: ids 1..N.
+      expect(id(s)?.samples.every((v) => Number(v) >= 1 && Number(v) <= N)).toBe(true);
+
+      // Parse rates and profiles come from the same rows.
+      const asIs = await sampled.tryColumn(col(spec, 'day'), { from: 'day' });
+      expect(asIs).toMatchObject({ nonEmpty: N, parsed: N, rate: 1 });
+      expect(asIs.profile).toMatchObject({ min: iso(0), max: iso(N - 1), nullRate: 0 });
+      expect(await whole.tryColumn(col(spec, 'day'), { from: 'day' })).toMatchObject({ nonEmpty: 300, parsed: N, rate: N / 300 });
+      expect(await sampled.tryColumn(col(spec, 'day'), { from: 'day', format: '%d/%m/%Y' })).toMatchObject({ nonEmpty: N, parsed: 0, rate: 0 });
+      const euWhole = await whole.tryColumn(col(spec, 'day'), { from: 'day', format: '%d/%m/%Y' });
+      expect(euWhole).toMatchObject({ nonEmpty: 300, parsed: 200, rate: 200 / 300 });
+      expect(euWhole.profile).toMatchObject({ min: iso(N), max: iso(299) });
+
+      // Every reader variant is sampled the same way (without a header the first line is a row).
+      const noHeader = ok(await sampled.summarize({ header: false }));
+      expect(noHeader).toMatchObject({ rows: N, complete: false });
+      expect(noHeader.columns.find((c) => c.name === 'column0')?.patterns).toContainEqual({ pattern: 'a', share: 1 / N }); // the header line, "id"
+    });
+  });
+
+  it('the default is PROBE_STAGE_ROWS; a source within the sample is complete (also at exactly N rows)', async () => {
+    expect(PROBE_STAGE_ROWS).toBe(200_000);
+    await scratch(async (conn) => {
+      const probe = await createSourceProbe(conn, spec, [mixed]);
+      expect(ok(await probe.summarize())).toMatchObject({ rows: 300, complete: true });
+      expect(probe.partial).toBe(false);
+      const exact = await createSourceProbe(conn, spec, [mixed], { sampleRows: 300 });
+      expect(ok(await exact.summarize())).toMatchObject({ rows: 300, complete: true });
+      expect((await exact.tryColumn(col(spec, 'day'), { from: 'day' })).nonEmpty).toBe(300);
+      const less = await createSourceProbe(conn, spec, [mixed], { sampleRows: 299 });
+      expect(ok(await less.summarize())).toMatchObject({ rows: 299, complete: false });
+      expect((await less.tryColumn(col(spec, 'day'), { from: 'day' })).nonEmpty).toBe(299);
+      for (const bad of [0, -1, 1.5, Number.NaN]) {
+        await expect(createSourceProbe(conn, spec, [mixed], { sampleRows: bad })).rejects.toThrow(RangeError);
+      }
+    });
+  });
+
+  it('several files: the first N rows in the order the files are given', async () => {
+    const a = write('part-a.csv', `id,day,amount\n${Array.from({ length: 30 }, (_, i) => `${i + 1},${iso(i)},1`).join('\n')}\n`);
+    const b = write('part-b.csv', `id,day,amount\n${Array.from({ length: 30 }, (_, i) => `${i + 31},${eu(i + 30)},1`).join('\n')}\n`);
+    await scratch(async (conn) => {
+      const probe = await createSourceProbe(conn, spec, [a, b], { sampleRows: 40 });
+      const r = await probe.tryColumn(col(spec, 'day'), { from: 'day' });
+      expect(r).toMatchObject({ nonEmpty: 40, parsed: 30 });
+      expect(ok(await probe.summarize())).toMatchObject({ rows: 40, complete: false });
+    });
+  });
+
+  it('malformed lines: the whole source is read with rejects (none skipped unseen), then cut to the first N good rows', async () => {
+    const lines = Array.from({ length: 300 }, (_, i) => `${i + 1},${iso(i)},1`);
+    lines.splice(10, 0, '999,2020-01-01,1,extra'); // within the sample
+    lines.splice(250, 0, '998,2020-01-01,1,extra'); // past it
+    const ragged = write('ragged.csv', `id,day,amount\n${lines.join('\n')}\n`);
+    await scratch(async (conn) => {
+      const probe = await createSourceProbe(conn, spec, [ragged], { sampleRows: N });
+      const s = ok(await probe.summarize());
+      expect(s).toMatchObject({ rows: N, complete: false });
+      const id = s.columns.find((c) => c.name === 'id');
+      expect(id).toMatchObject({ nonEmpty: N, length: { min: 1, max: 3 } });
+      // The first N well-formed rows: ids 1..N (the malformed line 999 is not among them).
+      expect(await probe.tryColumn(col(spec, 'id'), { from: 'id' })).toMatchObject({ nonEmpty: N, rate: 1, profile: { min: 1, max: N } });
+      // Only malformed lines: none splits into columns, said as before.
+      const junk = write('junk.csv', `id,day,amount\n${Array.from({ length: 300 }, () => '1,2').join('\n')}\n`);
+      const j = await (await createSourceProbe(conn, spec, [junk], { sampleRows: N })).summarize();
+      expect('error' in j && j.error).toMatch(/no line of the source splits into columns/);
+    });
+  });
+
+  it('an undecodable line past the sample is still reported (the variant reads the file wrongly)', async () => {
+    const head = Array.from({ length: 300 }, (_, i) => `${i + 1},${iso(i)},1`).join('\n');
+    const latin = write('late-latin.csv', Buffer.concat([Buffer.from(`id,day,amount\n${head}\n`), Buffer.from('301,2020-01-01,Zürich\n', 'latin1')]));
+    await scratch(async (conn) => {
+      const probe = await createSourceProbe(conn, spec, [latin], { sampleRows: N });
+      const bad = await probe.summarize();
+      expect('error' in bad && bad.error).toMatch(/not valid utf-8|unicode/i);
+      expect(ok(await probe.summarize({ encoding: 'latin-1' }))).toMatchObject({ rows: N, complete: false });
+    });
+  });
+
+  it('JSON sources are sampled too', async () => {
+    const file = path.join(VEGA, 'cars.json');
+    const cars = await inferSpec({ name: 'cars', source: file, allowedRoots: [VEGA] });
+    await scratch(async (conn) => {
+      const probe = await createSourceProbe(conn, cars, [file], { sampleRows: 10 });
+      expect(ok(await probe.summarize())).toMatchObject({ rows: 10, complete: false });
+      const hp = cars.contract.columns.find((c) => c.name === 'Horsepower');
+      if (!hp) throw new Error('Horsepower');
+      expect((await probe.tryColumn(hp, { from: 'Horsepower' })).nonEmpty).toBeLessThanOrEqual(10);
+      const whole = ok(await (await createSourceProbe(conn, cars, [file], { sampleRows: Infinity })).summarize());
+      expect(whole.complete).toBe(true);
+      expect(whole.rows).toBeGreaterThan(400);
     });
   });
 });

@@ -1,5 +1,6 @@
 import * as path from 'node:path';
-import { ConfigError, loadConfig } from '../../lib/config';
+import { PROBE_STAGE_ROWS } from '../../activities/doctor/probe';
+import { ConfigError, DEFAULT_PROBE_ROWS, loadConfig } from '../../lib/config';
 
 test('defaults: ./.heal, task queue heal, local dev ports, no LLM, no attempts override', () => {
   const c = loadConfig({}, '/srv/app');
@@ -41,4 +42,16 @@ test('the environment is read, never written', () => {
   const before = JSON.stringify(env);
   loadConfig(env, '/x');
   expect(JSON.stringify(env)).toBe(before);
+});
+
+test('HEAL_PROBE_ROWS: the first N rows a first diagnosis reads (default PROBE_STAGE_ROWS), 0 or "all" for the whole source', () => {
+  expect(loadConfig({}, '/x').probeRows).toBe(PROBE_STAGE_ROWS);
+  expect(DEFAULT_PROBE_ROWS).toBe(PROBE_STAGE_ROWS);
+  expect(loadConfig({ HEAL_PROBE_ROWS: '50' }, '/x').probeRows).toBe(50);
+  expect(loadConfig({ HEAL_PROBE_ROWS: ' 1_000_000 ' }, '/x').probeRows).toBe(1_000_000);
+  expect(loadConfig({ HEAL_PROBE_ROWS: '' }, '/x').probeRows).toBe(PROBE_STAGE_ROWS);
+  for (const whole of ['0', 'all', 'ALL']) expect(loadConfig({ HEAL_PROBE_ROWS: whole }, '/x').probeRows).toBe(Infinity);
+  for (const bad of ['-1', '1.5', 'many', '1e6', '00']) {
+    expect(() => loadConfig({ HEAL_PROBE_ROWS: bad }, '/x')).toThrow(/HEAL_PROBE_ROWS: must be a positive integer, or 0 or "all"/);
+  }
 });

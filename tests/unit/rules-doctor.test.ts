@@ -157,6 +157,8 @@ async function runCase(opts: {
   mask?: (column: string) => boolean;
   /** Drop the report's value samples (as for a PII column whose values must not be seen). */
   scrubReport?: boolean;
+  /** The probe reads only the first N rows of the drifted file. @default the probe's own (PROBE_STAGE_ROWS) */
+  sampleRows?: number;
 }): Promise<Outcome> {
   const { spec, baseline, expected } = await cleanLoad(opts.name, opts.clean, opts.optional);
   const drift = await withDuckDB(':memory:', {}, async (conn) => {
@@ -171,7 +173,7 @@ async function runCase(opts: {
   const doctor = opts.doctor ?? createRulesDoctor();
   const report: DriftReport = opts.scrubReport ? { ...drift, differences: drift.differences.map(({ samples: _s, ...d }) => d) } : drift;
   const diagnosis = await withDuckDB(':memory:', {}, async (conn) => {
-    const probe = await createSourceProbe(conn, spec, [opts.drifted], opts.mask ? { mask: opts.mask } : {});
+    const probe = await createSourceProbe(conn, spec, [opts.drifted], { ...(opts.mask ? { mask: opts.mask } : {}), ...(opts.sampleRows ? { sampleRows: opts.sampleRows } : {}) });
     const source = await probe.summarize();
     return doctor.diagnose({ spec, specVersion: 1, drift: report, baseline, source, previous: opts.previous ?? [] }, probe);
   });
@@ -538,6 +540,30 @@ describe('rules doctor: reader', () => {
     const cols = ['column0', 'column1', 'column2', 'column3', 'column4', 'column5'];
     const patch = expectHealed(o, cols);
     expect(patch[0]).toEqual({ op: 'reader', delimiter: ';', header: false });
+  });
+
+  it('sampled probe: the same patches from the first rows, and the rationale says where its figures come from', async () => {
+    const t = vega('seattle-weather.csv');
+    const clean = write('sw.csv', toCsv(t));
+    const semi = await runCase({ name: 'sw_semi_sampled', clean, drifted: write('sw-semi.csv', toCsv(t, ';')), sampleRows: 400 });
+    expect(expectHealed(semi, t.header)).toEqual([{ op: 'reader', delimiter: ';' }, { op: 'shape', columns: t.header }]);
+    // Without a header, columns are paired by their profiles: the first 1000 of 1461 days still match the baseline.
+    const nohead = write('sw-nohead.csv', toCsv(t, ',', false));
+    const noHead = await runCase({ name: 'sw_nohead_sampled', clean, drifted: nohead, sampleRows: 1000 });
+    const cols = ['column0', 'column1', 'column2', 'column3', 'column4', 'column5'];
+    const patch = expectHealed(noHead, cols);
+    expect(patch[0]).toEqual({ op: 'reader', header: false });
+    expect(ops(patch, 'map')).toEqual(t.header.map((c, i) => ({ op: 'map', column: c, from: cols[i] })));
+    const rationale = noHead.diagnosis.kind === 'patch' ? noHead.diagnosis.rationale : [];
+    expect(rationale).toContain('reader: header=false → 6 columns, the first 1000 rows (the first line holds values)');
+    expect(rationale).toContain(
+      'probe: parse rates and profiles below are from the first 1000 rows of the source (it has more); verification proves the patch on the whole file',
+    );
+    // A sample too short for a file ordered by date (the first 400 days) does not match the baseline:
+    // no answer, not fatal (the diagnose activity then asks again over the whole file).
+    const short = noAnswer(await runCase({ name: 'sw_nohead_short', clean, drifted: nohead, sampleRows: 400 }));
+    expect(short).toMatchObject({ fatal: false });
+    expect(short.reason).toMatch(/no candidate restores the baseline profile/);
   });
 
   it('header missing and columns swapped: no positional guess', async () => {
