@@ -27,7 +27,7 @@ const intFromEnv = (def: number, min: number, max: number) =>
     });
 
 /** Rows the rules doctor's source probe reads by default (the first N of the source); see `HealConfig.probeRows`. */
-export const DEFAULT_PROBE_ROWS = 200_000;
+export const DEFAULT_PROBE_ROWS = 100_000;
 
 /** HEAL_PROBE_ROWS: a positive integer, or `0` / `all` for the whole source (Infinity). */
 const probeRowsFromEnv = z
@@ -113,7 +113,7 @@ export interface HealConfig {
   /**
    * Data rows of a drifted source the first diagnosis of an episode reads (the first N, in file
    * order); `Infinity` reads the whole source. Later attempts, after a fix failed verification on the
-   * whole file, always read the whole source. @default 200000
+   * whole file, always read the whole source. @default 100000
    */
   readonly probeRows: number;
   /** Slack incoming webhook for episode alerts. @default unset (no Slack messages) */

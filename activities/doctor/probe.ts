@@ -21,17 +21,17 @@ import { columnSql, readerCall } from '../etl/sql';
 import type { ProbeResult, SourceColumnSummary, SourceProbe, SourceSummary } from './types';
 
 /**
- * Data rows a probe stages per reader variant by default: the first 200,000 of the source. Plenty
+ * Data rows a probe stages per reader variant by default: the first 100,000 of the source. Plenty
  * for parse rates, profiles, samples and patterns; a bounded cost on big files.
  */
-export const PROBE_STAGE_ROWS = 200_000;
+export const PROBE_STAGE_ROWS = 100_000;
 
 /** Bounds of a {@link SourceSummary}: samples per column, their length (an ellipsis included), patterns per column. */
 export const PROBE_SAMPLE_COUNT = 8;
 export const PROBE_SAMPLE_LENGTH = 60;
 export const PROBE_PATTERN_COUNT = 5;
 /** Rows scanned for samples and patterns: the first N staged, i.e. the first N of the source (deterministic, bounded). */
-export const PROBE_SAMPLE_ROWS = 100_000;
+export const PROBE_SAMPLE_ROWS = 20_000;
 /** Most cells (rows × columns) unpivoted at once when summarizing: bounds the memory of a wide file's summary. */
 export const PROBE_BATCH_CELLS = 4_000_000;
 /** Columns per aggregate query of a summary. */
@@ -46,7 +46,7 @@ export interface SourceProbeOptions {
    * the order given), so the same source always gets the same answers. Summaries and parse
    * measurements then describe those rows only, and say so (`SourceSummary.complete` is false when
    * the source has more). A positive integer, or `Infinity` for the whole source.
-   * @default PROBE_STAGE_ROWS (200,000)
+   * @default PROBE_STAGE_ROWS (100,000)
    */
   sampleRows?: number;
 }

@@ -280,7 +280,7 @@ describe('sampled probe (the first N rows)', () => {
   });
 
   it('the default is PROBE_STAGE_ROWS; a source within the sample is complete (also at exactly N rows)', async () => {
-    expect(PROBE_STAGE_ROWS).toBe(200_000);
+    expect(PROBE_STAGE_ROWS).toBe(100_000);
     await scratch(async (conn) => {
       const probe = await createSourceProbe(conn, spec, [mixed]);
       expect(ok(await probe.summarize())).toMatchObject({ rows: 300, complete: true });
