@@ -115,6 +115,27 @@ export function removeScratch(s: { db: string; meta: string }): void {
   for (const f of [s.meta, s.db, `${s.db}.wal`]) fs.rmSync(f, { force: true });
 }
 
+/**
+ * Delete a pipeline's verification scratches except the one of version `keep`: rows a verification
+ * kept for an apply that never came (the fix was rejected, timed out, rolled back, or healed a
+ * partition). Called where no verification of the pipeline can be running: at the start of a load
+ * (one active run per pipeline) and at the end of a partitioned run's merge.
+ */
+export function removeStaleScratch(home: string, pipeline: string, keep?: number): void {
+  const dir = path.dirname(verifiedScratch(home, pipeline, 0).db);
+  let names: string[];
+  try {
+    names = fs.readdirSync(dir);
+  } catch {
+    return; // no scratch directory: nothing kept
+  }
+  const kept = keep === undefined ? undefined : path.basename(verifiedScratch(home, pipeline, keep).db, '.duckdb');
+  for (const name of names) {
+    const m = /^(v\d+)\.(duckdb|duckdb\.wal|json)$/.exec(name);
+    if (m && m[1] !== kept) fs.rmSync(path.join(dir, name), { force: true });
+  }
+}
+
 /** The baseline profile of a pipeline: the profile of its last good load. */
 export function readBaseline(home: string, pipeline: string): TableProfile | null {
   const doc = readJson<{ profile: TableProfile }>(path.join(stateLayout(home).profiles(pipeline), 'baseline.json'));

@@ -17,7 +17,7 @@ import { commitVerified, runLoad, sourceFingerprint } from './etl/load';
 import { createGitHubActivities, type GitHubDeps } from './github';
 import { createMetricsActivities } from './metrics';
 import type { Doctor } from './doctor/types';
-import { createHealingActivities, readBaseline, removeScratch, verifiedScratch, type VerifiedScratchMeta } from './healing';
+import { createHealingActivities, readBaseline, removeScratch, removeStaleScratch, verifiedScratch, type VerifiedScratchMeta } from './healing';
 import { createPartitionActivities } from './partitions';
 import { specStoreFor } from './spec-store';
 
@@ -160,6 +160,8 @@ export function createActivities(deps: ActivityDeps) {
       // A verification of this very version on this very source kept its typed rows: commit them
       // (the apply load of a healing episode) instead of reading the source again.
       const scratch = verifiedScratch(config.home, input.pipeline, input.specVersion);
+      // Rows kept for other versions are for applies that never came: this run owns the pipeline.
+      removeStaleScratch(config.home, input.pipeline, input.specVersion);
       const kept = readJson<VerifiedScratchMeta>(scratch.meta);
       const reusable = kept && kept.source === source && kept.specVersion === input.specVersion && fs.existsSync(scratch.db) && sameFiles(kept);
       const res = await heartbeating(() =>

@@ -22,7 +22,7 @@ import { stateLayout, writeFileAtomic } from '../lib/state';
 import { LOADS_TABLE, runLoad } from './etl/load';
 import { profileRelation } from './etl/profile';
 import { tableColumnsDdl } from './etl/sql';
-import { readBaseline } from './healing';
+import { readBaseline, removeStaleScratch } from './healing';
 import type { SpecStore } from './spec-store';
 
 export interface PartitionDeps {
@@ -172,6 +172,8 @@ export function createPartitionActivities(deps: PartitionDeps) {
         writeFileAtomic(path.join(dir, 'baseline.json'), doc);
       }
       fs.rmSync(partitionDir(config.home, input.pipeline, input.runId), { recursive: true, force: true });
+      // Partitions healed here were verified in scratch files no load reuses: every partition is done.
+      removeStaleScratch(config.home, input.pipeline);
       return {
         table: t,
         warehouse: config.warehouse,

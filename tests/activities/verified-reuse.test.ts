@@ -70,4 +70,15 @@ describe('verify → apply reuse', () => {
     expect(await marked(config.warehouse)).toBe(0);
     expect(fs.existsSync(scratch.meta)).toBe(false);
   }, 60_000);
+
+  it('a load of another version removes rows kept for an apply that never came (a rejected fix)', async () => {
+    const { a, scratch } = await setUp();
+    const otherDir = path.dirname(scratch.db);
+    fs.writeFileSync(path.join(otherDir, 'notes.txt'), 'not a scratch');
+    // The next run loads the current version (1): the candidate's kept rows are stale.
+    const clean = await a.loadSource({ pipeline: 'orders', specVersion: 1, runId: 'next-run' });
+    expect(clean.rowsLoaded).toBe(ROWS);
+    expect(fs.existsSync(scratch.db) || fs.existsSync(scratch.meta)).toBe(false);
+    expect(fs.readdirSync(otherDir)).toEqual(['notes.txt']);
+  }, 60_000);
 });

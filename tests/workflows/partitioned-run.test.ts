@@ -132,6 +132,8 @@ describe('partitionedRun', () => {
     expect(new SpecStore(home).currentVersion('orders')).toBe(1);
     expect(fs.existsSync(path.join(home, 'partitions', 'orders'))).toBe(true);
     expect(fs.readdirSync(path.join(home, 'partitions', 'orders'))).toEqual([]);
+    // The healed partition's verification kept its rows in a scratch file no load reuses: removed by the merge.
+    expect(fs.readdirSync(path.join(home, 'scratch', 'orders')).filter((f) => /^v\d+\./.test(f))).toEqual([]);
     // Bounded: never more than 2 partitions in flight, and the fan-out did use 2.
     expect(await maxInFlight(workflowId)).toBe(2);
   }, 240_000);
