@@ -20,9 +20,13 @@ export const ACTIVITY_PROFILES = {
     startToCloseTimeout: '1 minute',
     retry: IO_RETRY,
   },
-  /** The doctor: rules are fast; a model may take a minute, and 429/5xx/timeouts back off and retry. */
+  /**
+   * The doctor: rules are fast on a sample; a model may take a minute, and 429/5xx/timeouts back off
+   * and retry. A later attempt reads the whole source (minutes on a big file): it heartbeats, so a
+   * lost worker is noticed within the heartbeat timeout, not the start-to-close one.
+   */
   doctor: {
-    startToCloseTimeout: '3 minutes',
+    startToCloseTimeout: '30 minutes',
     heartbeatTimeout: '1 minute',
     retry: { ...IO_RETRY, initialInterval: '2 seconds', maximumInterval: '1 minute', maximumAttempts: 6 },
   },
