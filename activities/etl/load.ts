@@ -1,6 +1,7 @@
 /**
- * One load of a pipeline: resolve → check for drift → stage → cast (bad rows to quarantine) →
- * profile, compared with the baseline (silent drift) → write the target in one transaction. Works
+ * One load of a pipeline: resolve → check for drift → one read of the source, cast as it is read
+ * (bad rows flagged for quarantine) → value checks → profile, compared with the baseline (silent
+ * drift) → write the target, quarantine and load record in one transaction. Works
  * on any DuckDB connection: the warehouse for a real load, a scratch database for verification.
  */
 import * as crypto from 'node:crypto';
