@@ -13,6 +13,7 @@
  */
 import type { DuckDBConnection } from '@duckdb/node-api';
 import type { ContractColumn, CsvOptions, MappingEntry, PipelineSpec } from '../../common/spec';
+import { DEFAULT_PROBE_ROWS } from '../../lib/config';
 import { ident, queryOne, queryRows } from '../../lib/duckdb';
 import { clip } from '../etl/drift';
 import { patternSql, profileRelation } from '../etl/profile';
@@ -21,10 +22,11 @@ import { columnSql, readerCall } from '../etl/sql';
 import type { ProbeResult, SourceColumnSummary, SourceProbe, SourceSummary } from './types';
 
 /**
- * Data rows a probe stages per reader variant by default: the first 100,000 of the source. Plenty
- * for parse rates, profiles, samples and patterns; a bounded cost on big files.
+ * Data rows a probe stages per reader variant by default: the first 100,000 of the source (the
+ * `HEAL_PROBE_ROWS` default, one number in lib/config). Plenty for parse rates, profiles, samples
+ * and patterns; a bounded cost on big files.
  */
-export const PROBE_STAGE_ROWS = 100_000;
+export const PROBE_STAGE_ROWS = DEFAULT_PROBE_ROWS;
 
 /** Bounds of a {@link SourceSummary}: samples per column, their length (an ellipsis included), patterns per column. */
 export const PROBE_SAMPLE_COUNT = 8;

@@ -28,6 +28,7 @@ import {
   sniffCsv,
   sourceSelect,
   stageSource,
+  type OpenedSource,
   type StagedSource,
 } from './source';
 import { compileExpression } from '../doctor/expression';
@@ -149,7 +150,7 @@ export async function checkValues(
 export async function castStaged(
   conn: DuckDBConnection,
   spec: PipelineSpec,
-  source: StagedSource,
+  source: OpenedSource,
   exprs: CompiledExpressions = {},
   /** A persistent table to write (see {@link LoadContext.keepAs}); default: the temp table `__heal_typed`. */
   table?: string,
@@ -233,6 +234,37 @@ async function findLoad(conn: DuckDBConnection, where: string): Promise<LoadReco
   return queryOne<LoadRecord>(conn, `SELECT rows_read, rows_loaded, rows_quarantined, sources FROM ${LOADS_TABLE} WHERE ${where} LIMIT 1`);
 }
 
+/** The result of this run id's load when it already committed (a retried activity), else undefined. */
+async function alreadyCommitted(conn: DuckDBConnection, ctx: LoadContext): Promise<LoadResult | undefined> {
+  const done = await findLoad(conn, `run_id = ${lit(ctx.runId)} AND table_name = ${lit(ctx.spec.target.table)}`);
+  if (!done) return undefined;
+  return {
+    sources: JSON.parse(done.sources) as string[],
+    rowsRead: done.rows_read,
+    rowsLoaded: done.rows_loaded,
+    rowsQuarantined: done.rows_quarantined,
+    skipped: false,
+    profile: null,
+    alreadyCommitted: true,
+    committedAt: null,
+  };
+}
+
+/**
+ * An append's idempotency key (the content hash of its files), and the skipped result when these
+ * exact files were appended before. Other modes: no key.
+ */
+async function appendKey(conn: DuckDBConnection, ctx: LoadContext, files: string[]): Promise<{ loadKey: string; skipped?: LoadResult }> {
+  if (ctx.spec.target.mode !== 'append') return { loadKey: '' };
+  const loadKey = sourceKey(files);
+  const prior = await findLoad(conn, `load_key = ${lit(loadKey)} AND table_name = ${lit(ctx.spec.target.table)} AND mode = 'append'`);
+  if (!prior) return { loadKey };
+  return {
+    loadKey,
+    skipped: { sources: files, rowsRead: prior.rows_read, rowsLoaded: 0, rowsQuarantined: 0, skipped: true, profile: null, alreadyCommitted: false, committedAt: null },
+  };
+}
+
 /** Content hash of the source files: an append's idempotency key. */
 export function sourceKey(files: readonly string[]): string {
   const h = crypto.createHash('sha256');
@@ -255,7 +287,7 @@ export function sourceKey(files: readonly string[]): string {
  * Compile the spec's `derive` expressions against the staged source's columns (validated tree →
  * rendered SQL). An expression whose source columns are gone is drift, like a missing column.
  */
-async function compileExpressions(conn: DuckDBConnection, ctx: LoadContext, staged: StagedSource): Promise<CompiledExpressions> {
+async function compileExpressions(conn: DuckDBConnection, ctx: LoadContext, staged: OpenedSource): Promise<CompiledExpressions> {
   const out: Record<string, string> = {};
   for (const [column, entry] of Object.entries(ctx.spec.mapping)) {
     if (entry.expr === undefined) continue;
@@ -387,33 +419,19 @@ async function commitLoad(
  */
 export async function runLoad(conn: DuckDBConnection, ctx: LoadContext): Promise<LoadResult> {
   const { spec } = ctx;
-  const t = spec.target.table;
   if (ctx.commit) {
-    const done = await findLoad(conn, `run_id = ${lit(ctx.runId)} AND table_name = ${lit(t)}`);
-    if (done) {
-      return {
-        sources: JSON.parse(done.sources) as string[],
-        rowsRead: done.rows_read,
-        rowsLoaded: done.rows_loaded,
-        rowsQuarantined: done.rows_quarantined,
-        skipped: false,
-        profile: null,
-        alreadyCommitted: true,
-        committedAt: null,
-      };
-    }
+    const done = await alreadyCommitted(conn, ctx);
+    if (done) return done;
   }
   const files = await resolveSourceFiles(conn, ctx.source, ctx.allowedRoots);
   const structural = await checkStructure(conn, ctx, files);
   if (structural) throw new SchemaDriftError(structural);
 
   let loadKey = '';
-  if (ctx.commit && spec.target.mode === 'append') {
-    loadKey = sourceKey(files);
-    const prior = await findLoad(conn, `load_key = ${lit(loadKey)} AND table_name = ${lit(t)} AND mode = 'append'`);
-    if (prior) {
-      return { sources: files, rowsRead: prior.rows_read, rowsLoaded: 0, rowsQuarantined: 0, skipped: true, profile: null, alreadyCommitted: false, committedAt: null };
-    }
+  if (ctx.commit) {
+    const append = await appendKey(conn, ctx, files);
+    if (append.skipped) return append.skipped;
+    loadKey = append.loadKey;
   }
 
   const opened = await stageSource(conn, spec, files);
@@ -493,28 +511,10 @@ export interface VerifiedRows {
  * same idempotency per run id. The caller checks the rows are for this spec version and source.
  */
 export async function commitVerified(conn: DuckDBConnection, ctx: LoadContext, rows: VerifiedRows): Promise<LoadResult> {
-  const t = ctx.spec.target.table;
-  const done = await findLoad(conn, `run_id = ${lit(ctx.runId)} AND table_name = ${lit(t)}`);
-  if (done) {
-    return {
-      sources: JSON.parse(done.sources) as string[],
-      rowsRead: done.rows_read,
-      rowsLoaded: done.rows_loaded,
-      rowsQuarantined: done.rows_quarantined,
-      skipped: false,
-      profile: null,
-      alreadyCommitted: true,
-      committedAt: null,
-    };
-  }
-  let loadKey = '';
-  if (ctx.spec.target.mode === 'append') {
-    loadKey = sourceKey(rows.files);
-    const prior = await findLoad(conn, `load_key = ${lit(loadKey)} AND table_name = ${lit(t)} AND mode = 'append'`);
-    if (prior) {
-      return { sources: rows.files, rowsRead: prior.rows_read, rowsLoaded: 0, rowsQuarantined: 0, skipped: true, profile: null, alreadyCommitted: false, committedAt: null };
-    }
-  }
+  const done = await alreadyCommitted(conn, ctx);
+  if (done) return done;
+  const { loadKey, skipped } = await appendKey(conn, ctx, rows.files);
+  if (skipped) return skipped;
   const alias = '__heal_verified_db';
   await conn.run(`ATTACH ${lit(rows.db)} AS ${alias} (READ_ONLY)`);
   try {

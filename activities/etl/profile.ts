@@ -53,6 +53,13 @@ export function patternSql(text: string): string {
   return `regexp_replace(translate(regexp_replace(${text}, '[A-Za-z]+', 'a', 'g'), '0123456789', '9999999999'), '\\s+', ' ', 'g')`;
 }
 
+/** Order of `ORDER BY n DESC, text`: the larger count first, then the text in code-unit order. */
+function byCountThenText(an: unknown, at: unknown, bn: unknown, bt: unknown): number {
+  const a = String(at);
+  const b = String(bt);
+  return Number(bn) - Number(an) || (a < b ? -1 : a > b ? 1 : 0);
+}
+
 /** A contract column and its position. */
 interface IndexedColumn {
   c: ContractColumn;
@@ -128,16 +135,14 @@ export async function profileRelation(conn: DuckDBConnection, spec: PipelineSpec
   for (const [i, c] of cols.entries()) {
     const count = counts[i] ?? 0;
     const distinct = distincts[i] ?? 0;
-    // UNION ALL keeps each branch's rows together but not necessarily in order: sort again.
-    const patterns = patternRows
-      .filter((p) => Number(p.i) === i)
-      .sort((a, b) => Number(b.n) - Number(a.n) || (String(a.p) < String(b.p) ? -1 : String(a.p) > String(b.p) ? 1 : 0));
+    // A UNION ALL does not keep each branch's order: sort again (most common first, then by text).
+    const patterns = patternRows.filter((p) => Number(p.i) === i).sort((a, b) => byCountThenText(a.n, a.p, b.n, b.p));
     const sampled = patterns.reduce((a, p) => a + Number(p.n), 0) || 1;
     let topValues: ColumnProfile['topValues'] = null;
     if (low.some((l) => l.i === i)) {
       topValues = topRows
         .filter((t) => Number(t.i) === i)
-        .sort((a, b) => Number(b.n) - Number(a.n) || (String(a.v) < String(b.v) ? -1 : String(a.v) > String(b.v) ? 1 : 0))
+        .sort((a, b) => byCountThenText(a.n, a.v, b.n, b.v))
         .map((t) => ({ value: String(t.v), share: num(Number(t.n) / (count || 1)) ?? 0 }));
     }
     const ordered = ORDERED.has(c.type);

@@ -171,10 +171,14 @@ export async function sniffCsv(conn: DuckDBConnection, file: string, encoding = 
   }
 }
 
-/** A source read as text: its files, its columns, and (once read) its row counts. */
-export interface StagedSource {
+/** A source opened for a load: its files and its columns (as text). */
+export interface OpenedSource {
   files: string[];
   columns: string[];
+}
+
+/** A source after its one recording read: its row counts too. */
+export interface StagedSource extends OpenedSource {
   /** Rows read (well-formed). */
   rows: number;
   /** Malformed lines DuckDB could not split into the expected columns. */
@@ -202,18 +206,18 @@ export function sourceSelect(spec: PipelineSpec, files: readonly string[], opts:
  * the load casts straight from the file, see `castStaged`), and its columns are returned. Row
  * counts are known once the recording scan ran ({@link countStaged}).
  */
-export async function stageSource(conn: DuckDBConnection, spec: PipelineSpec, files: readonly string[]): Promise<StagedSource> {
+export async function stageSource(conn: DuckDBConnection, spec: PipelineSpec, files: readonly string[]): Promise<OpenedSource> {
   await conn.run(`CREATE OR REPLACE TEMP VIEW ${RAW} AS ${sourceSelect(spec, files, { rejects: false })}`);
   const cols = await queryRows<{ column_name: string }>(conn, `DESCRIBE ${RAW}`);
   const columns = cols.map((c) => c.column_name).filter((c) => c !== FILE_COLUMN);
-  return { files: [...files], columns, rows: 0, rejectedLines: 0, truncated: false };
+  return { files: [...files], columns };
 }
 
 /**
  * Row counts of a source after its recording scan: `rows` well-formed rows were read, and the
  * malformed lines are in `__heal_rejects`.
  */
-export async function countStaged(conn: DuckDBConnection, spec: PipelineSpec, source: StagedSource, rows: number): Promise<StagedSource> {
+export async function countStaged(conn: DuckDBConnection, spec: PipelineSpec, source: OpenedSource, rows: number): Promise<StagedSource> {
   let rejectedLines = 0;
   let truncated = false;
   if (spec.source.format === 'csv') {

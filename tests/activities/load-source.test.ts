@@ -478,6 +478,8 @@ describe('merge', () => {
     expect(await query("SELECT source_file, line, column_name, reason FROM m__quarantine WHERE run_id = 'run-2'")).toEqual([
       { source_file: next, line: 4, column_name: 'id', reason: 'duplicate key: a later row of the source has the same key' },
     ]);
+    // The quarantined duplicate keeps its own text (read again from the source: good rows keep none).
+    expect(await query("SELECT raw_row FROM m__quarantine WHERE run_id = 'run-2'")).toEqual([{ raw_row: expect.stringContaining('"name":"first 7"') }]);
   });
 });
 

@@ -5,22 +5,14 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { SpecStore } from '../../activities/spec-store';
 import { appendLine, ensureDir, writeFileAtomic } from '../../lib/state';
 import { StateUnwritableError } from '../../common/errors';
 import { initPipeline, tableRows, tempDir, testConfig } from '../helpers/fixtures';
-import { createDevEnv, testWorkflowBundle } from '../helpers/temporal';
+import { useDevEnv } from '../helpers/temporal';
 import { runPipeline } from './helpers/drill';
 
-let env: TestWorkflowEnvironment;
-let bundle: { codePath: string };
-beforeAll(async () => {
-  [env, bundle] = await Promise.all([createDevEnv(), testWorkflowBundle()]);
-}, 120_000);
-afterAll(async () => {
-  await env?.teardown();
-});
+const suite = useDevEnv();
 
 const csv = (n: number, amount = 'amount') => `id,name,${amount}\n${Array.from({ length: n }, (_, i) => `${i + 1},n${i % 17},${(i % 50) / 2}`).join('\n')}\n`;
 
@@ -39,7 +31,7 @@ test('a drifted run whose candidate version cannot be written: StateUnwritable, 
   const clean = path.join(home, 'orders.csv');
   fs.writeFileSync(clean, csv(500));
   await initPipeline(config, 'orders', clean);
-  expect((await runPipeline(env, bundle, config, 'orders')).outcome).toBe('succeeded');
+  expect((await runPipeline(suite.env, suite.bundle, config, 'orders')).outcome).toBe('succeeded');
   const before = await tableRows(config.warehouse, 'orders');
   const store = new SpecStore(home);
   const history = store.history('orders');
@@ -49,7 +41,7 @@ test('a drifted run whose candidate version cannot be written: StateUnwritable, 
   fs.mkdirSync(v2);
   const drifted = path.join(home, 'orders-renamed.csv');
   fs.writeFileSync(drifted, csv(500, 'amount_usd'));
-  const r = await runPipeline(env, bundle, config, 'orders', { source: drifted });
+  const r = await runPipeline(suite.env, suite.bundle, config, 'orders', { source: drifted });
   fs.rmdirSync(v2);
 
   expect(r.outcome).toBe('failed');

@@ -3,11 +3,8 @@
  * attempt 3 (a scripted doctor that is wrong twice), every attempt failed (nothing changes), apply
  * failure → rollback, and a drift no doctor can fix (ends at once).
  */
-import * as fs from 'node:fs';
-import * as path from 'node:path';
 import { WorkflowFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
-import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
 import { createActivities, type Activities } from '../../activities';
 import type { Doctor, DiagnoseInput } from '../../activities/doctor/types';
@@ -16,31 +13,11 @@ import type { Patch } from '../../common/patch';
 import { HEAL_OUTCOME } from '../../common/search-attributes';
 import type { PipelineRunResult } from '../../common/types';
 import type { HealConfig } from '../../lib/config';
-import { historyToJSON } from '@temporalio/common/lib/proto-utils';
 import { pipelineRun } from '../../workflows';
 import { driftCase, initPipeline, tableRows, tempDir, testConfig } from '../helpers/fixtures';
-import { createDevEnv, testWorkflowBundle, uniqueTaskQueue } from '../helpers/temporal';
+import { recordHistory, uniqueTaskQueue, useDevEnv } from '../helpers/temporal';
 
-let env: TestWorkflowEnvironment;
-let bundle: { codePath: string };
-
-beforeAll(async () => {
-  [env, bundle] = await Promise.all([createDevEnv(), testWorkflowBundle()]);
-}, 120_000);
-
-afterAll(async () => {
-  await env?.teardown();
-});
-
-/** Save a history as a replay fixture when RECORD_HISTORIES=1 (see tests/workflows/replay.test.ts). */
-async function maybeRecord(workflowId: string, name: string): Promise<void> {
-  if (process.env['RECORD_HISTORIES'] !== '1') return;
-  const history = await env.client.workflow.getHandle(workflowId).fetchHistory();
-  const dir = path.resolve(__dirname, '../fixtures/histories');
-  fs.mkdirSync(dir, { recursive: true });
-  // The workflow id goes with the history: child workflow ids derive from it, so replay needs it.
-  fs.writeFileSync(path.join(dir, `${name}.json`), JSON.stringify({ workflowId, history: JSON.parse(historyToJSON(history)) as unknown }, null, 1));
-}
+const suite = useDevEnv();
 
 async function run(
   config: HealConfig,
@@ -51,9 +28,9 @@ async function run(
   const taskQueue = uniqueTaskQueue('healing');
   const base = createActivities({ config, ...(overrides.doctors ? { doctors: overrides.doctors } : {}) });
   const activities = overrides.wrap ? overrides.wrap(base) : base;
-  const worker = await Worker.create({ connection: env.nativeConnection, taskQueue, workflowBundle: bundle, activities });
+  const worker = await Worker.create({ connection: suite.env.nativeConnection, taskQueue, workflowBundle: suite.bundle, activities });
   return worker.runUntil(async () => {
-    const handle = await env.client.workflow.start(pipelineRun, { taskQueue, workflowId, args: [input] });
+    const handle = await suite.env.client.workflow.start(pipelineRun, { taskQueue, workflowId, args: [input] });
     try {
       return await handle.result();
     } catch (err) {
@@ -106,10 +83,10 @@ test('healed at attempt 1 by the rules doctor: the table equals the clean one, a
   const store = new SpecStore(config.home);
   expect(store.currentVersion('iowa')).toBe(2);
   expect(store.current('iowa').spec.mapping['net_generation']).toEqual({ from: 'netGeneration' });
-  const desc = await env.client.workflow.getHandle(id).describe();
+  const desc = await suite.env.client.workflow.getHandle(id).describe();
   expect(desc.typedSearchAttributes.get(HEAL_OUTCOME)).toBe('healed');
-  await maybeRecord(`${id}-heal`, 'episode-healed');
-  await maybeRecord(id, 'run-healed');
+  await recordHistory(suite.env, `${id}-heal`, 'episode-healed');
+  await recordHistory(suite.env, id, 'run-healed');
 });
 
 test('healed at attempt 3: each attempt is its own run and the doctor hears why the last one failed', async () => {
@@ -128,9 +105,9 @@ test('healed at attempt 3: each attempt is its own run and the doctor hears why 
   expect(doctor.inputs[2]?.previous[1]?.report?.checks.find((c) => c.name === 'profile:source')?.passed).toBe(false);
   // Three runs of the attempt child workflow, each with its own history.
   const runs: string[] = [];
-  for await (const wf of env.client.workflow.list({ query: `WorkflowId = '${id}-heal-attempt'` })) runs.push(wf.runId);
+  for await (const wf of suite.env.client.workflow.list({ query: `WorkflowId = '${id}-heal-attempt'` })) runs.push(wf.runId);
   expect(new Set(runs).size).toBe(3);
-  await maybeRecord(`${id}-heal-attempt`, 'attempt-healed-at-3');
+  await recordHistory(suite.env, `${id}-heal-attempt`, 'attempt-healed-at-3');
 });
 
 test('every attempt fails: outcome failed, the version and the table stay as they were', async () => {
@@ -146,7 +123,7 @@ test('every attempt fails: outcome failed, the version and the table stay as the
   expect(r.driftReport?.kinds).toEqual(['renamed']);
   expect(new SpecStore(config.home).currentVersion('iowa')).toBe(1);
   expect(await tableRows(config.warehouse, 'iowa')).toEqual(clean);
-  await maybeRecord(`${id}-heal`, 'episode-failed');
+  await recordHistory(suite.env, `${id}-heal`, 'episode-failed');
 });
 
 test('apply failure: the load with the new version fails → rolled back to the previous version', async () => {

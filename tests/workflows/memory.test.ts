@@ -11,7 +11,6 @@ import * as path from 'node:path';
 import { WorkflowFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import { tsToMs } from '@temporalio/common/lib/time';
-import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
 import { createActivities } from '../../activities';
 import { driftSignature, FixMemory } from '../../activities/memory';
@@ -23,26 +22,17 @@ import { withDuckDB } from '../../lib/duckdb';
 import { pipelineRun } from '../../workflows';
 import { cliEnv, runCli } from '../helpers/cli';
 import { DRIFT_CASES, driftCase, initPipeline, tableRows, tempDir, testConfig } from '../helpers/fixtures';
-import { createDevEnv, testWorkflowBundle, uniqueTaskQueue } from '../helpers/temporal';
+import { uniqueTaskQueue, useDevEnv } from '../helpers/temporal';
 
-let env: TestWorkflowEnvironment;
-let bundle: { codePath: string };
-
-beforeAll(async () => {
-  [env, bundle] = await Promise.all([createDevEnv(), testWorkflowBundle()]);
-}, 120_000);
-
-afterAll(async () => {
-  await env?.teardown();
-});
+const suite = useDevEnv();
 
 let seq = 0;
 async function run(config: HealConfig, input: { pipeline: string; source?: string }, name: string): Promise<PipelineRunResult & { id: string }> {
   const taskQueue = uniqueTaskQueue('memory');
   const id = `${name}-${Date.now()}-${++seq}`;
-  const worker = await Worker.create({ connection: env.nativeConnection, taskQueue, workflowBundle: bundle, activities: createActivities({ config }) });
+  const worker = await Worker.create({ connection: suite.env.nativeConnection, taskQueue, workflowBundle: suite.bundle, activities: createActivities({ config }) });
   const r = await worker.runUntil(async () => {
-    const handle = await env.client.workflow.start(pipelineRun, { taskQueue, workflowId: id, args: [input] });
+    const handle = await suite.env.client.workflow.start(pipelineRun, { taskQueue, workflowId: id, args: [input] });
     try {
       return await handle.result();
     } catch (err) {
@@ -55,7 +45,7 @@ async function run(config: HealConfig, input: { pipeline: string; source?: strin
 
 /** The healing episode's own result (its attempt records). */
 async function episodeOf(r: PipelineRunResult): Promise<EpisodeResult> {
-  const handle = env.client.workflow.getHandle(r.episodeId ?? '');
+  const handle = suite.env.client.workflow.getHandle(r.episodeId ?? '');
   try {
     return (await handle.result()) as EpisodeResult;
   } catch (err) {
@@ -161,9 +151,9 @@ test('`heal run --json` shows doctor "memory" on a hit', async () => {
   const home = tempDir();
   const taskQueue = uniqueTaskQueue('memory-cli');
   const config = testConfig(home, { HEAL_TASK_QUEUE: taskQueue });
-  const vars = cliEnv({ HEAL_HOME: home, HEAL_ALLOWED_ROOTS: [home, DRIFT_CASES].join(path.delimiter), TEMPORAL_ADDRESS: env.address, HEAL_TASK_QUEUE: taskQueue });
+  const vars = cliEnv({ HEAL_HOME: home, HEAL_ALLOWED_ROOTS: [home, DRIFT_CASES].join(path.delimiter), TEMPORAL_ADDRESS: suite.env.address, HEAL_TASK_QUEUE: taskQueue });
   await initPipeline(config, 'iowa', IOWA_CLEAN);
-  const worker = await Worker.create({ connection: env.nativeConnection, taskQueue, workflowBundle: bundle, activities: createActivities({ config }) });
+  const worker = await Worker.create({ connection: suite.env.nativeConnection, taskQueue, workflowBundle: suite.bundle, activities: createActivities({ config }) });
   const json = async (args: string[]) => {
     const r = await runCli(['run', 'iowa', '--json', ...args], vars);
     expect(r.code).toBe(0);
@@ -201,7 +191,7 @@ async function generate(dir: string): Promise<{ clean: string; currency: string;
 
 /** Milliseconds from scheduled to completed of each activity in the episode's (last) attempt run. */
 async function attemptActivityMs(episodeId: string): Promise<Record<string, number>> {
-  const history = await env.client.workflow.getHandle(`${episodeId}-attempt`).fetchHistory();
+  const history = await suite.env.client.workflow.getHandle(`${episodeId}-attempt`).fetchHistory();
   const scheduled = new Map<string, { name: string; at: number }>();
   const out: Record<string, number> = {};
   for (const e of history.events ?? []) {

@@ -3,12 +3,8 @@
  * current details, review mode (approve, reject, a second decision, the timeout), one active run
  * per pipeline (a second start refused, a scheduled run skipped), and a manual rollback.
  */
-import * as fs from 'node:fs';
-import * as path from 'node:path';
-import { historyToJSON } from '@temporalio/common/lib/proto-utils';
 import { WorkflowExecutionAlreadyStartedError, WorkflowFailedError, WorkflowUpdateFailedError } from '@temporalio/client';
 import { ApplicationFailure, defaultPayloadConverter } from '@temporalio/common';
-import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
 import { createActivities } from '../../activities';
 import type { Doctor } from '../../activities/doctor/types';
@@ -21,26 +17,9 @@ import { manualRollback, pipelineRun, scheduledRun } from '../../workflows';
 import { decideUpdate, progressQuery, type Progress } from '../../workflows/messages';
 import { startFakeGitHub } from '../helpers/fake-github';
 import { driftCase, initPipeline, tableRows, tempDir, testConfig } from '../helpers/fixtures';
-import { createDevEnv, testWorkflowBundle, uniqueTaskQueue } from '../helpers/temporal';
+import { recordHistory, uniqueTaskQueue, useDevEnv } from '../helpers/temporal';
 
-let env: TestWorkflowEnvironment;
-let bundle: { codePath: string };
-
-beforeAll(async () => {
-  [env, bundle] = await Promise.all([createDevEnv(), testWorkflowBundle()]);
-}, 120_000);
-
-afterAll(async () => {
-  await env?.teardown();
-});
-
-/** Save a history as a replay fixture when RECORD_HISTORIES=1 (see tests/workflows/replay.test.ts). */
-async function maybeRecord(workflowId: string, name: string): Promise<void> {
-  if (process.env['RECORD_HISTORIES'] !== '1') return;
-  const history = await env.client.workflow.getHandle(workflowId).fetchHistory();
-  const file = path.resolve(__dirname, '../fixtures/histories', `${name}.json`);
-  fs.writeFileSync(file, JSON.stringify({ workflowId, history: JSON.parse(historyToJSON(history)) as unknown }, null, 1));
-}
+const suite = useDevEnv();
 
 const DRIFTED = driftCase('iowa-camel-rename', 'drifted.csv');
 let seq = 0;
@@ -53,9 +32,9 @@ async function setup(extra: Partial<HealConfig> = {}, doctors?: Doctor[], github
   await initPipeline(config, name, driftCase('iowa-camel-rename', 'clean.csv'));
   const taskQueue = uniqueTaskQueue('ops');
   const worker = await Worker.create({
-    connection: env.nativeConnection,
+    connection: suite.env.nativeConnection,
     taskQueue,
-    workflowBundle: bundle,
+    workflowBundle: suite.bundle,
     activities: createActivities({ config, ...(doctors ? { doctors } : {}), ...(github ? { github } : {}) }),
   });
   return { name, config, taskQueue, worker };
@@ -83,13 +62,13 @@ async function eventually<T>(check: () => Promise<T | undefined>, what: string, 
 
 const awaitingApproval = (episodeId: string) =>
   eventually(async () => {
-    const p: Progress = await env.client.workflow.getHandle(episodeId).query(progressQuery);
+    const p: Progress = await suite.env.client.workflow.getHandle(episodeId).query(progressQuery);
     return p.stage === 'awaiting-approval' ? p : undefined;
   }, `${episodeId} awaiting approval`);
 
 async function ids(query: string): Promise<string[]> {
   const out: string[] = [];
-  for await (const wf of env.client.workflow.list({ query })) out.push(wf.workflowId);
+  for await (const wf of suite.env.client.workflow.list({ query })) out.push(wf.workflowId);
   return out.sort();
 }
 
@@ -102,8 +81,8 @@ test('search attributes: healed and failed runs are found by PipelineName and He
   const runBad = `${bad.name}-run`;
   // Queries need a worker: the rest of the test runs while the first one polls.
   await ok.worker.runUntil(async () => {
-    const healed = await outcome(env.client.workflow.execute(pipelineRun, { taskQueue: ok.taskQueue, workflowId: runOk, args: [{ pipeline: ok.name, source: DRIFTED }] }));
-    const failed = await bad.worker.runUntil(outcome(env.client.workflow.execute(pipelineRun, { taskQueue: bad.taskQueue, workflowId: runBad, args: [{ pipeline: bad.name, source: DRIFTED }] })));
+    const healed = await outcome(suite.env.client.workflow.execute(pipelineRun, { taskQueue: ok.taskQueue, workflowId: runOk, args: [{ pipeline: ok.name, source: DRIFTED }] }));
+    const failed = await bad.worker.runUntil(outcome(suite.env.client.workflow.execute(pipelineRun, { taskQueue: bad.taskQueue, workflowId: runBad, args: [{ pipeline: bad.name, source: DRIFTED }] })));
     expect(healed.outcome).toBe('healed');
     expect(failed.outcome).toBe('failed');
 
@@ -120,7 +99,7 @@ test('search attributes: healed and failed runs are found by PipelineName and He
     expect(await ids(`PipelineName = '${bad.name}' AND DriftKinds = 'renamed'`)).toEqual(expect.arrayContaining([runBad]));
 
     // The episode has a static summary (pipeline, drift) and details; every activity has a summary.
-    const episode = env.client.workflow.getHandle(episodeIdOf(runOk));
+    const episode = suite.env.client.workflow.getHandle(episodeIdOf(runOk));
     const desc = await episode.describe();
     expect(await desc.staticSummary()).toMatch(new RegExp(`heal ${ok.name} \\(v1, auto\\): .*renamed`));
     expect(await desc.staticDetails()).toMatch(/\*\*renamed\*\*/);
@@ -145,7 +124,7 @@ test('review mode: the episode waits; approve applies the fix; a second decision
   const s = await setup();
   const runId = `${s.name}-run`;
   await s.worker.runUntil(async () => {
-    const run = env.client.workflow.execute(pipelineRun, { taskQueue: s.taskQueue, workflowId: runId, args: [{ pipeline: s.name, source: DRIFTED, review: true }] });
+    const run = suite.env.client.workflow.execute(pipelineRun, { taskQueue: s.taskQueue, workflowId: runId, args: [{ pipeline: s.name, source: DRIFTED, review: true }] });
     const episodeId = episodeIdOf(runId);
     const waiting = await awaitingApproval(episodeId);
     expect(waiting).toMatchObject({ candidateVersion: 2 });
@@ -154,7 +133,7 @@ test('review mode: the episode waits; approve applies the fix; a second decision
     expect(new SpecStore(s.config.home).currentVersion(s.name)).toBe(1);
     await eventually(async () => ((await ids(`PipelineName = '${s.name}' AND HealOutcome = 'awaiting-approval'`)).length === 2 ? true : undefined), 'awaiting-approval in visibility');
 
-    const handle = env.client.workflow.getHandle(episodeId);
+    const handle = suite.env.client.workflow.getHandle(episodeId);
     const d = await handle.executeUpdate(decideUpdate, { args: [{ decision: 'approve', by: 'alice', reason: 'looks right' }] });
     expect(d).toMatchObject({ decision: 'approve', by: 'alice', reason: 'looks right', via: 'cli' });
     const second = handle.executeUpdate(decideUpdate, { args: [{ decision: 'reject', by: 'bob' }] });
@@ -163,8 +142,8 @@ test('review mode: the episode waits; approve applies the fix; a second decision
 
     const r = await outcome(run);
     expect(r).toMatchObject({ outcome: 'healed', specVersion: 2, decision: { decision: 'approve', by: 'alice' } });
-    await maybeRecord(episodeId, 'episode-approved');
-    await maybeRecord(runId, 'run-approved');
+    await recordHistory(suite.env, episodeId, 'episode-approved');
+    await recordHistory(suite.env, runId, 'run-approved');
   });
   expect(new SpecStore(s.config.home).currentVersion(s.name)).toBe(2);
 }, 120_000);
@@ -175,7 +154,7 @@ test('review mode with GitHub: the fix becomes a pull request; merging it is the
     const s = await setup({ github: { token: 'test-token', repository: 'acme/data', apiUrl: gh.url } }, undefined, { pollIntervalMs: 100 });
     await s.worker.runUntil(async () => {
       const runA = `${s.name}-merged`;
-      const a = outcome(env.client.workflow.execute(pipelineRun, { taskQueue: s.taskQueue, workflowId: runA, args: [{ pipeline: s.name, source: DRIFTED, review: true }] }));
+      const a = outcome(suite.env.client.workflow.execute(pipelineRun, { taskQueue: s.taskQueue, workflowId: runA, args: [{ pipeline: s.name, source: DRIFTED, review: true }] }));
       await awaitingApproval(episodeIdOf(runA));
       const pr = gh.pulls.find((p) => p.head.includes(episodeIdOf(runA)));
       expect(pr?.body).toMatch(/netGeneration/);
@@ -185,7 +164,7 @@ test('review mode with GitHub: the fix becomes a pull request; merging it is the
       expect(ra.prUrl).toMatch(/\/pull\/\d+$/);
 
       const runB = `${s.name}-closed`;
-      const b = outcome(env.client.workflow.execute(pipelineRun, { taskQueue: s.taskQueue, workflowId: runB, args: [{ pipeline: s.name, source: driftCase('iowa-camel-rename', 'clean.csv'), review: true }] }));
+      const b = outcome(suite.env.client.workflow.execute(pipelineRun, { taskQueue: s.taskQueue, workflowId: runB, args: [{ pipeline: s.name, source: driftCase('iowa-camel-rename', 'clean.csv'), review: true }] }));
       // v2 expects the camelCase header: the clean file is a drift for it too, healed by a PR again.
       await awaitingApproval(episodeIdOf(runB));
       const prB = gh.pulls.find((p) => p.head.includes(episodeIdOf(runB)));
@@ -202,25 +181,25 @@ test('review mode: reject (and a decision timeout) leave the table and the versi
   const s = await setup({ approvalTimeoutMs: 1500 });
   let before: Record<string, unknown>[] = [];
   await s.worker.runUntil(async () => {
-    const clean = await outcome(env.client.workflow.execute(pipelineRun, { taskQueue: s.taskQueue, workflowId: `${s.name}-clean`, args: [{ pipeline: s.name }] }));
+    const clean = await outcome(suite.env.client.workflow.execute(pipelineRun, { taskQueue: s.taskQueue, workflowId: `${s.name}-clean`, args: [{ pipeline: s.name }] }));
     expect(clean.outcome).toBe('succeeded');
     before = await tableRows(s.config.warehouse, s.name);
     // Rejected by a person.
     const runA = `${s.name}-a`;
-    const a = env.client.workflow.execute(pipelineRun, { taskQueue: s.taskQueue, workflowId: runA, args: [{ pipeline: s.name, source: DRIFTED, review: true }] });
+    const a = suite.env.client.workflow.execute(pipelineRun, { taskQueue: s.taskQueue, workflowId: runA, args: [{ pipeline: s.name, source: DRIFTED, review: true }] });
     // The decision must arrive inside the 1.5 s window: send it as soon as the episode waits.
     await awaitingApproval(episodeIdOf(runA));
-    await env.client.workflow.getHandle(episodeIdOf(runA)).executeUpdate(decideUpdate, { args: [{ decision: 'reject', by: 'carol', reason: 'wrong column' }] });
+    await suite.env.client.workflow.getHandle(episodeIdOf(runA)).executeUpdate(decideUpdate, { args: [{ decision: 'reject', by: 'carol', reason: 'wrong column' }] });
     const ra = await outcome(a);
     expect(ra).toMatchObject({ outcome: 'failed', specVersion: 1, error: { type: 'FixRejected' }, decision: { decision: 'reject', by: 'carol', via: 'cli' } });
     expect(ra.error?.message).toMatch(/rejected by carol/);
 
     // Nobody answers: the timeout rejects.
     const runB = `${s.name}-b`;
-    const rb = await outcome(env.client.workflow.execute(pipelineRun, { taskQueue: s.taskQueue, workflowId: runB, args: [{ pipeline: s.name, source: DRIFTED, review: true }] }));
+    const rb = await outcome(suite.env.client.workflow.execute(pipelineRun, { taskQueue: s.taskQueue, workflowId: runB, args: [{ pipeline: s.name, source: DRIFTED, review: true }] }));
     expect(rb).toMatchObject({ outcome: 'failed', error: { type: 'FixRejected' }, decision: { decision: 'reject', by: 'timeout', via: 'timeout' } });
-    await maybeRecord(episodeIdOf(runB), 'episode-approval-timeout');
-    const desc = await env.client.workflow.getHandle(episodeIdOf(runB)).describe();
+    await recordHistory(suite.env, episodeIdOf(runB), 'episode-approval-timeout');
+    const desc = await suite.env.client.workflow.getHandle(episodeIdOf(runB)).describe();
     expect(desc.typedSearchAttributes.get(HEAL_OUTCOME)).toBe('rejected');
   });
   expect(new SpecStore(s.config.home).currentVersion(s.name)).toBe(1);
@@ -232,27 +211,27 @@ test('one active run per pipeline: a second start is refused, a scheduled run is
   const lock = pipelineLockId(s.name);
   await s.worker.runUntil(async () => {
     // A review-mode run holds the pipeline while its fix waits for approval.
-    const first = await env.client.workflow.start(pipelineRun, { taskQueue: s.taskQueue, workflowId: lock, args: [{ pipeline: s.name, source: DRIFTED, review: true }] });
+    const first = await suite.env.client.workflow.start(pipelineRun, { taskQueue: s.taskQueue, workflowId: lock, args: [{ pipeline: s.name, source: DRIFTED, review: true }] });
     const runProgress = await eventually(async () => {
       const p = await first.query(progressQuery);
       return p.stage === 'awaiting-approval' ? p : undefined;
     }, 'the run to await approval');
     expect(runProgress.childId).toMatch(new RegExp(`^${lock}-\\d{8}T\\d{9}Z-heal$`));
 
-    await expect(env.client.workflow.start(pipelineRun, { taskQueue: s.taskQueue, workflowId: lock, args: [{ pipeline: s.name }] })).rejects.toBeInstanceOf(
+    await expect(suite.env.client.workflow.start(pipelineRun, { taskQueue: s.taskQueue, workflowId: lock, args: [{ pipeline: s.name }] })).rejects.toBeInstanceOf(
       WorkflowExecutionAlreadyStartedError,
     );
-    const skipped = await env.client.workflow.execute(scheduledRun, { taskQueue: s.taskQueue, workflowId: `${lock}-scheduled-test`, args: [{ pipeline: s.name }] });
+    const skipped = await suite.env.client.workflow.execute(scheduledRun, { taskQueue: s.taskQueue, workflowId: `${lock}-scheduled-test`, args: [{ pipeline: s.name }] });
     expect(skipped).toMatchObject({ outcome: 'skipped', run: null });
     expect(skipped.reason).toMatch(/in progress/);
 
-    await env.client.workflow.getHandle(runProgress.childId ?? '').executeUpdate(decideUpdate, { args: [{ decision: 'approve' }] });
+    await suite.env.client.workflow.getHandle(runProgress.childId ?? '').executeUpdate(decideUpdate, { args: [{ decision: 'approve' }] });
     const r = await outcome(first.result());
     expect(r).toMatchObject({ outcome: 'healed', workflowId: lock });
     expect(r.runKey).toMatch(new RegExp(`^${lock}-\\d{8}T\\d{9}Z$`));
 
     // With nothing running, the scheduled run runs the pipeline under the lock id.
-    const ran = await env.client.workflow.execute(scheduledRun, { taskQueue: s.taskQueue, workflowId: `${lock}-scheduled-test2`, args: [{ pipeline: s.name, source: undefined } as { pipeline: string }] });
+    const ran = await suite.env.client.workflow.execute(scheduledRun, { taskQueue: s.taskQueue, workflowId: `${lock}-scheduled-test2`, args: [{ pipeline: s.name, source: undefined } as { pipeline: string }] });
     expect(ran.outcome).toBe('ran');
     expect(ran.run?.workflowId).toBe(lock);
   });
@@ -261,10 +240,10 @@ test('one active run per pipeline: a second start is refused, a scheduled run is
 test('manual rollback restores a version and reloads; a rollback the source cannot load is undone', async () => {
   const s = await setup();
   await s.worker.runUntil(async () => {
-    const healed = await outcome(env.client.workflow.execute(pipelineRun, { taskQueue: s.taskQueue, workflowId: `${s.name}-heal-run`, args: [{ pipeline: s.name, source: DRIFTED }] }));
+    const healed = await outcome(suite.env.client.workflow.execute(pipelineRun, { taskQueue: s.taskQueue, workflowId: `${s.name}-heal-run`, args: [{ pipeline: s.name, source: DRIFTED }] }));
     expect(healed).toMatchObject({ outcome: 'healed', specVersion: 2 });
     // Back to v1: the spec's own (clean) source loads with it.
-    const back: RollbackResult = await env.client.workflow.execute(manualRollback, {
+    const back: RollbackResult = await suite.env.client.workflow.execute(manualRollback, {
       taskQueue: s.taskQueue,
       workflowId: pipelineLockId(s.name),
       args: [{ pipeline: s.name, toVersion: 1, by: 'dave', reason: 'audit' }],
@@ -276,7 +255,7 @@ test('manual rollback restores a version and reloads; a rollback the source cann
     expect(last?.reason).toMatch(/manual rollback from v2 by dave: audit/);
 
     // Forward to v2 with the clean source: v2 expects the camelCase header, so the reload fails and v1 stays.
-    const bad = env.client.workflow.execute(manualRollback, { taskQueue: s.taskQueue, workflowId: pipelineLockId(s.name), args: [{ pipeline: s.name, toVersion: 2 }] });
+    const bad = suite.env.client.workflow.execute(manualRollback, { taskQueue: s.taskQueue, workflowId: pipelineLockId(s.name), args: [{ pipeline: s.name, toVersion: 2 }] });
     await expect(bad).rejects.toBeInstanceOf(WorkflowFailedError);
     await expect(bad).rejects.toHaveProperty('cause.message', expect.stringMatching(/does not load with v2.*v1 is current again/));
     expect(store.currentVersion(s.name)).toBe(1);

@@ -9,7 +9,6 @@ import * as path from 'node:path';
 import { WorkflowFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import { temporal } from '@temporalio/proto';
-import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
 import { createActivities } from '../../activities';
 import { writeChaos } from '../../activities/chaos';
@@ -20,25 +19,16 @@ import { partitionedRun, pipelineRun } from '../../workflows';
 import type { PartitionedRunResult } from '../../workflows/partitioned-run';
 import { writeBenchCsv } from '../../scripts/bench/generate';
 import { initPipeline, tempDir, testConfig } from '../helpers/fixtures';
-import { createDevEnv, testWorkflowBundle, uniqueTaskQueue } from '../helpers/temporal';
+import { uniqueTaskQueue, useDevEnv } from '../helpers/temporal';
 
-let env: TestWorkflowEnvironment;
-let bundle: { codePath: string };
-
-beforeAll(async () => {
-  [env, bundle] = await Promise.all([createDevEnv(), testWorkflowBundle()]);
-}, 120_000);
-
-afterAll(async () => {
-  await env?.teardown();
-});
+const suite = useDevEnv();
 
 const ROWS = 300;
 
 /** Most children in flight at once, from the parent's history (initiated → closed). */
 async function maxInFlight(workflowId: string): Promise<number> {
   const E = temporal.api.enums.v1.EventType;
-  const history = await env.client.workflow.getHandle(workflowId).fetchHistory();
+  const history = await suite.env.client.workflow.getHandle(workflowId).fetchHistory();
   let inFlight = 0;
   let max = 0;
   for (const e of history.events ?? []) {
@@ -72,10 +62,10 @@ describe('partitionedRun', () => {
 
     await initPipeline(config, 'orders', path.join(scratch, 'part-0.csv'));
     const taskQueue = uniqueTaskQueue('parts');
-    const worker = await Worker.create({ connection: env.nativeConnection, taskQueue, workflowBundle: bundle, activities: createActivities({ config }) });
+    const worker = await Worker.create({ connection: suite.env.nativeConnection, taskQueue, workflowBundle: suite.bundle, activities: createActivities({ config }) });
     const workflowId = `parts-${Date.now()}`;
     const runParts = async (id: string, source: string) => {
-      const handle = await env.client.workflow.start(partitionedRun, { taskQueue, workflowId: id, args: [{ pipeline: 'orders', source, maxParallel: 2 }] });
+      const handle = await suite.env.client.workflow.start(partitionedRun, { taskQueue, workflowId: id, args: [{ pipeline: 'orders', source, maxParallel: 2 }] });
       try {
         return await handle.result();
       } catch (err) {
@@ -90,7 +80,7 @@ describe('partitionedRun', () => {
       // The same through `pipelineRun` (what `heal run --partitioned` starts): the same four partitions load.
       let run: PipelineRunResult;
       try {
-        run = await env.client.workflow.execute(pipelineRun, { taskQueue, workflowId: `${workflowId}-run`, args: [{ pipeline: 'orders', source: parts, partitioned: true }] });
+        run = await suite.env.client.workflow.execute(pipelineRun, { taskQueue, workflowId: `${workflowId}-run`, args: [{ pipeline: 'orders', source: parts, partitioned: true }] });
       } catch (err) {
         if (err instanceof WorkflowFailedError && err.cause instanceof ApplicationFailure) run = err.cause.details?.[0] as PipelineRunResult;
         else throw err;

@@ -4,7 +4,6 @@
  */
 import { WorkflowFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
-import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
 import { createActivities } from '../../activities';
 import { HEAL_OUTCOME, PIPELINE_NAME, SPEC_VERSION, DRIFT_KINDS } from '../../common/search-attributes';
@@ -12,29 +11,20 @@ import type { PipelineRunResult } from '../../common/types';
 import type { HealConfig } from '../../lib/config';
 import { pipelineRun } from '../../workflows';
 import { driftCase, initPipeline, tableRows, tempDir, testConfig } from '../helpers/fixtures';
-import { createDevEnv, testWorkflowBundle, uniqueTaskQueue } from '../helpers/temporal';
+import { uniqueTaskQueue, useDevEnv } from '../helpers/temporal';
 
-let env: TestWorkflowEnvironment;
-let bundle: { codePath: string };
-
-beforeAll(async () => {
-  [env, bundle] = await Promise.all([createDevEnv(), testWorkflowBundle()]);
-}, 120_000);
-
-afterAll(async () => {
-  await env?.teardown();
-});
+const suite = useDevEnv();
 
 async function run(config: HealConfig, input: { pipeline: string; source?: string }, workflowId: string) {
   const taskQueue = uniqueTaskQueue('pipeline-run');
   const worker = await Worker.create({
-    connection: env.nativeConnection,
+    connection: suite.env.nativeConnection,
     taskQueue,
-    workflowBundle: bundle,
+    workflowBundle: suite.bundle,
     activities: createActivities({ config }),
   });
   return worker.runUntil(async () => {
-    const handle = await env.client.workflow.start(pipelineRun, { taskQueue, workflowId, args: [input] });
+    const handle = await suite.env.client.workflow.start(pipelineRun, { taskQueue, workflowId, args: [input] });
     let result: PipelineRunResult;
     try {
       result = await handle.result();
