@@ -4,6 +4,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { inferSpec } from '../../activities/infer';
 import { specStoreFor } from '../../activities/spec-store';
+import { parseSpec, type ColumnType, type PipelineSpec } from '../../common/spec';
 import { loadConfig, type HealConfig } from '../../lib/config';
 import { queryRows, withDuckDB } from '../../lib/duckdb';
 
@@ -34,4 +35,18 @@ export async function tableRows(warehouse: string, table: string): Promise<Recor
   return withDuckDB(warehouse, {}, (conn) => queryRows(conn, `SELECT * FROM "${table}" ORDER BY ALL`)).then((rows) =>
     rows.map((r) => JSON.parse(JSON.stringify(r, (_k, v: unknown) => (typeof v === 'bigint' ? Number(v) : v))) as Record<string, unknown>),
   );
+}
+
+/** A minimal valid spec whose contract is `columns`, each read from the source column of the same name. */
+export function columnsSpec(columns: readonly { name: string; type: ColumnType }[]): PipelineSpec {
+  const res = parseSpec({
+    apiVersion: 'heal/v1',
+    name: 'p',
+    source: { path: '/x.csv', format: 'csv', columns: columns.map((c) => c.name) },
+    contract: { columns },
+    mapping: Object.fromEntries(columns.map((c) => [c.name, c.name])),
+    target: { table: 't' },
+  });
+  if (!res.ok) throw new Error(res.issues.join('; '));
+  return res.spec;
 }

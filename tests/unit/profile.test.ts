@@ -4,29 +4,16 @@
  * (batched queries, re-sorted: most common first, then by text), and an identifier's exact
  * distinct count.
  */
-import { parseSpec, type PipelineSpec } from '../../common/spec';
 import { profileRelation, type ColumnProfile } from '../../activities/etl/profile';
 import { withDuckDB } from '../../lib/duckdb';
+import { columnsSpec } from '../helpers/fixtures';
 
 type Type = 'integer' | 'number' | 'date' | 'string';
-
-function spec(columns: { name: string; type: Type }[]): PipelineSpec {
-  const res = parseSpec({
-    apiVersion: 'heal/v1',
-    name: 'p',
-    source: { path: '/x.csv', format: 'csv', columns: columns.map((c) => c.name) },
-    contract: { columns },
-    mapping: Object.fromEntries(columns.map((c) => [c.name, c.name])),
-    target: { table: 't' },
-  });
-  if (!res.ok) throw new Error(res.issues.join('; '));
-  return res.spec;
-}
 
 async function profile(rowsSql: string, columns: { name: string; type: Type }[]): Promise<{ rows: number; byName: Record<string, ColumnProfile> }> {
   return withDuckDB(':memory:', {}, async (conn) => {
     await conn.run(`CREATE TEMP TABLE w AS ${rowsSql}`);
-    const p = await profileRelation(conn, spec(columns), 'w');
+    const p = await profileRelation(conn, columnsSpec(columns), 'w');
     return { rows: p.rows, byName: Object.fromEntries(p.columns.map((c) => [c.name, c])) };
   });
 }

@@ -3,32 +3,19 @@
  * computed for real (DuckDB) from real data: Seattle weather from vega-datasets.
  */
 import * as path from 'node:path';
-import { parseSpec, type PipelineSpec } from '../../common/spec';
 import { profileRelation, type ColumnProfile } from '../../activities/etl/profile';
 import { compareProfiles } from '../../activities/verify';
 import { withDuckDB } from '../../lib/duckdb';
+import { columnsSpec } from '../helpers/fixtures';
 
 const SEATTLE = path.join(path.dirname(require.resolve('vega-datasets')), '..', 'data', 'seattle-weather.csv');
-
-function spec(columns: { name: string; type: 'number' | 'date' | 'string' }[]): PipelineSpec {
-  const res = parseSpec({
-    apiVersion: 'heal/v1',
-    name: 'p',
-    source: { path: '/x.csv', format: 'csv', columns: columns.map((c) => c.name) },
-    contract: { columns },
-    mapping: Object.fromEntries(columns.map((c) => [c.name, c.name])),
-    target: { table: 't' },
-  });
-  if (!res.ok) throw new Error(res.issues.join('; '));
-  return res.spec;
-}
 
 /** Profiles of one column computed over `select` (an SQL expression over the Seattle file). */
 async function profiles(select: Record<string, string>, types: Record<string, 'number' | 'date' | 'string'>): Promise<Record<string, ColumnProfile>> {
   return withDuckDB(':memory:', {}, async (conn) => {
     const cols = Object.entries(select).map(([k, v]) => `${v} AS "${k}"`);
     await conn.run(`CREATE TEMP TABLE w AS SELECT ${cols.join(', ')} FROM read_csv('${SEATTLE}')`);
-    const s = spec(Object.keys(select).map((name) => ({ name, type: types[name] ?? 'number' })));
+    const s = columnsSpec(Object.keys(select).map((name) => ({ name, type: types[name] ?? 'number' })));
     const p = await profileRelation(conn, s, 'w');
     return Object.fromEntries(p.columns.map((c) => [c.name, c]));
   });
@@ -86,7 +73,7 @@ test('monthly dates read day-first instead of month-first fail even though every
   const monthly = await withDuckDB(':memory:', {}, async (conn) => {
     await conn.run(`CREATE TEMP TABLE m AS SELECT d AS "month" FROM range(DATE '2006-01-01', DATE '2016-01-01', INTERVAL 1 MONTH) t(d)`);
     await conn.run(`CREATE TEMP TABLE w AS SELECT make_date(year("month"), 1, month("month")) AS "month" FROM m`);
-    const s = spec([{ name: 'month', type: 'date' }]);
+    const s = columnsSpec([{ name: 'month', type: 'date' }]);
     return [(await profileRelation(conn, s, 'm')).columns[0]!, (await profileRelation(conn, s, 'w')).columns[0]!];
   });
   const [right, wrong] = monthly;
