@@ -1,5 +1,5 @@
 /**
- * The gauntlet: every chaos kind over real public datasets (and the shared drift-case folders),
+ * The gauntlet: every chaos kind over real public datasets (and the drift-case folders in tests/fixtures),
  * each case through the real `heal` CLI against one dev server and one worker:
  *   heal init <p> --source clean.csv;  heal run <p>;  heal run <p> --source drifted.csv --json
  * then the resulting table is compared with the right one:
@@ -21,9 +21,9 @@ export type Expect = 'healed' | 'quarantined' | 'refused' | 'succeeded';
 export type Verdict = 'healed-correct' | 'quarantined-correct' | 'refused-correct' | 'succeeded-correct' | 'missed' | 'WRONG' | 'n/a';
 
 export interface GauntletCase {
-  /** Row label (dataset or shared case folder). */
+  /** Row label (dataset or drift-case folder). */
   dataset: string;
-  /** Column label (chaos kind, or "shared"). */
+  /** Column label (chaos kind, or "case"). */
   kind: string;
   clean: string;
   /** Produces the drifted file; undefined when the kind does not apply to this dataset. */
@@ -201,7 +201,7 @@ export function formatMatrix(results: CaseResult[]): { table: string; summary: s
 }
 
 /** Shared drift-case folders (clean.csv, drifted.csv, case.json {expect}) as gauntlet cases. */
-export function sharedCases(root: string): GauntletCase[] {
+export function driftCaseFolders(root: string): GauntletCase[] {
   if (!fs.existsSync(root)) return [];
   return fs
     .readdirSync(root, { withFileTypes: true })
@@ -211,7 +211,7 @@ export function sharedCases(root: string): GauntletCase[] {
       const meta = JSON.parse(fs.readFileSync(path.join(dir, 'case.json'), 'utf8')) as { expect: Expect; drift?: string; notes?: string };
       return {
         dataset: d.name,
-        kind: 'shared',
+        kind: 'case',
         clean: path.join(dir, 'clean.csv'),
         drifted: path.join(dir, 'drifted.csv'),
         expect: meta.expect,

@@ -1,10 +1,10 @@
 /**
- * `npm run gauntlet`: every chaos kind over real public datasets (vega-datasets) and the shared
- * drift-case folders, through the real CLI against one dev server and one worker; prints the
+ * `npm run gauntlet`: every chaos kind over real public datasets (vega-datasets) and the example
+ * drift-case folders (`tests/fixtures/drift-cases`, or `--cases <dir>`), through the real CLI against one dev server and one worker; prints the
  * dataset × kind matrix and fails on any WRONG.
  *
  *   npm run gauntlet -- [--datasets a,b] [--kinds k1,k2] [--concurrency 3] [--seed 7]
- *                       [--shared <dir>] [--no-shared] [--write-readme] [--json <file>]
+ *                       [--cases <dir>] [--no-cases] [--write-readme] [--json <file>]
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -14,7 +14,7 @@ import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { createActivities } from '../activities';
 import { CHAOS_KINDS, isChaosKind, writeChaos, type ChaosKind } from '../activities/chaos';
-import { formatMatrix, runCases, sharedCases, type CaseResult, type GauntletCase } from '../client/gauntlet';
+import { formatMatrix, runCases, driftCaseFolders, type CaseResult, type GauntletCase } from '../client/gauntlet';
 import { SEARCH_ATTRIBUTE_KEYS } from '../common/search-attributes';
 import { loadConfig } from '../lib/config';
 import { findTemporalCli } from '../lib/temporal-cli';
@@ -89,12 +89,12 @@ async function main(): Promise<void> {
   const datasets = (arg('datasets') ?? DEFAULT_DATASETS.join(',')).split(',').filter(Boolean);
   const kinds = (arg('kinds') ?? CHAOS_KINDS.map((k) => k.kind).join(',')).split(',').filter(Boolean);
   for (const k of kinds) if (!isChaosKind(k)) throw new Error(`unknown kind "${k}"`);
-  const sharedDir = arg('shared') ?? path.resolve(ROOT, '..', 'shared', 'drift-cases');
+  const casesDir = path.resolve(arg('cases') ?? path.join(ROOT, 'tests', 'fixtures', 'drift-cases'));
 
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'heal-gauntlet-'));
   const home = path.join(work, 'state');
   const taskQueue = `gauntlet-${process.pid}`;
-  const config = loadConfig({ HEAL_HOME: home, HEAL_ALLOWED_ROOTS: [work, sharedDir].join(path.delimiter), HEAL_TASK_QUEUE: taskQueue }, ROOT);
+  const config = loadConfig({ HEAL_HOME: home, HEAL_ALLOWED_ROOTS: [work, casesDir].join(path.delimiter), HEAL_TASK_QUEUE: taskQueue }, ROOT);
   Runtime.install({ logger: new DefaultLogger('ERROR') });
   const cli = findTemporalCli(config);
   if (!cli) throw new Error('no Temporal CLI: run `npm run setup`');
@@ -114,7 +114,7 @@ async function main(): Promise<void> {
   try {
     const cases = [
       ...(await buildCases(work, datasets, kinds as ChaosKind[], seed)),
-      ...(flag('no-shared') ? [] : sharedCases(sharedDir)),
+      ...(flag('no-cases') ? [] : driftCaseFolders(casesDir)),
     ];
     const g = {
       env: { PATH: process.env['PATH'], HOME: process.env['HOME'], NO_COLOR: '1', HEAL_HOME: home, HEAL_ALLOWED_ROOTS: config.allowedRoots.join(path.delimiter), TEMPORAL_ADDRESS: env.address, HEAL_TASK_QUEUE: taskQueue },
@@ -122,7 +122,7 @@ async function main(): Promise<void> {
       bin: path.join(ROOT, 'bin', 'heal.js'),
     };
     const applicable = cases.filter((c) => c.drifted).length;
-    console.error(`gauntlet: ${applicable} cases (${cases.length - applicable} not applicable) over ${datasets.length} datasets × ${kinds.length} kinds + shared cases, concurrency ${concurrency}`);
+    console.error(`gauntlet: ${applicable} cases (${cases.length - applicable} not applicable) over ${datasets.length} datasets × ${kinds.length} kinds + drift-case folders, concurrency ${concurrency}`);
     let n = 0;
     results = await runCases(g, cases, concurrency, (r) => {
       if (r.verdict === 'n/a') return;
@@ -135,15 +135,15 @@ async function main(): Promise<void> {
     await running;
     await env.teardown();
   }
-  const chaosResults = results.filter((r) => r.kind !== 'shared');
-  const shared = results.filter((r) => r.kind === 'shared');
+  const chaosResults = results.filter((r) => r.kind !== 'case');
+  const folders = results.filter((r) => r.kind === 'case');
   const m = formatMatrix(chaosResults);
   const minutes = ((Date.now() - started) / 60000).toFixed(1);
   console.log(m.table);
   console.log(`\n${m.summary}; ${minutes} min`);
-  if (shared.length) {
-    console.log('\nshared cases:');
-    for (const r of shared) console.log(`  ${r.dataset}: expected ${r.expect}, got ${r.outcome} → ${r.verdict}${r.verdict.endsWith('correct') ? '' : ` (${r.detail})`}`);
+  if (folders.length) {
+    console.log('\ndrift-case folders:');
+    for (const r of folders) console.log(`  ${r.dataset}: expected ${r.expect}, got ${r.outcome} → ${r.verdict}${r.verdict.endsWith('correct') ? '' : ` (${r.detail})`}`);
   }
   const jsonOut = arg('json');
   if (jsonOut) fs.writeFileSync(jsonOut, JSON.stringify({ seed, datasets, kinds, minutes: Number(minutes), results }, null, 2));
@@ -153,10 +153,10 @@ async function main(): Promise<void> {
     const block = `<!-- gauntlet:start -->\n${m.table}\n\n${m.summary}. Seed ${seed}, ${minutes} min on ${os.cpus().length} cores (${new Date().toISOString().slice(0, 10)}).\n<!-- gauntlet:end -->`;
     fs.writeFileSync(readme, text.replace(/<!-- gauntlet:start -->[\s\S]*<!-- gauntlet:end -->/, block));
   }
-  const sharedBad = shared.filter((r) => !r.verdict.endsWith('correct')).length;
+  const casesBad = folders.filter((r) => !r.verdict.endsWith('correct')).length;
   const wrong = results.filter((r) => r.verdict === 'WRONG').length;
   fs.rmSync(work, { recursive: true, force: true });
-  if (wrong > 0 || sharedBad > 0) process.exitCode = 1;
+  if (wrong > 0 || casesBad > 0) process.exitCode = 1;
 }
 
 main().catch((err: unknown) => {

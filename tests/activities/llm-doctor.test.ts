@@ -37,7 +37,7 @@ import type { DriftReport, VerificationReport } from '../../common/types';
 import { withDuckDB } from '../../lib/duckdb';
 import { startFakeOpenAI, type FakeOpenAI, type RecordedRequest } from '../helpers/fake-openai';
 
-const CASES = path.resolve(__dirname, '../../../shared/drift-cases');
+const CASES = path.resolve(__dirname, '../fixtures/drift-cases');
 const CLEAN = path.join(CASES, 'iowa-camel-rename', 'clean.csv');
 const DRIFTED = path.join(CASES, 'iowa-camel-rename', 'drifted.csv');
 const API_KEY = 'sk-test-SECRET-0123456789abcdef';

@@ -18,7 +18,7 @@ import type { PipelineSpec } from '../../common/spec';
 import type { DriftReport, LoadSummary } from '../../common/types';
 import { queryRows, withDuckDB } from '../../lib/duckdb';
 
-const CASES = path.resolve(__dirname, '../../../shared/drift-cases');
+const CASES = path.resolve(__dirname, '../fixtures/drift-cases');
 const caseFile = (name: string, file: 'clean.csv' | 'drifted.csv') => path.join(CASES, name, file);
 
 let tmp: string;

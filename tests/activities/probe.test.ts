@@ -16,7 +16,7 @@ import type { PipelineSpec } from '../../common/spec';
 import { ident, queryRows, withDuckDB } from '../../lib/duckdb';
 
 const VEGA = path.resolve(__dirname, '../../node_modules/vega-datasets/data');
-const CASES = path.resolve(__dirname, '../../../shared/drift-cases');
+const CASES = path.resolve(__dirname, '../fixtures/drift-cases');
 const currency = (f: 'clean.csv' | 'drifted.csv') => path.join(CASES, 'gapminder-currency', f);
 
 let tmp: string;

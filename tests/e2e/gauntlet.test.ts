@@ -1,6 +1,6 @@
 /**
  * A fast subset of the gauntlet (`npm run gauntlet` runs all of it): a few chaos kinds on one real
- * dataset, and the shared drift-case folders, through the real CLI, judged against the right table.
+ * dataset, and the drift-case folders (tests/fixtures/drift-cases), through the real CLI, judged against the right table.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -8,7 +8,7 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
 import { createActivities } from '../../activities';
 import { writeChaos, type ChaosKind } from '../../activities/chaos';
-import { formatMatrix, runCases, sharedCases, type GauntletCase } from '../../client/gauntlet';
+import { formatMatrix, runCases, driftCaseFolders, type GauntletCase } from '../../client/gauntlet';
 import { HEAL_BIN } from '../helpers/cli';
 import { DRIFT_CASES, tempDir, testConfig } from '../helpers/fixtures';
 import { createDevEnv, testWorkflowBundle, uniqueTaskQueue } from '../helpers/temporal';
@@ -36,7 +36,7 @@ afterAll(async () => {
   await env?.teardown();
 });
 
-test('chaos kinds on real data and the shared cases: no WRONG, every case correct', async () => {
+test('chaos kinds on real data and the drift-case folders: no WRONG, every case correct', async () => {
   const clean = path.join(work, 'seattle.csv');
   fs.copyFileSync(path.join(VEGA, 'seattle-weather.csv'), clean);
   const cases: GauntletCase[] = [];
@@ -45,7 +45,7 @@ test('chaos kinds on real data and the shared cases: no WRONG, every case correc
     const r = await writeChaos(kind, clean, out, 7);
     cases.push({ dataset: 'seattle', kind, clean, drifted: r.applicable ? out : undefined, expect: r.expect, change: r.note });
   }
-  cases.push(...sharedCases(DRIFT_CASES));
+  cases.push(...driftCaseFolders(DRIFT_CASES));
   const g = {
     env: { PATH: process.env['PATH'], HOME: process.env['HOME'], HEAL_HOME: config.home, HEAL_ALLOWED_ROOTS: config.allowedRoots.join(path.delimiter), TEMPORAL_ADDRESS: env.address, HEAL_TASK_QUEUE: taskQueue },
     warehouse: config.warehouse,

@@ -8,8 +8,8 @@ import { parseSpec, type ColumnType, type PipelineSpec } from '../../common/spec
 import { loadConfig, type HealConfig } from '../../lib/config';
 import { queryRows, withDuckDB } from '../../lib/duckdb';
 
-/** The shared drift cases next to the checkout (`../shared/drift-cases`). */
-export const DRIFT_CASES = path.resolve(__dirname, '../../../shared/drift-cases');
+/** The example drift cases kept in the repository (`tests/fixtures/drift-cases`). */
+export const DRIFT_CASES = path.resolve(__dirname, '../fixtures/drift-cases');
 
 export function driftCase(name: string, file: 'clean.csv' | 'drifted.csv'): string {
   return path.join(DRIFT_CASES, name, file);

@@ -29,7 +29,7 @@ import { loadConfig } from '../../lib/config';
 import { ROOT, cliEnv, runCli } from '../helpers/cli';
 
 const DATA = path.join(ROOT, 'node_modules', 'vega-datasets', 'data');
-const SHARED_CASES = path.resolve(ROOT, '..', 'shared', 'drift-cases');
+const CASE_FOLDERS = path.resolve(ROOT, 'tests', 'fixtures', 'drift-cases');
 
 let tmp: string;
 beforeAll(() => {
@@ -70,9 +70,9 @@ interface Dataset {
 
 const DATASETS: Dataset[] = [
   ...['seattle-weather', 'iowa-electricity', 'gapminder-health-income', 'stocks'].map((n) => ({ name: n, file: path.join(DATA, `${n}.csv`) })),
-  ...(fs.existsSync(SHARED_CASES) ? fs.readdirSync(SHARED_CASES).sort() : [])
-    .filter((d) => fs.existsSync(path.join(SHARED_CASES, d, 'clean.csv')))
-    .map((d) => ({ name: `shared/${d}`, file: path.join(SHARED_CASES, d, 'clean.csv') })),
+  ...(fs.existsSync(CASE_FOLDERS) ? fs.readdirSync(CASE_FOLDERS).sort() : [])
+    .filter((d) => fs.existsSync(path.join(CASE_FOLDERS, d, 'clean.csv')))
+    .map((d) => ({ name: `cases/${d}`, file: path.join(CASE_FOLDERS, d, 'clean.csv') })),
 ];
 const SYNTHETIC = 'synthetic';
 

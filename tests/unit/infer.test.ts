@@ -8,7 +8,7 @@ import { SourceUnreadableError } from '../../common/errors';
 import type { PipelineSpec } from '../../common/spec';
 import { lit, withDuckDB } from '../../lib/duckdb';
 
-const CASES = path.resolve(__dirname, '../../../shared/drift-cases');
+const CASES = path.resolve(__dirname, '../fixtures/drift-cases');
 
 let tmp: string;
 let roots: string[];

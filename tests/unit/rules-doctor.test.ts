@@ -22,7 +22,7 @@ import type { DriftReport } from '../../common/types';
 import { ident, queryRows, withDuckDB } from '../../lib/duckdb';
 
 const VEGA = path.resolve(__dirname, '../../node_modules/vega-datasets/data');
-const CASES = path.resolve(__dirname, '../../../shared/drift-cases');
+const CASES = path.resolve(__dirname, '../fixtures/drift-cases');
 
 let tmp: string;
 beforeAll(() => {
