@@ -61,6 +61,7 @@ const OUTCOME_TITLE: Record<EpisodeNoticeOutcome, string> = {
   'awaiting-approval': '⏸️ Fix awaiting approval',
   'rolled-back': '↩️ Rolled back',
   rejected: '🚫 Fix rejected',
+  partial: '◐ Partial load: files set aside',
 };
 
 /** Escape a value for Slack mrkdwn (`&`, `<`, `>` are control characters). */
@@ -104,6 +105,8 @@ function nextStep(n: EpisodeNotice): string {
       return `Nothing was applied; spec v${n.specVersion} stays current and the table is unchanged. Fix the source or the spec by hand.`;
     case 'failed':
       return `The table is unchanged (spec v${n.specVersion}). Fix the source or the spec by hand, then \`heal run ${n.pipeline}\`.`;
+    case 'partial':
+      return `The files set aside are not in the table. Fix them (or the spec), then \`heal run ${n.pipeline}\`: in append and merge modes it loads only the files not loaded yet.`;
   }
 }
 
@@ -130,7 +133,7 @@ export function buildSlackMessage(
         1500,
       )
     : null;
-  const ui = link(workflowLink(links.uiUrl, links.namespace, n.episodeId), 'Episode in the Temporal Web UI');
+  const ui = n.outcome === 'partial' ? null : link(workflowLink(links.uiUrl, links.namespace, n.episodeId), 'Episode in the Temporal Web UI');
   const run = link(workflowLink(links.uiUrl, links.namespace, n.runId), 'latest pipeline run');
   const pr = link(n.prUrl, 'Pull request');
 
@@ -152,10 +155,15 @@ export function buildSlackMessage(
   if (fixLine) blocks.push({ type: 'section', text: { type: 'mrkdwn', text: `*Fix:* ${e(fixLine)}` } });
   if (checks) blocks.push({ type: 'section', text: { type: 'mrkdwn', text: `*Verification:* ${e(clip(n.report?.summary ?? '', 300))}\n${e(checks)}` } });
   if (n.error) blocks.push({ type: 'section', text: { type: 'mrkdwn', text: `*Why:* ${e(clip(n.error, 900))}` } });
+  if (n.setAside?.length) {
+    const files = n.setAside.slice(0, 5).map((f) => `• ${e(clip(f.file, 200))}: ${e(clip(f.reason, 300))}`);
+    if (n.setAside.length > 5) files.push(`• … ${n.setAside.length - 5} more`);
+    blocks.push({ type: 'section', text: { type: 'mrkdwn', text: `*Set aside (${n.setAside.length} file${n.setAside.length === 1 ? '' : 's'}, not loaded):*\n${files.join('\n')}` } });
+  }
   blocks.push({ type: 'section', text: { type: 'mrkdwn', text: `*Next:* ${e(nextStep(n))}` } });
   const linkLine = [ui, run, pr].filter(Boolean).join(' · ');
   if (linkLine) blocks.push({ type: 'section', text: { type: 'mrkdwn', text: linkLine } });
-  const context = [`episode ${e(n.episodeId)}`, e(n.at)];
+  const context = [`${n.outcome === 'partial' ? 'run' : 'episode'} ${e(n.episodeId)}`, e(n.at)];
   if (opts.groupedBefore) context.push(`${opts.groupedBefore} similar alert${opts.groupedBefore === 1 ? '' : 's'} grouped since the last message`);
   blocks.push({ type: 'context', elements: [{ type: 'mrkdwn', text: context.join(' · ') }] });
 
@@ -166,6 +174,7 @@ export function buildSlackMessage(
     `attempts ${n.attempts}/${n.maxAttempts}`,
     n.mttrMs != null ? `MTTR ${mttr}` : null,
     n.error ? `why: ${clip(n.error, 300)}` : null,
+    n.setAside?.length ? `set aside: ${clip(n.setAside.map((f) => f.file).join(', '), 300)}` : null,
   ].filter((s): s is string => s !== null);
   const fallback = e(textParts.join(' · ')) + (pr ? ` · ${pr}` : '') + (ui ? ` · ${ui}` : '');
   return { text: fallback, blocks };

@@ -6,8 +6,10 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { ApplicationFailure } from '@temporalio/common';
 import { DoctorAnswerInvalidError, HealError, NoDiagnosisError } from '../common/errors';
-import { applyPatch, describeOp, patchSchema, type Patch } from '../common/patch';
-import type { DriftReport, VerificationReport } from '../common/types';
+import { driftByFile, fileMatches, fileName, opsForFile, specForFile } from '../common/files';
+import { applyPatch, describeOp, patchSchema, scopedMatches, type Patch, type PatchOp } from '../common/patch';
+import type { PipelineSpec } from '../common/spec';
+import type { DriftReport, FileNote, VerificationReport } from '../common/types';
 import type { HealConfig } from '../lib/config';
 import { withDuckDB } from '../lib/duckdb';
 import { readJson, stateLayout, writeFileAtomic } from '../lib/state';
@@ -15,13 +17,13 @@ import { compileExpression } from './doctor/expression';
 import { createLlmDoctor, LlmUnavailableError } from './doctor/llm';
 import { createSourceProbe, PROBE_STAGE_ROWS } from './doctor/probe';
 import { createRulesDoctor } from './doctor/rules';
-import type { Diagnosis, Doctor, PreviousAttempt, SourceProbe } from './doctor/types';
+import type { Diagnosis, Doctor, DoctorName, PreviousAttempt, SourceProbe } from './doctor/types';
 import { resolveSourceFiles } from './etl/source';
 import type { TableProfile } from './etl/profile';
 import { driftSignature, FixMemory, type RememberOutcome } from './memory';
 import type { SpecStore } from './spec-store';
 import { verifiedLoads, verifyCandidate } from './verify';
-import { sourceFingerprint } from './etl/load';
+import { sourceFingerprint } from './etl/files';
 
 export interface HealingDeps {
   config: Pick<HealConfig, 'home' | 'allowedRoots' | 'duckdbMemoryLimit' | 'duckdbThreads'> & Partial<Pick<HealConfig, 'llm' | 'maskSamples' | 'probeRows'>>;
@@ -38,9 +40,17 @@ export interface DiagnoseInput {
   source: string;
   /** Earlier attempts of this episode, oldest first. */
   previous: PreviousAttempt[];
+  /**
+   * A many-file source may end partial: a drifted file with no confident fix is set aside (in
+   * `setAside`) while the others are healed. Without it one such file ends the diagnosis. @default false
+   */
+  allowPartial?: boolean;
 }
 
-export type DiagnoseResult = Extract<Diagnosis, { kind: 'patch' }>;
+export type DiagnoseResult = Extract<Diagnosis, { kind: 'patch' }> & {
+  /** Drifted files of a many-file source with no confident fix, set aside (only with `allowPartial`). */
+  setAside?: FileNote[];
+};
 
 export interface ProposePatchInput {
   pipeline: string;
@@ -59,6 +69,19 @@ export interface VerifyPatchInput {
   source: string;
   episodeId: string;
   attempt: number;
+  /** The files to prove it on (those the drift was found in). @default the files `source` matches */
+  files?: string[];
+  /** Files set aside: not loaded. @default [] */
+  exclude?: string[];
+  /** A file over its quarantine budget is set aside instead of failing the candidate. @default false */
+  allowPartial?: boolean;
+  /** The patch that made the candidate (a fix of some files is judged against the others). */
+  patch?: Patch;
+  /**
+   * The candidate is for one partition of a larger source: compare with these other partitions,
+   * read with `version` (the version they fit), not with the baseline of the whole.
+   */
+  peers?: { version: number; files: string[] };
 }
 
 export interface RememberFixInput {
@@ -142,6 +165,16 @@ export function readBaseline(home: string, pipeline: string): TableProfile | nul
   return doc?.profile ?? null;
 }
 
+/** Drifted files grouped by the signature of their own drift (files that drifted alike heal alike). */
+function groupBySignature(perFile: ReadonlyMap<string, DriftReport>): string[][] {
+  const groups = new Map<string, string[]>();
+  for (const [file, drift] of perFile) {
+    const sig = driftSignature(drift).hash;
+    groups.set(sig, [...(groups.get(sig) ?? []), file]);
+  }
+  return [...groups.values()];
+}
+
 export function createHealingActivities(deps: HealingDeps) {
   const { config, store } = deps;
   const memory = new FixMemory(config.home);
@@ -155,6 +188,108 @@ export function createHealingActivities(deps: HealingDeps) {
         : []),
     ];
 
+  const sourceFiles = (source: string) => withDuckDB(':memory:', duck, (conn) => resolveSourceFiles(conn, source, config.allowedRoots));
+
+  /**
+   * Fix memory first, then the doctors, for one drift over `files` read with `spec`: the first
+   * patch, or NoDiagnosis with every doctor's reason.
+   */
+  async function diagnoseSource(spec: PipelineSpec, specVersion: number, drift: DriftReport, files: string[], previous: PreviousAttempt[]): Promise<DiagnoseResult> {
+    if (!previous.some((p) => p.doctor === 'memory')) {
+      let hit;
+      try {
+        hit = memory.recall(driftSignature(drift).hash, spec, { pipeline: spec.name, exclude: previous.flatMap((p) => (p.patch ? [p.patch] : [])) });
+      } catch {
+        hit = undefined; // an unreadable memory never blocks a diagnosis
+      }
+      if (hit) {
+        return {
+          kind: 'patch',
+          doctor: 'memory',
+          patch: hit.patch,
+          confidence: 1,
+          rationale: [
+            `remembered fix from ${hit.entry.episodeId} (pipeline ${hit.entry.pipeline}), found by ${hit.entry.doctor}, verified ${hit.entry.verifiedAt}`,
+            ...describePatch(hit.patch),
+          ],
+        };
+      }
+    }
+    const baseline = readBaseline(config.home, spec.name);
+    const masked = new Set(spec.contract.columns.filter((c) => c.pii).flatMap((c) => spec.mapping[c.name]?.from ?? []));
+    const mask = (c: string) => config.maskSamples === true || masked.has(c);
+    const sampleRows = previous.length ? Infinity : (config.probeRows ?? PROBE_STAGE_ROWS);
+    return withDuckDB(':memory:', duck, async (conn) => {
+      /** Ask the doctors in order over one probe: the first patch, else every reason to refuse. */
+      const ask = async (probe: SourceProbe): Promise<DiagnoseResult | { reasons: string[]; fatal: boolean }> => {
+        const source = await probe.summarize();
+        const reasons: string[] = [];
+        for (const doctor of doctors) {
+          const d = await doctor.diagnose({ spec, specVersion, drift, baseline, source, previous }, probe).catch((err: unknown) => {
+            // A rate limit's Retry-After sets the next activity retry's delay (bounded); other transient errors back off.
+            if (err instanceof LlmUnavailableError && err.retryAfterMs) {
+              throw ApplicationFailure.create({ type: 'LlmUnavailable', message: err.message, nextRetryDelay: Math.min(err.retryAfterMs, 60_000) });
+            }
+            throw err;
+          });
+          if (d.kind === 'patch') return d;
+          reasons.push(`${d.doctor}: ${d.reason}`);
+          if (d.fatal) return { reasons, fatal: true };
+        }
+        return { reasons, fatal: false };
+      };
+      const probe = await createSourceProbe(conn, spec, files, { mask, sampleRows });
+      let answer = await ask(probe);
+      // Refused on the first rows of a longer source: what settles it may lie past them, and a
+      // refusal ends the episode. Ask once more over the whole source (not after a fatal refusal).
+      if ('reasons' in answer && !answer.fatal && probe.partial) {
+        answer = await ask(await createSourceProbe(conn, spec, files, { mask, sampleRows: Infinity }));
+      }
+      if ('kind' in answer) return answer;
+      throw new NoDiagnosisError(`no confident fix: ${answer.reasons.join('; ')}`, { reasons: answer.reasons });
+    });
+  }
+
+  /**
+   * Some files of a many-file source drifted: each group of files that drifted alike is diagnosed
+   * on its first file, read as that file is read, and its fix applies to those files only (`files`
+   * ops). A group with no confident fix is set aside when the run may end partial; otherwise, or
+   * when no file can be healed, NoDiagnosis names every file and why.
+   */
+  async function diagnoseFiles(spec: PipelineSpec, input: DiagnoseInput, perFile: ReadonlyMap<string, DriftReport>, groups: string[][]): Promise<DiagnoseResult> {
+    const patch: PatchOp[] = [];
+    const setAside: FileNote[] = [];
+    const rationale: string[] = [];
+    const used = new Set<DoctorName>();
+    let confidence = 1;
+    let usage: DiagnoseResult['usage'];
+    for (const files of groups) {
+      const file = files[0] as string;
+      const previous = input.previous.map((p) => ({ ...p, patch: p.patch ? opsForFile(p.patch, file) : null }));
+      const label = `${fileName(file)}${files.length > 1 ? ` and ${files.length - 1} more like it` : ''}`;
+      try {
+        const d = await diagnoseSource(specForFile(spec, file), input.specVersion, perFile.get(file) as DriftReport, [file], previous);
+        const ops = d.patch.flatMap((op) => (op.op === 'files' ? op.ops : [op]));
+        for (const f of files) patch.push({ op: 'files', match: fileName(f), ops });
+        rationale.push(`${label} (${d.doctor}): ${d.rationale.join('; ')}`);
+        used.add(d.doctor);
+        confidence = Math.min(confidence, d.confidence);
+        if (d.usage) usage = usage ? { ...usage, promptTokens: usage.promptTokens + d.usage.promptTokens, completionTokens: usage.completionTokens + d.usage.completionTokens } : d.usage;
+      } catch (err) {
+        if (!(err instanceof NoDiagnosisError)) throw err;
+        for (const f of files) setAside.push({ file: f, reason: err.message });
+      }
+    }
+    if (setAside.length && (!input.allowPartial || !patch.length)) {
+      const why = setAside.map((n) => `${fileName(n.file)}: ${n.reason}`);
+      throw new NoDiagnosisError(`no confident fix for ${setAside.length} of ${input.drift.sources.length} files: ${why.join('; ')}`, { reasons: why, files: setAside });
+    }
+    if (setAside.length) rationale.push(...setAside.map((n) => `set aside ${fileName(n.file)}: ${n.reason}`));
+    // The doctor of record: the model if it answered for any file, else the rules, else memory alone.
+    const doctor: DoctorName = used.has('llm') ? 'llm' : used.has('rules') ? 'rules' : 'memory';
+    return { kind: 'patch', doctor, patch, confidence, rationale, ...(usage ? { usage } : {}), ...(setAside.length ? { setAside } : {}) };
+  }
+
   return {
     /**
      * Fix memory first: a patch that healed this drift signature before (on this pipeline, or on
@@ -166,68 +301,21 @@ export function createHealingActivities(deps: HealingDeps) {
      * files; verification then proves the fix on the whole file). A later attempt — an earlier fix
      * failed, perhaps on rows past that sample — sees the whole source; so does a first attempt whose
      * doctors all refused (not fatally) on a sample of a longer source, before it gives up.
+     *
+     * A many-file source where some files drifted is diagnosed file by file (see diagnoseFiles).
      */
     async diagnose(input: DiagnoseInput): Promise<DiagnoseResult> {
       const { spec } = store.read(input.pipeline, input.specVersion);
-      if (!input.previous.some((p) => p.doctor === 'memory')) {
-        let hit;
-        try {
-          hit = memory.recall(driftSignature(input.drift).hash, spec, {
-            pipeline: input.pipeline,
-            exclude: input.previous.flatMap((p) => (p.patch ? [p.patch] : [])),
-          });
-        } catch {
-          hit = undefined; // an unreadable memory never blocks a diagnosis
-        }
-        if (hit) {
-          return {
-            kind: 'patch',
-            doctor: 'memory',
-            patch: hit.patch,
-            confidence: 1,
-            rationale: [
-              `remembered fix from ${hit.entry.episodeId} (pipeline ${hit.entry.pipeline}), found by ${hit.entry.doctor}, verified ${hit.entry.verifiedAt}`,
-              ...describePatch(hit.patch),
-            ],
-          };
-        }
+      const [only] = input.drift.sources;
+      const perFile = driftByFile(input.drift) ?? (input.drift.sources.length === 1 && only ? new Map([[only, input.drift]]) : undefined);
+      // A file read its own way (a `source.files` entry fits it) is healed within that entry.
+      const overridden = [...(perFile?.keys() ?? [])].some((f) => spec.source.files.some((o) => fileMatches(o.match, f)));
+      if (perFile && (overridden || input.drift.sources.length > 1)) {
+        const groups = groupBySignature(perFile);
+        // Every file drifted the same way: one fix for the source. Else each way on its own.
+        if (overridden || !(groups.length === 1 && perFile.size === input.drift.sources.length)) return diagnoseFiles(spec, input, perFile, groups);
       }
-      const baseline = readBaseline(config.home, input.pipeline);
-      const masked = new Set(spec.contract.columns.filter((c) => c.pii).flatMap((c) => spec.mapping[c.name]?.from ?? []));
-      const mask = (c: string) => config.maskSamples === true || masked.has(c);
-      const sampleRows = input.previous.length ? Infinity : (config.probeRows ?? PROBE_STAGE_ROWS);
-      return withDuckDB(':memory:', duck, async (conn) => {
-        const files = await resolveSourceFiles(conn, input.source, config.allowedRoots);
-        /** Ask the doctors in order over one probe: the first patch, else every reason to refuse. */
-        const ask = async (probe: SourceProbe): Promise<DiagnoseResult | { reasons: string[]; fatal: boolean }> => {
-          const source = await probe.summarize();
-          const reasons: string[] = [];
-          for (const doctor of doctors) {
-            const d = await doctor
-              .diagnose({ spec, specVersion: input.specVersion, drift: input.drift, baseline, source, previous: input.previous }, probe)
-              .catch((err: unknown) => {
-                // A rate limit's Retry-After sets the next activity retry's delay (bounded); other transient errors back off.
-                if (err instanceof LlmUnavailableError && err.retryAfterMs) {
-                  throw ApplicationFailure.create({ type: 'LlmUnavailable', message: err.message, nextRetryDelay: Math.min(err.retryAfterMs, 60_000) });
-                }
-                throw err;
-              });
-            if (d.kind === 'patch') return d;
-            reasons.push(`${d.doctor}: ${d.reason}`);
-            if (d.fatal) return { reasons, fatal: true };
-          }
-          return { reasons, fatal: false };
-        };
-        const probe = await createSourceProbe(conn, spec, files, { mask, sampleRows });
-        let answer = await ask(probe);
-        // Refused on the first rows of a longer source: what settles it may lie past them, and a
-        // refusal ends the episode. Ask once more over the whole source (not after a fatal refusal).
-        if ('reasons' in answer && !answer.fatal && probe.partial) {
-          answer = await ask(await createSourceProbe(conn, spec, files, { mask, sampleRows: Infinity }));
-        }
-        if ('kind' in answer) return answer;
-        throw new NoDiagnosisError(`no confident fix: ${answer.reasons.join('; ')}`, { reasons: answer.reasons });
-      });
+      return diagnoseSource(spec, input.specVersion, input.drift, await sourceFiles(input.source), input.previous);
     },
 
     /** Validate a patch and write it as a candidate version (not current). Idempotent per episode attempt. */
@@ -280,6 +368,11 @@ export function createHealingActivities(deps: HealingDeps) {
           spec,
           candidateVersion: input.candidateVersion,
           source: input.source,
+          ...(input.files ? { files: input.files } : {}),
+          ...(input.exclude ? { exclude: input.exclude } : {}),
+          setAsideOverBudget: input.allowPartial ?? false,
+          ...(input.patch ? { patch: input.patch } : {}),
+          ...(input.peers ? { peers: { spec: store.read(input.pipeline, input.peers.version).spec, files: input.peers.files } } : {}),
           allowedRoots: config.allowedRoots,
           baseline,
           runId: `${input.episodeId}#${input.attempt}/verify`,
@@ -312,10 +405,22 @@ export function createHealingActivities(deps: HealingDeps) {
      */
     async rememberFix(input: RememberFixInput): Promise<RememberFixResult> {
       const { spec } = store.read(input.pipeline, input.baseVersion);
-      const signature = driftSignature(input.drift).hash;
-      const common = { drift: input.drift, spec, pipeline: input.pipeline, patch: input.patch, episodeId: input.episodeId };
-      const { outcome } = input.doctor === 'memory' ? memory.recordHit(common) : memory.remember({ ...common, doctor: input.doctor });
-      return { signature, outcome };
+      // A fix of some files of a glob is remembered as what it did to each of them, under that file's
+      // own drift: the same drift in any file (of this source or another) is answered from memory.
+      const perFile = scopedMatches(input.patch) ? driftByFile(input.drift) : undefined;
+      const fixes = perFile
+        ? [...perFile].flatMap(([file, drift]) => {
+            const ops = opsForFile(input.patch, file);
+            return ops.length ? [{ drift, spec: specForFile(spec, file), patch: ops }] : [];
+          })
+        : [{ drift: input.drift, spec, patch: input.patch }];
+      let result: RememberFixResult | undefined;
+      for (const fix of fixes) {
+        const common = { ...fix, pipeline: input.pipeline, episodeId: input.episodeId };
+        const { outcome } = input.doctor === 'memory' ? memory.recordHit(common) : memory.remember({ ...common, doctor: input.doctor });
+        result ??= { signature: driftSignature(fix.drift).hash, outcome };
+      }
+      return result ?? { signature: driftSignature(input.drift).hash, outcome: 'unchanged' as RememberOutcome };
     },
 
     /** Make a version current. Idempotent: applying the current version again records nothing. */

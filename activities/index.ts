@@ -13,7 +13,9 @@ import type { HealConfig } from '../lib/config';
 import { withDuckDB } from '../lib/duckdb';
 import { readJson, stateLayout, writeFileAtomic } from '../lib/state';
 import { createAlertActivities } from './alerts';
-import { commitVerified, runLoad, sourceFingerprint } from './etl/load';
+import { sourceFingerprint } from './etl/files';
+import { commitVerified, runLoad } from './etl/load';
+import { resolveSourceFiles } from './etl/source';
 import { createGitHubActivities, type GitHubDeps } from './github';
 import { createMetricsActivities } from './metrics';
 import type { Doctor } from './doctor/types';
@@ -45,6 +47,10 @@ export interface PipelineInfo {
   /** In `review` mode, how long an episode waits for a decision (ms). */
   approvalTimeoutMs: number;
   source: string;
+  /** How the table is written. */
+  loadMode: 'replace' | 'append' | 'merge';
+  /** A many-file run with files that cannot be loaded, in `replace` mode (see `target.partial`). */
+  partial: 'refuse' | 'load-and-flag';
 }
 
 export interface LoadSourceInput {
@@ -55,6 +61,13 @@ export interface LoadSourceInput {
   source?: string;
   /** Id of this load (the workflow id): quarantine rows and the load record are keyed by it. */
   runId: string;
+  /** Files of a many-file source not to load (set aside by the run). @default [] */
+  exclude?: string[];
+  /**
+   * The run may end partial: a file over its quarantine budget is set aside instead of failing the
+   * load (see `target.partial`). @default false
+   */
+  allowPartial?: boolean;
 }
 
 /** Run `fn` in an activity, heartbeating while it works; outside an activity just run it. */
@@ -90,6 +103,8 @@ function atBoundary<T extends Record<string, (input: never) => Promise<unknown>>
   }
   return out as T;
 }
+
+const sameList = (a: readonly string[], b: readonly string[]): boolean => a.length === b.length && [...a].sort().every((x, i) => x === [...b].sort()[i]);
 
 /** Are the files a verification kept rows for unchanged (path, size, mtime)? */
 function sameFiles(kept: VerifiedScratchMeta): boolean {
@@ -136,6 +151,8 @@ export function createActivities(deps: ActivityDeps) {
         mode: cur.spec.healing.mode,
         approvalTimeoutMs: config.approvalTimeoutMs ?? parseDuration(cur.spec.healing.approvalTimeout) ?? 72 * 3_600_000,
         source: cur.spec.source.path,
+        loadMode: cur.spec.target.mode,
+        partial: cur.spec.target.partial,
       };
     },
 
@@ -156,6 +173,8 @@ export function createActivities(deps: ActivityDeps) {
         allowedRoots: config.allowedRoots,
         commit: true,
         baseline: readBaseline(config.home, input.pipeline),
+        ...(input.exclude?.length ? { exclude: input.exclude } : {}),
+        setAsideOverBudget: input.allowPartial ?? false,
       };
       // A verification of this very version on this very source kept its typed rows: commit them
       // (the apply load of a healing episode) instead of reading the source again.
@@ -166,7 +185,10 @@ export function createActivities(deps: ActivityDeps) {
       const reusable = kept && kept.source === source && kept.specVersion === input.specVersion && fs.existsSync(scratch.db) && sameFiles(kept);
       const res = await heartbeating(() =>
         withDuckDB(config.warehouse, duck, async (conn) => {
-          if (reusable) {
+          // The kept rows are of the files verified: the source must still be exactly those files.
+          const excluded = new Set(input.exclude ?? []);
+          const listed = reusable ? (await resolveSourceFiles(conn, source, config.allowedRoots)).filter((f) => !excluded.has(f)) : [];
+          if (reusable && sameList(listed, kept.files)) {
             try {
               const r = await commitVerified(conn, ctx, { db: scratch.db, table: kept.table, files: kept.files, rowsRead: kept.rowsRead });
               return { ...r, profile: r.alreadyCommitted ? null : kept.profile };
@@ -197,6 +219,9 @@ export function createActivities(deps: ActivityDeps) {
         rowsLoaded: res.rowsLoaded,
         rowsQuarantined: res.rowsQuarantined,
         skipped: res.skipped,
+        files: res.files,
+        setAside: res.setAside,
+        partitionKeys: res.partitionKeys,
         profilePath,
         durationMs: Date.now() - started,
         committedAt: res.committedAt ?? new Date().toISOString(),

@@ -127,7 +127,7 @@ export interface DailyPoint {
 export interface HealMetrics {
   /** When these figures were computed (ISO). */
   generatedAt: string;
-  runs: { total: number; succeeded: number; healed: number; failed: number; successRate: number | null };
+  runs: { total: number; succeeded: number; healed: number; partial: number; failed: number; successRate: number | null };
   drifts: { total: number; byKind: Record<string, number> };
   episodes: {
     total: number;
@@ -227,6 +227,8 @@ function timeOf(r: RunRecord): string {
 type Category = 'succeeded' | 'healed' | 'failed' | 'rolled-back' | 'rejected';
 
 function categoryOf(r: RunRecord): Category {
+  // A partial run (files set aside) is not a success, whatever its episode did.
+  if (r.run.outcome === 'partial') return 'failed';
   if (r.episode) return r.episode.outcome;
   return r.run.outcome;
 }
@@ -288,7 +290,7 @@ export function computeMetrics(opts: ComputeOptions): HealMetrics {
     alertsByEpisode.set(a.episodeId, list);
   }
 
-  const runCounts = { total: runs.length, succeeded: 0, healed: 0, failed: 0 };
+  const runCounts = { total: runs.length, succeeded: 0, healed: 0, partial: 0, failed: 0 };
   const byKind: Record<string, number> = {};
   let drifts = 0;
   const episodes: EpisodeView[] = [];
@@ -491,7 +493,7 @@ export function renderPrometheus(m: HealMetrics): string {
       out.push(`${name}${suffix ?? ''}${l} ${Number.isFinite(value) ? value : 0}`);
     }
   };
-  metric('heal_runs_total', 'counter', 'Finished pipeline runs by outcome.', (['succeeded', 'healed', 'failed'] as const).map((o) => [{ outcome: o }, m.runs[o]]));
+  metric('heal_runs_total', 'counter', 'Finished pipeline runs by outcome.', (['succeeded', 'healed', 'partial', 'failed'] as const).map((o) => [{ outcome: o }, m.runs[o]]));
   metric('heal_drifts_total', 'counter', 'Runs whose source had drifted.', [[null, m.drifts.total]]);
   metric('heal_drift_kinds_total', 'counter', 'Drifts by kind of difference.', Object.entries(m.drifts.byKind).map(([k, n]) => [{ kind: k }, n]));
   metric('heal_episodes_total', 'counter', 'Finished healing episodes by outcome.', (['healed', 'failed', 'rolled-back', 'rejected'] as const).map((o) => [{ outcome: o }, m.episodes[o]]));

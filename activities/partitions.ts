@@ -19,8 +19,13 @@ import type { HealConfig } from '../lib/config';
 import { ident, lit, queryOne, queryRows, withDuckDB } from '../lib/duckdb';
 import { checkSourceFile, isGlob } from '../lib/paths';
 import { stateLayout, writeFileAtomic } from '../lib/state';
+import { SchemaDriftError } from '../common/errors';
+import { driftReport } from './etl/drift';
+import { committedKeys, ensureLoadFilesTable, findPartitionKeys, LOAD_FILES_TABLE, sourceKey } from './etl/files';
 import { LOADS_TABLE, runLoad } from './etl/load';
-import { profileRelation } from './etl/profile';
+import { profileRelation, type TableProfile } from './etl/profile';
+import { checkDistribution, distributionSummary, distributionThresholds } from './etl/silent-drift';
+import { shapeOf } from './etl/source';
 import { tableColumnsDdl } from './etl/sql';
 import { readBaseline, removeStaleScratch } from './healing';
 import type { SpecStore } from './spec-store';
@@ -37,8 +42,12 @@ export interface ListPartitionsInput {
 }
 
 export interface ListPartitionsResult {
-  /** Real paths of the partition files, sorted. */
+  /** Real paths of the partition files to load, sorted. */
   files: string[];
+  /** `append`/`merge`: files whose content an earlier run loaded (not loaded again). */
+  skipped?: string[];
+  /** `append`/`merge`: each file's content key (recorded by the merge). */
+  keys?: Record<string, string>;
 }
 
 export interface LoadPartitionInput {
@@ -63,6 +72,8 @@ export interface PartitionLoad {
   rowsRead: number;
   rowsLoaded: number;
   rowsQuarantined: number;
+  /** Content key of the file (append, merge), recorded per file by the merge. */
+  key?: string;
 }
 
 export interface MergePartitionsInput {
@@ -83,6 +94,8 @@ export interface MergePartitionsResult {
   committedAt: string;
   /** True when this run had already merged (a retried activity): nothing was redone. */
   alreadyMerged: boolean;
+  /** Columns the partitions are split by (declared, or found disjoint across them): not compared with the baseline. */
+  partitionKeys: string[];
 }
 
 const EXTENSIONS: Record<PipelineSpec['source']['format'], string> = { csv: 'csv', json: 'json', parquet: 'parquet' };
@@ -113,15 +126,29 @@ export function createPartitionActivities(deps: PartitionDeps) {
         if (!st.isDirectory()) return { files: [checkSourceFile(pattern, config.allowedRoots)] };
         pattern = path.join(pattern, `*.${EXTENSIONS[spec.source.format]}`);
       }
-      const files = await withDuckDB(':memory:', duck, (conn) => queryRows<{ file: string }>(conn, `SELECT file FROM glob(${lit(pattern)}) ORDER BY file`));
-      if (files.length === 0) throw new SourceUnreadableError(`${pattern}: no files match`);
-      return { files: files.map((f) => checkSourceFile(f.file, config.allowedRoots)) };
+      const found = await withDuckDB(':memory:', duck, (conn) => queryRows<{ file: string }>(conn, `SELECT file FROM glob(${lit(pattern)}) ORDER BY file`));
+      if (found.length === 0) throw new SourceUnreadableError(`${pattern}: no files match`);
+      const files = found.map((f) => checkSourceFile(f.file, config.allowedRoots));
+      if (spec.target.mode === 'replace') return { files };
+      // Appends and merges load a file's content once: the files an earlier run loaded are skipped.
+      const keys = Object.fromEntries(files.map((f) => [f, sourceKey([f])]));
+      const done = fs.existsSync(config.warehouse)
+        ? await withDuckDB(config.warehouse, duck, (conn) => committedKeys(conn, spec.target.table, Object.values(keys), LOADS_TABLE))
+        : new Set<string>();
+      return { files: files.filter((f) => !done.has(keys[f] ?? '')), skipped: files.filter((f) => done.has(keys[f] ?? '')), keys };
+    },
+
+    /** Remove a partitioned run's staging files (nothing was merged, or the merge is done). */
+    async discardPartitions(input: { pipeline: string; runId: string }): Promise<void> {
+      fs.rmSync(partitionDir(config.home, input.pipeline, input.runId), { recursive: true, force: true });
+      removeStaleScratch(config.home, input.pipeline);
     },
 
     /**
-     * Load one partition into its own DuckDB file: the same load as `loadSource` (drift check,
-     * cast, quarantine, silent drift against the pipeline's baseline), never the warehouse.
-     * Throws SchemaDrift (nothing written) when the partition no longer fits.
+     * Load one partition into its own DuckDB file: the same load as `loadSource` (shape and value
+     * checks, cast, quarantine), never the warehouse. No silent drift check here: a partition is a
+     * slice of the whole, judged with the others at the merge. Throws SchemaDrift (nothing written)
+     * when the partition no longer fits.
      */
     async loadPartition(input: LoadPartitionInput): Promise<PartitionLoad> {
       const { spec } = store.read(input.pipeline, input.specVersion);
@@ -138,7 +165,6 @@ export function createPartitionActivities(deps: PartitionDeps) {
           source: input.file,
           allowedRoots: config.allowedRoots,
           commit: true,
-          baseline: readBaseline(config.home, input.pipeline),
         }),
       );
       return {
@@ -153,14 +179,18 @@ export function createPartitionActivities(deps: PartitionDeps) {
     },
 
     /**
-     * Copy every loaded partition into the warehouse in one transaction (replace: the table is
-     * the union of the partitions; append: added; merge: upserted on the key), with their
-     * quarantine rows, then record the load and the new baseline profile. Idempotent per run.
+     * Check the union of the loaded partitions against the baseline (silent drift: what becomes
+     * the table, or joins it, as one; the columns the partitions are split by aside), then copy
+     * every loaded partition into the warehouse in one transaction (replace: the table is the
+     * union of the partitions; append: added; merge: upserted on the key), with their quarantine
+     * rows, then record the load, each file, and the new baseline profile. Idempotent per run.
+     * Throws SchemaDrift (nothing written) when the union shifted.
      */
     async mergePartitions(input: MergePartitionsInput): Promise<MergePartitionsResult> {
       const { spec } = store.read(input.pipeline, input.specVersion);
       const t = spec.target.table;
-      const res = await withDuckDB(config.warehouse, duck, (conn) => mergeInto(conn, spec, input));
+      const baseline = readBaseline(config.home, input.pipeline);
+      const res = await withDuckDB(config.warehouse, duck, (conn) => mergeInto(conn, spec, input, baseline));
       if (res.profile) {
         const dir = stateLayout(config.home).profiles(input.pipeline);
         const doc = JSON.stringify(
@@ -182,18 +212,19 @@ export function createPartitionActivities(deps: PartitionDeps) {
         partitions: input.partitions.length,
         committedAt: res.committedAt,
         alreadyMerged: res.alreadyMerged,
+        partitionKeys: res.partitionKeys,
       };
     },
   };
 }
 
-async function mergeInto(
-  conn: DuckDBConnection,
-  spec: PipelineSpec,
-  input: MergePartitionsInput,
-): Promise<{ rowsLoaded: number; rowsQuarantined: number; committedAt: string; alreadyMerged: boolean; profile: Awaited<ReturnType<typeof profileRelation>> | null }> {
+type MergeOutcome = { rowsLoaded: number; rowsQuarantined: number; committedAt: string; alreadyMerged: boolean; profile: TableProfile | null; partitionKeys: string[] };
+
+/** The partitions' rows as one relation, each row with its file (`__file`) and `__bad` false, for the union's checks. */
+const UNION = '__heal_union';
+
+async function mergeInto(conn: DuckDBConnection, spec: PipelineSpec, input: MergePartitionsInput, baseline: TableProfile | null): Promise<MergeOutcome> {
   const t = ident(spec.target.table);
-  const q = ident(`${spec.target.table}__quarantine`);
   const cols = spec.contract.columns.map((c) => ident(c.name)).join(', ');
   await conn.run(`CREATE TABLE IF NOT EXISTS ${LOADS_TABLE} (
     run_id VARCHAR, pipeline VARCHAR, table_name VARCHAR, mode VARCHAR, load_key VARCHAR, spec_version INTEGER,
@@ -203,50 +234,77 @@ async function mergeInto(
     `SELECT rows_loaded, rows_quarantined, CAST(loaded_at AS VARCHAR) AS loaded_at FROM ${LOADS_TABLE} WHERE run_id = ${lit(input.runId)} AND table_name = ${lit(spec.target.table)} LIMIT 1`,
   );
   if (done) {
-    return { rowsLoaded: done.rows_loaded, rowsQuarantined: done.rows_quarantined, committedAt: new Date().toISOString(), alreadyMerged: true, profile: null };
+    return { rowsLoaded: done.rows_loaded, rowsQuarantined: done.rows_quarantined, committedAt: new Date().toISOString(), alreadyMerged: true, profile: null, partitionKeys: [] };
   }
   const parts = [...input.partitions].sort((a, b) => a.index - b.index);
   const aliases = parts.map((_, i) => `__heal_p${i}`);
   for (const [i, p] of parts.entries()) await conn.run(`ATTACH ${lit(p.db)} AS ${aliases[i]} (READ_ONLY)`);
-  let rowsLoaded = 0;
-  let rowsQuarantined = 0;
   try {
-    await conn.run('BEGIN TRANSACTION');
-    try {
-      if (spec.target.mode === 'replace') await conn.run(`CREATE OR REPLACE TABLE ${t} (${tableColumnsDdl(spec)})`);
-      else await conn.run(`CREATE TABLE IF NOT EXISTS ${t} (${tableColumnsDdl(spec)})`);
-      await conn.run(`CREATE TABLE IF NOT EXISTS ${q} (
-        run_id VARCHAR, pipeline VARCHAR, spec_version INTEGER, source_file VARCHAR, line BIGINT,
-        column_name VARCHAR, reason VARCHAR, raw_row VARCHAR, quarantined_at TIMESTAMP)`);
-      for (const [i, p] of parts.entries()) {
-        const a = aliases[i] as string;
-        if (spec.target.mode === 'merge' && spec.target.key?.length) {
-          const on = spec.target.key.map((k) => `${t}.${ident(k)} IS NOT DISTINCT FROM s.${ident(k)}`).join(' AND ');
-          await conn.run(`DELETE FROM ${t} USING (SELECT ${spec.target.key.map(ident).join(', ')} FROM ${a}.${t}) s WHERE ${on}`);
-        }
-        await conn.run(`INSERT INTO ${t} (${cols}) SELECT ${cols} FROM ${a}.${t}`);
-        const hasQ = await queryOne<{ n: number }>(
-          conn,
-          `SELECT count(*) AS n FROM duckdb_tables() WHERE database_name = ${lit(a)} AND table_name = ${lit(`${spec.target.table}__quarantine`)}`,
-        );
-        if ((hasQ?.n ?? 0) > 0) await conn.run(`INSERT INTO ${q} SELECT * FROM ${a}.${q}`);
-        rowsLoaded += p.rowsLoaded;
-        rowsQuarantined += p.rowsQuarantined;
-      }
-      await conn.run(`INSERT INTO ${LOADS_TABLE} VALUES (${lit(input.runId)}, ${lit(spec.name)}, ${lit(spec.target.table)}, ${lit(spec.target.mode)},
-        ${lit(`partitions:${parts.length}`)}, ${input.specVersion}, ${lit(JSON.stringify(parts.map((p) => p.file)))},
-        ${parts.reduce((s, p) => s + p.rowsRead, 0)}, ${rowsLoaded}, ${rowsQuarantined}, now()::TIMESTAMP)`);
-      await conn.run('COMMIT');
-    } catch (err) {
-      await conn.run('ROLLBACK').catch(() => undefined);
-      throw err;
+    // The union is what becomes the table (replace) or joins it (a batch): its distribution is
+    // judged against the baseline here, never a partition's alone.
+    await conn.run(`CREATE OR REPLACE TEMP VIEW ${UNION} AS ${parts.map((p, i) => `SELECT ${lit(p.file)} AS __file, false AS __bad, ${cols} FROM ${aliases[i]}.${t}`).join(' UNION ALL ')}`);
+    const files = parts.map((p) => p.file);
+    const found = await findPartitionKeys(conn, spec, UNION, files);
+    const partitionKeys = [...new Set([...spec.source.partitionKeys, ...(baseline?.partitionKeys ?? []), ...found])];
+    const profile = { ...(await profileRelation(conn, spec, UNION)), ...(partitionKeys.length ? { partitionKeys } : {}) };
+    const shifts = baseline ? checkDistribution(baseline, profile, { ...distributionThresholds(spec), partitionKeys }) : [];
+    if (shifts.length) {
+      const report = driftReport(spec, input.specVersion, files, shifts, shapeOf(spec, spec.source.columns), shapeOf(spec, spec.source.columns, profile.rows));
+      throw new SchemaDriftError({ ...report, summary: distributionSummary(spec.name, shifts) });
     }
-    const committedAt = new Date().toISOString();
-    // The new baseline: the profile of the rows this run loaded (every partition), as loadSource records.
-    const union = aliases.map((a) => `SELECT ${cols} FROM ${a}.${t}`).join(' UNION ALL ');
-    const profile = parts.length ? await profileRelation(conn, spec, `(${union})`) : null;
-    return { rowsLoaded, rowsQuarantined, committedAt, alreadyMerged: false, profile };
+    const counts = await copyPartitions(conn, spec, input, parts, aliases);
+    return { ...counts, committedAt: new Date().toISOString(), alreadyMerged: false, profile: parts.length ? profile : null, partitionKeys };
   } finally {
+    await conn.run(`DROP VIEW IF EXISTS ${UNION}`).catch(() => undefined);
     for (const a of aliases) await conn.run(`DETACH ${a}`).catch(() => undefined);
   }
+}
+
+/** The one merge transaction: target, quarantine, the load record and one record per file. */
+async function copyPartitions(
+  conn: DuckDBConnection,
+  spec: PipelineSpec,
+  input: MergePartitionsInput,
+  parts: readonly PartitionLoad[],
+  aliases: readonly string[],
+): Promise<{ rowsLoaded: number; rowsQuarantined: number }> {
+  const t = ident(spec.target.table);
+  const q = ident(`${spec.target.table}__quarantine`);
+  const cols = spec.contract.columns.map((c) => ident(c.name)).join(', ');
+  let rowsLoaded = 0;
+  let rowsQuarantined = 0;
+  await conn.run('BEGIN TRANSACTION');
+  try {
+    if (spec.target.mode === 'replace') await conn.run(`CREATE OR REPLACE TABLE ${t} (${tableColumnsDdl(spec)})`);
+    else await conn.run(`CREATE TABLE IF NOT EXISTS ${t} (${tableColumnsDdl(spec)})`);
+    await conn.run(`CREATE TABLE IF NOT EXISTS ${q} (
+      run_id VARCHAR, pipeline VARCHAR, spec_version INTEGER, source_file VARCHAR, line BIGINT,
+      column_name VARCHAR, reason VARCHAR, raw_row VARCHAR, quarantined_at TIMESTAMP)`);
+    await ensureLoadFilesTable(conn);
+    for (const [i, p] of parts.entries()) {
+      const a = aliases[i] as string;
+      if (spec.target.mode === 'merge' && spec.target.key?.length) {
+        const on = spec.target.key.map((k) => `${t}.${ident(k)} IS NOT DISTINCT FROM s.${ident(k)}`).join(' AND ');
+        await conn.run(`DELETE FROM ${t} USING (SELECT ${spec.target.key.map(ident).join(', ')} FROM ${a}.${t}) s WHERE ${on}`);
+      }
+      await conn.run(`INSERT INTO ${t} (${cols}) SELECT ${cols} FROM ${a}.${t}`);
+      const hasQ = await queryOne<{ n: number }>(
+        conn,
+        `SELECT count(*) AS n FROM duckdb_tables() WHERE database_name = ${lit(a)} AND table_name = ${lit(`${spec.target.table}__quarantine`)}`,
+      );
+      if ((hasQ?.n ?? 0) > 0) await conn.run(`INSERT INTO ${q} SELECT * FROM ${a}.${q}`);
+      await conn.run(`INSERT INTO ${LOAD_FILES_TABLE} VALUES (${lit(input.runId)}, ${lit(spec.target.table)}, ${lit(spec.target.mode)}, ${lit(p.file)},
+        ${lit(p.key ?? '')}, ${p.rowsRead}, ${p.rowsLoaded}, ${p.rowsQuarantined}, now()::TIMESTAMP)`);
+      rowsLoaded += p.rowsLoaded;
+      rowsQuarantined += p.rowsQuarantined;
+    }
+    await conn.run(`INSERT INTO ${LOADS_TABLE} VALUES (${lit(input.runId)}, ${lit(spec.name)}, ${lit(spec.target.table)}, ${lit(spec.target.mode)},
+      ${lit(`partitions:${parts.length}`)}, ${input.specVersion}, ${lit(JSON.stringify(parts.map((p) => p.file)))},
+      ${parts.reduce((s, p) => s + p.rowsRead, 0)}, ${rowsLoaded}, ${rowsQuarantined}, now()::TIMESTAMP)`);
+    await conn.run('COMMIT');
+  } catch (err) {
+    await conn.run('ROLLBACK').catch(() => undefined);
+    throw err;
+  }
+  return { rowsLoaded, rowsQuarantined };
 }

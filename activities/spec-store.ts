@@ -316,9 +316,11 @@ export function parseSpecText(text: string, where: string): PipelineSpec {
   return res.spec;
 }
 
-/** Drop undefined fields so the YAML is minimal and stable. */
+/** Drop undefined fields, and the many-file settings when unused, so the YAML is minimal and stable. */
 function toPlain(spec: PipelineSpec): unknown {
-  return JSON.parse(JSON.stringify(spec)) as unknown;
+  const { files, partitionKeys, ...source } = spec.source;
+  const plain = { ...spec, source: { ...source, ...(partitionKeys?.length ? { partitionKeys } : {}), ...(files?.length ? { files } : {}) } };
+  return JSON.parse(JSON.stringify(plain)) as unknown;
 }
 
 export function specToYaml(spec: PipelineSpec): string {

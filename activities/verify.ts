@@ -7,8 +7,11 @@ import { HealError } from '../common/errors';
 import type { PipelineSpec } from '../common/spec';
 import type { VerificationCheck, VerificationReport } from '../common/types';
 import { pct } from './etl/drift';
-import { ident } from '../lib/duckdb';
-import { runLoad } from './etl/load';
+import { fileMatches, fileName } from '../common/files';
+import { scopedMatches, touchedColumns, type Patch } from '../common/patch';
+import { ident, lit } from '../lib/duckdb';
+import { runLoad, TYPED, type LoadResult } from './etl/load';
+import { profileRelation } from './etl/profile';
 import type { ColumnProfile, TableProfile } from './etl/profile';
 
 /** How far a column's profile may move from its baseline and still be "the same column". */
@@ -119,12 +122,82 @@ export function compareProfiles(base: ColumnProfile, cand: ColumnProfile, tol: P
     : { name, passed: true, figure: figures.join(', ') || 'no comparable figures', threshold: 'close to the baseline profile' };
 }
 
+const mean = (xs: readonly number[]): number => xs.reduce((a, x) => a + x, 0) / (xs.length || 1);
+const sdOf = (xs: readonly number[]): number => (xs.length < 2 ? 0 : Math.sqrt(xs.reduce((a, x) => a + (x - mean(xs)) ** 2, 0) / (xs.length - 1)));
+
+/**
+ * A fixed file's column against the same column of the other files of its source ("is it the same
+ * column?", where a file is a slice, not the whole): the centre within the files' own spread of
+ * centres (3 sd of the files' medians, plus half a within-file sd) and the spread within ×/÷2 of
+ * theirs; categories among theirs, or shapes like theirs. A column the files are split by keeps its
+ * type, null-rate and shape checks only.
+ */
+export function comparePeers(cand: ColumnProfile, peers: readonly ColumnProfile[], partitionKey: boolean, file: string, tol: ProfileTolerance = DEFAULT_TOLERANCE): VerificationCheck {
+  const name = `peers:${cand.name}@${file}`;
+  const threshold = `close to the other ${peers.length} file(s)`;
+  const problems: string[] = [];
+  const figures: string[] = [];
+  const sameType = peers.filter((b) => b.type === cand.type);
+  if (!sameType.length) problems.push(`type ${cand.type} vs ${peers[0]?.type}`);
+  const worstNull = Math.max(...peers.map((b) => b.nullRate));
+  if (cand.nullRate - worstNull > tol.maxNullRateRise) problems.push(`null rate ${pct(cand.nullRate)} vs at most ${pct(worstNull)} in the others`);
+  const numeric = cand.type === 'integer' || cand.type === 'number' || cand.type === 'date' || cand.type === 'timestamp';
+  const identifier = cand.type === 'integer' && cand.distinctRatio >= IDENTIFIER_DISTINCT_RATIO && sameType.every((b) => b.distinctRatio >= IDENTIFIER_DISTINCT_RATIO);
+  if (numeric && !partitionKey && !identifier && cand.median != null) {
+    const centres = sameType.flatMap((b) => (b.median == null ? [] : [b.median]));
+    const spreads = sameType.flatMap((b) => (b.stddev == null ? [] : [b.stddev]));
+    if (centres.length) {
+      const bound = 3 * sdOf(centres) + tol.maxCenterShiftSd * mean(spreads);
+      const off = Math.abs(cand.median - mean(centres));
+      figures.push(`median ${fmt(cand.median)} vs ${fmt(mean(centres))} ± ${fmt(bound)}`);
+      if (off > bound && !(bound === 0 && off === 0)) problems.push(`median ${fmt(cand.median)} vs ${fmt(mean(centres))} in the other files (bound ± ${fmt(bound)})`);
+    }
+    if (cand.stddev != null && spreads.length && (cand.stddev > 0 || Math.max(...spreads) > 0)) {
+      const lo = Math.min(...spreads) / tol.maxSpreadRatio;
+      const hi = Math.max(...spreads) * tol.maxSpreadRatio;
+      if (cand.stddev < lo || cand.stddev > hi) problems.push(`spread (sd) ${fmt(cand.stddev)} outside ${fmt(lo)}..${fmt(hi)} of the other files`);
+    }
+  }
+  const known = new Set(sameType.flatMap((b) => (b.topValues ?? []).map((v) => v.value)));
+  if (!partitionKey && cand.topValues && known.size && sameType.every((b) => b.topValues)) {
+    const overlap = cand.topValues.filter((v) => known.has(v.value)).reduce((a, v) => a + v.share, 0);
+    figures.push(`${pct(overlap)} of values known`);
+    if (overlap < tol.minCategoryOverlap) problems.push(`only ${pct(overlap)} of values are among the other files' categories`);
+  } else if (cand.type === 'string' && cand.patterns.length) {
+    const shapes = new Set(sameType.flatMap((b) => b.patterns.map((x) => x.pattern)));
+    const overlap = cand.patterns.filter((x) => shapes.has(x.pattern)).reduce((a, x) => a + x.share, 0);
+    figures.push(`${pct(overlap)} of shapes known`);
+    if (shapes.size && overlap < tol.minPatternOverlap) problems.push(`only ${pct(overlap)} of values have a shape seen in the other files`);
+  }
+  if (partitionKey) figures.push('the files are split by this column: centre and categories not compared');
+  return problems.length
+    ? { name, passed: false, figure: problems.join('; '), threshold, detail: `${cand.name} in ${file}: ${problems.join('; ')}` }
+    : { name, passed: true, figure: figures.join(', ') || 'no comparable figures', threshold };
+}
+
 export interface VerifyOptions {
   spec: PipelineSpec;
   candidateVersion: number;
   source: string;
+  /** The files to prove it on (those the drift was found in). @default the files `source` matches */
+  files?: readonly string[];
+  /** Files set aside by the run: not loaded. @default [] */
+  exclude?: readonly string[];
+  /** A file over its quarantine budget is set aside instead of failing the candidate (the run may end partial). @default false */
+  setAsideOverBudget?: boolean;
   allowedRoots: readonly string[];
   baseline: TableProfile | null;
+  /**
+   * The patch that made the candidate: a fix of some files only (`files` ops) is judged against
+   * the other files of the source; the columns it changes are the ones compared. @default none
+   */
+  patch?: Patch;
+  /**
+   * The candidate is for one slice of a larger source (a partition): its columns are compared with
+   * these other files of the source (read with `spec`, the version they fit), not with the
+   * baseline of the whole. @default none
+   */
+  peers?: { spec: PipelineSpec; files: readonly string[] };
   /** Id for the scratch load (never touches the warehouse). */
   runId: string;
   tolerance?: ProfileTolerance;
@@ -148,6 +221,87 @@ export interface VerifiedLoad {
 /** The load behind a report returned by {@link verifyCandidate}. */
 export const verifiedLoads = new WeakMap<VerificationReport, VerifiedLoad>();
 
+/** Each contract column compared with the baseline (the whole source: the same kind of thing as the last good load). */
+function baselineChecks(spec: PipelineSpec, opts: VerifyOptions, profile: TableProfile | null, partitionKeys: ReadonlySet<string>): VerificationCheck[] {
+  if (!opts.baseline) return [{ name: 'profile', passed: true, figure: 'no baseline recorded yet: profile checks skipped' }];
+  const checks: VerificationCheck[] = [];
+  for (const c of spec.contract.columns) {
+    const cand = profile?.columns.find((p) => p.name === c.name);
+    const b = opts.baseline.columns.find((p) => p.name === c.name);
+    const entry = spec.mapping[c.name];
+    if (entry && entry.from === undefined && entry.expr === undefined) {
+      // An optional column the source no longer has: its values are the default by design.
+      checks.push({ name: `defaulted:${c.name}`, passed: true, figure: `not in the source: default ${JSON.stringify(entry.default ?? null)}` });
+    } else if (b && cand && partitionKeys.has(c.name)) {
+      checks.push({ name: `profile:${c.name}`, passed: true, figure: 'the files are split by this column: its mix and range are not compared' });
+    } else if (b && cand) checks.push(compareProfiles(b, cand, opts.tolerance));
+  }
+  return checks;
+}
+
+/** Profiles of the fixed files and of the files the fix is judged against, by file. */
+interface PeerProfiles {
+  /** Contract columns the fix changes. */
+  columns: string[];
+  fixed: { file: string; profile: TableProfile }[];
+  peers: { file: string; profile: TableProfile }[];
+}
+
+/** Most other files read to judge a fix of some files by. */
+const MAX_PEERS = 8;
+
+/**
+ * For a fix of some files only — a `files` patch on a many-file source, or a partition's — the
+ * profiles of the fixed files and of up to 8 others that fit without it. Undefined when the fix is
+ * for the whole source, or when no other file is there to judge by (then the baseline decides).
+ */
+async function peerProfiles(conn: DuckDBConnection, opts: VerifyOptions, res: LoadResult): Promise<PeerProfiles | undefined> {
+  const columns = opts.patch ? touchedColumns(opts.spec, opts.patch) : opts.spec.contract.columns.map((c) => c.name);
+  if (!columns.length) return undefined;
+  const only = { ...opts.spec, contract: { columns: opts.spec.contract.columns.filter((c) => columns.includes(c.name)) } };
+  const typed = opts.keepAs ? ident(opts.keepAs) : TYPED;
+  const ofFile = (f: string) => profileRelation(conn, only, `(SELECT * FROM ${typed} WHERE NOT __bad${res.sources.length > 1 ? ` AND __file = ${lit(f)}` : ''})`);
+  if (opts.peers) {
+    const peers: PeerProfiles['peers'] = [];
+    for (const file of opts.peers.files.slice(0, MAX_PEERS)) {
+      try {
+        const r = await runLoad(conn, { spec: opts.peers.spec, specVersion: 0, runId: `${opts.runId}/peer`, source: file, files: [file], allowedRoots: opts.allowedRoots, commit: false });
+        if (r.profile) peers.push({ file, profile: { rows: r.profile.rows, columns: r.profile.columns.filter((c) => columns.includes(c.name)) } });
+      } catch {
+        // A peer that does not fit its version either is no evidence: leave it out.
+      }
+    }
+    const fixed = res.sources.map((file) => ({ file, profile: { rows: res.profile?.rows ?? 0, columns: (res.profile?.columns ?? []).filter((c) => columns.includes(c.name)) } }));
+    return peers.length ? { columns, fixed, peers } : undefined;
+  }
+  const matches = opts.patch ? scopedMatches(opts.patch) : undefined;
+  if (!matches || res.sources.length < 2) return undefined;
+  const isFixed = (f: string) => matches.some((m) => fileMatches(m, f));
+  const others = res.sources.filter((f) => !isFixed(f)).slice(0, MAX_PEERS);
+  if (!others.length) return undefined;
+  const fixed = [];
+  for (const file of res.sources.filter(isFixed)) fixed.push({ file, profile: await ofFile(file) });
+  const peers = [];
+  for (const file of others) peers.push({ file, profile: await ofFile(file) });
+  return { columns, fixed, peers };
+}
+
+/** Each fixed file's changed columns against the same columns of the other files (how much files differ among themselves sets the bound). */
+function peerChecks(spec: PipelineSpec, p: PeerProfiles, partitionKeys: ReadonlySet<string>): VerificationCheck[] {
+  const checks: VerificationCheck[] = [];
+  for (const { file, profile } of p.fixed) {
+    for (const name of p.columns) {
+      const cand = profile.columns.find((c) => c.name === name);
+      const others = p.peers.flatMap((x) => x.profile.columns.filter((c) => c.name === name));
+      if (!cand || !others.length) continue;
+      const entry = spec.mapping[name];
+      if (entry && entry.from === undefined && entry.expr === undefined) continue;
+      checks.push(comparePeers(cand, others, partitionKeys.has(name), fileName(file)));
+    }
+  }
+  return checks;
+}
+
 /** Run the candidate on the whole source in `conn` (a scratch database) and check the result. */
 export async function verifyCandidate(conn: DuckDBConnection, opts: VerifyOptions): Promise<VerificationReport> {
   const { spec } = opts;
@@ -160,9 +314,15 @@ export async function verifyCandidate(conn: DuckDBConnection, opts: VerifyOption
       specVersion: opts.candidateVersion,
       runId: opts.runId,
       source: opts.source,
+      ...(opts.files ? { files: opts.files } : {}),
+      ...(opts.exclude ? { exclude: opts.exclude } : {}),
+      setAsideOverBudget: opts.setAsideOverBudget ?? false,
       allowedRoots: opts.allowedRoots,
       // Staged and cast but not written: every figure below comes from the load's counts and profile.
       commit: false,
+      // Several files: what would become the table meets the silent drift check as the apply's load will
+      // (finding the columns that split the files); one file is compared column by column below, more strictly.
+      baseline: opts.peers || (opts.files?.length ?? 0) < 2 ? null : opts.baseline,
       // Cast straight into the table kept for the apply (dropped below unless every check holds).
       ...(opts.keepAs ? { keepAs: opts.keepAs } : {}),
     });
@@ -195,14 +355,10 @@ export async function verifyCandidate(conn: DuckDBConnection, opts: VerifyOption
       const allNull = !cand || cand.count === 0;
       checks.push({ name: `not-all-null:${c.name}`, passed: !allNull, figure: `${cand?.count ?? 0} non-null values`, threshold: '> 0' });
     }
-    const b = opts.baseline?.columns.find((p) => p.name === c.name);
-    const entry = spec.mapping[c.name];
-    if (entry && entry.from === undefined && entry.expr === undefined) {
-      // An optional column the source no longer has: its values are the default by design.
-      checks.push({ name: `defaulted:${c.name}`, passed: true, figure: `not in the source: default ${JSON.stringify(entry.default ?? null)}` });
-    } else if (b && cand) checks.push(compareProfiles(b, cand, opts.tolerance));
   }
-  if (!opts.baseline) checks.push({ name: 'profile', passed: true, figure: 'no baseline recorded yet: profile checks skipped' });
+  const peers = await peerProfiles(conn, opts, res);
+  if (peers) checks.push(...peerChecks(spec, peers, new Set(res.partitionKeys)));
+  else checks.push(...baselineChecks(spec, opts, profile, new Set(res.partitionKeys)));
   const failed = checks.filter((c) => !c.passed);
   let kept: string | undefined;
   if (opts.keepAs && failed.length === 0 && res.rowsQuarantined === 0) kept = opts.keepAs;

@@ -11,7 +11,7 @@ import { HealError } from '../common/errors';
 import { ConfigError, loadConfig } from '../lib/config';
 import { runChaos } from './commands/chaos';
 import type * as DevCommand from './commands/dev';
-import { runInit } from './commands/init';
+import { runInit, type InitOptions } from './commands/init';
 import { registerHistoryCommands } from './commands/history';
 import { registerObservabilityCommands } from './commands/observability';
 import { registerOperationCommands } from './commands/operations';
@@ -51,9 +51,13 @@ export function buildProgram(): Command {
     .option('--table <table>', 'target table (default: the pipeline name)')
     .option('--optional <columns>', 'comma-separated columns to make optional')
     .addOption(new Option('--format <format>', 'source format (default: from the file extension)').choices(['csv', 'json', 'parquet']))
+    .addOption(new Option('--mode <mode>', 'how the table is written (default: replace)').choices(['replace', 'append', 'merge']))
+    .option('--key <columns>', 'comma-separated key columns (merge mode)')
+    .addOption(new Option('--partial <policy>', 'a many-file replace with files that cannot load: refuse (default) or load-and-flag').choices(['refuse', 'load-and-flag']))
+    .option('--partition-keys <columns>', 'comma-separated columns the files are split by (their mix and range move between files)')
     .option('--force', 'replace an existing pipeline with a new version from this sample')
     .option('--json', 'print the result as JSON')
-    .action(async (name: string, o: { source: string; table?: string; optional?: string; format?: 'csv' | 'json' | 'parquet'; force?: boolean; json?: boolean }) => {
+    .action(async (name: string, o: InitOptions) => {
       await runInit(ctx(o.json), name, o);
     });
 

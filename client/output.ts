@@ -1,6 +1,6 @@
 /** Human output of CLI commands. JSON output is the result objects themselves. */
 import { describeOp } from '../common/patch';
-import type { PipelineRunResult } from '../common/types';
+import type { FileOutcome, PipelineRunResult } from '../common/types';
 
 const useColor = process.stdout.isTTY && !process.env['NO_COLOR'];
 const paint = (code: number) => (s: string) => (useColor ? `\u001b[${code}m${s}\u001b[0m` : s);
@@ -16,8 +16,8 @@ export { workflowUrl } from '../common/ids';
 export function formatRunResult(r: PipelineRunResult, opts: { url: string; seconds: number }): string {
   const lines: string[] = [];
   const where = r.table ? `${r.table} in ${r.warehouse}` : '';
-  if (r.outcome === 'succeeded' || r.outcome === 'healed') {
-    const mark = r.outcome === 'healed' ? yellow('✔ healed') : green('✔ succeeded');
+  if (r.outcome === 'succeeded' || r.outcome === 'healed' || r.outcome === 'partial') {
+    const mark = r.outcome === 'partial' ? red('◐ partial') : r.outcome === 'healed' ? yellow('✔ healed') : green('✔ succeeded');
     if (r.skipped) {
       lines.push(`${mark} ${bold(r.pipeline)}: this file was already appended; nothing loaded (spec v${r.specVersion})`);
     } else {
@@ -25,8 +25,11 @@ export function formatRunResult(r: PipelineRunResult, opts: { url: string; secon
         `${mark} ${bold(r.pipeline)}: ${r.rowsLoaded} rows loaded, ${r.rowsQuarantined} quarantined (spec v${r.specVersion}) in ${opts.seconds.toFixed(1)}s`,
       );
     }
-    if (r.outcome === 'healed') {
-      const kinds = r.driftReport?.kinds.join(', ') ?? 'drift';
+    if (r.outcome === 'partial') lines.push(red(`  not every file loaded: ${r.error?.message ?? 'files set aside'}; a later run loads them once they are fixed`));
+    if (r.outcome === 'partial' && r.driftReport && !r.patch) {
+      lines.push(`  the source had drifted (${r.driftReport.kinds.join(', ')}); the files with no fix were set aside, the others loaded with spec v${r.specVersion}`);
+    } else if (r.driftReport && r.patch) {
+      const kinds = r.driftReport.kinds.join(', ');
       lines.push(
         `  the source had drifted (${kinds}); healed by the ${r.doctor ?? '?'} doctor in ${r.attempts} attempt${r.attempts === 1 ? '' : 's'}` +
           (r.mttrMs != null ? `, ${(r.mttrMs / 1000).toFixed(1)}s from detection to the healed table` : ''),
@@ -48,15 +51,30 @@ export function formatRunResult(r: PipelineRunResult, opts: { url: string; secon
     if (r.table) lines.push(`  the table ${r.table} is unchanged (spec v${r.specVersion})`);
   }
   lines.push(dim(`  workflow: ${r.workflowId}  ${opts.url}`));
-  if (r.partitions) {
-    const p = r.partitions;
-    lines.push(`  partitions: ${p.total - p.quarantined}/${p.total} loaded (${p.healed} healed), ${p.quarantined} quarantined  ${dim(p.workflowId)}`);
-    for (const q of p.quarantinedFiles.slice(0, 10)) lines.push(yellow(`   ✖ ${q.file}: ${q.error ?? 'not loaded'}`));
-  }
+  if (r.partitions?.length) lines.push(...formatFiles(r.partitions, r.fanOutId, r.partitionKeys));
   if (r.episodeId) {
     const episodeUrl = opts.url.replace(/\/workflows\/.*$/, `/workflows/${encodeURIComponent(r.episodeId)}`);
     lines.push(dim(`  healing episode: ${r.episodeId}  ${episodeUrl}`));
     lines.push(dim(`  explain it: heal inspect ${r.episodeId}`));
   }
   return lines.join('\n');
+}
+
+const FILE_MARKS: Record<FileOutcome['outcome'], string> = { loaded: '✔', healed: '✚', skipped: '·', 'set-aside': '✖', held: '‖' };
+
+/** The files of a many-file run: a count line, then the ones that need a look (set aside, held, healed) first. */
+export function formatFiles(files: readonly FileOutcome[], fanOutId?: string, partitionKeys?: readonly string[]): string[] {
+  const n = (o: FileOutcome['outcome']) => files.filter((f) => f.outcome === o).length;
+  const counts = (['loaded', 'healed', 'skipped', 'set-aside', 'held'] as const).filter((o) => n(o) > 0).map((o) => `${n(o)} ${o}`);
+  const lines = [`  files: ${files.length} (${counts.join(', ')})${fanOutId ? `  ${dim(fanOutId)}` : ''}`];
+  if (partitionKeys?.length) lines.push(dim(`  split by: ${partitionKeys.join(', ')} (their mix and range are not compared with the baseline)`));
+  const order: FileOutcome['outcome'][] = ['set-aside', 'held', 'healed', 'loaded', 'skipped'];
+  const shown = [...files].sort((a, b) => order.indexOf(a.outcome) - order.indexOf(b.outcome)).slice(0, 12);
+  for (const f of shown) {
+    const what = f.outcome === 'loaded' || f.outcome === 'healed' ? `${f.rowsLoaded} rows${f.rowsQuarantined ? `, ${f.rowsQuarantined} quarantined` : ''}` : (f.reason ?? f.outcome);
+    const line = `   ${FILE_MARKS[f.outcome]} ${f.outcome.padEnd(9)} ${f.file}: ${f.driftKinds?.length ? `[${f.driftKinds.join(', ')}] ` : ''}${what}`;
+    lines.push(f.outcome === 'set-aside' ? red(line) : f.outcome === 'held' ? yellow(line) : line);
+  }
+  if (files.length > shown.length) lines.push(dim(`   … ${files.length - shown.length} more (use --json)`));
+  return lines;
 }

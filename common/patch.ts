@@ -5,11 +5,13 @@
  * (activities/doctor/expression.ts).
  */
 import { z } from 'zod';
-import { ENCODINGS, parseSpec, type MappingEntry, type PipelineSpec } from './spec';
+import { withOverride } from './files';
+import { ENCODINGS, parseSpec, type FileOverride, type MappingEntry, type PipelineSpec } from './spec';
 
 const name = z.string().min(1).max(256);
 
-export const patchOpSchema = z.discriminatedUnion('op', [
+/** Every op but `files` (which holds these): what a doctor proposes for one file or for all. */
+export const filePatchOpSchema = z.discriminatedUnion('op', [
   /** Read contract column `column` from source column `from`. */
   z.object({ op: z.literal('map'), column: name, from: name }).strict(),
   /** Change how the source file is read. */
@@ -51,6 +53,16 @@ export const patchOpSchema = z.discriminatedUnion('op', [
   z.object({ op: z.literal('derive'), column: name, expr: z.string().min(1).max(500) }).strict(),
   /** The source's columns as they are now, in order (re-pins the shape drift is measured against). */
   z.object({ op: z.literal('shape'), columns: z.array(name).min(1).max(5000) }).strict(),
+]);
+
+// One discriminated union (a nested one): a bad op's error names its field, not "Invalid input".
+export const patchOpSchema = z.discriminatedUnion('op', [
+  filePatchOpSchema,
+  /**
+   * Apply `ops` to the files of a many-file source whose name matches `match` only (one file of a
+   * glob drifted; the others still fit): recorded as an entry of `source.files`.
+   */
+  z.object({ op: z.literal('files'), match: z.string().min(1).max(256), ops: z.array(filePatchOpSchema).min(1).max(50) }).strict(),
 ]);
 
 export type PatchOp = z.infer<typeof patchOpSchema>;
@@ -125,6 +137,20 @@ export function applyPatch(spec: PipelineSpec, patch: Patch): ApplyResult {
       case 'shape':
         next.source.columns = [...op.columns];
         break;
+      case 'files': {
+        const at = next.source.files.findIndex((o) => o.match === op.match);
+        const base: PipelineSpec = { ...next, source: { ...next.source, files: [] } };
+        const prior = next.source.files[at];
+        const scoped = applyPatch(prior ? withOverride(base, prior) : base, op.ops);
+        if (!scoped.ok) {
+          issues.push(...scoped.issues.map((x) => `${where} for files matching "${op.match}": ${x}`));
+          return;
+        }
+        const o = overrideBetween(base, scoped.spec, op.match);
+        const files = next.source.files.filter((_, i) => i !== at);
+        next.source.files = o ? [...files, o] : files;
+        break;
+      }
     }
   });
   if (issues.length) return { ok: false, issues };
@@ -132,6 +158,42 @@ export function applyPatch(spec: PipelineSpec, patch: Patch): ApplyResult {
   next.source.ignore = next.source.ignore.filter((c) => next.source.columns.includes(c));
   const res = parseSpec(JSON.parse(JSON.stringify(next)));
   return res.ok ? { ok: true, spec: res.spec } : { ok: false, issues: res.issues };
+}
+
+const same = (a: unknown, b: unknown): boolean => JSON.stringify(a) === JSON.stringify(b);
+
+/** The override that turns `base` into `scoped` for files matching `match`; undefined when they read alike. */
+function overrideBetween(base: PipelineSpec, scoped: PipelineSpec, match: string): FileOverride | undefined {
+  const csv = Object.fromEntries(Object.entries(scoped.source.csv).filter(([k, v]) => !same(v, base.source.csv[k as keyof typeof base.source.csv])));
+  const mapping = Object.fromEntries(Object.entries(scoped.mapping).filter(([k, v]) => !same(v, base.mapping[k])));
+  const o: FileOverride = {
+    match,
+    ...(Object.keys(csv).length ? { csv } : {}),
+    ...(same(scoped.source.columns, base.source.columns) ? {} : { columns: scoped.source.columns }),
+    ...(same(scoped.source.ignore, base.source.ignore) ? {} : { ignore: scoped.source.ignore }),
+    ...(Object.keys(mapping).length ? { mapping } : {}),
+  };
+  return Object.keys(o).length > 1 ? o : undefined;
+}
+
+/**
+ * Contract columns whose values a patch changes the reading of: the ones it names, every column
+ * for a reader change. (`shape` and `ignore` change what drift is measured against, not values.)
+ */
+export function touchedColumns(spec: PipelineSpec, patch: readonly PatchOp[]): string[] {
+  const out = new Set<string>();
+  for (const op of patch) {
+    if (op.op === 'reader') spec.contract.columns.forEach((c) => out.add(c.name));
+    else if (op.op === 'files') touchedColumns(spec, op.ops).forEach((c) => out.add(c));
+    else if ('column' in op) out.add(op.column);
+  }
+  return [...out];
+}
+
+/** The file-name globs of a patch made only of `files` ops (a fix for some files of a glob), else undefined. */
+export function scopedMatches(patch: readonly PatchOp[]): string[] | undefined {
+  if (!patch.length || !patch.every((op) => op.op === 'files')) return undefined;
+  return patch.map((op) => (op.op === 'files' ? op.match : ''));
 }
 
 /** One line per op, for reports, pull requests and the terminal. */
@@ -158,5 +220,7 @@ export function describeOp(op: PatchOp): string {
       return `derive ${op.column} = ${op.expr}`;
     case 'shape':
       return `expect source columns ${op.columns.join(', ')}`;
+    case 'files':
+      return `for files named ${JSON.stringify(op.match)}: ${op.ops.map(describeOp).join('; ')}`;
   }
 }

@@ -14,6 +14,7 @@ export const SOURCE_FORMATS = ['csv', 'json', 'parquet'] as const;
 export const ENCODINGS = ['utf-8', 'utf-16', 'latin-1'] as const;
 export const LOAD_MODES = ['replace', 'append', 'merge'] as const;
 export const HEAL_MODES = ['auto', 'review'] as const;
+export const PARTIAL_POLICIES = ['refuse', 'load-and-flag'] as const;
 
 const identifier = z
   .string()
@@ -42,33 +43,6 @@ const csvOptionsSchema = z
   })
   .strict();
 
-const sourceSchema = z
-  .object({
-    /** A file path or a glob. Relative paths resolve against the spec's base directory. */
-    path: z.string().min(1),
-    format: z.enum(SOURCE_FORMATS),
-    csv: csvOptionsSchema.optional(),
-    /** The source's columns as last seen, in order: the shape drift is measured against. */
-    columns: z.array(z.string().min(1)).min(1),
-    /** Source columns known and deliberately not loaded. @default [] */
-    ignore: z.array(z.string().min(1)).default([]),
-  })
-  .strict();
-
-const contractColumnSchema = z
-  .object({
-    name: identifier,
-    type: z.enum(COLUMN_TYPES),
-    /** A required column must be present and non-null in every loaded row. @default true */
-    required: z.boolean().default(true),
-    /** strptime format for `date` and `timestamp` columns, e.g. "%Y-%m-%d". */
-    format: z.string().min(1).optional(),
-    description: z.string().optional(),
-    /** Values are personal data: never sent to a model unmasked. @default false */
-    pii: z.boolean().default(false),
-  })
-  .strict();
-
 const replaceOpSchema = z.object({ from: z.string().min(1), to: z.string() }).strict();
 
 const mappingEntrySchema = z
@@ -88,6 +62,60 @@ const mappingEntrySchema = z
     /** Text values read as true / false for boolean columns. */
     trueValues: z.array(z.string()).optional(),
     falseValues: z.array(z.string()).optional(),
+  })
+  .strict();
+
+/**
+ * How some files of a many-file source are read, when they differ from the others (a healed file
+ * of a glob: one file renamed a column, another writes dates its own way). Every entry whose
+ * `match` fits a file's name applies to that file, in order; what an entry sets replaces the
+ * source's (CSV options key by key, mapping entries column by column, `columns` and `ignore` whole).
+ */
+const fileOverrideSchema = z
+  .object({
+    /** A glob on the file's name (`p2.csv`, `export_2024-*.csv`): `*`, `?` and `[...]`. */
+    match: z.string().min(1).max(256),
+    csv: csvOptionsSchema.partial().optional(),
+    columns: z.array(z.string().min(1)).min(1).optional(),
+    ignore: z.array(z.string().min(1)).optional(),
+    mapping: z.record(z.string(), z.union([z.string().min(1), mappingEntrySchema])).optional(),
+  })
+  .strict();
+
+const sourceSchema = z
+  .object({
+    /** A file path or a glob. Relative paths resolve against the spec's base directory. */
+    path: z.string().min(1),
+    format: z.enum(SOURCE_FORMATS),
+    csv: csvOptionsSchema.optional(),
+    /** The source's columns as last seen, in order: the shape drift is measured against. */
+    columns: z.array(z.string().min(1)).min(1),
+    /** Source columns known and deliberately not loaded. @default [] */
+    ignore: z.array(z.string().min(1)).default([]),
+    /** Files of a glob read their own way (see {@link fileOverrideSchema}). @default [] */
+    files: z.array(fileOverrideSchema).max(1000).default([]),
+    /**
+     * Contract columns the files are split by (a region, a date): each file, or each appended
+     * batch, holds its own values or its own range of them, so their category mix and their
+     * centre and range are never compared between a file and the whole, nor between a batch and
+     * the baseline. A multi-file run also finds such columns itself (values or ranges disjoint
+     * across its files). @default []
+     */
+    partitionKeys: z.array(z.string().min(1)).default([]),
+  })
+  .strict();
+
+const contractColumnSchema = z
+  .object({
+    name: identifier,
+    type: z.enum(COLUMN_TYPES),
+    /** A required column must be present and non-null in every loaded row. @default true */
+    required: z.boolean().default(true),
+    /** strptime format for `date` and `timestamp` columns, e.g. "%Y-%m-%d". */
+    format: z.string().min(1).optional(),
+    description: z.string().optional(),
+    /** Values are personal data: never sent to a model unmasked. @default false */
+    pii: z.boolean().default(false),
   })
   .strict();
 
@@ -174,6 +202,14 @@ export const specSchema = z
         mode: z.enum(LOAD_MODES).default('replace'),
         /** Key columns for `merge`. */
         key: z.array(z.string()).optional(),
+        /**
+         * A many-file run where some files cannot be loaded (or healed), in `replace` mode: `refuse`
+         * leaves the table as it was and the run fails; `load-and-flag` replaces the table with the
+         * files that loaded and ends the run `partial` (not green either way). `append` and `merge`
+         * always commit the files that load and end `partial`; a later run of the same files loads
+         * only those not loaded yet. @default "refuse"
+         */
+        partial: z.enum(PARTIAL_POLICIES).default('refuse'),
       })
       .strict(),
     quality: z
@@ -273,6 +309,28 @@ export const specSchema = z
         }
       }
     }
+    for (const [i, k] of spec.source.partitionKeys.entries()) {
+      if (!contractNames.includes(k)) {
+        ctx.addIssue({ code: 'custom', path: ['source', 'partitionKeys', i], message: `"${k}" is not a contract column` });
+      }
+    }
+    spec.source.files.forEach((o, i) => {
+      const columns = o.columns ?? spec.source.columns;
+      for (const [key, m] of Object.entries(o.mapping ?? {})) {
+        if (!contractNames.includes(key)) {
+          ctx.addIssue({ code: 'custom', path: ['source', 'files', i, 'mapping', key], message: `"${key}" is not a contract column` });
+          continue;
+        }
+        const from = typeof m === 'string' ? m : m.from;
+        if (from !== undefined && !columns.includes(from)) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['source', 'files', i, 'mapping', key, 'from'],
+            message: `source column "${from}" is not among the columns of files matching "${o.match}"`,
+          });
+        }
+      }
+    });
     const dupSource = spec.source.columns.filter((c, i, a) => a.indexOf(c) !== i);
     if (dupSource.length) {
       ctx.addIssue({ code: 'custom', path: ['source', 'columns'], message: `duplicate source columns: ${[...new Set(dupSource)].join(', ')}` });
@@ -287,11 +345,20 @@ export type CsvOptions = z.output<typeof csvOptionsSchema>;
 export type ProfileCheck = z.output<typeof profileCheckSchema>;
 export type ProfileColumnCheck = z.output<typeof profileColumnCheckSchema>;
 
+/** How files whose name matches read differently (mapping normalised to objects). */
+export type FileOverride = Omit<z.output<typeof fileOverrideSchema>, 'mapping'> & { mapping?: Record<string, MappingEntry> };
+
 /** A validated spec with its mapping normalised to objects and CSV options filled in. */
 export type PipelineSpec = Omit<ParsedSpec, 'mapping' | 'source'> & {
-  source: Omit<ParsedSpec['source'], 'csv'> & { csv: CsvOptions };
+  source: Omit<ParsedSpec['source'], 'csv' | 'files'> & { csv: CsvOptions; files: FileOverride[] };
   mapping: Record<string, MappingEntry>;
 };
+
+function normaliseMapping(m: Record<string, string | MappingEntry>): Record<string, MappingEntry> {
+  const out: Record<string, MappingEntry> = {};
+  for (const [k, v] of Object.entries(m)) out[k] = typeof v === 'string' ? { from: v } : v;
+  return out;
+}
 
 export type SpecParseResult = { ok: true; spec: PipelineSpec } | { ok: false; issues: string[] };
 
@@ -311,10 +378,12 @@ export function parseSpec(value: unknown): SpecParseResult {
     return { ok: false, issues: res.error.issues.map((i) => `${formatPath(i.path)}: ${i.message}`) };
   }
   const s = res.data;
-  const mapping: Record<string, MappingEntry> = {};
-  for (const [k, v] of Object.entries(s.mapping)) mapping[k] = typeof v === 'string' ? { from: v } : v;
   const csv = s.source.csv ?? csvOptionsSchema.parse({});
-  return { ok: true, spec: { ...s, source: { ...s.source, csv }, mapping } };
+  const files = s.source.files.map((o) => {
+    const { mapping: m, ...rest } = o;
+    return m ? { ...rest, mapping: normaliseMapping(m) } : rest;
+  });
+  return { ok: true, spec: { ...s, source: { ...s.source, csv, files }, mapping: normaliseMapping(s.mapping) } };
 }
 
 /** The contract column's parse format: the mapping's override, else the contract's. */

@@ -42,8 +42,45 @@ export interface DriftDifference {
   failureRate?: number;
   /** A few offending values (bounded in count and length). */
   samples?: string[];
+  /** The file it was seen in, for a source of many files (each file is checked on its own). */
+  file?: string;
   /** One sentence a data engineer can act on. */
   detail: string;
+}
+
+/** What became of one file of a many-file run (a glob, a directory, the partitions of a fan-out). */
+export type FileOutcomeKind =
+  /** Loaded (its bad rows, within the budget, in quarantine). */
+  | 'loaded'
+  /** Drifted, healed on its own, loaded. */
+  | 'healed'
+  /** `append`/`merge`: this exact content was loaded by an earlier run; nothing done. */
+  | 'skipped'
+  /** Could not be loaded or healed: not in the table; a later run can load it once it is fixed. */
+  | 'set-aside'
+  /** Loadable, but not loaded: the run refused to replace the table without the files set aside. */
+  | 'held';
+
+export interface FileOutcome {
+  file: string;
+  outcome: FileOutcomeKind;
+  rowsRead: number;
+  rowsLoaded: number;
+  rowsQuarantined: number;
+  /** Why it was set aside, held or skipped. */
+  reason?: string;
+  /** Kinds of drift seen in this file (empty when none). */
+  driftKinds?: string[];
+  /** A fan-out's child workflow that loaded it. */
+  workflowId?: string;
+  /** The spec version it was read with, when not the run's. */
+  specVersion?: number;
+}
+
+/** A file and why it was set aside. */
+export interface FileNote {
+  file: string;
+  reason: string;
 }
 
 /** The shape of a source file as read: dialect and header. */
@@ -71,6 +108,8 @@ export interface DriftReport {
   found: SourceShape;
   /** When the drift was detected (ISO time, set by the activity that found it). */
   detectedAt?: string;
+  /** A source of many files: the columns of each file as read (differences name their `file`). */
+  files?: { file: string; columns: string[] }[];
 }
 
 /** Input of the `pipelineRun` workflow. */
@@ -120,6 +159,12 @@ export interface LoadSummary {
   rowsQuarantined: number;
   /** True when an append found this file already loaded and wrote nothing. */
   skipped: boolean;
+  /** Each file of the source and what became of it (one entry for a one-file source). */
+  files: FileOutcome[];
+  /** Files not loaded because they could not be (only when the run allows a partial load). */
+  setAside: FileNote[];
+  /** Columns whose mix or range was not compared with the baseline: declared, or disjoint across the files. */
+  partitionKeys: string[];
   /** Where the profile of this load was written. */
   profilePath: string | null;
   durationMs: number;
@@ -127,7 +172,8 @@ export interface LoadSummary {
   committedAt: string;
 }
 
-export type RunOutcome = 'succeeded' | 'healed' | 'failed';
+/** `partial`: a many-file run where some files were set aside (never green: exit 1, the workflow fails). */
+export type RunOutcome = 'succeeded' | 'healed' | 'partial' | 'failed';
 
 /** The result of a `pipelineRun`: exactly what `heal run --json` prints (plus nothing big). */
 export interface PipelineRunResult {
@@ -160,8 +206,12 @@ export interface PipelineRunResult {
   decision?: ApprovalDecision | null;
   /** The fix's pull request, when GitHub is configured. */
   prUrl?: string | null;
-  /** A partitioned run (`--partitioned`): partitions loaded, healed, quarantined (with why). */
-  partitions?: { total: number; healed: number; quarantined: number; workflowId: string; quarantinedFiles: { file: string; error: string | null }[] };
+  /** A many-file run (a glob, a directory, `--partitioned`): every file and what became of it. */
+  partitions?: FileOutcome[];
+  /** Columns the files are split by (declared, or found disjoint across the files): not compared with the baseline. */
+  partitionKeys?: string[];
+  /** `--partitioned`: the fan-out's workflow id. */
+  fanOutId?: string;
 }
 
 /** One check of a verification, with the figure it measured. */
@@ -199,6 +249,8 @@ export interface AttemptRecord {
   error: string | null;
   /** Model tokens this attempt's diagnosis used (LLM doctor only). */
   usage?: { promptTokens: number; completionTokens: number; model: string };
+  /** Drifted files of a many-file source this attempt found no fix for. */
+  setAside?: FileNote[];
 }
 
 /** Input of `healingEpisode` and `healAttempt`. */
@@ -217,6 +269,13 @@ export interface HealingInput {
   approvalTimeoutMs?: number;
   /** Workflow id of the run that started the episode (for links and alerts). */
   runId?: string;
+  /**
+   * A many-file run that may end partial: a drifted file with no fix, or a file over its quarantine
+   * budget, is set aside and the others are healed and loaded. @default false (one such file fails the episode)
+   */
+  allowPartial?: boolean;
+  /** A partition's episode: the other files of the source, compared with instead of the whole's baseline. */
+  peers?: { version: number; files: string[] };
 }
 
 /** What a successful attempt hands back to its episode. */
@@ -229,6 +288,8 @@ export interface AttemptResult {
   report: VerificationReport;
   /** Every attempt of the episode so far, this one last. */
   attempts: AttemptRecord[];
+  /** Drifted files with no fix, set aside (the run may end partial): the fix was verified without them. */
+  setAside?: FileNote[];
 }
 
 export type EpisodeOutcome = 'healed' | 'failed' | 'rolled-back' | 'rejected';
@@ -257,6 +318,12 @@ export interface EpisodeResult {
   pullRequest?: PublishFixResult | null;
   /** Alerts sent for this episode (a failed notification is recorded here, never fatal). */
   notifications?: NotificationRecord[];
+  /** Files of a many-file source set aside: no fix found, or over the quarantine budget. */
+  setAside?: FileNote[];
+  /** The reload's files and what became of each. */
+  files?: FileOutcome[];
+  /** The reload's columns the files are split by. */
+  partitionKeys?: string[];
 }
 
 /** A human (or the pull request, or the timeout) deciding on a verified fix in `review` mode. */
@@ -270,8 +337,8 @@ export interface ApprovalDecision {
   at: string;
 }
 
-/** Outcomes an episode alert is sent for. */
-export type EpisodeNoticeOutcome = 'healed' | 'failed' | 'awaiting-approval' | 'rolled-back' | 'rejected';
+/** Outcomes an alert is sent for: an episode's, and a run's that ended `partial` (files set aside). */
+export type EpisodeNoticeOutcome = 'healed' | 'failed' | 'awaiting-approval' | 'rolled-back' | 'rejected' | 'partial';
 
 /** Input of the `notifyEpisode` activity: one alert about an episode (small: no rows). */
 export interface EpisodeNotice {
@@ -298,6 +365,8 @@ export interface EpisodeNotice {
   error: string | null;
   /** ISO time of the outcome (workflow time). */
   at: string;
+  /** Files of a many-file source set aside (not loaded), and why. */
+  setAside?: FileNote[];
 }
 
 /** What `notifyEpisode` did. */

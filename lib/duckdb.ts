@@ -102,6 +102,11 @@ export function lit(value: string): string {
   return `'${value.replace(/\u0000/g, '').replace(/'/g, "''")}'`;
 }
 
+/** The values of a SQL `IN (…)`: 'a', 'b' (NULL for none, which matches nothing). */
+export function inList(values: readonly string[]): string {
+  return values.length ? values.map(lit).join(', ') : 'NULL';
+}
+
 /** A SQL list literal of strings: ['a', 'b']. */
 export function litList(values: readonly string[]): string {
   return `[${values.map(lit).join(', ')}]`;

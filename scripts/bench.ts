@@ -15,14 +15,13 @@
  * subprocesses (`node -r tsx/cjs worker.ts`, what `npm run worker` runs) are started for the bench
  * and stopped at the end. State goes to a fresh HEAL_HOME under .tools/bench-home.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Client, Connection, WorkflowFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
-import { temporal } from '@temporalio/proto';
 import { writeChaos } from '../activities/chaos';
 import { inferSpec } from '../activities/infer';
 import { SpecStore } from '../activities/spec-store';
@@ -35,6 +34,7 @@ import type { PartitionedRunResult } from '../workflows/partitioned-run';
 import { floorLoad } from './bench/duckdb-floor';
 import { benchFile, withHeader, writeBenchCsv } from './bench/generate';
 import { activityTimings, percentile, processCpuMs, processMemory, r, resetPeakMemory } from './bench/stats';
+import { startWorker, waitForWorkers, type WorkerProc } from './bench/workers';
 
 const ROOT = path.resolve(__dirname, '..');
 const DATA_DIR = path.join(ROOT, '.tools', 'bench-data');
@@ -145,49 +145,6 @@ function freePort(): Promise<number> {
       srv.close(() => resolve(typeof a === 'object' && a ? a.port : 0));
     });
   });
-}
-
-interface WorkerProc {
-  proc: ChildProcess;
-  pid: number;
-  stop(): Promise<void>;
-}
-
-/** A worker subprocess, as `npm run worker` runs it (node itself, so its pid is the worker's). */
-function startWorker(env: NodeJS.ProcessEnv, logFile: string): WorkerProc {
-  const log = fs.openSync(logFile, 'a');
-  const proc = spawn(process.execPath, ['-r', 'tsx/cjs', path.join(ROOT, 'worker.ts')], { cwd: ROOT, env, stdio: ['ignore', log, log] });
-  fs.closeSync(log);
-  const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
-  return {
-    proc,
-    pid: proc.pid ?? -1,
-    async stop() {
-      if (proc.exitCode !== null || proc.signalCode !== null) return;
-      proc.kill('SIGTERM');
-      const t = setTimeout(() => proc.kill('SIGKILL'), 15_000);
-      await exited;
-      clearTimeout(t);
-    },
-  };
-}
-
-/** Wait until `n` workers poll the task queue (a new worker shows up within its first poll). */
-async function waitForWorkers(client: Client, taskQueue: string, namespace: string, n: number, workers: WorkerProc[]): Promise<void> {
-  const deadline = Date.now() + 120_000;
-  const ids = new Set<string>();
-  while (Date.now() < deadline) {
-    for (const w of workers) if (w.proc.exitCode !== null) throw new Error(`worker ${w.pid} exited (${w.proc.exitCode}); see the bench log`);
-    const res = await client.workflowService.describeTaskQueue({
-      namespace,
-      taskQueue: { name: taskQueue, kind: temporal.api.enums.v1.TaskQueueKind.TASK_QUEUE_KIND_NORMAL },
-      taskQueueType: temporal.api.enums.v1.TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY,
-    });
-    for (const p of res.pollers ?? []) if (p.identity) ids.add(p.identity);
-    if (workers.every((w) => [...ids].some((id) => id.startsWith(`${w.pid}@`)))) return;
-    await new Promise((res2) => setTimeout(res2, 250));
-  }
-  throw new Error(`workers did not start polling "${taskQueue}" within 120 s (found ${n > 0 ? [...ids].join(', ') || 'none' : 'none'})`);
 }
 
 // -------------------------------------------------------------------------------------------------
@@ -342,7 +299,7 @@ async function main(): Promise<void> {
     connection = await Connection.connect({ address: server.address });
     const client = new Client({ connection, namespace: config.namespace });
     workers.push(startWorker(env, logFile));
-    await waitForWorkers(client, taskQueue, config.namespace, 1, workers);
+    await waitForWorkers(client, taskQueue, config.namespace, workers);
     const worker = workers[0] as WorkerProc;
     const duckdbLimit = await duckdbMemoryLimit(opts.memoryLimit);
     log(`worker pid ${worker.pid} polling "${taskQueue}"; DuckDB memory_limit ${duckdbLimit}`);
@@ -480,7 +437,7 @@ async function main(): Promise<void> {
       const one = await runPartitioned(client, taskQueue, name, path.join(dir, '*.csv'), maxParallel);
       log(`fan-out: 1 worker ${r(one.wallMs / 1000)} s; starting a second worker`);
       workers.push(startWorker(env, logFile));
-      await waitForWorkers(client, taskQueue, config.namespace, 2, workers);
+      await waitForWorkers(client, taskQueue, config.namespace, workers);
       const two = await runPartitioned(client, taskQueue, name, path.join(dir, '*.csv'), maxParallel);
       fanout = {
         partitions: opts.partitions,

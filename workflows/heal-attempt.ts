@@ -9,7 +9,7 @@ import { ApplicationFailure, proxyActivities, workflowInfo } from '@temporalio/w
 import type { Activities } from '../activities';
 import type { PreviousAttempt } from '../activities/doctor/types';
 import { ACTIVITY_PROFILES } from '../common/policies';
-import type { AttemptRecord, AttemptResult, HealingInput } from '../common/types';
+import type { AttemptRecord, AttemptResult, FileNote, HealingInput } from '../common/types';
 import { failureOf } from './failures';
 import type { Progress } from './messages';
 import { trackProgress } from './progress';
@@ -60,11 +60,17 @@ export async function healAttempt(input: HealingInput): Promise<AttemptResult> {
   let diagnosis;
   step('diagnosing', previous.length ? `diagnosing (${previous.length} earlier attempt(s) fed back)` : 'diagnosing');
   try {
-    diagnosis = await heal.diagnose.executeWithOptions({ summary: `${of}: diagnose ${input.drift.kinds.join(', ')}` }, [{ pipeline: input.pipeline, specVersion: input.specVersion, drift: input.drift, source: input.source, previous }]);
+    diagnosis = await heal.diagnose.executeWithOptions({ summary: `${of}: diagnose ${input.drift.kinds.join(', ')}` }, [
+      { pipeline: input.pipeline, specVersion: input.specVersion, drift: input.drift, source: input.source, previous, ...(input.allowPartial ? { allowPartial: true } : {}) },
+    ]);
   } catch (err) {
     const c = failureOf(err);
-    return failAttempt({ attempt, doctor: 'none', patch: null, candidateVersion: null, report: null, error: c.message }, c.type, c.type === 'NoDiagnosis');
+    const files = (c.details[0] as { files?: FileNote[] } | undefined)?.files;
+    const rec: AttemptRecord = { attempt, doctor: 'none', patch: null, candidateVersion: null, report: null, error: c.message, ...(files?.length ? { setAside: files } : {}) };
+    return failAttempt(rec, c.type, c.type === 'NoDiagnosis');
   }
+  const setAside = diagnosis.setAside ?? [];
+  const asideFiles = setAside.map((n) => n.file);
 
   const usage = diagnosis.usage ? { usage: diagnosis.usage } : {};
   let candidateVersion: number;
@@ -86,7 +92,18 @@ export async function healAttempt(input: HealingInput): Promise<AttemptResult> {
 
   step('verifying', `verifying candidate v${candidateVersion}`, { candidateVersion });
   const report = await verify.verifyPatch.executeWithOptions({ summary: `${of}: verify candidate v${candidateVersion} on the whole source` }, [
-    { pipeline: input.pipeline, candidateVersion, source: input.source, episodeId, attempt },
+    {
+      pipeline: input.pipeline,
+      candidateVersion,
+      source: input.source,
+      episodeId,
+      attempt,
+      // The files the drift was found in (a glob may match more by now), without those set aside.
+      ...(input.drift.sources.length > 1 ? { files: input.drift.sources, patch: diagnosis.patch } : {}),
+      ...(asideFiles.length ? { exclude: asideFiles } : {}),
+      ...(input.allowPartial ? { allowPartial: true } : {}),
+      ...(input.peers ? { peers: input.peers, patch: diagnosis.patch } : {}),
+    },
   ]);
   const rec: AttemptRecord = {
     attempt,
@@ -96,6 +113,7 @@ export async function healAttempt(input: HealingInput): Promise<AttemptResult> {
     report,
     error: report.passed ? null : `verification failed: ${report.summary}`,
     ...usage,
+    ...(setAside.length ? { setAside } : {}),
   };
   step(report.passed ? 'verified' : 'failed', report.passed ? `candidate v${candidateVersion} verified` : `candidate v${candidateVersion} failed: ${report.summary}`);
   if (!report.passed) return failAttempt(rec, 'VerificationFailed', false);
@@ -107,5 +125,6 @@ export async function healAttempt(input: HealingInput): Promise<AttemptResult> {
     rationale: diagnosis.rationale,
     report,
     attempts: [...earlier, rec],
+    ...(setAside.length ? { setAside } : {}),
   };
 }

@@ -144,6 +144,7 @@ export async function healingEpisode(input: HealingInput): Promise<EpisodeResult
           prUrl: pullRequest?.prUrl ?? null,
           error: r.error ?? null,
           at: new Date().toISOString(),
+          ...(r.setAside?.length ? { setAside: r.setAside } : {}),
         },
       ]);
       notifications.push({ channel: 'slack', outcome, status: res.status });
@@ -180,8 +181,14 @@ export async function healingEpisode(input: HealingInput): Promise<EpisodeResult
     const attempts: AttemptRecord[] = c instanceof ApplicationFailure ? ((c.details?.[0] as AttemptFailureDetails | undefined)?.attempts ?? []) : [];
     const reasons = attempts.map((a) => `attempt ${a.attempt} (${a.doctor}): ${a.error ?? 'failed'}`);
     const last = [...attempts].reverse().find((a) => a.report);
-    return fail({ ...base, attempts, error: reasons.length ? reasons.join(' | ') : messageOf(err), ...(last?.report ? { report: last.report } : {}) } as EpisodeResult, 'failed');
+    // Files no attempt found a fix for (a many-file source): the run may set them aside.
+    const setAside = attempts[attempts.length - 1]?.setAside;
+    return fail(
+      { ...base, attempts, error: reasons.length ? reasons.join(' | ') : messageOf(err), ...(last?.report ? { report: last.report } : {}), ...(setAside ? { setAside } : {}) } as EpisodeResult,
+      'failed',
+    );
   }
+  const exclude = (result.setAside ?? []).map((n) => n.file);
   const verified = {
     attempts: result.attempts,
     doctor: result.doctor,
@@ -269,7 +276,14 @@ export async function healingEpisode(input: HealingInput): Promise<EpisodeResult
   let load;
   try {
     load = await etl.loadSource.executeWithOptions({ summary: `reload with v${result.candidateVersion}` }, [
-      { pipeline: input.pipeline, specVersion: result.candidateVersion, runId: `${episodeId}/apply`, source: input.source },
+      {
+        pipeline: input.pipeline,
+        specVersion: result.candidateVersion,
+        runId: `${episodeId}/apply`,
+        source: input.source,
+        ...(exclude.length ? { exclude } : {}),
+        ...(input.allowPartial ? { allowPartial: true } : {}),
+      },
     ]);
   } catch (err) {
     step('rolling-back', `the load with v${result.candidateVersion} failed; restoring v${input.specVersion}`);
@@ -308,6 +322,8 @@ export async function healingEpisode(input: HealingInput): Promise<EpisodeResult
     rowsQuarantined: load.rowsQuarantined,
     mttrMs: input.drift.detectedAt ? Math.max(0, Date.parse(load.committedAt) - Date.parse(input.drift.detectedAt)) : null,
     ...(decision ? { decision } : {}),
+    ...(result.setAside?.length || load.setAside?.length ? { setAside: [...(result.setAside ?? []), ...(load.setAside ?? [])] } : {}),
+    ...(load.files && load.files.length > 1 ? { files: load.files, partitionKeys: load.partitionKeys } : {}),
   };
   upsertSearchAttributes([
     { key: HEAL_OUTCOME, value: 'healed' },

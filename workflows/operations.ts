@@ -20,7 +20,7 @@ import { HEAL_OUTCOME, PIPELINE_NAME, SPEC_VERSION } from '../common/search-attr
 import type { PipelineRunResult, RollbackInput, RollbackResult } from '../common/types';
 import { messageOf } from './failures';
 import { trackProgress } from './progress';
-import { PIPELINE_FAILED, pipelineRun } from './pipeline-run';
+import { PARTIAL_LOAD, PIPELINE_FAILED, pipelineRun } from './pipeline-run';
 
 const quick = proxyActivities<Pick<Activities, 'getPipeline' | 'rollbackVersion'>>(ACTIVITY_PROFILES.quick);
 const etl = proxyActivities<Pick<Activities, 'loadSource'>>(ACTIVITY_PROFILES.etl);
@@ -111,7 +111,8 @@ export async function scheduledRun(input: { pipeline: string }): Promise<Schedul
     }
     const c = err instanceof ChildWorkflowFailure ? err.cause : undefined;
     const run = c instanceof ApplicationFailure ? (c.details?.[0] as PipelineRunResult | undefined) : undefined;
-    upsertSearchAttributes([{ key: HEAL_OUTCOME, value: 'failed' }]);
-    throw ApplicationFailure.create({ type: PIPELINE_FAILED, nonRetryable: true, message: messageOf(err), details: run ? [run] : [] });
+    const outcome = run?.outcome === 'partial' ? 'partial' : 'failed';
+    upsertSearchAttributes([{ key: HEAL_OUTCOME, value: outcome }]);
+    throw ApplicationFailure.create({ type: outcome === 'partial' ? PARTIAL_LOAD : PIPELINE_FAILED, nonRetryable: true, message: messageOf(err), details: run ? [run] : [] });
   }
 }

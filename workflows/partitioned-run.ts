@@ -1,11 +1,17 @@
 /**
  * `partitionedRun`: a source of many files (a glob, or a directory of partitions) loaded by a
  * fan-out of `partitionRun` child workflows, one per file, at most `maxParallel` at once. Each
- * child has its own drift check: a drifted partition is healed on its own (`healAttempt`:
- * diagnose → propose → verify on that file) and loaded with the verified candidate version, or,
- * when it cannot be healed, set aside as `quarantined`; the other partitions never wait for it.
- * Every partition loads into its own DuckDB file; one `mergePartitions` activity then copies the
- * loaded ones into the warehouse in a single transaction (see activities/partitions.ts).
+ * child checks its file's shape and values (never its distribution: a partition is a slice, not a
+ * sample of the whole): a drifted partition is healed on its own (`healAttempt`: diagnose →
+ * propose → verify on that file, judged against the other partitions) and loaded with the verified
+ * candidate version, or, when it cannot be healed, `set-aside`; the others never wait for it.
+ * Every partition loads into its own DuckDB file; one `mergePartitions` activity then checks the
+ * union's distribution against the baseline and copies the loaded ones into the warehouse in a
+ * single transaction (see activities/partitions.ts).
+ *
+ * A partition set aside makes the run `partial` (not green). In `replace` mode the table is then
+ * left as it was unless the spec says `target.partial: load-and-flag`; `append` and `merge` merge
+ * what loaded, and a later run of the same files loads only the ones not loaded yet (`skipped`).
  *
  * Children are ordinary workflow tasks on the task queue, so any number of worker processes
  * (`npm run worker`, on any machine pointing at the same TEMPORAL_ADDRESS) share the partitions.
@@ -27,8 +33,11 @@ import type { DriftReport } from '../common/types';
 import { failureOf } from './failures';
 import { healAttempt } from './heal-attempt';
 
-const quick = proxyActivities<Pick<Activities, 'getPipeline' | 'listPartitions' | 'rememberFix'>>(ACTIVITY_PROFILES.quick);
+const quick = proxyActivities<Pick<Activities, 'getPipeline' | 'listPartitions' | 'rememberFix' | 'discardPartitions'>>(ACTIVITY_PROFILES.quick);
 const etl = proxyActivities<Pick<Activities, 'loadPartition' | 'mergePartitions'>>(ACTIVITY_PROFILES.etl);
+
+/** Most other partitions a partition's fix is judged against. */
+const MAX_PEERS = 8;
 
 /** Default number of partitions loading at once. */
 export const DEFAULT_MAX_PARALLEL = 4;
@@ -39,6 +48,8 @@ export interface PartitionedRunInput {
   source?: string;
   /** Partitions loading at once (child workflows in flight). @default 4 */
   maxParallel?: number;
+  /** Merge what loaded when some partitions are set aside (see `target.partial`). @default false */
+  allowPartial?: boolean;
 }
 
 export interface PartitionRunInput {
@@ -50,9 +61,11 @@ export interface PartitionRunInput {
   /** Workflow id of the partitioned run. */
   runId: string;
   maxAttempts: number;
+  /** Other partitions of the run: a fix of this one is judged against them, not the whole's baseline. */
+  peers?: string[];
 }
 
-export type PartitionOutcome = 'succeeded' | 'healed' | 'quarantined';
+export type PartitionOutcome = 'succeeded' | 'healed' | 'set-aside';
 
 export interface PartitionResult {
   index: number;
@@ -67,15 +80,17 @@ export interface PartitionResult {
   /** Kinds of drift found in this partition (empty when none). */
   driftKinds: string[];
   doctor: string | null;
-  /** Why a partition was quarantined. */
+  /** Why a partition was set aside. */
   error: string | null;
   /** Internal: where the loaded rows wait for the merge. */
   db: string | null;
   rowsRead: number;
+  /** Content key of the file (what makes an append or a merge load it once). */
+  key?: string;
 }
 
 export interface PartitionedRunResult {
-  /** `partial`: some partitions quarantined, the others merged; `failed`: nothing merged. */
+  /** `partial`: some partitions set aside, the others merged; `failed`: nothing merged. */
   outcome: 'succeeded' | 'healed' | 'partial' | 'failed';
   workflowId: string;
   pipeline: string;
@@ -83,9 +98,14 @@ export interface PartitionedRunResult {
   warehouse: string | null;
   specVersion: number | null;
   partitions: PartitionResult[];
+  /** Files loaded by an earlier run (append, merge): not loaded again. */
+  skipped: string[];
   rowsLoaded: number;
   rowsQuarantined: number;
-  quarantinedPartitions: number;
+  /** Partitions set aside (not merged). */
+  setAside: number;
+  /** Columns the partitions are split by (declared, or found disjoint across them). */
+  partitionKeys: string[];
   committedAt: string | null;
   error: string | null;
 }
@@ -117,34 +137,40 @@ export async function partitionedRun(input: PartitionedRunInput): Promise<Partit
     warehouse: null,
     specVersion: null,
     partitions: [],
+    skipped: [],
     rowsLoaded: 0,
     rowsQuarantined: 0,
-    quarantinedPartitions: 0,
+    setAside: 0,
+    partitionKeys: [],
     committedAt: null,
     error: null,
   };
   let info;
-  let files: string[];
+  let listed;
   try {
     info = await quick.getPipeline({ pipeline: input.pipeline });
-    ({ files } = await quick.listPartitions({ pipeline: input.pipeline, source: input.source ?? info.source }));
+    listed = await quick.listPartitions({ pipeline: input.pipeline, source: input.source ?? info.source });
   } catch (err) {
     return fail({ ...base, error: failureOf(err).message });
   }
-  const known = { ...base, table: info.table, warehouse: info.warehouse, specVersion: info.specVersion };
+  const { files, skipped = [], keys = {} } = listed;
+  const known = { ...base, table: info.table, warehouse: info.warehouse, specVersion: info.specVersion, skipped };
+  if (files.length === 0) return { ...known, outcome: 'succeeded' };
   const limit = Math.max(1, Math.floor(input.maxParallel ?? DEFAULT_MAX_PARALLEL));
   const partitions = await boundedMap(files, limit, (file, index) => {
     const childId = `${workflowId}-p${String(index).padStart(5, '0')}`;
+    const peers = files.filter((f) => f !== file).slice(0, MAX_PEERS);
     return executeChild(partitionRun, {
       workflowId: childId,
       taskQueue,
-      args: [{ pipeline: input.pipeline, specVersion: info.specVersion, file, index, runId: workflowId, maxAttempts: info.maxAttempts }],
-    }).catch(
+      args: [{ pipeline: input.pipeline, specVersion: info.specVersion, file, index, runId: workflowId, maxAttempts: info.maxAttempts, peers }],
+    }).then(
+      (p): PartitionResult => ({ ...p, ...(keys[file] ? { key: keys[file] } : {}) }),
       (err: unknown): PartitionResult => ({
         index,
         file,
         workflowId: childId,
-        outcome: 'quarantined',
+        outcome: 'set-aside',
         specVersion: info.specVersion,
         rowsLoaded: 0,
         rowsQuarantined: 0,
@@ -156,10 +182,14 @@ export async function partitionedRun(input: PartitionedRunInput): Promise<Partit
       }),
     );
   });
-  const loaded = partitions.filter((p) => p.outcome !== 'quarantined' && p.db !== null);
-  const quarantinedPartitions = partitions.length - loaded.length;
-  const withResults = { ...known, partitions, quarantinedPartitions };
-  if (loaded.length === 0) return fail({ ...withResults, error: `no partition could be loaded (${quarantinedPartitions} quarantined)` });
+  const loaded = partitions.filter((p) => p.outcome !== 'set-aside' && p.db !== null);
+  const setAside = partitions.length - loaded.length;
+  const withResults = { ...known, partitions, setAside };
+  if (loaded.length === 0 || (setAside > 0 && !input.allowPartial)) {
+    await quick.discardPartitions({ pipeline: input.pipeline, runId: workflowId }).catch(() => undefined);
+    const why = loaded.length === 0 ? 'no partition could be loaded' : 'the table is left as it was (replace mode: target.partial is "refuse")';
+    return fail({ ...withResults, error: `${setAside} of ${partitions.length} partition(s) set aside; ${why}` });
+  }
   let merged;
   try {
     merged = await etl.mergePartitions({
@@ -174,28 +204,31 @@ export async function partitionedRun(input: PartitionedRunInput): Promise<Partit
         rowsRead: p.rowsRead,
         rowsLoaded: p.rowsLoaded,
         rowsQuarantined: p.rowsQuarantined,
+        ...(p.key ? { key: p.key } : {}),
       })),
     });
   } catch (err) {
+    await quick.discardPartitions({ pipeline: input.pipeline, runId: workflowId }).catch(() => undefined);
     return fail({ ...withResults, error: `merge failed: ${failureOf(err).message}` });
   }
   return {
     ...withResults,
-    outcome: quarantinedPartitions > 0 ? 'partial' : partitions.some((p) => p.outcome === 'healed') ? 'healed' : 'succeeded',
+    outcome: setAside > 0 ? 'partial' : partitions.some((p) => p.outcome === 'healed') ? 'healed' : 'succeeded',
     rowsLoaded: merged.rowsLoaded,
     rowsQuarantined: merged.rowsQuarantined,
+    partitionKeys: merged.partitionKeys ?? [],
     committedAt: merged.committedAt,
   };
 }
 
-/** One partition: load it into its own file; on drift, heal it on its own or quarantine it. */
+/** One partition: load it into its own file; on drift, heal it on its own or set it aside. */
 export async function partitionRun(input: PartitionRunInput): Promise<PartitionResult> {
   const { workflowId, taskQueue } = workflowInfo();
   const base: PartitionResult = {
     index: input.index,
     file: input.file,
     workflowId,
-    outcome: 'quarantined',
+    outcome: 'set-aside',
     specVersion: input.specVersion,
     rowsLoaded: 0,
     rowsQuarantined: 0,
@@ -223,7 +256,16 @@ export async function partitionRun(input: PartitionRunInput): Promise<PartitionR
     attempt = await executeChild(healAttempt, {
       workflowId: `${workflowId}-heal-attempt`,
       taskQueue,
-      args: [{ pipeline: input.pipeline, specVersion: input.specVersion, drift, source: input.file, maxAttempts: input.maxAttempts }],
+      args: [
+        {
+          pipeline: input.pipeline,
+          specVersion: input.specVersion,
+          drift,
+          source: input.file,
+          maxAttempts: input.maxAttempts,
+          ...(input.peers?.length ? { peers: { version: input.specVersion, files: input.peers } } : {}),
+        },
+      ],
       retry: { ...ATTEMPT_RETRY, maximumAttempts: input.maxAttempts, nonRetryableErrorTypes: [...EPISODE_FATAL_ERROR_TYPES] },
     });
   } catch (err) {

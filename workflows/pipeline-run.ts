@@ -25,18 +25,22 @@ import type { Activities, PipelineInfo } from '../activities';
 import { episodeIdOf, runKeyOf } from '../common/ids';
 import { ACTIVITY_PROFILES } from '../common/policies';
 import { DRIFT_KINDS, HEAL_OUTCOME, PIPELINE_NAME, SPEC_VERSION } from '../common/search-attributes';
-import type { DriftReport, EpisodeResult, PipelineRunInput, PipelineRunResult } from '../common/types';
+import { runFiles, setAsideLine } from '../common/files';
+import type { DriftReport, EpisodeResult, FileOutcome, PipelineRunInput, PipelineRunResult } from '../common/types';
 import { healingEpisode } from './healing-episode';
 import { partitionedRun, type PartitionedRunResult } from './partitioned-run';
-import { failureOf } from './failures';
+import { failureOf, type FailureInfo } from './failures';
 import { episodeStageSignal } from './messages';
 import { trackProgress } from './progress';
 
 const quick = proxyActivities<Pick<Activities, 'getPipeline' | 'recordRun'>>(ACTIVITY_PROFILES.quick);
 const etl = proxyActivities<Pick<Activities, 'loadSource'>>(ACTIVITY_PROFILES.etl);
+const alerts = proxyActivities<Pick<Activities, 'notifyEpisode'>>(ACTIVITY_PROFILES.notify);
 
 /** Failure type of a pipeline run that ended `failed`; its first detail is the {@link PipelineRunResult}. */
 export const PIPELINE_FAILED = 'PipelineFailed';
+/** Failure type of a run that ended `partial` (files set aside, the rest loaded); its first detail is the result. */
+export const PARTIAL_LOAD = 'PartialLoad';
 
 /** One line about a drift, for summaries: "users: renamed email → e_mail (+1 more)". */
 export function driftLine(report: DriftReport): string {
@@ -83,7 +87,8 @@ export async function pipelineRun(input: PipelineRunInput): Promise<PipelineRunR
     } catch {
       // Metrics never change a run's outcome.
     }
-    if (result.outcome === 'failed') fail(result, episode?.outcome === 'rolled-back' ? 'rolled-back' : 'failed');
+    if (result.outcome === 'partial') await alertPartial(result, input.pipeline, runKey, workflowId, episode);
+    if (result.outcome === 'failed' || result.outcome === 'partial') fail(result, result.outcome === 'partial' ? 'partial' : episode?.outcome === 'rolled-back' ? 'rolled-back' : 'failed');
     return result;
   };
 
@@ -99,29 +104,34 @@ export async function pipelineRun(input: PipelineRunInput): Promise<PipelineRunR
   const known = { ...base, table: info.table, warehouse: info.warehouse, specVersion: info.specVersion };
   const source = input.source ?? info.source;
 
-  if (input.partitioned) return finish(await fanOut(input.pipeline, source, `${runKey}-parts`, known));
+  if (input.partitioned) return finish(await fanOut(input.pipeline, source, `${runKey}-parts`, known, allowsPartial(info)));
 
   step('loading', `loading ${source} into ${info.table} with spec v${info.specVersion}`);
-  try {
-    const load = await etl.loadSource.executeWithOptions({ summary: `load ${info.table} with spec v${info.specVersion}` }, [
-      { pipeline: input.pipeline, specVersion: info.specVersion, runId: runKey, ...(input.source ? { source: input.source } : {}) },
+  const allowPartial = allowsPartial(info);
+  const load = (exclude: string[] = []) =>
+    etl.loadSource.executeWithOptions({ summary: `load ${info.table} with spec v${info.specVersion}${exclude.length ? ` without ${exclude.length} file(s) set aside` : ''}` }, [
+      {
+        pipeline: input.pipeline,
+        specVersion: info.specVersion,
+        runId: runKey,
+        ...(input.source ? { source: input.source } : {}),
+        ...(exclude.length ? { exclude } : {}),
+        ...(allowPartial ? { allowPartial } : {}),
+      },
     ]);
-    upsertSearchAttributes([{ key: HEAL_OUTCOME, value: 'succeeded' }]);
-    return finish({
-      ...known,
-      outcome: 'succeeded',
-      rowsLoaded: load.rowsLoaded,
-      rowsQuarantined: load.rowsQuarantined,
-      ...(load.skipped ? { skipped: true } : {}),
-    });
+  try {
+    const loaded = await load();
+    const files = loaded.files && loaded.files.length > 1 ? runFiles({ loaded: loaded.files }) : undefined;
+    if (!loaded.setAside?.length) upsertSearchAttributes([{ key: HEAL_OUTCOME, value: 'succeeded' }]);
+    return finish(settle({ ...known, outcome: 'succeeded', rowsLoaded: loaded.rowsLoaded, rowsQuarantined: loaded.rowsQuarantined, ...(loaded.skipped ? { skipped: true } : {}) }, files, loaded.partitionKeys));
   } catch (err) {
     const f = failureOf(err);
     const report = f.type === 'SchemaDrift' ? ((f.details[0] as DriftReport | undefined) ?? null) : null;
-    if (!report) return finish({ ...known, error: { type: f.type, message: f.message } });
+    if (!report) return finish({ ...known, error: { type: f.type, message: f.message }, ...budgetFiles(f) });
     upsertSearchAttributes([{ key: DRIFT_KINDS, value: report.kinds }]);
     const episodeId = episodeIdOf(runKey);
     step('healing', `drift: ${driftLine(report)}; healing in ${episodeId}`, { childId: episodeId });
-    episode = await heal(info, report, source, episodeId, input.review ? 'review' : info.mode, workflowId);
+    episode = await heal(info, report, source, episodeId, input.review ? 'review' : info.mode, workflowId, allowPartial);
     const attempts = episode.attempts.length;
     const common = {
       ...known,
@@ -133,27 +143,95 @@ export async function pipelineRun(input: PipelineRunInput): Promise<PipelineRunR
       ...(episode.decision !== undefined ? { decision: episode.decision } : {}),
       ...(episode.pullRequest?.prUrl ? { prUrl: episode.pullRequest.prUrl } : {}),
     };
+    const multi = report.sources.length > 1;
     if (episode.outcome !== 'healed') {
       const type = episode.outcome === 'rejected' ? 'FixRejected' : 'HealingFailed';
-      return finish({ ...common, error: { type, message: `${report.summary}; not healed: ${episode.error ?? 'failed'}` } });
+      const error = { type, message: `${report.summary}; not healed: ${episode.error ?? 'failed'}` };
+      const aside = episode.setAside ?? [];
+      // Some files of a many-file source could not be healed, the others fit: set those aside and load the rest.
+      if (multi && allowPartial && episode.outcome === 'failed' && aside.length && aside.length < report.sources.length) {
+        step('loading', `loading ${info.table} without the ${aside.length} file(s) that could not be healed`);
+        try {
+          const rest = await load(aside.map((n) => n.file));
+          const files = runFiles({ loaded: rest.files, setAside: [...aside, ...rest.setAside], drift: report });
+          return finish(settle({ ...common, outcome: 'succeeded', rowsLoaded: rest.rowsLoaded, rowsQuarantined: rest.rowsQuarantined }, files, rest.partitionKeys));
+        } catch (e) {
+          return finish({ ...common, error: { type: failureOf(e).type, message: failureOf(e).message }, partitions: runFiles({ setAside: aside, drift: report, held: true }) });
+        }
+      }
+      return finish({ ...common, error, ...(multi ? { partitions: runFiles({ setAside: aside, drift: report, held: true }) } : {}) });
     }
     upsertSearchAttributes([
       { key: HEAL_OUTCOME, value: 'healed' },
       { key: SPEC_VERSION, value: episode.specVersion },
     ]);
-    return finish({
-      ...common,
-      outcome: 'healed',
-      specVersion: episode.specVersion,
-      rowsLoaded: episode.rowsLoaded,
-      rowsQuarantined: episode.rowsQuarantined,
-      patch: episode.patch,
-    });
+    const files = episode.files ? runFiles({ loaded: episode.files, setAside: episode.setAside ?? [], drift: report }) : undefined;
+    return finish(
+      settle(
+        { ...common, outcome: 'healed', specVersion: episode.specVersion, rowsLoaded: episode.rowsLoaded, rowsQuarantined: episode.rowsQuarantined, patch: episode.patch },
+        files,
+        episode.partitionKeys,
+      ),
+    );
   }
 }
 
+/** Alert a partial run: the files set aside and why (a failed alert never changes the run). */
+async function alertPartial(result: PipelineRunResult, pipeline: string, runKey: string, workflowId: string, episode: EpisodeResult | null): Promise<void> {
+  const files = result.partitions ?? [];
+  const kinds = result.driftReport?.kinds ?? [...new Set(files.flatMap((f) => f.driftKinds ?? []))];
+  try {
+    await alerts.notifyEpisode.executeWithOptions({ summary: `alert: ${pipeline} partial` }, [
+      {
+        pipeline,
+        episodeId: runKey,
+        runId: workflowId,
+        outcome: 'partial',
+        drift: { summary: result.error?.message ?? 'files set aside', kinds },
+        patch: result.patch ?? null,
+        doctor: result.doctor ?? null,
+        report: null,
+        attempts: result.attempts,
+        maxAttempts: episode?.attempts.length ?? result.attempts,
+        baseVersion: result.driftReport?.specVersion ?? result.specVersion ?? 0,
+        candidateVersion: null,
+        specVersion: result.specVersion ?? 0,
+        mttrMs: result.mttrMs ?? null,
+        prUrl: result.prUrl ?? null,
+        error: `${result.rowsLoaded} rows loaded from ${files.filter((f) => f.outcome === 'loaded' || f.outcome === 'healed').length} of ${files.length} files; ${result.error?.message ?? ''}`,
+        at: new Date().toISOString(),
+        setAside: files.filter((f) => f.outcome === 'set-aside').map((f) => ({ file: f.file, reason: f.reason ?? 'set aside' })),
+      },
+    ]);
+  } catch {
+    // An alert that did not go out is in the alert log (heal metrics, the dashboard); the run's outcome stands.
+  }
+}
+
+/** May this run end partial (files set aside, the rest loaded)? Appends and merges always; a replace by its policy. */
+function allowsPartial(info: PipelineInfo): boolean {
+  return info.loadMode === 'append' || info.loadMode === 'merge' || info.partial === 'load-and-flag';
+}
+
+/**
+ * A loaded run's final outcome: `partial` when any file was set aside (never green), with every
+ * file in `partitions`; as it was otherwise.
+ */
+function settle(result: PipelineRunResult, files: FileOutcome[] | undefined, partitionKeys: string[] | undefined): PipelineRunResult {
+  if (!files) return result;
+  const withFiles = { ...result, partitions: files, ...(partitionKeys?.length ? { partitionKeys } : {}) };
+  if (!files.some((f) => f.outcome === 'set-aside')) return withFiles;
+  return { ...withFiles, outcome: 'partial', error: { type: PARTIAL_LOAD, message: setAsideLine(files) } };
+}
+
+/** A refused many-file load over the quarantine budget: the file that was over it, and the others held. */
+function budgetFiles(f: FailureInfo): Pick<PipelineRunResult, 'partitions'> {
+  const file = f.type === 'QuarantineBudgetExceeded' ? (f.details[0] as { file?: string } | undefined)?.file : undefined;
+  return file ? { partitions: [{ file, outcome: 'set-aside', rowsRead: 0, rowsLoaded: 0, rowsQuarantined: 0, reason: f.message }] } : {};
+}
+
 /** Run the healing episode as a child workflow; a failed episode's result comes back from its failure. */
-async function heal(info: PipelineInfo, drift: DriftReport, source: string, episodeId: string, mode: 'auto' | 'review', runId: string): Promise<EpisodeResult> {
+async function heal(info: PipelineInfo, drift: DriftReport, source: string, episodeId: string, mode: 'auto' | 'review', runId: string, allowPartial: boolean): Promise<EpisodeResult> {
   upsertSearchAttributes([{ key: HEAL_OUTCOME, value: 'healing' }]);
   try {
     return await executeChild(healingEpisode, {
@@ -161,7 +239,19 @@ async function heal(info: PipelineInfo, drift: DriftReport, source: string, epis
       taskQueue: workflowInfo().taskQueue,
       staticSummary: `heal ${info.pipeline} (v${info.specVersion}, ${mode}): ${driftLine(drift)}`,
       staticDetails: driftDetails(drift),
-      args: [{ pipeline: info.pipeline, specVersion: info.specVersion, drift, source, maxAttempts: info.maxAttempts, mode, approvalTimeoutMs: info.approvalTimeoutMs, runId }],
+      args: [
+        {
+          pipeline: info.pipeline,
+          specVersion: info.specVersion,
+          drift,
+          source,
+          maxAttempts: info.maxAttempts,
+          mode,
+          approvalTimeoutMs: info.approvalTimeoutMs,
+          runId,
+          ...(allowPartial && drift.sources.length > 1 ? { allowPartial } : {}),
+        },
+      ],
     });
   } catch (err) {
     const c = err instanceof ChildWorkflowFailure ? err.cause : undefined;
@@ -185,34 +275,49 @@ async function heal(info: PipelineInfo, drift: DriftReport, source: string, epis
 
 /**
  * A partitioned source (a glob or a directory): one child workflow per partition, each with its own
- * drift check and healing, then one merge (see `partitionedRun`). A partition that cannot be healed
- * is quarantined and reported; the others load.
+ * shape and value checks and healing, then one merge checked as a whole (see `partitionedRun`). A
+ * partition that cannot be loaded or healed is set aside: the run is `partial` (or `failed`, with
+ * the table untouched, when the spec refuses a partial replace).
  */
-async function fanOut(pipeline: string, source: string, childId: string, known: PipelineRunResult): Promise<PipelineRunResult> {
+async function fanOut(pipeline: string, source: string, childId: string, known: PipelineRunResult, allowPartial: boolean): Promise<PipelineRunResult> {
   setCurrentDetails(`loading the partitions of ${source} (fan-out in ${childId})`);
   let r: PartitionedRunResult | undefined;
   let error: string | null = null;
   try {
-    r = await executeChild(partitionedRun, { workflowId: childId, taskQueue: workflowInfo().taskQueue, staticSummary: `partitions of ${pipeline}: ${source}`, args: [{ pipeline, source }] });
+    r = await executeChild(partitionedRun, {
+      workflowId: childId,
+      taskQueue: workflowInfo().taskQueue,
+      staticSummary: `partitions of ${pipeline}: ${source}`,
+      args: [{ pipeline, source, ...(allowPartial ? { allowPartial } : {}) }],
+    });
   } catch (err) {
     const c = err instanceof ChildWorkflowFailure ? err.cause : undefined;
     r = c instanceof ApplicationFailure ? (c.details?.[0] as PartitionedRunResult | undefined) : undefined;
     error = c?.message ?? (err instanceof Error ? err.message : String(err));
   }
-  const parts = r?.partitions ?? [];
-  const summary = {
-    total: parts.length,
-    healed: parts.filter((p) => p.outcome === 'healed').length,
-    quarantined: parts.filter((p) => p.outcome === 'quarantined').length,
-    workflowId: childId,
-    quarantinedFiles: parts.filter((p) => p.outcome === 'quarantined').map((p) => ({ file: p.file, error: p.error })),
-  };
-  if (!r || r.outcome === 'failed') {
-    return { ...known, partitions: summary, error: { type: 'PartitionedRunFailed', message: r?.error ?? error ?? 'no partition loaded' } };
-  }
-  const outcome = summary.healed > 0 ? 'healed' : 'succeeded';
-  upsertSearchAttributes([{ key: HEAL_OUTCOME, value: r.outcome === 'partial' ? 'partial' : outcome }]);
-  return { ...known, outcome, rowsLoaded: r.rowsLoaded, rowsQuarantined: r.rowsQuarantined, partitions: summary };
+  const merged = r !== undefined && r.outcome !== 'failed';
+  const files: FileOutcome[] = [
+    ...(r?.partitions ?? []).map(
+      (p): FileOutcome => ({
+        file: p.file,
+        outcome: p.outcome === 'set-aside' ? 'set-aside' : !merged ? 'held' : p.outcome === 'healed' ? 'healed' : 'loaded',
+        rowsRead: p.rowsRead,
+        rowsLoaded: merged && p.outcome !== 'set-aside' ? p.rowsLoaded : 0,
+        rowsQuarantined: merged && p.outcome !== 'set-aside' ? p.rowsQuarantined : 0,
+        workflowId: p.workflowId,
+        ...(p.error ? { reason: p.error } : !merged && p.outcome !== 'set-aside' ? { reason: 'not merged: the run failed' } : {}),
+        ...(p.driftKinds.length ? { driftKinds: p.driftKinds } : {}),
+        ...(p.specVersion !== known.specVersion ? { specVersion: p.specVersion } : {}),
+      }),
+    ),
+    ...(r?.skipped ?? []).map((file): FileOutcome => ({ file, outcome: 'skipped', rowsRead: 0, rowsLoaded: 0, rowsQuarantined: 0, reason: 'this content was loaded by an earlier run' })),
+  ].sort((a, b) => (a.file < b.file ? -1 : a.file > b.file ? 1 : 0));
+  const withFiles = { ...known, partitions: files, fanOutId: childId, ...(r?.partitionKeys?.length ? { partitionKeys: r.partitionKeys } : {}) };
+  if (!r || !merged) return { ...withFiles, error: { type: 'PartitionedRunFailed', message: r?.error ?? error ?? 'no partition loaded' } };
+  const outcome = r.partitions.some((p) => p.outcome === 'healed') ? 'healed' : 'succeeded';
+  const result = settle({ ...withFiles, outcome, rowsLoaded: r.rowsLoaded, rowsQuarantined: r.rowsQuarantined, ...(r.partitions.length === 0 ? { skipped: true } : {}) }, files, r.partitionKeys);
+  if (result.outcome !== 'partial') upsertSearchAttributes([{ key: HEAL_OUTCOME, value: result.outcome }]);
+  return result;
 }
 
 /** The drift report as Markdown for the Web UI's details panel (bounded). */
@@ -223,11 +328,14 @@ export function driftDetails(drift: DriftReport): string {
   return lines.join('\n');
 }
 
-/** End the run as failed: visible as Failed in the Web UI, with the result as the failure's details. */
-function fail(result: PipelineRunResult, outcome: 'failed' | 'rolled-back'): never {
+/**
+ * End the run as failed or partial: visible as Failed in the Web UI (a partial load is not a
+ * success), with the result as the failure's details.
+ */
+function fail(result: PipelineRunResult, outcome: 'failed' | 'rolled-back' | 'partial'): never {
   upsertSearchAttributes([{ key: HEAL_OUTCOME, value: outcome }]);
   throw ApplicationFailure.create({
-    type: PIPELINE_FAILED,
+    type: outcome === 'partial' ? PARTIAL_LOAD : PIPELINE_FAILED,
     message: result.error ? `${result.pipeline}: ${result.error.message}` : `${result.pipeline}: failed`,
     nonRetryable: true,
     details: [result],

@@ -14,7 +14,7 @@
  */
 import { zodResponseFormat } from 'openai/helpers/zod';
 import { z } from 'zod';
-import { patchOpSchema, patchSchema, type Patch } from '../../common/patch';
+import { filePatchOpSchema, patchSchema, type Patch } from '../../common/patch';
 import type { PipelineSpec } from '../../common/spec';
 import type { DriftDifference } from '../../common/types';
 import type { ColumnProfile } from '../etl/profile';
@@ -487,11 +487,11 @@ export const doctorAnswerSchema = z.union([
 ]);
 export type DoctorAnswer = z.infer<typeof doctorAnswerSchema>;
 
-type OpShape = (typeof patchOpSchema.options)[number]['shape'];
+type OpShape = (typeof filePatchOpSchema.options)[number]['shape'];
 
 /** Optional fields of each patch op, keyed by op: they are nullable on the wire. */
 const OPTIONAL_FIELDS: Record<string, Set<string>> = Object.fromEntries(
-  patchOpSchema.options.map((o) => {
+  filePatchOpSchema.options.map((o) => {
     const shape = o.shape as OpShape;
     const opName = (shape.op as z.ZodLiteral<string>).value;
     return [opName, new Set(Object.entries(shape).filter(([, v]) => v instanceof z.ZodOptional).map(([k]) => k))];
@@ -501,7 +501,7 @@ const OPTIONAL_FIELDS: Record<string, Set<string>> = Object.fromEntries(
 /** Each patch op with its optional fields made required-and-nullable (OpenAI strict mode). */
 const wireOpSchema = z.discriminatedUnion(
   'op',
-  patchOpSchema.options.map((o) => {
+  filePatchOpSchema.options.map((o) => {
     const shape: Record<string, z.ZodType> = {};
     for (const [k, v] of Object.entries(o.shape as OpShape)) {
       shape[k] = v instanceof z.ZodOptional ? (v.unwrap() as z.ZodType).nullable() : (v as z.ZodType);

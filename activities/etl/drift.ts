@@ -6,9 +6,9 @@ import type { DuckDBConnection } from '@duckdb/node-api';
 import { nameSimilarity } from '../../common/names';
 import type { PipelineSpec } from '../../common/spec';
 import type { DriftDifference, DriftKind, DriftReport, SourceShape } from '../../common/types';
-import { ident, queryOne, queryRows } from '../../lib/duckdb';
+import { ident, inList, lit, queryOne, queryRows } from '../../lib/duckdb';
 import type { SniffResult } from './source';
-import { RAW, REJECTS } from './source';
+import { FILE_COLUMN, RAW, REJECT_SCANS, REJECTS } from './source';
 import { columnSql, type CompiledExpressions } from './sql';
 
 /** Longest sample value kept in a report, and how many samples per difference. */
@@ -130,41 +130,71 @@ export interface ColumnValueStats {
   samples: string[];
 }
 
-/** Count, per contract column, values that fail to parse and required values that are missing. */
-export async function valueStats(
+/** Count, per contract column, values that fail to parse and required values that are missing (from the text in `__heal_raw`). */
+export async function valueStats(conn: DuckDBConnection, spec: PipelineSpec, exprs: CompiledExpressions = {}): Promise<ColumnValueStats[]> {
+  const parts = spec.contract.columns.map((c) => columnSql(spec, c, 'r', exprs));
+  const select = parts
+    .map((p, i) => `count(${p.text}) AS n${i}, count(*) FILTER (WHERE ${p.fail}) AS f${i}, count(*) FILTER (WHERE ${p.missing}) AS m${i}`)
+    .join(', ');
+  const totals = (await queryOne<Record<string, number>>(conn, `SELECT ${select} FROM ${RAW} r`)) ?? {};
+  return statsFromTotals(conn, spec, parts, totals, RAW, undefined);
+}
+
+/** The files of one way of reading a many-file source, cast into `typed` (see load.ts `castFiles`). */
+export interface ReadGroup {
+  /** The spec these files are read with (the pipeline's, with their per-file overrides). */
+  spec: PipelineSpec;
+  files: string[];
+  /** The view reading them as text (samples of failing values come from it). */
+  view: string;
+  exprs: CompiledExpressions;
+}
+
+/**
+ * Per file, per contract column: values that fail to parse and required values missing, counted
+ * from the cast rows in `typed` (see castStaged: `__heal_n<i>` = the text is not empty; a value is
+ * NULL after the cast exactly when it failed or is missing), with a few failing values as samples.
+ * `multi`: rows carry their file in `__file` (else the group's one file is every row's).
+ */
+export async function valueStatsByFile(conn: DuckDBConnection, typed: string, group: ReadGroup, multi: boolean): Promise<Map<string, ColumnValueStats[]>> {
+  const { spec } = group;
+  const parts = spec.contract.columns.map((c) => columnSql(spec, c, 'r', group.exprs));
+  const select = parts
+    .map((p, i) => {
+      const n = `__heal_n${i}`;
+      const f = p.fail === 'false' ? '0' : `count(*) FILTER (WHERE ${n} AND ${ident(p.column.name)} IS NULL)`;
+      const m = p.missing === 'false' ? '0' : p.missing === 'true' ? 'count(*)' : `count(*) FILTER (WHERE NOT ${n})`;
+      return `count(*) FILTER (WHERE ${n}) AS n${i}, ${f} AS f${i}, ${m} AS m${i}`;
+    })
+    .join(', ');
+  const where = multi ? `WHERE __file IN (${inList(group.files)})` : '';
+  const rows = await queryRows<Record<string, number> & { __f: string | null }>(conn, `SELECT __file AS __f, ${select} FROM ${typed} ${where} GROUP BY __file`);
+  const out = new Map<string, ColumnValueStats[]>();
+  for (const file of group.files) {
+    const totals = rows.find((r) => (multi ? r.__f === file : true)) ?? {};
+    out.set(file, await statsFromTotals(conn, spec, parts, totals, group.view, multi ? file : undefined));
+  }
+  return out;
+}
+
+/** Stats from count totals (`n<i>`, `f<i>`, `m<i>`), with samples of failing values read from `view` (of `file` only, when given). */
+async function statsFromTotals(
   conn: DuckDBConnection,
   spec: PipelineSpec,
-  exprs: CompiledExpressions = {},
-  opts: { typed?: string } = {},
+  parts: ReturnType<typeof columnSql>[],
+  totals: Record<string, unknown>,
+  view: string,
+  file: string | undefined,
 ): Promise<ColumnValueStats[]> {
-  const parts = spec.contract.columns.map((c) => columnSql(spec, c, 'r', exprs));
-  let totals: Record<string, number>;
-  if (opts.typed) {
-    // From the cast rows (see castStaged: `__heal_n<i>` = the text is not empty): no second pass
-    // of the casts over the raw text. A value is NULL after the cast exactly when it failed or is missing.
-    const select = parts
-      .map((p, i) => {
-        const n = `__heal_n${i}`;
-        const f = p.fail === 'false' ? '0' : `count(*) FILTER (WHERE ${n} AND ${ident(p.column.name)} IS NULL)`;
-        const m = p.missing === 'false' ? '0' : p.missing === 'true' ? 'count(*)' : `count(*) FILTER (WHERE NOT ${n})`;
-        return `count(*) FILTER (WHERE ${n}) AS n${i}, ${f} AS f${i}, ${m} AS m${i}`;
-      })
-      .join(', ');
-    totals = (await queryOne<Record<string, number>>(conn, `SELECT ${select} FROM ${opts.typed}`)) ?? {};
-  } else {
-    const select = parts
-      .map((p, i) => `count(${p.text}) AS n${i}, count(*) FILTER (WHERE ${p.fail}) AS f${i}, count(*) FILTER (WHERE ${p.missing}) AS m${i}`)
-      .join(', ');
-    totals = (await queryOne<Record<string, number>>(conn, `SELECT ${select} FROM ${RAW} r`)) ?? {};
-  }
   const out: ColumnValueStats[] = [];
   for (const [i, p] of parts.entries()) {
     const failed = Number(totals[`f${i}`] ?? 0);
     let samples: string[] = [];
     if (failed > 0) {
+      const onFile = file === undefined ? '' : ` AND r.${ident(FILE_COLUMN)} = ${lit(file)}`;
       const rows = await queryRows<{ v: string }>(
         conn,
-        `SELECT DISTINCT left(${p.text}, 200) AS v FROM (SELECT * FROM ${RAW} r WHERE ${p.fail} LIMIT 1000) r LIMIT ${SAMPLE_COUNT}`,
+        `SELECT DISTINCT left(${p.text}, 200) AS v FROM (SELECT * FROM ${view} r WHERE ${p.fail}${onFile} LIMIT 1000) r LIMIT ${SAMPLE_COUNT}`,
       );
       samples = rows.map((r) => clip(String(r.v)));
     }
@@ -241,13 +271,14 @@ export function classifyValues(spec: PipelineSpec, stats: readonly ColumnValueSt
   return out;
 }
 
-/** Malformed-line differences from the staged source. */
+/** Malformed-line differences from the staged source (of one file of it, when given). */
 export async function classifyRejects(
   conn: DuckDBConnection,
   spec: PipelineSpec,
   rejectedLines: number,
   rows: number,
   truncated: boolean,
+  file?: string,
 ): Promise<DriftDifference[]> {
   if (rejectedLines === 0) return [];
   const total = rows + rejectedLines;
@@ -256,7 +287,12 @@ export async function classifyRejects(
     return [{ kind: 'truncated', failureRate: round(rate), detail: 'the last line is cut off mid-row (the file looks truncated)' }];
   }
   if (rate <= spec.quality.quarantineBudget) return [];
-  const samples = await queryRows<{ e: string }>(conn, `SELECT DISTINCT error_type || ': ' || coalesce(error_message, '') AS e FROM ${REJECTS} LIMIT ${SAMPLE_COUNT}`);
+  const onFile = file === undefined ? '' : ` WHERE s.file_path = ${lit(file)}`;
+  const samples = await queryRows<{ e: string }>(
+    conn,
+    `SELECT DISTINCT e.error_type || ': ' || coalesce(e.error_message, '') AS e
+     FROM ${REJECTS} e JOIN ${REJECT_SCANS} s USING (scan_id, file_id)${onFile} LIMIT ${SAMPLE_COUNT}`,
+  );
   return [
     {
       kind: 'malformed-rows',

@@ -4,14 +4,25 @@
  * drift) → write the target, quarantine and load record in one transaction. Works
  * on any DuckDB connection: the warehouse for a real load, a scratch database for verification.
  */
-import * as crypto from 'node:crypto';
-import * as fs from 'node:fs';
 import type { DuckDBConnection } from '@duckdb/node-api';
-import { QuarantineBudgetExceededError, SchemaDriftError, SpecInvalidError } from '../../common/errors';
+import { QuarantineBudgetExceededError, SchemaDriftError, SourceUnreadableError, SpecInvalidError } from '../../common/errors';
+import { groupByReading, specForFile } from '../../common/files';
 import type { PipelineSpec } from '../../common/spec';
-import type { DriftDifference, DriftReport } from '../../common/types';
-import { ident, lit, queryOne, queryRows } from '../../lib/duckdb';
-import { classifyRejects, classifyValues, clip, compareColumns, driftReport, pct, valueStats } from './drift';
+import type { DriftDifference, DriftReport, FileNote, FileOutcome } from '../../common/types';
+import { ident, inList, lit, queryOne, queryRows } from '../../lib/duckdb';
+import { checkSourceFile } from '../../lib/paths';
+import { compileExpression } from '../doctor/expression';
+import { classifyRejects, classifyValues, clip, compareColumns, driftReport, pct, valueStatsByFile, type ReadGroup } from './drift';
+import {
+  committedKeys,
+  countByFile,
+  ensureLoadFilesTable,
+  findPartitionKeys,
+  LOAD_FILES_TABLE,
+  sourceFingerprint,
+  sourceKey,
+  type FileCounts,
+} from './files';
 import { profileRelation, type TableProfile } from './profile';
 import { checkDistribution, distributionSummary, distributionThresholds } from './silent-drift';
 import {
@@ -24,14 +35,11 @@ import {
   readHeader,
   resolveSourceFiles,
   shapeOf,
-  countStaged,
   sniffCsv,
   sourceSelect,
   stageSource,
   type OpenedSource,
-  type StagedSource,
 } from './source';
-import { compileExpression } from '../doctor/expression';
 import { columnSql, DUCKDB_TYPES, tableColumnsDdl, type CompiledExpressions } from './sql';
 
 export const TYPED = '__heal_typed';
@@ -44,6 +52,19 @@ export interface LoadContext {
   runId: string;
   /** Source path or glob for this load (the spec's unless overridden). */
   source: string;
+  /**
+   * The files to load, already resolved (each is checked against the allowed roots again): a
+   * verification loads the files its drift was found in, not whatever the glob matches now.
+   * @default the files `source` matches
+   */
+  files?: readonly string[];
+  /** Files of the source not to load: set aside by the run (they could not be loaded or healed). @default [] */
+  exclude?: readonly string[];
+  /**
+   * A file of a many-file source whose quarantine share is over the budget is set aside (not
+   * loaded, reported in `setAside`) instead of failing the load. @default false
+   */
+  setAsideOverBudget?: boolean;
   allowedRoots: readonly string[];
   /** Write the target table. False: stop after staging and casting (verification, dry runs). */
   commit: boolean;
@@ -63,11 +84,19 @@ export interface LoadContext {
 }
 
 export interface LoadResult {
+  /** The files loaded (not the ones skipped or set aside). */
   sources: string[];
   rowsRead: number;
   rowsLoaded: number;
   rowsQuarantined: number;
+  /** Nothing was loaded: every file was loaded before (append, merge). */
   skipped: boolean;
+  /** Each file of the source and what became of it. */
+  files: FileOutcome[];
+  /** Files over their quarantine budget, set aside (only with `setAsideOverBudget`). */
+  setAside: FileNote[];
+  /** Columns not compared with the baseline for their mix or range (declared, or disjoint across the files). */
+  partitionKeys: string[];
   /** Profile of the rows this load accepted; null when skipped. */
   profile: TableProfile | null;
   /** True when this run id had already committed (a retried activity): nothing was redone. */
@@ -76,76 +105,120 @@ export interface LoadResult {
   committedAt: string | null;
 }
 
-/** Structural drift: what can be seen from file facts and headers alone. */
+/** Structural drift: what can be seen from file facts and headers alone, each file with the spec it is read with. */
 export async function checkStructure(conn: DuckDBConnection, ctx: LoadContext, files: string[]): Promise<DriftReport | null> {
   const { spec } = ctx;
   const differences: DriftDifference[] = [];
   let found: string[] = [];
+  const multi = files.length > 1;
+  const seen: { file: string; columns: string[] }[] = [];
   for (const file of files) {
+    const fs = specForFile(spec, file);
+    const add = (d: DriftDifference) => differences.push(multi ? { ...d, file, detail: `${d.detail} (${file})` } : d);
     const facts = fileFacts(file);
     if (facts.empty) {
-      differences.push({ kind: 'empty-file', detail: `${file} is empty (${facts.bytes} bytes)` });
+      differences.push({ kind: 'empty-file', ...(multi ? { file } : {}), detail: `${file} is empty (${facts.bytes} bytes)` });
       continue;
     }
-    const header = await readHeader(conn, spec, file);
+    const header = await readHeader(conn, fs, file);
     if (!header.ok) {
+      const encoding = fs.source.format === 'csv' ? fs.source.csv.encoding : 'utf-8';
       if (ENCODING_ERROR.test(header.error)) {
-        differences.push({
-          kind: 'encoding-change',
-          expected: spec.source.format === 'csv' ? spec.source.csv.encoding : 'utf-8',
-          detail: `${file} is not valid ${spec.source.format === 'csv' ? spec.source.csv.encoding : 'utf-8'} (${clip(header.error, 120)})`,
-        });
-        continue;
+        differences.push({ kind: 'encoding-change', expected: encoding, ...(multi ? { file } : {}), detail: `${file} is not valid ${encoding} (${clip(header.error, 120)})` });
+      } else {
+        differences.push({ kind: 'malformed-rows', ...(multi ? { file } : {}), detail: `${file} cannot be read as ${fs.source.format}: ${clip(header.error, 160)}` });
       }
-      differences.push({ kind: 'malformed-rows', detail: `${file} cannot be read as ${spec.source.format}: ${clip(header.error, 160)}` });
       continue;
     }
     found = header.columns;
-    let diffs = compareColumns(spec, header.columns);
-    if (spec.source.format !== 'csv') diffs = diffs.filter((d) => d.kind !== 'reordered');
-    if (diffs.length && spec.source.format === 'csv') {
-      const sniff = await sniffCsv(conn, file, spec.source.csv.encoding);
-      diffs = compareColumns(spec, header.columns, sniff);
-    }
-    differences.push(...diffs.map((d) => (files.length > 1 ? { ...d, detail: `${d.detail} (${file})` } : d)));
+    seen.push({ file, columns: header.columns });
+    let diffs = compareColumns(fs, header.columns);
+    if (fs.source.format !== 'csv') diffs = diffs.filter((d) => d.kind !== 'reordered');
+    if (diffs.length && fs.source.format === 'csv') diffs = compareColumns(fs, header.columns, await sniffCsv(conn, file, fs.source.csv.encoding));
+    diffs.forEach(add);
   }
   if (!differences.length) return null;
-  return driftReport(spec, ctx.specVersion, files, differences, shapeOf(spec, spec.source.columns), shapeOf(spec, found));
-}
-
-/** Value drift over the staged source: no rows, truncation, malformed lines, values that no longer parse. */
-export async function checkValues(
-  conn: DuckDBConnection,
-  ctx: LoadContext,
-  /** `typed`: the table castStaged wrote; the counts come from its rows. */
-  staged: StagedSource & { typed?: string },
-  exprs: CompiledExpressions = {},
-): Promise<DriftReport | null> {
-  const { spec } = ctx;
-  const differences: DriftDifference[] = [];
-  if (staged.rows === 0 && staged.rejectedLines === 0) {
-    differences.push({ kind: 'no-rows', detail: 'the source has a header but no data rows; a partial file never replaces the table' });
-  } else {
-    differences.push(...(await classifyRejects(conn, spec, staged.rejectedLines, staged.rows, staged.truncated)));
-    differences.push(...classifyValues(spec, await valueStats(conn, spec, exprs, staged.typed ? { typed: staged.typed } : {}), staged.rows));
-  }
-  if (!differences.length) return null;
-  return driftReport(
-    spec,
-    ctx.specVersion,
-    staged.files,
-    differences,
-    shapeOf(spec, spec.source.columns),
-    shapeOf(spec, staged.columns, staged.rows + staged.rejectedLines),
-  );
+  const report = driftReport(spec, ctx.specVersion, files, differences, shapeOf(spec, spec.source.columns), shapeOf(spec, found));
+  return multi ? { ...report, files: seen } : report;
 }
 
 /**
- * Read the source once, straight from its files, casting every row into `__heal_typed` and
- * flagging rows that go to quarantine and why (malformed lines are recorded in `__heal_rejects`).
- * The text of a row is kept (`__raw`) only for a row that goes to quarantine. Rows stay in file
- * order: a row's `rowid` in `__heal_typed` is its position among the source's well-formed rows.
- * Returns the source with its counts.
+ * Value drift of each file, from its cast rows: no rows, a cut-off last line, malformed lines,
+ * values that no longer parse, required values missing — each beyond the quarantine budget.
+ */
+async function checkFileValues(conn: DuckDBConnection, ctx: LoadContext, cast: CastFiles, counts: Map<string, FileCounts>): Promise<DriftReport | null> {
+  const { spec } = ctx;
+  const { multi } = cast;
+  const differences: DriftDifference[] = [];
+  for (const g of cast.groups) {
+    const stats = await valueStatsByFile(conn, cast.typed, g, multi);
+    for (const file of g.files) {
+      const c = counts.get(file) ?? { rows: 0, bad: 0, rejected: 0, lastRejected: null };
+      const diffs: DriftDifference[] = [];
+      if (c.rows === 0 && c.rejected === 0) {
+        diffs.push({ kind: 'no-rows', detail: `${multi ? file : 'the source'} has a header but no data rows; a partial file never replaces the table` });
+      } else {
+        const h = g.spec.source.format === 'csv' ? (g.spec.source.csv.header ? 1 : 0) + g.spec.source.csv.skipRows : 0;
+        const truncated = c.lastRejected != null && fileFacts(file).endsWithoutNewline && c.lastRejected >= c.rows + c.rejected + h;
+        diffs.push(...(await classifyRejects(conn, g.spec, c.rejected, c.rows, truncated, multi ? file : undefined)));
+        diffs.push(...classifyValues(g.spec, stats.get(file) ?? [], c.rows));
+      }
+      differences.push(...diffs.map((d) => (multi ? { ...d, file, detail: d.kind === 'no-rows' ? d.detail : `${d.detail} (${file})` } : d)));
+    }
+  }
+  if (!differences.length) return null;
+  const rows = [...counts.values()].reduce((a, c) => a + c.rows + c.rejected, 0);
+  const report = driftReport(spec, ctx.specVersion, cast.files, differences, shapeOf(spec, spec.source.columns), shapeOf(spec, cast.groups[0]?.columns ?? [], rows));
+  return multi ? { ...report, files: cast.groups.flatMap((g) => g.files.map((file) => ({ file, columns: g.columns }))) } : report;
+}
+
+/** A read group after its cast: its columns too. */
+interface CastGroup extends ReadGroup {
+  columns: string[];
+}
+
+/** The source read and cast into one table, group by group (files read the same way are read together). */
+interface CastFiles {
+  typed: string;
+  files: string[];
+  groups: CastGroup[];
+  /** Rows carry their file (`__file`): a source of many files. */
+  multi: boolean;
+}
+
+/** One report of a many-file source's drift, from its per-file reports (shape, values). */
+function combineReports(ctx: LoadContext, files: string[], reports: (DriftReport | null)[]): DriftReport {
+  const some = reports.filter((r): r is DriftReport => r !== null);
+  if (some.length === 1) return { ...(some[0] as DriftReport), sources: files };
+  const first = some[0] as DriftReport;
+  const report = driftReport(ctx.spec, ctx.specVersion, files, some.flatMap((r) => r.differences), first.expected, first.found);
+  return { ...report, files: some.flatMap((r) => r.files ?? []) };
+}
+
+/**
+ * Read the files once, casting every row into `typed` (see castStaged); files read the same way
+ * (the same per-file overrides) in one scan, each other way in a scan of its own appended to it.
+ */
+async function castFiles(conn: DuckDBConnection, ctx: LoadContext, files: string[], stage: string | undefined, multi: boolean): Promise<CastFiles> {
+  const typed = stage === undefined ? TYPED : ident(stage);
+  const groups: CastGroup[] = [];
+  for (const [i, group] of groupByReading(ctx.spec, files).entries()) {
+    const spec = specForFile(ctx.spec, group[0] as string);
+    const view = i === 0 ? RAW : `${RAW}_${i}`;
+    const opened = await stageSource(conn, spec, group, view);
+    const exprs = await compileExpressions(conn, { ...ctx, spec }, opened);
+    await castStaged(conn, spec, opened, exprs, stage, { append: i > 0, view, fileColumn: multi });
+    groups.push({ spec, files: group, view, exprs, columns: opened.columns });
+  }
+  if (ctx.spec.target.mode === 'merge' && ctx.spec.target.key?.length) await flagDuplicateKeys(conn, ctx.spec, typed, groups);
+  return { typed, files, groups, multi };
+}
+
+/**
+ * Cast the rows of `source` (read through its view) into `__heal_typed`, flagging rows that go to
+ * quarantine and why (malformed lines are recorded in `__heal_rejects`). The text of a row is kept
+ * (`__raw`) only for a row that goes to quarantine. Rows stay in file order: a row's `rowid` in
+ * the table is its position among the rows cast so far.
  */
 export async function castStaged(
   conn: DuckDBConnection,
@@ -154,13 +227,14 @@ export async function castStaged(
   exprs: CompiledExpressions = {},
   /** A persistent table to write (see {@link LoadContext.keepAs}); default: the temp table `__heal_typed`. */
   table?: string,
-): Promise<StagedSource> {
+  opts: { append?: boolean; view?: string; fileColumn?: boolean } = {},
+): Promise<void> {
   const typed = table === undefined ? TYPED : ident(table);
   const parts = spec.contract.columns.map((c) => columnSql(spec, c, 'r', exprs));
   // Three levels, so that every cast runs once per row: the inner one casts each column
   // (`__heal_v<i>`) and notes whether its text is not empty (`__heal_n<i>`: the value checks count
-  // from these, see valueStats); the middle one flags the row from those; the outer one spells out
-  // why, and keeps the row's text, for flagged rows only (a CASE branch runs for its rows alone).
+  // from these, see valueStatsByFile); the middle one flags the row from those; the outer one spells
+  // out why, and keeps the row's text, for flagged rows only (a CASE branch runs for its rows alone).
   const fails = parts.map((p, i) => (p.fail === 'false' ? 'false' : `(__heal_n${i} AND __heal_v${i} IS NULL)`));
   const missings = parts.map((p, i) => (p.missing === 'false' || p.missing === 'true' ? p.missing : `(NOT __heal_n${i})`));
   const bad = [...fails, ...missings].filter((x) => x !== 'false');
@@ -177,22 +251,20 @@ export async function castStaged(
   const rawColumns = [...source.columns, FILE_COLUMN];
   const inner = `SELECT r.*, ${parts.map((p, i) => `${p.value} AS __heal_v${i}, (${p.text}) IS NOT NULL AS __heal_n${i}`).join(', ')}
     FROM (${sourceSelect(spec, source.files, { rejects: true })}) r`;
-  await conn.run(`CREATE OR REPLACE ${table === undefined ? 'TEMP ' : ''}TABLE ${typed} AS
-    SELECT ${source.files.length > 1 ? `r.${ident(FILE_COLUMN)}` : 'NULL::VARCHAR'} AS __file,
+  const select = `SELECT ${opts.fileColumn ?? source.files.length > 1 ? `r.${ident(FILE_COLUMN)}` : 'NULL::VARCHAR'} AS __file,
       ${parts.map((p, i) => `CAST(__heal_v${i} AS ${DUCKDB_TYPES[p.column.type]}) AS ${ident(p.column.name)}`).join(', ')},
       ${parts.map((_p, i) => `__heal_n${i}`).join(', ')},
       __heal_bad AS __bad,
       ${reasons.length ? `CASE WHEN __heal_bad THEN concat_ws('; ', ${reasons.join(', ')}) END` : 'NULL::VARCHAR'} AS __reason,
       ${badCols.length ? `CASE WHEN __heal_bad THEN concat_ws(',', ${badCols.join(', ')}) END` : 'NULL::VARCHAR'} AS __columns,
       CASE WHEN __heal_bad THEN json_object(${rawColumns.map((c) => `${lit(c)}, r.${ident(c)}`).join(', ')})::VARCHAR END AS __raw
-    FROM (SELECT *, ${bad.length ? bad.join(' OR ') : 'false'} AS __heal_bad FROM (${inner})) r`);
-  if (spec.target.mode === 'merge' && spec.target.key?.length) await flagDuplicateKeys(conn, spec, typed);
-  const rows = (await queryOne<{ n: number }>(conn, `SELECT count(*) AS n FROM ${typed}`))?.n ?? 0;
-  return countStaged(conn, spec, source, rows);
+    FROM (SELECT *, ${bad.length ? bad.join(' OR ') : 'false'} AS __heal_bad FROM (${inner})) r`;
+  if (opts.append) await conn.run(`INSERT INTO ${typed} ${select}`);
+  else await conn.run(`CREATE OR REPLACE ${table === undefined ? 'TEMP ' : ''}TABLE ${typed} AS ${select}`);
 }
 
 /** Merge: of rows with the same key, the last one in the source wins; the others go to quarantine. */
-async function flagDuplicateKeys(conn: DuckDBConnection, spec: PipelineSpec, typed: string): Promise<void> {
+async function flagDuplicateKeys(conn: DuckDBConnection, spec: PipelineSpec, typed: string, groups: readonly CastGroup[]): Promise<void> {
   const keys = (spec.target.key ?? []).map(ident);
   const marked = await queryOne<{ Count: number }>(
     conn,
@@ -202,18 +274,15 @@ async function flagDuplicateKeys(conn: DuckDBConnection, spec: PipelineSpec, typ
         SELECT rid FROM (SELECT rowid AS rid, row_number() OVER (PARTITION BY ${keys.join(', ')} ORDER BY rowid DESC) AS k FROM ${typed} WHERE NOT __bad) WHERE k > 1)`,
   );
   if (!marked || Number(marked.Count) === 0) return;
-  // Their text, from a second read of the source (same rows, same order; only when there are duplicates).
-  await conn.run(`UPDATE ${typed} SET __raw = s.raw
-    FROM (SELECT row_number() OVER () - 1 AS pos, to_json(r)::VARCHAR AS raw FROM ${RAW} r) s
-    WHERE ${typed}.rowid = s.pos AND ${typed}.__bad AND ${typed}.__raw IS NULL`);
-}
-
-async function tableExists(conn: DuckDBConnection, table: string): Promise<boolean> {
-  const r = await queryOne<{ n: number }>(
-    conn,
-    `SELECT count(*) AS n FROM information_schema.tables WHERE table_schema = 'main' AND table_name = ${lit(table)} AND table_type = 'BASE TABLE'`,
-  );
-  return (r?.n ?? 0) > 0;
+  // Their text, from a second read of the source (same rows, same order; only when there are
+  // duplicates): each group's rows follow the groups before it in the table.
+  let offset = 0;
+  for (const g of groups) {
+    await conn.run(`UPDATE ${typed} SET __raw = s.raw
+      FROM (SELECT row_number() OVER () - 1 + ${offset} AS pos, to_json(r)::VARCHAR AS raw FROM ${g.view} r) s
+      WHERE ${typed}.rowid = s.pos AND ${typed}.__bad AND ${typed}.__raw IS NULL`);
+    offset += Number((await queryOne<{ n: number }>(conn, `SELECT count(*) AS n FROM ${g.view}`))?.n ?? 0);
+  }
 }
 
 async function ensureLoadsTable(conn: DuckDBConnection): Promise<void> {
@@ -222,65 +291,50 @@ async function ensureLoadsTable(conn: DuckDBConnection): Promise<void> {
     sources VARCHAR, rows_read BIGINT, rows_loaded BIGINT, rows_quarantined BIGINT, loaded_at TIMESTAMP)`);
 }
 
-interface LoadRecord {
-  rows_read: number;
-  rows_loaded: number;
-  rows_quarantined: number;
-  sources: string;
-}
-
-async function findLoad(conn: DuckDBConnection, where: string): Promise<LoadRecord | undefined> {
-  if (!(await tableExists(conn, LOADS_TABLE))) return undefined;
-  return queryOne<LoadRecord>(conn, `SELECT rows_read, rows_loaded, rows_quarantined, sources FROM ${LOADS_TABLE} WHERE ${where} LIMIT 1`);
-}
-
 /** The result of this run id's load when it already committed (a retried activity), else undefined. */
 async function alreadyCommitted(conn: DuckDBConnection, ctx: LoadContext): Promise<LoadResult | undefined> {
-  const done = await findLoad(conn, `run_id = ${lit(ctx.runId)} AND table_name = ${lit(ctx.spec.target.table)}`);
+  await ensureLoadsTable(conn);
+  const done = await queryOne<{ rows_read: number; rows_loaded: number; rows_quarantined: number; sources: string }>(
+    conn,
+    `SELECT rows_read, rows_loaded, rows_quarantined, sources FROM ${LOADS_TABLE} WHERE run_id = ${lit(ctx.runId)} AND table_name = ${lit(ctx.spec.target.table)} LIMIT 1`,
+  );
   if (!done) return undefined;
+  await ensureLoadFilesTable(conn);
+  const files = await queryRows<{ file: string; rows_read: number; rows_loaded: number; rows_quarantined: number }>(
+    conn,
+    `SELECT file, rows_read, rows_loaded, rows_quarantined FROM ${LOAD_FILES_TABLE} WHERE run_id = ${lit(ctx.runId)} AND table_name = ${lit(ctx.spec.target.table)} ORDER BY file`,
+  );
   return {
     sources: JSON.parse(done.sources) as string[],
     rowsRead: done.rows_read,
     rowsLoaded: done.rows_loaded,
     rowsQuarantined: done.rows_quarantined,
     skipped: false,
+    files: files.map((f) => ({ file: f.file, outcome: 'loaded', rowsRead: f.rows_read, rowsLoaded: f.rows_loaded, rowsQuarantined: f.rows_quarantined })),
+    setAside: [],
+    partitionKeys: [],
     profile: null,
     alreadyCommitted: true,
     committedAt: null,
   };
 }
 
-/**
- * An append's idempotency key (the content hash of its files), and the skipped result when these
- * exact files were appended before. Other modes: no key.
- */
-async function appendKey(conn: DuckDBConnection, ctx: LoadContext, files: string[]): Promise<{ loadKey: string; skipped?: LoadResult }> {
-  if (ctx.spec.target.mode !== 'append') return { loadKey: '' };
-  const loadKey = sourceKey(files);
-  const prior = await findLoad(conn, `load_key = ${lit(loadKey)} AND table_name = ${lit(ctx.spec.target.table)} AND mode = 'append'`);
-  if (!prior) return { loadKey };
-  return {
-    loadKey,
-    skipped: { sources: files, rowsRead: prior.rows_read, rowsLoaded: 0, rowsQuarantined: 0, skipped: true, profile: null, alreadyCommitted: false, committedAt: null },
-  };
+/** Files of this load, with the content key of each: in `append` and `merge` modes, those already loaded are skipped. */
+interface Pending {
+  files: string[];
+  keys: Map<string, string>;
+  skipped: FileOutcome[];
 }
 
-/** Content hash of the source files: an append's idempotency key. */
-export function sourceKey(files: readonly string[]): string {
-  const h = crypto.createHash('sha256');
-  for (const f of [...files].sort()) {
-    h.update(f);
-    h.update('\0');
-    const fd = fs.openSync(f, 'r');
-    try {
-      const buf = Buffer.alloc(1 << 20);
-      let n: number;
-      while ((n = fs.readSync(fd, buf, 0, buf.length, null)) > 0) h.update(buf.subarray(0, n));
-    } finally {
-      fs.closeSync(fd);
-    }
-  }
-  return h.digest('hex');
+async function pendingFiles(conn: DuckDBConnection, ctx: LoadContext, files: string[]): Promise<Pending> {
+  const { mode, table } = ctx.spec.target;
+  if (!ctx.commit || mode === 'replace') return { files, keys: new Map(files.map((f) => [f, sourceFingerprint([f])])), skipped: [] };
+  const keys = new Map(files.map((f) => [f, sourceKey([f])]));
+  const done = await committedKeys(conn, table, [...keys.values()], LOADS_TABLE);
+  const skipped: FileOutcome[] = files
+    .filter((f) => done.has(keys.get(f) ?? ''))
+    .map((file) => ({ file, outcome: 'skipped', rowsRead: 0, rowsLoaded: 0, rowsQuarantined: 0, reason: `this content was loaded by an earlier run (${mode})` }));
+  return { files: files.filter((f) => !done.has(keys.get(f) ?? '')), keys, skipped };
 }
 
 /**
@@ -303,20 +357,30 @@ async function compileExpressions(conn: DuckDBConnection, ctx: LoadContext, stag
   return out;
 }
 
+/** Lines before the first row of a file (header and skipped lines), by the spec it is read with. */
+function headerLines(spec: PipelineSpec): number {
+  return spec.source.format === 'csv' ? (spec.source.csv.header ? 1 : 0) + spec.source.csv.skipRows : 0;
+}
+
 /** SQL giving, for each bad typed row, its line in the source file (header, skipped and malformed lines counted). */
-function badRowsWithLines(spec: PipelineSpec, typed: string, files: readonly string[]): string {
-  const h = spec.source.format === 'csv' ? (spec.source.csv.header ? 1 : 0) + spec.source.csv.skipRows : 0;
+function badRowsWithLines(ctx: LoadContext, typed: string, files: readonly string[]): string {
+  const { spec } = ctx;
+  // Files read with an override may skip other lines: their header count, file by file.
+  const own = files.filter((f) => headerLines(specForFile(spec, f)) !== headerLines(spec));
+  const h = own.length
+    ? `(CASE n.__file ${own.map((f) => `WHEN ${lit(f)} THEN ${headerLines(specForFile(spec, f))}`).join(' ')} ELSE ${headerLines(spec)} END)`
+    : String(headerLines(spec));
   const rejected =
     spec.source.format === 'csv'
-      ? `SELECT s.file_path AS file, e.line - ${h} - (row_number() OVER (PARTITION BY s.file_path ORDER BY e.line) - 1) AS k
+      ? `SELECT s.file_path AS file, e.line - (row_number() OVER (PARTITION BY s.file_path ORDER BY e.line) - 1) AS line_k
          FROM (SELECT DISTINCT scan_id, file_id, line FROM ${REJECTS}) e JOIN ${REJECT_SCANS} s USING (scan_id, file_id)`
-      : `SELECT NULL::VARCHAR AS file, NULL::BIGINT AS k WHERE false`;
+      : `SELECT NULL::VARCHAR AS file, NULL::BIGINT AS line_k WHERE false`;
   return `WITH numbered AS (
       SELECT t.rowid AS __row, t.* REPLACE (coalesce(t.__file, ${lit(files[0] ?? '')}) AS __file),
         row_number() OVER (PARTITION BY t.__file ORDER BY t.rowid) AS k FROM ${typed} t),
     rej AS (${rejected})
     SELECT n.__row, n.__file, n.__columns, n.__reason, n.__raw,
-      n.k + ${h} + (SELECT count(*) FROM rej WHERE rej.file = n.__file AND rej.k <= n.k) AS line
+      n.k + ${h} + (SELECT count(*) FROM rej WHERE rej.file = n.__file AND rej.line_k - ${h} <= n.k) AS line
     FROM numbered n WHERE n.__bad`;
 }
 
@@ -325,11 +389,14 @@ const BAD_ROWS = '__heal_bad_rows';
 
 /** Number the bad rows (their lines in the source) into `__heal_bad_rows`. `__file` is NULL for a one-file source. */
 async function collectBadRows(conn: DuckDBConnection, ctx: LoadContext, typed: string, files: readonly string[], bad: number): Promise<void> {
-  if (bad > 0) await conn.run(`CREATE OR REPLACE TEMP TABLE ${BAD_ROWS} AS ${badRowsWithLines(ctx.spec, typed, files)}`);
+  if (bad > 0) await conn.run(`CREATE OR REPLACE TEMP TABLE ${BAD_ROWS} AS ${badRowsWithLines(ctx, typed, files)}`);
 }
 
-/** Write this run's quarantine rows (bad rows collected by collectBadRows, malformed lines); inside the load's transaction. */
-async function writeQuarantine(conn: DuckDBConnection, ctx: LoadContext, bad: number, rejected: number): Promise<void> {
+/**
+ * Write this run's quarantine rows (bad rows collected by collectBadRows, malformed lines of the
+ * files loaded); inside the load's transaction.
+ */
+async function writeQuarantine(conn: DuckDBConnection, ctx: LoadContext, bad: number, rejected: number, files: readonly string[]): Promise<void> {
   const q = ident(`${ctx.spec.target.table}__quarantine`);
   await conn.run(`CREATE TABLE IF NOT EXISTS ${q} (
     run_id VARCHAR, pipeline VARCHAR, spec_version INTEGER, source_file VARCHAR, line BIGINT,
@@ -347,7 +414,8 @@ async function writeQuarantine(conn: DuckDBConnection, ctx: LoadContext, bad: nu
     await conn.run(`INSERT INTO ${q}
       SELECT ${common}, s.file_path, e.line, string_agg(DISTINCT coalesce(e.column_name, ''), ','),
         string_agg(DISTINCT e.error_type || ': ' || coalesce(e.error_message, ''), '; '), any_value(e.csv_line), now()::TIMESTAMP
-      FROM ${REJECTS} e JOIN ${REJECT_SCANS} s USING (scan_id, file_id) GROUP BY s.file_path, e.line`);
+      FROM ${REJECTS} e JOIN ${REJECT_SCANS} s USING (scan_id, file_id)
+      WHERE s.file_path IN (${inList(files)}) GROUP BY s.file_path, e.line`);
   }
 }
 
@@ -365,27 +433,25 @@ async function checkTargetColumns(conn: DuckDBConnection, spec: PipelineSpec): P
   }
 }
 
-/** Write the target table, quarantine and load record in one transaction, from the cast rows in `typed`. */
-async function commitLoad(
-  conn: DuckDBConnection,
-  ctx: LoadContext,
-  files: string[],
-  rowsRead: number,
-  loadKey: string,
-  typed: string,
-): Promise<{ loaded: number; quarantined: number }> {
+/** Per-file rows of a load about to commit (its files, with the counts of each). */
+interface CommitFiles {
+  files: FileOutcome[];
+  /** Content key of each file (append, merge: what makes it load once) or its path/size/mtime. */
+  keys: ReadonlyMap<string, string>;
+}
+
+/** Write the target table, quarantine and load records in one transaction, from the cast rows in `typed`. */
+async function commitLoad(conn: DuckDBConnection, ctx: LoadContext, typed: string, commit: CommitFiles): Promise<void> {
   const { spec } = ctx;
   const t = ident(spec.target.table);
   const cols = spec.contract.columns.map((c) => ident(c.name)).join(', ');
-  const counts = (await queryOne<{ good: number; bad: number }>(
-    conn,
-    `SELECT count(*) FILTER (WHERE NOT __bad) AS good, count(*) FILTER (WHERE __bad) AS bad FROM ${typed}`,
-  )) ?? { good: 0, bad: 0 };
-  const rejected = rowsRead - counts.good - counts.bad;
-  await collectBadRows(conn, ctx, typed, files, counts.bad);
+  const files = commit.files.map((f) => f.file);
+  const sum = (k: 'rowsRead' | 'rowsLoaded' | 'rowsQuarantined') => commit.files.reduce((a, f) => a + f[k], 0);
+  const bad = Number((await queryOne<{ n: number }>(conn, `SELECT count(*) AS n FROM ${typed} WHERE __bad`))?.n ?? 0);
+  await collectBadRows(conn, ctx, typed, files, bad);
   await conn.run('BEGIN TRANSACTION');
   try {
-    await writeQuarantine(conn, ctx, counts.bad, rejected);
+    await writeQuarantine(conn, ctx, bad, sum('rowsQuarantined') - bad, files);
     if (spec.target.mode === 'replace') {
       await conn.run(`CREATE OR REPLACE TABLE ${t} (${tableColumnsDdl(spec)})`);
     } else {
@@ -400,22 +466,59 @@ async function commitLoad(
     // insertion order (preserve_insertion_order, on by default) through a filtered scan.
     await conn.run(`INSERT INTO ${t} (${cols}) SELECT ${cols} FROM ${typed} WHERE NOT __bad`);
     await ensureLoadsTable(conn);
+    const loadKey = files.length === 1 ? (commit.keys.get(files[0] as string) ?? '') : files.map((f) => commit.keys.get(f) ?? '').join('|');
     await conn.run(`INSERT INTO ${LOADS_TABLE} VALUES (${lit(ctx.runId)}, ${lit(spec.name)}, ${lit(spec.target.table)}, ${lit(spec.target.mode)},
-      ${lit(loadKey)}, ${ctx.specVersion}, ${lit(JSON.stringify(files))}, ${rowsRead}, ${counts.good}, ${counts.bad + rejected}, now()::TIMESTAMP)`);
+      ${lit(loadKey)}, ${ctx.specVersion}, ${lit(JSON.stringify(files))}, ${sum('rowsRead')}, ${sum('rowsLoaded')}, ${sum('rowsQuarantined')}, now()::TIMESTAMP)`);
+    await ensureLoadFilesTable(conn);
+    for (const f of commit.files) {
+      await conn.run(`INSERT INTO ${LOAD_FILES_TABLE} VALUES (${lit(ctx.runId)}, ${lit(spec.target.table)}, ${lit(spec.target.mode)}, ${lit(f.file)},
+        ${lit(commit.keys.get(f.file) ?? '')}, ${f.rowsRead}, ${f.rowsLoaded}, ${f.rowsQuarantined}, now()::TIMESTAMP)`);
+    }
     await conn.run('COMMIT');
   } catch (err) {
     await conn.run('ROLLBACK').catch(() => undefined);
     throw err;
   } finally {
-    if (counts.bad > 0) await conn.run(`DROP TABLE IF EXISTS ${BAD_ROWS}`).catch(() => undefined);
+    if (bad > 0) await conn.run(`DROP TABLE IF EXISTS ${BAD_ROWS}`).catch(() => undefined);
   }
-  return { loaded: counts.good, quarantined: counts.bad + rejected };
+}
+
+/** What each file loaded, from its counts: read = rows + malformed lines; quarantined = bad rows + malformed lines. */
+function fileOutcome(file: string, c: FileCounts): FileOutcome {
+  return { file, outcome: 'loaded', rowsRead: c.rows + c.rejected, rowsLoaded: c.rows - c.bad, rowsQuarantined: c.bad + c.rejected };
 }
 
 /**
- * Run one load on `conn`. Throws `SchemaDriftError` (nothing written) when the source no longer
- * fits or, given a baseline, when a column's values shifted beyond `quality.profile`
- * ('distribution-shift'); `QuarantineBudgetExceededError` when too many rows are bad.
+ * The quarantine budget, file by file: a file whose share of quarantined rows is over it is set
+ * aside (its rows dropped from `typed`) when the load allows it, else the load is refused.
+ */
+async function applyBudget(conn: DuckDBConnection, ctx: LoadContext, typed: string, files: FileOutcome[]): Promise<FileNote[]> {
+  const budget = ctx.spec.quality.quarantineBudget;
+  const over = files.filter((f) => f.rowsRead > 0 && f.rowsQuarantined / f.rowsRead > budget);
+  if (!over.length) return [];
+  const reasons = async (f: FileOutcome) =>
+    (await queryRows<{ r: string }>(conn, `SELECT DISTINCT __reason AS r FROM ${typed} WHERE __bad ${files.length > 1 ? `AND __file = ${lit(f.file)}` : ''} LIMIT 3`))
+      .map((r) => clip(r.r, 100))
+      .join(' | ');
+  const why = async (f: FileOutcome) =>
+    `${f.rowsQuarantined} of ${f.rowsRead} rows${files.length > 1 ? ` of ${f.file}` : ''} (${pct(f.rowsQuarantined / f.rowsRead)}) would go to quarantine, over the budget of ${pct(budget)}; e.g. ${await reasons(f)}`;
+  if (!ctx.setAsideOverBudget || files.length === 1 || over.length === files.length) {
+    const f = over[0] as FileOutcome;
+    throw new QuarantineBudgetExceededError(await why(f), { rowsRead: f.rowsRead, quarantined: f.rowsQuarantined, budget, ...(files.length > 1 ? { file: f.file } : {}) });
+  }
+  const notes: FileNote[] = [];
+  for (const f of over) notes.push({ file: f.file, reason: await why(f) });
+  await conn.run(`DELETE FROM ${typed} WHERE __file IN (${inList(over.map((f) => f.file))})`);
+  return notes;
+}
+
+/**
+ * Run one load on `conn`. Each file of a many-file source is checked on its own (shape, values,
+ * quarantine budget); the rows about to become the table (replace) or to join it (a batch) are
+ * profiled together and, given a baseline, compared with it, the columns the files are split by
+ * aside. Throws `SchemaDriftError` (nothing written) when a file no longer fits or the rows
+ * shifted beyond `quality.profile` ('distribution-shift'); `QuarantineBudgetExceededError` when a
+ * file has too many bad rows (unless it may be set aside).
  */
 export async function runLoad(conn: DuckDBConnection, ctx: LoadContext): Promise<LoadResult> {
   const { spec } = ctx;
@@ -423,76 +526,83 @@ export async function runLoad(conn: DuckDBConnection, ctx: LoadContext): Promise
     const done = await alreadyCommitted(conn, ctx);
     if (done) return done;
   }
-  const files = await resolveSourceFiles(conn, ctx.source, ctx.allowedRoots);
-  const structural = await checkStructure(conn, ctx, files);
-  if (structural) throw new SchemaDriftError(structural);
-
-  let loadKey = '';
-  if (ctx.commit) {
-    const append = await appendKey(conn, ctx, files);
-    if (append.skipped) return append.skipped;
-    loadKey = append.loadKey;
+  const resolved = ctx.files ? ctx.files.map((f) => checkSourceFile(f, ctx.allowedRoots)) : await resolveSourceFiles(conn, ctx.source, ctx.allowedRoots);
+  const excluded = new Set(ctx.exclude ?? []);
+  const listed = resolved.filter((f) => !excluded.has(f));
+  if (!listed.length) throw new SourceUnreadableError(`${ctx.source}: every file is set aside (${resolved.length})`);
+  const pending = await pendingFiles(conn, ctx, listed);
+  const base = { setAside: [], partitionKeys: [], profile: null, alreadyCommitted: false, committedAt: null };
+  if (!pending.files.length) {
+    return { ...base, sources: [], rowsRead: 0, rowsLoaded: 0, rowsQuarantined: 0, skipped: true, files: pending.skipped };
   }
+  // Each file's shape first; of a many-file source, the files whose shape fits are read on for
+  // their values, so that one report names every file that drifted and how.
+  const multi = pending.files.length > 1;
+  const structural = await checkStructure(conn, ctx, pending.files);
+  const misshapen = new Set(multi ? (structural?.differences ?? []).map((d) => d.file) : []);
+  if (structural && (!multi || misshapen.has(undefined) || misshapen.size === pending.files.length)) throw new SchemaDriftError(structural);
+  const reading = pending.files.filter((f) => !misshapen.has(f));
 
-  const opened = await stageSource(conn, spec, files);
-  const exprs = await compileExpressions(conn, ctx, opened);
   // Cast rows go to a temp table, or straight into the table verification keeps for the apply.
   // (Not into a table of the warehouse: DuckDB writes a persistent table from a CSV scan in file
   // order 1.5-2x slower than a temp table, more than the copy into the target costs.)
   const stage = ctx.commit ? undefined : ctx.keepAs;
-  const typed = stage === undefined ? TYPED : ident(stage);
+  let typed = stage === undefined ? TYPED : ident(stage);
   try {
     // One read of the source: cast as it is read, then count what failed from the cast rows.
-    const staged = await castStaged(conn, spec, opened, exprs, stage);
-    const valueDrift = await checkValues(conn, ctx, { ...staged, typed }, exprs);
-    if (valueDrift) throw new SchemaDriftError(valueDrift);
-    const rowsRead = staged.rows + staged.rejectedLines;
-    const bad = (await queryOne<{ n: number }>(conn, `SELECT count(*) AS n FROM ${typed} WHERE __bad`))?.n ?? 0;
-    const quarantined = bad + staged.rejectedLines;
-    const share = rowsRead ? quarantined / rowsRead : 0;
-    if (share > spec.quality.quarantineBudget) {
-      const reasons = await queryRows<{ r: string }>(conn, `SELECT DISTINCT __reason AS r FROM ${typed} WHERE __bad LIMIT 3`);
-      throw new QuarantineBudgetExceededError(
-        `${quarantined} of ${rowsRead} rows (${pct(share)}) would go to quarantine, over the budget of ${pct(spec.quality.quarantineBudget)}; e.g. ${reasons
-          .map((r) => clip(r.r, 100))
-          .join(' | ')}`,
-        { rowsRead, quarantined, budget: spec.quality.quarantineBudget },
-      );
-    }
-
-    // The profile of the rows this load accepts: checked against the baseline before anything is
-    // written (silent drift), then returned as this load's profile.
-    const profile = await profileRelation(conn, spec, `(SELECT * FROM ${typed} WHERE NOT __bad)`);
-    if (ctx.baseline) {
-      const shifts = checkDistribution(ctx.baseline, profile, distributionThresholds(spec));
-      if (shifts.length) {
-        const report = driftReport(spec, ctx.specVersion, files, shifts, shapeOf(spec, spec.source.columns), shapeOf(spec, staged.columns, rowsRead));
-        throw new SchemaDriftError({ ...report, summary: distributionSummary(spec.name, shifts) });
-      }
-    }
-
-    let loaded = rowsRead - quarantined;
-    let committedAt: string | null = null;
-    if (ctx.commit) {
-      const c = await commitLoad(conn, ctx, files, rowsRead, loadKey || sourceKeyLite(files), typed);
-      loaded = c.loaded;
-      committedAt = new Date().toISOString();
-    }
-    return { sources: files, rowsRead, rowsLoaded: loaded, rowsQuarantined: rowsRead - loaded, skipped: false, profile, alreadyCommitted: false, committedAt };
+    const cast = await castFiles(conn, ctx, reading, stage, multi);
+    typed = cast.typed;
+    const counts = await countByFile(conn, spec, typed, reading);
+    const valueDrift = await checkFileValues(conn, ctx, cast, counts);
+    if (structural || valueDrift) throw new SchemaDriftError(combineReports(ctx, pending.files, [structural, valueDrift]));
+    const perFile = pending.files.map((f) => fileOutcome(f, counts.get(f) ?? { rows: 0, bad: 0, rejected: 0, lastRejected: null }));
+    const setAside = await applyBudget(conn, ctx, typed, perFile);
+    const aside = new Set(setAside.map((n) => n.file));
+    const loading = perFile.filter((f) => !aside.has(f.file));
+    const { profile, partitionKeys } = await checkRows(conn, ctx, typed, loading.map((f) => f.file));
+    if (ctx.commit) await commitLoad(conn, ctx, typed, { files: loading, keys: pending.keys });
+    const total = (k: 'rowsRead' | 'rowsLoaded' | 'rowsQuarantined') => loading.reduce((a, f) => a + f[k], 0);
+    const files: FileOutcome[] = [
+      ...perFile.map((f): FileOutcome => (aside.has(f.file) ? { ...f, outcome: 'set-aside', rowsLoaded: 0, reason: setAside.find((n) => n.file === f.file)?.reason ?? '' } : f)),
+      ...pending.skipped,
+    ];
+    return {
+      ...base,
+      sources: loading.map((f) => f.file),
+      rowsRead: total('rowsRead'),
+      rowsLoaded: total('rowsLoaded'),
+      rowsQuarantined: total('rowsQuarantined'),
+      skipped: false,
+      files,
+      setAside,
+      partitionKeys,
+      profile,
+      committedAt: ctx.commit ? new Date().toISOString() : null,
+    };
   } catch (err) {
     if (stage !== undefined) await conn.run(`DROP TABLE IF EXISTS ${typed}`).catch(() => undefined);
     throw err;
   }
 }
 
-/** A cheap identity for non-append loads (path, size, mtime): recorded for audit, not used for skipping. */
-function sourceKeyLite(files: readonly string[]): string {
-  return files
-    .map((f) => {
-      const st = fs.statSync(f);
-      return `${f}:${st.size}:${st.mtimeMs}`;
-    })
-    .join('|');
+/**
+ * The profile of the rows this load accepts — what becomes the table (replace) or joins it (a
+ * batch) — checked against the baseline before anything is written (silent drift), the columns the
+ * files are split by aside; returned as this load's profile.
+ */
+async function checkRows(conn: DuckDBConnection, ctx: LoadContext, typed: string, files: string[]): Promise<{ profile: TableProfile; partitionKeys: string[] }> {
+  const { spec } = ctx;
+  const found = await findPartitionKeys(conn, spec, typed, files);
+  const partitionKeys = [...new Set([...spec.source.partitionKeys, ...(ctx.baseline?.partitionKeys ?? []), ...found])];
+  const profile = { ...(await profileRelation(conn, spec, `(SELECT * FROM ${typed} WHERE NOT __bad)`)), ...(partitionKeys.length ? { partitionKeys } : {}) };
+  if (ctx.baseline) {
+    const shifts = checkDistribution(ctx.baseline, profile, { ...distributionThresholds(spec), partitionKeys });
+    if (shifts.length) {
+      const report = driftReport(spec, ctx.specVersion, files, shifts, shapeOf(spec, spec.source.columns), shapeOf(spec, spec.source.columns, profile.rows));
+      throw new SchemaDriftError({ ...report, summary: distributionSummary(spec.name, shifts) });
+    }
+  }
+  return { profile, partitionKeys };
 }
 
 /** A verified candidate's typed rows, kept in a scratch database file by verification. */
@@ -505,26 +615,36 @@ export interface VerifiedRows {
   rowsRead: number;
 }
 
+/** Thrown when kept rows cannot be committed as they are (a file was loaded meanwhile): load from the source. */
+export class KeptRowsStaleError extends Error {}
+
 /**
  * Commit rows a verification already staged, cast and checked (nothing quarantined) instead of
- * reading the source again: the same transaction as a load (target, quarantine, load record), the
+ * reading the source again: the same transaction as a load (target, quarantine, load records), the
  * same idempotency per run id. The caller checks the rows are for this spec version and source.
  */
 export async function commitVerified(conn: DuckDBConnection, ctx: LoadContext, rows: VerifiedRows): Promise<LoadResult> {
   const done = await alreadyCommitted(conn, ctx);
   if (done) return done;
-  const { loadKey, skipped } = await appendKey(conn, ctx, rows.files);
-  if (skipped) return skipped;
+  const pending = await pendingFiles(conn, { ...ctx, commit: true }, rows.files);
+  if (pending.skipped.length) throw new KeptRowsStaleError(`${pending.skipped.length} of the verified files were loaded since`);
   const alias = '__heal_verified_db';
   await conn.run(`ATTACH ${lit(rows.db)} AS ${alias} (READ_ONLY)`);
   try {
-    const c = await commitLoad(conn, ctx, rows.files, rows.rowsRead, loadKey || sourceKeyLite(rows.files), `${alias}.${ident(rows.table)}`);
+    const typed = `${alias}.${ident(rows.table)}`;
+    const counts = await countByFile(conn, { ...ctx.spec, source: { ...ctx.spec.source, format: 'parquet' } }, typed, rows.files);
+    const files = rows.files.map((f) => fileOutcome(f, counts.get(f) ?? { rows: 0, bad: 0, rejected: 0, lastRejected: null }));
+    await commitLoad(conn, ctx, typed, { files, keys: pending.keys });
+    const loaded = files.reduce((a, f) => a + f.rowsLoaded, 0);
     return {
       sources: rows.files,
       rowsRead: rows.rowsRead,
-      rowsLoaded: c.loaded,
-      rowsQuarantined: rows.rowsRead - c.loaded,
+      rowsLoaded: loaded,
+      rowsQuarantined: rows.rowsRead - loaded,
       skipped: false,
+      files,
+      setAside: [],
+      partitionKeys: [],
       profile: null,
       alreadyCommitted: false,
       committedAt: new Date().toISOString(),
@@ -532,9 +652,4 @@ export async function commitVerified(conn: DuckDBConnection, ctx: LoadContext, r
   } finally {
     await conn.run(`DETACH ${alias}`).catch(() => undefined);
   }
-}
-
-/** Identity of source files for matching kept rows to a later load: path, size, mtime. */
-export function sourceFingerprint(files: readonly string[]): string {
-  return sourceKeyLite(files);
 }

@@ -28,6 +28,11 @@ export interface ColumnProfile {
 export interface TableProfile {
   rows: number;
   columns: ColumnProfile[];
+  /**
+   * Columns the load's files were split by (declared, or found disjoint across them): a later load
+   * — one file of such a source, a batch — is not judged on their mix or range either.
+   */
+  partitionKeys?: string[];
 }
 
 const NUMERIC: ReadonlySet<ColumnType> = new Set(['integer', 'number']);

@@ -23,6 +23,12 @@ export interface DistributionThresholds extends Omit<ProfileCheck, 'columns'> {
   columns: Record<string, ProfileColumnCheck>;
   /** Identifier columns (the merge key): their centre moves with every new batch, so no centre-shift check. */
   keys?: readonly string[];
+  /**
+   * Columns the files are split by (`source.partitionKeys`, or found disjoint across a load's
+   * files): their category mix, centre and range move between a slice and the whole by
+   * construction, so only their null rate is checked.
+   */
+  partitionKeys?: readonly string[];
 }
 
 /** The defaults of `quality.profile`. */
@@ -238,6 +244,7 @@ export function checkDistribution(
   if (!t.enabled && !Object.values(t.columns).some((c) => c.enabled === true)) return [];
   if (current.rows < t.minRows || baseline.rows < t.minRows) return [];
   const keys = new Set(t.keys ?? []);
+  const partitionKeys = new Set(t.partitionKeys ?? []);
   const out: DriftDifference[] = [];
   for (const c of current.columns) {
     const b = baseline.columns.find((x) => x.name === c.name);
@@ -258,7 +265,7 @@ export function checkDistribution(
         detail: `"${c.name}": null rate ${pct(c.nullRate)} vs ${pct(b.nullRate)} in the baseline (+${pct(rise)}, limit +${pct(bounds.maxNullRateRise)})`,
       });
     }
-    if (c.count === 0 || b.count === 0) continue;
+    if (c.count === 0 || b.count === 0 || partitionKeys.has(c.name)) continue;
 
     // Numbers: a unit change, else a centre shift.
     if (NUMERIC.has(c.type)) {

@@ -177,16 +177,6 @@ export interface OpenedSource {
   columns: string[];
 }
 
-/** A source after its one recording read: its row counts too. */
-export interface StagedSource extends OpenedSource {
-  /** Rows read (well-formed). */
-  rows: number;
-  /** Malformed lines DuckDB could not split into the expected columns. */
-  rejectedLines: number;
-  /** True when the last rejected line is the file's last line and it lacks a newline. */
-  truncated: boolean;
-}
-
 /**
  * The source as a relation of text columns plus `__heal_file` (the file each row came from), in
  * file order. With `rejects`, malformed CSV lines are recorded in `__heal_rejects` (and skipped);
@@ -202,36 +192,15 @@ export function sourceSelect(spec: PipelineSpec, files: readonly string[], opts:
 }
 
 /**
- * Open the source for one load: `__heal_raw` becomes a view reading it as text (no copy is made:
- * the load casts straight from the file, see `castStaged`), and its columns are returned. Row
- * counts are known once the recording scan ran ({@link countStaged}).
+ * Open the source for one load: `view` (`__heal_raw` unless named) becomes a view reading it as
+ * text (no copy is made: the load casts straight from the file, see `castStaged`), and its columns
+ * are returned.
  */
-export async function stageSource(conn: DuckDBConnection, spec: PipelineSpec, files: readonly string[]): Promise<OpenedSource> {
-  await conn.run(`CREATE OR REPLACE TEMP VIEW ${RAW} AS ${sourceSelect(spec, files, { rejects: false })}`);
-  const cols = await queryRows<{ column_name: string }>(conn, `DESCRIBE ${RAW}`);
+export async function stageSource(conn: DuckDBConnection, spec: PipelineSpec, files: readonly string[], view = RAW): Promise<OpenedSource> {
+  await conn.run(`CREATE OR REPLACE TEMP VIEW ${view} AS ${sourceSelect(spec, files, { rejects: false })}`);
+  const cols = await queryRows<{ column_name: string }>(conn, `DESCRIBE ${view}`);
   const columns = cols.map((c) => c.column_name).filter((c) => c !== FILE_COLUMN);
   return { files: [...files], columns };
-}
-
-/**
- * Row counts of a source after its recording scan: `rows` well-formed rows were read, and the
- * malformed lines are in `__heal_rejects`.
- */
-export async function countStaged(conn: DuckDBConnection, spec: PipelineSpec, source: OpenedSource, rows: number): Promise<StagedSource> {
-  let rejectedLines = 0;
-  let truncated = false;
-  if (spec.source.format === 'csv') {
-    const rej = await queryOne<{ n: number; last: number | null }>(
-      conn,
-      `SELECT count(DISTINCT (file_id, line)) AS n, max(line) AS last FROM ${REJECTS}`,
-    );
-    rejectedLines = rej?.n ?? 0;
-    if (rejectedLines > 0 && source.files.length === 1 && rej?.last != null) {
-      const facts = fileFacts(source.files[0] ?? '');
-      truncated = facts.endsWithoutNewline && rej.last >= rows + rejectedLines + (spec.source.csv.header ? 1 : 0) + spec.source.csv.skipRows;
-    }
-  }
-  return { ...source, rows, rejectedLines, truncated };
 }
 
 export function shapeOf(spec: PipelineSpec, columns: string[], rows?: number): SourceShape {

@@ -30,7 +30,7 @@ export function formatMetrics(m: HealMetrics, home: string): string {
   const e = m.episodes;
   const lines = [
     `heal metrics · ${home}`,
-    `  runs        ${nf.format(m.runs.total)}  (succeeded ${m.runs.succeeded}, healed ${m.runs.healed}, failed ${m.runs.failed}) · ok ${pct(m.runs.successRate)}`,
+    `  runs        ${nf.format(m.runs.total)}  (succeeded ${m.runs.succeeded}, healed ${m.runs.healed}, partial ${m.runs.partial}, failed ${m.runs.failed}) · ok ${pct(m.runs.successRate)}`,
     `  drifts      ${nf.format(m.drifts.total)}${kinds ? `  (${kinds})` : ''}`,
     `  episodes    ${nf.format(e.total)}  healed ${e.healed} · failed ${e.failed} · rolled back ${e['rolled-back']} · rejected ${e.rejected} · awaiting ${e.awaiting}`,
     `  healing     ${pct(e.successRate)} success (healed ÷ finished episodes)`,

@@ -65,7 +65,7 @@ export async function runRun(ctx: CliContext, name: string, o: RunOptions): Prom
       const url = workflowUrl(ctx.config.uiUrl, ctx.config.namespace, result.workflowId, result.runId);
       console.log(formatRunResult(result, { url, seconds: (Date.now() - started) / 1000 }));
     }
-    return result.outcome === 'failed' ? EXIT.failed : EXIT.ok;
+    return result.outcome === 'succeeded' || result.outcome === 'healed' ? EXIT.ok : EXIT.failed;
   } finally {
     await session.close();
   }

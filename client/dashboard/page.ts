@@ -130,7 +130,7 @@ export function renderMain(m: HealMetrics, links: PageLinks): string {
     .map(([k, n]) => `${esc(k)} ${stat(`drifts.byKind.${k}`, n, String(n))}`)
     .join(' · ');
   const tiles = [
-    tile('Runs', 'runs.total', m.runs.total, num(m.runs.total), `${stat('runs.succeeded', m.runs.succeeded, num(m.runs.succeeded))} ok · ${stat('runs.healed', m.runs.healed, num(m.runs.healed))} healed · ${stat('runs.failed', m.runs.failed, num(m.runs.failed))} failed`),
+    tile('Runs', 'runs.total', m.runs.total, num(m.runs.total), `${stat('runs.succeeded', m.runs.succeeded, num(m.runs.succeeded))} ok · ${stat('runs.healed', m.runs.healed, num(m.runs.healed))} healed · ${stat('runs.partial', m.runs.partial, num(m.runs.partial))} partial · ${stat('runs.failed', m.runs.failed, num(m.runs.failed))} failed`),
     tile('Drifts', 'drifts.total', m.drifts.total, num(m.drifts.total), kinds || 'none'),
     tile(
       'Episodes',

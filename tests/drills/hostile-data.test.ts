@@ -105,7 +105,7 @@ test('hostile names and values load as data, byte for byte; the bad amount is qu
     expect(byId.get(Number(id))?.[nameCol]).toBe(name);
     expect(byId.get(Number(id))?.[noteCol]).toBe(note);
   }
-  expect(await warehouseObjects(h.config.warehouse)).toEqual(['warehouse.main.__heal_loads', 'warehouse.main.hostile', 'warehouse.main.hostile__quarantine']);
+  expect(await warehouseObjects(h.config.warehouse)).toEqual(['warehouse.main.__heal_load_files', 'warehouse.main.__heal_loads', 'warehouse.main.hostile', 'warehouse.main.hostile__quarantine']);
   const quarantined = await tableRows(h.config.warehouse, 'hostile__quarantine');
   expect(quarantined).toHaveLength(1);
   expect(String(quarantined[0]?.['raw_row'])).toContain('DROP TABLE hostile');

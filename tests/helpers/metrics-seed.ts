@@ -30,7 +30,7 @@ function attempt(n: number, doctor: string, ok: boolean, usage?: AttemptRecord['
 
 const MAP: Patch = [{ op: 'map', column: 'net_generation', from: 'netGeneration' }];
 
-interface Spec {
+export interface Spec {
   id: string;
   pipeline: string;
   at: string;
@@ -49,7 +49,7 @@ interface Spec {
   error?: { type: string; message: string };
 }
 
-function record(s: Spec): RunRecord {
+export function record(s: Spec): RunRecord {
   const episodeId = s.episode ? `${s.id}-heal` : undefined;
   const run: PipelineRunResult = {
     outcome: s.outcome,

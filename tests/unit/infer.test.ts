@@ -63,7 +63,7 @@ describe('inferSpec', () => {
       ['net_generation', 'integer', true, null],
     ]);
     expect(spec.mapping).toEqual({ year: { from: 'year' }, source: { from: 'source' }, net_generation: { from: 'net_generation' } });
-    expect(spec.target).toEqual({ table: 'iowa', mode: 'replace' });
+    expect(spec.target).toEqual({ table: 'iowa', mode: 'replace', partial: 'refuse' });
     expect(spec.description).toBe('Inferred by heal init from clean.csv (51 rows)');
     expect(await loadsItsSample(spec, file)).toBe(51);
   });

@@ -7,7 +7,7 @@ import * as path from 'node:path';
 import { createMetricsActivities, readPrices, readRunRecords } from '../../activities/metrics';
 import { computeMetrics, DEFAULT_PRICES, percentile, priceOf, renderPrometheus } from '../../activities/metrics-model';
 import { tempDir } from '../helpers/fixtures';
-import { seedAlertLog, seedRunRecords } from '../helpers/metrics-seed';
+import { record, seedAlertLog, seedRunRecords } from '../helpers/metrics-seed';
 import { parsePrometheus } from '../helpers/prometheus';
 
 const now = new Date('2026-11-25T00:00:00.000Z');
@@ -15,9 +15,18 @@ const m = computeMetrics({ runs: seedRunRecords(), alerts: seedAlertLog(), now }
 
 test('runs and drifts: a duplicated record counts once', () => {
   // r1..r10 (r2 recorded twice): succeeded r1 r8; healed r2 r3 r5 r10; failed r4 r6 r7 r9.
-  expect(m.runs).toEqual({ total: 10, succeeded: 2, healed: 4, failed: 4, successRate: 0.6 });
+  expect(m.runs).toEqual({ total: 10, succeeded: 2, healed: 4, partial: 0, failed: 4, successRate: 0.6 });
   // Drifted: r2 r3 r4 r5 r6 r7 r10 (r9 failed on its quarantine budget, not on drift).
   expect(m.drifts).toEqual({ total: 7, byKind: { renamed: 2, 'format-change': 3, 'missing-column': 1, 'type-change': 1, reordered: 1 } });
+});
+
+test('a partial run (files set aside) counts as partial, not a success, and as failed on its day', () => {
+  const partial = record({ id: 'p1', pipeline: 'zips', at: '2026-11-24T08:00:00.000Z', outcome: 'partial', rows: 1200, quarantined: 0, error: { type: 'PartialLoad', message: '1 of 4 files set aside: p3.csv' } });
+  const withPartial = computeMetrics({ runs: [...seedRunRecords(), partial], alerts: seedAlertLog(), now });
+  expect(withPartial.runs).toEqual({ total: 11, succeeded: 2, healed: 4, partial: 1, failed: 4, successRate: 0.5455 });
+  const day = withPartial.daily.find((d) => d.date === '2026-11-24');
+  expect(day).toMatchObject({ runs: 4, failed: 2 });
+  expect(parsePrometheus(renderPrometheus(withPartial)).get('heal_runs_total{outcome="partial"}')).toBe(1);
 });
 
 test('episodes by outcome, awaiting from the alert log, success rate', () => {
@@ -99,7 +108,7 @@ test('time series: outcomes per day (gaps filled) and MTTR over time', () => {
 test('recent episodes newest first; no records gives zeros and nulls', () => {
   expect(m.recentEpisodes.map((e) => e.episodeId)).toEqual(['r11-heal', 'r10-heal', 'r7-heal', 'r6-heal', 'r5-heal', 'r4-heal', 'r3-heal', 'r2-heal']);
   const none = computeMetrics({ runs: [] });
-  expect(none.runs).toEqual({ total: 0, succeeded: 0, healed: 0, failed: 0, successRate: null });
+  expect(none.runs).toEqual({ total: 0, succeeded: 0, healed: 0, partial: 0, failed: 0, successRate: null });
   expect(none.episodes.successRate).toBeNull();
   expect(none.mttr).toEqual({ count: 0, p50Ms: null, p95Ms: null, meanMs: null, maxMs: null });
   expect(none.daily).toEqual([]);

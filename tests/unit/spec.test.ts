@@ -61,7 +61,7 @@ describe('parseSpec: a valid spec', () => {
     expect(spec.source.ignore).toEqual([]);
     expect(spec.quality).toEqual({ quarantineBudget: 0.01 });
     expect(spec.healing).toEqual({ maxAttempts: 3, mode: 'auto', approvalTimeout: '72h' });
-    expect(spec.target).toEqual({ table: 'energy', mode: 'replace' });
+    expect(spec.target).toEqual({ table: 'energy', mode: 'replace', partial: 'refuse' });
     expect(spec.mapping).toEqual({
       year: { from: 'year' },
       net_generation: { from: 'Net Generation' },
@@ -103,7 +103,7 @@ describe('parseSpec: a valid spec', () => {
     s.target = { table: 'energy', mode: 'merge', key: ['year'] };
     const res = parseSpec(s);
     if (!res.ok) throw new Error(res.issues.join('\n'));
-    expect(res.spec.target).toEqual({ table: 'energy', mode: 'merge', key: ['year'] });
+    expect(res.spec.target).toEqual({ table: 'energy', mode: 'merge', key: ['year'], partial: 'refuse' });
   });
 
   it('parseFormat prefers the mapping format over the contract format', () => {

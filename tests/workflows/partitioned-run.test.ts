@@ -1,8 +1,9 @@
 /**
  * The partitioned fan-out on a real dev server: five partition files, one renamed (healed on its
- * own with the rules doctor), one missing a required column (quarantined); the others load and
- * everything loaded is merged into the warehouse in one transaction, with at most `maxParallel`
- * partitions in flight.
+ * own with the rules doctor), one missing a required column (set aside); the others load and,
+ * when the run allows a partial load, everything loaded is merged into the warehouse in one
+ * transaction, with at most `maxParallel` partitions in flight. A run with the default policy
+ * (replace, refuse) fails instead and leaves the table as it was.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -47,7 +48,7 @@ async function maxInFlight(workflowId: string): Promise<number> {
 }
 
 describe('partitionedRun', () => {
-  it('heals a drifted partition on its own, quarantines one it cannot heal, merges the rest, and keeps to maxParallel', async () => {
+  it('heals a drifted partition on its own, sets aside one it cannot heal, merges the rest when allowed (refuses by default), and keeps to maxParallel', async () => {
     const home = tempDir();
     const config = testConfig(home);
     const parts = path.join(home, 'parts');
@@ -65,7 +66,7 @@ describe('partitionedRun', () => {
     const worker = await Worker.create({ connection: suite.env.nativeConnection, taskQueue, workflowBundle: suite.bundle, activities: createActivities({ config }) });
     const workflowId = `parts-${Date.now()}`;
     const runParts = async (id: string, source: string) => {
-      const handle = await suite.env.client.workflow.start(partitionedRun, { taskQueue, workflowId: id, args: [{ pipeline: 'orders', source, maxParallel: 2 }] });
+      const handle = await suite.env.client.workflow.start(partitionedRun, { taskQueue, workflowId: id, args: [{ pipeline: 'orders', source, maxParallel: 2, allowPartial: true }] });
       try {
         return await handle.result();
       } catch (err) {
@@ -87,15 +88,23 @@ describe('partitionedRun', () => {
       }
       return [clean, partial, run] as const;
     });
-    expect(viaRun).toMatchObject({ outcome: 'healed', rowsLoaded: 4 * ROWS, partitions: { total: 5, healed: 1, quarantined: 1, workflowId: `${workflowId}-run-parts` } });
-    expect(viaRun.partitions?.quarantinedFiles[0]?.file).toMatch(/part-1\.csv$/);
+    // Through a run with the spec's default (replace, target.partial: refuse): a partition set aside
+    // fails the run, and the table keeps what the partitioned run below merged.
+    expect(viaRun).toMatchObject({ outcome: 'failed', rowsLoaded: 0, fanOutId: `${workflowId}-run-parts` });
+    expect(viaRun.partitions?.map((f) => [path.basename(f.file), f.outcome])).toEqual([
+      ['part-0.csv', 'held'],
+      ['part-1.csv', 'set-aside'],
+      ['part-2.csv', 'held'],
+      ['part-3.csv', 'held'],
+      ['part-4.csv', 'held'],
+    ]);
     expect(first.outcome).toBe('succeeded');
     expect(first.rowsLoaded).toBe(5 * ROWS);
 
     expect(result.outcome).toBe('partial');
     expect(result.partitions.map((p) => [path.basename(p.file), p.outcome])).toEqual([
       ['part-0.csv', 'succeeded'],
-      ['part-1.csv', 'quarantined'],
+      ['part-1.csv', 'set-aside'],
       ['part-2.csv', 'succeeded'],
       ['part-3.csv', 'healed'],
       ['part-4.csv', 'succeeded'],
@@ -106,7 +115,7 @@ describe('partitionedRun', () => {
     expect(healed?.specVersion).toBeGreaterThan(1);
     expect(result.partitions[1]?.driftKinds).toContain('missing-column');
     expect(result.partitions[1]?.error).toMatch(/not healed/);
-    expect(result.quarantinedPartitions).toBe(1);
+    expect(result.setAside).toBe(1);
     expect(result.rowsLoaded).toBe(4 * ROWS);
 
     // The warehouse holds the four loaded partitions (ids of partition 1 absent), each row once.
