@@ -3,10 +3,37 @@
 import tseslint from 'typescript-eslint';
 import importPlugin from 'eslint-plugin-import';
 
-const nodeBuiltins = ['fs', 'path', 'os', 'child_process', 'crypto', 'http', 'https', 'net', 'dns', 'stream', 'worker_threads', 'process', 'timers', 'util', 'zlib'];
+const nodeBuiltins = [
+  'fs',
+  'path',
+  'os',
+  'child_process',
+  'crypto',
+  'http',
+  'https',
+  'net',
+  'dns',
+  'stream',
+  'worker_threads',
+  'process',
+  'timers',
+  'util',
+  'zlib',
+];
 
 export default tseslint.config(
-  { ignores: ['node_modules/**', 'dist/**', '.tools/**', '.heal/**', 'coverage/**', 'test-artifacts/**', '**/*.js', '**/*.mjs'] },
+  {
+    ignores: [
+      'node_modules/**',
+      'dist/**',
+      '.tools/**',
+      '.heal/**',
+      'coverage/**',
+      'test-artifacts/**',
+      '**/*.js',
+      '**/*.mjs',
+    ],
+  },
   ...tseslint.configs.recommended,
   {
     files: ['**/*.ts'],
@@ -26,14 +53,28 @@ export default tseslint.config(
       'no-restricted-imports': [
         'error',
         {
-          paths: nodeBuiltins.flatMap((m) => [m, `node:${m}`]).map((name) => ({ name, message: 'workflow code is deterministic: no Node built-ins' })),
+          paths: nodeBuiltins
+            .flatMap((m) => [m, `node:${m}`])
+            .map((name) => ({ name, message: 'workflow code is deterministic: no Node built-ins' })),
           patterns: [
-            { group: ['../activities', '../activities/*', '../lib/*', '../client/*'], allowTypeImports: true, message: 'workflows import activities as types only' },
+            {
+              group: ['../activities', '../activities/*', '../lib/*', '../client/*'],
+              allowTypeImports: true,
+              message: 'workflows import activities as types only',
+            },
           ],
         },
       ],
-      'no-restricted-globals': ['error', { name: 'setTimeout', message: 'use sleep() from @temporalio/workflow' }, { name: 'setInterval', message: 'not in workflows' }],
-      'no-restricted-properties': ['error', { object: 'Math', property: 'random', message: 'no randomness in workflows' }, { object: 'Date', property: 'now', message: 'no clock in workflows' }],
+      'no-restricted-globals': [
+        'error',
+        { name: 'setTimeout', message: 'use sleep() from @temporalio/workflow' },
+        { name: 'setInterval', message: 'not in workflows' },
+      ],
+      'no-restricted-properties': [
+        'error',
+        { object: 'Math', property: 'random', message: 'no randomness in workflows' },
+        { object: 'Date', property: 'now', message: 'no clock in workflows' },
+      ],
     },
   },
 );

@@ -94,7 +94,9 @@ export function groupKey(n: Pick<EpisodeNotice, 'pipeline' | 'drift' | 'outcome'
 function nextStep(n: EpisodeNotice): string {
   switch (n.outcome) {
     case 'healed':
-      return n.prUrl ? 'Nothing to do: the table is loaded. Review the spec change in the pull request.' : 'Nothing to do: the table is loaded with the healed spec.';
+      return n.prUrl
+        ? 'Nothing to do: the table is loaded. Review the spec change in the pull request.'
+        : 'Nothing to do: the table is loaded with the healed spec.';
     case 'awaiting-approval':
       return n.prUrl
         ? `Review the fix: merge the pull request to apply it, close it to reject (or \`heal approve ${n.episodeId}\` / \`heal reject ${n.episodeId}\`).`
@@ -121,9 +123,15 @@ export function buildSlackMessage(
   const kinds = n.drift.kinds.length ? n.drift.kinds.join(', ') : 'drift';
   const driftLine = clip(`${kinds} — ${n.drift.summary}`, 600);
   const ops = (n.patch ?? []).filter((op) => op.op !== 'shape');
-  const fixLine = n.patch && n.patch.length ? clip(ops.length ? ops.map((op) => describeOp(op)).join('; ') : 're-pin the source columns', 900) : null;
+  const fixLine =
+    n.patch && n.patch.length
+      ? clip(ops.length ? ops.map((op) => describeOp(op)).join('; ') : 're-pin the source columns', 900)
+      : null;
   const mttr = n.mttrMs != null ? formatDuration(n.mttrMs) : '—';
-  const versions = n.candidateVersion != null && n.candidateVersion !== n.baseVersion ? `v${n.baseVersion} → v${n.candidateVersion}` : `v${n.baseVersion}`;
+  const versions =
+    n.candidateVersion != null && n.candidateVersion !== n.baseVersion
+      ? `v${n.baseVersion} → v${n.candidateVersion}`
+      : `v${n.baseVersion}`;
   const checks = n.report
     ? clip(
         n.report.checks
@@ -133,7 +141,10 @@ export function buildSlackMessage(
         1500,
       )
     : null;
-  const ui = n.outcome === 'partial' ? null : link(workflowLink(links.uiUrl, links.namespace, n.episodeId), 'Episode in the Temporal Web UI');
+  const ui =
+    n.outcome === 'partial'
+      ? null
+      : link(workflowLink(links.uiUrl, links.namespace, n.episodeId), 'Episode in the Temporal Web UI');
   const run = link(workflowLink(links.uiUrl, links.namespace, n.runId), 'latest pipeline run');
   const pr = link(n.prUrl, 'Pull request');
 
@@ -146,25 +157,41 @@ export function buildSlackMessage(
         { type: 'mrkdwn', text: `*Outcome*\n${e(n.outcome)}` },
         { type: 'mrkdwn', text: `*Attempts*\n${n.attempts}/${n.maxAttempts}` },
         { type: 'mrkdwn', text: `*MTTR*\n${e(mttr)}` },
-        { type: 'mrkdwn', text: `*Spec*\n${e(versions)}${n.specVersion !== n.baseVersion ? ` (current v${n.specVersion})` : ''}` },
+        {
+          type: 'mrkdwn',
+          text: `*Spec*\n${e(versions)}${n.specVersion !== n.baseVersion ? ` (current v${n.specVersion})` : ''}`,
+        },
         { type: 'mrkdwn', text: `*Doctor*\n${e(n.doctor ?? '—')}` },
       ],
     },
     { type: 'section', text: { type: 'mrkdwn', text: `*Drift:* ${e(driftLine)}` } },
   ];
   if (fixLine) blocks.push({ type: 'section', text: { type: 'mrkdwn', text: `*Fix:* ${e(fixLine)}` } });
-  if (checks) blocks.push({ type: 'section', text: { type: 'mrkdwn', text: `*Verification:* ${e(clip(n.report?.summary ?? '', 300))}\n${e(checks)}` } });
+  if (checks)
+    blocks.push({
+      type: 'section',
+      text: { type: 'mrkdwn', text: `*Verification:* ${e(clip(n.report?.summary ?? '', 300))}\n${e(checks)}` },
+    });
   if (n.error) blocks.push({ type: 'section', text: { type: 'mrkdwn', text: `*Why:* ${e(clip(n.error, 900))}` } });
   if (n.setAside?.length) {
     const files = n.setAside.slice(0, 5).map((f) => `• ${e(clip(f.file, 200))}: ${e(clip(f.reason, 300))}`);
     if (n.setAside.length > 5) files.push(`• … ${n.setAside.length - 5} more`);
-    blocks.push({ type: 'section', text: { type: 'mrkdwn', text: `*Set aside (${n.setAside.length} file${n.setAside.length === 1 ? '' : 's'}, not loaded):*\n${files.join('\n')}` } });
+    blocks.push({
+      type: 'section',
+      text: {
+        type: 'mrkdwn',
+        text: `*Set aside (${n.setAside.length} file${n.setAside.length === 1 ? '' : 's'}, not loaded):*\n${files.join('\n')}`,
+      },
+    });
   }
   blocks.push({ type: 'section', text: { type: 'mrkdwn', text: `*Next:* ${e(nextStep(n))}` } });
   const linkLine = [ui, run, pr].filter(Boolean).join(' · ');
   if (linkLine) blocks.push({ type: 'section', text: { type: 'mrkdwn', text: linkLine } });
   const context = [`${n.outcome === 'partial' ? 'run' : 'episode'} ${e(n.episodeId)}`, e(n.at)];
-  if (opts.groupedBefore) context.push(`${opts.groupedBefore} similar alert${opts.groupedBefore === 1 ? '' : 's'} grouped since the last message`);
+  if (opts.groupedBefore)
+    context.push(
+      `${opts.groupedBefore} similar alert${opts.groupedBefore === 1 ? '' : 's'} grouped since the last message`,
+    );
   blocks.push({ type: 'context', elements: [{ type: 'mrkdwn', text: context.join(' · ') }] });
 
   const textParts = [
@@ -285,7 +312,8 @@ export function createAlertActivities(deps: AlertDeps) {
         }
         // Forget groups long past any window.
         for (const [k, old] of Object.entries(state.groups)) {
-          if (k !== key && !old.pending && at - old.lastSentAt > Math.max(config.alertWindowMs, 86_400_000) * 7) delete state.groups[k];
+          if (k !== key && !old.pending && at - old.lastSentAt > Math.max(config.alertWindowMs, 86_400_000) * 7)
+            delete state.groups[k];
         }
         state.groups[key] = { lastSentAt: at, episodeId: input.episodeId, pending: true, grouped: 0 };
         writeFileAtomic(paths.alertState, JSON.stringify(state, null, 1));
@@ -313,7 +341,11 @@ export function createAlertActivities(deps: AlertDeps) {
           }
         });
 
-      const message = buildSlackMessage(input, { uiUrl: config.uiUrl, namespace: config.namespace }, { groupedBefore: decision.groupedBefore });
+      const message = buildSlackMessage(
+        input,
+        { uiUrl: config.uiUrl, namespace: config.namespace },
+        { groupedBefore: decision.groupedBefore },
+      );
       const body = JSON.stringify(message);
       // The activity's own budget: stop waiting in time to report a failure ourselves.
       const budgetMs = ctx?.info.startToCloseTimeoutMs ?? 30_000;
@@ -321,7 +353,13 @@ export function createAlertActivities(deps: AlertDeps) {
       const sleep = deps.sleep ?? ((ms: number) => (ctx ? ctx.sleep(ms) : new Promise<void>((r) => setTimeout(r, ms))));
 
       const fail = async (err: Error, httpStatus?: number): Promise<never> => {
-        log(input, { status: 'failed', attempt, error: err.message, ...(httpStatus ? { httpStatus } : {}), durationMs: now() - started });
+        log(input, {
+          status: 'failed',
+          attempt,
+          error: err.message,
+          ...(httpStatus ? { httpStatus } : {}),
+          durationMs: now() - started,
+        });
         await release();
         throw err;
       };
@@ -334,11 +372,16 @@ export function createAlertActivities(deps: AlertDeps) {
             method: 'POST',
             headers: { 'content-type': 'application/json; charset=utf-8' },
             body,
-            signal: ctx ? AbortSignal.any([AbortSignal.timeout(timeout), ctx.cancellationSignal]) : AbortSignal.timeout(timeout),
+            signal: ctx
+              ? AbortSignal.any([AbortSignal.timeout(timeout), ctx.cancellationSignal])
+              : AbortSignal.timeout(timeout),
           });
         } catch (err) {
           const e = err as Error & { cause?: { code?: string; message?: string } };
-          const why = e.name === 'TimeoutError' || e.name === 'AbortError' ? `no answer within ${timeout} ms` : (e.cause?.code ?? e.cause?.message ?? e.message);
+          const why =
+            e.name === 'TimeoutError' || e.name === 'AbortError'
+              ? `no answer within ${timeout} ms`
+              : (e.cause?.code ?? e.cause?.message ?? e.message);
           return fail(new NotificationFailedError(`Slack webhook unreachable: ${redact(String(why))}`));
         }
         const text = clip(await res.text().catch(() => ''), 200);
@@ -351,22 +394,48 @@ export function createAlertActivities(deps: AlertDeps) {
               writeFileAtomic(paths.alertState, JSON.stringify(state, null, 1));
             }
           });
-          log(input, { status: 'sent', attempt, httpStatus: res.status, durationMs: now() - started, ...(decision.groupedBefore ? { detail: `${decision.groupedBefore} grouped before` } : {}) });
-          return { status: 'sent', ...(decision.groupedBefore ? { detail: `${decision.groupedBefore} similar alerts grouped before this one` } : {}) };
+          log(input, {
+            status: 'sent',
+            attempt,
+            httpStatus: res.status,
+            durationMs: now() - started,
+            ...(decision.groupedBefore ? { detail: `${decision.groupedBefore} grouped before` } : {}),
+          });
+          return {
+            status: 'sent',
+            ...(decision.groupedBefore
+              ? { detail: `${decision.groupedBefore} similar alerts grouped before this one` }
+              : {}),
+          };
         }
         const reason = `Slack answered HTTP ${res.status}${text ? ` (${redact(text)})` : ''}`;
         if (res.status === 429) {
           const wait = parseRetryAfter(res.headers.get('retry-after'), now());
           if (wait !== null && now() + wait + 1_000 < deadline && tries < 3) {
-            log(input, { status: 'rate-limited', attempt, httpStatus: 429, detail: `retrying in ${wait} ms (Retry-After)` });
+            log(input, {
+              status: 'rate-limited',
+              attempt,
+              httpStatus: 429,
+              detail: `retrying in ${wait} ms (Retry-After)`,
+            });
             await sleep(wait);
             continue;
           }
           if (wait !== null && wait <= maxRetryAfterMs) {
-            log(input, { status: 'failed', attempt, httpStatus: 429, error: `${reason}; retry after ${wait} ms`, durationMs: now() - started });
+            log(input, {
+              status: 'failed',
+              attempt,
+              httpStatus: 429,
+              error: `${reason}; retry after ${wait} ms`,
+              durationMs: now() - started,
+            });
             await release();
             // The server waits Retry-After before the next attempt (instead of the policy's backoff).
-            throw ApplicationFailure.create({ type: 'NotificationFailed', message: `${reason}; retry after ${wait} ms`, nextRetryDelay: wait });
+            throw ApplicationFailure.create({
+              type: 'NotificationFailed',
+              message: `${reason}; retry after ${wait} ms`,
+              nextRetryDelay: wait,
+            });
           }
           return fail(new NotificationFailedError(reason), 429);
         }

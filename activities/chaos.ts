@@ -56,44 +56,148 @@ export interface ChaosKindInfo {
 }
 
 export const CHAOS_KINDS = [
-  { kind: 'rename-one', description: 'rename one column to a similar name (abbreviated, pluralised, qualified)', expect: 'healed', needs: 'rows' },
-  { kind: 'rename-several', description: 'rename two or three columns to similar names', expect: 'healed', needs: 'three-columns' },
-  { kind: 'rename-similar-pair', description: 'rename both columns of a similar-named pair (temp_max/temp_min → max_temp/min_temp): easy to swap', expect: 'healed', needs: 'similar-names' },
+  {
+    kind: 'rename-one',
+    description: 'rename one column to a similar name (abbreviated, pluralised, qualified)',
+    expect: 'healed',
+    needs: 'rows',
+  },
+  {
+    kind: 'rename-several',
+    description: 'rename two or three columns to similar names',
+    expect: 'healed',
+    needs: 'three-columns',
+  },
+  {
+    kind: 'rename-similar-pair',
+    description: 'rename both columns of a similar-named pair (temp_max/temp_min → max_temp/min_temp): easy to swap',
+    expect: 'healed',
+    needs: 'similar-names',
+  },
   { kind: 'recase', description: 're-case every header (UPPER or Title)', expect: 'healed', needs: 'rows' },
-  { kind: 'snake-to-camel', description: 'snake_case (or spaced) headers become camelCase', expect: 'healed', needs: 'snake-names' },
-  { kind: 'camel-to-snake', description: 'camelCase headers become snake_case', expect: 'healed', needs: 'camel-names' },
+  {
+    kind: 'snake-to-camel',
+    description: 'snake_case (or spaced) headers become camelCase',
+    expect: 'healed',
+    needs: 'snake-names',
+  },
+  {
+    kind: 'camel-to-snake',
+    description: 'camelCase headers become snake_case',
+    expect: 'healed',
+    needs: 'camel-names',
+  },
   { kind: 'reorder', description: 'shuffle the column order', expect: 'healed', needs: 'two-columns' },
   { kind: 'add-column', description: 'insert a new column with plausible values', expect: 'healed', needs: 'rows' },
-  { kind: 'drop-optional', description: 'drop a column that has empty values (optional in an inferred spec); healed = clean table with that column NULL', expect: 'healed', needs: 'nullable-column' },
-  { kind: 'drop-required', description: 'drop a column with no empty values (required in an inferred spec)', expect: 'refused', needs: 'non-null-column' },
-  { kind: 'currency', description: 'a numeric column as currency text: 1234.5 → "$1,234.50"', expect: 'healed', needs: 'numeric-column' },
-  { kind: 'decimal-comma', description: 'a decimal column with a decimal comma: 1234.5 → "1234,5" (quoted)', expect: 'healed', needs: 'decimal-column' },
+  {
+    kind: 'drop-optional',
+    description:
+      'drop a column that has empty values (optional in an inferred spec); healed = clean table with that column NULL',
+    expect: 'healed',
+    needs: 'nullable-column',
+  },
+  {
+    kind: 'drop-required',
+    description: 'drop a column with no empty values (required in an inferred spec)',
+    expect: 'refused',
+    needs: 'non-null-column',
+  },
+  {
+    kind: 'currency',
+    description: 'a numeric column as currency text: 1234.5 → "$1,234.50"',
+    expect: 'healed',
+    needs: 'numeric-column',
+  },
+  {
+    kind: 'decimal-comma',
+    description: 'a decimal column with a decimal comma: 1234.5 → "1234,5" (quoted)',
+    expect: 'healed',
+    needs: 'decimal-column',
+  },
   { kind: 'booleans-yes-no', description: 'a true/false column as yes/no', expect: 'healed', needs: 'boolean-column' },
-  { kind: 'int-as-float', description: 'an integer column written as floats: 1 → 1.0 (the load casts "1.0" to 1)', expect: 'succeeded', needs: 'integer-column' },
+  {
+    kind: 'int-as-float',
+    description: 'an integer column written as floats: 1 → 1.0 (the load casts "1.0" to 1)',
+    expect: 'succeeded',
+    needs: 'integer-column',
+  },
   { kind: 'date-us', description: 'an ISO date column as MM/DD/YYYY', expect: 'healed', needs: 'date-column' },
   { kind: 'date-eu', description: 'an ISO date column as DD/MM/YYYY', expect: 'healed', needs: 'date-column' },
-  { kind: 'date-with-time', description: 'an ISO date column as YYYY-MM-DD 00:00:00', expect: 'healed', needs: 'date-column' },
+  {
+    kind: 'date-with-time',
+    description: 'an ISO date column as YYYY-MM-DD 00:00:00',
+    expect: 'healed',
+    needs: 'date-column',
+  },
   {
     kind: 'date-epoch',
-    description: 'an ISO date column as epoch seconds (UTC midnight); refused: a bare number carries no unit (s, ms) or time zone, so heal does not guess a date from it',
+    description:
+      'an ISO date column as epoch seconds (UTC midnight); refused: a bare number carries no unit (s, ms) or time zone, so heal does not guess a date from it',
     expect: 'refused',
     needs: 'date-column',
   },
-  { kind: 'timestamp-t', description: 'a "YYYY-MM-DD HH:MM:SS" timestamp column with a T separator (the default timestamp formats read it: healed only when some value lacks seconds)', expect: 'succeeded', needs: 'timestamp-column' },
-  { kind: 'timestamp-z', description: 'an ISO timestamp column as YYYY-MM-DDTHH:MM:SSZ', expect: 'healed', needs: 'timestamp-column' },
+  {
+    kind: 'timestamp-t',
+    description:
+      'a "YYYY-MM-DD HH:MM:SS" timestamp column with a T separator (the default timestamp formats read it: healed only when some value lacks seconds)',
+    expect: 'succeeded',
+    needs: 'timestamp-column',
+  },
+  {
+    kind: 'timestamp-z',
+    description: 'an ISO timestamp column as YYYY-MM-DDTHH:MM:SSZ',
+    expect: 'healed',
+    needs: 'timestamp-column',
+  },
   { kind: 'delimiter-semicolon', description: 'fields delimited by ";"', expect: 'healed', needs: 'rows' },
   { kind: 'delimiter-tab', description: 'fields delimited by a tab', expect: 'healed', needs: 'rows' },
   { kind: 'delimiter-pipe', description: 'fields delimited by "|"', expect: 'healed', needs: 'rows' },
   { kind: 'header-missing', description: 'no header row: the first line is data', expect: 'healed', needs: 'rows' },
-  { kind: 'header-quoted-spaces', description: 'headers quoted, spaced and title-cased: net_generation → " Net Generation "', expect: 'healed', needs: 'rows' },
-  { kind: 'bom', description: 'a UTF-8 byte-order mark before the header (DuckDB skips it)', expect: 'succeeded', needs: 'rows' },
-  { kind: 'latin1', description: 're-encoded as latin-1 (needs non-ASCII text; an ASCII file would be byte-identical)', expect: 'healed', needs: 'non-ascii' },
-  { kind: 'crlf', description: 'line endings toggled LF ↔ CRLF (DuckDB reads both)', expect: 'succeeded', needs: 'rows' },
+  {
+    kind: 'header-quoted-spaces',
+    description: 'headers quoted, spaced and title-cased: net_generation → " Net Generation "',
+    expect: 'healed',
+    needs: 'rows',
+  },
+  {
+    kind: 'bom',
+    description: 'a UTF-8 byte-order mark before the header (DuckDB skips it)',
+    expect: 'succeeded',
+    needs: 'rows',
+  },
+  {
+    kind: 'latin1',
+    description: 're-encoded as latin-1 (needs non-ASCII text; an ASCII file would be byte-identical)',
+    expect: 'healed',
+    needs: 'non-ascii',
+  },
+  {
+    kind: 'crlf',
+    description: 'line endings toggled LF ↔ CRLF (DuckDB reads both)',
+    expect: 'succeeded',
+    needs: 'rows',
+  },
   { kind: 'empty-file', description: 'an empty file (0 bytes)', expect: 'refused' },
   { kind: 'header-only', description: 'the header row and no data rows', expect: 'refused', needs: 'rows' },
-  { kind: 'truncated', description: 'the last row cut mid-row (short of its last field), no trailing newline', expect: 'refused', needs: 'two-columns' },
-  { kind: 'bad-values', description: 'max(1, floor(rows × 0.5%)) values of a numeric column made unparseable ("#VALUE!", "ERR"…); refused when that is over the 1% budget', expect: 'quarantined', needs: 'numeric-column' },
-  { kind: 'unit-x100', description: 'a numeric column multiplied by 100 (a unit change)', expect: 'refused', needs: 'numeric-column' },
+  {
+    kind: 'truncated',
+    description: 'the last row cut mid-row (short of its last field), no trailing newline',
+    expect: 'refused',
+    needs: 'two-columns',
+  },
+  {
+    kind: 'bad-values',
+    description:
+      'max(1, floor(rows × 0.5%)) values of a numeric column made unparseable ("#VALUE!", "ERR"…); refused when that is over the 1% budget',
+    expect: 'quarantined',
+    needs: 'numeric-column',
+  },
+  {
+    kind: 'unit-x100',
+    description: 'a numeric column multiplied by 100 (a unit change)',
+    expect: 'refused',
+    needs: 'numeric-column',
+  },
 ] as const satisfies readonly ChaosKindInfo[];
 
 export type ChaosKind = (typeof CHAOS_KINDS)[number]['kind'];
@@ -376,8 +480,30 @@ export function columnInfo(file: CsvFile): ColumnInfo[] {
       if (boolean && !BOOLEAN.test(v)) boolean = false;
     }
     const type: ValueType =
-      nonEmpty === 0 ? 'empty' : integer ? 'integer' : number ? 'number' : boolean ? 'boolean' : date ? 'date' : timestamp ? 'timestamp' : 'text';
-    return { index, name, type, nulls, nonEmpty, hasFraction, hasExponent, maxAbs, lowDays: type === 'date' && lowDays };
+      nonEmpty === 0
+        ? 'empty'
+        : integer
+          ? 'integer'
+          : number
+            ? 'number'
+            : boolean
+              ? 'boolean'
+              : date
+                ? 'date'
+                : timestamp
+                  ? 'timestamp'
+                  : 'text';
+    return {
+      index,
+      name,
+      type,
+      nulls,
+      nonEmpty,
+      hasFraction,
+      hasExponent,
+      maxAbs,
+      lowDays: type === 'date' && lowDays,
+    };
   });
 }
 
@@ -482,7 +608,13 @@ function renameCandidates(name: string, avoid: ReadonlySet<string>): string[] {
   const out = new Set<string>();
   toks.forEach((t, i) => {
     const a = abbreviate(t);
-    if (a) out.add(joinLike(name, toks.map((u, j) => (j === i ? a : u))));
+    if (a)
+      out.add(
+        joinLike(
+          name,
+          toks.map((u, j) => (j === i ? a : u)),
+        ),
+      );
   });
   const last = toks[toks.length - 1];
   if (last && last.length > 2) {
@@ -494,7 +626,14 @@ function renameCandidates(name: string, avoid: ReadonlySet<string>): string[] {
   out.add(`${name}2`);
   return [...out].filter((c) => {
     const s = nameSimilarity(name, c);
-    return c !== name && s >= 0.6 && s < 1 && !avoid.has(c.toLowerCase()) && !avoid.has(canonicalName(c)) && canonicalName(c) !== '';
+    return (
+      c !== name &&
+      s >= 0.6 &&
+      s < 1 &&
+      !avoid.has(c.toLowerCase()) &&
+      !avoid.has(canonicalName(c)) &&
+      canonicalName(c) !== ''
+    );
   });
 }
 
@@ -555,14 +694,25 @@ interface Ctx {
 }
 
 type Outcome =
-  | { ok: true; data: Buffer; note: string; details: Partial<ChaosDetails> & { columns: string[] }; expect?: ChaosExpect }
+  | {
+      ok: true;
+      data: Buffer;
+      note: string;
+      details: Partial<ChaosDetails> & { columns: string[] };
+      expect?: ChaosExpect;
+    }
   | { ok: false; reason: string };
 
 function na(reason: string): Outcome {
   return { ok: false, reason };
 }
 
-function write(file: CsvFile, header: readonly string[] | null, rows: readonly (readonly string[])[], opts: Partial<SerializeOptions> & { bom?: boolean } = {}): Buffer {
+function write(
+  file: CsvFile,
+  header: readonly string[] | null,
+  rows: readonly (readonly string[])[],
+  opts: Partial<SerializeOptions> & { bom?: boolean } = {},
+): Buffer {
   const records = header ? [header, ...rows] : [...rows];
   const text = serializeCsv(records, {
     delimiter: opts.delimiter ?? file.delimiter,
@@ -580,7 +730,9 @@ function listChanges(pairs: readonly [string, string][], max = 3): string {
 
 function renameHeader(c: Ctx, renames: Map<number, string>, note: string): Outcome {
   const header = c.file.header.map((h, i) => renames.get(i) ?? h);
-  const pairs: [string, string][] = [...renames.entries()].sort((a, b) => a[0] - b[0]).map(([i, n]) => [c.file.header[i] ?? '', n]);
+  const pairs: [string, string][] = [...renames.entries()]
+    .sort((a, b) => a[0] - b[0])
+    .map(([i, n]) => [c.file.header[i] ?? '', n]);
   return {
     ok: true,
     data: write(c.file, header, c.file.rows),
@@ -590,7 +742,11 @@ function renameHeader(c: Ctx, renames: Map<number, string>, note: string): Outco
 }
 
 /** Replace the values of one column (empty values stay empty). */
-function mapColumn(c: Ctx, col: ColumnInfo, fn: (v: string) => string): { rows: string[][]; example: [string, string] | undefined } {
+function mapColumn(
+  c: Ctx,
+  col: ColumnInfo,
+  fn: (v: string) => string,
+): { rows: string[][]; example: [string, string] | undefined } {
   let example: [string, string] | undefined;
   const rows = c.file.rows.map((r) => {
     const v = cell(r, col.index).trim();
@@ -609,7 +765,12 @@ function valueChange(c: Ctx, cols: ColumnInfo[], need: string, verb: string, fn:
   const col = c.rng.pick(cols);
   const { rows, example } = mapColumn(c, col, fn);
   const ex = example ? `: ${example[0]} → ${JSON.stringify(example[1])}` : '';
-  return { ok: true, data: write(c.file, c.file.header, rows), note: `"${col.name}" ${verb}${ex}`, details: { columns: [col.name] } };
+  return {
+    ok: true,
+    data: write(c.file, c.file.header, rows),
+    note: `"${col.name}" ${verb}${ex}`,
+    details: { columns: [col.name] },
+  };
 }
 
 function isOptional(c: Ctx, col: ColumnInfo): boolean {
@@ -644,7 +805,8 @@ function dateKind(c: Ctx, label: string, fn: (v: string) => string): Outcome {
 
 function timestampKind(c: Ctx, label: string, only: (v: string) => boolean, fn: (v: string) => string): Outcome {
   const ts = c.cols.filter((x) => x.type === 'timestamp' && c.file.rows.some((r) => only(cell(r, x.index).trim())));
-  if (ts.length === 0) return na(label === 'T' ? 'no "YYYY-MM-DD HH:MM:SS" timestamp column (with a space)' : 'no ISO timestamp column');
+  if (ts.length === 0)
+    return na(label === 'T' ? 'no "YYYY-MM-DD HH:MM:SS" timestamp column (with a space)' : 'no ISO timestamp column');
   const col = c.rng.pick(ts);
   const { rows, example } = mapColumn(c, col, fn);
   // The load's default timestamp formats read "YYYY-MM-DDTHH:MM:SS[.f]" but not "YYYY-MM-DDTHH:MM".
@@ -671,7 +833,9 @@ function delimiterKind(c: Ctx, d: string): Outcome {
 const TRANSFORMS: Record<ChaosKind, (c: Ctx) => Outcome> = {
   'rename-one': (c) => {
     const avoid = taken(c.file.header);
-    const options = c.cols.map((x) => ({ x, cands: renameCandidates(x.name, avoid) })).filter((o) => o.cands.length > 0);
+    const options = c.cols
+      .map((x) => ({ x, cands: renameCandidates(x.name, avoid) }))
+      .filter((o) => o.cands.length > 0);
     if (options.length === 0) return na('no column has a similar alternative name');
     const o = c.rng.pick(options);
     return renameHeader(c, new Map([[o.x.index, c.rng.pick(o.cands)]]), 'renamed');
@@ -702,7 +866,8 @@ const TRANSFORMS: Record<ChaosKind, (c: Ctx) => Outcome> = {
         if (shared || nameSimilarity(a.name, b.name) >= 0.55) pairs.push([a, b]);
       }
     }
-    if (pairs.length === 0) return na('no two columns of the same type with similar names (a shared word, or similarity ≥ 0.55)');
+    if (pairs.length === 0)
+      return na('no two columns of the same type with similar names (a shared word, or similarity ≥ 0.55)');
     const [a, b] = c.rng.pick(pairs);
     const avoid = taken(c.file.header);
     const renames = new Map<number, string>();
@@ -715,7 +880,10 @@ const TRANSFORMS: Record<ChaosKind, (c: Ctx) => Outcome> = {
       else if (toks.length < 2) n = joinLike(other.name.includes(' ') ? 'a b' : x.name, [x.name, 'raw']);
       else {
         const longest = toks.reduce((best, t, i) => (t.length > (toks[best] ?? '').length ? i : best), 0);
-        n = joinLike(x.name, toks.map((t, i) => (i === longest ? (abbreviate(t) ?? t) : t)));
+        n = joinLike(
+          x.name,
+          toks.map((t, i) => (i === longest ? (abbreviate(t) ?? t) : t)),
+        );
       }
       if (avoid.has(n.toLowerCase()) || avoid.has(canonicalName(n)) || n === x.name) n = `${x.name}_1`;
       renames.set(x.index, n);
@@ -725,7 +893,11 @@ const TRANSFORMS: Record<ChaosKind, (c: Ctx) => Outcome> = {
   },
   recase: (c) => {
     const upper = c.file.header.map((h) => h.toUpperCase());
-    const title = c.file.header.map((h) => (/[a-z0-9][A-Z]/.test(h) && !/[_\s-]/.test(h) ? capitalize(h) : h.replace(/[A-Za-z0-9]+/g, (w) => capitalize(w.toLowerCase()))));
+    const title = c.file.header.map((h) =>
+      /[a-z0-9][A-Z]/.test(h) && !/[_\s-]/.test(h)
+        ? capitalize(h)
+        : h.replace(/[A-Za-z0-9]+/g, (w) => capitalize(w.toLowerCase())),
+    );
     const changed = (hs: string[]) => hs.some((h, i) => h !== c.file.header[i]);
     const first = c.rng.int(2) === 0 ? { hs: upper, label: 'UPPER' } : { hs: title, label: 'Title' };
     const second = first.label === 'UPPER' ? { hs: title, label: 'Title' } : { hs: upper, label: 'UPPER' };
@@ -779,8 +951,16 @@ const TRANSFORMS: Record<ChaosKind, (c: Ctx) => Outcome> = {
     const gens: { name: string; what: string; value: (i: number) => string }[] = [
       { name: 'row_id', what: 'integer ids 1..N', value: (i) => String(i + 1) },
       { name: 'loaded_at', what: 'a load timestamp', value: () => '2024-05-01 12:00:00' },
-      { name: 'comment', what: 'free text, mostly empty', value: (i) => (i % 7 === 3 ? 'checked' : i % 11 === 5 ? 'revised, see note' : '') },
-      { name: 'is_estimate', what: 'true/false flags', value: (i) => ((Math.imul(i + 1, 2654435761) >>> 0) % 5 === 0 ? 'true' : 'false') },
+      {
+        name: 'comment',
+        what: 'free text, mostly empty',
+        value: (i) => (i % 7 === 3 ? 'checked' : i % 11 === 5 ? 'revised, see note' : ''),
+      },
+      {
+        name: 'is_estimate',
+        what: 'true/false flags',
+        value: (i) => ((Math.imul(i + 1, 2654435761) >>> 0) % 5 === 0 ? 'true' : 'false'),
+      },
       { name: 'quality_score', what: 'scores 0..100', value: (i) => (((i * 40503) % 1000) / 10).toFixed(1) },
     ];
     const g = c.rng.pick(gens);
@@ -802,10 +982,15 @@ const TRANSFORMS: Record<ChaosKind, (c: Ctx) => Outcome> = {
   },
   'drop-optional': (c) => {
     const opt = c.cols.filter((x) => isOptional(c, x));
-    if (opt.length === 0) return na('no optional column (no column has empty values; heal init makes such columns required)');
+    if (opt.length === 0)
+      return na('no optional column (no column has empty values; heal init makes such columns required)');
     if (c.cols.length < 2) return na('a single column cannot be dropped');
     const col = c.rng.pick(opt);
-    return dropColumn(c, col, `dropped optional column "${col.name}" (${col.nulls} of ${c.file.rows.length} values empty)`);
+    return dropColumn(
+      c,
+      col,
+      `dropped optional column "${col.name}" (${col.nulls} of ${c.file.rows.length} values empty)`,
+    );
   },
   'drop-required': (c) => {
     const req = c.cols.filter((x) => !isOptional(c, x));
@@ -823,14 +1008,16 @@ const TRANSFORMS: Record<ChaosKind, (c: Ctx) => Outcome> = {
     valueChange(
       c,
       numericCols(c).filter((x) => x.hasFraction),
-      'fractional numeric', 'with a decimal comma',
+      'fractional numeric',
+      'with a decimal comma',
       (v) => v.replace('.', ','),
     ),
   'booleans-yes-no': (c) =>
     valueChange(
       c,
       c.cols.filter((x) => x.type === 'boolean'),
-      'true/false', 'as yes/no',
+      'true/false',
+      'as yes/no',
       (v) => {
         const yes = /^true$/i.test(v) ? 'yes' : 'no';
         return v === v.toUpperCase() ? yes.toUpperCase() : /^[A-Z]/.test(v) ? capitalize(yes) : yes;
@@ -840,22 +1027,26 @@ const TRANSFORMS: Record<ChaosKind, (c: Ctx) => Outcome> = {
     valueChange(
       c,
       c.cols.filter((x) => x.type === 'integer'),
-      'integer', 'integers written as floats',
+      'integer',
+      'integers written as floats',
       (v) => `${v}.0`,
     ),
-  'date-us': (c) => dateKind(c, 'MM/DD/YYYY', (v) => {
-    const [y, m, d] = isoParts(v);
-    return `${m}/${d}/${y}`;
-  }),
-  'date-eu': (c) => dateKind(c, 'DD/MM/YYYY', (v) => {
-    const [y, m, d] = isoParts(v);
-    return `${d}/${m}/${y}`;
-  }),
+  'date-us': (c) =>
+    dateKind(c, 'MM/DD/YYYY', (v) => {
+      const [y, m, d] = isoParts(v);
+      return `${m}/${d}/${y}`;
+    }),
+  'date-eu': (c) =>
+    dateKind(c, 'DD/MM/YYYY', (v) => {
+      const [y, m, d] = isoParts(v);
+      return `${d}/${m}/${y}`;
+    }),
   'date-with-time': (c) => dateKind(c, 'YYYY-MM-DD 00:00:00', (v) => `${v} 00:00:00`),
-  'date-epoch': (c) => dateKind(c, 'epoch seconds', (v) => {
-    const [y, m, d] = isoParts(v);
-    return String(Date.UTC(Number(y), Number(m) - 1, Number(d)) / 1000);
-  }),
+  'date-epoch': (c) =>
+    dateKind(c, 'epoch seconds', (v) => {
+      const [y, m, d] = isoParts(v);
+      return String(Date.UTC(Number(y), Number(m) - 1, Number(d)) / 1000);
+    }),
   'timestamp-t': (c) =>
     timestampKind(
       c,
@@ -898,7 +1089,12 @@ const TRANSFORMS: Record<ChaosKind, (c: Ctx) => Outcome> = {
   },
   bom: (c) => {
     if (c.file.bom) return na('the file already starts with a byte-order mark');
-    return { ok: true, data: write(c.file, c.file.header, c.file.rows, { bom: true }), note: 'prepended a UTF-8 byte-order mark (EF BB BF)', details: { columns: [] } };
+    return {
+      ok: true,
+      data: write(c.file, c.file.header, c.file.rows, { bom: true }),
+      note: 'prepended a UTF-8 byte-order mark (EF BB BF)',
+      details: { columns: [] },
+    };
   },
   latin1: (c) => {
     const text = (c.file.bom ? '\uFEFF' : '') + c.file.text;
@@ -922,7 +1118,12 @@ const TRANSFORMS: Record<ChaosKind, (c: Ctx) => Outcome> = {
       details: { columns: [] },
     };
   },
-  'empty-file': () => ({ ok: true, data: Buffer.alloc(0), note: 'emptied the file (0 bytes)', details: { columns: [], completeRows: 0 } }),
+  'empty-file': () => ({
+    ok: true,
+    data: Buffer.alloc(0),
+    note: 'emptied the file (0 bytes)',
+    details: { columns: [], completeRows: 0 },
+  }),
   'header-only': (c) => ({
     ok: true,
     data: write(c.file, c.file.header, [], { trailingNewline: true }),
@@ -947,7 +1148,10 @@ const TRANSFORMS: Record<ChaosKind, (c: Ctx) => Outcome> = {
     if (lastSep < 1) return na('the last row is too short to cut');
     const line = fields.join(c.file.delimiter);
     const cut = 1 + c.rng.int(lastSep);
-    const head = serializeCsv([c.file.header, ...c.file.rows.slice(0, -1)], { delimiter: c.file.delimiter, eol: c.file.eol });
+    const head = serializeCsv([c.file.header, ...c.file.rows.slice(0, -1)], {
+      delimiter: c.file.delimiter,
+      eol: c.file.eol,
+    });
     const data = Buffer.from((c.file.bom ? '\uFEFF' : '') + head + line.slice(0, cut), 'utf8');
     return {
       ok: true,
@@ -1022,7 +1226,13 @@ function decode(input: string | Buffer): string | undefined {
 export function chaos(kind: ChaosKind, input: ChaosInput): ChaosResult {
   const info = chaosKindInfo(kind);
   if (!Number.isInteger(input.seed)) throw new TypeError(`chaos: the seed must be an integer, got ${input.seed}`);
-  const notApplicable = (reason: string): ChaosResult => ({ kind, applicable: false, note: `not applicable: ${reason}`, reason, expect: info.expect });
+  const notApplicable = (reason: string): ChaosResult => ({
+    kind,
+    applicable: false,
+    note: `not applicable: ${reason}`,
+    reason,
+    expect: info.expect,
+  });
   const text = decode(input.text);
   if (text === undefined) return notApplicable('the input is not UTF-8 text');
   const file = readCsvText(text);
@@ -1043,7 +1253,13 @@ export function chaos(kind: ChaosKind, input: ChaosInput): ChaosResult {
 }
 
 /** Read `inPath`, apply `kind`, write `outPath` (only when applicable). Refuses to overwrite the input. */
-export async function writeChaos(kind: ChaosKind, inPath: string, outPath: string, seed: number, profile?: ChaosProfile): Promise<ChaosResult> {
+export async function writeChaos(
+  kind: ChaosKind,
+  inPath: string,
+  outPath: string,
+  seed: number,
+  profile?: ChaosProfile,
+): Promise<ChaosResult> {
   const src = path.resolve(inPath);
   const dst = path.resolve(outPath);
   let same = src === dst;

@@ -89,8 +89,18 @@ export function mdText(value: unknown, max = 300): string {
 }
 
 function table(head: string[], rows: string[][], limit = 50): string {
-  const out = [`| ${head.join(' | ')} |`, `| ${head.map(() => '---').join(' | ')} |`, ...rows.slice(0, limit).map((r) => `| ${r.map((c) => c || ' ').join(' | ')} |`)];
-  if (rows.length > limit) out.push(`| … ${rows.length - limit} more | ${head.slice(1).map(() => ' ').join(' | ')} |`);
+  const out = [
+    `| ${head.join(' | ')} |`,
+    `| ${head.map(() => '---').join(' | ')} |`,
+    ...rows.slice(0, limit).map((r) => `| ${r.map((c) => c || ' ').join(' | ')} |`),
+  ];
+  if (rows.length > limit)
+    out.push(
+      `| … ${rows.length - limit} more | ${head
+        .slice(1)
+        .map(() => ' ')
+        .join(' | ')} |`,
+    );
   return out.join('\n');
 }
 
@@ -120,18 +130,29 @@ export interface PullRequestLinks {
 }
 
 /** Links of an episode: the Web UI pages of the episode and its run, and the spec's history. */
-export function pullRequestLinks(config: Pick<HealConfig, 'uiUrl' | 'namespace'>, input: Pick<PublishFixInput, 'episodeId' | 'runId' | 'pipeline'>, repoHtmlUrl: string | null, baseBranch: string | null): PullRequestLinks {
+export function pullRequestLinks(
+  config: Pick<HealConfig, 'uiUrl' | 'namespace'>,
+  input: Pick<PublishFixInput, 'episodeId' | 'runId' | 'pipeline'>,
+  repoHtmlUrl: string | null,
+  baseBranch: string | null,
+): PullRequestLinks {
   const ui = `${config.uiUrl.replace(/\/$/, '')}/namespaces/${encodeURIComponent(config.namespace)}/workflows`;
   return {
     episode: `${ui}/${encodeURIComponent(input.episodeId)}`,
     run: `${ui}/${encodeURIComponent(input.runId)}`,
-    specHistory: repoHtmlUrl && baseBranch ? `${repoHtmlUrl}/commits/${encodeURIComponent(baseBranch)}/${specPathInRepo(input.pipeline)}` : null,
+    specHistory:
+      repoHtmlUrl && baseBranch
+        ? `${repoHtmlUrl}/commits/${encodeURIComponent(baseBranch)}/${specPathInRepo(input.pipeline)}`
+        : null,
   };
 }
 
 /** The title of a fix's pull request (plain text, one line). */
 export function pullRequestTitle(input: PublishFixInput): string {
-  return plainLine(`heal: fix ${input.pipeline} (v${input.baseVersion} → v${input.candidateVersion}): ${input.drift.summary}`, 200);
+  return plainLine(
+    `heal: fix ${input.pipeline} (v${input.baseVersion} → v${input.candidateVersion}): ${input.drift.summary}`,
+    200,
+  );
 }
 
 /** The body of a fix's pull request: drift, patch, verification, attempts, links. */
@@ -157,21 +178,39 @@ export function pullRequestBody(input: PublishFixInput, links: PullRequestLinks)
           mdText(d.kind),
           mdText(d.column ?? d.sourceColumn ?? '', 80),
           mdText(d.expected ?? '', 80),
-          mdText(d.found ?? '', 80) + (d.failureRate !== undefined ? ` (${(d.failureRate * 100).toFixed(1)}% of values)` : ''),
-          mdText(d.detail, 200) + (d.samples?.length ? `<br>samples: ${d.samples.slice(0, 3).map((s) => mdText(s, 40)).join(', ')}` : ''),
+          mdText(d.found ?? '', 80) +
+            (d.failureRate !== undefined ? ` (${(d.failureRate * 100).toFixed(1)}% of values)` : ''),
+          mdText(d.detail, 200) +
+            (d.samples?.length
+              ? `<br>samples: ${d.samples
+                  .slice(0, 3)
+                  .map((s) => mdText(s, 40))
+                  .join(', ')}`
+              : ''),
         ]),
       ),
     );
   }
 
-  parts.push('## Patch', table(['op', 'detail'], input.patch.map((op) => [mdText(op.op), mdText(describe(op), 300)])));
+  parts.push(
+    '## Patch',
+    table(
+      ['op', 'detail'],
+      input.patch.map((op) => [mdText(op.op), mdText(describe(op), 300)]),
+    ),
+  );
 
   parts.push(
     `## Verification: ${report.passed ? 'passed' : 'failed'}`,
     `${mdText(report.summary, 300)}. Rows read ${report.rowsRead}, loaded ${report.rowsLoaded}, quarantined ${report.rowsQuarantined}.`,
     table(
       ['check', 'result', 'figure', 'threshold'],
-      report.checks.map((c) => [mdText(c.name, 80), c.passed ? '✅ pass' : '❌ fail', mdText(c.figure, 120), mdText(c.threshold ?? '', 60)]),
+      report.checks.map((c) => [
+        mdText(c.name, 80),
+        c.passed ? '✅ pass' : '❌ fail',
+        mdText(c.figure, 120),
+        mdText(c.threshold ?? '', 60),
+      ]),
       100,
     ),
   );
@@ -198,7 +237,9 @@ export function pullRequestBody(input: PublishFixInput, links: PullRequestLinks)
   const linkLines = [`- Episode in the Temporal Web UI: ${links.episode}`, `- Pipeline run: ${links.run}`];
   if (links.specHistory) linkLines.push(`- History of this spec: ${links.specHistory}`);
   const code = (v: string) => `\`${plainLine(v, 200).replace(/`/g, '')}\``;
-  linkLines.push(`- Locally: ${code(`heal inspect ${input.episodeId}`)}, ${code(`heal versions ${input.pipeline}`)}, ${code(`git -C "$HEAL_HOME/specs" log -p ${input.pipeline}/current.yaml`)}`);
+  linkLines.push(
+    `- Locally: ${code(`heal inspect ${input.episodeId}`)}, ${code(`heal versions ${input.pipeline}`)}, ${code(`git -C "$HEAL_HOME/specs" log -p ${input.pipeline}/current.yaml`)}`,
+  );
   parts.push('## Links', linkLines.join('\n'));
   parts.push(`<sub>heal · episode ${mdText(input.episodeId, 200)} · run ${mdText(input.runId, 200)}</sub>`);
   parts.push(`<!-- heal:episode=${encodeURIComponent(input.episodeId)} -->`);
@@ -211,7 +252,9 @@ export function pullRequestBody(input: PublishFixInput, links: PullRequestLinks)
 // ------------------------------------------------------------------------------------------------
 // Requests with retries
 
-type Failure = { retry: true; status: number; message: string; retryAfterMs: number | null } | { retry: false; status: number; message: string };
+type Failure =
+  | { retry: true; status: number; message: string; retryAfterMs: number | null }
+  | { retry: false; status: number; message: string };
 
 function header(headers: unknown, name: string): string | undefined {
   const v = (headers as Record<string, unknown> | undefined)?.[name];
@@ -224,7 +267,10 @@ function classify(err: unknown, now: number): Failure {
   const status = typeof e.status === 'number' ? e.status : 0;
   const headers = e.response?.headers;
   const data = e.response?.data as { message?: unknown; errors?: { message?: unknown }[] } | undefined;
-  const detail = [typeof data?.message === 'string' ? data.message : typeof e.message === 'string' ? e.message : 'request failed', ...(data?.errors ?? []).map((x) => (typeof x.message === 'string' ? x.message : '')).filter(Boolean)].join(': ');
+  const detail = [
+    typeof data?.message === 'string' ? data.message : typeof e.message === 'string' ? e.message : 'request failed',
+    ...(data?.errors ?? []).map((x) => (typeof x.message === 'string' ? x.message : '')).filter(Boolean),
+  ].join(': ');
   let retryAfterMs: number | null = null;
   const ra = header(headers, 'retry-after');
   if (ra !== undefined) {
@@ -233,10 +279,13 @@ function classify(err: unknown, now: number): Failure {
   }
   const remaining = header(headers, 'x-ratelimit-remaining');
   const reset = Number(header(headers, 'x-ratelimit-reset'));
-  const limited = status === 429 || (status === 403 && (remaining === '0' || ra !== undefined || /rate limit/i.test(detail)));
-  if (retryAfterMs === null && limited && remaining === '0' && Number.isFinite(reset)) retryAfterMs = Math.max(0, reset * 1000 - now);
+  const limited =
+    status === 429 || (status === 403 && (remaining === '0' || ra !== undefined || /rate limit/i.test(detail)));
+  if (retryAfterMs === null && limited && remaining === '0' && Number.isFinite(reset))
+    retryAfterMs = Math.max(0, reset * 1000 - now);
   // 409: a concurrent write moved the file; reading it again and retrying resolves it.
-  if (limited || status >= 500 || status === 0 || status === 408 || status === 409) return { retry: true, status, message: detail, retryAfterMs };
+  if (limited || status >= 500 || status === 0 || status === 408 || status === 409)
+    return { retry: true, status, message: detail, retryAfterMs };
   return { retry: false, status, message: detail };
 }
 
@@ -286,7 +335,8 @@ export function createGitHubActivities(deps: GitHubDeps) {
   function settings(): { owner: string; repo: string; octokit: Octokit } | null {
     if (!gh.token || !gh.repository) return null;
     const [owner, repo, ...more] = gh.repository.split('/');
-    if (!owner || !repo || more.length) throw new GitHubRequestRejectedError(`GITHUB_REPOSITORY must be "owner/repo" (got "${scrub(gh.repository)}")`);
+    if (!owner || !repo || more.length)
+      throw new GitHubRequestRejectedError(`GITHUB_REPOSITORY must be "owner/repo" (got "${scrub(gh.repository)}")`);
     const quiet = () => undefined;
     const octokit = new Octokit({
       auth: gh.token,
@@ -304,24 +354,36 @@ export function createGitHubActivities(deps: GitHubDeps) {
    */
   function session() {
     let waited = 0;
-    async function request<T>(what: string, fn: (signal: AbortSignal) => Promise<{ data: T }>, expected: number[] = []): Promise<Outcome<T>> {
+    async function request<T>(
+      what: string,
+      fn: (signal: AbortSignal) => Promise<{ data: T }>,
+      expected: number[] = [],
+    ): Promise<Outcome<T>> {
       for (let attempt = 1; ; attempt++) {
         let failure: Failure;
         try {
           const cancel = currentContext()?.cancellationSignal;
-          const res = await fn(cancel ? AbortSignal.any([AbortSignal.timeout(timeoutMs), cancel]) : AbortSignal.timeout(timeoutMs));
+          const res = await fn(
+            cancel ? AbortSignal.any([AbortSignal.timeout(timeoutMs), cancel]) : AbortSignal.timeout(timeoutMs),
+          );
           return { ok: true, data: res.data };
         } catch (err) {
           failure = classify(err, now());
         }
-        if (expected.includes(failure.status)) return { ok: false, status: failure.status, message: scrub(failure.message) };
+        if (expected.includes(failure.status))
+          return { ok: false, status: failure.status, message: scrub(failure.message) };
         const message = `GitHub ${what}: ${failure.status || 'no answer'} ${scrub(failure.message)}`;
         if (!failure.retry) throw new GitHubRequestRejectedError(message, { status: failure.status });
         const delay = failure.retryAfterMs ?? Math.min(baseMs * 2 ** (attempt - 1), 10_000);
         if (attempt >= maxAttempts || waited + delay > budgetMs) {
           const details = { status: failure.status, retryAfterMs: failure.retryAfterMs, attempts: attempt };
           if (failure.retryAfterMs !== null) {
-            throw ApplicationFailure.create({ type: 'GitHubUnavailable', message, details: [details], nextRetryDelay: Math.max(1000, failure.retryAfterMs) });
+            throw ApplicationFailure.create({
+              type: 'GitHubUnavailable',
+              message,
+              details: [details],
+              nextRetryDelay: Math.max(1000, failure.retryAfterMs),
+            });
           }
           throw new GitHubUnavailableError(message, details);
         }
@@ -351,10 +413,21 @@ export function createGitHubActivities(deps: GitHubDeps) {
       // The candidate, as the store holds it (validated by reading it).
       const store = new SpecStore(deps.config.home, { git: false });
       const candidate = store.read(input.pipeline, input.candidateVersion);
-      const content = `# ${input.pipeline} v${input.candidateVersion} (heal episode ${plainLine(input.episodeId, 200)}, doctor ${plainLine(input.doctor, 40)})\n` + fs.readFileSync(candidate.file, 'utf8');
+      const content =
+        `# ${input.pipeline} v${input.candidateVersion} (heal episode ${plainLine(input.episodeId, 200)}, doctor ${plainLine(input.doctor, 40)})\n` +
+        fs.readFileSync(candidate.file, 'utf8');
 
       const findPull = async () => {
-        const list = await must('list pull requests', (signal) => octokit.rest.pulls.list({ owner, repo, head: `${owner}:${branch}`, state: 'all', per_page: 10, request: { signal } }));
+        const list = await must('list pull requests', (signal) =>
+          octokit.rest.pulls.list({
+            owner,
+            repo,
+            head: `${owner}:${branch}`,
+            state: 'all',
+            per_page: 10,
+            request: { signal },
+          }),
+        );
         const pr = list[0];
         return pr ? { status: 'found' as const, prUrl: pr.html_url, prNumber: pr.number, branch } : null;
       };
@@ -362,24 +435,53 @@ export function createGitHubActivities(deps: GitHubDeps) {
       const found = await findPull();
       if (found) return found;
 
-      const repoInfo = await must('get repository', (signal) => octokit.rest.repos.get({ owner, repo, request: { signal } }));
+      const repoInfo = await must('get repository', (signal) =>
+        octokit.rest.repos.get({ owner, repo, request: { signal } }),
+      );
       const base = repoInfo.default_branch;
 
       // The branch (a retry after a failure halfway finds it).
-      const existing = await request('get branch', (signal) => octokit.rest.git.getRef({ owner, repo, ref: `heads/${branch}`, request: { signal } }), [404]);
+      const existing = await request(
+        'get branch',
+        (signal) => octokit.rest.git.getRef({ owner, repo, ref: `heads/${branch}`, request: { signal } }),
+        [404],
+      );
       if (!existing.ok) {
-        const baseRef = await must('get default branch', (signal) => octokit.rest.git.getRef({ owner, repo, ref: `heads/${base}`, request: { signal } }));
-        const created = await request('create branch', (signal) => octokit.rest.git.createRef({ owner, repo, ref: `refs/heads/${branch}`, sha: baseRef.object.sha, request: { signal } }), [422]);
-        if (!created.ok && !/already exists/i.test(created.message)) throw new GitHubRequestRejectedError(`GitHub create branch ${branch}: 422 ${created.message}`, { status: 422 });
+        const baseRef = await must('get default branch', (signal) =>
+          octokit.rest.git.getRef({ owner, repo, ref: `heads/${base}`, request: { signal } }),
+        );
+        const created = await request(
+          'create branch',
+          (signal) =>
+            octokit.rest.git.createRef({
+              owner,
+              repo,
+              ref: `refs/heads/${branch}`,
+              sha: baseRef.object.sha,
+              request: { signal },
+            }),
+          [422],
+        );
+        if (!created.ok && !/already exists/i.test(created.message))
+          throw new GitHubRequestRejectedError(`GitHub create branch ${branch}: 422 ${created.message}`, {
+            status: 422,
+          });
       }
 
       // The spec change: one commit on the branch (none when the file already holds it).
-      const current = await request('get spec file', (signal) => octokit.rest.repos.getContent({ owner, repo, path: filePath, ref: branch, request: { signal } }), [404]);
+      const current = await request(
+        'get spec file',
+        (signal) => octokit.rest.repos.getContent({ owner, repo, path: filePath, ref: branch, request: { signal } }),
+        [404],
+      );
       let priorSha: string | undefined;
       let same = false;
       if (current.ok && !Array.isArray(current.data) && current.data.type === 'file') {
         priorSha = current.data.sha;
-        const text = 'content' in current.data && typeof current.data.content === 'string' ? Buffer.from(current.data.content, 'base64').toString('utf8') : '';
+        const text =
+          'content' in current.data && typeof current.data.content === 'string'
+            ? Buffer.from(current.data.content, 'base64').toString('utf8')
+            : '';
         same = text === content;
       }
       if (!same) {
@@ -388,7 +490,13 @@ export function createGitHubActivities(deps: GitHubDeps) {
           `heal: ${input.pipeline} v${input.candidateVersion} (episode ${plainLine(input.episodeId, 120)}, doctor ${plainLine(input.doctor, 40)})`,
           `Drift: ${plainLine(input.drift.summary, 500)}`,
           ['Patch:', ...input.patch.slice(0, 50).map((op) => `- ${plainLine(describe(op), 200)}`)].join('\n'),
-          [`Heal-Pipeline: ${input.pipeline}`, `Heal-Version: ${input.candidateVersion}`, `Heal-Parent: ${input.baseVersion}`, `Heal-Episode: ${plainLine(input.episodeId, 200)}`, `Heal-Doctor: ${plainLine(input.doctor, 40)}`].join('\n'),
+          [
+            `Heal-Pipeline: ${input.pipeline}`,
+            `Heal-Version: ${input.candidateVersion}`,
+            `Heal-Parent: ${input.baseVersion}`,
+            `Heal-Episode: ${plainLine(input.episodeId, 200)}`,
+            `Heal-Doctor: ${plainLine(input.doctor, 40)}`,
+          ].join('\n'),
         ].join('\n\n');
         await must('commit the spec', (signal) =>
           octokit.rest.repos.createOrUpdateFileContents({
@@ -410,13 +518,24 @@ export function createGitHubActivities(deps: GitHubDeps) {
       const links = pullRequestLinks(deps.config, input, repoInfo.html_url, base);
       const pr = await request(
         'open pull request',
-        (signal) => octokit.rest.pulls.create({ owner, repo, head: branch, base, title: pullRequestTitle(input), body: pullRequestBody(input, links), request: { signal } }),
+        (signal) =>
+          octokit.rest.pulls.create({
+            owner,
+            repo,
+            head: branch,
+            base,
+            title: pullRequestTitle(input),
+            body: pullRequestBody(input, links),
+            request: { signal },
+          }),
         [422],
       );
       if (pr.ok) return { status: 'opened', prUrl: pr.data.html_url, prNumber: pr.data.number, branch };
       const again = await findPull();
       if (again) return again;
-      throw new GitHubRequestRejectedError(`GitHub open pull request for ${branch}: 422 ${pr.message}`, { status: 422 });
+      throw new GitHubRequestRejectedError(`GitHub open pull request for ${branch}: 422 ${pr.message}`, {
+        status: 422,
+      });
     },
 
     /**
@@ -426,7 +545,10 @@ export function createGitHubActivities(deps: GitHubDeps) {
      */
     async awaitPullRequestDecision(input: AwaitPullRequestInput): Promise<ApprovalDecision> {
       const s = settings();
-      if (!s) throw new GitHubRequestRejectedError(`pull request #${input.prNumber} of ${input.episodeId}: GitHub is not configured (GITHUB_TOKEN, GITHUB_REPOSITORY)`);
+      if (!s)
+        throw new GitHubRequestRejectedError(
+          `pull request #${input.prNumber} of ${input.episodeId}: GitHub is not configured (GITHUB_TOKEN, GITHUB_REPOSITORY)`,
+        );
       const { owner, repo, octokit } = s;
       const ctx = currentContext();
       for (let polls = 1; ; polls++) {
@@ -435,23 +557,42 @@ export function createGitHubActivities(deps: GitHubDeps) {
         let pause = pollMs;
         const { request } = session();
         try {
-          const r = await request('get pull request', (signal) => octokit.rest.pulls.get({ owner, repo, pull_number: input.prNumber, request: { signal } }));
+          const r = await request('get pull request', (signal) =>
+            octokit.rest.pulls.get({ owner, repo, pull_number: input.prNumber, request: { signal } }),
+          );
           if (r.ok) pr = r.data;
         } catch (err) {
           // Unavailable: keep waiting (the next poll tries again, after GitHub's Retry-After when it
           // gave one). Rejected: the wait cannot succeed.
           if (err instanceof GitHubRequestRejectedError) throw err;
-          if (err instanceof ApplicationFailure && typeof err.nextRetryDelay === 'number') pause = Math.max(pollMs, err.nextRetryDelay);
+          if (err instanceof ApplicationFailure && typeof err.nextRetryDelay === 'number')
+            pause = Math.max(pollMs, err.nextRetryDelay);
         }
         const at = new Date(now()).toISOString();
         if (pr?.merged) {
-          return { decision: 'approve', by: pr.merged_by?.login ? `github:${pr.merged_by.login}` : 'github', reason: `pull request #${input.prNumber} merged`, via: 'pull-request', at };
+          return {
+            decision: 'approve',
+            by: pr.merged_by?.login ? `github:${pr.merged_by.login}` : 'github',
+            reason: `pull request #${input.prNumber} merged`,
+            via: 'pull-request',
+            at,
+          };
         }
         if (pr?.state === 'closed') {
           let by = 'github';
-          const issue = await request('get issue', (signal) => octokit.rest.issues.get({ owner, repo, issue_number: input.prNumber, request: { signal } }), [404]).catch(() => null);
+          const issue = await request(
+            'get issue',
+            (signal) => octokit.rest.issues.get({ owner, repo, issue_number: input.prNumber, request: { signal } }),
+            [404],
+          ).catch(() => null);
           if (issue?.ok && issue.data.closed_by?.login) by = `github:${issue.data.closed_by.login}`;
-          return { decision: 'reject', by, reason: `pull request #${input.prNumber} closed without merging`, via: 'pull-request', at };
+          return {
+            decision: 'reject',
+            by,
+            reason: `pull request #${input.prNumber} closed without merging`,
+            via: 'pull-request',
+            at,
+          };
         }
         for (let left = pause; left > 0; left -= HEARTBEAT_INTERVAL_MS) {
           await wait(Math.min(left, HEARTBEAT_INTERVAL_MS));

@@ -26,7 +26,8 @@ import { verifiedLoads, verifyCandidate } from './verify';
 import { sourceFingerprint } from './etl/files';
 
 export interface HealingDeps {
-  config: Pick<HealConfig, 'home' | 'allowedRoots' | 'duckdbMemoryLimit' | 'duckdbThreads'> & Partial<Pick<HealConfig, 'llm' | 'maskSamples' | 'probeRows'>>;
+  config: Pick<HealConfig, 'home' | 'allowedRoots' | 'duckdbMemoryLimit' | 'duckdbThreads'> &
+    Partial<Pick<HealConfig, 'llm' | 'maskSamples' | 'probeRows'>>;
   store: SpecStore;
   /** Doctors, tried in order until one answers. @default rules, then the LLM when configured */
   doctors?: Doctor[];
@@ -179,26 +180,41 @@ export function createHealingActivities(deps: HealingDeps) {
   const { config, store } = deps;
   const memory = new FixMemory(config.home);
   const duck = { memoryLimit: config.duckdbMemoryLimit, threads: config.duckdbThreads };
-  const doctors =
-    deps.doctors ??
-    [
-      createRulesDoctor(),
-      ...(config.llm?.baseUrl || config.llm?.apiKey
-        ? [createLlmDoctor({ baseUrl: config.llm.baseUrl, apiKey: config.llm.apiKey ?? 'none', model: config.llm.model ?? 'gpt-4o-mini', maskValues: config.maskSamples ?? false })]
-        : []),
-    ];
+  const doctors = deps.doctors ?? [
+    createRulesDoctor(),
+    ...(config.llm?.baseUrl || config.llm?.apiKey
+      ? [
+          createLlmDoctor({
+            baseUrl: config.llm.baseUrl,
+            apiKey: config.llm.apiKey ?? 'none',
+            model: config.llm.model ?? 'gpt-4o-mini',
+            maskValues: config.maskSamples ?? false,
+          }),
+        ]
+      : []),
+  ];
 
-  const sourceFiles = (source: string) => withDuckDB(':memory:', duck, (conn) => resolveSourceFiles(conn, source, config.allowedRoots));
+  const sourceFiles = (source: string) =>
+    withDuckDB(':memory:', duck, (conn) => resolveSourceFiles(conn, source, config.allowedRoots));
 
   /**
    * Fix memory first, then the doctors, for one drift over `files` read with `spec`: the first
    * patch, or NoDiagnosis with every doctor's reason.
    */
-  async function diagnoseSource(spec: PipelineSpec, specVersion: number, drift: DriftReport, files: string[], previous: PreviousAttempt[]): Promise<DiagnoseResult> {
+  async function diagnoseSource(
+    spec: PipelineSpec,
+    specVersion: number,
+    drift: DriftReport,
+    files: string[],
+    previous: PreviousAttempt[],
+  ): Promise<DiagnoseResult> {
     if (!previous.some((p) => p.doctor === 'memory')) {
       let hit;
       try {
-        hit = memory.recall(driftSignature(drift).hash, spec, { pipeline: spec.name, exclude: previous.flatMap((p) => (p.patch ? [p.patch] : [])) });
+        hit = memory.recall(driftSignature(drift).hash, spec, {
+          pipeline: spec.name,
+          exclude: previous.flatMap((p) => (p.patch ? [p.patch] : [])),
+        });
       } catch {
         hit = undefined; // an unreadable memory never blocks a diagnosis
       }
@@ -225,13 +241,19 @@ export function createHealingActivities(deps: HealingDeps) {
         const source = await probe.summarize();
         const reasons: string[] = [];
         for (const doctor of doctors) {
-          const d = await doctor.diagnose({ spec, specVersion, drift, baseline, source, previous }, probe).catch((err: unknown) => {
-            // A rate limit's Retry-After sets the next activity retry's delay (bounded); other transient errors back off.
-            if (err instanceof LlmUnavailableError && err.retryAfterMs) {
-              throw ApplicationFailure.create({ type: 'LlmUnavailable', message: err.message, nextRetryDelay: Math.min(err.retryAfterMs, 60_000) });
-            }
-            throw err;
-          });
+          const d = await doctor
+            .diagnose({ spec, specVersion, drift, baseline, source, previous }, probe)
+            .catch((err: unknown) => {
+              // A rate limit's Retry-After sets the next activity retry's delay (bounded); other transient errors back off.
+              if (err instanceof LlmUnavailableError && err.retryAfterMs) {
+                throw ApplicationFailure.create({
+                  type: 'LlmUnavailable',
+                  message: err.message,
+                  nextRetryDelay: Math.min(err.retryAfterMs, 60_000),
+                });
+              }
+              throw err;
+            });
           if (d.kind === 'patch') return d;
           reasons.push(`${d.doctor}: ${d.reason}`);
           if (d.fatal) return { reasons, fatal: true };
@@ -256,7 +278,12 @@ export function createHealingActivities(deps: HealingDeps) {
    * ops). A group with no confident fix is set aside when the run may end partial; otherwise, or
    * when no file can be healed, NoDiagnosis names every file and why.
    */
-  async function diagnoseFiles(spec: PipelineSpec, input: DiagnoseInput, perFile: ReadonlyMap<string, DriftReport>, groups: string[][]): Promise<DiagnoseResult> {
+  async function diagnoseFiles(
+    spec: PipelineSpec,
+    input: DiagnoseInput,
+    perFile: ReadonlyMap<string, DriftReport>,
+    groups: string[][],
+  ): Promise<DiagnoseResult> {
     const patch: PatchOp[] = [];
     const setAside: FileNote[] = [];
     const rationale: string[] = [];
@@ -268,13 +295,26 @@ export function createHealingActivities(deps: HealingDeps) {
       const previous = input.previous.map((p) => ({ ...p, patch: p.patch ? opsForFile(p.patch, file) : null }));
       const label = `${fileName(file)}${files.length > 1 ? ` and ${files.length - 1} more like it` : ''}`;
       try {
-        const d = await diagnoseSource(specForFile(spec, file), input.specVersion, perFile.get(file) as DriftReport, [file], previous);
+        const d = await diagnoseSource(
+          specForFile(spec, file),
+          input.specVersion,
+          perFile.get(file) as DriftReport,
+          [file],
+          previous,
+        );
         const ops = d.patch.flatMap((op) => (op.op === 'files' ? op.ops : [op]));
         for (const f of files) patch.push({ op: 'files', match: fileName(f), ops });
         rationale.push(`${label} (${d.doctor}): ${d.rationale.join('; ')}`);
         used.add(d.doctor);
         confidence = Math.min(confidence, d.confidence);
-        if (d.usage) usage = usage ? { ...usage, promptTokens: usage.promptTokens + d.usage.promptTokens, completionTokens: usage.completionTokens + d.usage.completionTokens } : d.usage;
+        if (d.usage)
+          usage = usage
+            ? {
+                ...usage,
+                promptTokens: usage.promptTokens + d.usage.promptTokens,
+                completionTokens: usage.completionTokens + d.usage.completionTokens,
+              }
+            : d.usage;
       } catch (err) {
         if (!(err instanceof NoDiagnosisError)) throw err;
         for (const f of files) setAside.push({ file: f, reason: err.message });
@@ -282,12 +322,23 @@ export function createHealingActivities(deps: HealingDeps) {
     }
     if (setAside.length && (!input.allowPartial || !patch.length)) {
       const why = setAside.map((n) => `${fileName(n.file)}: ${n.reason}`);
-      throw new NoDiagnosisError(`no confident fix for ${setAside.length} of ${input.drift.sources.length} files: ${why.join('; ')}`, { reasons: why, files: setAside });
+      throw new NoDiagnosisError(
+        `no confident fix for ${setAside.length} of ${input.drift.sources.length} files: ${why.join('; ')}`,
+        { reasons: why, files: setAside },
+      );
     }
     if (setAside.length) rationale.push(...setAside.map((n) => `set aside ${fileName(n.file)}: ${n.reason}`));
     // The doctor of record: the model if it answered for any file, else the rules, else memory alone.
     const doctor: DoctorName = used.has('llm') ? 'llm' : used.has('rules') ? 'rules' : 'memory';
-    return { kind: 'patch', doctor, patch, confidence, rationale, ...(usage ? { usage } : {}), ...(setAside.length ? { setAside } : {}) };
+    return {
+      kind: 'patch',
+      doctor,
+      patch,
+      confidence,
+      rationale,
+      ...(usage ? { usage } : {}),
+      ...(setAside.length ? { setAside } : {}),
+    };
   }
 
   return {
@@ -307,13 +358,18 @@ export function createHealingActivities(deps: HealingDeps) {
     async diagnose(input: DiagnoseInput): Promise<DiagnoseResult> {
       const { spec } = store.read(input.pipeline, input.specVersion);
       const [only] = input.drift.sources;
-      const perFile = driftByFile(input.drift) ?? (input.drift.sources.length === 1 && only ? new Map([[only, input.drift]]) : undefined);
+      const perFile =
+        driftByFile(input.drift) ??
+        (input.drift.sources.length === 1 && only ? new Map([[only, input.drift]]) : undefined);
       // A file read its own way (a `source.files` entry fits it) is healed within that entry.
-      const overridden = [...(perFile?.keys() ?? [])].some((f) => spec.source.files.some((o) => fileMatches(o.match, f)));
+      const overridden = [...(perFile?.keys() ?? [])].some((f) =>
+        spec.source.files.some((o) => fileMatches(o.match, f)),
+      );
       if (perFile && (overridden || input.drift.sources.length > 1)) {
         const groups = groupBySignature(perFile);
         // Every file drifted the same way: one fix for the source. Else each way on its own.
-        if (overridden || !(groups.length === 1 && perFile.size === input.drift.sources.length)) return diagnoseFiles(spec, input, perFile, groups);
+        if (overridden || !(groups.length === 1 && perFile.size === input.drift.sources.length))
+          return diagnoseFiles(spec, input, perFile, groups);
       }
       return diagnoseSource(spec, input.specVersion, input.drift, await sourceFiles(input.source), input.previous);
     },
@@ -327,7 +383,10 @@ export function createHealingActivities(deps: HealingDeps) {
         throw new DoctorAnswerInvalidError(`the patch is not valid: ${issues.join('; ')}`, { issues });
       }
       const applied = applyPatch(spec, input.patch);
-      if (!applied.ok) throw new DoctorAnswerInvalidError(`the patch does not apply: ${applied.issues.join('; ')}`, { issues: applied.issues });
+      if (!applied.ok)
+        throw new DoctorAnswerInvalidError(`the patch does not apply: ${applied.issues.join('; ')}`, {
+          issues: applied.issues,
+        });
       const exprs = Object.entries(applied.spec.mapping).filter(([, e]) => e.expr !== undefined);
       if (exprs.length) {
         await withDuckDB(':memory:', duck, async (conn) => {
@@ -372,7 +431,9 @@ export function createHealingActivities(deps: HealingDeps) {
           ...(input.exclude ? { exclude: input.exclude } : {}),
           setAsideOverBudget: input.allowPartial ?? false,
           ...(input.patch ? { patch: input.patch } : {}),
-          ...(input.peers ? { peers: { spec: store.read(input.pipeline, input.peers.version).spec, files: input.peers.files } } : {}),
+          ...(input.peers
+            ? { peers: { spec: store.read(input.pipeline, input.peers.version).spec, files: input.peers.files } }
+            : {}),
           allowedRoots: config.allowedRoots,
           baseline,
           runId: `${input.episodeId}#${input.attempt}/verify`,
@@ -417,7 +478,8 @@ export function createHealingActivities(deps: HealingDeps) {
       let result: RememberFixResult | undefined;
       for (const fix of fixes) {
         const common = { ...fix, pipeline: input.pipeline, episodeId: input.episodeId };
-        const { outcome } = input.doctor === 'memory' ? memory.recordHit(common) : memory.remember({ ...common, doctor: input.doctor });
+        const { outcome } =
+          input.doctor === 'memory' ? memory.recordHit(common) : memory.remember({ ...common, doctor: input.doctor });
         result ??= { signature: driftSignature(fix.drift).hash, outcome };
       }
       return result ?? { signature: driftSignature(input.drift).hash, outcome: 'unchanged' as RememberOutcome };

@@ -19,14 +19,36 @@ import { resolveSourceFiles } from './etl/source';
 import { createGitHubActivities, type GitHubDeps } from './github';
 import { createMetricsActivities } from './metrics';
 import type { Doctor } from './doctor/types';
-import { createHealingActivities, readBaseline, removeScratch, removeStaleScratch, verifiedScratch, type VerifiedScratchMeta } from './healing';
+import {
+  createHealingActivities,
+  readBaseline,
+  removeScratch,
+  removeStaleScratch,
+  verifiedScratch,
+  type VerifiedScratchMeta,
+} from './healing';
 import { createPartitionActivities } from './partitions';
 import { specStoreFor } from './spec-store';
 
 /** What activities need from the outside world. */
 export interface ActivityDeps {
   config: Pick<HealConfig, 'home' | 'warehouse' | 'allowedRoots' | 'duckdbMemoryLimit' | 'duckdbThreads'> &
-    Partial<Pick<HealConfig, 'llm' | 'maxAttempts' | 'maskSamples' | 'probeRows' | 'approvalTimeoutMs' | 'slackWebhookUrl' | 'alertWindowMs' | 'github' | 'gitCommits' | 'uiUrl' | 'namespace'>>;
+    Partial<
+      Pick<
+        HealConfig,
+        | 'llm'
+        | 'maxAttempts'
+        | 'maskSamples'
+        | 'probeRows'
+        | 'approvalTimeoutMs'
+        | 'slackWebhookUrl'
+        | 'alertWindowMs'
+        | 'github'
+        | 'gitCommits'
+        | 'uiUrl'
+        | 'namespace'
+      >
+    >;
   /** GitHub client knobs (poll interval, retry timings), for tests. @default the client's own */
   github?: Omit<GitHubDeps, 'config'>;
   /** Doctors tried in order. @default rules, then the LLM when OPENAI_BASE_URL or OPENAI_API_KEY is set */
@@ -104,7 +126,8 @@ function atBoundary<T extends Record<string, (input: never) => Promise<unknown>>
   return out as T;
 }
 
-const sameList = (a: readonly string[], b: readonly string[]): boolean => a.length === b.length && [...a].sort().every((x, i) => x === [...b].sort()[i]);
+const sameList = (a: readonly string[], b: readonly string[]): boolean =>
+  a.length === b.length && [...a].sort().every((x, i) => x === [...b].sort()[i]);
 
 /** Are the files a verification kept rows for unchanged (path, size, mtime)? */
 function sameFiles(kept: VerifiedScratchMeta): boolean {
@@ -129,13 +152,26 @@ export function createActivities(deps: ActivityDeps) {
     // Whole-file DuckDB work: heartbeat while it runs (the `doctor` and `etl` profiles time out a silent activity).
     diagnose: (input: Parameters<typeof healing.diagnose>[0]) => heartbeating(() => healing.diagnose(input)),
     verifyPatch: (input: Parameters<typeof healing.verifyPatch>[0]) => heartbeating(() => healing.verifyPatch(input)),
-    ...createAlertActivities({ config: { home: config.home, slackWebhookUrl: config.slackWebhookUrl, alertWindowMs: config.alertWindowMs ?? 3_600_000, ...links } }),
+    ...createAlertActivities({
+      config: {
+        home: config.home,
+        slackWebhookUrl: config.slackWebhookUrl,
+        alertWindowMs: config.alertWindowMs ?? 3_600_000,
+        ...links,
+      },
+    }),
     ...createMetricsActivities({ config: { home: config.home } }),
     ...partitions,
-    loadPartition: (input: Parameters<typeof partitions.loadPartition>[0]) => heartbeating(() => partitions.loadPartition(input)),
-    mergePartitions: (input: Parameters<typeof partitions.mergePartitions>[0]) => heartbeating(() => partitions.mergePartitions(input)),
+    loadPartition: (input: Parameters<typeof partitions.loadPartition>[0]) =>
+      heartbeating(() => partitions.loadPartition(input)),
+    mergePartitions: (input: Parameters<typeof partitions.mergePartitions>[0]) =>
+      heartbeating(() => partitions.mergePartitions(input)),
     ...createGitHubActivities({
-      config: { home: config.home, github: config.github ?? { token: undefined, repository: undefined, apiUrl: 'https://api.github.com' }, ...links },
+      config: {
+        home: config.home,
+        github: config.github ?? { token: undefined, repository: undefined, apiUrl: 'https://api.github.com' },
+        ...links,
+      },
       ...deps.github,
     }),
 
@@ -149,7 +185,8 @@ export function createActivities(deps: ActivityDeps) {
         specVersion: cur.version,
         maxAttempts: config.maxAttempts ?? cur.spec.healing.maxAttempts,
         mode: cur.spec.healing.mode,
-        approvalTimeoutMs: config.approvalTimeoutMs ?? parseDuration(cur.spec.healing.approvalTimeout) ?? 72 * 3_600_000,
+        approvalTimeoutMs:
+          config.approvalTimeoutMs ?? parseDuration(cur.spec.healing.approvalTimeout) ?? 72 * 3_600_000,
         source: cur.spec.source.path,
         loadMode: cur.spec.target.mode,
         partial: cur.spec.target.partial,
@@ -182,15 +219,27 @@ export function createActivities(deps: ActivityDeps) {
       // Rows kept for other versions are for applies that never came: this run owns the pipeline.
       removeStaleScratch(config.home, input.pipeline, input.specVersion);
       const kept = readJson<VerifiedScratchMeta>(scratch.meta);
-      const reusable = kept && kept.source === source && kept.specVersion === input.specVersion && fs.existsSync(scratch.db) && sameFiles(kept);
+      const reusable =
+        kept &&
+        kept.source === source &&
+        kept.specVersion === input.specVersion &&
+        fs.existsSync(scratch.db) &&
+        sameFiles(kept);
       const res = await heartbeating(() =>
         withDuckDB(config.warehouse, duck, async (conn) => {
           // The kept rows are of the files verified: the source must still be exactly those files.
           const excluded = new Set(input.exclude ?? []);
-          const listed = reusable ? (await resolveSourceFiles(conn, source, config.allowedRoots)).filter((f) => !excluded.has(f)) : [];
+          const listed = reusable
+            ? (await resolveSourceFiles(conn, source, config.allowedRoots)).filter((f) => !excluded.has(f))
+            : [];
           if (reusable && sameList(listed, kept.files)) {
             try {
-              const r = await commitVerified(conn, ctx, { db: scratch.db, table: kept.table, files: kept.files, rowsRead: kept.rowsRead });
+              const r = await commitVerified(conn, ctx, {
+                db: scratch.db,
+                table: kept.table,
+                files: kept.files,
+                rowsRead: kept.rowsRead,
+              });
               return { ...r, profile: r.alreadyCommitted ? null : kept.profile };
             } catch {
               // An unreadable scratch only loses the shortcut (the commit is one transaction): load the source.
@@ -204,7 +253,17 @@ export function createActivities(deps: ActivityDeps) {
       if (res.profile) {
         const safeRun = input.runId.replace(/[^A-Za-z0-9_.-]/g, '_');
         profilePath = path.join(layout.profiles(input.pipeline), `${safeRun}.json`);
-        const doc = JSON.stringify({ runId: input.runId, specVersion: input.specVersion, at: new Date().toISOString(), sources: res.sources, profile: res.profile }, null, 2);
+        const doc = JSON.stringify(
+          {
+            runId: input.runId,
+            specVersion: input.specVersion,
+            at: new Date().toISOString(),
+            sources: res.sources,
+            profile: res.profile,
+          },
+          null,
+          2,
+        );
         writeFileAtomic(profilePath, doc);
         writeFileAtomic(path.join(layout.profiles(input.pipeline), 'baseline.json'), doc);
       }

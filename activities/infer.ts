@@ -49,35 +49,59 @@ async function readerFor(conn: DuckDBConnection, file: string, format: 'csv' | '
   if (format === 'csv') {
     const sniff = await sniffCsv(conn, file);
     if (!sniff) throw new SourceUnreadableError(`${file}: DuckDB could not read it as CSV`);
-    return { sniff, call: `read_csv(${lit(file)}, delim=${lit(sniff.delimiter)}, header=${sniff.hasHeader}, sample_size=-1, normalize_names=false)` };
+    return {
+      sniff,
+      call: `read_csv(${lit(file)}, delim=${lit(sniff.delimiter)}, header=${sniff.hasHeader}, sample_size=-1, normalize_names=false)`,
+    };
   }
-  return { sniff: undefined, call: format === 'json' ? `read_json(${lit(file)}, format='auto')` : `read_parquet(${lit(file)})` };
+  return {
+    sniff: undefined,
+    call: format === 'json' ? `read_json(${lit(file)}, format='auto')` : `read_parquet(${lit(file)})`,
+  };
 }
 
 /** Infer a validated spec for `name` from a sample file. */
 export async function inferSpec(opts: InferOptions): Promise<PipelineSpec> {
   return withDuckDB(':memory:', {}, async (conn) => {
-    const files = isGlob(opts.source) ? await resolveSourceFiles(conn, opts.source, opts.allowedRoots) : [checkSourceFile(opts.source, opts.allowedRoots)];
+    const files = isGlob(opts.source)
+      ? await resolveSourceFiles(conn, opts.source, opts.allowedRoots)
+      : [checkSourceFile(opts.source, opts.allowedRoots)];
     const file = files[0] ?? '';
     const format = opts.format ?? formatFromName(file);
-    if (!format) throw new SourceUnreadableError(`${file}: unknown format (use a .csv, .json or .parquet file, or --format)`);
-    if (fileFacts(file).empty) throw new SourceUnreadableError(`${file}: the file is empty; heal init needs a sample with a header and rows`);
+    if (!format)
+      throw new SourceUnreadableError(`${file}: unknown format (use a .csv, .json or .parquet file, or --format)`);
+    if (fileFacts(file).empty)
+      throw new SourceUnreadableError(`${file}: the file is empty; heal init needs a sample with a header and rows`);
     if (format === 'csv') {
       // Refused before DuckDB's sniffer reads it: that takes ~30 s on a 5,000-column file.
-      const widest = Math.max(...[',', ';', '\t', '|'].map((d) => headerWidth(file, { delimiter: d, quote: '"', skipRows: 0, encoding: 'utf-8' })?.fields ?? 0));
-      if (widest > MAX_SOURCE_COLUMNS) throw new SourceUnreadableError(`${file}: ${widest} columns on the header line, more than the ${MAX_SOURCE_COLUMNS} heal reads`);
+      const widest = Math.max(
+        ...[',', ';', '\t', '|'].map(
+          (d) => headerWidth(file, { delimiter: d, quote: '"', skipRows: 0, encoding: 'utf-8' })?.fields ?? 0,
+        ),
+      );
+      if (widest > MAX_SOURCE_COLUMNS)
+        throw new SourceUnreadableError(
+          `${file}: ${widest} columns on the header line, more than the ${MAX_SOURCE_COLUMNS} heal reads`,
+        );
     }
     const { sniff, call } = await readerFor(conn, file, format).catch((err: unknown) => {
-      throw err instanceof SourceUnreadableError ? err : new SourceUnreadableError(`${file}: cannot read as ${format}: ${String((err as Error).message).split('\n')[0]}`);
+      throw err instanceof SourceUnreadableError
+        ? err
+        : new SourceUnreadableError(
+            `${file}: cannot read as ${format}: ${String((err as Error).message).split('\n')[0]}`,
+          );
     });
     let described: { column_name: string; column_type: string }[];
     try {
       described = await queryRows(conn, `DESCRIBE SELECT * FROM ${call}`);
     } catch (err) {
-      throw new SourceUnreadableError(`${file}: cannot read as ${format}: ${String((err as Error).message).split('\n')[0]}`);
+      throw new SourceUnreadableError(
+        `${file}: cannot read as ${format}: ${String((err as Error).message).split('\n')[0]}`,
+      );
     }
     const count = (await queryOne<{ n: number }>(conn, `SELECT count(*) AS n FROM ${call}`))?.n ?? 0;
-    if (count === 0) throw new SourceUnreadableError(`${file}: the sample has no data rows; heal init needs rows to infer types`);
+    if (count === 0)
+      throw new SourceUnreadableError(`${file}: the sample has no data rows; heal init needs rows to infer types`);
     const guesses: ColumnGuess[] = [];
     for (const d of described) {
       const x = ident(d.column_name);
@@ -95,7 +119,10 @@ export async function inferSpec(opts: InferOptions): Promise<PipelineSpec> {
     }
     const taken = new Set<string>();
     const columns = guesses.map((g) => {
-      const name = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/.test(g.source) && !taken.has(g.source.toLowerCase()) ? g.source : toIdentifier(g.source, taken);
+      const name =
+        /^[A-Za-z_][A-Za-z0-9_]{0,62}$/.test(g.source) && !taken.has(g.source.toLowerCase())
+          ? g.source
+          : toIdentifier(g.source, taken);
       taken.add(name.toLowerCase());
       return { g, name };
     });
@@ -108,7 +135,17 @@ export async function inferSpec(opts: InferOptions): Promise<PipelineSpec> {
         path: path.resolve(opts.source),
         format,
         ...(format === 'csv' && sniff
-          ? { csv: { delimiter: sniff.delimiter, header: sniff.hasHeader, quote: sniff.quote || '"', escape: '"', encoding: 'utf-8', skipRows: 0, nullStrings: [''] } }
+          ? {
+              csv: {
+                delimiter: sniff.delimiter,
+                header: sniff.hasHeader,
+                quote: sniff.quote || '"',
+                escape: '"',
+                encoding: 'utf-8',
+                skipRows: 0,
+                nullStrings: [''],
+              },
+            }
           : {}),
         columns: guesses.map((g) => g.source),
         ignore: [],
@@ -135,7 +172,10 @@ export async function inferSpec(opts: InferOptions): Promise<PipelineSpec> {
     if (!failed.size && !missing.size) return first.spec;
     input.contract.columns = input.contract.columns.map((c) => {
       const { format: _format, ...rest } = c;
-      return { ...(failed.has(c.name) ? { ...rest, type: 'string' as const } : c), ...(missing.has(c.name) ? { required: false } : {}) };
+      return {
+        ...(failed.has(c.name) ? { ...rest, type: 'string' as const } : c),
+        ...(missing.has(c.name) ? { required: false } : {}),
+      };
     });
     const res = parseSpec(input);
     if (!res.ok) throw new SourceUnreadableError(`${file}: the inferred spec is invalid: ${res.issues.join('; ')}`);

@@ -36,7 +36,10 @@ const HIT_EPISODES_KEPT = 50;
  * Runs are collapsed so that the class does not depend on the magnitude of a number.
  */
 export function patternClass(value: string): string {
-  return value.replace(/\p{L}+/gu, 'a').replace(/\p{N}+/gu, '9').replace(/\s+/g, ' ');
+  return value
+    .replace(/\p{L}+/gu, 'a')
+    .replace(/\p{N}+/gu, '9')
+    .replace(/\s+/g, ' ');
 }
 
 /** One difference of a drift report, reduced to its shape. */
@@ -76,7 +79,9 @@ export interface DriftSignature {
 export function canonicalJson(value: unknown): string {
   return JSON.stringify(value, (_k, v: unknown) =>
     v && typeof v === 'object' && !Array.isArray(v)
-      ? Object.fromEntries(Object.entries(v as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
+      ? Object.fromEntries(
+          Object.entries(v as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)),
+        )
       : v,
   );
 }
@@ -105,7 +110,8 @@ export function driftSignature(drift: DriftReport): DriftSignature {
     if (d.column !== undefined) s.column = d.column;
     if (d.sourceColumn !== undefined) s.sourceColumn = d.sourceColumn;
     if (d.expected !== undefined) s.expected = d.expected;
-    if (d.found !== undefined) s.found = VALUE_FOUND.has(d.kind) ? d.found.split(',').map(patternClass).join(',') : d.found;
+    if (d.found !== undefined)
+      s.found = VALUE_FOUND.has(d.kind) ? d.found.split(',').map(patternClass).join(',') : d.found;
     if (d.samples?.length) s.patterns = [...new Set(d.samples.map(patternClass))].sort(byCodeUnit);
     diffs.set(canonicalJson(s), s);
   }
@@ -215,7 +221,12 @@ export class FixMemory {
       try {
         const e = readJson<MemoryEntry>(path.join(this.sigDir(signature), f));
         if (!e || e.signature !== signature || !patchSchema.safeParse(e.patch).success) continue;
-        out.push({ ...e, hits: e.hits ?? 0, hitEpisodes: e.hitEpisodes ?? [], contractColumns: e.contractColumns ?? [] });
+        out.push({
+          ...e,
+          hits: e.hits ?? 0,
+          hitEpisodes: e.hitEpisodes ?? [],
+          contractColumns: e.contractColumns ?? [],
+        });
       } catch {
         // A damaged memory file is ignored: memory only ever saves a diagnosis.
       }
@@ -230,7 +241,8 @@ export class FixMemory {
 
   private write(entry: MemoryEntry, shape: SignatureDoc): void {
     const shapeFile = path.join(this.sigDir(entry.signature), 'shape.json');
-    if (!fs.existsSync(shapeFile)) writeFileAtomic(shapeFile, `${JSON.stringify({ signature: entry.signature, shape }, null, 2)}\n`);
+    if (!fs.existsSync(shapeFile))
+      writeFileAtomic(shapeFile, `${JSON.stringify({ signature: entry.signature, shape }, null, 2)}\n`);
     writeFileAtomic(this.entryFile(entry.signature, entry.pipeline), `${JSON.stringify(entry, null, 2)}\n`);
   }
 
@@ -277,7 +289,12 @@ export class FixMemory {
     let outcome: RememberOutcome = 'unchanged';
     if (!source.hitEpisodes.includes(input.episodeId)) {
       this.write(
-        { ...source, hits: source.hits + 1, hitEpisodes: [...source.hitEpisodes, input.episodeId].slice(-HIT_EPISODES_KEPT), lastHitAt: at },
+        {
+          ...source,
+          hits: source.hits + 1,
+          hitEpisodes: [...source.hitEpisodes, input.episodeId].slice(-HIT_EPISODES_KEPT),
+          lastHitAt: at,
+        },
         sig.doc,
       );
       outcome = 'hit';
@@ -308,7 +325,11 @@ export class FixMemory {
    * other pipelines' entries with the same contract columns (the signature already pins the source
    * columns), most hits first, then newest. Patches in `exclude` (failed earlier) are skipped.
    */
-  recall(signature: string, spec: PipelineSpec, opts: { pipeline?: string; exclude?: readonly Patch[] } = {}): Recalled | undefined {
+  recall(
+    signature: string,
+    spec: PipelineSpec,
+    opts: { pipeline?: string; exclude?: readonly Patch[] } = {},
+  ): Recalled | undefined {
     const pipeline = opts.pipeline ?? spec.name;
     const contract = contractColumns(spec).join('\u0000');
     const excluded = new Set((opts.exclude ?? []).map((p) => canonicalJson(p)));
@@ -318,7 +339,8 @@ export class FixMemory {
       .filter((e) => e.pipeline !== pipeline && e.contractColumns.join('\u0000') === contract)
       .sort((a, b) => b.hits - a.hits || byCodeUnit(b.verifiedAt, a.verifiedAt) || byCodeUnit(a.pipeline, b.pipeline));
     for (const entry of [...own, ...others]) {
-      if (applyPatch(spec, entry.patch).ok) return { patch: entry.patch, entry, crossPipeline: entry.pipeline !== pipeline };
+      if (applyPatch(spec, entry.patch).ok)
+        return { patch: entry.patch, entry, crossPipeline: entry.pipeline !== pipeline };
     }
     return undefined;
   }

@@ -127,7 +127,14 @@ export interface DailyPoint {
 export interface HealMetrics {
   /** When these figures were computed (ISO). */
   generatedAt: string;
-  runs: { total: number; succeeded: number; healed: number; partial: number; failed: number; successRate: number | null };
+  runs: {
+    total: number;
+    succeeded: number;
+    healed: number;
+    partial: number;
+    failed: number;
+    successRate: number | null;
+  };
   drifts: { total: number; byKind: Record<string, number> };
   episodes: {
     total: number;
@@ -245,7 +252,11 @@ function episodeOf(r: RunRecord, alerts: Map<string, AlertLogEntry[]>): EpisodeV
   const fromEpisode: NotificationRecord[] = e?.notifications ?? [];
   const notifications = fromEpisode.length
     ? fromEpisode.map((n) => ({ outcome: n.outcome, status: n.status, ...(n.error ? { error: n.error } : {}) }))
-    : lastPerOutcome(alerts.get(episodeId) ?? []).map((a) => ({ outcome: a.outcome, status: a.status, ...(a.error ? { error: a.error } : {}) }));
+    : lastPerOutcome(alerts.get(episodeId) ?? []).map((a) => ({
+        outcome: a.outcome,
+        status: a.status,
+        ...(a.error ? { error: a.error } : {}),
+      }));
   return {
     episodeId,
     runId: r.run.runKey ?? r.run.workflowId,
@@ -390,7 +401,10 @@ export function computeMetrics(opts: ComputeOptions): HealMetrics {
   for (const r of runs) {
     const d = utcDay(timeOf(r));
     if (!d) continue;
-    const slot = dayMap.get(d) ?? { cats: { succeeded: 0, healed: 0, failed: 0, 'rolled-back': 0, rejected: 0 }, mttr: [] };
+    const slot = dayMap.get(d) ?? {
+      cats: { succeeded: 0, healed: 0, failed: 0, 'rolled-back': 0, rejected: 0 },
+      mttr: [],
+    };
     slot.cats[categoryOf(r)] += 1;
     const mttr = r.episode?.outcome === 'healed' ? r.episode.mttrMs : r.run.outcome === 'healed' ? r.run.mttrMs : null;
     if (mttr != null) slot.mttr.push(mttr);
@@ -423,17 +437,27 @@ export function computeMetrics(opts: ComputeOptions): HealMetrics {
     .map((e) => ({ at: e.at, pipeline: e.pipeline, episodeId: e.episodeId, mttrMs: e.mttrMs as number }))
     .slice(-200);
 
-  const recentEpisodes = [...episodes, ...awaiting].sort((a, b) => b.at.localeCompare(a.at)).slice(0, opts.recent ?? 25);
+  const recentEpisodes = [...episodes, ...awaiting]
+    .sort((a, b) => b.at.localeCompare(a.at))
+    .slice(0, opts.recent ?? 25);
 
   const pipelines: PipelineMetricsRow[] = (opts.pipelines ?? []).map((p) => {
     const mine = runs.filter((r) => r.run.pipeline === p.pipeline);
     const last = mine[mine.length - 1];
-    return { ...p, runs: mine.length, lastRunAt: last ? timeOf(last) : null, lastOutcome: last ? categoryOf(last) : null };
+    return {
+      ...p,
+      runs: mine.length,
+      lastRunAt: last ? timeOf(last) : null,
+      lastOutcome: last ? categoryOf(last) : null,
+    };
   });
 
   return {
     generatedAt: (opts.now ?? new Date()).toISOString(),
-    runs: { ...runCounts, successRate: runs.length ? round((runCounts.succeeded + runCounts.healed) / runs.length, 4) : null },
+    runs: {
+      ...runCounts,
+      successRate: runs.length ? round((runCounts.succeeded + runCounts.healed) / runs.length, 4) : null,
+    },
     drifts: { total: drifts, byKind },
     episodes: {
       total: finished + awaiting.length,
@@ -459,7 +483,14 @@ export function computeMetrics(opts: ComputeOptions): HealMetrics {
       histogram,
     },
     doctors,
-    llm: { promptTokens, completionTokens, totalTokens: promptTokens + completionTokens, estimatedCostUsd: round(cost, 6), byModel, unpricedModels: unpriced.sort() },
+    llm: {
+      promptTokens,
+      completionTokens,
+      totalTokens: promptTokens + completionTokens,
+      estimatedCostUsd: round(cost, 6),
+      byModel,
+      unpricedModels: unpriced.sort(),
+    },
     rows: { loaded: rowsLoaded, quarantined: rowsQuarantined },
     notifications,
     daily,
@@ -469,7 +500,12 @@ export function computeMetrics(opts: ComputeOptions): HealMetrics {
       .flatMap((list) =>
         lastPerOutcome(list)
           .filter((a) => a.status === 'failed' || a.status === 'rate-limited')
-          .map((a) => ({ ...a, attempts: list.filter((x) => x.outcome === a.outcome && (x.status === 'failed' || x.status === 'rate-limited')).length })),
+          .map((a) => ({
+            ...a,
+            attempts: list.filter(
+              (x) => x.outcome === a.outcome && (x.status === 'failed' || x.status === 'rate-limited'),
+            ).length,
+          })),
       )
       .sort((x, y) => y.at.localeCompare(x.at))
       .slice(0, 10),
@@ -485,18 +521,43 @@ function label(v: string): string {
 /** The metrics in the Prometheus text exposition format (version 0.0.4). */
 export function renderPrometheus(m: HealMetrics): string {
   const out: string[] = [];
-  const metric = (name: string, type: 'counter' | 'gauge' | 'summary', help: string, samples: [Record<string, string> | null, number | null, string?][]) => {
+  const metric = (
+    name: string,
+    type: 'counter' | 'gauge' | 'summary',
+    help: string,
+    samples: [Record<string, string> | null, number | null, string?][],
+  ) => {
     out.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
     for (const [labels, value, suffix] of samples) {
       if (value === null) continue;
-      const l = labels && Object.keys(labels).length ? `{${Object.entries(labels).map(([k, v]) => `${k}="${label(v)}"`).join(',')}}` : '';
+      const l =
+        labels && Object.keys(labels).length
+          ? `{${Object.entries(labels)
+              .map(([k, v]) => `${k}="${label(v)}"`)
+              .join(',')}}`
+          : '';
       out.push(`${name}${suffix ?? ''}${l} ${Number.isFinite(value) ? value : 0}`);
     }
   };
-  metric('heal_runs_total', 'counter', 'Finished pipeline runs by outcome.', (['succeeded', 'healed', 'partial', 'failed'] as const).map((o) => [{ outcome: o }, m.runs[o]]));
+  metric(
+    'heal_runs_total',
+    'counter',
+    'Finished pipeline runs by outcome.',
+    (['succeeded', 'healed', 'partial', 'failed'] as const).map((o) => [{ outcome: o }, m.runs[o]]),
+  );
   metric('heal_drifts_total', 'counter', 'Runs whose source had drifted.', [[null, m.drifts.total]]);
-  metric('heal_drift_kinds_total', 'counter', 'Drifts by kind of difference.', Object.entries(m.drifts.byKind).map(([k, n]) => [{ kind: k }, n]));
-  metric('heal_episodes_total', 'counter', 'Finished healing episodes by outcome.', (['healed', 'failed', 'rolled-back', 'rejected'] as const).map((o) => [{ outcome: o }, m.episodes[o]]));
+  metric(
+    'heal_drift_kinds_total',
+    'counter',
+    'Drifts by kind of difference.',
+    Object.entries(m.drifts.byKind).map(([k, n]) => [{ kind: k }, n]),
+  );
+  metric(
+    'heal_episodes_total',
+    'counter',
+    'Finished healing episodes by outcome.',
+    (['healed', 'failed', 'rolled-back', 'rejected'] as const).map((o) => [{ outcome: o }, m.episodes[o]]),
+  );
   metric('heal_episodes_awaiting_approval', 'gauge', 'Episodes waiting for a decision.', [[null, m.episodes.awaiting]]);
   metric('heal_healing_success_ratio', 'gauge', 'Healed / finished episodes.', [[null, m.episodes.successRate]]);
   const sec = (ms: number | null) => (ms === null ? null : ms / 1000);
@@ -506,8 +567,15 @@ export function renderPrometheus(m: HealMetrics): string {
     [null, m.mttr.meanMs === null ? 0 : (m.mttr.meanMs * m.mttr.count) / 1000, '_sum'],
     [null, m.mttr.count, '_count'],
   ]);
-  metric('heal_healing_attempts_total', 'counter', 'Healing attempts of finished episodes.', [[null, m.attempts.total]]);
-  metric('heal_episodes_by_doctor_total', 'counter', 'Episodes by the doctor whose fix was applied.', Object.entries(m.doctors).map(([d, n]) => [{ doctor: d }, n]));
+  metric('heal_healing_attempts_total', 'counter', 'Healing attempts of finished episodes.', [
+    [null, m.attempts.total],
+  ]);
+  metric(
+    'heal_episodes_by_doctor_total',
+    'counter',
+    'Episodes by the doctor whose fix was applied.',
+    Object.entries(m.doctors).map(([d, n]) => [{ doctor: d }, n]),
+  );
   metric(
     'heal_llm_tokens_total',
     'counter',
@@ -517,10 +585,22 @@ export function renderPrometheus(m: HealMetrics): string {
       [{ model, type: 'completion' }, u.completionTokens],
     ]) as [Record<string, string>, number][],
   );
-  metric('heal_llm_estimated_cost_usd_total', 'counter', 'Estimated model cost (priced models only).', [[null, m.llm.estimatedCostUsd]]);
+  metric('heal_llm_estimated_cost_usd_total', 'counter', 'Estimated model cost (priced models only).', [
+    [null, m.llm.estimatedCostUsd],
+  ]);
   metric('heal_rows_loaded_total', 'counter', 'Rows loaded into tables.', [[null, m.rows.loaded]]);
   metric('heal_rows_quarantined_total', 'counter', 'Rows sent to quarantine.', [[null, m.rows.quarantined]]);
-  metric('heal_notifications_total', 'counter', 'Episode alerts by how they ended.', (['sent', 'grouped', 'disabled', 'failed'] as const).map((s) => [{ status: s }, m.notifications[s]]));
-  metric('heal_pipeline_spec_version', 'gauge', 'Current spec version of each pipeline.', m.pipelines.map((p) => [{ pipeline: p.pipeline }, p.specVersion]));
+  metric(
+    'heal_notifications_total',
+    'counter',
+    'Episode alerts by how they ended.',
+    (['sent', 'grouped', 'disabled', 'failed'] as const).map((s) => [{ status: s }, m.notifications[s]]),
+  );
+  metric(
+    'heal_pipeline_spec_version',
+    'gauge',
+    'Current spec version of each pipeline.',
+    m.pipelines.map((p) => [{ pipeline: p.pipeline }, p.specVersion]),
+  );
   return `${out.join('\n')}\n`;
 }

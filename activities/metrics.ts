@@ -51,7 +51,9 @@ export function readJsonLines<T>(file: string): T[] {
 }
 
 export function readRunRecords(home: string): RunRecord[] {
-  return readJsonLines<RunRecord>(metricsPaths(home).runs).filter((r) => r && typeof r === 'object' && r.run && typeof r.run.workflowId === 'string');
+  return readJsonLines<RunRecord>(metricsPaths(home).runs).filter(
+    (r) => r && typeof r === 'object' && r.run && typeof r.run.workflowId === 'string',
+  );
 }
 
 export function readAlertLog(home: string): AlertLogEntry[] {
@@ -78,7 +80,8 @@ export function readPrices(home: string, file?: string): PriceTable {
   return table;
 }
 
-const clip = (t: string | null | undefined, max: number): string | null => (t == null ? null : t.length > max ? `${t.slice(0, max - 1)}…` : t);
+const clip = (t: string | null | undefined, max: number): string | null =>
+  t == null ? null : t.length > max ? `${t.slice(0, max - 1)}…` : t;
 
 /**
  * The record as stored: what metrics and the dashboard read, bounded in size whatever the source
@@ -92,7 +95,9 @@ export function compactRunRecord(r: RunRecord): RunRecord {
     ? {
         ...d,
         sources: d.sources.slice(0, 20),
-        differences: d.differences.slice(0, 50).map(({ samples: _s, ...x }) => ({ ...x, detail: clip(x.detail, 300) ?? '' })),
+        differences: d.differences
+          .slice(0, 50)
+          .map(({ samples: _s, ...x }) => ({ ...x, detail: clip(x.detail, 300) ?? '' })),
         expected: shape(d.expected),
         found: shape(d.found),
       }
@@ -102,7 +107,11 @@ export function compactRunRecord(r: RunRecord): RunRecord {
     ? {
         ...e,
         error: clip(e.error, 2000),
-        attempts: e.attempts.map((a) => ({ ...a, error: clip(a.error, 500), report: a.report ? { ...a.report, checks: [] } : null })),
+        attempts: e.attempts.map((a) => ({
+          ...a,
+          error: clip(a.error, 500),
+          report: a.report ? { ...a.report, checks: [] } : null,
+        })),
       }
     : null;
   const error = r.run.error ? { ...r.run.error, message: clip(r.run.error.message, 2000) ?? '' } : null;

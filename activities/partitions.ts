@@ -126,16 +126,24 @@ export function createPartitionActivities(deps: PartitionDeps) {
         if (!st.isDirectory()) return { files: [checkSourceFile(pattern, config.allowedRoots)] };
         pattern = path.join(pattern, `*.${EXTENSIONS[spec.source.format]}`);
       }
-      const found = await withDuckDB(':memory:', duck, (conn) => queryRows<{ file: string }>(conn, `SELECT file FROM glob(${lit(pattern)}) ORDER BY file`));
+      const found = await withDuckDB(':memory:', duck, (conn) =>
+        queryRows<{ file: string }>(conn, `SELECT file FROM glob(${lit(pattern)}) ORDER BY file`),
+      );
       if (found.length === 0) throw new SourceUnreadableError(`${pattern}: no files match`);
       const files = found.map((f) => checkSourceFile(f.file, config.allowedRoots));
       if (spec.target.mode === 'replace') return { files };
       // Appends and merges load a file's content once: the files an earlier run loaded are skipped.
       const keys = Object.fromEntries(files.map((f) => [f, sourceKey([f])]));
       const done = fs.existsSync(config.warehouse)
-        ? await withDuckDB(config.warehouse, duck, (conn) => committedKeys(conn, spec.target.table, Object.values(keys), LOADS_TABLE))
+        ? await withDuckDB(config.warehouse, duck, (conn) =>
+            committedKeys(conn, spec.target.table, Object.values(keys), LOADS_TABLE),
+          )
         : new Set<string>();
-      return { files: files.filter((f) => !done.has(keys[f] ?? '')), skipped: files.filter((f) => done.has(keys[f] ?? '')), keys };
+      return {
+        files: files.filter((f) => !done.has(keys[f] ?? '')),
+        skipped: files.filter((f) => done.has(keys[f] ?? '')),
+        keys,
+      };
     },
 
     /** Remove a partitioned run's staging files (nothing was merged, or the merge is done). */
@@ -194,7 +202,13 @@ export function createPartitionActivities(deps: PartitionDeps) {
       if (res.profile) {
         const dir = stateLayout(config.home).profiles(input.pipeline);
         const doc = JSON.stringify(
-          { runId: input.runId, specVersion: input.specVersion, at: new Date().toISOString(), sources: input.partitions.map((p) => p.file), profile: res.profile },
+          {
+            runId: input.runId,
+            specVersion: input.specVersion,
+            at: new Date().toISOString(),
+            sources: input.partitions.map((p) => p.file),
+            profile: res.profile,
+          },
           null,
           2,
         );
@@ -218,12 +232,24 @@ export function createPartitionActivities(deps: PartitionDeps) {
   };
 }
 
-type MergeOutcome = { rowsLoaded: number; rowsQuarantined: number; committedAt: string; alreadyMerged: boolean; profile: TableProfile | null; partitionKeys: string[] };
+type MergeOutcome = {
+  rowsLoaded: number;
+  rowsQuarantined: number;
+  committedAt: string;
+  alreadyMerged: boolean;
+  profile: TableProfile | null;
+  partitionKeys: string[];
+};
 
 /** The partitions' rows as one relation, each row with its file (`__file`) and `__bad` false, for the union's checks. */
 const UNION = '__heal_union';
 
-async function mergeInto(conn: DuckDBConnection, spec: PipelineSpec, input: MergePartitionsInput, baseline: TableProfile | null): Promise<MergeOutcome> {
+async function mergeInto(
+  conn: DuckDBConnection,
+  spec: PipelineSpec,
+  input: MergePartitionsInput,
+  baseline: TableProfile | null,
+): Promise<MergeOutcome> {
   const t = ident(spec.target.table);
   const cols = spec.contract.columns.map((c) => ident(c.name)).join(', ');
   await conn.run(`CREATE TABLE IF NOT EXISTS ${LOADS_TABLE} (
@@ -234,7 +260,14 @@ async function mergeInto(conn: DuckDBConnection, spec: PipelineSpec, input: Merg
     `SELECT rows_loaded, rows_quarantined, CAST(loaded_at AS VARCHAR) AS loaded_at FROM ${LOADS_TABLE} WHERE run_id = ${lit(input.runId)} AND table_name = ${lit(spec.target.table)} LIMIT 1`,
   );
   if (done) {
-    return { rowsLoaded: done.rows_loaded, rowsQuarantined: done.rows_quarantined, committedAt: new Date().toISOString(), alreadyMerged: true, profile: null, partitionKeys: [] };
+    return {
+      rowsLoaded: done.rows_loaded,
+      rowsQuarantined: done.rows_quarantined,
+      committedAt: new Date().toISOString(),
+      alreadyMerged: true,
+      profile: null,
+      partitionKeys: [],
+    };
   }
   const parts = [...input.partitions].sort((a, b) => a.index - b.index);
   const aliases = parts.map((_, i) => `__heal_p${i}`);
@@ -242,18 +275,38 @@ async function mergeInto(conn: DuckDBConnection, spec: PipelineSpec, input: Merg
   try {
     // The union is what becomes the table (replace) or joins it (a batch): its distribution is
     // judged against the baseline here, never a partition's alone.
-    await conn.run(`CREATE OR REPLACE TEMP VIEW ${UNION} AS ${parts.map((p, i) => `SELECT ${lit(p.file)} AS __file, false AS __bad, ${cols} FROM ${aliases[i]}.${t}`).join(' UNION ALL ')}`);
+    await conn.run(
+      `CREATE OR REPLACE TEMP VIEW ${UNION} AS ${parts.map((p, i) => `SELECT ${lit(p.file)} AS __file, false AS __bad, ${cols} FROM ${aliases[i]}.${t}`).join(' UNION ALL ')}`,
+    );
     const files = parts.map((p) => p.file);
     const found = await findPartitionKeys(conn, spec, UNION, files);
     const partitionKeys = [...new Set([...spec.source.partitionKeys, ...(baseline?.partitionKeys ?? []), ...found])];
-    const profile = { ...(await profileRelation(conn, spec, UNION)), ...(partitionKeys.length ? { partitionKeys } : {}) };
-    const shifts = baseline ? checkDistribution(baseline, profile, { ...distributionThresholds(spec), partitionKeys }) : [];
+    const profile = {
+      ...(await profileRelation(conn, spec, UNION)),
+      ...(partitionKeys.length ? { partitionKeys } : {}),
+    };
+    const shifts = baseline
+      ? checkDistribution(baseline, profile, { ...distributionThresholds(spec), partitionKeys })
+      : [];
     if (shifts.length) {
-      const report = driftReport(spec, input.specVersion, files, shifts, shapeOf(spec, spec.source.columns), shapeOf(spec, spec.source.columns, profile.rows));
+      const report = driftReport(
+        spec,
+        input.specVersion,
+        files,
+        shifts,
+        shapeOf(spec, spec.source.columns),
+        shapeOf(spec, spec.source.columns, profile.rows),
+      );
       throw new SchemaDriftError({ ...report, summary: distributionSummary(spec.name, shifts) });
     }
     const counts = await copyPartitions(conn, spec, input, parts, aliases);
-    return { ...counts, committedAt: new Date().toISOString(), alreadyMerged: false, profile: parts.length ? profile : null, partitionKeys };
+    return {
+      ...counts,
+      committedAt: new Date().toISOString(),
+      alreadyMerged: false,
+      profile: parts.length ? profile : null,
+      partitionKeys,
+    };
   } finally {
     await conn.run(`DROP VIEW IF EXISTS ${UNION}`).catch(() => undefined);
     for (const a of aliases) await conn.run(`DETACH ${a}`).catch(() => undefined);
@@ -285,7 +338,9 @@ async function copyPartitions(
       const a = aliases[i] as string;
       if (spec.target.mode === 'merge' && spec.target.key?.length) {
         const on = spec.target.key.map((k) => `${t}.${ident(k)} IS NOT DISTINCT FROM s.${ident(k)}`).join(' AND ');
-        await conn.run(`DELETE FROM ${t} USING (SELECT ${spec.target.key.map(ident).join(', ')} FROM ${a}.${t}) s WHERE ${on}`);
+        await conn.run(
+          `DELETE FROM ${t} USING (SELECT ${spec.target.key.map(ident).join(', ')} FROM ${a}.${t}) s WHERE ${on}`,
+        );
       }
       await conn.run(`INSERT INTO ${t} (${cols}) SELECT ${cols} FROM ${a}.${t}`);
       const hasQ = await queryOne<{ n: number }>(

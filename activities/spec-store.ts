@@ -50,7 +50,10 @@ export interface GitRecord {
 }
 
 /** The spec store of a configuration: its state directory, git commits as `config.gitCommits` says (HEAL_GIT). */
-export function specStoreFor(config: Pick<HealConfig, 'home'> & Partial<Pick<HealConfig, 'gitCommits'>>, opts: Omit<SpecStoreOptions, 'git'> = {}): SpecStore {
+export function specStoreFor(
+  config: Pick<HealConfig, 'home'> & Partial<Pick<HealConfig, 'gitCommits'>>,
+  opts: Omit<SpecStoreOptions, 'git'> = {},
+): SpecStore {
   return new SpecStore(config.home, { ...opts, git: config.gitCommits ?? true });
 }
 
@@ -200,7 +203,12 @@ export class SpecStore {
     return this.writeVersion(name, spec, meta, 'version');
   }
 
-  private writeVersion(name: string, spec: PipelineSpec, meta: VersionMeta, event: 'version' | 'create'): VersionRecord {
+  private writeVersion(
+    name: string,
+    spec: PipelineSpec,
+    meta: VersionMeta,
+    event: 'version' | 'create',
+  ): VersionRecord {
     const checked = parseSpec(toPlain(spec));
     if (!checked.ok) throw new SpecInvalidError(`${name} (new version)`, checked.issues);
     const versions = this.versions(name);
@@ -215,7 +223,10 @@ export class SpecStore {
     const createdAt = new Date().toISOString();
     const draft: VersionRecord = { event: 'version', version, file, createdAt, ...meta };
     // Commit before the history line: a crash in between leaves a commit that a retry finds again.
-    const git = event === 'create' ? this.commit(name, { kind: 'create', rec: draft }) : this.commit(name, { kind: 'version', rec: draft });
+    const git =
+      event === 'create'
+        ? this.commit(name, { kind: 'create', rec: draft })
+        : this.commit(name, { kind: 'version', rec: draft });
     const rec: VersionRecord = git ? { ...draft, git } : draft;
     appendLine(this.historyFile(name), JSON.stringify(rec));
     return rec;
@@ -226,8 +237,15 @@ export class SpecStore {
     return this.movePointer(name, version, reason, episodeId ?? null, undefined);
   }
 
-  private movePointer(name: string, version: number, reason: string, episodeId: string | null, git: GitRecord | null | undefined): PointerRecord | null {
-    if (!fs.existsSync(this.versionFile(name, version))) throw new PipelineNotFoundError(`${name}@v${version}`, this.list());
+  private movePointer(
+    name: string,
+    version: number,
+    reason: string,
+    episodeId: string | null,
+    git: GitRecord | null | undefined,
+  ): PointerRecord | null {
+    if (!fs.existsSync(this.versionFile(name, version)))
+      throw new PipelineNotFoundError(`${name}@v${version}`, this.list());
     const prev = readJson<{ version: number }>(this.currentFile(name))?.version ?? null;
     if (prev === version) return null;
     const at = new Date().toISOString();
@@ -260,13 +278,20 @@ export class SpecStore {
         const target = path.join(dir, f);
         // Versions are immutable: copy the ones missing; this event's own version always (a number
         // reused after a crash before its history line must show its final content).
-        if (!fs.existsSync(target) || (ev.kind !== 'current' && f === `v${ev.rec.version}.yaml`)) fs.copyFileSync(path.join(this.layout.versions(name), f), target);
+        if (!fs.existsSync(target) || (ev.kind !== 'current' && f === `v${ev.rec.version}.yaml`))
+          fs.copyFileSync(path.join(this.layout.versions(name), f), target);
       }
-      const current = ev.kind === 'version' ? (readJson<{ version: number }>(this.currentFile(name))?.version ?? null) : ev.rec.version;
+      const current =
+        ev.kind === 'version'
+          ? (readJson<{ version: number }>(this.currentFile(name))?.version ?? null)
+          : ev.rec.version;
       if (current !== null) {
-        const text = `# ${name}: current version v${current} (a copy of v${current}.yaml)\n` + fs.readFileSync(this.versionFile(name, current), 'utf8');
+        const text =
+          `# ${name}: current version v${current} (a copy of v${current}.yaml)\n` +
+          fs.readFileSync(this.versionFile(name, current), 'utf8');
         const target = path.join(dir, 'current.yaml');
-        if (!fs.existsSync(target) || fs.readFileSync(target, 'utf8') !== text) fs.writeFileSync(target, text, { mode: 0o600 });
+        if (!fs.existsSync(target) || fs.readFileSync(target, 'utf8') !== text)
+          fs.writeFileSync(target, text, { mode: 0o600 });
       }
       const own = ev.kind === 'current' ? null : ev.rec.version;
       const res = repo.commit([name], (staged) => {
@@ -293,10 +318,17 @@ export class SpecStore {
   /** Create a pipeline with version 1 as current. */
   create(spec: PipelineSpec, opts: { force?: boolean } = {}): VersionRecord {
     if (this.exists(spec.name) && !opts.force) {
-      throw new SpecInvalidError(spec.name, [`pipeline "${spec.name}" already exists (use --force to add a new version from this source)`]);
+      throw new SpecInvalidError(spec.name, [
+        `pipeline "${spec.name}" already exists (use --force to add a new version from this source)`,
+      ]);
     }
     const existed = this.exists(spec.name);
-    const rec = this.writeVersion(spec.name, spec, { reason: existed ? 'init --force' : 'init', parent: existed ? this.currentVersion(spec.name) : null }, 'create');
+    const rec = this.writeVersion(
+      spec.name,
+      spec,
+      { reason: existed ? 'init --force' : 'init', parent: existed ? this.currentVersion(spec.name) : null },
+      'create',
+    );
     // The version and the pointer are one commit (made by writeVersion); the pointer record shares it.
     this.movePointer(spec.name, rec.version, rec.reason, null, rec.git ?? null);
     return rec;
@@ -319,7 +351,10 @@ export function parseSpecText(text: string, where: string): PipelineSpec {
 /** Drop undefined fields, and the many-file settings when unused, so the YAML is minimal and stable. */
 function toPlain(spec: PipelineSpec): unknown {
   const { files, partitionKeys, ...source } = spec.source;
-  const plain = { ...spec, source: { ...source, ...(partitionKeys?.length ? { partitionKeys } : {}), ...(files?.length ? { files } : {}) } };
+  const plain = {
+    ...spec,
+    source: { ...source, ...(partitionKeys?.length ? { partitionKeys } : {}), ...(files?.length ? { files } : {}) },
+  };
   return JSON.parse(JSON.stringify(plain)) as unknown;
 }
 
@@ -330,7 +365,10 @@ export function specToYaml(spec: PipelineSpec): string {
 
 /** One line, no control characters, bounded: safe in a commit message or trailer. */
 function oneLine(value: unknown, max = 300): string {
-  const s = String(value ?? '').replace(/[\u0000-\u001f\u007f]+/g, ' ').replace(/\s+/g, ' ').trim();
+  const s = String(value ?? '')
+    .replace(/[\u0000-\u001f\u007f]+/g, ' ')
+    .replace(/\s+/g, ' ')
+    .trim();
   return s.length > max ? `${s.slice(0, max - 1)}…` : s;
 }
 
@@ -348,12 +386,23 @@ function commitMessage(
     const { rec } = ev;
     meta = versions.find((v) => v.version === rec.version);
     subject = `${name}: current ${rec.previous === null ? '' : `v${rec.previous} → `}v${rec.version} (${oneLine(rec.reason, 80)}${rec.episodeId ? `, episode ${oneLine(rec.episodeId, 120)}` : ''})`;
-    trailers.push(['Heal-Event', 'current'], ['Heal-Version', rec.version], ['Heal-Previous', rec.previous], ['Heal-Reason', rec.reason], ['Heal-Episode', rec.episodeId]);
+    trailers.push(
+      ['Heal-Event', 'current'],
+      ['Heal-Version', rec.version],
+      ['Heal-Previous', rec.previous],
+      ['Heal-Reason', rec.reason],
+      ['Heal-Episode', rec.episodeId],
+    );
     if (meta?.doctor) trailers.push(['Heal-Doctor', meta.doctor]);
   } else {
     const { rec } = ev;
     meta = rec;
-    const tail = [rec.episodeId ? `episode ${oneLine(rec.episodeId, 120)}` : '', rec.doctor ? `doctor ${oneLine(rec.doctor, 40)}` : ''].filter(Boolean).join(', ');
+    const tail = [
+      rec.episodeId ? `episode ${oneLine(rec.episodeId, 120)}` : '',
+      rec.doctor ? `doctor ${oneLine(rec.doctor, 40)}` : '',
+    ]
+      .filter(Boolean)
+      .join(', ');
     subject = `${name} v${rec.version}: ${oneLine(rec.reason, 80)}${tail ? ` (${tail})` : ''}`;
     trailers.push(
       ['Heal-Event', ev.kind === 'create' ? 'version+current' : 'version'],
@@ -365,11 +414,17 @@ function commitMessage(
     );
   }
   if (meta?.drift) body.push(`Drift: ${oneLine(meta.drift, 500)}`);
-  if (ev.kind === 'current' && meta) body.push(`Version v${meta.version}: ${oneLine(meta.reason, 80)}${meta.episodeId ? `, episode ${oneLine(meta.episodeId, 120)}` : ''}`);
+  if (ev.kind === 'current' && meta)
+    body.push(
+      `Version v${meta.version}: ${oneLine(meta.reason, 80)}${meta.episodeId ? `, episode ${oneLine(meta.episodeId, 120)}` : ''}`,
+    );
   if (Array.isArray(meta?.patch) && meta.patch.length) {
-    body.push(['Patch:', ...(meta.patch as Patch).slice(0, 50).map((op) => `- ${oneLine(safeDescribe(op), 200)}`)].join('\n'));
+    body.push(
+      ['Patch:', ...(meta.patch as Patch).slice(0, 50).map((op) => `- ${oneLine(safeDescribe(op), 200)}`)].join('\n'),
+    );
   }
-  if (meta?.rationale?.length) body.push(['Rationale:', ...meta.rationale.slice(0, 10).map((r) => `- ${oneLine(r, 200)}`)].join('\n'));
+  if (meta?.rationale?.length)
+    body.push(['Rationale:', ...meta.rationale.slice(0, 10).map((r) => `- ${oneLine(r, 200)}`)].join('\n'));
   if (extra.length) body.push(`Also adds ${extra.map((v) => `v${v}`).join(', ')} (not committed when written).`);
   const trailerBlock = trailers
     .filter(([, v]) => v !== null && v !== undefined && v !== '')

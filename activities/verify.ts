@@ -42,7 +42,8 @@ export const DEFAULT_TOLERANCE: ProfileTolerance = {
 /** Integer columns at least this unique in both profiles are identifiers (see etl/silent-drift.ts). */
 const IDENTIFIER_DISTINCT_RATIO = 0.95;
 
-const fmt = (x: number | null | undefined): string => (x == null ? 'n/a' : Number.isInteger(x) ? String(x) : x.toPrecision(6).replace(/\.?0+$/, ''));
+const fmt = (x: number | null | undefined): string =>
+  x == null ? 'n/a' : Number.isInteger(x) ? String(x) : x.toPrecision(6).replace(/\.?0+$/, '');
 
 function ratioOk(a: number, b: number, max: number): boolean {
   if (a === 0 && b === 0) return true;
@@ -52,19 +53,30 @@ function ratioOk(a: number, b: number, max: number): boolean {
 }
 
 /** Compare a column's profile with its baseline: pass/fail with the figures that decided it. */
-export function compareProfiles(base: ColumnProfile, cand: ColumnProfile, tol: ProfileTolerance = DEFAULT_TOLERANCE): VerificationCheck {
+export function compareProfiles(
+  base: ColumnProfile,
+  cand: ColumnProfile,
+  tol: ProfileTolerance = DEFAULT_TOLERANCE,
+): VerificationCheck {
   const name = `profile:${base.name}`;
   const problems: string[] = [];
   const figures: string[] = [];
   if (cand.type !== base.type) problems.push(`type ${cand.type} vs baseline ${base.type}`);
   const nullRise = cand.nullRate - base.nullRate;
-  if (nullRise > tol.maxNullRateRise) problems.push(`null rate ${pct(cand.nullRate)} vs baseline ${pct(base.nullRate)}`);
+  if (nullRise > tol.maxNullRateRise)
+    problems.push(`null rate ${pct(cand.nullRate)} vs baseline ${pct(base.nullRate)}`);
 
   // Identifiers (integer columns unique in both profiles) move with every batch or partition: their
   // centre and spread say nothing about whether the column is the same (as in the silent drift check).
-  const identifier = base.type === 'integer' && base.distinctRatio >= IDENTIFIER_DISTINCT_RATIO && cand.distinctRatio >= IDENTIFIER_DISTINCT_RATIO;
+  const identifier =
+    base.type === 'integer' &&
+    base.distinctRatio >= IDENTIFIER_DISTINCT_RATIO &&
+    cand.distinctRatio >= IDENTIFIER_DISTINCT_RATIO;
   if (identifier) figures.push(`identifier (${pct(cand.distinctRatio)} distinct): centre not compared`);
-  if (!identifier && (base.type === 'integer' || base.type === 'number' || base.type === 'date' || base.type === 'timestamp')) {
+  if (
+    !identifier &&
+    (base.type === 'integer' || base.type === 'number' || base.type === 'date' || base.type === 'timestamp')
+  ) {
     const sd = base.stddev ?? 0;
     for (const [label, b, c] of [
       ['median', base.median, cand.median],
@@ -76,13 +88,27 @@ export function compareProfiles(base: ColumnProfile, cand: ColumnProfile, tol: P
       const bound = sd > 0 ? tol.maxCenterShiftSd : tol.maxCenterShiftRelative;
       const moved = scale > 0 ? shift / scale : shift > 0 ? Infinity : 0;
       figures.push(`${label} ${fmt(c)} vs ${fmt(b)}`);
-      if (moved > bound) problems.push(`${label} ${fmt(c)} vs baseline ${fmt(b)} (moved ${sd > 0 ? `${moved.toFixed(2)} sd` : pct(moved)})`);
+      if (moved > bound)
+        problems.push(
+          `${label} ${fmt(c)} vs baseline ${fmt(b)} (moved ${sd > 0 ? `${moved.toFixed(2)} sd` : pct(moved)})`,
+        );
     }
-    if (base.stddev != null && cand.stddev != null && (base.stddev > 0 || cand.stddev > 0) && !ratioOk(cand.stddev, base.stddev, tol.maxSpreadRatio)) {
+    if (
+      base.stddev != null &&
+      cand.stddev != null &&
+      (base.stddev > 0 || cand.stddev > 0) &&
+      !ratioOk(cand.stddev, base.stddev, tol.maxSpreadRatio)
+    ) {
       problems.push(`spread (sd) ${fmt(cand.stddev)} vs baseline ${fmt(base.stddev)}`);
     }
   }
-  if ((base.type === 'date' || base.type === 'timestamp') && base.min != null && base.max != null && cand.min != null && cand.max != null) {
+  if (
+    (base.type === 'date' || base.type === 'timestamp') &&
+    base.min != null &&
+    base.max != null &&
+    cand.min != null &&
+    cand.max != null
+  ) {
     figures.push(`range ${cand.min}..${cand.max} vs ${base.min}..${base.max}`);
     if (String(cand.min) > String(base.max) || String(cand.max) < String(base.min)) {
       problems.push(`range ${cand.min}..${cand.max} does not overlap the baseline ${base.min}..${base.max}`);
@@ -105,25 +131,41 @@ export function compareProfiles(base: ColumnProfile, cand: ColumnProfile, tol: P
     }
   }
   if (base.topValues && base.topValues.length && !cand.topValues && cand.distinct > 2 * base.distinct) {
-    problems.push(`${cand.distinct} distinct values vs ${base.distinct} in the baseline (a low-cardinality column became high-cardinality)`);
+    problems.push(
+      `${cand.distinct} distinct values vs ${base.distinct} in the baseline (a low-cardinality column became high-cardinality)`,
+    );
   } else if (base.topValues && base.topValues.length && cand.topValues) {
     const known = new Set(base.topValues.map((v) => v.value));
     const overlap = cand.topValues.filter((v) => known.has(v.value)).reduce((a, v) => a + v.share, 0);
     figures.push(`${pct(overlap)} of values known`);
-    if (overlap < tol.minCategoryOverlap) problems.push(`only ${pct(overlap)} of values are among the baseline's categories`);
+    if (overlap < tol.minCategoryOverlap)
+      problems.push(`only ${pct(overlap)} of values are among the baseline's categories`);
   } else if (base.type === 'string' && base.patterns.length && cand.patterns.length) {
     const known = new Set(base.patterns.map((p) => p.pattern));
     const overlap = cand.patterns.filter((p) => known.has(p.pattern)).reduce((a, p) => a + p.share, 0);
     figures.push(`${pct(overlap)} of shapes known`);
-    if (overlap < tol.minPatternOverlap) problems.push(`only ${pct(overlap)} of values have a shape seen in the baseline`);
+    if (overlap < tol.minPatternOverlap)
+      problems.push(`only ${pct(overlap)} of values have a shape seen in the baseline`);
   }
   return problems.length
-    ? { name, passed: false, figure: problems.join('; '), threshold: 'close to the baseline profile', detail: `${base.name}: ${problems.join('; ')}` }
-    : { name, passed: true, figure: figures.join(', ') || 'no comparable figures', threshold: 'close to the baseline profile' };
+    ? {
+        name,
+        passed: false,
+        figure: problems.join('; '),
+        threshold: 'close to the baseline profile',
+        detail: `${base.name}: ${problems.join('; ')}`,
+      }
+    : {
+        name,
+        passed: true,
+        figure: figures.join(', ') || 'no comparable figures',
+        threshold: 'close to the baseline profile',
+      };
 }
 
 const mean = (xs: readonly number[]): number => xs.reduce((a, x) => a + x, 0) / (xs.length || 1);
-const sdOf = (xs: readonly number[]): number => (xs.length < 2 ? 0 : Math.sqrt(xs.reduce((a, x) => a + (x - mean(xs)) ** 2, 0) / (xs.length - 1)));
+const sdOf = (xs: readonly number[]): number =>
+  xs.length < 2 ? 0 : Math.sqrt(xs.reduce((a, x) => a + (x - mean(xs)) ** 2, 0) / (xs.length - 1));
 
 /**
  * A fixed file's column against the same column of the other files of its source ("is it the same
@@ -132,7 +174,13 @@ const sdOf = (xs: readonly number[]): number => (xs.length < 2 ? 0 : Math.sqrt(x
  * theirs; categories among theirs, or shapes like theirs. A column the files are split by keeps its
  * type, null-rate and shape checks only.
  */
-export function comparePeers(cand: ColumnProfile, peers: readonly ColumnProfile[], partitionKey: boolean, file: string, tol: ProfileTolerance = DEFAULT_TOLERANCE): VerificationCheck {
+export function comparePeers(
+  cand: ColumnProfile,
+  peers: readonly ColumnProfile[],
+  partitionKey: boolean,
+  file: string,
+  tol: ProfileTolerance = DEFAULT_TOLERANCE,
+): VerificationCheck {
   const name = `peers:${cand.name}@${file}`;
   const threshold = `close to the other ${peers.length} file(s)`;
   const problems: string[] = [];
@@ -140,9 +188,14 @@ export function comparePeers(cand: ColumnProfile, peers: readonly ColumnProfile[
   const sameType = peers.filter((b) => b.type === cand.type);
   if (!sameType.length) problems.push(`type ${cand.type} vs ${peers[0]?.type}`);
   const worstNull = Math.max(...peers.map((b) => b.nullRate));
-  if (cand.nullRate - worstNull > tol.maxNullRateRise) problems.push(`null rate ${pct(cand.nullRate)} vs at most ${pct(worstNull)} in the others`);
-  const numeric = cand.type === 'integer' || cand.type === 'number' || cand.type === 'date' || cand.type === 'timestamp';
-  const identifier = cand.type === 'integer' && cand.distinctRatio >= IDENTIFIER_DISTINCT_RATIO && sameType.every((b) => b.distinctRatio >= IDENTIFIER_DISTINCT_RATIO);
+  if (cand.nullRate - worstNull > tol.maxNullRateRise)
+    problems.push(`null rate ${pct(cand.nullRate)} vs at most ${pct(worstNull)} in the others`);
+  const numeric =
+    cand.type === 'integer' || cand.type === 'number' || cand.type === 'date' || cand.type === 'timestamp';
+  const identifier =
+    cand.type === 'integer' &&
+    cand.distinctRatio >= IDENTIFIER_DISTINCT_RATIO &&
+    sameType.every((b) => b.distinctRatio >= IDENTIFIER_DISTINCT_RATIO);
   if (numeric && !partitionKey && !identifier && cand.median != null) {
     const centres = sameType.flatMap((b) => (b.median == null ? [] : [b.median]));
     const spreads = sameType.flatMap((b) => (b.stddev == null ? [] : [b.stddev]));
@@ -150,28 +203,38 @@ export function comparePeers(cand: ColumnProfile, peers: readonly ColumnProfile[
       const bound = 3 * sdOf(centres) + tol.maxCenterShiftSd * mean(spreads);
       const off = Math.abs(cand.median - mean(centres));
       figures.push(`median ${fmt(cand.median)} vs ${fmt(mean(centres))} ± ${fmt(bound)}`);
-      if (off > bound && !(bound === 0 && off === 0)) problems.push(`median ${fmt(cand.median)} vs ${fmt(mean(centres))} in the other files (bound ± ${fmt(bound)})`);
+      if (off > bound && !(bound === 0 && off === 0))
+        problems.push(`median ${fmt(cand.median)} vs ${fmt(mean(centres))} in the other files (bound ± ${fmt(bound)})`);
     }
     if (cand.stddev != null && spreads.length && (cand.stddev > 0 || Math.max(...spreads) > 0)) {
       const lo = Math.min(...spreads) / tol.maxSpreadRatio;
       const hi = Math.max(...spreads) * tol.maxSpreadRatio;
-      if (cand.stddev < lo || cand.stddev > hi) problems.push(`spread (sd) ${fmt(cand.stddev)} outside ${fmt(lo)}..${fmt(hi)} of the other files`);
+      if (cand.stddev < lo || cand.stddev > hi)
+        problems.push(`spread (sd) ${fmt(cand.stddev)} outside ${fmt(lo)}..${fmt(hi)} of the other files`);
     }
   }
   const known = new Set(sameType.flatMap((b) => (b.topValues ?? []).map((v) => v.value)));
   if (!partitionKey && cand.topValues && known.size && sameType.every((b) => b.topValues)) {
     const overlap = cand.topValues.filter((v) => known.has(v.value)).reduce((a, v) => a + v.share, 0);
     figures.push(`${pct(overlap)} of values known`);
-    if (overlap < tol.minCategoryOverlap) problems.push(`only ${pct(overlap)} of values are among the other files' categories`);
+    if (overlap < tol.minCategoryOverlap)
+      problems.push(`only ${pct(overlap)} of values are among the other files' categories`);
   } else if (cand.type === 'string' && cand.patterns.length) {
     const shapes = new Set(sameType.flatMap((b) => b.patterns.map((x) => x.pattern)));
     const overlap = cand.patterns.filter((x) => shapes.has(x.pattern)).reduce((a, x) => a + x.share, 0);
     figures.push(`${pct(overlap)} of shapes known`);
-    if (shapes.size && overlap < tol.minPatternOverlap) problems.push(`only ${pct(overlap)} of values have a shape seen in the other files`);
+    if (shapes.size && overlap < tol.minPatternOverlap)
+      problems.push(`only ${pct(overlap)} of values have a shape seen in the other files`);
   }
   if (partitionKey) figures.push('the files are split by this column: centre and categories not compared');
   return problems.length
-    ? { name, passed: false, figure: problems.join('; '), threshold, detail: `${cand.name} in ${file}: ${problems.join('; ')}` }
+    ? {
+        name,
+        passed: false,
+        figure: problems.join('; '),
+        threshold,
+        detail: `${cand.name} in ${file}: ${problems.join('; ')}`,
+      }
     : { name, passed: true, figure: figures.join(', ') || 'no comparable figures', threshold };
 }
 
@@ -222,8 +285,14 @@ export interface VerifiedLoad {
 export const verifiedLoads = new WeakMap<VerificationReport, VerifiedLoad>();
 
 /** Each contract column compared with the baseline (the whole source: the same kind of thing as the last good load). */
-function baselineChecks(spec: PipelineSpec, opts: VerifyOptions, profile: TableProfile | null, partitionKeys: ReadonlySet<string>): VerificationCheck[] {
-  if (!opts.baseline) return [{ name: 'profile', passed: true, figure: 'no baseline recorded yet: profile checks skipped' }];
+function baselineChecks(
+  spec: PipelineSpec,
+  opts: VerifyOptions,
+  profile: TableProfile | null,
+  partitionKeys: ReadonlySet<string>,
+): VerificationCheck[] {
+  if (!opts.baseline)
+    return [{ name: 'profile', passed: true, figure: 'no baseline recorded yet: profile checks skipped' }];
   const checks: VerificationCheck[] = [];
   for (const c of spec.contract.columns) {
     const cand = profile?.columns.find((p) => p.name === c.name);
@@ -231,9 +300,17 @@ function baselineChecks(spec: PipelineSpec, opts: VerifyOptions, profile: TableP
     const entry = spec.mapping[c.name];
     if (entry && entry.from === undefined && entry.expr === undefined) {
       // An optional column the source no longer has: its values are the default by design.
-      checks.push({ name: `defaulted:${c.name}`, passed: true, figure: `not in the source: default ${JSON.stringify(entry.default ?? null)}` });
+      checks.push({
+        name: `defaulted:${c.name}`,
+        passed: true,
+        figure: `not in the source: default ${JSON.stringify(entry.default ?? null)}`,
+      });
     } else if (b && cand && partitionKeys.has(c.name)) {
-      checks.push({ name: `profile:${c.name}`, passed: true, figure: 'the files are split by this column: its mix and range are not compared' });
+      checks.push({
+        name: `profile:${c.name}`,
+        passed: true,
+        figure: 'the files are split by this column: its mix and range are not compared',
+      });
     } else if (b && cand) checks.push(compareProfiles(b, cand, opts.tolerance));
   }
   return checks;
@@ -255,23 +332,53 @@ const MAX_PEERS = 8;
  * profiles of the fixed files and of up to 8 others that fit without it. Undefined when the fix is
  * for the whole source, or when no other file is there to judge by (then the baseline decides).
  */
-async function peerProfiles(conn: DuckDBConnection, opts: VerifyOptions, res: LoadResult): Promise<PeerProfiles | undefined> {
+async function peerProfiles(
+  conn: DuckDBConnection,
+  opts: VerifyOptions,
+  res: LoadResult,
+): Promise<PeerProfiles | undefined> {
   const columns = opts.patch ? touchedColumns(opts.spec, opts.patch) : opts.spec.contract.columns.map((c) => c.name);
   if (!columns.length) return undefined;
-  const only = { ...opts.spec, contract: { columns: opts.spec.contract.columns.filter((c) => columns.includes(c.name)) } };
+  const only = {
+    ...opts.spec,
+    contract: { columns: opts.spec.contract.columns.filter((c) => columns.includes(c.name)) },
+  };
   const typed = opts.keepAs ? ident(opts.keepAs) : TYPED;
-  const ofFile = (f: string) => profileRelation(conn, only, `(SELECT * FROM ${typed} WHERE NOT __bad${res.sources.length > 1 ? ` AND __file = ${lit(f)}` : ''})`);
+  const ofFile = (f: string) =>
+    profileRelation(
+      conn,
+      only,
+      `(SELECT * FROM ${typed} WHERE NOT __bad${res.sources.length > 1 ? ` AND __file = ${lit(f)}` : ''})`,
+    );
   if (opts.peers) {
     const peers: PeerProfiles['peers'] = [];
     for (const file of opts.peers.files.slice(0, MAX_PEERS)) {
       try {
-        const r = await runLoad(conn, { spec: opts.peers.spec, specVersion: 0, runId: `${opts.runId}/peer`, source: file, files: [file], allowedRoots: opts.allowedRoots, commit: false });
-        if (r.profile) peers.push({ file, profile: { rows: r.profile.rows, columns: r.profile.columns.filter((c) => columns.includes(c.name)) } });
+        const r = await runLoad(conn, {
+          spec: opts.peers.spec,
+          specVersion: 0,
+          runId: `${opts.runId}/peer`,
+          source: file,
+          files: [file],
+          allowedRoots: opts.allowedRoots,
+          commit: false,
+        });
+        if (r.profile)
+          peers.push({
+            file,
+            profile: { rows: r.profile.rows, columns: r.profile.columns.filter((c) => columns.includes(c.name)) },
+          });
       } catch {
         // A peer that does not fit its version either is no evidence: leave it out.
       }
     }
-    const fixed = res.sources.map((file) => ({ file, profile: { rows: res.profile?.rows ?? 0, columns: (res.profile?.columns ?? []).filter((c) => columns.includes(c.name)) } }));
+    const fixed = res.sources.map((file) => ({
+      file,
+      profile: {
+        rows: res.profile?.rows ?? 0,
+        columns: (res.profile?.columns ?? []).filter((c) => columns.includes(c.name)),
+      },
+    }));
     return peers.length ? { columns, fixed, peers } : undefined;
   }
   const matches = opts.patch ? scopedMatches(opts.patch) : undefined;
@@ -306,7 +413,13 @@ function peerChecks(spec: PipelineSpec, p: PeerProfiles, partitionKeys: Readonly
 export async function verifyCandidate(conn: DuckDBConnection, opts: VerifyOptions): Promise<VerificationReport> {
   const { spec } = opts;
   const checks: VerificationCheck[] = [];
-  const base = { passed: false, candidateVersion: opts.candidateVersion, rowsRead: 0, rowsLoaded: 0, rowsQuarantined: 0 };
+  const base = {
+    passed: false,
+    candidateVersion: opts.candidateVersion,
+    rowsRead: 0,
+    rowsLoaded: 0,
+    rowsQuarantined: 0,
+  };
   let res;
   try {
     res = await runLoad(conn, {
@@ -330,10 +443,20 @@ export async function verifyCandidate(conn: DuckDBConnection, opts: VerifyOption
     if (opts.keepAs) await conn.run(`DROP TABLE IF EXISTS ${ident(opts.keepAs)}`).catch(() => undefined);
     if (!(err instanceof HealError)) throw err;
     const name = err.type === 'QuarantineBudgetExceeded' ? 'quarantine-budget' : 'contract';
-    checks.push({ name, passed: false, figure: err.message.slice(0, 300), threshold: name === 'contract' ? 'the source fits the contract' : `≤ ${pct(spec.quality.quarantineBudget)}` });
+    checks.push({
+      name,
+      passed: false,
+      figure: err.message.slice(0, 300),
+      threshold: name === 'contract' ? 'the source fits the contract' : `≤ ${pct(spec.quality.quarantineBudget)}`,
+    });
     return { ...base, checks, summary: `${name} failed: ${err.message.slice(0, 200)}` };
   }
-  checks.push({ name: 'contract', passed: true, figure: 'the source fits the candidate spec', threshold: 'the source fits the contract' });
+  checks.push({
+    name: 'contract',
+    passed: true,
+    figure: 'the source fits the candidate spec',
+    threshold: 'the source fits the contract',
+  });
   const accounted = res.rowsLoaded + res.rowsQuarantined === res.rowsRead;
   checks.push({
     name: 'rows-accounted',
@@ -353,7 +476,12 @@ export async function verifyCandidate(conn: DuckDBConnection, opts: VerifyOption
     const cand = profile?.columns.find((p) => p.name === c.name);
     if (c.required) {
       const allNull = !cand || cand.count === 0;
-      checks.push({ name: `not-all-null:${c.name}`, passed: !allNull, figure: `${cand?.count ?? 0} non-null values`, threshold: '> 0' });
+      checks.push({
+        name: `not-all-null:${c.name}`,
+        passed: !allNull,
+        figure: `${cand?.count ?? 0} non-null values`,
+        threshold: '> 0',
+      });
     }
   }
   const peers = await peerProfiles(conn, opts, res);
@@ -370,7 +498,12 @@ export async function verifyCandidate(conn: DuckDBConnection, opts: VerifyOption
     rowsLoaded: res.rowsLoaded,
     rowsQuarantined: res.rowsQuarantined,
     checks,
-    summary: failed.length ? failed.map((f) => `${f.name}: ${f.figure}`).join('; ').slice(0, 400) : `all ${checks.length} checks passed`,
+    summary: failed.length
+      ? failed
+          .map((f) => `${f.name}: ${f.figure}`)
+          .join('; ')
+          .slice(0, 400)
+      : `all ${checks.length} checks passed`,
   };
   verifiedLoads.set(report, { sources: res.sources, rowsRead: res.rowsRead, profile: res.profile, kept });
   return report;

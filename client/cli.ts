@@ -22,8 +22,10 @@ import { TemporalUnavailableError } from './temporal';
 export function describeError(err: unknown): { type: string; message: string; exitCode: number } {
   if (err instanceof CliError) return { type: err.type, message: err.message, exitCode: err.exitCode };
   if (err instanceof HealError) return { type: err.type, message: err.message, exitCode: EXIT.badInput };
-  if (err instanceof ConfigError) return { type: 'ConfigInvalid', message: `configuration: ${err.message}`, exitCode: EXIT.badInput };
-  if (err instanceof TemporalUnavailableError) return { type: 'TemporalUnavailable', message: err.message, exitCode: EXIT.unavailable };
+  if (err instanceof ConfigError)
+    return { type: 'ConfigInvalid', message: `configuration: ${err.message}`, exitCode: EXIT.badInput };
+  if (err instanceof TemporalUnavailableError)
+    return { type: 'TemporalUnavailable', message: err.message, exitCode: EXIT.unavailable };
   const message = err instanceof Error ? err.message : String(err);
   return { type: 'Error', message: message.split('\n')[0] ?? message, exitCode: EXIT.unavailable };
 }
@@ -50,11 +52,31 @@ export function buildProgram(): Command {
     .requiredOption('--source <file>', 'sample source file (csv, json or parquet)')
     .option('--table <table>', 'target table (default: the pipeline name)')
     .option('--optional <columns>', 'comma-separated columns to make optional')
-    .addOption(new Option('--format <format>', 'source format (default: from the file extension)').choices(['csv', 'json', 'parquet']))
-    .addOption(new Option('--mode <mode>', 'how the table is written (default: replace)').choices(['replace', 'append', 'merge']))
+    .addOption(
+      new Option('--format <format>', 'source format (default: from the file extension)').choices([
+        'csv',
+        'json',
+        'parquet',
+      ]),
+    )
+    .addOption(
+      new Option('--mode <mode>', 'how the table is written (default: replace)').choices([
+        'replace',
+        'append',
+        'merge',
+      ]),
+    )
     .option('--key <columns>', 'comma-separated key columns (merge mode)')
-    .addOption(new Option('--partial <policy>', 'a many-file replace with files that cannot load: refuse (default) or load-and-flag').choices(['refuse', 'load-and-flag']))
-    .option('--partition-keys <columns>', 'comma-separated columns the files are split by (their mix and range move between files)')
+    .addOption(
+      new Option(
+        '--partial <policy>',
+        'a many-file replace with files that cannot load: refuse (default) or load-and-flag',
+      ).choices(['refuse', 'load-and-flag']),
+    )
+    .option(
+      '--partition-keys <columns>',
+      'comma-separated columns the files are split by (their mix and range move between files)',
+    )
     .option('--force', 'replace an existing pipeline with a new version from this sample')
     .option('--json', 'print the result as JSON')
     .action(async (name: string, o: InitOptions) => {
@@ -67,7 +89,10 @@ export function buildProgram(): Command {
     .argument('<name>', 'pipeline name')
     .option('--source <file>', 'load this file (or glob) instead of the spec source, for this run only')
     .option('--review', 'wait for `heal approve` / `heal reject` before applying a fix (review mode for this run)')
-    .option('--partitioned', 'the source is a glob or directory of partitions: one child workflow per file, drift healed per partition')
+    .option(
+      '--partitioned',
+      'the source is a glob or directory of partitions: one child workflow per file, drift healed per partition',
+    )
     .option('--json', 'print exactly one JSON object on stdout')
     .action(async (name: string, o: { source?: string; json?: boolean; review?: boolean; partitioned?: boolean }) => {
       process.exitCode = await runRun(ctx(o.json), name, o);
@@ -75,7 +100,9 @@ export function buildProgram(): Command {
 
   program
     .command('dev')
-    .description('start a Temporal dev server (SQLite under HEAL_HOME, Web UI) and a worker, in the foreground; with TEMPORAL_ADDRESS, only the worker')
+    .description(
+      'start a Temporal dev server (SQLite under HEAL_HOME, Web UI) and a worker, in the foreground; with TEMPORAL_ADDRESS, only the worker',
+    )
     .action(async () => {
       // Loaded on demand: the worker package is heavy and only `dev` needs it here.
       // eslint-disable-next-line @typescript-eslint/no-require-imports -- lazy load of a heavy module
@@ -110,9 +137,14 @@ export function buildProgram(): Command {
     .option('--seed <n>', 'seed of the choices (same seed, same bytes)', '1')
     .option('--list', 'list the kinds and the outcome each must reach')
     .option('--json', 'print exactly one JSON object on stdout')
-    .action(async (kind: string | undefined, o: { source?: string; out?: string; seed?: string; list?: boolean; json?: boolean }) => {
-      await runChaos(ctx(o.json), kind, o);
-    });
+    .action(
+      async (
+        kind: string | undefined,
+        o: { source?: string; out?: string; seed?: string; list?: boolean; json?: boolean },
+      ) => {
+        await runChaos(ctx(o.json), kind, o);
+      },
+    );
 
   registerOperationCommands(program, ctx);
   registerHistoryCommands(program, ctx);
@@ -134,7 +166,8 @@ export async function main(argv: string[]): Promise<number> {
       return err.exitCode === 0 ? EXIT.ok : EXIT.badInput;
     }
     const d = describeError(err);
-    if (json) process.stdout.write(`${JSON.stringify({ outcome: 'failed', error: { type: d.type, message: d.message } })}\n`);
+    if (json)
+      process.stdout.write(`${JSON.stringify({ outcome: 'failed', error: { type: d.type, message: d.message } })}\n`);
     console.error(`heal: ${d.message}`);
     if (argv.includes('--verbose') && err instanceof Error && err.stack) console.error(err.stack);
     return d.exitCode;

@@ -20,4 +20,3 @@ export interface CliContext {
   /** Progress messages (stderr; silent with --json). */
   log: (msg: string) => void;
 }
-

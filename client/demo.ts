@@ -52,7 +52,12 @@ async function showEpisode(session: TemporalSession, episodeId: string): Promise
       console.log(dim(`       ${c.passed ? '✓' : '✗'} ${c.name}: ${c.figure}`));
     }
     const profiles = checks.filter((c) => c.name.startsWith('profile:') && c.passed);
-    if (profiles.length) console.log(dim(`       ✓ ${profiles.length} column profiles match the baseline (${profiles.map((c) => c.name.slice(8)).join(', ')})`));
+    if (profiles.length)
+      console.log(
+        dim(
+          `       ✓ ${profiles.length} column profiles match the baseline (${profiles.map((c) => c.name.slice(8)).join(', ')})`,
+        ),
+      );
     if (a.error && !a.report) console.log(dim(`       ${a.error}`));
   }
 }
@@ -63,10 +68,16 @@ async function main(): Promise<void> {
   ensureDir(dir);
   const clean = path.join(dir, 'seattle-weather.csv');
   fs.copyFileSync(DATASET, clean);
-  const data: Table = fs.readFileSync(clean, 'utf8').trimEnd().split('\n').map((l) => l.split(','));
+  const data: Table = fs
+    .readFileSync(clean, 'utf8')
+    .trimEnd()
+    .split('\n')
+    .map((l) => l.split(','));
   const camel = (h: string) => h.replace(/_([a-z])/g, (_m, c: string) => c.toUpperCase());
   const renamed: Table = [data[0]!.map(camel), ...data.slice(1)];
-  const usDates: Table = renamed.map((r, i) => (i === 0 ? r : [r[0]!.replace(/^(\d{4})-(\d{2})-(\d{2})$/, '$2/$3/$1'), ...r.slice(1)]));
+  const usDates: Table = renamed.map((r, i) =>
+    i === 0 ? r : [r[0]!.replace(/^(\d{4})-(\d{2})-(\d{2})$/, '$2/$3/$1'), ...r.slice(1)],
+  );
   const dropped: Table = usDates.map((r) => r.filter((_v, j) => j !== 2));
   const files = {
     renamed: path.join(dir, 'seattle-weather-renamed.csv'),
@@ -80,14 +91,19 @@ async function main(): Promise<void> {
   step(1, 'Temporal: a dev server and a worker');
   const log = (m: string) => console.log(dim(`   ${m}`));
   const session = await openSession(config, log);
-  console.log(`   server ${session.address}${session.ownsServer ? ' (started for the demo; history kept in the state directory)' : ' (already running)'}`);
+  console.log(
+    `   server ${session.address}${session.ownsServer ? ' (started for the demo; history kept in the state directory)' : ' (already running)'}`,
+  );
 
   try {
     step(2, `heal init weather --source ${path.relative(process.cwd(), clean)}`);
     const spec = await inferSpec({ name: 'weather', source: clean, allowedRoots: config.allowedRoots });
     const rec = specStoreFor(config).create(spec, { force: true });
     console.log(`   spec v${rec.version}: ${rec.file}`);
-    for (const c of spec.contract.columns) console.log(`     ${c.name.padEnd(14)} ${c.type}${c.format ? ` (${c.format})` : ''}${c.required ? ', required' : ''}`);
+    for (const c of spec.contract.columns)
+      console.log(
+        `     ${c.name.padEnd(14)} ${c.type}${c.format ? ` (${c.format})` : ''}${c.required ? ', required' : ''}`,
+      );
 
     const run = async (source: string): Promise<PipelineRunResult> => {
       const started = Date.now();
@@ -98,12 +114,25 @@ async function main(): Promise<void> {
       return result;
     };
     const count = async () =>
-      (await withDuckDB(config.warehouse, {}, (conn) => queryRows<{ n: number }>(conn, 'SELECT count(*) AS n FROM weather')))[0]?.n;
+      (
+        await withDuckDB(config.warehouse, {}, (conn) =>
+          queryRows<{ n: number }>(conn, 'SELECT count(*) AS n FROM weather'),
+        )
+      )[0]?.n;
 
     step(3, 'heal run weather (the clean file)');
     const outcomes = [await run(clean)];
-    const sample = await withDuckDB(config.warehouse, {}, (conn) => queryRows(conn, 'SELECT * FROM weather ORDER BY date LIMIT 3'));
-    for (const row of sample) console.log(dim(`     ${Object.values(row).map((v) => (v instanceof Date ? v.toISOString().slice(0, 10) : String(v))).join(' | ')}`));
+    const sample = await withDuckDB(config.warehouse, {}, (conn) =>
+      queryRows(conn, 'SELECT * FROM weather ORDER BY date LIMIT 3'),
+    );
+    for (const row of sample)
+      console.log(
+        dim(
+          `     ${Object.values(row)
+            .map((v) => (v instanceof Date ? v.toISOString().slice(0, 10) : String(v)))
+            .join(' | ')}`,
+        ),
+      );
 
     step(4, 'the source drifts: temp_max/temp_min arrive as tempMax/tempMin → a healing episode');
     outcomes.push(await run(files.renamed));
@@ -113,7 +142,9 @@ async function main(): Promise<void> {
 
     step(6, 'and then a required column (tempMax) disappears: no fix is safe, the load is refused');
     outcomes.push(await run(files.dropped));
-    console.log(`\n   table weather still holds ${await count()} rows; spec v${new SpecStore(config.home).currentVersion('weather')} is current.`);
+    console.log(
+      `\n   table weather still holds ${await count()} rows; spec v${new SpecStore(config.home).currentVersion('weather')} is current.`,
+    );
     const expected = ['succeeded', 'healed', 'healed', 'failed'];
     if (outcomes.some((o, i) => o.outcome !== expected[i])) {
       console.error(red(`demo: expected ${expected.join(', ')}, got ${outcomes.map((o) => o.outcome).join(', ')}`));
@@ -122,8 +153,11 @@ async function main(): Promise<void> {
   } finally {
     await session.close();
   }
-  console.log(`\n${bold('done.')} Warehouse: ${config.warehouse}. Browse the runs: ${config.uiUrl}/namespaces/${config.namespace}/workflows`);
-  if (session.ownsServer) console.log(dim('   (the demo stopped its dev server; `npm run dev` keeps one running, with the same history)'));
+  console.log(
+    `\n${bold('done.')} Warehouse: ${config.warehouse}. Browse the runs: ${config.uiUrl}/namespaces/${config.namespace}/workflows`,
+  );
+  if (session.ownsServer)
+    console.log(dim('   (the demo stopped its dev server; `npm run dev` keeps one running, with the same history)'));
 }
 
 main().catch((err: unknown) => {

@@ -18,7 +18,8 @@ import type { PipelineRunResult } from '../common/types';
 import { queryRows, withDuckDB } from '../lib/duckdb';
 
 export type Expect = 'healed' | 'quarantined' | 'refused' | 'succeeded';
-export type Verdict = 'healed-correct' | 'quarantined-correct' | 'refused-correct' | 'succeeded-correct' | 'missed' | 'WRONG' | 'n/a';
+export type Verdict =
+  'healed-correct' | 'quarantined-correct' | 'refused-correct' | 'succeeded-correct' | 'missed' | 'WRONG' | 'n/a';
 
 export interface GauntletCase {
   /** Row label (dataset or drift-case folder). */
@@ -59,10 +60,19 @@ interface CliRun {
 
 function cli(g: GauntletEnv, args: string[]): Promise<CliRun> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [g.bin, ...args], { env: g.env, maxBuffer: 64 << 20, timeout: 300_000 }, (err, stdout, stderr) => {
-      const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : 1) : 0;
-      resolve({ code, stdout, stderr });
-    });
+    execFile(
+      process.execPath,
+      [g.bin, ...args],
+      { env: g.env, maxBuffer: 64 << 20, timeout: 300_000 },
+      (err, stdout, stderr) => {
+        const code = err
+          ? typeof (err as { code?: unknown }).code === 'number'
+            ? (err as { code: number }).code
+            : 1
+          : 0;
+        resolve({ code, stdout, stderr });
+      },
+    );
   });
 }
 
@@ -72,13 +82,18 @@ function cli(g: GauntletEnv, args: string[]): Promise<CliRun> {
  */
 async function snapshot(warehouse: string, table: string, nulled: string[] = []): Promise<string[] | null> {
   return withDuckDB(warehouse, {}, async (conn) => {
-    const exists = await queryRows<{ n: number }>(conn, `SELECT count(*) AS n FROM information_schema.tables WHERE table_name = '${table.replace(/'/g, "''")}'`);
+    const exists = await queryRows<{ n: number }>(
+      conn,
+      `SELECT count(*) AS n FROM information_schema.tables WHERE table_name = '${table.replace(/'/g, "''")}'`,
+    );
     if (!exists[0]?.n) return null;
     const rows = await queryRows(conn, `SELECT * FROM "${table.replace(/"/g, '""')}"`);
     return rows
       .map((r) => {
         for (const c of nulled) if (c in r) r[c] = null;
-        return JSON.stringify(r, (_k, v: unknown) => (v instanceof Date ? v.toISOString() : typeof v === 'bigint' ? Number(v) : v));
+        return JSON.stringify(r, (_k, v: unknown) =>
+          v instanceof Date ? v.toISOString() : typeof v === 'bigint' ? Number(v) : v,
+        );
       })
       .sort();
   });
@@ -95,10 +110,14 @@ function isSubMultiset(small: string[], big: string[]): boolean {
   return true;
 }
 
-const same = (a: string[] | null, b: string[] | null) => a !== null && b !== null && a.length === b.length && a.every((x, i) => x === b[i]);
+const same = (a: string[] | null, b: string[] | null) =>
+  a !== null && b !== null && a.length === b.length && a.every((x, i) => x === b[i]);
 
 function pipelineName(c: GauntletCase): string {
-  return `${c.dataset}-${c.kind}`.toLowerCase().replace(/[^a-z0-9_-]+/g, '-').slice(0, 63);
+  return `${c.dataset}-${c.kind}`
+    .toLowerCase()
+    .replace(/[^a-z0-9_-]+/g, '-')
+    .slice(0, 63);
 }
 
 /** Run one case through the CLI and judge it. */
@@ -118,7 +137,8 @@ export async function runCase(g: GauntletEnv, c: GauntletCase): Promise<CaseResu
   if (init.code !== 0) return done('WRONG', 'init-failed', init.stderr.trim().split('\n')[0] ?? '');
   const table = (JSON.parse(init.stdout) as { table: string }).table;
   const first = await cli(g, ['run', name, '--json']);
-  if (first.code !== 0) return done('WRONG', 'clean-run-failed', first.stderr.trim().split('\n')[0] ?? first.stdout.slice(0, 200));
+  if (first.code !== 0)
+    return done('WRONG', 'clean-run-failed', first.stderr.trim().split('\n')[0] ?? first.stdout.slice(0, 200));
   const nulled = c.nulledColumn ? [c.nulledColumn, toIdentifier(c.nulledColumn)] : [];
   const before = await snapshot(g.warehouse, table);
   const expected = nulled.length ? await snapshot(g.warehouse, table, nulled) : before;
@@ -139,19 +159,55 @@ export async function runCase(g: GauntletEnv, c: GauntletCase): Promise<CaseResu
   if (run.code !== 0) return done('WRONG', r.outcome, `exit ${run.code} on ${r.outcome}`, r);
   const loadedOk = (after?.length ?? 0) === r.rowsLoaded || r.outcome === 'succeeded';
   if (r.rowsQuarantined > 0) {
-    const ok = after !== null && before !== null && isSubMultiset(after, before) && after.length + r.rowsQuarantined === before.length;
-    if (!ok) return done('WRONG', r.outcome, `${r.rowsQuarantined} quarantined, but the loaded rows are not the clean rows less those`, r);
-    return done(c.expect === 'quarantined' ? 'quarantined-correct' : 'missed', `${r.outcome}+quarantine`, `${r.rowsQuarantined} rows quarantined`, r);
+    const ok =
+      after !== null &&
+      before !== null &&
+      isSubMultiset(after, before) &&
+      after.length + r.rowsQuarantined === before.length;
+    if (!ok)
+      return done(
+        'WRONG',
+        r.outcome,
+        `${r.rowsQuarantined} quarantined, but the loaded rows are not the clean rows less those`,
+        r,
+      );
+    return done(
+      c.expect === 'quarantined' ? 'quarantined-correct' : 'missed',
+      `${r.outcome}+quarantine`,
+      `${r.rowsQuarantined} rows quarantined`,
+      r,
+    );
   }
   if (!same(r.outcome === 'healed' ? expected : before, after) || !loadedOk) {
-    return done('WRONG', r.outcome, `reported ${r.outcome}, but the table differs from the clean one (${after?.length ?? 0} vs ${before?.length ?? 0} rows)`, r);
+    return done(
+      'WRONG',
+      r.outcome,
+      `reported ${r.outcome}, but the table differs from the clean one (${after?.length ?? 0} vs ${before?.length ?? 0} rows)`,
+      r,
+    );
   }
-  if (r.outcome === 'healed') return done(c.expect === 'healed' || c.expect === 'succeeded' ? 'healed-correct' : 'missed', 'healed', r.patch?.map((p) => p.op).join('+') ?? '', r);
-  return done(c.expect === 'succeeded' || c.expect === 'healed' ? 'succeeded-correct' : 'missed', 'succeeded', 'no drift: the table equals the clean one', r);
+  if (r.outcome === 'healed')
+    return done(
+      c.expect === 'healed' || c.expect === 'succeeded' ? 'healed-correct' : 'missed',
+      'healed',
+      r.patch?.map((p) => p.op).join('+') ?? '',
+      r,
+    );
+  return done(
+    c.expect === 'succeeded' || c.expect === 'healed' ? 'succeeded-correct' : 'missed',
+    'succeeded',
+    'no drift: the table equals the clean one',
+    r,
+  );
 }
 
 /** Run cases with bounded concurrency, reporting each as it ends. */
-export async function runCases(g: GauntletEnv, cases: GauntletCase[], concurrency: number, onResult?: (r: CaseResult) => void): Promise<CaseResult[]> {
+export async function runCases(
+  g: GauntletEnv,
+  cases: GauntletCase[],
+  concurrency: number,
+  onResult?: (r: CaseResult) => void,
+): Promise<CaseResult[]> {
   const results: CaseResult[] = new Array<CaseResult>(cases.length);
   let next = 0;
   const worker = async () => {
@@ -179,7 +235,13 @@ const SYMBOL: Record<Verdict, string> = {
 };
 
 /** A Markdown matrix (dataset × kind) and a summary line. */
-export function formatMatrix(results: CaseResult[]): { table: string; summary: string; correct: number; applicable: number; wrong: number } {
+export function formatMatrix(results: CaseResult[]): {
+  table: string;
+  summary: string;
+  correct: number;
+  applicable: number;
+  wrong: number;
+} {
   const datasets = [...new Set(results.map((r) => r.dataset))];
   const kinds = [...new Set(results.map((r) => r.kind))];
   const cell = (d: string, k: string) => results.find((r) => r.dataset === d && r.kind === k);
@@ -208,7 +270,11 @@ export function driftCaseFolders(root: string): GauntletCase[] {
     .filter((d) => d.isDirectory() && fs.existsSync(path.join(root, d.name, 'case.json')))
     .map((d) => {
       const dir = path.join(root, d.name);
-      const meta = JSON.parse(fs.readFileSync(path.join(dir, 'case.json'), 'utf8')) as { expect: Expect; drift?: string; notes?: string };
+      const meta = JSON.parse(fs.readFileSync(path.join(dir, 'case.json'), 'utf8')) as {
+        expect: Expect;
+        drift?: string;
+        notes?: string;
+      };
       return {
         dataset: d.name,
         kind: 'case',

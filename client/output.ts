@@ -17,17 +17,27 @@ export function formatRunResult(r: PipelineRunResult, opts: { url: string; secon
   const lines: string[] = [];
   const where = r.table ? `${r.table} in ${r.warehouse}` : '';
   if (r.outcome === 'succeeded' || r.outcome === 'healed' || r.outcome === 'partial') {
-    const mark = r.outcome === 'partial' ? red('◐ partial') : r.outcome === 'healed' ? yellow('✔ healed') : green('✔ succeeded');
+    const mark =
+      r.outcome === 'partial' ? red('◐ partial') : r.outcome === 'healed' ? yellow('✔ healed') : green('✔ succeeded');
     if (r.skipped) {
-      lines.push(`${mark} ${bold(r.pipeline)}: this file was already appended; nothing loaded (spec v${r.specVersion})`);
+      lines.push(
+        `${mark} ${bold(r.pipeline)}: this file was already appended; nothing loaded (spec v${r.specVersion})`,
+      );
     } else {
       lines.push(
         `${mark} ${bold(r.pipeline)}: ${r.rowsLoaded} rows loaded, ${r.rowsQuarantined} quarantined (spec v${r.specVersion}) in ${opts.seconds.toFixed(1)}s`,
       );
     }
-    if (r.outcome === 'partial') lines.push(red(`  not every file loaded: ${r.error?.message ?? 'files set aside'}; a later run loads them once they are fixed`));
+    if (r.outcome === 'partial')
+      lines.push(
+        red(
+          `  not every file loaded: ${r.error?.message ?? 'files set aside'}; a later run loads them once they are fixed`,
+        ),
+      );
     if (r.outcome === 'partial' && r.driftReport && !r.patch) {
-      lines.push(`  the source had drifted (${r.driftReport.kinds.join(', ')}); the files with no fix were set aside, the others loaded with spec v${r.specVersion}`);
+      lines.push(
+        `  the source had drifted (${r.driftReport.kinds.join(', ')}); the files with no fix were set aside, the others loaded with spec v${r.specVersion}`,
+      );
     } else if (r.driftReport && r.patch) {
       const kinds = r.driftReport.kinds.join(', ');
       lines.push(
@@ -38,16 +48,23 @@ export function formatRunResult(r: PipelineRunResult, opts: { url: string; secon
       if (r.driftReport) lines.push(`  spec v${r.driftReport.specVersion} → v${r.specVersion}`);
     }
     if (where) lines.push(`  table:    ${where}`);
-    if (r.rowsQuarantined > 0 && r.table) lines.push(`  quarantine: ${r.table}__quarantine (source file, line, column, reason)`);
+    if (r.rowsQuarantined > 0 && r.table)
+      lines.push(`  quarantine: ${r.table}__quarantine (source file, line, column, reason)`);
   } else {
-    const why = r.driftReport ? `the source has drifted (${r.driftReport.kinds.join(', ')})` : (r.error?.message ?? 'failed');
+    const why = r.driftReport
+      ? `the source has drifted (${r.driftReport.kinds.join(', ')})`
+      : (r.error?.message ?? 'failed');
     lines.push(`${red('✖ failed')} ${bold(r.pipeline)}: ${why}`);
     if (r.driftReport) {
       lines.push(`  what changed:`);
       for (const d of r.driftReport.differences.slice(0, 12)) lines.push(`   - ${d.detail}`);
-      if (r.driftReport.differences.length > 12) lines.push(`   … ${r.driftReport.differences.length - 12} more (use --json)`);
+      if (r.driftReport.differences.length > 12)
+        lines.push(`   … ${r.driftReport.differences.length - 12} more (use --json)`);
     }
-    if (r.attempts > 0 && r.error) lines.push(`  healing: ${r.attempts} attempt${r.attempts === 1 ? '' : 's'}, none held: ${r.error.message.split('; not healed: ')[1] ?? r.error.message}`);
+    if (r.attempts > 0 && r.error)
+      lines.push(
+        `  healing: ${r.attempts} attempt${r.attempts === 1 ? '' : 's'}, none held: ${r.error.message.split('; not healed: ')[1] ?? r.error.message}`,
+      );
     if (r.table) lines.push(`  the table ${r.table} is unchanged (spec v${r.specVersion})`);
   }
   lines.push(dim(`  workflow: ${r.workflowId}  ${opts.url}`));
@@ -60,18 +77,34 @@ export function formatRunResult(r: PipelineRunResult, opts: { url: string; secon
   return lines.join('\n');
 }
 
-const FILE_MARKS: Record<FileOutcome['outcome'], string> = { loaded: '✔', healed: '✚', skipped: '·', 'set-aside': '✖', held: '‖' };
+const FILE_MARKS: Record<FileOutcome['outcome'], string> = {
+  loaded: '✔',
+  healed: '✚',
+  skipped: '·',
+  'set-aside': '✖',
+  held: '‖',
+};
 
 /** The files of a many-file run: a count line, then the ones that need a look (set aside, held, healed) first. */
-export function formatFiles(files: readonly FileOutcome[], fanOutId?: string, partitionKeys?: readonly string[]): string[] {
+export function formatFiles(
+  files: readonly FileOutcome[],
+  fanOutId?: string,
+  partitionKeys?: readonly string[],
+): string[] {
   const n = (o: FileOutcome['outcome']) => files.filter((f) => f.outcome === o).length;
-  const counts = (['loaded', 'healed', 'skipped', 'set-aside', 'held'] as const).filter((o) => n(o) > 0).map((o) => `${n(o)} ${o}`);
+  const counts = (['loaded', 'healed', 'skipped', 'set-aside', 'held'] as const)
+    .filter((o) => n(o) > 0)
+    .map((o) => `${n(o)} ${o}`);
   const lines = [`  files: ${files.length} (${counts.join(', ')})${fanOutId ? `  ${dim(fanOutId)}` : ''}`];
-  if (partitionKeys?.length) lines.push(dim(`  split by: ${partitionKeys.join(', ')} (their mix and range are not compared with the baseline)`));
+  if (partitionKeys?.length)
+    lines.push(dim(`  split by: ${partitionKeys.join(', ')} (their mix and range are not compared with the baseline)`));
   const order: FileOutcome['outcome'][] = ['set-aside', 'held', 'healed', 'loaded', 'skipped'];
   const shown = [...files].sort((a, b) => order.indexOf(a.outcome) - order.indexOf(b.outcome)).slice(0, 12);
   for (const f of shown) {
-    const what = f.outcome === 'loaded' || f.outcome === 'healed' ? `${f.rowsLoaded} rows${f.rowsQuarantined ? `, ${f.rowsQuarantined} quarantined` : ''}` : (f.reason ?? f.outcome);
+    const what =
+      f.outcome === 'loaded' || f.outcome === 'healed'
+        ? `${f.rowsLoaded} rows${f.rowsQuarantined ? `, ${f.rowsQuarantined} quarantined` : ''}`
+        : (f.reason ?? f.outcome);
     const line = `   ${FILE_MARKS[f.outcome]} ${f.outcome.padEnd(9)} ${f.file}: ${f.driftKinds?.length ? `[${f.driftKinds.join(', ')}] ` : ''}${what}`;
     lines.push(f.outcome === 'set-aside' ? red(line) : f.outcome === 'held' ? yellow(line) : line);
   }

@@ -54,7 +54,10 @@ export function startProjectDevServer(config: HealConfig, cliPath: string): Prom
   });
 }
 
-async function startLocal(config: HealConfig, log: (m: string) => void): Promise<{ address: string; stop: () => Promise<void> }> {
+async function startLocal(
+  config: HealConfig,
+  log: (m: string) => void,
+): Promise<{ address: string; stop: () => Promise<void> }> {
   const layout = stateLayout(config.home);
   const cli = findTemporalCli(config);
   if (cli) {
@@ -121,7 +124,10 @@ function installQuietRuntime(verbose: boolean): void {
 }
 
 /** Connect to (or start) a Temporal server for one CLI command. */
-export async function openSession(config: HealConfig, log: (m: string) => void = () => undefined): Promise<TemporalSession> {
+export async function openSession(
+  config: HealConfig,
+  log: (m: string) => void = () => undefined,
+): Promise<TemporalSession> {
   let address = config.temporalAddress ?? `127.0.0.1:${config.devPort}`;
   let stopServer: (() => Promise<void>) | undefined;
   if (!config.temporalAddress && !(await isServerReachable(address, config.namespace))) {
@@ -182,7 +188,8 @@ export async function openSession(config: HealConfig, log: (m: string) => void =
     async ensureWorker(workflowId: string) {
       if (local) return;
       if (stopServer) return startWorker('this command started the server');
-      if ((await pollerCount(client, config)) === 0) return startWorker(`no worker polls task queue "${config.taskQueue}"`);
+      if ((await pollerCount(client, config)) === 0)
+        return startWorker(`no worker polls task queue "${config.taskQueue}"`);
       const deadline = Date.now() + WORKER_GRACE_MS;
       while (Date.now() < deadline) {
         if (await taskStarted(client, workflowId)) return;

@@ -122,7 +122,9 @@ export class PipelineNotFoundError extends HealError {
   constructor(name: string, known: string[] = []) {
     super(
       `no pipeline named "${name}"` +
-        (known.length ? ` (known: ${known.join(', ')})` : ' (none yet: create one with `heal init <name> --source <file>`)'),
+        (known.length
+          ? ` (known: ${known.join(', ')})`
+          : ' (none yet: create one with `heal init <name> --source <file>`)'),
     );
   }
 }
@@ -134,7 +136,10 @@ export class SourceUnreadableError extends HealError {
 export class PathNotAllowedError extends HealError {
   readonly type = 'PathNotAllowed' as const;
   constructor(path: string, roots: string[]) {
-    super(`${path}: outside the allowed roots (${roots.join(', ')}); set HEAL_ALLOWED_ROOTS to allow it`, { path, roots });
+    super(`${path}: outside the allowed roots (${roots.join(', ')}); set HEAL_ALLOWED_ROOTS to allow it`, {
+      path,
+      roots,
+    });
   }
 }
 

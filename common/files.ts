@@ -82,7 +82,8 @@ export function groupByReading(spec: PipelineSpec, files: readonly string[]): st
 
 /** The files of a drift report that drifted, each with the report of its own differences; undefined unless every difference names its file. */
 export function driftByFile(drift: DriftReport): Map<string, DriftReport> | undefined {
-  if (!drift.files?.length || !drift.differences.length || drift.differences.some((d) => d.file === undefined)) return undefined;
+  if (!drift.files?.length || !drift.differences.length || drift.differences.some((d) => d.file === undefined))
+    return undefined;
   const out = new Map<string, DriftReport>();
   for (const d of drift.differences) {
     const file = d.file as string;
@@ -97,11 +98,21 @@ export function driftByFile(drift: DriftReport): Map<string, DriftReport> | unde
     }
     const columns = drift.files.find((f) => f.file === file)?.columns ?? drift.found.columns;
     const { files: _files, ...report } = drift;
-    out.set(file, { ...report, sources: [file], kinds: [one.kind], differences: [one], found: { ...drift.found, columns }, summary: '' });
+    out.set(file, {
+      ...report,
+      sources: [file],
+      kinds: [one.kind],
+      differences: [one],
+      found: { ...drift.found, columns },
+      summary: '',
+    });
   }
   for (const [file, r] of out) {
     const first = r.differences.slice(0, 3).map((d) => d.detail);
-    out.set(file, { ...r, summary: `schema drift in ${r.pipeline} (${fileName(file)}): ${first.join('; ')}${r.differences.length > 3 ? ` (+${r.differences.length - 3} more)` : ''}` });
+    out.set(file, {
+      ...r,
+      summary: `schema drift in ${r.pipeline} (${fileName(file)}): ${first.join('; ')}${r.differences.length > 3 ? ` (+${r.differences.length - 3} more)` : ''}`,
+    });
   }
   return out;
 }
@@ -128,7 +139,12 @@ function kindsByFile(drift: DriftReport | null | undefined): Map<string, string[
  * drifted and loaded is `healed`), the files set aside (with why and their drift), and — when the
  * run refused to load without them — the other files of the drifted source as `held`.
  */
-export function runFiles(opts: { loaded?: readonly FileOutcome[]; setAside?: readonly FileNote[]; drift?: DriftReport | null; held?: boolean }): FileOutcome[] {
+export function runFiles(opts: {
+  loaded?: readonly FileOutcome[];
+  setAside?: readonly FileNote[];
+  drift?: DriftReport | null;
+  held?: boolean;
+}): FileOutcome[] {
   const kinds = kindsByFile(opts.drift);
   const out: FileOutcome[] = (opts.loaded ?? []).map((f) => {
     const k = kinds.get(f.file);
@@ -138,14 +154,30 @@ export function runFiles(opts: { loaded?: readonly FileOutcome[]; setAside?: rea
   for (const n of opts.setAside ?? []) {
     if (seen.has(n.file)) continue;
     seen.add(n.file);
-    out.push({ file: n.file, outcome: 'set-aside', rowsRead: 0, rowsLoaded: 0, rowsQuarantined: 0, reason: n.reason, driftKinds: kinds.get(n.file) ?? [] });
+    out.push({
+      file: n.file,
+      outcome: 'set-aside',
+      rowsRead: 0,
+      rowsLoaded: 0,
+      rowsQuarantined: 0,
+      reason: n.reason,
+      driftKinds: kinds.get(n.file) ?? [],
+    });
   }
   if (opts.held) {
     for (const file of opts.drift?.sources ?? []) {
       if (seen.has(file)) continue;
       seen.add(file);
       const k = kinds.get(file) ?? [];
-      out.push({ file, outcome: 'held', rowsRead: 0, rowsLoaded: 0, rowsQuarantined: 0, reason: 'not loaded: the run refused to replace the table without the files set aside', driftKinds: k });
+      out.push({
+        file,
+        outcome: 'held',
+        rowsRead: 0,
+        rowsLoaded: 0,
+        rowsQuarantined: 0,
+        reason: 'not loaded: the run refused to replace the table without the files set aside',
+        driftKinds: k,
+      });
     }
   }
   return out.sort((a, b) => (a.file < b.file ? -1 : a.file > b.file ? 1 : 0));
@@ -154,6 +186,8 @@ export function runFiles(opts: { loaded?: readonly FileOutcome[]; setAside?: rea
 /** One line naming the files set aside: "2 of 4 files set aside: p3.csv (truncated), …". */
 export function setAsideLine(files: readonly FileOutcome[]): string {
   const aside = files.filter((f) => f.outcome === 'set-aside');
-  const named = aside.slice(0, 3).map((f) => `${fileName(f.file)}${f.driftKinds?.length ? ` (${f.driftKinds.join(', ')})` : ''}`);
+  const named = aside
+    .slice(0, 3)
+    .map((f) => `${fileName(f.file)}${f.driftKinds?.length ? ` (${f.driftKinds.join(', ')})` : ''}`);
   return `${aside.length} of ${files.length} files set aside: ${named.join(', ')}${aside.length > 3 ? ', …' : ''}`;
 }

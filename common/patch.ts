@@ -33,7 +33,10 @@ export const filePatchOpSchema = z.discriminatedUnion('op', [
       op: z.literal('clean'),
       column: name,
       strip: z.array(z.string().min(1).max(8)).max(8).optional(),
-      replace: z.array(z.object({ from: z.string().min(1).max(8), to: z.string().max(8) }).strict()).max(8).optional(),
+      replace: z
+        .array(z.object({ from: z.string().min(1).max(8), to: z.string().max(8) }).strict())
+        .max(8)
+        .optional(),
     })
     .strict(),
   /** Text values read as true / false for a boolean column. */
@@ -46,7 +49,13 @@ export const filePatchOpSchema = z.discriminatedUnion('op', [
     })
     .strict(),
   /** Value for an optional contract column the source no longer has (null allowed). */
-  z.object({ op: z.literal('default'), column: name, value: z.union([z.string().max(256), z.number(), z.boolean(), z.null()]) }).strict(),
+  z
+    .object({
+      op: z.literal('default'),
+      column: name,
+      value: z.union([z.string().max(256), z.number(), z.boolean(), z.null()]),
+    })
+    .strict(),
   /** A source column known and deliberately not loaded. */
   z.object({ op: z.literal('ignore'), sourceColumn: name }).strict(),
   /** Compute a contract column from an expression over source columns (validated before use). */
@@ -62,7 +71,13 @@ export const patchOpSchema = z.discriminatedUnion('op', [
    * Apply `ops` to the files of a many-file source whose name matches `match` only (one file of a
    * glob drifted; the others still fit): recorded as an entry of `source.files`.
    */
-  z.object({ op: z.literal('files'), match: z.string().min(1).max(256), ops: z.array(filePatchOpSchema).min(1).max(50) }).strict(),
+  z
+    .object({
+      op: z.literal('files'),
+      match: z.string().min(1).max(256),
+      ops: z.array(filePatchOpSchema).min(1).max(50),
+    })
+    .strict(),
 ]);
 
 export type PatchOp = z.infer<typeof patchOpSchema>;
@@ -116,7 +131,11 @@ export function applyPatch(spec: PipelineSpec, patch: Patch): ApplyResult {
         break;
       }
       case 'booleans':
-        next.mapping[op.column] = { ...entryOf(next, op.column), trueValues: op.trueValues, falseValues: op.falseValues };
+        next.mapping[op.column] = {
+          ...entryOf(next, op.column),
+          trueValues: op.trueValues,
+          falseValues: op.falseValues,
+        };
         break;
       case 'default': {
         const e = entryOf(next, op.column);
@@ -164,7 +183,9 @@ const same = (a: unknown, b: unknown): boolean => JSON.stringify(a) === JSON.str
 
 /** The override that turns `base` into `scoped` for files matching `match`; undefined when they read alike. */
 function overrideBetween(base: PipelineSpec, scoped: PipelineSpec, match: string): FileOverride | undefined {
-  const csv = Object.fromEntries(Object.entries(scoped.source.csv).filter(([k, v]) => !same(v, base.source.csv[k as keyof typeof base.source.csv])));
+  const csv = Object.fromEntries(
+    Object.entries(scoped.source.csv).filter(([k, v]) => !same(v, base.source.csv[k as keyof typeof base.source.csv])),
+  );
   const mapping = Object.fromEntries(Object.entries(scoped.mapping).filter(([k, v]) => !same(v, base.mapping[k])));
   const o: FileOverride = {
     match,

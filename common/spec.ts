@@ -22,7 +22,10 @@ const identifier = z
 
 export const pipelineNameSchema = z
   .string()
-  .regex(/^[a-z0-9][a-z0-9_-]{0,62}$/i, 'must be letters, digits, - and _ (at most 63), starting with a letter or digit');
+  .regex(
+    /^[a-z0-9][a-z0-9_-]{0,62}$/i,
+    'must be letters, digits, - and _ (at most 63), starting with a letter or digit',
+  );
 
 const csvOptionsSchema = z
   .object({
@@ -250,7 +253,11 @@ export const specSchema = z
     spec.contract.columns.forEach((c, i) => {
       const lower = c.name.toLowerCase();
       if (seen.has(lower)) {
-        ctx.addIssue({ code: 'custom', path: ['contract', 'columns', i, 'name'], message: `duplicate column "${c.name}"` });
+        ctx.addIssue({
+          code: 'custom',
+          path: ['contract', 'columns', i, 'name'],
+          message: `duplicate column "${c.name}"`,
+        });
       }
       seen.add(lower);
       if (c.format && c.type !== 'date' && c.type !== 'timestamp') {
@@ -288,7 +295,12 @@ export const specSchema = z
           message: `source column "${entry.from}" is not in source.columns`,
         });
       }
-      if (entry.from === undefined && entry.expr === undefined && c.required && (entry.default === null || entry.default === undefined)) {
+      if (
+        entry.from === undefined &&
+        entry.expr === undefined &&
+        c.required &&
+        (entry.default === null || entry.default === undefined)
+      ) {
         ctx.addIssue({
           code: 'custom',
           path: ['contract', 'columns', i, 'required'],
@@ -301,7 +313,11 @@ export const specSchema = z
     }
     if (spec.target.mode === 'merge') {
       if (!spec.target.key?.length) {
-        ctx.addIssue({ code: 'custom', path: ['target', 'key'], message: 'merge mode needs target.key (one or more contract columns)' });
+        ctx.addIssue({
+          code: 'custom',
+          path: ['target', 'key'],
+          message: 'merge mode needs target.key (one or more contract columns)',
+        });
       }
       for (const k of spec.target.key ?? []) {
         if (!contractNames.includes(k)) {
@@ -311,14 +327,22 @@ export const specSchema = z
     }
     for (const [i, k] of spec.source.partitionKeys.entries()) {
       if (!contractNames.includes(k)) {
-        ctx.addIssue({ code: 'custom', path: ['source', 'partitionKeys', i], message: `"${k}" is not a contract column` });
+        ctx.addIssue({
+          code: 'custom',
+          path: ['source', 'partitionKeys', i],
+          message: `"${k}" is not a contract column`,
+        });
       }
     }
     spec.source.files.forEach((o, i) => {
       const columns = o.columns ?? spec.source.columns;
       for (const [key, m] of Object.entries(o.mapping ?? {})) {
         if (!contractNames.includes(key)) {
-          ctx.addIssue({ code: 'custom', path: ['source', 'files', i, 'mapping', key], message: `"${key}" is not a contract column` });
+          ctx.addIssue({
+            code: 'custom',
+            path: ['source', 'files', i, 'mapping', key],
+            message: `"${key}" is not a contract column`,
+          });
           continue;
         }
         const from = typeof m === 'string' ? m : m.from;
@@ -333,7 +357,11 @@ export const specSchema = z
     });
     const dupSource = spec.source.columns.filter((c, i, a) => a.indexOf(c) !== i);
     if (dupSource.length) {
-      ctx.addIssue({ code: 'custom', path: ['source', 'columns'], message: `duplicate source columns: ${[...new Set(dupSource)].join(', ')}` });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['source', 'columns'],
+        message: `duplicate source columns: ${[...new Set(dupSource)].join(', ')}`,
+      });
     }
   });
 
@@ -346,7 +374,9 @@ export type ProfileCheck = z.output<typeof profileCheckSchema>;
 export type ProfileColumnCheck = z.output<typeof profileColumnCheckSchema>;
 
 /** How files whose name matches read differently (mapping normalised to objects). */
-export type FileOverride = Omit<z.output<typeof fileOverrideSchema>, 'mapping'> & { mapping?: Record<string, MappingEntry> };
+export type FileOverride = Omit<z.output<typeof fileOverrideSchema>, 'mapping'> & {
+  mapping?: Record<string, MappingEntry>;
+};
 
 /** A validated spec with its mapping normalised to objects and CSV options filled in. */
 export type PipelineSpec = Omit<ParsedSpec, 'mapping' | 'source'> & {

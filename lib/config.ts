@@ -39,7 +39,10 @@ const probeRowsFromEnv = z
     if (t === 'all' || t === '0') return Infinity;
     const n = Number(t.replace(/_/g, ''));
     if (!/^[0-9_]+$/.test(t) || !Number.isSafeInteger(n) || n < 1) {
-      ctx.addIssue({ code: 'custom', message: `must be a positive integer, or 0 or "all" for the whole source, got "${v}"` });
+      ctx.addIssue({
+        code: 'custom',
+        message: `must be a positive integer, or 0 or "all" for the whole source, got "${v}"`,
+      });
       return z.NEVER;
     }
     return n;
@@ -102,7 +105,11 @@ export interface HealConfig {
   /** DuckDB threads; 0 means DuckDB's default. @default 0 */
   readonly duckdbThreads: number;
   readonly verbose: boolean;
-  readonly llm: { readonly baseUrl: string | undefined; readonly apiKey: string | undefined; readonly model: string | undefined };
+  readonly llm: {
+    readonly baseUrl: string | undefined;
+    readonly apiKey: string | undefined;
+    readonly model: string | undefined;
+  };
   /**
    * In `review` mode, how long an episode waits for a decision, overriding each spec's
    * healing.approvalTimeout, in milliseconds. @default unset (the spec's, 72h)
@@ -124,7 +131,11 @@ export interface HealConfig {
    * GitHub pull requests for spec changes: token, "owner/repo", API base URL (GitHub Enterprise).
    * @default unset (spec versions are committed to the local git repository only)
    */
-  readonly github: { readonly token: string | undefined; readonly repository: string | undefined; readonly apiUrl: string };
+  readonly github: {
+    readonly token: string | undefined;
+    readonly repository: string | undefined;
+    readonly apiUrl: string;
+  };
   /** Commit every spec version to a git repository in the state directory (HEAL_GIT=0 turns it off). @default true */
   readonly gitCommits: boolean;
   /** Directory of the project checkout (for the project-local tools venv). */
@@ -144,7 +155,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd: string = p
   const e = res.data;
   const home = path.resolve(cwd, e.HEAL_HOME ?? '.heal');
   const roots = e.HEAL_ALLOWED_ROOTS
-    ? e.HEAL_ALLOWED_ROOTS.split(path.delimiter).filter(Boolean).map((r) => path.resolve(cwd, r))
+    ? e.HEAL_ALLOWED_ROOTS.split(path.delimiter)
+        .filter(Boolean)
+        .map((r) => path.resolve(cwd, r))
     : [cwd, path.dirname(cwd), os.tmpdir(), os.homedir()];
   const uiPort = e.HEAL_UI_PORT;
   return Object.freeze({

@@ -59,7 +59,8 @@ export class PortInUseError extends Error {
 }
 
 const STOP_GRACE_MS = 10_000;
-const EXIT_SIGNALS: readonly NodeJS.Signals[] = process.platform === 'win32' ? ['SIGINT'] : ['SIGINT', 'SIGTERM', 'SIGHUP'];
+const EXIT_SIGNALS: readonly NodeJS.Signals[] =
+  process.platform === 'win32' ? ['SIGINT'] : ['SIGINT', 'SIGTERM', 'SIGHUP'];
 const TAIL_LINES = 40;
 
 /** Resolves with `false` after `ms`, or with `true` as soon as `p` settles; never leaves a timer behind. */

@@ -37,7 +37,9 @@ function instanceOptions(opts: DuckDBOptions): Record<string, string> {
 function translateOpenError(file: string, err: unknown): Error {
   const msg = err instanceof Error ? err.message : String(err);
   if (/lock/i.test(msg)) {
-    return new WarehouseBusyError(`${file}: the warehouse is locked by another process (${msg.split('\n')[0]}); retrying`);
+    return new WarehouseBusyError(
+      `${file}: the warehouse is locked by another process (${msg.split('\n')[0]}); retrying`,
+    );
   }
   if (/read-only|Permission denied|No space left/i.test(msg)) {
     return new StateUnwritableError(`${file}: cannot open the warehouse for writing: ${msg.split('\n')[0]}`);
@@ -80,7 +82,11 @@ function release(shared: Shared): void {
  * Open `file` (or ":memory:"), run `fn` on a fresh connection, then close the connection and,
  * when no other activity in this process uses the file, the database.
  */
-export async function withDuckDB<T>(file: string, opts: DuckDBOptions, fn: (conn: DuckDBConnection) => Promise<T>): Promise<T> {
+export async function withDuckDB<T>(
+  file: string,
+  opts: DuckDBOptions,
+  fn: (conn: DuckDBConnection) => Promise<T>,
+): Promise<T> {
   const shared = acquire(file, opts);
   let conn: DuckDBConnection | undefined;
   try {
@@ -123,6 +129,9 @@ export async function queryRows<T = Record<string, unknown>>(conn: DuckDBConnect
 }
 
 /** First row of a query, or undefined. */
-export async function queryOne<T = Record<string, unknown>>(conn: DuckDBConnection, sql: string): Promise<T | undefined> {
+export async function queryOne<T = Record<string, unknown>>(
+  conn: DuckDBConnection,
+  sql: string,
+): Promise<T | undefined> {
   return (await queryRows<T>(conn, sql))[0];
 }

@@ -91,16 +91,26 @@ export class GitRepo {
   /** Run one git command in the repository; returns stdout. Throws GitNotFoundError / GitCommandFailedError. */
   run(args: string[], opts: { allowExit?: number[]; input?: string } = {}): { stdout: string; status: number } {
     const full = [
-      '-C', this.dir,
-      '-c', `user.name=${this.identity.name}`,
-      '-c', `user.email=${this.identity.email}`,
-      '-c', 'commit.gpgsign=false',
-      '-c', 'tag.gpgsign=false',
-      '-c', 'core.hooksPath=/dev/null',
-      '-c', 'core.autocrlf=false',
-      '-c', 'core.fsmonitor=false',
-      '-c', 'gc.auto=0',
-      '-c', 'init.defaultBranch=main',
+      '-C',
+      this.dir,
+      '-c',
+      `user.name=${this.identity.name}`,
+      '-c',
+      `user.email=${this.identity.email}`,
+      '-c',
+      'commit.gpgsign=false',
+      '-c',
+      'tag.gpgsign=false',
+      '-c',
+      'core.hooksPath=/dev/null',
+      '-c',
+      'core.autocrlf=false',
+      '-c',
+      'core.fsmonitor=false',
+      '-c',
+      'gc.auto=0',
+      '-c',
+      'init.defaultBranch=main',
       ...args,
     ];
     for (let attempt = 1; ; attempt++) {
@@ -116,7 +126,8 @@ export class GitRepo {
         return { stdout, status: 0 };
       } catch (err) {
         const e = err as NodeJS.ErrnoException & { status?: number | null; stderr?: string | Buffer };
-        if (e.code === 'ENOENT') throw new GitNotFoundError(`git not found (${this.binary}): spec versions are not committed`);
+        if (e.code === 'ENOENT')
+          throw new GitNotFoundError(`git not found (${this.binary}): spec versions are not committed`);
         const status = typeof e.status === 'number' ? e.status : -1;
         if (opts.allowExit?.includes(status)) return { stdout: '', status };
         const stderr = String(e.stderr ?? '').trim();
@@ -124,7 +135,10 @@ export class GitRepo {
           pause(20 * attempt);
           continue;
         }
-        throw new GitCommandFailedError(`git ${args[0] ?? ''} failed in ${this.dir} (exit ${status}): ${stderr.split('\n').slice(0, 3).join(' ') || e.message}`, { args: args.slice(0, 1), status });
+        throw new GitCommandFailedError(
+          `git ${args[0] ?? ''} failed in ${this.dir} (exit ${status}): ${stderr.split('\n').slice(0, 3).join(' ') || e.message}`,
+          { args: args.slice(0, 1), status },
+        );
       }
     }
   }
@@ -149,10 +163,14 @@ export class GitRepo {
   commit(paths: string[], message: string | ((staged: string[]) => string)): GitCommitResult {
     this.init();
     this.run(['add', '--all', '--', ...paths]);
-    const staged = this.run(['diff', '--cached', '--name-only', '-z', '--', ...paths]).stdout.split('\0').filter(Boolean);
+    const staged = this.run(['diff', '--cached', '--name-only', '-z', '--', ...paths])
+      .stdout.split('\0')
+      .filter(Boolean);
     if (!staged.length) return { commit: this.lastCommit(paths), created: false };
     const text = typeof message === 'function' ? message(staged) : message;
-    this.run(['commit', '--quiet', '--no-verify', '--no-gpg-sign', '--cleanup=whitespace', '-F', '-', '--', ...paths], { input: text });
+    this.run(['commit', '--quiet', '--no-verify', '--no-gpg-sign', '--cleanup=whitespace', '-F', '-', '--', ...paths], {
+      input: text,
+    });
     return { commit: this.head(), created: true };
   }
 

@@ -51,9 +51,14 @@ export function checkSourceFile(p: string, roots: readonly string[]): string {
     st = fs.statSync(real);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    throw new SourceUnreadableError(code === 'ENOENT' ? `${abs}: no such file` : `${abs}: cannot read (${code ?? String(err)})`);
+    throw new SourceUnreadableError(
+      code === 'ENOENT' ? `${abs}: no such file` : `${abs}: cannot read (${code ?? String(err)})`,
+    );
   }
-  if (st.isDirectory()) throw new SourceUnreadableError(`${abs}: is a directory, expected a file (use a glob such as ${path.join(abs, '*.csv')})`);
+  if (st.isDirectory())
+    throw new SourceUnreadableError(
+      `${abs}: is a directory, expected a file (use a glob such as ${path.join(abs, '*.csv')})`,
+    );
   if (!st.isFile()) throw new SourceUnreadableError(`${abs}: not a regular file`);
   try {
     fs.accessSync(real, fs.constants.R_OK);

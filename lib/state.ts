@@ -33,7 +33,14 @@ export function stateLayout(home: string): StateLayout {
 
 function unwritable(target: string, err: unknown): StateUnwritableError {
   const code = (err as NodeJS.ErrnoException).code ?? '';
-  const why = code === 'ENOSPC' ? 'disk full' : code === 'EROFS' ? 'read-only file system' : code === 'EACCES' || code === 'EPERM' ? 'permission denied' : String((err as Error).message ?? err);
+  const why =
+    code === 'ENOSPC'
+      ? 'disk full'
+      : code === 'EROFS'
+        ? 'read-only file system'
+        : code === 'EACCES' || code === 'EPERM'
+          ? 'permission denied'
+          : String((err as Error).message ?? err);
   return new StateUnwritableError(`${target}: cannot write the state directory (${why})`);
 }
 

@@ -108,7 +108,13 @@ export function findTestServer(
   config: Pick<HealConfig, 'temporalTestServerPath' | 'projectRoot'>,
   env: NodeJS.ProcessEnv = process.env,
 ): FoundBinary | undefined {
-  return find('temporal-test-server', config.temporalTestServerPath, 'TEMPORAL_TEST_SERVER_PATH', config.projectRoot, env);
+  return find(
+    'temporal-test-server',
+    config.temporalTestServerPath,
+    'TEMPORAL_TEST_SERVER_PATH',
+    config.projectRoot,
+    env,
+  );
 }
 
 /** `executable` option for `TestWorkflowEnvironment.createLocal({ server: { executable } })`. */

@@ -15,12 +15,17 @@ function sourcesHash(): string {
   const h = crypto.createHash('sha256');
   for (const dir of ['workflows', 'common']) {
     const abs = path.join(ROOT, dir);
-    for (const f of fs.readdirSync(abs).filter((x) => x.endsWith('.ts')).sort()) {
+    for (const f of fs
+      .readdirSync(abs)
+      .filter((x) => x.endsWith('.ts'))
+      .sort()) {
       h.update(`${dir}/${f}\0`);
       h.update(fs.readFileSync(path.join(abs, f)));
     }
   }
-  const pkg = JSON.parse(fs.readFileSync(path.join(ROOT, 'node_modules', '@temporalio', 'workflow', 'package.json'), 'utf8')) as { version: string };
+  const pkg = JSON.parse(
+    fs.readFileSync(path.join(ROOT, 'node_modules', '@temporalio', 'workflow', 'package.json'), 'utf8'),
+  ) as { version: string };
   h.update(pkg.version);
   return h.digest('hex').slice(0, 16);
 }
@@ -36,4 +41,11 @@ export async function workflowBundlePath(cacheDir: string): Promise<string> {
 }
 
 const noop = (): void => undefined;
-const quietLogger = { log: noop, trace: noop, debug: noop, info: noop, warn: noop, error: (m: string) => console.error(m) };
+const quietLogger = {
+  log: noop,
+  trace: noop,
+  debug: noop,
+  info: noop,
+  warn: noop,
+  error: (m: string) => console.error(m),
+};

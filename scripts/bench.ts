@@ -169,7 +169,11 @@ async function runPipeline(client: Client, taskQueue: string, pipeline: string, 
   runCounter += 1;
   const workflowId = `bench-${pipeline}-${process.pid}-${Date.now()}-${runCounter}`;
   const started = performance.now();
-  const handle = await client.workflow.start('pipelineRun', { taskQueue, workflowId, args: [{ pipeline, ...(source ? { source } : {}) }] });
+  const handle = await client.workflow.start('pipelineRun', {
+    taskQueue,
+    workflowId,
+    args: [{ pipeline, ...(source ? { source } : {}) }],
+  });
   let result: PipelineRunResult;
   try {
     result = (await handle.result()) as PipelineRunResult;
@@ -353,7 +357,8 @@ async function main(): Promise<void> {
         const cpu0 = processCpuMs(worker.pid);
         const run = await runPipeline(client, taskQueue, name);
         f.e2eWorkerCpuMs.push(processCpuMs(worker.pid) - cpu0);
-        if (run.result.outcome !== 'succeeded') throw new Error(`clean run of ${name}: ${run.result.outcome} ${JSON.stringify(run.result.error)}`);
+        if (run.result.outcome !== 'succeeded')
+          throw new Error(`clean run of ${name}: ${run.result.outcome} ${JSON.stringify(run.result.error)}`);
         f.e2eMs.push(run.wallMs);
         f.e2eLoadActivityMs.push((await activityTimings(client, run.workflowId))['loadSource'] ?? NaN);
       }
@@ -370,7 +375,8 @@ async function main(): Promise<void> {
           store.setCurrent(name, v1, 'bench: back to the version that drifts');
           log(`${n} rows: heal (${mode}) ${i + 1}/${f.runs}`);
           const run = await runPipeline(client, taskQueue, name, drifted.file);
-          if (run.result.outcome !== 'healed') throw new Error(`heal of ${name}: ${run.result.outcome}: ${JSON.stringify(run.result.error)}`);
+          if (run.result.outcome !== 'healed')
+            throw new Error(`heal of ${name}: ${run.result.outcome}: ${JSON.stringify(run.result.error)}`);
           target.ms.push(run.result.mttrMs ?? NaN);
           target.doctors.push(run.result.doctor ?? '?');
           phases.push(await healPhases(client, run.workflowId));
@@ -412,7 +418,12 @@ async function main(): Promise<void> {
         episodesPerMin: r((healed.length / wall) * 60_000, 1),
         mttrP50S: r(percentile(mttr, 50) / 1000),
         mttrP95S: r(percentile(mttr, 95) / 1000),
-        runP95S: r(percentile(runs.map((x) => x.wallMs), 95) / 1000),
+        runP95S: r(
+          percentile(
+            runs.map((x) => x.wallMs),
+            95,
+          ) / 1000,
+        ),
         doctors,
         cleanRunsWallS: r(cleanWall / 1000),
         cleanRunsPerMin: r((n / cleanWall) * 60_000, 1),
@@ -427,7 +438,12 @@ async function main(): Promise<void> {
       if (!fs.existsSync(path.join(dir, 'done'))) {
         log(`fan-out: writing ${opts.partitions} partitions of ${opts.partitionRows} rows`);
         for (let i = 0; i < opts.partitions; i++) {
-          await writeBenchCsv(path.join(dir, `part-${String(i).padStart(3, '0')}.csv`), opts.partitionRows, SEED, i * opts.partitionRows);
+          await writeBenchCsv(
+            path.join(dir, `part-${String(i).padStart(3, '0')}.csv`),
+            opts.partitionRows,
+            SEED,
+            i * opts.partitionRows,
+          );
         }
         fs.writeFileSync(path.join(dir, 'done'), '');
       }
@@ -499,10 +515,22 @@ async function duckdbMemoryLimit(limit: string | undefined): Promise<string> {
   }
 }
 
-function floorSubprocess(csv: string, db: string, memoryLimit: string | undefined): Promise<{ ms: number; cpuMs: number } | null> {
+function floorSubprocess(
+  csv: string,
+  db: string,
+  memoryLimit: string | undefined,
+): Promise<{ ms: number; cpuMs: number } | null> {
   void floorLoad; // the same function, run in its own process so the bench's memory does not count
   return new Promise((resolve) => {
-    const args = ['-r', 'tsx/cjs', path.join(ROOT, 'scripts', 'bench', 'duckdb-floor.ts'), csv, db, '0', ...(memoryLimit ? [memoryLimit] : [])];
+    const args = [
+      '-r',
+      'tsx/cjs',
+      path.join(ROOT, 'scripts', 'bench', 'duckdb-floor.ts'),
+      csv,
+      db,
+      '0',
+      ...(memoryLimit ? [memoryLimit] : []),
+    ];
     const res = spawnSync(process.execPath, args, { cwd: ROOT, encoding: 'utf8' });
     try {
       resolve(JSON.parse(res.stdout.trim()) as { ms: number; cpuMs: number });
@@ -517,7 +545,9 @@ function pandasRun(csv: string, outBase: string): { ms: number; target: string }
   if (!fs.existsSync(py)) return undefined;
   const check = spawnSync(py, ['-c', 'import pandas'], { encoding: 'utf8' });
   if (check.status !== 0) return undefined;
-  const res = spawnSync(py, [path.join(ROOT, 'scripts', 'bench', 'pandas_load.py'), csv, outBase], { encoding: 'utf8' });
+  const res = spawnSync(py, [path.join(ROOT, 'scripts', 'bench', 'pandas_load.py'), csv, outBase], {
+    encoding: 'utf8',
+  });
   try {
     return JSON.parse(res.stdout.trim()) as { ms: number; target: string };
   } catch {
@@ -535,7 +565,11 @@ async function runPartitioned(
   runCounter += 1;
   const workflowId = `bench-parts-${process.pid}-${Date.now()}-${runCounter}`;
   const started = performance.now();
-  const handle = await client.workflow.start('partitionedRun', { taskQueue, workflowId, args: [{ pipeline, source, maxParallel }] });
+  const handle = await client.workflow.start('partitionedRun', {
+    taskQueue,
+    workflowId,
+    args: [{ pipeline, source, maxParallel }],
+  });
   const result = (await handle.result()) as PartitionedRunResult;
   const wallMs = performance.now() - started;
   // Which worker ran each partition's load (the activity's worker identity in the child's history).
@@ -621,10 +655,25 @@ function formatTable(out: Record<string, unknown>): string {
   const sizes = out['sizes'] as Record<string, unknown>[];
   const v = (x: unknown) => (x === null || x === undefined ? '–' : String(x));
   const lines: string[] = [];
-  lines.push(`machine: ${v(m['nproc'])} cores, ${v(m['memGiB'])} GiB, ${v(m['cpu'])}, node ${v(m['node'])}, ${v(m['platform'])}`);
-  lines.push(`load average at start ${JSON.stringify(m['loadAvgStart'])}, at end ${JSON.stringify(m['loadAvgEnd'])}; DuckDB memory_limit ${v(m['duckdbMemoryLimit'])}`);
+  lines.push(
+    `machine: ${v(m['nproc'])} cores, ${v(m['memGiB'])} GiB, ${v(m['cpu'])}, node ${v(m['node'])}, ${v(m['platform'])}`,
+  );
+  lines.push(
+    `load average at start ${JSON.stringify(m['loadAvgStart'])}, at end ${JSON.stringify(m['loadAvgEnd'])}; DuckDB memory_limit ${v(m['duckdbMemoryLimit'])}`,
+  );
   lines.push('');
-  const header = ['rows', 'bare DuckDB s', 'pandas s', 'heal run s', '× floor', 'vs pandas', 'MTTR p50 s', 'MTTR p95 s', 'memory hit p50 s', 'worker peak MB'];
+  const header = [
+    'rows',
+    'bare DuckDB s',
+    'pandas s',
+    'heal run s',
+    '× floor',
+    'vs pandas',
+    'MTTR p50 s',
+    'MTTR p95 s',
+    'memory hit p50 s',
+    'worker peak MB',
+  ];
   const rows = sizes.map((s) => [
     fmtRows(Number(s['rows'])),
     v(s['floorS']),
@@ -637,7 +686,11 @@ function formatTable(out: Record<string, unknown>): string {
     v(s['mttrMemoryP50S']),
     v(s['workerPeakRssMb']),
   ]);
-  lines.push(`| ${header.join(' | ')} |`, `|${header.map(() => '---').join('|')}|`, ...rows.map((row) => `| ${row.join(' | ')} |`));
+  lines.push(
+    `| ${header.join(' | ')} |`,
+    `|${header.map(() => '---').join('|')}|`,
+    ...rows.map((row) => `| ${row.join(' | ')} |`),
+  );
   lines.push('');
   for (const s of sizes) {
     lines.push(

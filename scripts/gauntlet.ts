@@ -22,7 +22,15 @@ import { workflowBundlePath } from '../lib/workflow-bundle';
 
 const ROOT = path.resolve(__dirname, '..');
 const VEGA = path.join(path.dirname(require.resolve('vega-datasets')), '..', 'data');
-export const DEFAULT_DATASETS = ['seattle-weather', 'gapminder-health-income', 'stocks', 'la-riots', 'airports', 'us-employment', 'synthetic-customers'];
+export const DEFAULT_DATASETS = [
+  'seattle-weather',
+  'gapminder-health-income',
+  'stocks',
+  'la-riots',
+  'airports',
+  'us-employment',
+  'synthetic-customers',
+];
 
 /**
  * No vega dataset has booleans, non-ASCII text, "YYYY-MM-DD HH:MM:SS" timestamps and optional
@@ -38,7 +46,20 @@ function syntheticCustomers(rows = 400, seed = 11): string {
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
   const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)] as T;
-  const first = ['José', 'Zoë', 'Ana', 'Björn', 'Chloé', 'Jürgen', 'Maria', 'Noël', 'Olivia', 'Søren', 'Tomás', 'Élodie'];
+  const first = [
+    'José',
+    'Zoë',
+    'Ana',
+    'Björn',
+    'Chloé',
+    'Jürgen',
+    'Maria',
+    'Noël',
+    'Olivia',
+    'Søren',
+    'Tomás',
+    'Élodie',
+  ];
   const last = ['García', 'Müller', 'Dupont', 'Nuñez', 'Smith', 'Ødegaard', 'Rossi', 'Könnig', 'Martin', 'Weiß'];
   const countries = ['ES', 'DE', 'FR', 'US', 'DK', 'IT'];
   const lines = ['customer_id,full_name,country,birth_date,signupTs,isActive,balance,referrer'];
@@ -48,7 +69,18 @@ function syntheticCustomers(rows = 400, seed = 11): string {
     const balance = (rand() * 5000 - 500).toFixed(2);
     const referrer = rand() < 0.3 ? '' : `ref-${Math.floor(rand() * 50)}`;
     const birth = new Date(Date.UTC(1950, 0, 1) + Math.floor(rand() * 50 * 365) * 86400000).toISOString().slice(0, 10);
-    lines.push([i, `${pick(first)} ${pick(last)}`, pick(countries), birth, ts, rand() < 0.6 ? 'true' : 'false', balance, referrer].join(','));
+    lines.push(
+      [
+        i,
+        `${pick(first)} ${pick(last)}`,
+        pick(countries),
+        birth,
+        ts,
+        rand() < 0.6 ? 'true' : 'false',
+        balance,
+        referrer,
+      ].join(','),
+    );
   }
   return lines.join('\n') + '\n';
 }
@@ -94,13 +126,20 @@ async function main(): Promise<void> {
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'heal-gauntlet-'));
   const home = path.join(work, 'state');
   const taskQueue = `gauntlet-${process.pid}`;
-  const config = loadConfig({ HEAL_HOME: home, HEAL_ALLOWED_ROOTS: [work, casesDir].join(path.delimiter), HEAL_TASK_QUEUE: taskQueue }, ROOT);
+  const config = loadConfig(
+    { HEAL_HOME: home, HEAL_ALLOWED_ROOTS: [work, casesDir].join(path.delimiter), HEAL_TASK_QUEUE: taskQueue },
+    ROOT,
+  );
   Runtime.install({ logger: new DefaultLogger('ERROR') });
   const cli = findTemporalCli(config);
   if (!cli) throw new Error('no Temporal CLI: run `npm run setup`');
   const started = Date.now();
   const env = await TestWorkflowEnvironment.createLocal({
-    server: { executable: { type: 'existing-path', path: cli.path }, ip: '127.0.0.1', searchAttributes: [...SEARCH_ATTRIBUTE_KEYS] },
+    server: {
+      executable: { type: 'existing-path', path: cli.path },
+      ip: '127.0.0.1',
+      searchAttributes: [...SEARCH_ATTRIBUTE_KEYS],
+    },
   });
   const worker = await Worker.create({
     connection: env.nativeConnection,
@@ -117,18 +156,30 @@ async function main(): Promise<void> {
       ...(flag('no-cases') ? [] : driftCaseFolders(casesDir)),
     ];
     const g = {
-      env: { PATH: process.env['PATH'], HOME: process.env['HOME'], NO_COLOR: '1', HEAL_HOME: home, HEAL_ALLOWED_ROOTS: config.allowedRoots.join(path.delimiter), TEMPORAL_ADDRESS: env.address, HEAL_TASK_QUEUE: taskQueue },
+      env: {
+        PATH: process.env['PATH'],
+        HOME: process.env['HOME'],
+        NO_COLOR: '1',
+        HEAL_HOME: home,
+        HEAL_ALLOWED_ROOTS: config.allowedRoots.join(path.delimiter),
+        TEMPORAL_ADDRESS: env.address,
+        HEAL_TASK_QUEUE: taskQueue,
+      },
       warehouse: config.warehouse,
       bin: path.join(ROOT, 'bin', 'heal.js'),
     };
     const applicable = cases.filter((c) => c.drifted).length;
-    console.error(`gauntlet: ${applicable} cases (${cases.length - applicable} not applicable) over ${datasets.length} datasets × ${kinds.length} kinds + drift-case folders, concurrency ${concurrency}`);
+    console.error(
+      `gauntlet: ${applicable} cases (${cases.length - applicable} not applicable) over ${datasets.length} datasets × ${kinds.length} kinds + drift-case folders, concurrency ${concurrency}`,
+    );
     let n = 0;
     results = await runCases(g, cases, concurrency, (r) => {
       if (r.verdict === 'n/a') return;
       n += 1;
       const mark = r.verdict === 'WRONG' ? 'WRONG ' : r.verdict === 'missed' ? 'missed' : 'ok    ';
-      console.error(`  [${String(n).padStart(3)}/${applicable}] ${mark} ${r.dataset} × ${r.kind}: expected ${r.expect}, got ${r.outcome}${r.doctor ? ` (${r.doctor})` : ''} ${r.seconds.toFixed(1)}s${r.verdict === 'WRONG' || r.verdict === 'missed' ? ` — ${r.detail}` : ''}`);
+      console.error(
+        `  [${String(n).padStart(3)}/${applicable}] ${mark} ${r.dataset} × ${r.kind}: expected ${r.expect}, got ${r.outcome}${r.doctor ? ` (${r.doctor})` : ''} ${r.seconds.toFixed(1)}s${r.verdict === 'WRONG' || r.verdict === 'missed' ? ` — ${r.detail}` : ''}`,
+      );
     });
   } finally {
     worker.shutdown();
@@ -143,10 +194,14 @@ async function main(): Promise<void> {
   console.log(`\n${m.summary}; ${minutes} min`);
   if (folders.length) {
     console.log('\ndrift-case folders:');
-    for (const r of folders) console.log(`  ${r.dataset}: expected ${r.expect}, got ${r.outcome} → ${r.verdict}${r.verdict.endsWith('correct') ? '' : ` (${r.detail})`}`);
+    for (const r of folders)
+      console.log(
+        `  ${r.dataset}: expected ${r.expect}, got ${r.outcome} → ${r.verdict}${r.verdict.endsWith('correct') ? '' : ` (${r.detail})`}`,
+      );
   }
   const jsonOut = arg('json');
-  if (jsonOut) fs.writeFileSync(jsonOut, JSON.stringify({ seed, datasets, kinds, minutes: Number(minutes), results }, null, 2));
+  if (jsonOut)
+    fs.writeFileSync(jsonOut, JSON.stringify({ seed, datasets, kinds, minutes: Number(minutes), results }, null, 2));
   if (flag('write-readme')) {
     const readme = path.join(ROOT, 'README.md');
     const text = fs.readFileSync(readme, 'utf8');

@@ -20,13 +20,17 @@ async function main(argv: string[]): Promise<void> {
   try {
     const page = await browser.newPage({ viewport: { width: 1500, height: 900 } });
     const query = `PipelineName="${pipeline}"` + (outcome ? ` AND HealOutcome="${outcome}"` : '');
-    await page.goto(`${ui}/namespaces/default/workflows?query=${encodeURIComponent(query)}`, { waitUntil: 'networkidle' });
+    await page.goto(`${ui}/namespaces/default/workflows?query=${encodeURIComponent(query)}`, {
+      waitUntil: 'networkidle',
+    });
     await page.getByText('Workflow ID').first().waitFor({ timeout: 15_000 });
     await page.screenshot({ path: artifactPath('webui-list.png') });
     const rows = await page.locator('table tbody tr').allInnerTexts();
     console.log(`${query}: ${rows.length} workflow(s)\n${rows.map((r) => `  ${r.replace(/\s+/g, ' ')}`).join('\n')}`);
     if (workflowId) {
-      await page.goto(`${ui}/namespaces/default/workflows/${encodeURIComponent(workflowId)}`, { waitUntil: 'networkidle' });
+      await page.goto(`${ui}/namespaces/default/workflows/${encodeURIComponent(workflowId)}`, {
+        waitUntil: 'networkidle',
+      });
       await page.getByText('Timeline').first().waitFor({ timeout: 15_000 });
       await page.screenshot({ path: artifactPath('webui-workflow.png'), fullPage: true });
       console.log(`${workflowId}: screenshot saved`);

@@ -14,7 +14,8 @@ export interface FailureInfo {
 /** The cause of an activity/child failure (or the error itself), as type, message and details. */
 export function failureOf(err: unknown): FailureInfo {
   const c = err instanceof ActivityFailure || err instanceof ChildWorkflowFailure ? err.cause : err;
-  if (c instanceof ApplicationFailure) return { type: c.type ?? 'Error', message: c.message, details: [...(c.details ?? [])] };
+  if (c instanceof ApplicationFailure)
+    return { type: c.type ?? 'Error', message: c.message, details: [...(c.details ?? [])] };
   return { type: 'Error', message: c instanceof Error ? c.message : String(c ?? err), details: [] };
 }
 

@@ -45,9 +45,16 @@ export async function healAttempt(input: HealingInput): Promise<AttemptResult> {
     startedAt: startTime.toISOString(),
   });
   /** Every detail of an attempt starts with "attempt n/N: ". */
-  const step = (stage: string, detail: string, extra: Partial<Progress> = {}) => tracked.step(stage, `${of}: ${detail}`, extra);
+  const step = (stage: string, detail: string, extra: Partial<Progress> = {}) =>
+    tracked.step(stage, `${of}: ${detail}`, extra);
   const earlier = earlierAttempts();
-  const previous: PreviousAttempt[] = earlier.map((a) => ({ attempt: a.attempt, doctor: a.doctor, patch: a.patch, report: a.report, error: a.error ?? '' }));
+  const previous: PreviousAttempt[] = earlier.map((a) => ({
+    attempt: a.attempt,
+    doctor: a.doctor,
+    patch: a.patch,
+    report: a.report,
+    error: a.error ?? '',
+  }));
   const failAttempt = (rec: AttemptRecord, type: string, nonRetryable: boolean): never => {
     throw ApplicationFailure.create({
       type,
@@ -61,12 +68,27 @@ export async function healAttempt(input: HealingInput): Promise<AttemptResult> {
   step('diagnosing', previous.length ? `diagnosing (${previous.length} earlier attempt(s) fed back)` : 'diagnosing');
   try {
     diagnosis = await heal.diagnose.executeWithOptions({ summary: `${of}: diagnose ${input.drift.kinds.join(', ')}` }, [
-      { pipeline: input.pipeline, specVersion: input.specVersion, drift: input.drift, source: input.source, previous, ...(input.allowPartial ? { allowPartial: true } : {}) },
+      {
+        pipeline: input.pipeline,
+        specVersion: input.specVersion,
+        drift: input.drift,
+        source: input.source,
+        previous,
+        ...(input.allowPartial ? { allowPartial: true } : {}),
+      },
     ]);
   } catch (err) {
     const c = failureOf(err);
     const files = (c.details[0] as { files?: FileNote[] } | undefined)?.files;
-    const rec: AttemptRecord = { attempt, doctor: 'none', patch: null, candidateVersion: null, report: null, error: c.message, ...(files?.length ? { setAside: files } : {}) };
+    const rec: AttemptRecord = {
+      attempt,
+      doctor: 'none',
+      patch: null,
+      candidateVersion: null,
+      report: null,
+      error: c.message,
+      ...(files?.length ? { setAside: files } : {}),
+    };
     return failAttempt(rec, c.type, c.type === 'NoDiagnosis');
   }
   const setAside = diagnosis.setAside ?? [];
@@ -76,35 +98,55 @@ export async function healAttempt(input: HealingInput): Promise<AttemptResult> {
   let candidateVersion: number;
   step('proposing', `${diagnosis.doctor} proposed ${diagnosis.patch.length} op(s); validating`);
   try {
-    ({ candidateVersion } = await heal.proposePatch.executeWithOptions({ summary: `${of}: validate the ${diagnosis.doctor} patch as a candidate version` }, [{
-      pipeline: input.pipeline,
-      baseVersion: input.specVersion,
-      patch: diagnosis.patch,
-      doctor: diagnosis.doctor,
-      rationale: diagnosis.rationale,
-      episodeId,
-      attempt,
-    }]));
+    ({ candidateVersion } = await heal.proposePatch.executeWithOptions(
+      { summary: `${of}: validate the ${diagnosis.doctor} patch as a candidate version` },
+      [
+        {
+          pipeline: input.pipeline,
+          baseVersion: input.specVersion,
+          patch: diagnosis.patch,
+          doctor: diagnosis.doctor,
+          rationale: diagnosis.rationale,
+          episodeId,
+          attempt,
+        },
+      ],
+    ));
   } catch (err) {
     const c = failureOf(err);
-    return failAttempt({ attempt, doctor: diagnosis.doctor, patch: diagnosis.patch, candidateVersion: null, report: null, error: c.message, ...usage }, c.type, false);
+    return failAttempt(
+      {
+        attempt,
+        doctor: diagnosis.doctor,
+        patch: diagnosis.patch,
+        candidateVersion: null,
+        report: null,
+        error: c.message,
+        ...usage,
+      },
+      c.type,
+      false,
+    );
   }
 
   step('verifying', `verifying candidate v${candidateVersion}`, { candidateVersion });
-  const report = await verify.verifyPatch.executeWithOptions({ summary: `${of}: verify candidate v${candidateVersion} on the whole source` }, [
-    {
-      pipeline: input.pipeline,
-      candidateVersion,
-      source: input.source,
-      episodeId,
-      attempt,
-      // The files the drift was found in (a glob may match more by now), without those set aside.
-      ...(input.drift.sources.length > 1 ? { files: input.drift.sources, patch: diagnosis.patch } : {}),
-      ...(asideFiles.length ? { exclude: asideFiles } : {}),
-      ...(input.allowPartial ? { allowPartial: true } : {}),
-      ...(input.peers ? { peers: input.peers, patch: diagnosis.patch } : {}),
-    },
-  ]);
+  const report = await verify.verifyPatch.executeWithOptions(
+    { summary: `${of}: verify candidate v${candidateVersion} on the whole source` },
+    [
+      {
+        pipeline: input.pipeline,
+        candidateVersion,
+        source: input.source,
+        episodeId,
+        attempt,
+        // The files the drift was found in (a glob may match more by now), without those set aside.
+        ...(input.drift.sources.length > 1 ? { files: input.drift.sources, patch: diagnosis.patch } : {}),
+        ...(asideFiles.length ? { exclude: asideFiles } : {}),
+        ...(input.allowPartial ? { allowPartial: true } : {}),
+        ...(input.peers ? { peers: input.peers, patch: diagnosis.patch } : {}),
+      },
+    ],
+  );
   const rec: AttemptRecord = {
     attempt,
     doctor: diagnosis.doctor,
@@ -115,7 +157,12 @@ export async function healAttempt(input: HealingInput): Promise<AttemptResult> {
     ...usage,
     ...(setAside.length ? { setAside } : {}),
   };
-  step(report.passed ? 'verified' : 'failed', report.passed ? `candidate v${candidateVersion} verified` : `candidate v${candidateVersion} failed: ${report.summary}`);
+  step(
+    report.passed ? 'verified' : 'failed',
+    report.passed
+      ? `candidate v${candidateVersion} verified`
+      : `candidate v${candidateVersion} failed: ${report.summary}`,
+  );
   if (!report.passed) return failAttempt(rec, 'VerificationFailed', false);
   return {
     attempt,

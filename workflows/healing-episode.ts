@@ -44,7 +44,9 @@ import { messageOf } from './failures';
 import { decideUpdate, episodeStageSignal } from './messages';
 import { trackProgress } from './progress';
 
-const quick = proxyActivities<Pick<Activities, 'applyVersion' | 'rollbackVersion' | 'rememberFix'>>(ACTIVITY_PROFILES.quick);
+const quick = proxyActivities<Pick<Activities, 'applyVersion' | 'rollbackVersion' | 'rememberFix'>>(
+  ACTIVITY_PROFILES.quick,
+);
 const etl = proxyActivities<Pick<Activities, 'loadSource'>>(ACTIVITY_PROFILES.etl);
 const alerts = proxyActivities<Pick<Activities, 'notifyEpisode'>>(ACTIVITY_PROFILES.notify);
 const github = proxyActivities<Pick<Activities, 'publishFix'>>(ACTIVITY_PROFILES.github);
@@ -82,13 +84,22 @@ export async function healingEpisode(input: HealingInput): Promise<EpisodeResult
   setHandler(
     decideUpdate,
     (d) => {
-      decision = { decision: d.decision, by: d.by?.trim() || 'cli', reason: d.reason?.trim() || null, via: 'cli', at: new Date().toISOString() };
+      decision = {
+        decision: d.decision,
+        by: d.by?.trim() || 'cli',
+        reason: d.reason?.trim() || null,
+        via: 'cli',
+        at: new Date().toISOString(),
+      };
       return decision;
     },
     {
       validator: (d) => {
         if (d?.decision !== 'approve' && d?.decision !== 'reject') {
-          throw ApplicationFailure.create({ type: 'DecisionRejected', message: 'decision must be "approve" or "reject"' });
+          throw ApplicationFailure.create({
+            type: 'DecisionRejected',
+            message: 'decision must be "approve" or "reject"',
+          });
         }
         if (decision) {
           throw ApplicationFailure.create({
@@ -97,8 +108,14 @@ export async function healingEpisode(input: HealingInput): Promise<EpisodeResult
           });
         }
         if (!awaiting) {
-          const why = mode === 'review' ? `it is ${progress.stage}, not awaiting approval yet` : 'its pipeline heals in auto mode (no approval needed)';
-          throw ApplicationFailure.create({ type: 'DecisionRejected', message: `episode ${episodeId} is not awaiting a decision: ${why}` });
+          const why =
+            mode === 'review'
+              ? `it is ${progress.stage}, not awaiting approval yet`
+              : 'its pipeline heals in auto mode (no approval needed)';
+          throw ApplicationFailure.create({
+            type: 'DecisionRejected',
+            message: `episode ${episodeId} is not awaiting a decision: ${why}`,
+          });
         }
       },
     },
@@ -123,7 +140,10 @@ export async function healingEpisode(input: HealingInput): Promise<EpisodeResult
   let pullRequest: PublishFixResult | null = null;
 
   /** Alert one outcome; a failure (after the notify policy's retries) is recorded, never fatal. */
-  const notify = async (outcome: EpisodeNoticeOutcome, r: Partial<EpisodeResult> & { report?: AttemptResult['report'] | null }) => {
+  const notify = async (
+    outcome: EpisodeNoticeOutcome,
+    r: Partial<EpisodeResult> & { report?: AttemptResult['report'] | null },
+  ) => {
     try {
       const res = await alerts.notifyEpisode.executeWithOptions({ summary: `alert: ${input.pipeline} ${outcome}` }, [
         {
@@ -174,17 +194,28 @@ export async function healingEpisode(input: HealingInput): Promise<EpisodeResult
       taskQueue,
       staticSummary: `attempts to heal ${input.pipeline} v${input.specVersion} (up to ${input.maxAttempts})`,
       args: [input],
-      retry: { ...ATTEMPT_RETRY, maximumAttempts: input.maxAttempts, nonRetryableErrorTypes: [...EPISODE_FATAL_ERROR_TYPES] },
+      retry: {
+        ...ATTEMPT_RETRY,
+        maximumAttempts: input.maxAttempts,
+        nonRetryableErrorTypes: [...EPISODE_FATAL_ERROR_TYPES],
+      },
     });
   } catch (err) {
     const c = err instanceof ChildWorkflowFailure ? err.cause : undefined;
-    const attempts: AttemptRecord[] = c instanceof ApplicationFailure ? ((c.details?.[0] as AttemptFailureDetails | undefined)?.attempts ?? []) : [];
+    const attempts: AttemptRecord[] =
+      c instanceof ApplicationFailure ? ((c.details?.[0] as AttemptFailureDetails | undefined)?.attempts ?? []) : [];
     const reasons = attempts.map((a) => `attempt ${a.attempt} (${a.doctor}): ${a.error ?? 'failed'}`);
     const last = [...attempts].reverse().find((a) => a.report);
     // Files no attempt found a fix for (a many-file source): the run may set them aside.
     const setAside = attempts[attempts.length - 1]?.setAside;
     return fail(
-      { ...base, attempts, error: reasons.length ? reasons.join(' | ') : messageOf(err), ...(last?.report ? { report: last.report } : {}), ...(setAside ? { setAside } : {}) } as EpisodeResult,
+      {
+        ...base,
+        attempts,
+        error: reasons.length ? reasons.join(' | ') : messageOf(err),
+        ...(last?.report ? { report: last.report } : {}),
+        ...(setAside ? { setAside } : {}),
+      } as EpisodeResult,
       'failed',
     );
   }
@@ -195,30 +226,42 @@ export async function healingEpisode(input: HealingInput): Promise<EpisodeResult
     patch: result.patch,
     candidateVersion: result.candidateVersion,
   };
-  step('publishing', `attempt ${result.attempt}/${input.maxAttempts}: candidate v${result.candidateVersion} verified (${result.report.summary})`, {
-    attempt: result.attempt,
-    candidateVersion: result.candidateVersion,
-  });
+  step(
+    'publishing',
+    `attempt ${result.attempt}/${input.maxAttempts}: candidate v${result.candidateVersion} verified (${result.report.summary})`,
+    {
+      attempt: result.attempt,
+      candidateVersion: result.candidateVersion,
+    },
+  );
 
   // 2. Publish the verified fix for review (a pull request when GitHub is configured).
   try {
-    pullRequest = await github.publishFix.executeWithOptions({ summary: `pull request for v${result.candidateVersion}` }, [
-      {
-        pipeline: input.pipeline,
-        episodeId,
-        runId,
-        baseVersion: input.specVersion,
-        candidateVersion: result.candidateVersion,
-        drift: input.drift,
-        attempts: result.attempts,
-        doctor: result.doctor,
-        patch: result.patch,
-        report: result.report,
-        mode,
-      },
-    ]);
+    pullRequest = await github.publishFix.executeWithOptions(
+      { summary: `pull request for v${result.candidateVersion}` },
+      [
+        {
+          pipeline: input.pipeline,
+          episodeId,
+          runId,
+          baseVersion: input.specVersion,
+          candidateVersion: result.candidateVersion,
+          drift: input.drift,
+          attempts: result.attempts,
+          doctor: result.doctor,
+          patch: result.patch,
+          report: result.report,
+          mode,
+        },
+      ],
+    );
   } catch (err) {
-    notifications.push({ channel: 'github', outcome: mode === 'review' ? 'awaiting-approval' : 'healed', status: 'failed', error: messageOf(err).slice(0, 300) });
+    notifications.push({
+      channel: 'github',
+      outcome: mode === 'review' ? 'awaiting-approval' : 'healed',
+      status: 'failed',
+      error: messageOf(err).slice(0, 300),
+    });
   }
 
   // 3. Review mode: wait for a human (or the pull request), durably, up to the timeout.
@@ -226,10 +269,14 @@ export async function healingEpisode(input: HealingInput): Promise<EpisodeResult
     const timeoutMs = input.approvalTimeoutMs ?? DEFAULT_APPROVAL_TIMEOUT_MS;
     const since = new Date();
     awaiting = true;
-    step('awaiting-approval', `candidate v${result.candidateVersion} verified; awaiting approval (heal approve|reject ${episodeId}) for ${formatDuration(timeoutMs)}`, {
-      awaitingSince: since.toISOString(),
-      deadline: new Date(since.getTime() + timeoutMs).toISOString(),
-    });
+    step(
+      'awaiting-approval',
+      `candidate v${result.candidateVersion} verified; awaiting approval (heal approve|reject ${episodeId}) for ${formatDuration(timeoutMs)}`,
+      {
+        awaitingSince: since.toISOString(),
+        deadline: new Date(since.getTime() + timeoutMs).toISOString(),
+      },
+    );
     upsertSearchAttributes([{ key: HEAL_OUTCOME, value: 'awaiting-approval' }]);
     await signalParent('awaiting-approval');
     await notify('awaiting-approval', { ...verified, report: result.report });
@@ -238,28 +285,48 @@ export async function healingEpisode(input: HealingInput): Promise<EpisodeResult
     if (pullRequest?.prNumber) {
       const prNumber = pullRequest.prNumber;
       watching
-        .run(() => watch.awaitPullRequestDecision.executeWithOptions({ summary: `watch pull request #${prNumber}` }, [{ pipeline: input.pipeline, episodeId, prNumber }]))
+        .run(() =>
+          watch.awaitPullRequestDecision.executeWithOptions({ summary: `watch pull request #${prNumber}` }, [
+            { pipeline: input.pipeline, episodeId, prNumber },
+          ]),
+        )
         .then(
           (d) => {
             if (!decision) decision = d;
           },
           (err: unknown) => {
             // Cancelled (a decision came first), or the watch failed for good: the CLI and the timeout still decide.
-            if (!isCancellation(err)) log.warn('watching the pull request failed; waiting for `heal approve|reject` or the timeout', { error: messageOf(err) });
+            if (!isCancellation(err))
+              log.warn('watching the pull request failed; waiting for `heal approve|reject` or the timeout', {
+                error: messageOf(err),
+              });
           },
         );
     }
-    const decided = await condition(() => decision !== undefined, timeoutMs, { summary: `approval of v${result.candidateVersion} (timeout ${formatDuration(timeoutMs)})` });
+    const decided = await condition(() => decision !== undefined, timeoutMs, {
+      summary: `approval of v${result.candidateVersion} (timeout ${formatDuration(timeoutMs)})`,
+    });
     watching.cancel();
     if (!decided || !decision) {
-      decision = { decision: 'reject', by: 'timeout', reason: `no decision within ${formatDuration(timeoutMs)}`, via: 'timeout', at: new Date().toISOString() };
+      decision = {
+        decision: 'reject',
+        by: 'timeout',
+        reason: `no decision within ${formatDuration(timeoutMs)}`,
+        via: 'timeout',
+        at: new Date().toISOString(),
+      };
     }
     awaiting = false;
     progress.decision = decision;
     if (decision.decision === 'reject') {
       const why = decision.reason ? `: ${decision.reason}` : '';
       return fail(
-        { ...base, ...verified, decision, error: `fix v${result.candidateVersion} rejected by ${decision.by} (${decision.via})${why}; table and version unchanged` },
+        {
+          ...base,
+          ...verified,
+          decision,
+          error: `fix v${result.candidateVersion} rejected by ${decision.by} (${decision.via})${why}; table and version unchanged`,
+        },
         'rejected',
       );
     }
@@ -269,7 +336,9 @@ export async function healingEpisode(input: HealingInput): Promise<EpisodeResult
 
   // 4. Apply the verified version and reload; roll back if the load fails.
   step('applying', `applying v${result.candidateVersion} and reloading`);
-  const reason = `healed drift (${input.drift.kinds.join(', ')}) with ${result.doctor}` + (decision ? `, approved by ${decision.by}` : '');
+  const reason =
+    `healed drift (${input.drift.kinds.join(', ')}) with ${result.doctor}` +
+    (decision ? `, approved by ${decision.by}` : '');
   await quick.applyVersion.executeWithOptions({ summary: `make v${result.candidateVersion} current` }, [
     { pipeline: input.pipeline, version: result.candidateVersion, episodeId, reason },
   ]);
@@ -308,7 +377,14 @@ export async function healingEpisode(input: HealingInput): Promise<EpisodeResult
   }
   try {
     await quick.rememberFix.executeWithOptions({ summary: 'remember the fix' }, [
-      { pipeline: input.pipeline, drift: input.drift, baseVersion: input.specVersion, patch: result.patch, doctor: result.doctor, episodeId },
+      {
+        pipeline: input.pipeline,
+        drift: input.drift,
+        baseVersion: input.specVersion,
+        patch: result.patch,
+        doctor: result.doctor,
+        episodeId,
+      },
     ]);
   } catch {
     // Fix memory only saves a later diagnosis: the table is healed either way.
@@ -320,16 +396,23 @@ export async function healingEpisode(input: HealingInput): Promise<EpisodeResult
     specVersion: result.candidateVersion,
     rowsLoaded: load.rowsLoaded,
     rowsQuarantined: load.rowsQuarantined,
-    mttrMs: input.drift.detectedAt ? Math.max(0, Date.parse(load.committedAt) - Date.parse(input.drift.detectedAt)) : null,
+    mttrMs: input.drift.detectedAt
+      ? Math.max(0, Date.parse(load.committedAt) - Date.parse(input.drift.detectedAt))
+      : null,
     ...(decision ? { decision } : {}),
-    ...(result.setAside?.length || load.setAside?.length ? { setAside: [...(result.setAside ?? []), ...(load.setAside ?? [])] } : {}),
+    ...(result.setAside?.length || load.setAside?.length
+      ? { setAside: [...(result.setAside ?? []), ...(load.setAside ?? [])] }
+      : {}),
     ...(load.files && load.files.length > 1 ? { files: load.files, partitionKeys: load.partitionKeys } : {}),
   };
   upsertSearchAttributes([
     { key: HEAL_OUTCOME, value: 'healed' },
     { key: SPEC_VERSION, value: result.candidateVersion },
   ]);
-  step('done', `healed: v${result.candidateVersion} applied, ${load.rowsLoaded} rows loaded, ${load.rowsQuarantined} quarantined`);
+  step(
+    'done',
+    `healed: v${result.candidateVersion} applied, ${load.rowsLoaded} rows loaded, ${load.rowsQuarantined} quarantined`,
+  );
   await notify('healed', { ...healed, report: result.report });
   return { ...healed, notifications, pullRequest };
 }

@@ -35,29 +35,60 @@ export const ROLLBACK_FAILED = 'RollbackFailed';
  */
 export async function manualRollback(input: RollbackInput): Promise<RollbackResult> {
   const { workflowId, startTime } = workflowInfo();
-  const { step } = trackProgress({ workflow: 'manualRollback', pipeline: input.pipeline, stage: 'starting', detail: 'starting', key: workflowId, startedAt: startTime.toISOString() });
+  const { step } = trackProgress({
+    workflow: 'manualRollback',
+    pipeline: input.pipeline,
+    stage: 'starting',
+    detail: 'starting',
+    key: workflowId,
+    startedAt: startTime.toISOString(),
+  });
   upsertSearchAttributes([
     { key: PIPELINE_NAME, value: input.pipeline },
     { key: HEAL_OUTCOME, value: 'running' },
   ]);
-  const info = await quick.getPipeline.executeWithOptions({ summary: `read the current spec of ${input.pipeline}` }, [{ pipeline: input.pipeline }]);
+  const info = await quick.getPipeline.executeWithOptions({ summary: `read the current spec of ${input.pipeline}` }, [
+    { pipeline: input.pipeline },
+  ]);
   const from = info.specVersion;
   const to = input.toVersion ?? from - 1;
   const who = input.by ? ` by ${input.by}` : '';
   const why = input.reason ? `: ${input.reason}` : '';
-  const result: RollbackResult = { pipeline: input.pipeline, fromVersion: from, toVersion: to, rowsLoaded: 0, rowsQuarantined: 0, reloaded: false, error: null };
+  const result: RollbackResult = {
+    pipeline: input.pipeline,
+    fromVersion: from,
+    toVersion: to,
+    rowsLoaded: 0,
+    rowsQuarantined: 0,
+    reloaded: false,
+    error: null,
+  };
   if (to < 1 || to === from) {
-    throw ApplicationFailure.create({ type: ROLLBACK_FAILED, nonRetryable: true, message: `nothing to roll back to: ${input.pipeline} is at v${from}`, details: [result] });
+    throw ApplicationFailure.create({
+      type: ROLLBACK_FAILED,
+      nonRetryable: true,
+      message: `nothing to roll back to: ${input.pipeline} is at v${from}`,
+      details: [result],
+    });
   }
 
   step('rolling-back', `making v${to} current (was v${from})`);
   await quick.rollbackVersion.executeWithOptions({ summary: `make v${to} current (manual rollback)` }, [
-    { pipeline: input.pipeline, version: to, episodeId: workflowId, reason: `manual rollback from v${from}${who}${why}` },
+    {
+      pipeline: input.pipeline,
+      version: to,
+      episodeId: workflowId,
+      reason: `manual rollback from v${from}${who}${why}`,
+    },
   ]);
   step('reloading', `reloading ${info.table} with v${to}`);
   try {
     const load = await etl.loadSource.executeWithOptions({ summary: `reload with v${to}` }, [
-      { pipeline: input.pipeline, specVersion: to, runId: `${workflowId}-${startTime.toISOString().replace(/[-:.]/g, '')}/rollback` },
+      {
+        pipeline: input.pipeline,
+        specVersion: to,
+        runId: `${workflowId}-${startTime.toISOString().replace(/[-:.]/g, '')}/rollback`,
+      },
     ]);
     upsertSearchAttributes([
       { key: HEAL_OUTCOME, value: 'rolled-back' },
@@ -68,12 +99,22 @@ export async function manualRollback(input: RollbackInput): Promise<RollbackResu
   } catch (err) {
     step('rolling-back', `the reload with v${to} failed; restoring v${from}`);
     await quick.rollbackVersion.executeWithOptions({ summary: `restore v${from}` }, [
-      { pipeline: input.pipeline, version: from, episodeId: workflowId, reason: `manual rollback to v${to} undone: the reload failed: ${messageOf(err).slice(0, 200)}` },
+      {
+        pipeline: input.pipeline,
+        version: from,
+        episodeId: workflowId,
+        reason: `manual rollback to v${to} undone: the reload failed: ${messageOf(err).slice(0, 200)}`,
+      },
     ]);
     upsertSearchAttributes([{ key: HEAL_OUTCOME, value: 'failed' }]);
     const error = `the source does not load with v${to} (${messageOf(err)}); v${from} is current again, table unchanged`;
     step('done', error.slice(0, 200));
-    throw ApplicationFailure.create({ type: ROLLBACK_FAILED, nonRetryable: true, message: error, details: [{ ...result, error }] });
+    throw ApplicationFailure.create({
+      type: ROLLBACK_FAILED,
+      nonRetryable: true,
+      message: error,
+      details: [{ ...result, error }],
+    });
   }
 }
 
@@ -113,6 +154,11 @@ export async function scheduledRun(input: { pipeline: string }): Promise<Schedul
     const run = c instanceof ApplicationFailure ? (c.details?.[0] as PipelineRunResult | undefined) : undefined;
     const outcome = run?.outcome === 'partial' ? 'partial' : 'failed';
     upsertSearchAttributes([{ key: HEAL_OUTCOME, value: outcome }]);
-    throw ApplicationFailure.create({ type: outcome === 'partial' ? PARTIAL_LOAD : PIPELINE_FAILED, nonRetryable: true, message: messageOf(err), details: run ? [run] : [] });
+    throw ApplicationFailure.create({
+      type: outcome === 'partial' ? PARTIAL_LOAD : PIPELINE_FAILED,
+      nonRetryable: true,
+      message: messageOf(err),
+      details: run ? [run] : [],
+    });
   }
 }

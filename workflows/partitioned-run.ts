@@ -20,12 +20,7 @@
  * it); it is remembered (fix memory), so the same drift in another partition is answered from
  * memory. Deterministic: activities are imported as types only.
  */
-import {
-  ApplicationFailure,
-  executeChild,
-  proxyActivities,
-  workflowInfo,
-} from '@temporalio/workflow';
+import { ApplicationFailure, executeChild, proxyActivities, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import { EPISODE_FATAL_ERROR_TYPES } from '../common/errors';
 import { ACTIVITY_PROFILES, ATTEMPT_RETRY } from '../common/policies';
@@ -33,7 +28,9 @@ import type { DriftReport } from '../common/types';
 import { failureOf } from './failures';
 import { healAttempt } from './heal-attempt';
 
-const quick = proxyActivities<Pick<Activities, 'getPipeline' | 'listPartitions' | 'rememberFix' | 'discardPartitions'>>(ACTIVITY_PROFILES.quick);
+const quick = proxyActivities<Pick<Activities, 'getPipeline' | 'listPartitions' | 'rememberFix' | 'discardPartitions'>>(
+  ACTIVITY_PROFILES.quick,
+);
 const etl = proxyActivities<Pick<Activities, 'loadPartition' | 'mergePartitions'>>(ACTIVITY_PROFILES.etl);
 
 /** Most other partitions a partition's fix is judged against. */
@@ -114,7 +111,11 @@ export interface PartitionedRunResult {
 export const PARTITIONED_RUN_FAILED = 'PartitionedRunFailed';
 
 /** Run `fn` over `items` with at most `limit` in flight; results in item order. Deterministic. */
-export async function boundedMap<T, R>(items: readonly T[], limit: number, fn: (item: T, index: number) => Promise<R>): Promise<R[]> {
+export async function boundedMap<T, R>(
+  items: readonly T[],
+  limit: number,
+  fn: (item: T, index: number) => Promise<R>,
+): Promise<R[]> {
   const out = new Array<R>(items.length);
   let next = 0;
   const lane = async (): Promise<void> => {
@@ -163,7 +164,17 @@ export async function partitionedRun(input: PartitionedRunInput): Promise<Partit
     return executeChild(partitionRun, {
       workflowId: childId,
       taskQueue,
-      args: [{ pipeline: input.pipeline, specVersion: info.specVersion, file, index, runId: workflowId, maxAttempts: info.maxAttempts, peers }],
+      args: [
+        {
+          pipeline: input.pipeline,
+          specVersion: info.specVersion,
+          file,
+          index,
+          runId: workflowId,
+          maxAttempts: info.maxAttempts,
+          peers,
+        },
+      ],
     }).then(
       (p): PartitionResult => ({ ...p, ...(keys[file] ? { key: keys[file] } : {}) }),
       (err: unknown): PartitionResult => ({
@@ -187,7 +198,10 @@ export async function partitionedRun(input: PartitionedRunInput): Promise<Partit
   const withResults = { ...known, partitions, setAside };
   if (loaded.length === 0 || (setAside > 0 && !input.allowPartial)) {
     await quick.discardPartitions({ pipeline: input.pipeline, runId: workflowId }).catch(() => undefined);
-    const why = loaded.length === 0 ? 'no partition could be loaded' : 'the table is left as it was (replace mode: target.partial is "refuse")';
+    const why =
+      loaded.length === 0
+        ? 'no partition could be loaded'
+        : 'the table is left as it was (replace mode: target.partial is "refuse")';
     return fail({ ...withResults, error: `${setAside} of ${partitions.length} partition(s) set aside; ${why}` });
   }
   let merged;
@@ -239,11 +253,25 @@ export async function partitionRun(input: PartitionRunInput): Promise<PartitionR
     db: null,
   };
   const load = (specVersion: number, loadId: string) =>
-    etl.loadPartition({ pipeline: input.pipeline, specVersion, file: input.file, index: input.index, runId: input.runId, loadId });
+    etl.loadPartition({
+      pipeline: input.pipeline,
+      specVersion,
+      file: input.file,
+      index: input.index,
+      runId: input.runId,
+      loadId,
+    });
   let drift: DriftReport;
   try {
     const p = await load(input.specVersion, workflowId);
-    return { ...base, outcome: 'succeeded', db: p.db, rowsRead: p.rowsRead, rowsLoaded: p.rowsLoaded, rowsQuarantined: p.rowsQuarantined };
+    return {
+      ...base,
+      outcome: 'succeeded',
+      db: p.db,
+      rowsRead: p.rowsRead,
+      rowsLoaded: p.rowsLoaded,
+      rowsQuarantined: p.rowsQuarantined,
+    };
   } catch (err) {
     const f = failureOf(err);
     const report = f.type === 'SchemaDrift' ? (f.details[0] as DriftReport | undefined) : undefined;
@@ -266,7 +294,11 @@ export async function partitionRun(input: PartitionRunInput): Promise<PartitionR
           ...(input.peers?.length ? { peers: { version: input.specVersion, files: input.peers } } : {}),
         },
       ],
-      retry: { ...ATTEMPT_RETRY, maximumAttempts: input.maxAttempts, nonRetryableErrorTypes: [...EPISODE_FATAL_ERROR_TYPES] },
+      retry: {
+        ...ATTEMPT_RETRY,
+        maximumAttempts: input.maxAttempts,
+        nonRetryableErrorTypes: [...EPISODE_FATAL_ERROR_TYPES],
+      },
     });
   } catch (err) {
     return { ...withDrift, error: `not healed: ${failureOf(err).message}` };
@@ -275,10 +307,21 @@ export async function partitionRun(input: PartitionRunInput): Promise<PartitionR
   try {
     p = await load(attempt.candidateVersion, `${workflowId}/healed`);
   } catch (err) {
-    return { ...withDrift, doctor: attempt.doctor, error: `healed v${attempt.candidateVersion} did not load: ${failureOf(err).message}` };
+    return {
+      ...withDrift,
+      doctor: attempt.doctor,
+      error: `healed v${attempt.candidateVersion} did not load: ${failureOf(err).message}`,
+    };
   }
   try {
-    await quick.rememberFix({ pipeline: input.pipeline, drift, baseVersion: input.specVersion, patch: attempt.patch, doctor: attempt.doctor, episodeId: workflowId });
+    await quick.rememberFix({
+      pipeline: input.pipeline,
+      drift,
+      baseVersion: input.specVersion,
+      patch: attempt.patch,
+      doctor: attempt.doctor,
+      episodeId: workflowId,
+    });
   } catch {
     // Fix memory only saves a later diagnosis: the partition is healed either way.
   }
@@ -295,5 +338,10 @@ export async function partitionRun(input: PartitionRunInput): Promise<PartitionR
 }
 
 function fail(result: PartitionedRunResult): never {
-  throw ApplicationFailure.create({ type: PARTITIONED_RUN_FAILED, message: `${result.pipeline}: ${result.error ?? 'failed'}`, nonRetryable: true, details: [result] });
+  throw ApplicationFailure.create({
+    type: PARTITIONED_RUN_FAILED,
+    message: `${result.pipeline}: ${result.error ?? 'failed'}`,
+    nonRetryable: true,
+    details: [result],
+  });
 }

@@ -50,10 +50,22 @@ export function driftLine(report: DriftReport): string {
 export async function pipelineRun(input: PipelineRunInput): Promise<PipelineRunResult> {
   const { workflowId, runId, startTime } = workflowInfo();
   const runKey = runKeyOf(workflowId, input.pipeline, startTime);
-  const { progress, step } = trackProgress({ workflow: 'pipelineRun', pipeline: input.pipeline, stage: 'starting', detail: 'starting', key: runKey, startedAt: startTime.toISOString() });
+  const { progress, step } = trackProgress({
+    workflow: 'pipelineRun',
+    pipeline: input.pipeline,
+    stage: 'starting',
+    detail: 'starting',
+    key: runKey,
+    startedAt: startTime.toISOString(),
+  });
   setHandler(episodeStageSignal, ({ stage }) => {
     upsertSearchAttributes([{ key: HEAL_OUTCOME, value: stage }]);
-    step(stage, stage === 'awaiting-approval' ? `healing: a verified fix awaits approval (${progress.childId ?? 'episode'})` : 'healing: applying the fix');
+    step(
+      stage,
+      stage === 'awaiting-approval'
+        ? `healing: a verified fix awaits approval (${progress.childId ?? 'episode'})`
+        : 'healing: applying the fix',
+    );
   });
   upsertSearchAttributes([
     { key: PIPELINE_NAME, value: input.pipeline },
@@ -88,14 +100,20 @@ export async function pipelineRun(input: PipelineRunInput): Promise<PipelineRunR
       // Metrics never change a run's outcome.
     }
     if (result.outcome === 'partial') await alertPartial(result, input.pipeline, runKey, workflowId, episode);
-    if (result.outcome === 'failed' || result.outcome === 'partial') fail(result, result.outcome === 'partial' ? 'partial' : episode?.outcome === 'rolled-back' ? 'rolled-back' : 'failed');
+    if (result.outcome === 'failed' || result.outcome === 'partial')
+      fail(
+        result,
+        result.outcome === 'partial' ? 'partial' : episode?.outcome === 'rolled-back' ? 'rolled-back' : 'failed',
+      );
     return result;
   };
 
   step('loading', 'reading the pipeline spec');
   let info: PipelineInfo;
   try {
-    info = await quick.getPipeline.executeWithOptions({ summary: `read the current spec of ${input.pipeline}` }, [{ pipeline: input.pipeline }]);
+    info = await quick.getPipeline.executeWithOptions({ summary: `read the current spec of ${input.pipeline}` }, [
+      { pipeline: input.pipeline },
+    ]);
   } catch (err) {
     const f = failureOf(err);
     return finish({ ...base, error: { type: f.type, message: f.message } });
@@ -104,26 +122,44 @@ export async function pipelineRun(input: PipelineRunInput): Promise<PipelineRunR
   const known = { ...base, table: info.table, warehouse: info.warehouse, specVersion: info.specVersion };
   const source = input.source ?? info.source;
 
-  if (input.partitioned) return finish(await fanOut(input.pipeline, source, `${runKey}-parts`, known, allowsPartial(info)));
+  if (input.partitioned)
+    return finish(await fanOut(input.pipeline, source, `${runKey}-parts`, known, allowsPartial(info)));
 
   step('loading', `loading ${source} into ${info.table} with spec v${info.specVersion}`);
   const allowPartial = allowsPartial(info);
   const load = (exclude: string[] = []) =>
-    etl.loadSource.executeWithOptions({ summary: `load ${info.table} with spec v${info.specVersion}${exclude.length ? ` without ${exclude.length} file(s) set aside` : ''}` }, [
+    etl.loadSource.executeWithOptions(
       {
-        pipeline: input.pipeline,
-        specVersion: info.specVersion,
-        runId: runKey,
-        ...(input.source ? { source: input.source } : {}),
-        ...(exclude.length ? { exclude } : {}),
-        ...(allowPartial ? { allowPartial } : {}),
+        summary: `load ${info.table} with spec v${info.specVersion}${exclude.length ? ` without ${exclude.length} file(s) set aside` : ''}`,
       },
-    ]);
+      [
+        {
+          pipeline: input.pipeline,
+          specVersion: info.specVersion,
+          runId: runKey,
+          ...(input.source ? { source: input.source } : {}),
+          ...(exclude.length ? { exclude } : {}),
+          ...(allowPartial ? { allowPartial } : {}),
+        },
+      ],
+    );
   try {
     const loaded = await load();
     const files = loaded.files && loaded.files.length > 1 ? runFiles({ loaded: loaded.files }) : undefined;
     if (!loaded.setAside?.length) upsertSearchAttributes([{ key: HEAL_OUTCOME, value: 'succeeded' }]);
-    return finish(settle({ ...known, outcome: 'succeeded', rowsLoaded: loaded.rowsLoaded, rowsQuarantined: loaded.rowsQuarantined, ...(loaded.skipped ? { skipped: true } : {}) }, files, loaded.partitionKeys));
+    return finish(
+      settle(
+        {
+          ...known,
+          outcome: 'succeeded',
+          rowsLoaded: loaded.rowsLoaded,
+          rowsQuarantined: loaded.rowsQuarantined,
+          ...(loaded.skipped ? { skipped: true } : {}),
+        },
+        files,
+        loaded.partitionKeys,
+      ),
+    );
   } catch (err) {
     const f = failureOf(err);
     const report = f.type === 'SchemaDrift' ? ((f.details[0] as DriftReport | undefined) ?? null) : null;
@@ -131,7 +167,15 @@ export async function pipelineRun(input: PipelineRunInput): Promise<PipelineRunR
     upsertSearchAttributes([{ key: DRIFT_KINDS, value: report.kinds }]);
     const episodeId = episodeIdOf(runKey);
     step('healing', `drift: ${driftLine(report)}; healing in ${episodeId}`, { childId: episodeId });
-    episode = await heal(info, report, source, episodeId, input.review ? 'review' : info.mode, workflowId, allowPartial);
+    episode = await heal(
+      info,
+      report,
+      source,
+      episodeId,
+      input.review ? 'review' : info.mode,
+      workflowId,
+      allowPartial,
+    );
     const attempts = episode.attempts.length;
     const common = {
       ...known,
@@ -149,26 +193,55 @@ export async function pipelineRun(input: PipelineRunInput): Promise<PipelineRunR
       const error = { type, message: `${report.summary}; not healed: ${episode.error ?? 'failed'}` };
       const aside = episode.setAside ?? [];
       // Some files of a many-file source could not be healed, the others fit: set those aside and load the rest.
-      if (multi && allowPartial && episode.outcome === 'failed' && aside.length && aside.length < report.sources.length) {
+      if (
+        multi &&
+        allowPartial &&
+        episode.outcome === 'failed' &&
+        aside.length &&
+        aside.length < report.sources.length
+      ) {
         step('loading', `loading ${info.table} without the ${aside.length} file(s) that could not be healed`);
         try {
           const rest = await load(aside.map((n) => n.file));
           const files = runFiles({ loaded: rest.files, setAside: [...aside, ...rest.setAside], drift: report });
-          return finish(settle({ ...common, outcome: 'succeeded', rowsLoaded: rest.rowsLoaded, rowsQuarantined: rest.rowsQuarantined }, files, rest.partitionKeys));
+          return finish(
+            settle(
+              { ...common, outcome: 'succeeded', rowsLoaded: rest.rowsLoaded, rowsQuarantined: rest.rowsQuarantined },
+              files,
+              rest.partitionKeys,
+            ),
+          );
         } catch (e) {
-          return finish({ ...common, error: { type: failureOf(e).type, message: failureOf(e).message }, partitions: runFiles({ setAside: aside, drift: report, held: true }) });
+          return finish({
+            ...common,
+            error: { type: failureOf(e).type, message: failureOf(e).message },
+            partitions: runFiles({ setAside: aside, drift: report, held: true }),
+          });
         }
       }
-      return finish({ ...common, error, ...(multi ? { partitions: runFiles({ setAside: aside, drift: report, held: true }) } : {}) });
+      return finish({
+        ...common,
+        error,
+        ...(multi ? { partitions: runFiles({ setAside: aside, drift: report, held: true }) } : {}),
+      });
     }
     upsertSearchAttributes([
       { key: HEAL_OUTCOME, value: 'healed' },
       { key: SPEC_VERSION, value: episode.specVersion },
     ]);
-    const files = episode.files ? runFiles({ loaded: episode.files, setAside: episode.setAside ?? [], drift: report }) : undefined;
+    const files = episode.files
+      ? runFiles({ loaded: episode.files, setAside: episode.setAside ?? [], drift: report })
+      : undefined;
     return finish(
       settle(
-        { ...common, outcome: 'healed', specVersion: episode.specVersion, rowsLoaded: episode.rowsLoaded, rowsQuarantined: episode.rowsQuarantined, patch: episode.patch },
+        {
+          ...common,
+          outcome: 'healed',
+          specVersion: episode.specVersion,
+          rowsLoaded: episode.rowsLoaded,
+          rowsQuarantined: episode.rowsQuarantined,
+          patch: episode.patch,
+        },
         files,
         episode.partitionKeys,
       ),
@@ -177,7 +250,13 @@ export async function pipelineRun(input: PipelineRunInput): Promise<PipelineRunR
 }
 
 /** Alert a partial run: the files set aside and why (a failed alert never changes the run). */
-async function alertPartial(result: PipelineRunResult, pipeline: string, runKey: string, workflowId: string, episode: EpisodeResult | null): Promise<void> {
+async function alertPartial(
+  result: PipelineRunResult,
+  pipeline: string,
+  runKey: string,
+  workflowId: string,
+  episode: EpisodeResult | null,
+): Promise<void> {
   const files = result.partitions ?? [];
   const kinds = result.driftReport?.kinds ?? [...new Set(files.flatMap((f) => f.driftKinds ?? []))];
   try {
@@ -200,7 +279,9 @@ async function alertPartial(result: PipelineRunResult, pipeline: string, runKey:
         prUrl: result.prUrl ?? null,
         error: `${result.rowsLoaded} rows loaded from ${files.filter((f) => f.outcome === 'loaded' || f.outcome === 'healed').length} of ${files.length} files; ${result.error?.message ?? ''}`,
         at: new Date().toISOString(),
-        setAside: files.filter((f) => f.outcome === 'set-aside').map((f) => ({ file: f.file, reason: f.reason ?? 'set aside' })),
+        setAside: files
+          .filter((f) => f.outcome === 'set-aside')
+          .map((f) => ({ file: f.file, reason: f.reason ?? 'set aside' })),
       },
     ]);
   } catch {
@@ -217,7 +298,11 @@ function allowsPartial(info: PipelineInfo): boolean {
  * A loaded run's final outcome: `partial` when any file was set aside (never green), with every
  * file in `partitions`; as it was otherwise.
  */
-function settle(result: PipelineRunResult, files: FileOutcome[] | undefined, partitionKeys: string[] | undefined): PipelineRunResult {
+function settle(
+  result: PipelineRunResult,
+  files: FileOutcome[] | undefined,
+  partitionKeys: string[] | undefined,
+): PipelineRunResult {
   if (!files) return result;
   const withFiles = { ...result, partitions: files, ...(partitionKeys?.length ? { partitionKeys } : {}) };
   if (!files.some((f) => f.outcome === 'set-aside')) return withFiles;
@@ -226,12 +311,25 @@ function settle(result: PipelineRunResult, files: FileOutcome[] | undefined, par
 
 /** A refused many-file load over the quarantine budget: the file that was over it, and the others held. */
 function budgetFiles(f: FailureInfo): Pick<PipelineRunResult, 'partitions'> {
-  const file = f.type === 'QuarantineBudgetExceeded' ? (f.details[0] as { file?: string } | undefined)?.file : undefined;
-  return file ? { partitions: [{ file, outcome: 'set-aside', rowsRead: 0, rowsLoaded: 0, rowsQuarantined: 0, reason: f.message }] } : {};
+  const file =
+    f.type === 'QuarantineBudgetExceeded' ? (f.details[0] as { file?: string } | undefined)?.file : undefined;
+  return file
+    ? {
+        partitions: [{ file, outcome: 'set-aside', rowsRead: 0, rowsLoaded: 0, rowsQuarantined: 0, reason: f.message }],
+      }
+    : {};
 }
 
 /** Run the healing episode as a child workflow; a failed episode's result comes back from its failure. */
-async function heal(info: PipelineInfo, drift: DriftReport, source: string, episodeId: string, mode: 'auto' | 'review', runId: string, allowPartial: boolean): Promise<EpisodeResult> {
+async function heal(
+  info: PipelineInfo,
+  drift: DriftReport,
+  source: string,
+  episodeId: string,
+  mode: 'auto' | 'review',
+  runId: string,
+  allowPartial: boolean,
+): Promise<EpisodeResult> {
   upsertSearchAttributes([{ key: HEAL_OUTCOME, value: 'healing' }]);
   try {
     return await executeChild(healingEpisode, {
@@ -279,7 +377,13 @@ async function heal(info: PipelineInfo, drift: DriftReport, source: string, epis
  * partition that cannot be loaded or healed is set aside: the run is `partial` (or `failed`, with
  * the table untouched, when the spec refuses a partial replace).
  */
-async function fanOut(pipeline: string, source: string, childId: string, known: PipelineRunResult, allowPartial: boolean): Promise<PipelineRunResult> {
+async function fanOut(
+  pipeline: string,
+  source: string,
+  childId: string,
+  known: PipelineRunResult,
+  allowPartial: boolean,
+): Promise<PipelineRunResult> {
   setCurrentDetails(`loading the partitions of ${source} (fan-out in ${childId})`);
   let r: PartitionedRunResult | undefined;
   let error: string | null = null;
@@ -297,33 +401,68 @@ async function fanOut(pipeline: string, source: string, childId: string, known: 
   }
   const merged = r !== undefined && r.outcome !== 'failed';
   const files: FileOutcome[] = [
-    ...(r?.partitions ?? []).map(
-      (p): FileOutcome => ({
-        file: p.file,
-        outcome: p.outcome === 'set-aside' ? 'set-aside' : !merged ? 'held' : p.outcome === 'healed' ? 'healed' : 'loaded',
-        rowsRead: p.rowsRead,
-        rowsLoaded: merged && p.outcome !== 'set-aside' ? p.rowsLoaded : 0,
-        rowsQuarantined: merged && p.outcome !== 'set-aside' ? p.rowsQuarantined : 0,
-        workflowId: p.workflowId,
-        ...(p.error ? { reason: p.error } : !merged && p.outcome !== 'set-aside' ? { reason: 'not merged: the run failed' } : {}),
-        ...(p.driftKinds.length ? { driftKinds: p.driftKinds } : {}),
-        ...(p.specVersion !== known.specVersion ? { specVersion: p.specVersion } : {}),
-      }),
-    ),
-    ...(r?.skipped ?? []).map((file): FileOutcome => ({ file, outcome: 'skipped', rowsRead: 0, rowsLoaded: 0, rowsQuarantined: 0, reason: 'this content was loaded by an earlier run' })),
+    ...(r?.partitions ?? []).map((p): FileOutcome => ({
+      file: p.file,
+      outcome:
+        p.outcome === 'set-aside' ? 'set-aside' : !merged ? 'held' : p.outcome === 'healed' ? 'healed' : 'loaded',
+      rowsRead: p.rowsRead,
+      rowsLoaded: merged && p.outcome !== 'set-aside' ? p.rowsLoaded : 0,
+      rowsQuarantined: merged && p.outcome !== 'set-aside' ? p.rowsQuarantined : 0,
+      workflowId: p.workflowId,
+      ...(p.error
+        ? { reason: p.error }
+        : !merged && p.outcome !== 'set-aside'
+          ? { reason: 'not merged: the run failed' }
+          : {}),
+      ...(p.driftKinds.length ? { driftKinds: p.driftKinds } : {}),
+      ...(p.specVersion !== known.specVersion ? { specVersion: p.specVersion } : {}),
+    })),
+    ...(r?.skipped ?? []).map((file): FileOutcome => ({
+      file,
+      outcome: 'skipped',
+      rowsRead: 0,
+      rowsLoaded: 0,
+      rowsQuarantined: 0,
+      reason: 'this content was loaded by an earlier run',
+    })),
   ].sort((a, b) => (a.file < b.file ? -1 : a.file > b.file ? 1 : 0));
-  const withFiles = { ...known, partitions: files, fanOutId: childId, ...(r?.partitionKeys?.length ? { partitionKeys: r.partitionKeys } : {}) };
-  if (!r || !merged) return { ...withFiles, error: { type: 'PartitionedRunFailed', message: r?.error ?? error ?? 'no partition loaded' } };
+  const withFiles = {
+    ...known,
+    partitions: files,
+    fanOutId: childId,
+    ...(r?.partitionKeys?.length ? { partitionKeys: r.partitionKeys } : {}),
+  };
+  if (!r || !merged)
+    return {
+      ...withFiles,
+      error: { type: 'PartitionedRunFailed', message: r?.error ?? error ?? 'no partition loaded' },
+    };
   const outcome = r.partitions.some((p) => p.outcome === 'healed') ? 'healed' : 'succeeded';
-  const result = settle({ ...withFiles, outcome, rowsLoaded: r.rowsLoaded, rowsQuarantined: r.rowsQuarantined, ...(r.partitions.length === 0 ? { skipped: true } : {}) }, files, r.partitionKeys);
+  const result = settle(
+    {
+      ...withFiles,
+      outcome,
+      rowsLoaded: r.rowsLoaded,
+      rowsQuarantined: r.rowsQuarantined,
+      ...(r.partitions.length === 0 ? { skipped: true } : {}),
+    },
+    files,
+    r.partitionKeys,
+  );
   if (result.outcome !== 'partial') upsertSearchAttributes([{ key: HEAL_OUTCOME, value: result.outcome }]);
   return result;
 }
 
 /** The drift report as Markdown for the Web UI's details panel (bounded). */
 export function driftDetails(drift: DriftReport): string {
-  const lines = [`**Drift** in \`${drift.pipeline}\` (spec v${drift.specVersion}): ${drift.kinds.join(', ')}`, '', ...drift.sources.slice(0, 5).map((s) => `- source: \`${s}\``), ''];
-  for (const d of drift.differences.slice(0, 20)) lines.push(`- **${d.kind}**${d.column ? ` \`${d.column}\`` : ''}: ${d.detail.slice(0, 200)}`);
+  const lines = [
+    `**Drift** in \`${drift.pipeline}\` (spec v${drift.specVersion}): ${drift.kinds.join(', ')}`,
+    '',
+    ...drift.sources.slice(0, 5).map((s) => `- source: \`${s}\``),
+    '',
+  ];
+  for (const d of drift.differences.slice(0, 20))
+    lines.push(`- **${d.kind}**${d.column ? ` \`${d.column}\`` : ''}: ${d.detail.slice(0, 200)}`);
   if (drift.differences.length > 20) lines.push(`- … ${drift.differences.length - 20} more`);
   return lines.join('\n');
 }

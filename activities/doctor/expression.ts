@@ -113,18 +113,47 @@ const COMPARISONS: Readonly<Record<string, string>> = {
 };
 
 /** Types an expression may CAST / TRY_CAST to (DECIMAL with its width and scale). */
-export const ALLOWED_CAST_TYPES = ['VARCHAR', 'BIGINT', 'INTEGER', 'DOUBLE', 'DECIMAL', 'DATE', 'TIMESTAMP', 'BOOLEAN'] as const;
+export const ALLOWED_CAST_TYPES = [
+  'VARCHAR',
+  'BIGINT',
+  'INTEGER',
+  'DOUBLE',
+  'DECIMAL',
+  'DATE',
+  'TIMESTAMP',
+  'BOOLEAN',
+] as const;
 export type AllowedCastType = (typeof ALLOWED_CAST_TYPES)[number];
 
 /** Node classes handled (everything else is rejected). */
-export const ALLOWED_NODE_CLASSES = ['COLUMN_REF', 'CONSTANT', 'FUNCTION', 'CAST', 'CASE', 'COMPARISON', 'CONJUNCTION', 'OPERATOR', 'BETWEEN'] as const;
+export const ALLOWED_NODE_CLASSES = [
+  'COLUMN_REF',
+  'CONSTANT',
+  'FUNCTION',
+  'CAST',
+  'CASE',
+  'COMPARISON',
+  'CONJUNCTION',
+  'OPERATOR',
+  'BETWEEN',
+] as const;
 
 /** Fields every expression node has; `alias` must be empty. */
 const COMMON_KEYS = ['class', 'type', 'alias', 'query_location'];
 const NODE_KEYS: Readonly<Record<string, readonly string[]>> = {
   COLUMN_REF: ['column_names'],
   CONSTANT: ['value'],
-  FUNCTION: ['function_name', 'schema', 'catalog', 'children', 'filter', 'order_bys', 'distinct', 'is_operator', 'export_state'],
+  FUNCTION: [
+    'function_name',
+    'schema',
+    'catalog',
+    'children',
+    'filter',
+    'order_bys',
+    'distinct',
+    'is_operator',
+    'export_state',
+  ],
   CAST: ['child', 'cast_type', 'try_cast'],
   CASE: ['case_checks', 'else_expr'],
   COMPARISON: ['left', 'right'],
@@ -267,12 +296,22 @@ function renderConstant(node: Json): string {
       const di = obj(info, 'decimal constant');
       onlyKeys(di, ['type', 'alias', 'extension_info', 'width', 'scale'], 'decimal constant');
       const scale = di['scale'];
-      if (di['type'] !== 'DECIMAL_TYPE_INFO' || !isEmpty(di['alias']) || di['extension_info'] !== null || typeof scale !== 'number' || !Number.isInteger(scale) || scale < 0 || scale > 38) {
+      if (
+        di['type'] !== 'DECIMAL_TYPE_INFO' ||
+        !isEmpty(di['alias']) ||
+        di['extension_info'] !== null ||
+        typeof scale !== 'number' ||
+        !Number.isInteger(scale) ||
+        scale < 0 ||
+        scale > 38
+      ) {
         reject('unexpected parser output at decimal constant');
       }
-      if (typeof v !== 'number' || !Number.isSafeInteger(v)) reject('decimal constant has too many digits (at most 15)');
+      if (typeof v !== 'number' || !Number.isSafeInteger(v))
+        reject('decimal constant has too many digits (at most 15)');
       const digits = String(Math.abs(v)).padStart(scale + 1, '0');
-      const text = scale === 0 ? digits : `${digits.slice(0, digits.length - scale)}.${digits.slice(digits.length - scale)}`;
+      const text =
+        scale === 0 ? digits : `${digits.slice(0, digits.length - scale)}.${digits.slice(digits.length - scale)}`;
       return renderNumber(v, v < 0 ? `-${text}` : text);
     }
     case 'DOUBLE':
@@ -289,8 +328,11 @@ function renderCastType(x: unknown): string {
   onlyKeys(t, ['id', 'type_info'], 'cast type');
   const id = str(t['id'], 'cast type');
   if (id === 'UNBOUND') {
-    const name = isObject(t['type_info']) && typeof t['type_info']['name'] === 'string' ? t['type_info']['name'] : 'this type';
-    reject(`casts to ${clip(name, 40)} are not allowed (allowed: ${ALLOWED_CAST_TYPES.join(', ')}; DECIMAL width 1–38)`);
+    const name =
+      isObject(t['type_info']) && typeof t['type_info']['name'] === 'string' ? t['type_info']['name'] : 'this type';
+    reject(
+      `casts to ${clip(name, 40)} are not allowed (allowed: ${ALLOWED_CAST_TYPES.join(', ')}; DECIMAL width 1–38)`,
+    );
   }
   if (!(ALLOWED_CAST_TYPES as readonly string[]).includes(id)) {
     reject(`casts to ${clip(id, 40)} are not allowed (allowed: ${ALLOWED_CAST_TYPES.join(', ')})`);
@@ -324,7 +366,10 @@ function renderCastType(x: unknown): string {
 function renderFunction(node: Json, w: Walk, depth: number): string {
   const name = str(node['function_name'], 'function name').toLowerCase();
   const children = arr(node['children'], 'function arguments');
-  if (!isEmpty(node['catalog'])) reject(`catalog-qualified functions are not allowed (${clip(str(node['catalog'], 'catalog'), 40)}.…${clip(name, 40)})`);
+  if (!isEmpty(node['catalog']))
+    reject(
+      `catalog-qualified functions are not allowed (${clip(str(node['catalog'], 'catalog'), 40)}.…${clip(name, 40)})`,
+    );
   const schema = node['schema'];
   if (!isEmpty(schema) && !(schema === 'main' && PARSER_QUALIFIED.has(name))) {
     reject(`schema-qualified functions are not allowed (${clip(String(schema), 40)}.${clip(name, 40)})`);
@@ -343,17 +388,25 @@ function renderFunction(node: Json, w: Walk, depth: number): string {
   const args = children.map((c) => render(c, w, depth + 1));
   if (node['is_operator'] === true) {
     const op = Object.prototype.hasOwnProperty.call(ALLOWED_OPERATORS, name) ? ALLOWED_OPERATORS[name] : undefined;
-    if (!op) reject(`operator ${clip(name, 40)} is not allowed (allowed: ${Object.values(ALLOWED_OPERATORS).map((o) => o.sql).join(', ')})`);
+    if (!op)
+      reject(
+        `operator ${clip(name, 40)} is not allowed (allowed: ${Object.values(ALLOWED_OPERATORS)
+          .map((o) => o.sql)
+          .join(', ')})`,
+      );
     if (args.length === 1 && op.unary) return `(${op.sql}${args[0]})`;
     if (args.length === 2 && op.binary) return `(${args[0]} ${op.sql} ${args[1]})`;
     reject(`operator ${op.sql} with ${args.length} operands is not allowed`);
   }
   if (node['is_operator'] !== false) reject('unexpected parser output at function');
   const arity = Object.prototype.hasOwnProperty.call(ALLOWED_FUNCTIONS, name) ? ALLOWED_FUNCTIONS[name] : undefined;
-  if (!arity) reject(`function ${clip(name, 40)} is not allowed (allowed: ${Object.keys(ALLOWED_FUNCTIONS).join(', ')})`);
+  if (!arity)
+    reject(`function ${clip(name, 40)} is not allowed (allowed: ${Object.keys(ALLOWED_FUNCTIONS).join(', ')})`);
   const [min, max] = arity;
   if (args.length < min || args.length > max) {
-    reject(`${name} takes ${min === max ? min : `${min} to ${max}`} argument${max === 1 ? '' : 's'}, not ${args.length}`);
+    reject(
+      `${name} takes ${min === max ? min : `${min} to ${max}`} argument${max === 1 ? '' : 's'}, not ${args.length}`,
+    );
   }
   return `${name}(${args.join(', ')})`;
 }
@@ -394,13 +447,16 @@ function render(x: unknown, w: Walk, depth: number): string {
   const type = str(node['type'], 'expression type');
   if (!(ALLOWED_NODE_CLASSES as readonly string[]).includes(cls)) reject(describeClass(cls, node));
   onlyKeys(node, [...COMMON_KEYS, ...(NODE_KEYS[cls] ?? [])], cls.toLowerCase());
-  if (!isEmpty(node['alias'])) reject(`aliases and named arguments are not allowed ("${clip(String(node['alias']), 40)}")`);
+  if (!isEmpty(node['alias']))
+    reject(`aliases and named arguments are not allowed ("${clip(String(node['alias']), 40)}")`);
 
   switch (cls) {
     case 'COLUMN_REF': {
       const names = arr(node['column_names'], 'column reference').map((n) => str(n, 'column reference'));
       if (names.length !== 1) {
-        reject(`qualified column references are not allowed (${clip(names.join('.'), 80)}): name a source column alone, e.g. "${clip(names[names.length - 1] ?? '', 40)}"`);
+        reject(
+          `qualified column references are not allowed (${clip(names.join('.'), 80)}): name a source column alone, e.g. "${clip(names[names.length - 1] ?? '', 40)}"`,
+        );
       }
       const name = names[0] ?? '';
       if (!w.columns.has(name)) {
@@ -408,7 +464,9 @@ function render(x: unknown, w: Walk, depth: number): string {
         const list = [...w.columns].slice(0, 20).map((c) => JSON.stringify(clip(c, 40)));
         reject(
           `unknown column ${JSON.stringify(clip(name, 60))}` +
-            (near !== undefined ? ` (did you mean ${JSON.stringify(near)}? names are case-sensitive; quote them)` : '') +
+            (near !== undefined
+              ? ` (did you mean ${JSON.stringify(near)}? names are case-sensitive; quote them)`
+              : '') +
             ` — source columns: ${list.join(', ')}${w.columns.size > 20 ? ', …' : ''}`,
         );
       }
@@ -434,7 +492,10 @@ function render(x: unknown, w: Walk, depth: number): string {
         onlyKeys(check, ['when_expr', 'then_expr'], 'CASE WHEN');
         return `WHEN ${render(check['when_expr'], w, depth + 1)} THEN ${render(check['then_expr'], w, depth + 1)}`;
       });
-      const otherwise = node['else_expr'] === null || node['else_expr'] === undefined ? 'NULL' : render(node['else_expr'], w, depth + 1);
+      const otherwise =
+        node['else_expr'] === null || node['else_expr'] === undefined
+          ? 'NULL'
+          : render(node['else_expr'], w, depth + 1);
       return `(CASE ${parts.join(' ')} ELSE ${otherwise} END)`;
     }
     case 'COMPARISON': {
@@ -443,7 +504,12 @@ function render(x: unknown, w: Walk, depth: number): string {
       return `(${render(node['left'], w, depth + 1)} ${op} ${render(node['right'], w, depth + 1)})`;
     }
     case 'CONJUNCTION': {
-      const op = type === 'CONJUNCTION_AND' ? 'AND' : type === 'CONJUNCTION_OR' ? 'OR' : reject(`${clip(type, 40)} is not allowed`);
+      const op =
+        type === 'CONJUNCTION_AND'
+          ? 'AND'
+          : type === 'CONJUNCTION_OR'
+            ? 'OR'
+            : reject(`${clip(type, 40)} is not allowed`);
       const kids = arr(node['children'], 'AND/OR').map((c) => render(c, w, depth + 1));
       if (kids.length < 2) reject(`${op} needs two operands`);
       return `(${kids.join(` ${op} `)})`;
@@ -474,7 +540,8 @@ function singleExpression(parsed: Json): unknown {
   onlyKeys(stmt, ['node', 'named_param_map'], 'statement');
   if (!isEmpty(stmt['named_param_map'])) reject('parameters are not allowed');
   const node = obj(stmt['node'], 'statement');
-  if (node['type'] !== 'SELECT_NODE') reject('set operations (UNION, EXCEPT, INTERSECT) and other queries are not allowed');
+  if (node['type'] !== 'SELECT_NODE')
+    reject('set operations (UNION, EXCEPT, INTERSECT) and other queries are not allowed');
   onlyKeys(node, SELECT_KEYS, 'expression');
   if (!isEmpty(node['modifiers'])) reject('DISTINCT, ORDER BY, LIMIT and OFFSET are not allowed');
   const cte = obj(node['cte_map'], 'WITH');
@@ -504,10 +571,15 @@ function rejected(expr: string, reason: string): ExpressionRejectedError {
  * from the checked tree with column references as `${opts.rel}."name"`.
  * @throws ExpressionRejectedError with the reason (in the message and in `details.reason`).
  */
-export async function compileExpression(conn: DuckDBConnection, expr: string, opts: ExpressionOptions): Promise<string> {
+export async function compileExpression(
+  conn: DuckDBConnection,
+  expr: string,
+  opts: ExpressionOptions,
+): Promise<string> {
   try {
     if (typeof expr !== 'string' || expr.trim() === '') reject('empty expression');
-    if (expr.length > MAX_EXPRESSION_CHARS) reject(`expression too long (${expr.length} characters; at most ${MAX_EXPRESSION_CHARS})`);
+    if (expr.length > MAX_EXPRESSION_CHARS)
+      reject(`expression too long (${expr.length} characters; at most ${MAX_EXPRESSION_CHARS})`);
     if (expr.includes('\u0000')) reject('expression contains a NUL character');
 
     // The text goes to DuckDB only as a string literal: json_serialize_sql parses it, nothing more.
@@ -515,7 +587,9 @@ export async function compileExpression(conn: DuckDBConnection, expr: string, op
     try {
       out = await queryOne<{ j: unknown }>(conn, `SELECT json_serialize_sql(${lit(`SELECT ${expr}`)}) AS j`);
     } catch (err) {
-      reject(`could not be parsed: ${clip((err instanceof Error ? err.message : String(err)).split('\n')[0] ?? '', 200)}`);
+      reject(
+        `could not be parsed: ${clip((err instanceof Error ? err.message : String(err)).split('\n')[0] ?? '', 200)}`,
+      );
     }
     let parsed: unknown;
     try {
@@ -538,10 +612,14 @@ export async function compileExpression(conn: DuckDBConnection, expr: string, op
         return `CAST(NULL AS ${type}) AS ${ident(c)}`;
       });
       try {
-        await conn.run(`SELECT ${probeSql} AS v FROM (SELECT ${cols.length ? cols.join(', ') : '1 AS x'}) AS ${ident(alias)}`);
+        await conn.run(
+          `SELECT ${probeSql} AS v FROM (SELECT ${cols.length ? cols.join(', ') : '1 AS x'}) AS ${ident(alias)}`,
+        );
       } catch (err) {
         const msg = (err instanceof Error ? err.message : String(err)).split('\n')[0] ?? '';
-        reject(`not valid on the source columns (read as ${opts.columnTypes ? 'their types' : 'text'}): ${clip(msg, 240)}`);
+        reject(
+          `not valid on the source columns (read as ${opts.columnTypes ? 'their types' : 'text'}): ${clip(msg, 240)}`,
+        );
       }
     }
     return sql;

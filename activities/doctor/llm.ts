@@ -20,12 +20,7 @@ import OpenAI, { APIConnectionError, APIConnectionTimeoutError, APIError, APIUse
 import { DoctorAnswerInvalidError } from '../../common/errors';
 import { applyPatch, type Patch, type PatchOp } from '../../common/patch';
 import type { CsvOptions } from '../../common/spec';
-import {
-  buildMessages,
-  doctorAnswerResponseFormat,
-  parseDoctorAnswer,
-  type PromptOptions,
-} from './prompt';
+import { buildMessages, doctorAnswerResponseFormat, parseDoctorAnswer, type PromptOptions } from './prompt';
 import type { DiagnoseInput, Diagnosis, Doctor, SourceProbe } from './types';
 
 /** Failure type of a request the endpoint refused for good (401, 403, 404, 400, 422). */
@@ -55,7 +50,11 @@ export interface LlmDoctorOptions extends PromptOptions {
   client?: OpenAI;
 }
 
-export const LLM_DOCTOR_DEFAULTS = Object.freeze({ timeoutMs: 60_000, temperature: 0, responseFormat: 'json_schema' as const });
+export const LLM_DOCTOR_DEFAULTS = Object.freeze({
+  timeoutMs: 60_000,
+  temperature: 0,
+  responseFormat: 'json_schema' as const,
+});
 
 /** A transient failure of the model endpoint (429, 5xx, timeout, connection): retry later. */
 export class LlmUnavailableError extends Error {
@@ -109,26 +108,44 @@ function serverMessage(err: APIError): string {
 }
 
 /** Turn a failed request into the error the activity throws. */
-function requestError(err: unknown, where: string, scrub: (t: string) => string, timing: { elapsedMs: number; timeoutMs: number }): Error {
+function requestError(
+  err: unknown,
+  where: string,
+  scrub: (t: string) => string,
+  timing: { elapsedMs: number; timeoutMs: number },
+): Error {
   if (err instanceof APIUserAbortError) return err; // cancelled by the activity: let it through
   // The SDK recognises its own abort as a timeout only when the AbortError comes from the same realm
   // (not under Jest's VM, say): a connection error at the deadline is the timeout too.
-  const timedOut = err instanceof APIConnectionTimeoutError || (err instanceof APIConnectionError && timing.elapsedMs >= timing.timeoutMs - 5);
+  const timedOut =
+    err instanceof APIConnectionTimeoutError ||
+    (err instanceof APIConnectionError && timing.elapsedMs >= timing.timeoutMs - 5);
   if (timedOut) {
-    return new LlmUnavailableError(scrub(`${where}: the model did not answer within ${timing.timeoutMs} ms (timeout); will retry`));
+    return new LlmUnavailableError(
+      scrub(`${where}: the model did not answer within ${timing.timeoutMs} ms (timeout); will retry`),
+    );
   }
   if (err instanceof APIConnectionError) {
     const cause = err.cause instanceof Error ? `: ${err.cause.message}` : '';
-    return new LlmUnavailableError(scrub(line(`${where}: cannot reach the model endpoint (connection error${cause}); will retry`)));
+    return new LlmUnavailableError(
+      scrub(line(`${where}: cannot reach the model endpoint (connection error${cause}); will retry`)),
+    );
   }
   if (err instanceof APIError) {
     const status = err.status;
     const text = line(scrub(serverMessage(err)), 200);
     if (status === undefined || status === 408 || status === 409 || status === 429 || status >= 500) {
       const wait = retryAfterMs(err.headers);
-      const after = status === 429 && err.headers?.get('retry-after') ? `, Retry-After: ${line(err.headers.get('retry-after') ?? '', 40)}` : '';
+      const after =
+        status === 429 && err.headers?.get('retry-after')
+          ? `, Retry-After: ${line(err.headers.get('retry-after') ?? '', 40)}`
+          : '';
       const what = status === 429 ? 'rate-limited the request' : 'failed';
-      return new LlmUnavailableError(`${where}: the model endpoint ${what} (HTTP ${status ?? '?'}${after}): ${text}; will retry`, status, wait);
+      return new LlmUnavailableError(
+        `${where}: the model endpoint ${what} (HTTP ${status ?? '?'}${after}): ${text}; will retry`,
+        status,
+        wait,
+      );
     }
     return ApplicationFailure.create({
       type: LLM_REQUEST_REJECTED,
@@ -138,7 +155,9 @@ function requestError(err: unknown, where: string, scrub: (t: string) => string,
   }
   // Anything else (an unreadable response body, a proxy's HTML page): transient as far as we can tell.
   const msg = err instanceof Error ? err.message : String(err);
-  return new LlmUnavailableError(scrub(line(`${where}: unreadable response from the model endpoint (${msg}); will retry`)));
+  return new LlmUnavailableError(
+    scrub(line(`${where}: unreadable response from the model endpoint (${msg}); will retry`)),
+  );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -159,7 +178,7 @@ const FORBIDDEN_FUNCTIONS =
 export function screenExpression(expr: string, sourceColumns: ReadonlySet<string>): string | null {
   let rest = '';
   const quoted: string[] = [];
-  for (let i = 0; i < expr.length; ) {
+  for (let i = 0; i < expr.length;) {
     const ch = expr[i];
     if (ch === "'" || ch === '"') {
       let j = i + 1;
@@ -227,7 +246,9 @@ async function checkPatch(input: DiagnoseInput, probe: SourceProbe, proposed: Pa
     // New reader options change what the columns are: ask the real file.
     const summary = await probe.summarize(reader);
     if ('error' in summary) {
-      throw new DoctorAnswerInvalidError(line(`the proposed reader options ${JSON.stringify(reader)} cannot read the source: ${summary.error}`, 400));
+      throw new DoctorAnswerInvalidError(
+        line(`the proposed reader options ${JSON.stringify(reader)} cannot read the source: ${summary.error}`, 400),
+      );
     }
     found = summary.columns.map((c) => c.name);
   } else {
@@ -236,12 +257,20 @@ async function checkPatch(input: DiagnoseInput, probe: SourceProbe, proposed: Pa
   const source = new Set(found);
   const problems: string[] = [];
   const unknownSource = (name: string, where: string) => {
-    if (!source.has(name)) problems.push(`${where}: source column "${name}" does not exist (the source has ${found.slice(0, 30).map((c) => JSON.stringify(c)).join(', ')}${found.length > 30 ? ', …' : ''})`);
+    if (!source.has(name))
+      problems.push(
+        `${where}: source column "${name}" does not exist (the source has ${found
+          .slice(0, 30)
+          .map((c) => JSON.stringify(c))
+          .join(', ')}${found.length > 30 ? ', …' : ''})`,
+      );
   };
   proposed.forEach((op, i) => {
     const where = `patch[${i}] (${op.op})`;
     if ('column' in op && !contract.has(op.column)) {
-      problems.push(`${where}: "${op.column}" is not a contract column (the contract has ${[...contract].map((c) => JSON.stringify(c)).join(', ')})`);
+      problems.push(
+        `${where}: "${op.column}" is not a contract column (the contract has ${[...contract].map((c) => JSON.stringify(c)).join(', ')})`,
+      );
     }
     switch (op.op) {
       case 'map':
@@ -255,7 +284,8 @@ async function checkPatch(input: DiagnoseInput, probe: SourceProbe, proposed: Pa
         break;
       case 'derive': {
         const why = screenExpression(op.expr, source);
-        if (why) problems.push(`${where}: the expression ${JSON.stringify(line(op.expr, 80))} is not allowed: it uses ${why}`);
+        if (why)
+          problems.push(`${where}: the expression ${JSON.stringify(line(op.expr, 80))} is not allowed: it uses ${why}`);
         break;
       }
       default:
@@ -263,7 +293,12 @@ async function checkPatch(input: DiagnoseInput, probe: SourceProbe, proposed: Pa
     }
   });
   if (problems.length) {
-    throw new DoctorAnswerInvalidError(line(`the patch is not usable: ${problems.slice(0, 4).join('; ')}${problems.length > 4 ? ` (+${problems.length - 4} more)` : ''}`, 600));
+    throw new DoctorAnswerInvalidError(
+      line(
+        `the patch is not usable: ${problems.slice(0, 4).join('; ')}${problems.length > 4 ? ` (+${problems.length - 4} more)` : ''}`,
+        600,
+      ),
+    );
   }
   const patch = [...proposed];
   const notes: string[] = [];
@@ -273,7 +308,9 @@ async function checkPatch(input: DiagnoseInput, probe: SourceProbe, proposed: Pa
   }
   const applied = applyPatch(spec, patch);
   if (!applied.ok) {
-    throw new DoctorAnswerInvalidError(line(`the patch does not apply to the spec: ${applied.issues.slice(0, 5).join('; ')}`, 600));
+    throw new DoctorAnswerInvalidError(
+      line(`the patch does not apply to the spec: ${applied.issues.slice(0, 5).join('; ')}`, 600),
+    );
   }
   return { patch, notes };
 }
@@ -315,7 +352,10 @@ export function createLlmDoctor(opts: LlmDoctorOptions): Doctor {
           model: opts.model,
           temperature,
           messages,
-          response_format: (opts.responseFormat ?? LLM_DOCTOR_DEFAULTS.responseFormat) === 'json_object' ? { type: 'json_object' } : doctorAnswerResponseFormat(),
+          response_format:
+            (opts.responseFormat ?? LLM_DOCTOR_DEFAULTS.responseFormat) === 'json_object'
+              ? { type: 'json_object' }
+              : doctorAnswerResponseFormat(),
           ...(opts.maxTokens !== undefined ? { max_tokens: opts.maxTokens } : {}),
         },
         { timeout: timeoutMs, maxRetries: 0, ...(signal ? { signal } : {}) },
@@ -325,9 +365,15 @@ export function createLlmDoctor(opts: LlmDoctorOptions): Doctor {
     }
 
     // A body that is not a chat completion (a proxy's page, text/plain): the endpoint's problem, not the model's.
-    if (completion === null || typeof completion !== 'object' || !Array.isArray((completion as { choices?: unknown }).choices)) {
+    if (
+      completion === null ||
+      typeof completion !== 'object' ||
+      !Array.isArray((completion as { choices?: unknown }).choices)
+    ) {
       const got = typeof completion === 'string' ? `text ${JSON.stringify(line(completion, 60))}` : typeof completion;
-      throw new LlmUnavailableError(scrub(`${where}: the endpoint's response is not a chat completion (got ${got}); will retry`));
+      throw new LlmUnavailableError(
+        scrub(`${where}: the endpoint's response is not a chat completion (got ${got}); will retry`),
+      );
     }
     const choice = completion.choices[0];
     if (!choice) throw new DoctorAnswerInvalidError('the model returned no answer (no choices)');
@@ -342,9 +388,16 @@ export function createLlmDoctor(opts: LlmDoctorOptions): Doctor {
     }
     const content = choice.message.content ?? '';
     if (choice.finish_reason === 'length') {
-      throw new DoctorAnswerInvalidError(line(`the answer was cut off at the token limit (finish_reason=length) after ${content.length} characters; give a shorter answer`));
+      throw new DoctorAnswerInvalidError(
+        line(
+          `the answer was cut off at the token limit (finish_reason=length) after ${content.length} characters; give a shorter answer`,
+        ),
+      );
     }
-    if (!content.trim()) throw new DoctorAnswerInvalidError(`the model returned an empty answer (finish_reason=${choice.finish_reason ?? '?'})`);
+    if (!content.trim())
+      throw new DoctorAnswerInvalidError(
+        `the model returned an empty answer (finish_reason=${choice.finish_reason ?? '?'})`,
+      );
 
     const parsed = parseDoctorAnswer(content);
     if (!parsed.ok) throw new DoctorAnswerInvalidError(scrub(parsed.error));

@@ -78,9 +78,14 @@ let probeCounter = 0;
 const EMPTY: ProbeResult = { nonEmpty: 0, parsed: 0, rate: 0, profile: null };
 
 function errorText(err: unknown): string {
-  const lines = (err instanceof Error ? err.message : String(err)).split('\n').map((l) => l.trim()).filter(Boolean);
+  const lines = (err instanceof Error ? err.message : String(err))
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean);
   // DuckDB's first line is often only "CSV Error on Line: N"; keep the line that says why.
-  const why = lines.find((l) => /invalid unicode|encoded|expected|delimiter|column|quote/i.test(l) && !/^CSV Error on Line/i.test(l));
+  const why = lines.find(
+    (l) => /invalid unicode|encoded|expected|delimiter|column|quote/i.test(l) && !/^CSV Error on Line/i.test(l),
+  );
   return clip([lines[0], why].filter((l, i, a) => l && a.indexOf(l) === i).join(': ') || 'unreadable', 240);
 }
 
@@ -113,7 +118,9 @@ export async function createSourceProbe(
 
   function specFor(reader: Partial<CsvOptions> | undefined): PipelineSpec {
     if (spec.source.format !== 'csv' || !reader) return spec;
-    const defined = Object.fromEntries(Object.entries(reader).filter(([, v]) => v !== undefined)) as Partial<CsvOptions>;
+    const defined = Object.fromEntries(
+      Object.entries(reader).filter(([, v]) => v !== undefined),
+    ) as Partial<CsvOptions>;
     return { ...spec, source: { ...spec.source, csv: { ...spec.source.csv, ...defined } } };
   }
 
@@ -141,7 +148,9 @@ export async function createSourceProbe(
           }
           const select = isCsv ? '*' : 'COLUMNS(*)::VARCHAR';
           const create = (target: string, from: string, what: string, limit?: number) =>
-            conn.run(`CREATE OR REPLACE TEMP TABLE ${ident(target)} AS SELECT ${what} FROM ${from}${limit === undefined ? '' : ` LIMIT ${limit}`}`);
+            conn.run(
+              `CREATE OR REPLACE TEMP TABLE ${ident(target)} AS SELECT ${what} FROM ${from}${limit === undefined ? '' : ` LIMIT ${limit}`}`,
+            );
           // Sampled: one row more than the sample says whether the source has more. A LIMIT stops the
           // scan early, and DuckDB then leaves its rejects table empty or partial (it is filled when a
           // scan runs to its end): a malformed or undecodable line would be skipped unseen. So the
@@ -162,18 +171,29 @@ export async function createSourceProbe(
             // counts of malformed lines, and an encoding error anywhere is seen.
             const full = limited ? `${table}_full` : table;
             try {
-              const call = readerCall(s, files, isCsv ? { rejectsTable: `${table}_rej`, rejectsScan: `${table}_scan` } : {});
+              const call = readerCall(
+                s,
+                files,
+                isCsv ? { rejectsTable: `${table}_rej`, rejectsScan: `${table}_scan` } : {},
+              );
               await create(full, call, select);
               if (isCsv) {
                 const rej = ident(`${table}_rej`);
-                rejected = (await queryOne<{ n: number }>(conn, `SELECT count(DISTINCT (file_id, line)) AS n FROM ${rej}`))?.n ?? 0;
+                rejected =
+                  (await queryOne<{ n: number }>(conn, `SELECT count(DISTINCT (file_id, line)) AS n FROM ${rej}`))?.n ??
+                  0;
                 // A line in another encoding is not "malformed": the whole variant reads the file wrongly.
                 const enc = await queryOne<{ n: number; m: string | null }>(
                   conn,
                   `SELECT count(DISTINCT (file_id, line)) AS n, min(error_message) AS m FROM ${rej} WHERE error_type = 'INVALID ENCODING'`,
                 );
                 if (enc && enc.n > 0) {
-                  return { error: clip(`${enc.n} line(s) are not valid ${s.source.csv.encoding}: ${enc.m ?? 'invalid unicode'}`, 240) };
+                  return {
+                    error: clip(
+                      `${enc.n} line(s) are not valid ${s.source.csv.encoding}: ${enc.m ?? 'invalid unicode'}`,
+                      240,
+                    ),
+                  };
                 }
               }
               // A scan of a table with insertion order preserved: its first rows, in file order.
@@ -192,12 +212,16 @@ export async function createSourceProbe(
             complete = false;
           }
           if (rows === 0 && rejected > 0) {
-            return { error: `no line of the source splits into columns with these reader options (${rejected} malformed lines)` };
+            return {
+              error: `no line of the source splits into columns with these reader options (${rejected} malformed lines)`,
+            };
           }
           const columns = cols.map((c) => c.column_name);
           // NUL bytes in names: a UTF-16 file read as a one-byte encoding (and not a name SQL can quote).
           if (columns.some((c) => c.includes('\u0000'))) {
-            return { error: `the column names hold NUL bytes: the file is not ${isCsv ? s.source.csv.encoding : 'in this encoding'} (UTF-16?)` };
+            return {
+              error: `the column names hold NUL bytes: the file is not ${isCsv ? s.source.csv.encoding : 'in this encoding'} (UTF-16?)`,
+            };
           }
           if (!complete) partial = true;
           return { table, columns, rows, complete, rejected, reader: isCsv ? s.source.csv : undefined };
@@ -220,7 +244,13 @@ export async function createSourceProbe(
     // 1,000-column table in 30 s, and 20 queries of 50 columns in under 2 s.
     const totals: Record<string, unknown> = {};
     for (let from = 0; from < aggs.length; from += TOTALS_BATCH) {
-      Object.assign(totals, (await queryOne<Record<string, unknown>>(conn, `SELECT ${aggs.slice(from, from + TOTALS_BATCH).join(', ')} FROM ${t}`)) ?? {});
+      Object.assign(
+        totals,
+        (await queryOne<Record<string, unknown>>(
+          conn,
+          `SELECT ${aggs.slice(from, from + TOTALS_BATCH).join(', ')} FROM ${t}`,
+        )) ?? {},
+      );
     }
     // Samples and patterns of many columns per query (a query's cost grows with the table's width:
     // one query per column made a 1,000-column file take 36 s). The columns are unpivoted in batches
@@ -242,13 +272,17 @@ export async function createSourceProbe(
           conn,
           `SELECT col, v FROM ${long} QUALIFY row_number() OVER (PARTITION BY col ORDER BY n DESC, v) <= ${PROBE_SAMPLE_COUNT} ORDER BY col, n DESC, v`,
         );
-        for (const r of sampleRows) if (!mask(r.col)) found.get(r.col)?.samples.push(clip(String(r.v), PROBE_SAMPLE_LENGTH - 1));
+        for (const r of sampleRows)
+          if (!mask(r.col)) found.get(r.col)?.samples.push(clip(String(r.v), PROBE_SAMPLE_LENGTH - 1));
         const patRows = await queryRows<{ col: string; p: string; n: number }>(
           conn,
           `SELECT col, ${patternSql('v')} AS p, sum(n) AS n FROM ${long} GROUP BY col, p QUALIFY row_number() OVER (PARTITION BY col ORDER BY sum(n) DESC, p) <= ${PROBE_PATTERN_COUNT} ORDER BY col, n DESC, p`,
         );
         for (const r of patRows) found.get(r.col)?.patterns.push({ p: String(r.p), n: Number(r.n) });
-        const counts = await queryRows<{ col: string; n: number }>(conn, `SELECT col, sum(n) AS n FROM ${long} GROUP BY col`);
+        const counts = await queryRows<{ col: string; n: number }>(
+          conn,
+          `SELECT col, sum(n) AS n FROM ${long} GROUP BY col`,
+        );
         for (const r of counts) {
           const f = found.get(r.col);
           if (f) f.sampled = Number(r.n);
@@ -277,7 +311,13 @@ export async function createSourceProbe(
             : { min: Number(totals[`lmn${i}`]), max: Number(totals[`lmx${i}`]), mean: num(totals[`lav${i}`]) },
       });
     }
-    return { files: [...files], rows: st.rows, complete: st.complete, columns, ...(st.reader ? { reader: st.reader } : {}) };
+    return {
+      files: [...files],
+      rows: st.rows,
+      complete: st.complete,
+      columns,
+      ...(st.reader ? { reader: st.reader } : {}),
+    };
   }
 
   async function tryStaged(st: Staged, column: ContractColumn, entry: MappingEntry): Promise<ProbeResult> {
@@ -288,7 +328,9 @@ export async function createSourceProbe(
     // Cast once into a scratch table; count and profile from it (a strptime over 1M rows is the cost).
     const scratch = ident(`${st.table}_try`);
     const x = ident(column.name);
-    await conn.run(`CREATE OR REPLACE TEMP TABLE ${scratch} AS SELECT ${raw} IS NOT NULL AS __non_empty, ${sql.value} AS ${x} FROM ${ident(st.table)} r`);
+    await conn.run(
+      `CREATE OR REPLACE TEMP TABLE ${scratch} AS SELECT ${raw} IS NOT NULL AS __non_empty, ${sql.value} AS ${x} FROM ${ident(st.table)} r`,
+    );
     const counts = await queryOne<{ n: number; p: number }>(
       conn,
       `SELECT count(*) FILTER (WHERE __non_empty) AS n, count(*) FILTER (WHERE __non_empty AND ${x} IS NOT NULL) AS p FROM ${scratch}`,
@@ -308,9 +350,10 @@ export async function createSourceProbe(
       const key = keyOf(specFor(reader));
       let p = summaries.get(key);
       if (!p) {
-        p = stage(reader).then(
-          (st): Promise<SourceSummary | { error: string }> =>
-            'error' in st ? Promise.resolve({ error: st.error }) : summarizeStaged(st).catch((err: unknown) => ({ error: errorText(err) })),
+        p = stage(reader).then((st): Promise<SourceSummary | { error: string }> =>
+          'error' in st
+            ? Promise.resolve({ error: st.error })
+            : summarizeStaged(st).catch((err: unknown) => ({ error: errorText(err) })),
         );
         summaries.set(key, p);
       }

@@ -132,7 +132,13 @@ export interface PromptData {
   baseline: { rows: number; columns: Record<string, unknown>[]; columnsOmitted?: number } | null;
   /** `sampled` (a note) is present when the figures describe only the first `rows` rows of a longer source. */
   source:
-    | { rows: number; sampled?: string; reader?: Record<string, unknown>; columns: Record<string, unknown>[]; columnsOmitted?: number }
+    | {
+        rows: number;
+        sampled?: string;
+        reader?: Record<string, unknown>;
+        columns: Record<string, unknown>[];
+        columnsOmitted?: number;
+      }
     | { error: string };
   previousAttempts: Record<string, unknown>[];
   /** How values were treated, so the model does not mistake a pattern for a value. */
@@ -166,7 +172,12 @@ function specForPrompt(spec: PipelineSpec): Record<string, unknown> {
   };
 }
 
-function differenceForPrompt(d: DriftDifference, masked: boolean, opts: Required<PromptOptions>, budget: Budget): Record<string, unknown> {
+function differenceForPrompt(
+  d: DriftDifference,
+  masked: boolean,
+  opts: Required<PromptOptions>,
+  budget: Budget,
+): Record<string, unknown> {
   const out: Record<string, unknown> = { kind: d.kind };
   if (d.column !== undefined) out['column'] = d.column;
   if (d.sourceColumn !== undefined) out['sourceColumn'] = d.sourceColumn;
@@ -181,7 +192,9 @@ function differenceForPrompt(d: DriftDifference, masked: boolean, opts: Required
       for (const s of d.samples) if (s) detail = detail.split(s).join(maskValue(s));
       detail = detail.replace(/,? e\.g\. .*$/s, ' (examples masked)');
     }
-    const samples = d.samples.slice(0, budget.samples).map((s) => clipValue(masked ? maskValue(s) : s, opts.maxValueLength));
+    const samples = d.samples
+      .slice(0, budget.samples)
+      .map((s) => clipValue(masked ? maskValue(s) : s, opts.maxValueLength));
     if (samples.length) out['samples'] = samples;
   }
   out['detail'] = oneLine(detail);
@@ -193,7 +206,12 @@ function maskedFigure(v: number | string | null, masked: boolean): number | stri
   return maskValue(String(v));
 }
 
-function baselineColumnForPrompt(c: ColumnProfile, masked: boolean, opts: Required<PromptOptions>, budget: Budget): Record<string, unknown> {
+function baselineColumnForPrompt(
+  c: ColumnProfile,
+  masked: boolean,
+  opts: Required<PromptOptions>,
+  budget: Budget,
+): Record<string, unknown> {
   const out: Record<string, unknown> = {
     name: c.name,
     type: c.type,
@@ -224,7 +242,12 @@ function baselineColumnForPrompt(c: ColumnProfile, masked: boolean, opts: Requir
   return out;
 }
 
-function sourceColumnForPrompt(c: SourceColumnSummary, masked: boolean, opts: Required<PromptOptions>, budget: Budget): Record<string, unknown> {
+function sourceColumnForPrompt(
+  c: SourceColumnSummary,
+  masked: boolean,
+  opts: Required<PromptOptions>,
+  budget: Budget,
+): Record<string, unknown> {
   const samples: string[] = [];
   for (const s of c.samples) {
     if (samples.length >= budget.samples) break;
@@ -309,7 +332,12 @@ function buildData(input: DiagnoseInput, opts: Required<PromptOptions>, budget: 
           };
         })();
   const differences = diffs.kept.map((d) => {
-    const out = differenceForPrompt(d, headerIsData || maskSource(d.sourceColumn) || maskContract(d.column), opts, budget);
+    const out = differenceForPrompt(
+      d,
+      headerIsData || maskSource(d.sourceColumn) || maskContract(d.column),
+      opts,
+      budget,
+    );
     if (headerIsData && d.kind === 'header-missing') {
       out['found'] = drift.found.columns.map(nameOf).join(',');
       out['detail'] = 'the first line holds values, not the column names (values masked)';
@@ -376,7 +404,13 @@ export function buildPromptData(input: DiagnoseInput, options: PromptOptions = {
   const n = opts.maxSamplesPerColumn;
   const ladder: Budget[] = [
     { samples: n, topValues: Math.max(n, 10), patterns: 5, figures: true, columns: Number.MAX_SAFE_INTEGER },
-    { samples: Math.min(n, 2), topValues: Math.min(n, 3), patterns: 3, figures: true, columns: Number.MAX_SAFE_INTEGER },
+    {
+      samples: Math.min(n, 2),
+      topValues: Math.min(n, 3),
+      patterns: 3,
+      figures: true,
+      columns: Number.MAX_SAFE_INTEGER,
+    },
     { samples: Math.min(n, 1), topValues: 0, patterns: 1, figures: false, columns: Number.MAX_SAFE_INTEGER },
   ];
   let data: PromptData | undefined;
@@ -384,7 +418,11 @@ export function buildPromptData(input: DiagnoseInput, options: PromptOptions = {
     data = buildData(input, opts, b);
     if (safeJson(data).length <= opts.maxDataChars) return data;
   }
-  const widest = Math.max(input.drift.differences.length, input.baseline?.columns.length ?? 0, 'error' in input.source ? 0 : input.source.columns.length);
+  const widest = Math.max(
+    input.drift.differences.length,
+    input.baseline?.columns.length ?? 0,
+    'error' in input.source ? 0 : input.source.columns.length,
+  );
   for (let columns = Math.floor(widest / 2); columns >= 1; columns = Math.floor(columns / 2)) {
     data = buildData(input, opts, { samples: 0, topValues: 0, patterns: 1, figures: false, columns });
     if (safeJson(data).length <= opts.maxDataChars) return data;
@@ -394,7 +432,8 @@ export function buildPromptData(input: DiagnoseInput, options: PromptOptions = {
 
 export function resolvePromptOptions(options: PromptOptions = {}): Required<PromptOptions> {
   const o = { ...PROMPT_DEFAULTS };
-  if (options.maxSamplesPerColumn !== undefined) o.maxSamplesPerColumn = Math.max(0, Math.floor(options.maxSamplesPerColumn));
+  if (options.maxSamplesPerColumn !== undefined)
+    o.maxSamplesPerColumn = Math.max(0, Math.floor(options.maxSamplesPerColumn));
   if (options.maxValueLength !== undefined) o.maxValueLength = Math.max(1, Math.floor(options.maxValueLength));
   if (options.maskValues !== undefined) o.maskValues = options.maskValues;
   if (options.maxDataChars !== undefined) o.maxDataChars = Math.max(1000, Math.floor(options.maxDataChars));
@@ -407,7 +446,7 @@ export function resolvePromptOptions(options: PromptOptions = {}): Required<Prom
 /** The system prompt: the role, the answer contract, the ops, and the data-is-not-instructions rule. */
 export function buildSystemPrompt(): string {
   return [
-    'You are the doctor of a data pipeline. A source file no longer matches the pipeline\'s spec (schema drift).',
+    "You are the doctor of a data pipeline. A source file no longer matches the pipeline's spec (schema drift).",
     'Your job: propose a patch, a list of declarative operations on the spec, so that the drifted source loads into the UNCHANGED contract with the same meaning as before; or say that you cannot.',
     '',
     'ANSWER FORMAT',
@@ -494,7 +533,14 @@ const OPTIONAL_FIELDS: Record<string, Set<string>> = Object.fromEntries(
   filePatchOpSchema.options.map((o) => {
     const shape = o.shape as OpShape;
     const opName = (shape.op as z.ZodLiteral<string>).value;
-    return [opName, new Set(Object.entries(shape).filter(([, v]) => v instanceof z.ZodOptional).map(([k]) => k))];
+    return [
+      opName,
+      new Set(
+        Object.entries(shape)
+          .filter(([, v]) => v instanceof z.ZodOptional)
+          .map(([k]) => k),
+      ),
+    ];
   }),
 );
 
@@ -550,7 +596,10 @@ export function doctorAnswerResponseFormat(): {
   type: 'json_schema';
   json_schema: { name: string; strict: true; schema: Record<string, unknown> };
 } {
-  return { type: 'json_schema', json_schema: { name: DOCTOR_ANSWER_SCHEMA_NAME, strict: true, schema: doctorAnswerJsonSchema } };
+  return {
+    type: 'json_schema',
+    json_schema: { name: DOCTOR_ANSWER_SCHEMA_NAME, strict: true, schema: doctorAnswerJsonSchema },
+  };
 }
 
 /** Drop the nulls the wire form uses for "absent" (but not a `default` op's null value). */
@@ -600,13 +649,22 @@ export function parseDoctorAnswer(text: string): ParsedAnswer {
   try {
     value = JSON.parse(unfence(text));
   } catch (err) {
-    return { ok: false, error: oneLine(`the answer is not valid JSON (${(err as Error).message}); it began ${JSON.stringify(clipValue(text.trim(), 60))}`) };
+    return {
+      ok: false,
+      error: oneLine(
+        `the answer is not valid JSON (${(err as Error).message}); it began ${JSON.stringify(clipValue(text.trim(), 60))}`,
+      ),
+    };
   }
   if (value === null || typeof value !== 'object' || Array.isArray(value)) {
-    return { ok: false, error: `the answer is not a JSON object (got ${Array.isArray(value) ? 'an array' : value === null ? 'null' : typeof value})` };
+    return {
+      ok: false,
+      error: `the answer is not a JSON object (got ${Array.isArray(value) ? 'an array' : value === null ? 'null' : typeof value})`,
+    };
   }
   const v = fromWire(value) as Record<string, unknown>;
-  if ('noAnswer' in v && 'patch' in v) return { ok: false, error: 'the answer has both a patch and noAnswer: give one of them' };
+  if ('noAnswer' in v && 'patch' in v)
+    return { ok: false, error: 'the answer has both a patch and noAnswer: give one of them' };
   const res = 'noAnswer' in v ? doctorAnswerSchema.options[1].safeParse(v) : doctorAnswerSchema.options[0].safeParse(v);
   if (!res.success) {
     const issues = res.error.issues.slice(0, 6).map((i) => `${issuePath(i.path)}: ${i.message}`);

@@ -15,7 +15,15 @@ import type { Patch, PatchOp } from '../../common/patch';
 import type { ContractColumn, CsvOptions, MappingEntry, PipelineSpec } from '../../common/spec';
 import type { DriftKind } from '../../common/types';
 import type { ColumnProfile } from '../etl/profile';
-import type { Diagnosis, DiagnoseInput, Doctor, PreviousAttempt, ProbeResult, SourceProbe, SourceSummary } from './types';
+import type {
+  Diagnosis,
+  DiagnoseInput,
+  Doctor,
+  PreviousAttempt,
+  ProbeResult,
+  SourceProbe,
+  SourceSummary,
+} from './types';
 
 /** Options of {@link createRulesDoctor}. */
 export interface RulesDoctorOptions {
@@ -102,7 +110,10 @@ function dateMs(v: number | string | null): number | null {
   return Number.isFinite(ms) ? ms : null;
 }
 
-function shareOverlap(a: readonly { key: string; share: number }[], b: readonly { key: string; share: number }[]): number {
+function shareOverlap(
+  a: readonly { key: string; share: number }[],
+  b: readonly { key: string; share: number }[],
+): number {
   const m = new Map(a.map((x) => [x.key, x.share]));
   return b.reduce((acc, x) => acc + Math.min(x.share, m.get(x.key) ?? 0), 0);
 }
@@ -123,8 +134,10 @@ export function profileDistance(b: ColumnProfile, p: ColumnProfile): number {
     const bmin = Number(b.min ?? 0);
     const bmax = Number(b.max ?? 0);
     const scale = Math.max(b.stddev ?? 0, Math.abs(bmax - bmin) / 6, Math.abs(b.mean ?? 0) * 0.001, 1e-9);
-    const centre = (Math.abs((p.mean ?? 0) - (b.mean ?? 0)) + Math.abs((p.median ?? 0) - (b.median ?? 0))) / (2 * scale);
-    const range = (Math.abs(Number(p.min ?? 0) - bmin) + Math.abs(Number(p.max ?? 0) - bmax)) / (2 * Math.max(bmax - bmin, scale));
+    const centre =
+      (Math.abs((p.mean ?? 0) - (b.mean ?? 0)) + Math.abs((p.median ?? 0) - (b.median ?? 0))) / (2 * scale);
+    const range =
+      (Math.abs(Number(p.min ?? 0) - bmin) + Math.abs(Number(p.max ?? 0) - bmax)) / (2 * Math.max(bmax - bmin, scale));
     const spread = Math.abs(Math.log(((p.stddev ?? 0) + scale * 0.01) / ((b.stddev ?? 0) + scale * 0.01)));
     d += centre + 0.5 * range + 0.5 * spread;
   } else if (b.type === 'date' || b.type === 'timestamp') {
@@ -135,7 +148,9 @@ export function profileDistance(b: ColumnProfile, p: ColumnProfile): number {
     }
   } else if (b.type === 'string' && b.length && p.length) {
     d += Math.abs(p.length.mean - b.length.mean) / Math.max(b.length.mean, 1);
-    d += (0.25 * (Math.abs(p.length.min - b.length.min) + Math.abs(p.length.max - b.length.max))) / Math.max(b.length.max, 1);
+    d +=
+      (0.25 * (Math.abs(p.length.min - b.length.min) + Math.abs(p.length.max - b.length.max))) /
+      Math.max(b.length.max, 1);
   }
   if (b.patterns.length && p.patterns.length) {
     const overlap = shareOverlap(
@@ -165,8 +180,10 @@ function fmtNum(x: number | string | null | undefined): string {
 /** The figure that says the most about a profile, next to the baseline's. */
 function figureOf(p: ColumnProfile | null, b: ColumnProfile | undefined): string {
   if (!p) return 'no values';
-  if (p.type === 'integer' || p.type === 'number') return `median ${fmtNum(p.median)}${b ? ` vs baseline ${fmtNum(b.median)}` : ''}`;
-  if (p.type === 'date' || p.type === 'timestamp') return `range ${fmtNum(p.min)}..${fmtNum(p.max)}${b ? ` vs baseline ${fmtNum(b.min)}..${fmtNum(b.max)}` : ''}`;
+  if (p.type === 'integer' || p.type === 'number')
+    return `median ${fmtNum(p.median)}${b ? ` vs baseline ${fmtNum(b.median)}` : ''}`;
+  if (p.type === 'date' || p.type === 'timestamp')
+    return `range ${fmtNum(p.min)}..${fmtNum(p.max)}${b ? ` vs baseline ${fmtNum(b.min)}..${fmtNum(b.max)}` : ''}`;
   if (p.type === 'boolean') {
     const t = (x: ColumnProfile) => x.topValues?.find((v) => v.value === 'true')?.share ?? 0;
     return `${pct(t(p))} true${b ? ` vs baseline ${pct(t(b))}` : ''}`;
@@ -212,15 +229,23 @@ function formatRegex(format: string): RegExp {
     if (ch === '%' && i + 1 < format.length) {
       const f = format[++i];
       re +=
-        f === 'Y' ? '\\d{4}'
-        : f === 'y' ? '\\d{2}'
-        : f === 'm' || f === 'd' || f === 'H' || f === 'M' || f === 'S' || f === 'I' ? '\\d{1,2}'
-        : f === 'f' ? '\\d{1,9}'
-        : f === 'b' ? '[A-Za-z]{3}\\.?'
-        : f === 'B' ? '[A-Za-z]{3,}'
-        : f === 'p' ? '[AaPp][Mm]'
-        : f === 'j' ? '\\d{1,3}'
-        : '.+';
+        f === 'Y'
+          ? '\\d{4}'
+          : f === 'y'
+            ? '\\d{2}'
+            : f === 'm' || f === 'd' || f === 'H' || f === 'M' || f === 'S' || f === 'I'
+              ? '\\d{1,2}'
+              : f === 'f'
+                ? '\\d{1,9}'
+                : f === 'b'
+                  ? '[A-Za-z]{3}\\.?'
+                  : f === 'B'
+                    ? '[A-Za-z]{3,}'
+                    : f === 'p'
+                      ? '[AaPp][Mm]'
+                      : f === 'j'
+                        ? '\\d{1,3}'
+                        : '.+';
     } else re += ch.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
   }
   return new RegExp(`^${re}$`);
@@ -274,11 +299,14 @@ function numberCleanings(samples: readonly string[], patterns: readonly string[]
   const base = [...symbols, ...spaces];
   const hasComma = texts.some((s) => /\d,\d/.test(s));
   const dotThousands = texts.some((s) => /\d\.\d{3}(\.|,|$|\D)/.test(s));
-  const plausible = texts.some((s) => /\d/.test(s) && /^[+-]?[\d.,\s\u00a0\u202f]+$/.test(base.reduce((x, t) => x.split(t).join(''), s).trim()));
+  const plausible = texts.some(
+    (s) => /\d/.test(s) && /^[+-]?[\d.,\s\u00a0\u202f]+$/.test(base.reduce((x, t) => x.split(t).join(''), s).trim()),
+  );
   if (!plausible) return [];
   const show = (xs: readonly string[]) => xs.map((x) => (x.trim() ? x : JSON.stringify(x))).join(' and ');
   const out: Cleaning[] = [];
-  if (hasComma && shapes.every((x) => COMMA_GROUPED.test(x))) out.push({ strip: [...base, ','], replace: [], label: `strip ${show([...base, ','])}` });
+  if (hasComma && shapes.every((x) => COMMA_GROUPED.test(x)))
+    out.push({ strip: [...base, ','], replace: [], label: `strip ${show([...base, ','])}` });
   if ((hasComma || dotThousands) && shapes.every((x) => DOT_GROUPED.test(x))) {
     out.push({
       strip: [...base, '.'],
@@ -297,7 +325,6 @@ function booleanWords(samples: readonly string[]): { trueValues: string[]; false
   if (!t.length || !f.length) return undefined;
   return { trueValues: t, falseValues: f };
 }
-
 
 // -------------------------------------------------------------------------------------------------
 // Previous attempts
@@ -355,7 +382,11 @@ const PAIRING_SEARCH_LIMIT = 200_000;
  * The injective assignment (missing column → new column, or none) with the largest total score,
  * optionally without one pair. Branch and bound over the eligible pairs; deterministic.
  */
-function bestAssignment<P extends Scored>(columns: readonly string[], eligible: readonly P[], without: P | undefined): { score: number; pairs: P[] } {
+function bestAssignment<P extends Scored>(
+  columns: readonly string[],
+  eligible: readonly P[],
+  without: P | undefined,
+): { score: number; pairs: P[] } {
   const byCol = columns.map((c) => eligible.filter((p) => p.col.name === c && p !== without));
   const maxRest = byCol.map((_, i) => byCol.slice(i).reduce((a, ps) => a + (ps[0]?.score ?? 0), 0));
   let best: { score: number; pairs: P[] } = { score: 0, pairs: [] };
@@ -363,7 +394,8 @@ function bestAssignment<P extends Scored>(columns: readonly string[], eligible: 
   const used = new Set<string>();
   const chosen: P[] = [];
   const walk = (i: number, score: number) => {
-    if (++steps > PAIRING_SEARCH_LIMIT) throw new NoAnswer(`too many plausible pairings of ${columns.length} missing columns to decide`, false);
+    if (++steps > PAIRING_SEARCH_LIMIT)
+      throw new NoAnswer(`too many plausible pairings of ${columns.length} missing columns to decide`, false);
     if (score + (maxRest[i] ?? 0) <= best.score + 1e-12) return;
     if (i === byCol.length) {
       best = { score, pairs: [...chosen] };
@@ -420,7 +452,8 @@ export function createRulesDoctor(opts: RulesDoctorOptions = {}): Doctor {
       try {
         return await diagnose(input, probe);
       } catch (err) {
-        if (err instanceof NoAnswer) return { kind: 'no-answer', doctor: 'rules', reason: err.reason, fatal: err.fatal };
+        if (err instanceof NoAnswer)
+          return { kind: 'no-answer', doctor: 'rules', reason: err.reason, fatal: err.fatal };
         throw err;
       }
     },
@@ -449,7 +482,11 @@ export function createRulesDoctor(opts: RulesDoctorOptions = {}): Doctor {
     }
     for (const d of drift.differences) {
       const why = FATAL_KINDS[d.kind];
-      if (why) throw new NoAnswer(`${d.kind}: ${why} — ${d.detail}; a partial or empty file must never replace the table`, true);
+      if (why)
+        throw new NoAnswer(
+          `${d.kind}: ${why} — ${d.detail}; a partial or empty file must never replace the table`,
+          true,
+        );
     }
     if (!drift.differences.length) throw new NoAnswer('the drift report lists no difference to heal', false);
 
@@ -472,23 +509,39 @@ export function createRulesDoctor(opts: RulesDoctorOptions = {}): Doctor {
       for (const encoding of (['latin-1', 'utf-16', 'utf-8'] as const).filter((e) => e !== spec.source.csv.encoding)) {
         const s = await probe.summarize({ ...reader, encoding });
         // The expected names must come back (a UTF-16 file read as latin-1 has the right count of garbled names).
-        const ok = !('error' in s) && s.rows > 0 && (overlapWithExpected(s) > 0 || (kinds.has('header-missing') && s.columns.length === expected.length));
-        tried.push(`${encoding}: ${'error' in s ? s.error : `${rowsOf(s)}, ${overlapWithExpected(s)} of ${expected.length} expected names`}`);
+        const ok =
+          !('error' in s) &&
+          s.rows > 0 &&
+          (overlapWithExpected(s) > 0 || (kinds.has('header-missing') && s.columns.length === expected.length));
+        tried.push(
+          `${encoding}: ${'error' in s ? s.error : `${rowsOf(s)}, ${overlapWithExpected(s)} of ${expected.length} expected names`}`,
+        );
         if (ok) {
           reader.encoding = encoding;
           found = s;
           break;
         }
       }
-      if (!found) throw new NoAnswer(`the source is not ${spec.source.csv.encoding} and no other encoding reads it (${tried.join('; ')})`, false);
+      if (!found)
+        throw new NoAnswer(
+          `the source is not ${spec.source.csv.encoding} and no other encoding reads it (${tried.join('; ')})`,
+          false,
+        );
       summary = found;
-      decide('encoding', 1, `reader: encoding ${reader.encoding} → ${rowsOf(found)}, ${overlapWithExpected(found)} of ${expected.length} expected column names`);
+      decide(
+        'encoding',
+        1,
+        `reader: encoding ${reader.encoding} → ${rowsOf(found)}, ${overlapWithExpected(found)} of ${expected.length} expected column names`,
+      );
     }
 
-    const oneColumn = (s: SourceSummary | { error: string }) => !('error' in s) && s.columns.length === 1 && expected.length > 1;
+    const oneColumn = (s: SourceSummary | { error: string }) =>
+      !('error' in s) && s.columns.length === 1 && expected.length > 1;
     if (isCsv && (kinds.has('delimiter-change') || (Object.keys(reader).length > 0 && oneColumn(summary)))) {
       const foundDelim = drift.differences.find((d) => d.kind === 'delimiter-change')?.found;
-      const candidates = [...new Set([...(foundDelim ? [foundDelim] : []), ...o.delimiters])].filter((d) => d !== spec.source.csv.delimiter);
+      const candidates = [...new Set([...(foundDelim ? [foundDelim] : []), ...o.delimiters])].filter(
+        (d) => d !== spec.source.csv.delimiter,
+      );
       let best: { delimiter: string; s: SourceSummary; overlap: number } | undefined;
       const tried: string[] = [];
       for (const delimiter of candidates) {
@@ -503,11 +556,15 @@ export function createRulesDoctor(opts: RulesDoctorOptions = {}): Doctor {
         const better =
           !best ||
           overlap > best.overlap ||
-          (overlap === best.overlap && Math.abs(s.columns.length - expected.length) < Math.abs(best.s.columns.length - expected.length));
+          (overlap === best.overlap &&
+            Math.abs(s.columns.length - expected.length) < Math.abs(best.s.columns.length - expected.length));
         if (better) best = { delimiter, s, overlap };
       }
       if (!best || (best.overlap === 0 && best.s.columns.length !== expected.length)) {
-        throw new NoAnswer(`the delimiter changed and no candidate delimiter gives back the expected columns (${tried.join('; ')})`, false);
+        throw new NoAnswer(
+          `the delimiter changed and no candidate delimiter gives back the expected columns (${tried.join('; ')})`,
+          false,
+        );
       }
       reader.delimiter = best.delimiter;
       summary = best.s;
@@ -521,13 +578,21 @@ export function createRulesDoctor(opts: RulesDoctorOptions = {}): Doctor {
     // A header can go missing together with another reader change (the report then names only the
     // first): no expected name back, as many columns as expected, and names that look like values.
     const looksHeaderless = (x: SourceSummary | { error: string }) =>
-      !('error' in x) && overlapWithExpected(x) === 0 && x.columns.length === expected.length && x.columns.filter((c) => looksLikeValue(c.name)).length * 2 >= x.columns.length;
-    const headerMissing = isCsv && (kinds.has('header-missing') || (Object.keys(reader).length > 0 && looksHeaderless(summary)));
+      !('error' in x) &&
+      overlapWithExpected(x) === 0 &&
+      x.columns.length === expected.length &&
+      x.columns.filter((c) => looksLikeValue(c.name)).length * 2 >= x.columns.length;
+    const headerMissing =
+      isCsv && (kinds.has('header-missing') || (Object.keys(reader).length > 0 && looksHeaderless(summary)));
     if (headerMissing) {
       reader.header = false;
       summary = await probe.summarize(reader);
       if ('error' in summary) throw new NoAnswer(`the source does not read without a header: ${summary.error}`, false);
-      decide('header', 1, `reader: header=false → ${summary.columns.length} columns, ${rowsOf(summary)} (the first line holds values)`);
+      decide(
+        'header',
+        1,
+        `reader: header=false → ${summary.columns.length} columns, ${rowsOf(summary)} (the first line holds values)`,
+      );
     }
 
     if ('error' in summary) summary = await probe.summarize(Object.keys(reader).length ? reader : undefined);
@@ -535,7 +600,9 @@ export function createRulesDoctor(opts: RulesDoctorOptions = {}): Doctor {
     const src: SourceSummary = summary;
     const readerArg = Object.keys(reader).length ? reader : undefined;
     if (!src.complete) {
-      rationale.push(`probe: parse rates and profiles below are from the first ${src.rows} rows of the source (it has more); verification proves the patch on the whole file`);
+      rationale.push(
+        `probe: parse rates and profiles below are from the first ${src.rows} rows of the source (it has more); verification proves the patch on the whole file`,
+      );
     }
     const now = src.columns.map((c) => c.name);
     const samplesOf = (sourceColumn: string, column?: string): string[] => {
@@ -546,11 +613,17 @@ export function createRulesDoctor(opts: RulesDoctorOptions = {}): Doctor {
       return [...new Set([...fromDrift, ...fromSummary])].filter((s) => s !== '***');
     };
 
-    const patternsOf = (sourceColumn: string) => src.columns.find((c) => c.name === sourceColumn)?.patterns.map((x) => x.pattern) ?? [];
+    const patternsOf = (sourceColumn: string) =>
+      src.columns.find((c) => c.name === sourceColumn)?.patterns.map((x) => x.pattern) ?? [];
 
     // Ways to read `col` through `entry` (from a given source column): as is, else healed.
     const optionCache = new Map<string, Promise<ReadOption[]>>();
-    async function readOptions(col: ContractColumn, entry: MappingEntry, mapOps: PatchOp[], forceAlternatives = false): Promise<ReadOption[]> {
+    async function readOptions(
+      col: ContractColumn,
+      entry: MappingEntry,
+      mapOps: PatchOp[],
+      forceAlternatives = false,
+    ): Promise<ReadOption[]> {
       const key = JSON.stringify([col.name, entry, mapOps, forceAlternatives]);
       let p = optionCache.get(key);
       if (!p) {
@@ -560,14 +633,24 @@ export function createRulesDoctor(opts: RulesDoctorOptions = {}): Doctor {
       return p;
     }
 
-    async function measure(col: ContractColumn, entry: MappingEntry, ops: PatchOp[], label: string): Promise<ReadOption> {
+    async function measure(
+      col: ContractColumn,
+      entry: MappingEntry,
+      ops: PatchOp[],
+      label: string,
+    ): Promise<ReadOption> {
       const result = await probe.tryColumn(col, entry, readerArg);
       const b = baseOf(col.name);
       const distance = b && result.profile ? profileDistance(b, result.profile) : b ? Infinity : NaN;
       return { ops, entry, result, distance, label };
     }
 
-    async function computeReadOptions(col: ContractColumn, entry: MappingEntry, mapOps: PatchOp[], forceAlternatives: boolean): Promise<ReadOption[]> {
+    async function computeReadOptions(
+      col: ContractColumn,
+      entry: MappingEntry,
+      mapOps: PatchOp[],
+      forceAlternatives: boolean,
+    ): Promise<ReadOption[]> {
       const banned = bans.columns.get(col.name);
       const raw = await measure(col, entry, [], 'as is');
       const rawBanned = banned?.has(sig([...mapOps])) ?? false;
@@ -587,7 +670,11 @@ export function createRulesDoctor(opts: RulesDoctorOptions = {}): Doctor {
             strip: c.strip,
             ...(c.replace.length || entry.replace?.length ? { replace: c.replace } : {}),
           };
-          const e: MappingEntry = { ...entry, strip: c.strip, ...(c.replace.length || entry.replace?.length ? { replace: c.replace } : {}) };
+          const e: MappingEntry = {
+            ...entry,
+            strip: c.strip,
+            ...(c.replace.length || entry.replace?.length ? { replace: c.replace } : {}),
+          };
           candidates.push({ ops: [op], entry: e, label: c.label });
         }
       } else if (col.type === 'date' || col.type === 'timestamp') {
@@ -596,7 +683,11 @@ export function createRulesDoctor(opts: RulesDoctorOptions = {}): Doctor {
           if (f === current) continue;
           const re = formatRegex(f);
           if (![...samples, ...patternsOf(entry.from)].some((s) => re.test(s.trim()))) continue;
-          candidates.push({ ops: [{ op: 'format', column: col.name, format: f }], entry: { ...entry, format: f }, label: `format ${f}` });
+          candidates.push({
+            ops: [{ op: 'format', column: col.name, format: f }],
+            entry: { ...entry, format: f },
+            label: `format ${f}`,
+          });
         }
       } else if (col.type === 'boolean') {
         const words = booleanWords(samples);
@@ -628,18 +719,32 @@ export function createRulesDoctor(opts: RulesDoctorOptions = {}): Doctor {
      */
     function choose(col: ContractColumn, options: ReadOption[], what: string): ReadOption {
       const b = baseOf(col.name);
-      const tried = options.map((x) => `${x.label}: ${pct(x.result.rate)} parse, ${figureOf(x.result.profile, b)}${Number.isNaN(x.distance) ? '' : `, distance ${x.distance.toFixed(2)}`}`);
-      const ok = options.filter(matches).sort((x, y) => (Number.isNaN(x.distance) ? 0 : x.distance) - (Number.isNaN(y.distance) ? 0 : y.distance));
+      const tried = options.map(
+        (x) =>
+          `${x.label}: ${pct(x.result.rate)} parse, ${figureOf(x.result.profile, b)}${Number.isNaN(x.distance) ? '' : `, distance ${x.distance.toFixed(2)}`}`,
+      );
+      const ok = options
+        .filter(matches)
+        .sort((x, y) => (Number.isNaN(x.distance) ? 0 : x.distance) - (Number.isNaN(y.distance) ? 0 : y.distance));
       const [first, second] = ok;
       if (!first) {
-        throw new NoAnswer(`${what}: no candidate restores the baseline profile${tried.length ? ` (${tried.join('; ')})` : ' (no candidate parses the values)'}`, false);
+        throw new NoAnswer(
+          `${what}: no candidate restores the baseline profile${tried.length ? ` (${tried.join('; ')})` : ' (no candidate parses the values)'}`,
+          false,
+        );
       }
       if (second) {
         const margin = valueScore(first.distance) - valueScore(second.distance);
         const same =
-          (col.type === 'integer' || col.type === 'number') && first.result.profile && second.result.profile && profileDistance(first.result.profile, second.result.profile) === 0;
+          (col.type === 'integer' || col.type === 'number') &&
+          first.result.profile &&
+          second.result.profile &&
+          profileDistance(first.result.profile, second.result.profile) === 0;
         if (!same && (margin < o.minMargin || Number.isNaN(first.distance))) {
-          throw new NoAnswer(`${what}: ambiguous — ${first.label} and ${second.label} both parse and match the baseline about equally (${tried.join('; ')})`, false);
+          throw new NoAnswer(
+            `${what}: ambiguous — ${first.label} and ${second.label} both parse and match the baseline about equally (${tried.join('; ')})`,
+            false,
+          );
         }
       }
       return first;
@@ -650,17 +755,27 @@ export function createRulesDoctor(opts: RulesDoctorOptions = {}): Doctor {
     const oldPos = (c: string) => expected.indexOf(c);
 
     // 3. Which source column each contract column is read from.
-    const mapped = spec.contract.columns.filter((c) => spec.mapping[c.name]?.from !== undefined && spec.mapping[c.name]?.expr === undefined);
+    const mapped = spec.contract.columns.filter(
+      (c) => spec.mapping[c.name]?.from !== undefined && spec.mapping[c.name]?.expr === undefined,
+    );
     if (headerMissing) {
       if (now.length !== expected.length) {
-        throw new NoAnswer(`without a header the source has ${now.length} columns, the spec expects ${expected.length}: cannot map by position`, false);
+        throw new NoAnswer(
+          `without a header the source has ${now.length} columns, the spec expects ${expected.length}: cannot map by position`,
+          false,
+        );
       }
-      if (!baseline) throw new NoAnswer('the header is missing and there is no baseline profile to confirm a positional mapping', false);
+      if (!baseline)
+        throw new NoAnswer(
+          'the header is missing and there is no baseline profile to confirm a positional mapping',
+          false,
+        );
       for (const col of mapped) {
         const entry = spec.mapping[col.name] ?? {};
         const i = oldPos(entry.from ?? '');
         const u = now[i];
-        if (u === undefined) throw new NoAnswer(`${col.name}: its source column "${entry.from}" is not among the expected columns`, false);
+        if (u === undefined)
+          throw new NoAnswer(`${col.name}: its source column "${entry.from}" is not among the expected columns`, false);
         const map: PatchOp = { op: 'map', column: col.name, from: u };
         const opts2 = await readOptions(col, { ...entry, from: u }, [map]);
         const chosen = choose(col, opts2, `${col.name} ← ${u} (position ${i})`);
@@ -703,7 +818,9 @@ export function createRulesDoctor(opts: RulesDoctorOptions = {}): Doctor {
           const name = Math.max(nameSimilarity(old, u), nameSimilarity(col.name, u));
           const position = oldPos(old) === now.indexOf(u) ? 1 : 0;
           const score = o.valueWeight * value + o.nameWeight * name + o.positionWeight * position;
-          const eligible = (!Number.isNaN(option.distance) && option.distance <= o.maxProfileDistance) || (name >= o.strongName && (Number.isNaN(option.distance) || option.distance <= 3 * o.maxProfileDistance));
+          const eligible =
+            (!Number.isNaN(option.distance) && option.distance <= o.maxProfileDistance) ||
+            (name >= o.strongName && (Number.isNaN(option.distance) || option.distance <= 3 * o.maxProfileDistance));
           pairs.push({ col, u, option, value, name, position, score, eligible });
         }
       }
@@ -713,10 +830,18 @@ export function createRulesDoctor(opts: RulesDoctorOptions = {}): Doctor {
       // The best assignment of new columns to missing ones (sum of pair scores); each of its pairs
       // must beat the best assignment without it by the margin, else the pairing is ambiguous.
       const eligible = pairs.filter((p) => p.eligible).sort((x, y) => y.score - x.score || x.u.localeCompare(y.u));
-      const best = bestAssignment(missing.map((c) => c.name), eligible, undefined);
+      const best = bestAssignment(
+        missing.map((c) => c.name),
+        eligible,
+        undefined,
+      );
       const done = new Set<string>();
       for (const p of best.pairs) {
-        const alt = bestAssignment(missing.map((c) => c.name), eligible, p);
+        const alt = bestAssignment(
+          missing.map((c) => c.name),
+          eligible,
+          p,
+        );
         const margin = best.score - alt.score;
         const rivalFor = alt.pairs.find((q) => q.col.name === p.col.name);
         const rivalOf = alt.pairs.find((q) => q.u === p.u);
@@ -751,9 +876,14 @@ export function createRulesDoctor(opts: RulesDoctorOptions = {}): Doctor {
         const leftover = fresh.filter((u) => !claimed.has(u));
         if (!col.required) {
           const op: PatchOp = { op: 'default', column: col.name, value: null };
-          if (bans.columns.get(col.name)?.has(sig([op]))) throw new NoAnswer(`${col.name}: defaulting it to null already failed verification`, false);
+          if (bans.columns.get(col.name)?.has(sig([op])))
+            throw new NoAnswer(`${col.name}: defaulting it to null already failed verification`, false);
           patchOps.push({ column: col.name, ops: [op] });
-          decide(col.name, 1, `${col.name}: optional, source column "${old}" is gone and no new column matches${near.length ? ` (closest: ${near.join('; ')})` : ''} → default null`);
+          decide(
+            col.name,
+            1,
+            `${col.name}: optional, source column "${old}" is gone and no new column matches${near.length ? ` (closest: ${near.join('; ')})` : ''} → default null`,
+          );
         } else if (!leftover.length || !pairs.some((p) => p.col === col)) {
           // Nothing to map: no new column at all, or none whose values parse as this column's type even after cleaning.
           throw new NoAnswer(
@@ -779,13 +909,27 @@ export function createRulesDoctor(opts: RulesDoctorOptions = {}): Doctor {
         const raw = await probe.tryColumn(col, entry, readerArg);
         if (raw.rate >= minRate && !banned) continue;
         const options = await readOptions(col, entry, [], banned);
-        const what = `${col.name} (source "${entry.from}", ${pct(raw.rate)} parse as ${col.type}${entry.format ?? col.format ? ` ${entry.format ?? col.format}` : ''})`;
+        const what = `${col.name} (source "${entry.from}", ${pct(raw.rate)} parse as ${col.type}${(entry.format ?? col.format) ? ` ${entry.format ?? col.format}` : ''})`;
         if (!options.length) {
           const samples = samplesOf(entry.from ?? '', col.name);
-          const never = col.type !== 'string' && col.type !== 'boolean' && samples.length > 0 && samples.every((s) => !/\d/.test(s));
-          const epoch = (col.type === 'date' || col.type === 'timestamp') && samples.length > 0 && samples.every((s) => /^\d{9,13}$/.test(s.trim()));
+          const never =
+            col.type !== 'string' &&
+            col.type !== 'boolean' &&
+            samples.length > 0 &&
+            samples.every((s) => !/\d/.test(s));
+          const epoch =
+            (col.type === 'date' || col.type === 'timestamp') &&
+            samples.length > 0 &&
+            samples.every((s) => /^\d{9,13}$/.test(s.trim()));
           throw new NoAnswer(
-            `${what}: ${epoch ? 'values look like epoch seconds, which no strptime format expresses' : never ? 'the values hold no digits at all: nothing could parse them' : 'no cleaning or format makes the values parse'}${samples.length ? ` (e.g. ${samples.slice(0, 3).map((s) => JSON.stringify(s)).join(', ')})` : ''}`,
+            `${what}: ${epoch ? 'values look like epoch seconds, which no strptime format expresses' : never ? 'the values hold no digits at all: nothing could parse them' : 'no cleaning or format makes the values parse'}${
+              samples.length
+                ? ` (e.g. ${samples
+                    .slice(0, 3)
+                    .map((s) => JSON.stringify(s))
+                    .join(', ')})`
+                : ''
+            }`,
             never,
           );
         }
@@ -816,14 +960,22 @@ export function createRulesDoctor(opts: RulesDoctorOptions = {}): Doctor {
     rationale.push(`shape: the source columns are now ${now.join(', ')}`);
 
     const same = bans.patches.find((b) => b.sig === JSON.stringify(patch));
-    if (same) throw new NoAnswer(`my best patch is the one attempt ${same.attempt} already tried, and it failed (${same.error}); no other candidate is left`, false);
+    if (same)
+      throw new NoAnswer(
+        `my best patch is the one attempt ${same.attempt} already tried, and it failed (${same.error}); no other candidate is left`,
+        false,
+      );
 
     const confidence = decisions.length ? Math.min(...decisions.map((d) => d.confidence)) : 1;
     if (confidence < o.minConfidence) {
-      const weakest = decisions.filter((d) => d.confidence < o.minConfidence).map((d) => `${d.what} ${d.confidence.toFixed(2)}`);
-      throw new NoAnswer(`not confident enough (${weakest.join(', ')} < ${o.minConfidence}): ${rationale.join(' | ')}`, false);
+      const weakest = decisions
+        .filter((d) => d.confidence < o.minConfidence)
+        .map((d) => `${d.what} ${d.confidence.toFixed(2)}`);
+      throw new NoAnswer(
+        `not confident enough (${weakest.join(', ')} < ${o.minConfidence}): ${rationale.join(' | ')}`,
+        false,
+      );
     }
     return { kind: 'patch', doctor: 'rules', patch, confidence: Math.round(confidence * 1000) / 1000, rationale };
   }
 }
-

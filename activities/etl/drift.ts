@@ -64,7 +64,10 @@ export function compareColumns(spec: PipelineSpec, found: readonly string[], sni
         kind: 'header-missing',
         expected: expected.join(','),
         found: found.map((c) => clip(c, 20)).join(','),
-        detail: `the first line holds values, not the column names (${found.slice(0, 4).map((c) => JSON.stringify(clip(c, 20))).join(', ')}…)`,
+        detail: `the first line holds values, not the column names (${found
+          .slice(0, 4)
+          .map((c) => JSON.stringify(clip(c, 20)))
+          .join(', ')}…)`,
       });
       return out;
     }
@@ -103,7 +106,12 @@ export function compareColumns(spec: PipelineSpec, found: readonly string[], sni
   }
   for (const u of unexpected) {
     if (paired.has(u)) continue;
-    out.push({ kind: 'unexpected-column', sourceColumn: u, found: u, detail: `the source has a new column "${clip(u)}"` });
+    out.push({
+      kind: 'unexpected-column',
+      sourceColumn: u,
+      found: u,
+      detail: `the source has a new column "${clip(u)}"`,
+    });
   }
   if (out.length === 0) {
     const foundKnown = found.filter((c) => expected.includes(c));
@@ -131,10 +139,17 @@ export interface ColumnValueStats {
 }
 
 /** Count, per contract column, values that fail to parse and required values that are missing (from the text in `__heal_raw`). */
-export async function valueStats(conn: DuckDBConnection, spec: PipelineSpec, exprs: CompiledExpressions = {}): Promise<ColumnValueStats[]> {
+export async function valueStats(
+  conn: DuckDBConnection,
+  spec: PipelineSpec,
+  exprs: CompiledExpressions = {},
+): Promise<ColumnValueStats[]> {
   const parts = spec.contract.columns.map((c) => columnSql(spec, c, 'r', exprs));
   const select = parts
-    .map((p, i) => `count(${p.text}) AS n${i}, count(*) FILTER (WHERE ${p.fail}) AS f${i}, count(*) FILTER (WHERE ${p.missing}) AS m${i}`)
+    .map(
+      (p, i) =>
+        `count(${p.text}) AS n${i}, count(*) FILTER (WHERE ${p.fail}) AS f${i}, count(*) FILTER (WHERE ${p.missing}) AS m${i}`,
+    )
     .join(', ');
   const totals = (await queryOne<Record<string, number>>(conn, `SELECT ${select} FROM ${RAW} r`)) ?? {};
   return statsFromTotals(conn, spec, parts, totals, RAW, undefined);
@@ -156,7 +171,12 @@ export interface ReadGroup {
  * NULL after the cast exactly when it failed or is missing), with a few failing values as samples.
  * `multi`: rows carry their file in `__file` (else the group's one file is every row's).
  */
-export async function valueStatsByFile(conn: DuckDBConnection, typed: string, group: ReadGroup, multi: boolean): Promise<Map<string, ColumnValueStats[]>> {
+export async function valueStatsByFile(
+  conn: DuckDBConnection,
+  typed: string,
+  group: ReadGroup,
+  multi: boolean,
+): Promise<Map<string, ColumnValueStats[]>> {
   const { spec } = group;
   const parts = spec.contract.columns.map((c) => columnSql(spec, c, 'r', group.exprs));
   const select = parts
@@ -168,7 +188,10 @@ export async function valueStatsByFile(conn: DuckDBConnection, typed: string, gr
     })
     .join(', ');
   const where = multi ? `WHERE __file IN (${inList(group.files)})` : '';
-  const rows = await queryRows<Record<string, number> & { __f: string | null }>(conn, `SELECT __file AS __f, ${select} FROM ${typed} ${where} GROUP BY __file`);
+  const rows = await queryRows<Record<string, number> & { __f: string | null }>(
+    conn,
+    `SELECT __file AS __f, ${select} FROM ${typed} ${where} GROUP BY __file`,
+  );
   const out = new Map<string, ColumnValueStats[]>();
   for (const file of group.files) {
     const totals = rows.find((r) => (multi ? r.__f === file : true)) ?? {};
@@ -215,7 +238,11 @@ function numberFormatHint(samples: readonly string[]): string | undefined {
   if (samples.length === 0) return undefined;
   if (samples.every((s) => /^[+-]?[$€£¥]\s?[0-9.,]+$|^[0-9.,]+\s?[$€£¥]$/.test(s.trim()))) return 'currency symbols';
   if (samples.every((s) => /^[+-]?[0-9]{1,3}(,[0-9]{3})+(\.[0-9]+)?$/.test(s.trim()))) return 'thousands separators';
-  if (samples.every((s) => /^[+-]?[0-9]+,[0-9]+$/.test(s.trim()) || /^[+-]?[0-9]{1,3}(\.[0-9]{3})+(,[0-9]+)?$/.test(s.trim())))
+  if (
+    samples.every(
+      (s) => /^[+-]?[0-9]+,[0-9]+$/.test(s.trim()) || /^[+-]?[0-9]{1,3}(\.[0-9]{3})+(,[0-9]+)?$/.test(s.trim()),
+    )
+  )
     return 'a decimal comma';
   if (samples.every((s) => /^[+-]?[0-9.]+\s?%$/.test(s.trim()))) return 'percent signs';
   return undefined;
@@ -235,7 +262,11 @@ function dateFormatHint(samples: readonly string[]): string | undefined {
  * Value-level differences: a column whose values no longer parse (beyond the quarantine budget) is a
  * type or format change; a required column now empty beyond the budget is `null-values`.
  */
-export function classifyValues(spec: PipelineSpec, stats: readonly ColumnValueStats[], rows: number): DriftDifference[] {
+export function classifyValues(
+  spec: PipelineSpec,
+  stats: readonly ColumnValueStats[],
+  rows: number,
+): DriftDifference[] {
   const budget = spec.quality.quarantineBudget;
   const out: DriftDifference[] = [];
   for (const s of stats) {
@@ -243,8 +274,16 @@ export function classifyValues(spec: PipelineSpec, stats: readonly ColumnValueSt
     if (!col) continue;
     const rate = s.nonEmpty > 0 ? s.failed / s.nonEmpty : 0;
     if (s.failed > 0 && rate > budget) {
-      const hint = col.type === 'integer' || col.type === 'number' ? numberFormatHint(s.samples) : col.type === 'date' || col.type === 'timestamp' ? dateFormatHint(s.samples) : undefined;
-      const kind: DriftKind = hint || col.type === 'date' || col.type === 'timestamp' || col.type === 'boolean' ? 'format-change' : 'type-change';
+      const hint =
+        col.type === 'integer' || col.type === 'number'
+          ? numberFormatHint(s.samples)
+          : col.type === 'date' || col.type === 'timestamp'
+            ? dateFormatHint(s.samples)
+            : undefined;
+      const kind: DriftKind =
+        hint || col.type === 'date' || col.type === 'timestamp' || col.type === 'boolean'
+          ? 'format-change'
+          : 'type-change';
       const format = spec.mapping[col.name]?.format ?? col.format;
       out.push({
         kind,
@@ -254,7 +293,10 @@ export function classifyValues(spec: PipelineSpec, stats: readonly ColumnValueSt
         ...(hint ? { found: hint } : {}),
         failureRate: round(rate),
         samples: s.samples,
-        detail: `${pct(rate)} of "${s.sourceColumn ?? col.name}" values do not parse as ${col.type}${format ? ` with format ${format}` : ''}${hint ? ` (they look like ${hint})` : ''}, e.g. ${s.samples.slice(0, 3).map((v) => JSON.stringify(v)).join(', ')}`,
+        detail: `${pct(rate)} of "${s.sourceColumn ?? col.name}" values do not parse as ${col.type}${format ? ` with format ${format}` : ''}${hint ? ` (they look like ${hint})` : ''}, e.g. ${s.samples
+          .slice(0, 3)
+          .map((v) => JSON.stringify(v))
+          .join(', ')}`,
       });
     }
     const nullRate = rows > 0 ? s.missing / rows : 0;
@@ -284,7 +326,13 @@ export async function classifyRejects(
   const total = rows + rejectedLines;
   const rate = rejectedLines / total;
   if (truncated && rejectedLines === 1) {
-    return [{ kind: 'truncated', failureRate: round(rate), detail: 'the last line is cut off mid-row (the file looks truncated)' }];
+    return [
+      {
+        kind: 'truncated',
+        failureRate: round(rate),
+        detail: 'the last line is cut off mid-row (the file looks truncated)',
+      },
+    ];
   }
   if (rate <= spec.quality.quarantineBudget) return [];
   const onFile = file === undefined ? '' : ` WHERE s.file_path = ${lit(file)}`;

@@ -71,14 +71,23 @@ async function tableExists(conn: DuckDBConnection, table: string): Promise<boole
  * Of `keys` (content keys of files), those already committed to `table` by an append or a merge:
  * recorded per file, or (before per-file records) as the key of a one-file append.
  */
-export async function committedKeys(conn: DuckDBConnection, table: string, keys: readonly string[], loadsTable: string): Promise<Set<string>> {
+export async function committedKeys(
+  conn: DuckDBConnection,
+  table: string,
+  keys: readonly string[],
+  loadsTable: string,
+): Promise<Set<string>> {
   if (!keys.length) return new Set();
   const parts: string[] = [];
   if (await tableExists(conn, LOAD_FILES_TABLE)) {
-    parts.push(`SELECT content_key AS k FROM ${LOAD_FILES_TABLE} WHERE table_name = ${lit(table)} AND mode IN ('append', 'merge') AND content_key IN (${inList(keys)})`);
+    parts.push(
+      `SELECT content_key AS k FROM ${LOAD_FILES_TABLE} WHERE table_name = ${lit(table)} AND mode IN ('append', 'merge') AND content_key IN (${inList(keys)})`,
+    );
   }
   if (await tableExists(conn, loadsTable)) {
-    parts.push(`SELECT load_key AS k FROM ${loadsTable} WHERE table_name = ${lit(table)} AND mode = 'append' AND load_key IN (${inList(keys)})`);
+    parts.push(
+      `SELECT load_key AS k FROM ${loadsTable} WHERE table_name = ${lit(table)} AND mode = 'append' AND load_key IN (${inList(keys)})`,
+    );
   }
   if (!parts.length) return new Set();
   return new Set((await queryRows<{ k: string }>(conn, parts.join(' UNION '))).map((r) => r.k));
@@ -97,7 +106,12 @@ export interface FileCounts {
 }
 
 /** Per-file counts from the cast rows (`__file`; NULL for a one-file source) and the malformed lines recorded. */
-export async function countByFile(conn: DuckDBConnection, spec: PipelineSpec, typed: string, files: readonly string[]): Promise<Map<string, FileCounts>> {
+export async function countByFile(
+  conn: DuckDBConnection,
+  spec: PipelineSpec,
+  typed: string,
+  files: readonly string[],
+): Promise<Map<string, FileCounts>> {
   const out = new Map<string, FileCounts>(files.map((f) => [f, { rows: 0, bad: 0, rejected: 0, lastRejected: null }]));
   const only = files.length === 1 ? (files[0] as string) : undefined;
   const rows = await queryRows<{ f: string | null; n: number; bad: number }>(
@@ -127,7 +141,12 @@ export async function countByFile(conn: DuckDBConnection, spec: PipelineSpec, ty
  * file — a day per file. Their mix or range moves between a file and the whole, or a batch and the
  * baseline, by construction. Needs two files or more.
  */
-export async function findPartitionKeys(conn: DuckDBConnection, spec: PipelineSpec, typed: string, files: readonly string[]): Promise<string[]> {
+export async function findPartitionKeys(
+  conn: DuckDBConnection,
+  spec: PipelineSpec,
+  typed: string,
+  files: readonly string[],
+): Promise<string[]> {
   if (files.length < 2) return [];
   const keys: string[] = [];
   for (const c of spec.contract.columns) {
@@ -141,7 +160,12 @@ export async function findPartitionKeys(conn: DuckDBConnection, spec: PipelineSp
       );
       const rows = Number(r?.rows ?? 0);
       const values = Number(r?.values ?? 0);
-      if (rows > 0 && rows / values >= PARTITION_MIN_ROWS_PER_VALUE && Number(r?.top ?? 0) / rows >= PARTITION_CONCENTRATION) keys.push(c.name);
+      if (
+        rows > 0 &&
+        rows / values >= PARTITION_MIN_ROWS_PER_VALUE &&
+        Number(r?.top ?? 0) / rows >= PARTITION_CONCENTRATION
+      )
+        keys.push(c.name);
     } else {
       const ranges = await queryRows<{ lo: number; hi: number }>(
         conn,
@@ -150,7 +174,8 @@ export async function findPartitionKeys(conn: DuckDBConnection, spec: PipelineSp
       if (ranges.length < 2) continue;
       const whole = Math.max(...ranges.map((r) => Number(r.hi))) - Number(ranges[0]?.lo ?? 0);
       let overlap = 0;
-      for (let i = 1; i < ranges.length; i++) overlap += Math.max(0, Math.min(Number(ranges[i - 1]?.hi), Number(ranges[i]?.hi)) - Number(ranges[i]?.lo));
+      for (let i = 1; i < ranges.length; i++)
+        overlap += Math.max(0, Math.min(Number(ranges[i - 1]?.hi), Number(ranges[i]?.hi)) - Number(ranges[i]?.lo));
       if (whole > 0 && overlap / whole <= PARTITION_RANGE_OVERLAP) keys.push(c.name);
     }
   }

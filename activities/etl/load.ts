@@ -5,14 +5,28 @@
  * on any DuckDB connection: the warehouse for a real load, a scratch database for verification.
  */
 import type { DuckDBConnection } from '@duckdb/node-api';
-import { QuarantineBudgetExceededError, SchemaDriftError, SourceUnreadableError, SpecInvalidError } from '../../common/errors';
+import {
+  QuarantineBudgetExceededError,
+  SchemaDriftError,
+  SourceUnreadableError,
+  SpecInvalidError,
+} from '../../common/errors';
 import { groupByReading, specForFile } from '../../common/files';
 import type { PipelineSpec } from '../../common/spec';
 import type { DriftDifference, DriftReport, FileNote, FileOutcome } from '../../common/types';
 import { ident, inList, lit, queryOne, queryRows } from '../../lib/duckdb';
 import { checkSourceFile } from '../../lib/paths';
 import { compileExpression } from '../doctor/expression';
-import { classifyRejects, classifyValues, clip, compareColumns, driftReport, pct, valueStatsByFile, type ReadGroup } from './drift';
+import {
+  classifyRejects,
+  classifyValues,
+  clip,
+  compareColumns,
+  driftReport,
+  pct,
+  valueStatsByFile,
+  type ReadGroup,
+} from './drift';
 import {
   committedKeys,
   countByFile,
@@ -106,7 +120,11 @@ export interface LoadResult {
 }
 
 /** Structural drift: what can be seen from file facts and headers alone, each file with the spec it is read with. */
-export async function checkStructure(conn: DuckDBConnection, ctx: LoadContext, files: string[]): Promise<DriftReport | null> {
+export async function checkStructure(
+  conn: DuckDBConnection,
+  ctx: LoadContext,
+  files: string[],
+): Promise<DriftReport | null> {
   const { spec } = ctx;
   const differences: DriftDifference[] = [];
   let found: string[] = [];
@@ -117,16 +135,29 @@ export async function checkStructure(conn: DuckDBConnection, ctx: LoadContext, f
     const add = (d: DriftDifference) => differences.push(multi ? { ...d, file, detail: `${d.detail} (${file})` } : d);
     const facts = fileFacts(file);
     if (facts.empty) {
-      differences.push({ kind: 'empty-file', ...(multi ? { file } : {}), detail: `${file} is empty (${facts.bytes} bytes)` });
+      differences.push({
+        kind: 'empty-file',
+        ...(multi ? { file } : {}),
+        detail: `${file} is empty (${facts.bytes} bytes)`,
+      });
       continue;
     }
     const header = await readHeader(conn, fs, file);
     if (!header.ok) {
       const encoding = fs.source.format === 'csv' ? fs.source.csv.encoding : 'utf-8';
       if (ENCODING_ERROR.test(header.error)) {
-        differences.push({ kind: 'encoding-change', expected: encoding, ...(multi ? { file } : {}), detail: `${file} is not valid ${encoding} (${clip(header.error, 120)})` });
+        differences.push({
+          kind: 'encoding-change',
+          expected: encoding,
+          ...(multi ? { file } : {}),
+          detail: `${file} is not valid ${encoding} (${clip(header.error, 120)})`,
+        });
       } else {
-        differences.push({ kind: 'malformed-rows', ...(multi ? { file } : {}), detail: `${file} cannot be read as ${fs.source.format}: ${clip(header.error, 160)}` });
+        differences.push({
+          kind: 'malformed-rows',
+          ...(multi ? { file } : {}),
+          detail: `${file} cannot be read as ${fs.source.format}: ${clip(header.error, 160)}`,
+        });
       }
       continue;
     }
@@ -134,11 +165,19 @@ export async function checkStructure(conn: DuckDBConnection, ctx: LoadContext, f
     seen.push({ file, columns: header.columns });
     let diffs = compareColumns(fs, header.columns);
     if (fs.source.format !== 'csv') diffs = diffs.filter((d) => d.kind !== 'reordered');
-    if (diffs.length && fs.source.format === 'csv') diffs = compareColumns(fs, header.columns, await sniffCsv(conn, file, fs.source.csv.encoding));
+    if (diffs.length && fs.source.format === 'csv')
+      diffs = compareColumns(fs, header.columns, await sniffCsv(conn, file, fs.source.csv.encoding));
     diffs.forEach(add);
   }
   if (!differences.length) return null;
-  const report = driftReport(spec, ctx.specVersion, files, differences, shapeOf(spec, spec.source.columns), shapeOf(spec, found));
+  const report = driftReport(
+    spec,
+    ctx.specVersion,
+    files,
+    differences,
+    shapeOf(spec, spec.source.columns),
+    shapeOf(spec, found),
+  );
   return multi ? { ...report, files: seen } : report;
 }
 
@@ -146,7 +185,12 @@ export async function checkStructure(conn: DuckDBConnection, ctx: LoadContext, f
  * Value drift of each file, from its cast rows: no rows, a cut-off last line, malformed lines,
  * values that no longer parse, required values missing — each beyond the quarantine budget.
  */
-async function checkFileValues(conn: DuckDBConnection, ctx: LoadContext, cast: CastFiles, counts: Map<string, FileCounts>): Promise<DriftReport | null> {
+async function checkFileValues(
+  conn: DuckDBConnection,
+  ctx: LoadContext,
+  cast: CastFiles,
+  counts: Map<string, FileCounts>,
+): Promise<DriftReport | null> {
   const { spec } = ctx;
   const { multi } = cast;
   const differences: DriftDifference[] = [];
@@ -156,20 +200,37 @@ async function checkFileValues(conn: DuckDBConnection, ctx: LoadContext, cast: C
       const c = counts.get(file) ?? { rows: 0, bad: 0, rejected: 0, lastRejected: null };
       const diffs: DriftDifference[] = [];
       if (c.rows === 0 && c.rejected === 0) {
-        diffs.push({ kind: 'no-rows', detail: `${multi ? file : 'the source'} has a header but no data rows; a partial file never replaces the table` });
+        diffs.push({
+          kind: 'no-rows',
+          detail: `${multi ? file : 'the source'} has a header but no data rows; a partial file never replaces the table`,
+        });
       } else {
         const h = g.spec.source.format === 'csv' ? (g.spec.source.csv.header ? 1 : 0) + g.spec.source.csv.skipRows : 0;
-        const truncated = c.lastRejected != null && fileFacts(file).endsWithoutNewline && c.lastRejected >= c.rows + c.rejected + h;
+        const truncated =
+          c.lastRejected != null && fileFacts(file).endsWithoutNewline && c.lastRejected >= c.rows + c.rejected + h;
         diffs.push(...(await classifyRejects(conn, g.spec, c.rejected, c.rows, truncated, multi ? file : undefined)));
         diffs.push(...classifyValues(g.spec, stats.get(file) ?? [], c.rows));
       }
-      differences.push(...diffs.map((d) => (multi ? { ...d, file, detail: d.kind === 'no-rows' ? d.detail : `${d.detail} (${file})` } : d)));
+      differences.push(
+        ...diffs.map((d) =>
+          multi ? { ...d, file, detail: d.kind === 'no-rows' ? d.detail : `${d.detail} (${file})` } : d,
+        ),
+      );
     }
   }
   if (!differences.length) return null;
   const rows = [...counts.values()].reduce((a, c) => a + c.rows + c.rejected, 0);
-  const report = driftReport(spec, ctx.specVersion, cast.files, differences, shapeOf(spec, spec.source.columns), shapeOf(spec, cast.groups[0]?.columns ?? [], rows));
-  return multi ? { ...report, files: cast.groups.flatMap((g) => g.files.map((file) => ({ file, columns: g.columns }))) } : report;
+  const report = driftReport(
+    spec,
+    ctx.specVersion,
+    cast.files,
+    differences,
+    shapeOf(spec, spec.source.columns),
+    shapeOf(spec, cast.groups[0]?.columns ?? [], rows),
+  );
+  return multi
+    ? { ...report, files: cast.groups.flatMap((g) => g.files.map((file) => ({ file, columns: g.columns }))) }
+    : report;
 }
 
 /** A read group after its cast: its columns too. */
@@ -191,7 +252,14 @@ function combineReports(ctx: LoadContext, files: string[], reports: (DriftReport
   const some = reports.filter((r): r is DriftReport => r !== null);
   if (some.length === 1) return { ...(some[0] as DriftReport), sources: files };
   const first = some[0] as DriftReport;
-  const report = driftReport(ctx.spec, ctx.specVersion, files, some.flatMap((r) => r.differences), first.expected, first.found);
+  const report = driftReport(
+    ctx.spec,
+    ctx.specVersion,
+    files,
+    some.flatMap((r) => r.differences),
+    first.expected,
+    first.found,
+  );
   return { ...report, files: some.flatMap((r) => r.files ?? []) };
 }
 
@@ -199,7 +267,13 @@ function combineReports(ctx: LoadContext, files: string[], reports: (DriftReport
  * Read the files once, casting every row into `typed` (see castStaged); files read the same way
  * (the same per-file overrides) in one scan, each other way in a scan of its own appended to it.
  */
-async function castFiles(conn: DuckDBConnection, ctx: LoadContext, files: string[], stage: string | undefined, multi: boolean): Promise<CastFiles> {
+async function castFiles(
+  conn: DuckDBConnection,
+  ctx: LoadContext,
+  files: string[],
+  stage: string | undefined,
+  multi: boolean,
+): Promise<CastFiles> {
   const typed = stage === undefined ? TYPED : ident(stage);
   const groups: CastGroup[] = [];
   for (const [i, group] of groupByReading(ctx.spec, files).entries()) {
@@ -210,7 +284,8 @@ async function castFiles(conn: DuckDBConnection, ctx: LoadContext, files: string
     await castStaged(conn, spec, opened, exprs, stage, { append: i > 0, view, fileColumn: multi });
     groups.push({ spec, files: group, view, exprs, columns: opened.columns });
   }
-  if (ctx.spec.target.mode === 'merge' && ctx.spec.target.key?.length) await flagDuplicateKeys(conn, ctx.spec, typed, groups);
+  if (ctx.spec.target.mode === 'merge' && ctx.spec.target.key?.length)
+    await flagDuplicateKeys(conn, ctx.spec, typed, groups);
   return { typed, files, groups, multi };
 }
 
@@ -236,7 +311,9 @@ export async function castStaged(
   // from these, see valueStatsByFile); the middle one flags the row from those; the outer one spells
   // out why, and keeps the row's text, for flagged rows only (a CASE branch runs for its rows alone).
   const fails = parts.map((p, i) => (p.fail === 'false' ? 'false' : `(__heal_n${i} AND __heal_v${i} IS NULL)`));
-  const missings = parts.map((p, i) => (p.missing === 'false' || p.missing === 'true' ? p.missing : `(NOT __heal_n${i})`));
+  const missings = parts.map((p, i) =>
+    p.missing === 'false' || p.missing === 'true' ? p.missing : `(NOT __heal_n${i})`,
+  );
   const bad = [...fails, ...missings].filter((x) => x !== 'false');
   const reasons = parts.flatMap((p, i) => {
     const out: string[] = [];
@@ -244,14 +321,19 @@ export async function castStaged(
       out.push(
         `CASE WHEN ${fails[i]} THEN ${lit(`${p.column.name}: `)} || '''' || left(${p.text}, 80) || ''' is not a valid ${p.column.type}' END`,
       );
-    if (p.missing !== 'false') out.push(`CASE WHEN ${missings[i]} THEN ${lit(`${p.column.name}: required value is missing`)} END`);
+    if (p.missing !== 'false')
+      out.push(`CASE WHEN ${missings[i]} THEN ${lit(`${p.column.name}: required value is missing`)} END`);
     return out;
   });
-  const badCols = parts.flatMap((p, i) => (p.fail !== 'false' || p.missing !== 'false' ? [`CASE WHEN ${fails[i]} OR ${missings[i]} THEN ${lit(p.column.name)} END`] : []));
+  const badCols = parts.flatMap((p, i) =>
+    p.fail !== 'false' || p.missing !== 'false'
+      ? [`CASE WHEN ${fails[i]} OR ${missings[i]} THEN ${lit(p.column.name)} END`]
+      : [],
+  );
   const rawColumns = [...source.columns, FILE_COLUMN];
   const inner = `SELECT r.*, ${parts.map((p, i) => `${p.value} AS __heal_v${i}, (${p.text}) IS NOT NULL AS __heal_n${i}`).join(', ')}
     FROM (${sourceSelect(spec, source.files, { rejects: true })}) r`;
-  const select = `SELECT ${opts.fileColumn ?? source.files.length > 1 ? `r.${ident(FILE_COLUMN)}` : 'NULL::VARCHAR'} AS __file,
+  const select = `SELECT ${(opts.fileColumn ?? source.files.length > 1) ? `r.${ident(FILE_COLUMN)}` : 'NULL::VARCHAR'} AS __file,
       ${parts.map((p, i) => `CAST(__heal_v${i} AS ${DUCKDB_TYPES[p.column.type]}) AS ${ident(p.column.name)}`).join(', ')},
       ${parts.map((_p, i) => `__heal_n${i}`).join(', ')},
       __heal_bad AS __bad,
@@ -264,7 +346,12 @@ export async function castStaged(
 }
 
 /** Merge: of rows with the same key, the last one in the source wins; the others go to quarantine. */
-async function flagDuplicateKeys(conn: DuckDBConnection, spec: PipelineSpec, typed: string, groups: readonly CastGroup[]): Promise<void> {
+async function flagDuplicateKeys(
+  conn: DuckDBConnection,
+  spec: PipelineSpec,
+  typed: string,
+  groups: readonly CastGroup[],
+): Promise<void> {
   const keys = (spec.target.key ?? []).map(ident);
   const marked = await queryOne<{ Count: number }>(
     conn,
@@ -310,7 +397,13 @@ async function alreadyCommitted(conn: DuckDBConnection, ctx: LoadContext): Promi
     rowsLoaded: done.rows_loaded,
     rowsQuarantined: done.rows_quarantined,
     skipped: false,
-    files: files.map((f) => ({ file: f.file, outcome: 'loaded', rowsRead: f.rows_read, rowsLoaded: f.rows_loaded, rowsQuarantined: f.rows_quarantined })),
+    files: files.map((f) => ({
+      file: f.file,
+      outcome: 'loaded',
+      rowsRead: f.rows_read,
+      rowsLoaded: f.rows_loaded,
+      rowsQuarantined: f.rows_quarantined,
+    })),
     setAside: [],
     partitionKeys: [],
     profile: null,
@@ -328,12 +421,20 @@ interface Pending {
 
 async function pendingFiles(conn: DuckDBConnection, ctx: LoadContext, files: string[]): Promise<Pending> {
   const { mode, table } = ctx.spec.target;
-  if (!ctx.commit || mode === 'replace') return { files, keys: new Map(files.map((f) => [f, sourceFingerprint([f])])), skipped: [] };
+  if (!ctx.commit || mode === 'replace')
+    return { files, keys: new Map(files.map((f) => [f, sourceFingerprint([f])])), skipped: [] };
   const keys = new Map(files.map((f) => [f, sourceKey([f])]));
   const done = await committedKeys(conn, table, [...keys.values()], LOADS_TABLE);
   const skipped: FileOutcome[] = files
     .filter((f) => done.has(keys.get(f) ?? ''))
-    .map((file) => ({ file, outcome: 'skipped', rowsRead: 0, rowsLoaded: 0, rowsQuarantined: 0, reason: `this content was loaded by an earlier run (${mode})` }));
+    .map((file) => ({
+      file,
+      outcome: 'skipped',
+      rowsRead: 0,
+      rowsLoaded: 0,
+      rowsQuarantined: 0,
+      reason: `this content was loaded by an earlier run (${mode})`,
+    }));
   return { files: files.filter((f) => !done.has(keys.get(f) ?? '')), keys, skipped };
 }
 
@@ -341,7 +442,11 @@ async function pendingFiles(conn: DuckDBConnection, ctx: LoadContext, files: str
  * Compile the spec's `derive` expressions against the staged source's columns (validated tree →
  * rendered SQL). An expression whose source columns are gone is drift, like a missing column.
  */
-async function compileExpressions(conn: DuckDBConnection, ctx: LoadContext, staged: OpenedSource): Promise<CompiledExpressions> {
+async function compileExpressions(
+  conn: DuckDBConnection,
+  ctx: LoadContext,
+  staged: OpenedSource,
+): Promise<CompiledExpressions> {
   const out: Record<string, string> = {};
   for (const [column, entry] of Object.entries(ctx.spec.mapping)) {
     if (entry.expr === undefined) continue;
@@ -350,7 +455,14 @@ async function compileExpressions(conn: DuckDBConnection, ctx: LoadContext, stag
     } catch (err) {
       const why = err instanceof Error ? err.message : String(err);
       throw new SchemaDriftError(
-        driftReport(ctx.spec, ctx.specVersion, staged.files, [{ kind: 'missing-column', column, detail: `the expression of "${column}" no longer applies: ${why}` }], shapeOf(ctx.spec, ctx.spec.source.columns), shapeOf(ctx.spec, staged.columns)),
+        driftReport(
+          ctx.spec,
+          ctx.specVersion,
+          staged.files,
+          [{ kind: 'missing-column', column, detail: `the expression of "${column}" no longer applies: ${why}` }],
+          shapeOf(ctx.spec, ctx.spec.source.columns),
+          shapeOf(ctx.spec, staged.columns),
+        ),
       );
     }
   }
@@ -388,7 +500,13 @@ function badRowsWithLines(ctx: LoadContext, typed: string, files: readonly strin
 const BAD_ROWS = '__heal_bad_rows';
 
 /** Number the bad rows (their lines in the source) into `__heal_bad_rows`. `__file` is NULL for a one-file source. */
-async function collectBadRows(conn: DuckDBConnection, ctx: LoadContext, typed: string, files: readonly string[], bad: number): Promise<void> {
+async function collectBadRows(
+  conn: DuckDBConnection,
+  ctx: LoadContext,
+  typed: string,
+  files: readonly string[],
+  bad: number,
+): Promise<void> {
   if (bad > 0) await conn.run(`CREATE OR REPLACE TEMP TABLE ${BAD_ROWS} AS ${badRowsWithLines(ctx, typed, files)}`);
 }
 
@@ -396,7 +514,13 @@ async function collectBadRows(conn: DuckDBConnection, ctx: LoadContext, typed: s
  * Write this run's quarantine rows (bad rows collected by collectBadRows, malformed lines of the
  * files loaded); inside the load's transaction.
  */
-async function writeQuarantine(conn: DuckDBConnection, ctx: LoadContext, bad: number, rejected: number, files: readonly string[]): Promise<void> {
+async function writeQuarantine(
+  conn: DuckDBConnection,
+  ctx: LoadContext,
+  bad: number,
+  rejected: number,
+  files: readonly string[],
+): Promise<void> {
   const q = ident(`${ctx.spec.target.table}__quarantine`);
   await conn.run(`CREATE TABLE IF NOT EXISTS ${q} (
     run_id VARCHAR, pipeline VARCHAR, spec_version INTEGER, source_file VARCHAR, line BIGINT,
@@ -460,13 +584,18 @@ async function commitLoad(conn: DuckDBConnection, ctx: LoadContext, typed: strin
     }
     if (spec.target.mode === 'merge' && spec.target.key?.length) {
       const on = spec.target.key.map((k) => `${t}.${ident(k)} IS NOT DISTINCT FROM s.${ident(k)}`).join(' AND ');
-      await conn.run(`DELETE FROM ${t} USING (SELECT ${spec.target.key.map(ident).join(', ')} FROM ${typed} WHERE NOT __bad) s WHERE ${on}`);
+      await conn.run(
+        `DELETE FROM ${t} USING (SELECT ${spec.target.key.map(ident).join(', ')} FROM ${typed} WHERE NOT __bad) s WHERE ${on}`,
+      );
     }
     // File order without a sort: the typed rows were written in file order and DuckDB preserves
     // insertion order (preserve_insertion_order, on by default) through a filtered scan.
     await conn.run(`INSERT INTO ${t} (${cols}) SELECT ${cols} FROM ${typed} WHERE NOT __bad`);
     await ensureLoadsTable(conn);
-    const loadKey = files.length === 1 ? (commit.keys.get(files[0] as string) ?? '') : files.map((f) => commit.keys.get(f) ?? '').join('|');
+    const loadKey =
+      files.length === 1
+        ? (commit.keys.get(files[0] as string) ?? '')
+        : files.map((f) => commit.keys.get(f) ?? '').join('|');
     await conn.run(`INSERT INTO ${LOADS_TABLE} VALUES (${lit(ctx.runId)}, ${lit(spec.name)}, ${lit(spec.target.table)}, ${lit(spec.target.mode)},
       ${lit(loadKey)}, ${ctx.specVersion}, ${lit(JSON.stringify(files))}, ${sum('rowsRead')}, ${sum('rowsLoaded')}, ${sum('rowsQuarantined')}, now()::TIMESTAMP)`);
     await ensureLoadFilesTable(conn);
@@ -485,26 +614,47 @@ async function commitLoad(conn: DuckDBConnection, ctx: LoadContext, typed: strin
 
 /** What each file loaded, from its counts: read = rows + malformed lines; quarantined = bad rows + malformed lines. */
 function fileOutcome(file: string, c: FileCounts): FileOutcome {
-  return { file, outcome: 'loaded', rowsRead: c.rows + c.rejected, rowsLoaded: c.rows - c.bad, rowsQuarantined: c.bad + c.rejected };
+  return {
+    file,
+    outcome: 'loaded',
+    rowsRead: c.rows + c.rejected,
+    rowsLoaded: c.rows - c.bad,
+    rowsQuarantined: c.bad + c.rejected,
+  };
 }
 
 /**
  * The quarantine budget, file by file: a file whose share of quarantined rows is over it is set
  * aside (its rows dropped from `typed`) when the load allows it, else the load is refused.
  */
-async function applyBudget(conn: DuckDBConnection, ctx: LoadContext, typed: string, files: FileOutcome[]): Promise<FileNote[]> {
+async function applyBudget(
+  conn: DuckDBConnection,
+  ctx: LoadContext,
+  typed: string,
+  files: FileOutcome[],
+): Promise<FileNote[]> {
   const budget = ctx.spec.quality.quarantineBudget;
   const over = files.filter((f) => f.rowsRead > 0 && f.rowsQuarantined / f.rowsRead > budget);
   if (!over.length) return [];
   const reasons = async (f: FileOutcome) =>
-    (await queryRows<{ r: string }>(conn, `SELECT DISTINCT __reason AS r FROM ${typed} WHERE __bad ${files.length > 1 ? `AND __file = ${lit(f.file)}` : ''} LIMIT 3`))
+    (
+      await queryRows<{ r: string }>(
+        conn,
+        `SELECT DISTINCT __reason AS r FROM ${typed} WHERE __bad ${files.length > 1 ? `AND __file = ${lit(f.file)}` : ''} LIMIT 3`,
+      )
+    )
       .map((r) => clip(r.r, 100))
       .join(' | ');
   const why = async (f: FileOutcome) =>
     `${f.rowsQuarantined} of ${f.rowsRead} rows${files.length > 1 ? ` of ${f.file}` : ''} (${pct(f.rowsQuarantined / f.rowsRead)}) would go to quarantine, over the budget of ${pct(budget)}; e.g. ${await reasons(f)}`;
   if (!ctx.setAsideOverBudget || files.length === 1 || over.length === files.length) {
     const f = over[0] as FileOutcome;
-    throw new QuarantineBudgetExceededError(await why(f), { rowsRead: f.rowsRead, quarantined: f.rowsQuarantined, budget, ...(files.length > 1 ? { file: f.file } : {}) });
+    throw new QuarantineBudgetExceededError(await why(f), {
+      rowsRead: f.rowsRead,
+      quarantined: f.rowsQuarantined,
+      budget,
+      ...(files.length > 1 ? { file: f.file } : {}),
+    });
   }
   const notes: FileNote[] = [];
   for (const f of over) notes.push({ file: f.file, reason: await why(f) });
@@ -526,21 +676,32 @@ export async function runLoad(conn: DuckDBConnection, ctx: LoadContext): Promise
     const done = await alreadyCommitted(conn, ctx);
     if (done) return done;
   }
-  const resolved = ctx.files ? ctx.files.map((f) => checkSourceFile(f, ctx.allowedRoots)) : await resolveSourceFiles(conn, ctx.source, ctx.allowedRoots);
+  const resolved = ctx.files
+    ? ctx.files.map((f) => checkSourceFile(f, ctx.allowedRoots))
+    : await resolveSourceFiles(conn, ctx.source, ctx.allowedRoots);
   const excluded = new Set(ctx.exclude ?? []);
   const listed = resolved.filter((f) => !excluded.has(f));
   if (!listed.length) throw new SourceUnreadableError(`${ctx.source}: every file is set aside (${resolved.length})`);
   const pending = await pendingFiles(conn, ctx, listed);
   const base = { setAside: [], partitionKeys: [], profile: null, alreadyCommitted: false, committedAt: null };
   if (!pending.files.length) {
-    return { ...base, sources: [], rowsRead: 0, rowsLoaded: 0, rowsQuarantined: 0, skipped: true, files: pending.skipped };
+    return {
+      ...base,
+      sources: [],
+      rowsRead: 0,
+      rowsLoaded: 0,
+      rowsQuarantined: 0,
+      skipped: true,
+      files: pending.skipped,
+    };
   }
   // Each file's shape first; of a many-file source, the files whose shape fits are read on for
   // their values, so that one report names every file that drifted and how.
   const multi = pending.files.length > 1;
   const structural = await checkStructure(conn, ctx, pending.files);
   const misshapen = new Set(multi ? (structural?.differences ?? []).map((d) => d.file) : []);
-  if (structural && (!multi || misshapen.has(undefined) || misshapen.size === pending.files.length)) throw new SchemaDriftError(structural);
+  if (structural && (!multi || misshapen.has(undefined) || misshapen.size === pending.files.length))
+    throw new SchemaDriftError(structural);
   const reading = pending.files.filter((f) => !misshapen.has(f));
 
   // Cast rows go to a temp table, or straight into the table verification keeps for the apply.
@@ -554,16 +715,28 @@ export async function runLoad(conn: DuckDBConnection, ctx: LoadContext): Promise
     typed = cast.typed;
     const counts = await countByFile(conn, spec, typed, reading);
     const valueDrift = await checkFileValues(conn, ctx, cast, counts);
-    if (structural || valueDrift) throw new SchemaDriftError(combineReports(ctx, pending.files, [structural, valueDrift]));
-    const perFile = pending.files.map((f) => fileOutcome(f, counts.get(f) ?? { rows: 0, bad: 0, rejected: 0, lastRejected: null }));
+    if (structural || valueDrift)
+      throw new SchemaDriftError(combineReports(ctx, pending.files, [structural, valueDrift]));
+    const perFile = pending.files.map((f) =>
+      fileOutcome(f, counts.get(f) ?? { rows: 0, bad: 0, rejected: 0, lastRejected: null }),
+    );
     const setAside = await applyBudget(conn, ctx, typed, perFile);
     const aside = new Set(setAside.map((n) => n.file));
     const loading = perFile.filter((f) => !aside.has(f.file));
-    const { profile, partitionKeys } = await checkRows(conn, ctx, typed, loading.map((f) => f.file));
+    const { profile, partitionKeys } = await checkRows(
+      conn,
+      ctx,
+      typed,
+      loading.map((f) => f.file),
+    );
     if (ctx.commit) await commitLoad(conn, ctx, typed, { files: loading, keys: pending.keys });
     const total = (k: 'rowsRead' | 'rowsLoaded' | 'rowsQuarantined') => loading.reduce((a, f) => a + f[k], 0);
     const files: FileOutcome[] = [
-      ...perFile.map((f): FileOutcome => (aside.has(f.file) ? { ...f, outcome: 'set-aside', rowsLoaded: 0, reason: setAside.find((n) => n.file === f.file)?.reason ?? '' } : f)),
+      ...perFile.map((f): FileOutcome =>
+        aside.has(f.file)
+          ? { ...f, outcome: 'set-aside', rowsLoaded: 0, reason: setAside.find((n) => n.file === f.file)?.reason ?? '' }
+          : f,
+      ),
       ...pending.skipped,
     ];
     return {
@@ -590,15 +763,30 @@ export async function runLoad(conn: DuckDBConnection, ctx: LoadContext): Promise
  * batch) — checked against the baseline before anything is written (silent drift), the columns the
  * files are split by aside; returned as this load's profile.
  */
-async function checkRows(conn: DuckDBConnection, ctx: LoadContext, typed: string, files: string[]): Promise<{ profile: TableProfile; partitionKeys: string[] }> {
+async function checkRows(
+  conn: DuckDBConnection,
+  ctx: LoadContext,
+  typed: string,
+  files: string[],
+): Promise<{ profile: TableProfile; partitionKeys: string[] }> {
   const { spec } = ctx;
   const found = await findPartitionKeys(conn, spec, typed, files);
   const partitionKeys = [...new Set([...spec.source.partitionKeys, ...(ctx.baseline?.partitionKeys ?? []), ...found])];
-  const profile = { ...(await profileRelation(conn, spec, `(SELECT * FROM ${typed} WHERE NOT __bad)`)), ...(partitionKeys.length ? { partitionKeys } : {}) };
+  const profile = {
+    ...(await profileRelation(conn, spec, `(SELECT * FROM ${typed} WHERE NOT __bad)`)),
+    ...(partitionKeys.length ? { partitionKeys } : {}),
+  };
   if (ctx.baseline) {
     const shifts = checkDistribution(ctx.baseline, profile, { ...distributionThresholds(spec), partitionKeys });
     if (shifts.length) {
-      const report = driftReport(spec, ctx.specVersion, files, shifts, shapeOf(spec, spec.source.columns), shapeOf(spec, spec.source.columns, profile.rows));
+      const report = driftReport(
+        spec,
+        ctx.specVersion,
+        files,
+        shifts,
+        shapeOf(spec, spec.source.columns),
+        shapeOf(spec, spec.source.columns, profile.rows),
+      );
       throw new SchemaDriftError({ ...report, summary: distributionSummary(spec.name, shifts) });
     }
   }
@@ -623,17 +811,29 @@ export class KeptRowsStaleError extends Error {}
  * reading the source again: the same transaction as a load (target, quarantine, load records), the
  * same idempotency per run id. The caller checks the rows are for this spec version and source.
  */
-export async function commitVerified(conn: DuckDBConnection, ctx: LoadContext, rows: VerifiedRows): Promise<LoadResult> {
+export async function commitVerified(
+  conn: DuckDBConnection,
+  ctx: LoadContext,
+  rows: VerifiedRows,
+): Promise<LoadResult> {
   const done = await alreadyCommitted(conn, ctx);
   if (done) return done;
   const pending = await pendingFiles(conn, { ...ctx, commit: true }, rows.files);
-  if (pending.skipped.length) throw new KeptRowsStaleError(`${pending.skipped.length} of the verified files were loaded since`);
+  if (pending.skipped.length)
+    throw new KeptRowsStaleError(`${pending.skipped.length} of the verified files were loaded since`);
   const alias = '__heal_verified_db';
   await conn.run(`ATTACH ${lit(rows.db)} AS ${alias} (READ_ONLY)`);
   try {
     const typed = `${alias}.${ident(rows.table)}`;
-    const counts = await countByFile(conn, { ...ctx.spec, source: { ...ctx.spec.source, format: 'parquet' } }, typed, rows.files);
-    const files = rows.files.map((f) => fileOutcome(f, counts.get(f) ?? { rows: 0, bad: 0, rejected: 0, lastRejected: null }));
+    const counts = await countByFile(
+      conn,
+      { ...ctx.spec, source: { ...ctx.spec.source, format: 'parquet' } },
+      typed,
+      rows.files,
+    );
+    const files = rows.files.map((f) =>
+      fileOutcome(f, counts.get(f) ?? { rows: 0, bad: 0, rejected: 0, lastRejected: null }),
+    );
     await commitLoad(conn, ctx, typed, { files, keys: pending.keys });
     const loaded = files.reduce((a, f) => a + f.rowsLoaded, 0);
     return {

@@ -75,7 +75,11 @@ interface IndexedColumn {
 const UNION_BATCH = 50;
 
 /** Run `branch(item)` for every item as `(…) UNION ALL (…)` queries of at most UNION_BATCH branches. */
-async function unionAll<R>(conn: DuckDBConnection, items: readonly IndexedColumn[], branch: (item: IndexedColumn) => string): Promise<R[]> {
+async function unionAll<R>(
+  conn: DuckDBConnection,
+  items: readonly IndexedColumn[],
+  branch: (item: IndexedColumn) => string,
+): Promise<R[]> {
   const out: R[] = [];
   for (let from = 0; from < items.length; from += UNION_BATCH) {
     const sql = items
@@ -88,7 +92,11 @@ async function unionAll<R>(conn: DuckDBConnection, items: readonly IndexedColumn
 }
 
 /** Profile the contract columns of `relation` (a table name or parenthesised query). */
-export async function profileRelation(conn: DuckDBConnection, spec: PipelineSpec, relation: string): Promise<TableProfile> {
+export async function profileRelation(
+  conn: DuckDBConnection,
+  spec: PipelineSpec,
+  relation: string,
+): Promise<TableProfile> {
   const cols = spec.contract.columns;
   const aggs = cols.map((c, i) => {
     const x = ident(c.name);
@@ -96,11 +104,16 @@ export async function profileRelation(conn: DuckDBConnection, spec: PipelineSpec
     if (ORDERED.has(c.type)) parts.push(`CAST(min(${x}) AS VARCHAR) AS mn${i}`, `CAST(max(${x}) AS VARCHAR) AS mx${i}`);
     // Medians from a reservoir sample (8,192 values, exact below that): a seventh of the cost of
     // approx_quantile's t-digest, and ±0.02 sd is far inside what the drift checks look at.
-    if (NUMERIC.has(c.type)) parts.push(`avg(${x}) AS av${i}`, `reservoir_quantile(${x}, 0.5) AS md${i}`, `stddev_samp(${x}) AS sd${i}`);
+    if (NUMERIC.has(c.type))
+      parts.push(`avg(${x}) AS av${i}`, `reservoir_quantile(${x}, 0.5) AS md${i}`, `stddev_samp(${x}) AS sd${i}`);
     if (c.type === 'date' || c.type === 'timestamp') {
       // Dates as days since the epoch, so their centre and spread compare like numbers.
       const days = `(epoch(${x}) / 86400.0)`;
-      parts.push(`avg(${days}) AS av${i}`, `reservoir_quantile(${days}, 0.5) AS md${i}`, `stddev_samp(${days}) AS sd${i}`);
+      parts.push(
+        `avg(${days}) AS av${i}`,
+        `reservoir_quantile(${days}, 0.5) AS md${i}`,
+        `stddev_samp(${days}) AS sd${i}`,
+      );
       // Distinct months and days of month: day/month read the wrong way round changes them.
       // Counted as bits of a mask (months 1-12, days 1-31), not with a hash table.
       parts.push(
@@ -108,10 +121,12 @@ export async function profileRelation(conn: DuckDBConnection, spec: PipelineSpec
         `coalesce(bit_count(bit_or(1::UBIGINT << day(${x}))), 0) AS dd${i}`,
       );
     }
-    if (c.type === 'string') parts.push(`min(length(${x})) AS lmn${i}`, `max(length(${x})) AS lmx${i}`, `avg(length(${x})) AS lav${i}`);
+    if (c.type === 'string')
+      parts.push(`min(length(${x})) AS lmn${i}`, `max(length(${x})) AS lmx${i}`, `avg(length(${x})) AS lav${i}`);
     return parts.join(', ');
   });
-  const row = (await queryOne<Record<string, unknown>>(conn, `SELECT count(*) AS n, ${aggs.join(', ')} FROM ${relation}`)) ?? {};
+  const row =
+    (await queryOne<Record<string, unknown>>(conn, `SELECT count(*) AS n, ${aggs.join(', ')} FROM ${relation}`)) ?? {};
   const rows = Number(row['n'] ?? 0);
   const counts = cols.map((_c, i) => Number(row[`c${i}`] ?? 0));
   const distincts = cols.map((_c, i) => Math.min(Number(row[`d${i}`] ?? 0), counts[i] ?? 0));
@@ -120,7 +135,10 @@ export async function profileRelation(conn: DuckDBConnection, spec: PipelineSpec
     if (c.type === 'integer' && count > 0 && (distincts[i] ?? 0) >= count * EXACT_DISTINCT_FROM) {
       // Probably an identifier: HyperLogLog is a poor judge of it (1..10000 comes out 86 % distinct,
       // 1..1M 95 %), and the silent drift check and verification need to know. Count exactly.
-      distincts[i] = Number((await queryOne<{ d: number }>(conn, `SELECT count(DISTINCT ${ident(c.name)}) AS d FROM ${relation}`))?.d ?? distincts[i]);
+      distincts[i] = Number(
+        (await queryOne<{ d: number }>(conn, `SELECT count(DISTINCT ${ident(c.name)}) AS d FROM ${relation}`))?.d ??
+          distincts[i],
+      );
     }
   }
   // Shape classes of every column in one query (each branch reads the first rows only), and the
@@ -158,9 +176,9 @@ export async function profileRelation(conn: DuckDBConnection, spec: PipelineSpec
       name: c.name,
       type: c.type,
       count,
-      nullRate: rows ? num(1 - count / rows) ?? 0 : 0,
+      nullRate: rows ? (num(1 - count / rows) ?? 0) : 0,
       distinct,
-      distinctRatio: count ? num(distinct / count) ?? 0 : 0,
+      distinctRatio: count ? (num(distinct / count) ?? 0) : 0,
       min: ordered && minV != null ? (numeric ? num(minV) : String(minV)) : null,
       max: ordered && maxV != null ? (numeric ? num(maxV) : String(maxV)) : null,
       mean: numeric || ordered ? num(row[`av${i}`]) : null,
@@ -170,7 +188,9 @@ export async function profileRelation(conn: DuckDBConnection, spec: PipelineSpec
         c.type === 'string' && row[`lmn${i}`] != null
           ? { min: Number(row[`lmn${i}`]), max: Number(row[`lmx${i}`]), mean: num(row[`lav${i}`]) ?? 0 }
           : null,
-      ...(c.type === 'date' || c.type === 'timestamp' ? { dateParts: row[`dm${i}`] == null ? null : { months: Number(row[`dm${i}`]), days: Number(row[`dd${i}`]) } } : {}),
+      ...(c.type === 'date' || c.type === 'timestamp'
+        ? { dateParts: row[`dm${i}`] == null ? null : { months: Number(row[`dm${i}`]), days: Number(row[`dd${i}`]) } }
+        : {}),
       patterns: patterns.map((p) => ({ pattern: String(p.p).slice(0, 40), share: num(Number(p.n) / sampled) ?? 0 })),
       topValues,
     });

@@ -80,7 +80,10 @@ export function fig(x: number | null | undefined): string {
   if (Number.isInteger(x)) return String(x);
   const a = Math.abs(x);
   if (a >= 1e5 || a < 1e-3) return x.toExponential(2);
-  return x.toPrecision(4).replace(/(\.\d*?)0+$/, '$1').replace(/\.$/, '');
+  return x
+    .toPrecision(4)
+    .replace(/(\.\d*?)0+$/, '$1')
+    .replace(/\.$/, '');
 }
 
 /** "×100", "÷1000". */
@@ -112,7 +115,12 @@ export interface UnitChange {
  * no meaningful centre and no negative values (costs mostly 0 with rare huge ones) is not judged:
  * its spread and range are ruled by a few values that swing by ×10 between loads on their own.
  */
-export function detectUnitChange(b: ColumnProfile, c: ColumnProfile, factors: readonly number[], tolerance: number): UnitChange | null {
+export function detectUnitChange(
+  b: ColumnProfile,
+  c: ColumnProfile,
+  factors: readonly number[],
+  tolerance: number,
+): UnitChange | null {
   if (b.stddev == null || c.stddev == null || !(b.stddev > 0) || !(c.stddev > 0)) return null;
   const ratios: Record<string, number> = { stddev: c.stddev / b.stddev };
   const bar = MEANINGFUL_CENTRE_SD * b.stddev;
@@ -126,7 +134,8 @@ export function detectUnitChange(b: ColumnProfile, c: ColumnProfile, factors: re
   if (Object.keys(ratios).length === 1) {
     const { min: bMin, max: bMax } = b;
     const { min: cMin, max: cMax } = c;
-    if (typeof bMin !== 'number' || typeof bMax !== 'number' || typeof cMin !== 'number' || typeof cMax !== 'number') return null;
+    if (typeof bMin !== 'number' || typeof bMax !== 'number' || typeof cMin !== 'number' || typeof cMax !== 'number')
+      return null;
     if (!(bMin < 0 && bMax > 0 && cMin < 0 && cMax > 0)) return null;
     ratios['range'] = (cMax - cMin) / (bMax - bMin);
   }
@@ -172,7 +181,11 @@ export function centerShift(b: ColumnProfile, c: ColumnProfile): CenterShift | n
   const dMean = Math.abs(c.mean - b.mean);
   const delta = Math.max(dMed, dMean);
   const centre = Math.max(Math.abs(b.median), Math.abs(b.mean));
-  return { sd: delta / scale, relative: centre > 0 ? delta / centre : delta > 0 ? Infinity : 0, by: dMed >= dMean ? 'median' : 'mean' };
+  return {
+    sd: delta / scale,
+    relative: centre > 0 ? delta / centre : delta > 0 ? Infinity : 0,
+    by: dMed >= dMean ? 'median' : 'mean',
+  };
 }
 
 // -------------------------------------------------------------------------------------------------
@@ -195,7 +208,10 @@ export function populationStability(b: ColumnProfile, c: ColumnProfile): Psi | n
   const nc = c.count;
   const bm = new Map(b.topValues.map((v) => [v.value, v.share * nb]));
   const cm = new Map(c.topValues.map((v) => [v.value, v.share * nc]));
-  const cells: [number, number][] = [...new Set([...bm.keys(), ...cm.keys()])].map((k) => [bm.get(k) ?? 0, cm.get(k) ?? 0]);
+  const cells: [number, number][] = [...new Set([...bm.keys(), ...cm.keys()])].map((k) => [
+    bm.get(k) ?? 0,
+    cm.get(k) ?? 0,
+  ]);
   const sum = (m: Map<string, number>) => [...m.values()].reduce((a, x) => a + x, 0);
   const otherB = Math.max(0, nb - sum(bm));
   const otherC = Math.max(0, nc - sum(cm));
@@ -239,7 +255,11 @@ export function checkDistribution(
   current: TableProfile,
   thresholds: Partial<DistributionThresholds> = {},
 ): DriftDifference[] {
-  const t: DistributionThresholds = { ...DEFAULT_DISTRIBUTION_THRESHOLDS, ...thresholds, columns: thresholds.columns ?? {} };
+  const t: DistributionThresholds = {
+    ...DEFAULT_DISTRIBUTION_THRESHOLDS,
+    ...thresholds,
+    columns: thresholds.columns ?? {},
+  };
   // Off for the pipeline, unless some column is turned on by name.
   if (!t.enabled && !Object.values(t.columns).some((c) => c.enabled === true)) return [];
   if (current.rows < t.minRows || baseline.rows < t.minRows) return [];
@@ -281,7 +301,11 @@ export function checkDistribution(
         });
         continue;
       }
-      const identifier = keys.has(c.name) || (c.type === 'integer' && b.distinctRatio >= IDENTIFIER_DISTINCT_RATIO && c.distinctRatio >= IDENTIFIER_DISTINCT_RATIO);
+      const identifier =
+        keys.has(c.name) ||
+        (c.type === 'integer' &&
+          b.distinctRatio >= IDENTIFIER_DISTINCT_RATIO &&
+          c.distinctRatio >= IDENTIFIER_DISTINCT_RATIO);
       const shift = identifier ? null : centerShift(b, c);
       if (shift && shift.sd > bounds.maxCenterShiftSd && shift.relative > bounds.maxCenterShiftRelative) {
         const [bx, cx] = shift.by === 'median' ? [b.median, c.median] : [b.mean, c.mean];
@@ -338,8 +362,14 @@ export function checkDistribution(
       const overlap = c.patterns.filter((x) => known.has(x.pattern)).reduce((a, x) => a + x.share, 0);
       if (overlap < bounds.minPatternOverlap) {
         diff({
-          expected: `shapes ${b.patterns.slice(0, 3).map((x) => `"${x.pattern}"`).join(', ')}`,
-          found: `shapes ${c.patterns.slice(0, 3).map((x) => `"${x.pattern}"`).join(', ')}`,
+          expected: `shapes ${b.patterns
+            .slice(0, 3)
+            .map((x) => `"${x.pattern}"`)
+            .join(', ')}`,
+          found: `shapes ${c.patterns
+            .slice(0, 3)
+            .map((x) => `"${x.pattern}"`)
+            .join(', ')}`,
           failureRate: Number((1 - overlap).toFixed(4)),
           detail: `"${c.name}": only ${pct(overlap)} of values have a shape the baseline had (limit ${pct(bounds.minPatternOverlap)}); now ${c.patterns
             .slice(0, 3)

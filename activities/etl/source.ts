@@ -14,7 +14,11 @@ export const REJECT_SCANS = '__heal_reject_scans';
 export const FILE_COLUMN = '__heal_file';
 
 /** Expand a path or glob into checked, real file paths (sorted). */
-export async function resolveSourceFiles(conn: DuckDBConnection, pattern: string, roots: readonly string[]): Promise<string[]> {
+export async function resolveSourceFiles(
+  conn: DuckDBConnection,
+  pattern: string,
+  roots: readonly string[],
+): Promise<string[]> {
   if (!isGlob(pattern)) return [checkSourceFile(pattern, roots)];
   const rows = await queryRows<{ file: string }>(conn, `SELECT file FROM glob(${lit(pattern)}) ORDER BY file`);
   if (rows.length === 0) throw new SourceUnreadableError(`${pattern}: no files match`);
@@ -65,7 +69,10 @@ const HEADER_SCAN_BYTES = 1 << 20;
  * the first MiB of the file; `partial` when the line goes on beyond it. Undefined for encodings
  * where a byte is not a character (UTF-16).
  */
-export function headerWidth(file: string, csv: Pick<CsvOptions, 'delimiter' | 'quote' | 'skipRows' | 'encoding'>): { fields: number; partial: boolean } | undefined {
+export function headerWidth(
+  file: string,
+  csv: Pick<CsvOptions, 'delimiter' | 'quote' | 'skipRows' | 'encoding'>,
+): { fields: number; partial: boolean } | undefined {
   if (csv.encoding === 'utf-16' || csv.delimiter.length !== 1) return undefined;
   const fd = fs.openSync(file, 'r');
   let buf: Buffer;
@@ -116,7 +123,12 @@ export async function readHeader(conn: DuckDBConnection, spec: PipelineSpec, fil
     if (wide) return { ok: false, error: wide };
   }
   const describe = async (ignoreErrors: boolean) =>
-    (await queryRows<{ column_name: string }>(conn, `DESCRIBE SELECT * FROM ${readerCall(spec, [file], { ignoreErrors })}`)).map((r) => r.column_name);
+    (
+      await queryRows<{ column_name: string }>(
+        conn,
+        `DESCRIBE SELECT * FROM ${readerCall(spec, [file], { ignoreErrors })}`,
+      )
+    ).map((r) => r.column_name);
   let error: string;
   try {
     return { ok: true, columns: await describe(false) };
@@ -128,7 +140,10 @@ export async function readHeader(conn: DuckDBConnection, spec: PipelineSpec, fil
   if (spec.source.format === 'csv' && !ENCODING_ERROR.test(error)) {
     // UTF-16 read as UTF-8 fails the sniffer; with ignore_errors it would come back with garbled names ("renamed").
     if (spec.source.csv.encoding !== 'utf-16' && looksUtf16(file)) {
-      return { ok: false, error: `${file} is not ${spec.source.csv.encoding} encoded (a UTF-16 byte-order mark or NUL bytes)` };
+      return {
+        ok: false,
+        error: `${file} is not ${spec.source.csv.encoding} encoded (a UTF-16 byte-order mark or NUL bytes)`,
+      };
     }
     try {
       return { ok: true, columns: await describe(true) };
@@ -149,7 +164,11 @@ export interface SniffResult {
   timestampFormat: string | null;
 }
 
-export async function sniffCsv(conn: DuckDBConnection, file: string, encoding = 'utf-8'): Promise<SniffResult | undefined> {
+export async function sniffCsv(
+  conn: DuckDBConnection,
+  file: string,
+  encoding = 'utf-8',
+): Promise<SniffResult | undefined> {
   try {
     const row = await queryOne<Record<string, unknown>>(
       conn,
@@ -184,10 +203,15 @@ export interface OpenedSource {
  */
 export function sourceSelect(spec: PipelineSpec, files: readonly string[], opts: { rejects: boolean }): string {
   const isCsv = spec.source.format === 'csv';
-  const reader = opts.rejects && isCsv ? { rejectsTable: REJECTS, rejectsScan: REJECT_SCANS } : isCsv ? { ignoreErrors: true } : {};
+  const reader =
+    opts.rejects && isCsv ? { rejectsTable: REJECTS, rejectsScan: REJECT_SCANS } : isCsv ? { ignoreErrors: true } : {};
   const cols = isCsv ? '*' : 'COLUMNS(*)::VARCHAR';
-  if (files.length === 1) return `SELECT ${cols}, ${lit(files[0] ?? '')} AS ${ident(FILE_COLUMN)} FROM ${readerCall(spec, files, reader)}`;
-  const multi = readerCall(spec, files, { ...reader, filename: true }).replace(/filename=true/, `filename=${lit(FILE_COLUMN)}`);
+  if (files.length === 1)
+    return `SELECT ${cols}, ${lit(files[0] ?? '')} AS ${ident(FILE_COLUMN)} FROM ${readerCall(spec, files, reader)}`;
+  const multi = readerCall(spec, files, { ...reader, filename: true }).replace(
+    /filename=true/,
+    `filename=${lit(FILE_COLUMN)}`,
+  );
   return `SELECT ${cols} FROM ${multi}`;
 }
 
@@ -196,7 +220,12 @@ export function sourceSelect(spec: PipelineSpec, files: readonly string[], opts:
  * text (no copy is made: the load casts straight from the file, see `castStaged`), and its columns
  * are returned.
  */
-export async function stageSource(conn: DuckDBConnection, spec: PipelineSpec, files: readonly string[], view = RAW): Promise<OpenedSource> {
+export async function stageSource(
+  conn: DuckDBConnection,
+  spec: PipelineSpec,
+  files: readonly string[],
+  view = RAW,
+): Promise<OpenedSource> {
   await conn.run(`CREATE OR REPLACE TEMP VIEW ${view} AS ${sourceSelect(spec, files, { rejects: false })}`);
   const cols = await queryRows<{ column_name: string }>(conn, `DESCRIBE ${view}`);
   const columns = cols.map((c) => c.column_name).filter((c) => c !== FILE_COLUMN);
@@ -220,7 +249,9 @@ function looksUtf16(file: string): boolean {
   try {
     const b = Buffer.alloc(512);
     const n = fs.readSync(fd, b, 0, b.length, 0);
-    return (n >= 2 && ((b[0] === 0xff && b[1] === 0xfe) || (b[0] === 0xfe && b[1] === 0xff))) || b.subarray(0, n).includes(0);
+    return (
+      (n >= 2 && ((b[0] === 0xff && b[1] === 0xfe) || (b[0] === 0xfe && b[1] === 0xff))) || b.subarray(0, n).includes(0)
+    );
   } finally {
     fs.closeSync(fd);
   }

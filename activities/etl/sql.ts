@@ -6,7 +6,13 @@ import type { ContractColumn, MappingEntry, PipelineSpec } from '../../common/sp
 import { ident, lit, litList } from '../../lib/duckdb';
 
 /** Timestamp formats tried when a timestamp column has no format. */
-export const DEFAULT_TIMESTAMP_FORMATS = ['%Y-%m-%d %H:%M:%S', '%Y-%m-%d %H:%M:%S.%f', '%Y-%m-%d %H:%M', '%Y-%m-%dT%H:%M:%S', '%Y-%m-%dT%H:%M:%S.%f'];
+export const DEFAULT_TIMESTAMP_FORMATS = [
+  '%Y-%m-%d %H:%M:%S',
+  '%Y-%m-%d %H:%M:%S.%f',
+  '%Y-%m-%d %H:%M',
+  '%Y-%m-%dT%H:%M:%S',
+  '%Y-%m-%dT%H:%M:%S.%f',
+];
 export const DEFAULT_DATE_FORMAT = '%Y-%m-%d';
 export const DEFAULT_TRUE_VALUES = ['true', 't', '1'];
 export const DEFAULT_FALSE_VALUES = ['false', 'f', '0'];
@@ -51,7 +57,11 @@ export function readerCall(spec: PipelineSpec, files: readonly string[], opts: R
         'sample_size=-1',
       ];
       if (opts.rejectsTable && opts.rejectsScan) {
-        args.push('store_rejects=true', `rejects_table=${lit(opts.rejectsTable)}`, `rejects_scan=${lit(opts.rejectsScan)}`);
+        args.push(
+          'store_rejects=true',
+          `rejects_table=${lit(opts.rejectsTable)}`,
+          `rejects_scan=${lit(opts.rejectsScan)}`,
+        );
       }
       if (opts.ignoreErrors) args.push('ignore_errors=true');
       if (opts.filename) args.push('filename=true');
@@ -120,7 +130,12 @@ export interface ColumnSql {
 export type CompiledExpressions = Readonly<Record<string, string>>;
 
 /** Build the SQL for one contract column, reading from `rel` (a relation alias of the raw stage). */
-export function columnSql(spec: PipelineSpec, column: ContractColumn, rel: string, exprs: CompiledExpressions = {}): ColumnSql {
+export function columnSql(
+  spec: PipelineSpec,
+  column: ContractColumn,
+  rel: string,
+  exprs: CompiledExpressions = {},
+): ColumnSql {
   const entry = spec.mapping[column.name] ?? {};
   if (entry.expr !== undefined) {
     const compiled = exprs[column.name];
@@ -129,7 +144,13 @@ export function columnSql(spec: PipelineSpec, column: ContractColumn, rel: strin
   }
   if (entry.from === undefined) {
     const value = defaultLiteral(column, entry.default);
-    return { column, value, text: 'NULL', fail: 'false', missing: column.required && entry.default == null ? 'true' : 'false' };
+    return {
+      column,
+      value,
+      text: 'NULL',
+      fail: 'false',
+      missing: column.required && entry.default == null ? 'true' : 'false',
+    };
   }
   return columnFromRaw(spec, column, entry, `${rel}.${ident(entry.from)}`);
 }
@@ -138,7 +159,9 @@ function columnFromRaw(_spec: PipelineSpec, column: ContractColumn, entry: Mappi
   const text = cleaned(raw, entry, column.type !== 'string');
   const cast = castExpression(column, entry, text);
   const hasDefault = entry.default !== undefined && entry.default !== null;
-  const value = hasDefault ? `coalesce(${cast}, CASE WHEN ${text} IS NULL THEN ${defaultLiteral(column, entry.default)} END)` : cast;
+  const value = hasDefault
+    ? `coalesce(${cast}, CASE WHEN ${text} IS NULL THEN ${defaultLiteral(column, entry.default)} END)`
+    : cast;
   return {
     column,
     value,
@@ -148,7 +171,6 @@ function columnFromRaw(_spec: PipelineSpec, column: ContractColumn, entry: Mappi
     missing: column.required && !hasDefault ? `(${text} IS NULL)` : 'false',
   };
 }
-
 
 /** `CREATE TABLE` column list for the contract. */
 export function tableColumnsDdl(spec: PipelineSpec): string {

@@ -41,8 +41,14 @@ export async function runChaos(ctx: CliContext, kind: string | undefined, o: Cha
     printList(Boolean(o.json));
     return;
   }
-  if (!kind) throw new CliError(`give a chaos kind (or --list): ${CHAOS_KIND_NAMES.join(', ')}`, EXIT.badInput, 'BadInput');
-  if (!isChaosKind(kind)) throw new CliError(`unknown chaos kind "${kind}"; kinds: ${CHAOS_KIND_NAMES.join(', ')}`, EXIT.badInput, 'BadInput');
+  if (!kind)
+    throw new CliError(`give a chaos kind (or --list): ${CHAOS_KIND_NAMES.join(', ')}`, EXIT.badInput, 'BadInput');
+  if (!isChaosKind(kind))
+    throw new CliError(
+      `unknown chaos kind "${kind}"; kinds: ${CHAOS_KIND_NAMES.join(', ')}`,
+      EXIT.badInput,
+      'BadInput',
+    );
   if (!o.source) throw new CliError('--source <file> is required', EXIT.badInput, 'BadInput');
   if (!o.out) throw new CliError('--out <file> is required', EXIT.badInput, 'BadInput');
   const seed = parseSeed(o.seed);
@@ -54,8 +60,10 @@ export async function runChaos(ctx: CliContext, kind: string | undefined, o: Cha
   } catch {
     // Not there yet.
   }
-  if (outReal === source) throw new CliError(`${out}: --out is the source file; write the drifted copy elsewhere`, EXIT.badInput, 'BadInput');
-  if (fs.existsSync(out) && fs.statSync(out).isDirectory()) throw new CliError(`${out}: is a directory, expected a file path for --out`, EXIT.badInput, 'BadInput');
+  if (outReal === source)
+    throw new CliError(`${out}: --out is the source file; write the drifted copy elsewhere`, EXIT.badInput, 'BadInput');
+  if (fs.existsSync(out) && fs.statSync(out).isDirectory())
+    throw new CliError(`${out}: is a directory, expected a file path for --out`, EXIT.badInput, 'BadInput');
 
   const r = await writeChaos(kind, source, out, seed);
   if (o.json) {

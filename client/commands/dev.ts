@@ -16,7 +16,11 @@ export async function runDev(ctx: CliContext): Promise<void> {
   let address = config.temporalAddress;
   if (!address) {
     const cli = findTemporalCli(config);
-    if (!cli) throw new CliError('no Temporal CLI found: run `npm run setup` (or set TEMPORAL_CLI_PATH, or TEMPORAL_ADDRESS for an existing server)', EXIT.unavailable);
+    if (!cli)
+      throw new CliError(
+        'no Temporal CLI found: run `npm run setup` (or set TEMPORAL_CLI_PATH, or TEMPORAL_ADDRESS for an existing server)',
+        EXIT.unavailable,
+      );
     const layout = stateLayout(config.home);
     server = await startProjectDevServer(config, cli.path);
     address = server.address;

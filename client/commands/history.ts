@@ -63,7 +63,9 @@ export interface InspectOptions {
 
 export async function runInspect(ctx: CliContext, workflowId: string, o: InspectOptions): Promise<number> {
   const { buildTimeline, fetchSources, formatTimeline } = lib();
-  const timeline = await withSession(ctx, async (s) => buildTimeline((await fetchSources(s.client, workflowId, o.runId)).sources));
+  const timeline = await withSession(ctx, async (s) =>
+    buildTimeline((await fetchSources(s.client, workflowId, o.runId)).sources),
+  );
   if (o.json) process.stdout.write(`${JSON.stringify(timeline)}\n`);
   else console.log(formatTimeline(timeline, { paint: { green, red, yellow, dim, bold }, events: !o.brief }));
   return EXIT.ok;
@@ -83,10 +85,13 @@ export interface ReplayCliOptions {
 }
 
 export async function runReplay(ctx: CliContext, workflowId: string | undefined, o: ReplayCliOptions): Promise<number> {
-  if (!workflowId && !o.file) throw new CliError('give a workflow id or --file <history.json>', EXIT.badInput, 'BadInput');
+  if (!workflowId && !o.file)
+    throw new CliError('give a workflow id or --file <history.json>', EXIT.badInput, 'BadInput');
   if (o.workflowId && !o.file) throw new CliError('--workflow-id goes with --file', EXIT.badInput, 'BadInput');
-  if (workflowId && o.file) throw new CliError('give either a workflow id or --file, not both', EXIT.badInput, 'BadInput');
-  if (o.workflowsPath && !fs.existsSync(o.workflowsPath)) throw new CliError(`${o.workflowsPath}: no such workflows file`, EXIT.badInput, 'BadInput');
+  if (workflowId && o.file)
+    throw new CliError('give either a workflow id or --file, not both', EXIT.badInput, 'BadInput');
+  if (o.workflowsPath && !fs.existsSync(o.workflowsPath))
+    throw new CliError(`${o.workflowsPath}: no such workflows file`, EXIT.badInput, 'BadInput');
   const { fetchExecution, fetchSources, loadHistoryFiles, replayHistories } = lib();
   let histories: FetchedHistory[];
   if (o.file) {
@@ -97,10 +102,19 @@ export async function runReplay(ctx: CliContext, workflowId: string | undefined,
     }
   } else {
     const id = workflowId ?? '';
-    histories = await withSession(ctx, async (s) => (o.withChildren ? (await fetchSources(s.client, id, o.runId)).histories : [await fetchExecution(s.client, id, o.runId)]));
+    histories = await withSession(ctx, async (s) =>
+      o.withChildren
+        ? (await fetchSources(s.client, id, o.runId)).histories
+        : [await fetchExecution(s.client, id, o.runId)],
+    );
   }
-  ctx.log(`replaying ${histories.length} histor${histories.length === 1 ? 'y' : 'ies'} against ${o.workflowsPath ?? 'the current workflow code'}`);
-  const results = await replayHistories(histories, { cacheDir: stateLayout(ctx.config.home).cache, ...(o.workflowsPath ? { workflowsPath: o.workflowsPath } : {}) });
+  ctx.log(
+    `replaying ${histories.length} histor${histories.length === 1 ? 'y' : 'ies'} against ${o.workflowsPath ?? 'the current workflow code'}`,
+  );
+  const results = await replayHistories(histories, {
+    cacheDir: stateLayout(ctx.config.home).cache,
+    ...(o.workflowsPath ? { workflowsPath: o.workflowsPath } : {}),
+  });
   const deterministic = results.every((r) => r.deterministic);
   if (o.json) process.stdout.write(`${JSON.stringify({ deterministic, results })}\n`);
   else console.log(formatReplay(results));
@@ -113,11 +127,19 @@ export function formatReplay(results: ReplayResult[]): string {
   for (const r of results) {
     const what = `${r.workflowId}${r.runId ? ` (run ${r.runId})` : ''} ${r.type}, ${r.events} events`;
     if (r.deterministic) lines.push(`${green('✔ deterministic')}: ${what}`);
-    else lines.push(`${red('✖ divergence')}: ${what}`, `  ${r.errorType ?? 'Error'}: ${r.error ?? ''}`.replace(/\n/g, '\n  '));
+    else
+      lines.push(
+        `${red('✖ divergence')}: ${what}`,
+        `  ${r.errorType ?? 'Error'}: ${r.error ?? ''}`.replace(/\n/g, '\n  '),
+      );
   }
   if (results.length > 1) {
     const bad = results.filter((r) => !r.deterministic).length;
-    lines.push(bad ? red(`${bad} of ${results.length} histories diverge from the current workflow code`) : green(`all ${results.length} histories are deterministic`));
+    lines.push(
+      bad
+        ? red(`${bad} of ${results.length} histories diverge from the current workflow code`)
+        : green(`all ${results.length} histories are deterministic`),
+    );
   }
   return lines.join('\n');
 }
@@ -132,7 +154,8 @@ export interface ExportOptions {
 
 export async function runExport(ctx: CliContext, o: ExportOptions): Promise<number> {
   const limit = o.limit ?? 1000;
-  if (!Number.isInteger(limit) || limit < 1) throw new CliError('--limit must be a positive integer', EXIT.badInput, 'BadInput');
+  if (!Number.isInteger(limit) || limit < 1)
+    throw new CliError('--limit must be a positive integer', EXIT.badInput, 'BadInput');
   const { writeHistoryFile } = lib();
   const dir = path.resolve(o.out);
   ensureDir(dir);
@@ -146,7 +169,12 @@ export async function runExport(ctx: CliContext, o: ExportOptions): Promise<numb
       }
     } catch (err) {
       const m = err instanceof Error ? err.message : String(err);
-      if (/invalid|query|syntax|unknown|not defined/i.test(m) && written.length === 0) throw new CliError(`bad visibility query ${JSON.stringify(o.query)}: ${m.split('\n')[0]}`, EXIT.badInput, 'BadQuery');
+      if (/invalid|query|syntax|unknown|not defined/i.test(m) && written.length === 0)
+        throw new CliError(
+          `bad visibility query ${JSON.stringify(o.query)}: ${m.split('\n')[0]}`,
+          EXIT.badInput,
+          'BadQuery',
+        );
       throw err;
     }
     return written;
@@ -162,8 +190,13 @@ export async function runExport(ctx: CliContext, o: ExportOptions): Promise<numb
 export function registerHistoryCommands(program: Command, ctx: Ctx): void {
   program
     .command('inspect')
-    .description('show a run or healing episode as a timeline read from its Temporal history: drift, attempts, checks, decision, outcome, durations')
-    .argument('<workflowId>', 'a run (pipeline-<name>, latest run by default), an episode (<run key>-heal) or an attempt id')
+    .description(
+      'show a run or healing episode as a timeline read from its Temporal history: drift, attempts, checks, decision, outcome, durations',
+    )
+    .argument(
+      '<workflowId>',
+      'a run (pipeline-<name>, latest run by default), an episode (<run key>-heal) or an attempt id',
+    )
     .option('--run-id <id>', 'a given run of that workflow id')
     .option('--brief', 'leave out the event list')
     .option('--json', 'print exactly one JSON object on stdout')
@@ -173,11 +206,16 @@ export function registerHistoryCommands(program: Command, ctx: Ctx): void {
 
   program
     .command('replay')
-    .description('replay a history against the current workflow code: "deterministic" (exit 0) or the divergence (exit 1)')
+    .description(
+      'replay a history against the current workflow code: "deterministic" (exit 0) or the divergence (exit 1)',
+    )
     .argument('[workflowId]', 'workflow id to fetch from Temporal (latest run by default)')
     .option('--run-id <id>', 'a given run of that workflow id')
     .option('--file <path>', 'a history JSON file ({workflowId, history} or a bare history), or a directory of them')
-    .option('--workflow-id <id>', 'with --file: the workflow id of a bare history (default: inferred, else the file name)')
+    .option(
+      '--workflow-id <id>',
+      'with --file: the workflow id of a bare history (default: inferred, else the file name)',
+    )
     .option('--with-children', "also replay the run's episode and attempt histories")
     .addOption(new Option('--workflows-path <file>', 'replay against this workflows file instead (tests)').hideHelp())
     .option('--json', 'print exactly one JSON object on stdout')
@@ -188,7 +226,9 @@ export function registerHistoryCommands(program: Command, ctx: Ctx): void {
   const histories = program.command('histories').description('work with saved workflow histories');
   histories
     .command('export')
-    .description('save the history of every execution matching a visibility query as <dir>/<workflowId>__<runId>.json (a replay corpus)')
+    .description(
+      'save the history of every execution matching a visibility query as <dir>/<workflowId>__<runId>.json (a replay corpus)',
+    )
     .requiredOption('--query <query>', `visibility query, e.g. "PipelineName='users' AND HealOutcome='healed'"`)
     .requiredOption('--out <dir>', 'directory to write into')
     .option('--limit <n>', 'at most this many executions (default 1000)', (v) => Number.parseInt(v, 10))

@@ -17,11 +17,20 @@ export interface InitOptions {
   json?: boolean;
 }
 
-const list = (s: string | undefined): string[] | undefined => s?.split(',').map((x) => x.trim()).filter(Boolean);
+const list = (s: string | undefined): string[] | undefined =>
+  s
+    ?.split(',')
+    .map((x) => x.trim())
+    .filter(Boolean);
 
 /** The inferred spec with the target and partitioning the user asked for, validated again. */
 function withChoices(spec: PipelineSpec, o: InitOptions): PipelineSpec {
-  const target = { ...spec.target, ...(o.mode ? { mode: o.mode } : {}), ...(o.key ? { key: list(o.key) } : {}), ...(o.partial ? { partial: o.partial } : {}) };
+  const target = {
+    ...spec.target,
+    ...(o.mode ? { mode: o.mode } : {}),
+    ...(o.key ? { key: list(o.key) } : {}),
+    ...(o.partial ? { partial: o.partial } : {}),
+  };
   const source = { ...spec.source, ...(o.partitionKeys ? { partitionKeys: list(o.partitionKeys) } : {}) };
   const res = parseSpec(JSON.parse(JSON.stringify({ ...spec, target, source })));
   if (!res.ok) throw new CliError(`heal init ${spec.name}: ${res.issues.join('; ')}`, EXIT.badInput, 'SpecInvalid');
@@ -30,10 +39,19 @@ function withChoices(spec: PipelineSpec, o: InitOptions): PipelineSpec {
 
 export async function runInit(ctx: CliContext, name: string, o: InitOptions): Promise<void> {
   const valid = pipelineNameSchema.safeParse(name);
-  if (!valid.success) throw new CliError(`pipeline name "${name}": ${valid.error.issues[0]?.message ?? 'invalid'}`, EXIT.badInput, 'SpecInvalid');
+  if (!valid.success)
+    throw new CliError(
+      `pipeline name "${name}": ${valid.error.issues[0]?.message ?? 'invalid'}`,
+      EXIT.badInput,
+      'SpecInvalid',
+    );
   const store = specStoreFor(ctx.config);
   if (store.exists(name) && !o.force) {
-    throw new CliError(`pipeline "${name}" already exists (spec v${store.currentVersion(name)}); use --force to replace it with a new version`, EXIT.badInput, 'SpecInvalid');
+    throw new CliError(
+      `pipeline "${name}" already exists (spec v${store.currentVersion(name)}); use --force to replace it with a new version`,
+      EXIT.badInput,
+      'SpecInvalid',
+    );
   }
   const inferred = await inferSpec({
     name,
@@ -46,17 +64,25 @@ export async function runInit(ctx: CliContext, name: string, o: InitOptions): Pr
   const spec = withChoices(inferred, o);
   const rec = store.create(spec, { force: Boolean(o.force) });
   if (o.json) {
-    process.stdout.write(`${JSON.stringify({ pipeline: name, specVersion: rec.version, specFile: rec.file, table: spec.target.table, columns: spec.contract.columns })}\n`);
+    process.stdout.write(
+      `${JSON.stringify({ pipeline: name, specVersion: rec.version, specFile: rec.file, table: spec.target.table, columns: spec.contract.columns })}\n`,
+    );
     return;
   }
   console.log(`created pipeline ${name} (spec v${rec.version}): ${rec.file}`);
-  console.log(`  source: ${spec.source.path} (${spec.source.format}${spec.source.format === 'csv' ? `, delimiter ${JSON.stringify(spec.source.csv.delimiter)}` : ''})`);
-  console.log(`  table:  ${spec.target.table} (${spec.target.mode}${spec.target.key?.length ? ` on ${spec.target.key.join(', ')}` : ''})`);
+  console.log(
+    `  source: ${spec.source.path} (${spec.source.format}${spec.source.format === 'csv' ? `, delimiter ${JSON.stringify(spec.source.csv.delimiter)}` : ''})`,
+  );
+  console.log(
+    `  table:  ${spec.target.table} (${spec.target.mode}${spec.target.key?.length ? ` on ${spec.target.key.join(', ')}` : ''})`,
+  );
   if (spec.source.partitionKeys.length) console.log(`  split by: ${spec.source.partitionKeys.join(', ')}`);
   const width = Math.max(...spec.contract.columns.map((c) => c.name.length));
   for (const c of spec.contract.columns) {
     const from = spec.mapping[c.name]?.from;
-    console.log(`    ${c.name.padEnd(width)}  ${c.type}${c.format ? ` (${c.format})` : ''}${c.required ? ', required' : ''}${from && from !== c.name ? `  <- "${from}"` : ''}`);
+    console.log(
+      `    ${c.name.padEnd(width)}  ${c.type}${c.format ? ` (${c.format})` : ''}${c.required ? ', required' : ''}${from && from !== c.name ? `  <- "${from}"` : ''}`,
+    );
   }
   console.log(`next: heal run ${name}`);
 }

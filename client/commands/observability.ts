@@ -43,11 +43,16 @@ export function formatMetrics(m: HealMetrics, home: string): string {
     `  rows        ${nf.format(m.rows.loaded)} loaded · ${nf.format(m.rows.quarantined)} quarantined`,
     `  alerts      sent ${m.notifications.sent} · grouped ${m.notifications.grouped} · failed ${m.notifications.failed} · disabled ${m.notifications.disabled}`,
   ];
-  for (const f of m.alertFailures.slice(0, 3)) lines.push(`    ✖ ${f.at} ${f.pipeline} ${f.outcome} alert not sent after ${f.attempts} attempt${f.attempts === 1 ? '' : 's'}: ${f.error ?? f.detail ?? f.status}`);
+  for (const f of m.alertFailures.slice(0, 3))
+    lines.push(
+      `    ✖ ${f.at} ${f.pipeline} ${f.outcome} alert not sent after ${f.attempts} attempt${f.attempts === 1 ? '' : 's'}: ${f.error ?? f.detail ?? f.status}`,
+    );
   if (m.pipelines.length) {
     lines.push('  pipelines');
     for (const p of m.pipelines) {
-      lines.push(`    ${p.pipeline}  v${p.specVersion ?? '?'}  ${p.runs} runs${p.lastOutcome ? ` · last ${p.lastOutcome} ${p.lastRunAt ?? ''}` : ''}${p.schedule ? ` · ${p.schedule}` : ''}`);
+      lines.push(
+        `    ${p.pipeline}  v${p.specVersion ?? '?'}  ${p.runs} runs${p.lastOutcome ? ` · last ${p.lastOutcome} ${p.lastRunAt ?? ''}` : ''}${p.schedule ? ` · ${p.schedule}` : ''}`,
+      );
     }
   }
   return lines.join('\n');
@@ -63,7 +68,8 @@ function collect(ctx: CliContext, prices?: string): HealMetrics {
 
 function parsePort(v: string): number {
   const n = Number(v);
-  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new CliError(`--port: must be an integer from 0 to 65535, got "${v}"`, EXIT.badInput, 'BadInput');
+  if (!Number.isInteger(n) || n < 0 || n > 65535)
+    throw new CliError(`--port: must be an integer from 0 to 65535, got "${v}"`, EXIT.badInput, 'BadInput');
   return n;
 }
 
@@ -85,9 +91,14 @@ function untilSignal(): Promise<string> {
 export function registerObservabilityCommands(program: Command, ctx: (json?: boolean) => CliContext): void {
   program
     .command('metrics')
-    .description('healing figures from the state directory: runs, drifts, episodes, success rate, MTTR, attempts, doctors, LLM tokens and cost, quarantine, alerts')
+    .description(
+      'healing figures from the state directory: runs, drifts, episodes, success rate, MTTR, attempts, doctors, LLM tokens and cost, quarantine, alerts',
+    )
     .option('--json', 'print exactly one JSON object on stdout')
-    .option('--prices <file>', 'JSON price table (USD per 1k tokens by model) overriding the defaults and <home>/metrics/prices.json')
+    .option(
+      '--prices <file>',
+      'JSON price table (USD per 1k tokens by model) overriding the defaults and <home>/metrics/prices.json',
+    )
     .action((o: { json?: boolean; prices?: string }) => {
       const c = ctx(o.json);
       const m = collect(c, o.prices);
@@ -97,7 +108,9 @@ export function registerObservabilityCommands(program: Command, ctx: (json?: boo
 
   program
     .command('dashboard')
-    .description('the healing dashboard: --serve a live page (and Prometheus text at /metrics), or write a static page with --out')
+    .description(
+      'the healing dashboard: --serve a live page (and Prometheus text at /metrics), or write a static page with --out',
+    )
     .option('--serve', 'serve the live page until Ctrl-C')
     .option('--port <n>', 'port to listen on (0: any free port)', '8484')
     .option('--host <host>', 'address to listen on', '127.0.0.1')
@@ -105,43 +118,71 @@ export function registerObservabilityCommands(program: Command, ctx: (json?: boo
     .option('--out <file>', 'write a static page (no script) to this file')
     .option('--prices <file>', 'JSON price table (USD per 1k tokens by model)')
     .option('--json', 'print what was done as one JSON object')
-    .action(async (o: { serve?: boolean; port: string; host: string; refresh: string; out?: string; prices?: string; json?: boolean }) => {
-      const c = ctx(o.json);
-      if (!o.serve && !o.out) throw new CliError('dashboard: use --serve (live page) or --out <file> (static page)', EXIT.badInput, 'BadInput');
-      const links = { uiUrl: c.config.uiUrl, namespace: c.config.namespace };
-      if (o.out) {
-        const out = path.resolve(o.out);
-        const html = renderPage(collect(c, o.prices), { ...links, live: false, home: c.config.home });
-        try {
-          fs.mkdirSync(path.dirname(out), { recursive: true });
-          fs.writeFileSync(out, html);
-        } catch (err) {
-          throw new CliError(`${out}: cannot write (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`, EXIT.badInput, 'BadInput');
+    .action(
+      async (o: {
+        serve?: boolean;
+        port: string;
+        host: string;
+        refresh: string;
+        out?: string;
+        prices?: string;
+        json?: boolean;
+      }) => {
+        const c = ctx(o.json);
+        if (!o.serve && !o.out)
+          throw new CliError(
+            'dashboard: use --serve (live page) or --out <file> (static page)',
+            EXIT.badInput,
+            'BadInput',
+          );
+        const links = { uiUrl: c.config.uiUrl, namespace: c.config.namespace };
+        if (o.out) {
+          const out = path.resolve(o.out);
+          const html = renderPage(collect(c, o.prices), { ...links, live: false, home: c.config.home });
+          try {
+            fs.mkdirSync(path.dirname(out), { recursive: true });
+            fs.writeFileSync(out, html);
+          } catch (err) {
+            throw new CliError(
+              `${out}: cannot write (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`,
+              EXIT.badInput,
+              'BadInput',
+            );
+          }
+          if (o.json) process.stdout.write(`${JSON.stringify({ out, bytes: Buffer.byteLength(html) })}\n`);
+          else console.log(`dashboard written to ${out}`);
         }
-        if (o.json) process.stdout.write(`${JSON.stringify({ out, bytes: Buffer.byteLength(html) })}\n`);
-        else console.log(`dashboard written to ${out}`);
-      }
-      if (!o.serve) return;
-      const refresh = Number(o.refresh);
-      if (!Number.isFinite(refresh) || refresh < 1) throw new CliError(`--refresh: must be a number of seconds ≥ 1, got "${o.refresh}"`, EXIT.badInput, 'BadInput');
-      collect(c, o.prices); // a bad price table is an error now, not on the first request
-      let server;
-      try {
-        server = await startDashboardServer({
-          ...links,
-          metrics: () => collect(c, o.prices),
-          host: o.host,
-          port: parsePort(o.port),
-          refreshSeconds: refresh,
-          home: c.config.home,
-        });
-      } catch (err) {
-        if (err instanceof CliError) throw err;
-        throw new CliError(`dashboard: cannot listen on ${o.host}:${o.port} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`, EXIT.badInput, 'BadInput');
-      }
-      if (o.json) process.stdout.write(`${JSON.stringify({ url: server.url, metrics: `${server.url}metrics` })}\n`);
-      else console.log(`dashboard: ${server.url}  (Prometheus: ${server.url}metrics; Ctrl-C stops)`);
-      await untilSignal();
-      await server.close();
-    });
+        if (!o.serve) return;
+        const refresh = Number(o.refresh);
+        if (!Number.isFinite(refresh) || refresh < 1)
+          throw new CliError(
+            `--refresh: must be a number of seconds ≥ 1, got "${o.refresh}"`,
+            EXIT.badInput,
+            'BadInput',
+          );
+        collect(c, o.prices); // a bad price table is an error now, not on the first request
+        let server;
+        try {
+          server = await startDashboardServer({
+            ...links,
+            metrics: () => collect(c, o.prices),
+            host: o.host,
+            port: parsePort(o.port),
+            refreshSeconds: refresh,
+            home: c.config.home,
+          });
+        } catch (err) {
+          if (err instanceof CliError) throw err;
+          throw new CliError(
+            `dashboard: cannot listen on ${o.host}:${o.port} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`,
+            EXIT.badInput,
+            'BadInput',
+          );
+        }
+        if (o.json) process.stdout.write(`${JSON.stringify({ url: server.url, metrics: `${server.url}metrics` })}\n`);
+        else console.log(`dashboard: ${server.url}  (Prometheus: ${server.url}metrics; Ctrl-C stops)`);
+        await untilSignal();
+        await server.close();
+      },
+    );
 }

@@ -69,7 +69,9 @@ export interface PendingApproval {
 
 /** Episodes waiting for a decision (visibility query + each one's progress). */
 export async function listPending(client: Client, c: CliContext, pipeline?: string): Promise<PendingApproval[]> {
-  const q = `WorkflowType = 'healingEpisode' AND ExecutionStatus = 'Running' AND HealOutcome = 'awaiting-approval'` + (pipeline ? ` AND PipelineName = '${pipeline.replace(/'/g, "\\'")}'` : '');
+  const q =
+    `WorkflowType = 'healingEpisode' AND ExecutionStatus = 'Running' AND HealOutcome = 'awaiting-approval'` +
+    (pipeline ? ` AND PipelineName = '${pipeline.replace(/'/g, "\\'")}'` : '');
   const out: PendingApproval[] = [];
   for await (const wf of client.workflow.list({ query: q })) {
     let p: Progress | undefined;
@@ -103,32 +105,53 @@ async function resolveEpisode(client: Client, target: string): Promise<string> {
   try {
     const p = await client.workflow.getHandle(runId).query(progressQuery);
     if (p.childId && p.stage === 'awaiting-approval') return p.childId;
-    throw new CliError(`${runId} is not awaiting a decision (${p.stage}: ${p.detail}); see \`heal pending\``, EXIT.failed, 'DecisionRejected');
+    throw new CliError(
+      `${runId} is not awaiting a decision (${p.stage}: ${p.detail}); see \`heal pending\``,
+      EXIT.failed,
+      'DecisionRejected',
+    );
   } catch (err) {
     if (err instanceof CliError) throw err;
-    throw new CliError(`no episode "${target}" is awaiting a decision (not an episode id, and no active run of a pipeline by that name); see \`heal pending\``, EXIT.badInput, 'EpisodeNotFound');
+    throw new CliError(
+      `no episode "${target}" is awaiting a decision (not an episode id, and no active run of a pipeline by that name); see \`heal pending\``,
+      EXIT.badInput,
+      'EpisodeNotFound',
+    );
   }
 }
 
-async function decide(c: CliContext, target: string, decision: 'approve' | 'reject', o: { by?: string; reason?: string; json?: boolean }): Promise<number> {
+async function decide(
+  c: CliContext,
+  target: string,
+  decision: 'approve' | 'reject',
+  o: { by?: string; reason?: string; json?: boolean },
+): Promise<number> {
   return withSession(c, async (s) => {
     const episodeId = await resolveEpisode(s.client, target);
     const handle = s.client.workflow.getHandle(episodeId);
     try {
       const d = await handle.describe();
-      if (d.type !== 'healingEpisode') throw new CliError(`${episodeId} is a ${d.type}, not a healing episode`, EXIT.badInput, 'EpisodeNotFound');
+      if (d.type !== 'healingEpisode')
+        throw new CliError(`${episodeId} is a ${d.type}, not a healing episode`, EXIT.badInput, 'EpisodeNotFound');
       if (d.status.name !== 'RUNNING') {
-        throw new CliError(`episode ${episodeId} is no longer waiting (${d.status.name.toLowerCase()}); nothing to ${decision}`, EXIT.failed, 'DecisionRejected');
+        throw new CliError(
+          `episode ${episodeId} is no longer waiting (${d.status.name.toLowerCase()}); nothing to ${decision}`,
+          EXIT.failed,
+          'DecisionRejected',
+        );
       }
     } catch (err) {
-      if (err instanceof WorkflowNotFoundError) throw new CliError(`no episode "${episodeId}"; see \`heal pending\``, EXIT.badInput, 'EpisodeNotFound');
+      if (err instanceof WorkflowNotFoundError)
+        throw new CliError(`no episode "${episodeId}"; see \`heal pending\``, EXIT.badInput, 'EpisodeNotFound');
       throw err;
     }
     // The Update is validated by the workflow: a worker must be there to answer it.
     const ownWorker = await s.ensurePoller();
     let recorded: ApprovalDecision;
     try {
-      recorded = await handle.executeUpdate(decideUpdate, { args: [{ decision, by: o.by ?? os.userInfo().username, ...(o.reason ? { reason: o.reason } : {}) }] });
+      recorded = await handle.executeUpdate(decideUpdate, {
+        args: [{ decision, by: o.by ?? os.userInfo().username, ...(o.reason ? { reason: o.reason } : {}) }],
+      });
     } catch (err) {
       if (err instanceof WorkflowUpdateFailedError) {
         const m = err.cause instanceof ApplicationFailure ? err.cause.message : err.message;
@@ -143,7 +166,10 @@ async function decide(c: CliContext, target: string, decision: 'approve' | 'reje
       try {
         outcome = (await handle.result()).outcome;
       } catch (err) {
-        const r = err instanceof WorkflowFailedError && err.cause instanceof ApplicationFailure ? (err.cause.details?.[0] as { outcome?: string } | undefined) : undefined;
+        const r =
+          err instanceof WorkflowFailedError && err.cause instanceof ApplicationFailure
+            ? (err.cause.details?.[0] as { outcome?: string } | undefined)
+            : undefined;
         outcome = r?.outcome ?? 'failed';
       }
     }
@@ -151,7 +177,9 @@ async function decide(c: CliContext, target: string, decision: 'approve' | 'reje
     print(o.json, { episodeId, ...recorded, ...(outcome ? { outcome } : {}) }, () =>
       [
         `${decision === 'approve' ? green('✔') : yellow('✖')} ${verb} ${bold(episodeId)} as ${recorded.by}${recorded.reason ? ` (${recorded.reason})` : ''}`,
-        decision === 'approve' ? dim('  the episode applies the verified version and reloads the table') : dim('  the table and the current version stay as they are'),
+        decision === 'approve'
+          ? dim('  the episode applies the verified version and reloads the table')
+          : dim('  the table and the current version stay as they are'),
         ...(outcome ? [`  episode outcome: ${outcome}`] : []),
         dim(`  ${workflowUrl(c.config.uiUrl, c.config.namespace, episodeId)}`),
       ].join('\n'),
@@ -225,7 +253,13 @@ export function versionsOf(store: SpecStore, name: string): VersionView[] {
       doctor: v.doctor ?? null,
       parent,
       diff: parent ? lineDiff(text(parent), text(v.version)).filter((l) => !/^[-+] # heal pipeline spec/.test(l)) : [],
-      madeCurrent: history.filter((h) => h.event === 'current' && h.version === v.version).map((h) => ({ at: (h as { at: string }).at, reason: h.reason, previous: (h as { previous: number | null }).previous })),
+      madeCurrent: history
+        .filter((h) => h.event === 'current' && h.version === v.version)
+        .map((h) => ({
+          at: (h as { at: string }).at,
+          reason: h.reason,
+          previous: (h as { previous: number | null }).previous,
+        })),
     };
   });
 }
@@ -234,10 +268,16 @@ export function versionsOf(store: SpecStore, name: string): VersionView[] {
 // Schedules
 
 function scheduleSpecOf(o: { every?: string; cron?: string }): ScheduleSpec {
-  if (!!o.every === !!o.cron) throw new CliError('give exactly one of --every <duration> (e.g. 1h, 15m) or --cron "<expression>"', EXIT.badInput, 'BadInput');
+  if (!!o.every === !!o.cron)
+    throw new CliError(
+      'give exactly one of --every <duration> (e.g. 1h, 15m) or --cron "<expression>"',
+      EXIT.badInput,
+      'BadInput',
+    );
   if (o.every) {
     const ms = parseDuration(o.every);
-    if (ms === undefined || ms < 1000) throw new CliError(`--every: not a duration: "${o.every}" (try 1h, 15m, 1d)`, EXIT.badInput, 'BadInput');
+    if (ms === undefined || ms < 1000)
+      throw new CliError(`--every: not a duration: "${o.every}" (try 1h, 15m, 1d)`, EXIT.badInput, 'BadInput');
     return { intervals: [{ every: ms as Duration }] };
   }
   return { cronExpressions: [o.cron as string] };
@@ -255,7 +295,11 @@ function describeSchedule(d: ScheduleDescription) {
     note: d.state.note ?? null,
     overlap: String(d.policies.overlap),
     nextRuns: d.info.nextActionTimes.slice(0, 5).map((t) => t.toISOString()),
-    recentRuns: d.info.recentActions.slice(-5).map((a) => ({ scheduledAt: a.scheduledAt.toISOString(), takenAt: a.takenAt.toISOString(), workflowId: a.action.workflow.workflowId })),
+    recentRuns: d.info.recentActions.slice(-5).map((a) => ({
+      scheduledAt: a.scheduledAt.toISOString(),
+      takenAt: a.takenAt.toISOString(),
+      workflowId: a.action.workflow.workflowId,
+    })),
     running: d.info.runningActions.map((a) => a.workflow.workflowId),
     actions: d.info.numActionsTaken,
     skippedOverlap: d.info.numActionsSkippedOverlap,
@@ -277,13 +321,20 @@ async function scheduleHandle(s: TemporalSession, pipeline: string) {
   try {
     return { h, d: await h.describe() };
   } catch (err) {
-    if (err instanceof ScheduleNotFoundError) throw new CliError(`pipeline "${pipeline}" has no schedule (create one: heal schedule create ${pipeline} --every 1h)`, EXIT.badInput, 'ScheduleNotFound');
+    if (err instanceof ScheduleNotFoundError)
+      throw new CliError(
+        `pipeline "${pipeline}" has no schedule (create one: heal schedule create ${pipeline} --every 1h)`,
+        EXIT.badInput,
+        'ScheduleNotFound',
+      );
     throw err;
   }
 }
 
 function registerSchedule(program: Command, ctx: Ctx): void {
-  const schedule = program.command('schedule').description('run pipelines on Temporal Schedules (one per pipeline; overlapping runs are skipped)');
+  const schedule = program
+    .command('schedule')
+    .description('run pipelines on Temporal Schedules (one per pipeline; overlapping runs are skipped)');
 
   schedule
     .command('create')
@@ -294,39 +345,53 @@ function registerSchedule(program: Command, ctx: Ctx): void {
     .option('--paused', 'create it paused')
     .option('--note <text>', 'a note shown with the schedule')
     .option('--json', 'print JSON')
-    .action(async (pipeline: string, o: { every?: string; cron?: string; paused?: boolean; note?: string; json?: boolean }) => {
-      const c = ctx(o.json);
-      requirePipeline(c, pipeline);
-      const spec = scheduleSpecOf(o);
-      await withSession(c, async (s) => {
-        try {
-          await s.client.schedule.create({
-            scheduleId: scheduleIdOf(pipeline),
-            spec,
-            action: {
-              type: 'startWorkflow',
-              workflowType: 'scheduledRun' satisfies keyof { scheduledRun: typeof scheduledRun },
-              workflowId: `${pipelineLockId(pipeline)}-scheduled`,
-              taskQueue: c.config.taskQueue,
-              args: [{ pipeline }],
-              typedSearchAttributes: [{ key: PIPELINE_NAME, value: pipeline }],
-              staticSummary: `scheduled run of ${pipeline}`,
-            },
-            policies: { overlap: ScheduleOverlapPolicy.SKIP, catchupWindow: '1 minute' },
-            state: { paused: Boolean(o.paused), ...(o.note ? { note: o.note } : {}) },
-          });
-        } catch (err) {
-          if (err instanceof ScheduleAlreadyRunning) {
-            throw new CliError(`pipeline "${pipeline}" already has a schedule (${scheduleIdOf(pipeline)}); delete it first or pause/unpause it`, EXIT.badInput, 'ScheduleExists');
+    .action(
+      async (
+        pipeline: string,
+        o: { every?: string; cron?: string; paused?: boolean; note?: string; json?: boolean },
+      ) => {
+        const c = ctx(o.json);
+        requirePipeline(c, pipeline);
+        const spec = scheduleSpecOf(o);
+        await withSession(c, async (s) => {
+          try {
+            await s.client.schedule.create({
+              scheduleId: scheduleIdOf(pipeline),
+              spec,
+              action: {
+                type: 'startWorkflow',
+                workflowType: 'scheduledRun' satisfies keyof { scheduledRun: typeof scheduledRun },
+                workflowId: `${pipelineLockId(pipeline)}-scheduled`,
+                taskQueue: c.config.taskQueue,
+                args: [{ pipeline }],
+                typedSearchAttributes: [{ key: PIPELINE_NAME, value: pipeline }],
+                staticSummary: `scheduled run of ${pipeline}`,
+              },
+              policies: { overlap: ScheduleOverlapPolicy.SKIP, catchupWindow: '1 minute' },
+              state: { paused: Boolean(o.paused), ...(o.note ? { note: o.note } : {}) },
+            });
+          } catch (err) {
+            if (err instanceof ScheduleAlreadyRunning) {
+              throw new CliError(
+                `pipeline "${pipeline}" already has a schedule (${scheduleIdOf(pipeline)}); delete it first or pause/unpause it`,
+                EXIT.badInput,
+                'ScheduleExists',
+              );
+            }
+            throw err;
           }
-          throw err;
-        }
-        const { d } = await scheduleHandle(s, pipeline);
-        const v = describeSchedule(d);
-        mirrorSchedule(c, pipeline, v);
-        print(o.json, v, () => `${green('✔')} schedule ${bold(v.scheduleId)}: ${v.spec}, overlap ${v.overlap}${v.paused ? ', paused' : ''}; next ${v.nextRuns[0] ?? '—'}`);
-      });
-    });
+          const { d } = await scheduleHandle(s, pipeline);
+          const v = describeSchedule(d);
+          mirrorSchedule(c, pipeline, v);
+          print(
+            o.json,
+            v,
+            () =>
+              `${green('✔')} schedule ${bold(v.scheduleId)}: ${v.spec}, overlap ${v.overlap}${v.paused ? ', paused' : ''}; next ${v.nextRuns[0] ?? '—'}`,
+          );
+        });
+      },
+    );
 
   schedule
     .command('list')
@@ -341,12 +406,24 @@ function registerSchedule(program: Command, ctx: Ctx): void {
           out.push(describeSchedule(await s.client.schedule.getHandle(sch.scheduleId).describe()));
         }
         print(o.json, { schedules: out }, () =>
-          out.length ? out.map((v) => `${bold(v.pipeline)}  ${v.spec}${v.paused ? yellow(' (paused)') : ''}  next ${v.nextRuns[0] ?? '—'}  runs ${v.actions}`).join('\n') : 'no schedules',
+          out.length
+            ? out
+                .map(
+                  (v) =>
+                    `${bold(v.pipeline)}  ${v.spec}${v.paused ? yellow(' (paused)') : ''}  next ${v.nextRuns[0] ?? '—'}  runs ${v.actions}`,
+                )
+                .join('\n')
+            : 'no schedules',
         );
       });
     });
 
-  const simple = (name: string, description: string, fn: (h: Awaited<ReturnType<typeof scheduleHandle>>['h'], o: { note?: string }) => Promise<void>, done: string) =>
+  const simple = (
+    name: string,
+    description: string,
+    fn: (h: Awaited<ReturnType<typeof scheduleHandle>>['h'], o: { note?: string }) => Promise<void>,
+    done: string,
+  ) =>
     schedule
       .command(name)
       .description(description)
@@ -359,7 +436,12 @@ function registerSchedule(program: Command, ctx: Ctx): void {
           const { h } = await scheduleHandle(s, pipeline);
           await fn(h, o);
           if (name === 'delete') mirrorSchedule(c, pipeline, null);
-          if (name === 'delete') return print(o.json, { scheduleId: scheduleIdOf(pipeline), deleted: true }, () => `${green('✔')} ${done} ${scheduleIdOf(pipeline)}`);
+          if (name === 'delete')
+            return print(
+              o.json,
+              { scheduleId: scheduleIdOf(pipeline), deleted: true },
+              () => `${green('✔')} ${done} ${scheduleIdOf(pipeline)}`,
+            );
           const v = describeSchedule(await h.describe());
           mirrorSchedule(c, pipeline, v);
           print(o.json, v, () => `${green('✔')} ${done} ${v.scheduleId}${v.paused ? ' (paused)' : ''}`);
@@ -367,8 +449,18 @@ function registerSchedule(program: Command, ctx: Ctx): void {
       });
 
   simple('pause', 'pause the schedule of a pipeline', (h, o) => h.pause(o.note ?? 'paused with heal'), 'paused');
-  simple('unpause', 'unpause the schedule of a pipeline', (h, o) => h.unpause(o.note ?? 'unpaused with heal'), 'unpaused');
-  simple('trigger', 'start a scheduled run now (skipped if a run of the pipeline is active)', (h) => h.trigger(), 'triggered');
+  simple(
+    'unpause',
+    'unpause the schedule of a pipeline',
+    (h, o) => h.unpause(o.note ?? 'unpaused with heal'),
+    'unpaused',
+  );
+  simple(
+    'trigger',
+    'start a scheduled run now (skipped if a run of the pipeline is active)',
+    (h) => h.trigger(),
+    'triggered',
+  );
   simple('delete', 'delete the schedule of a pipeline', (h) => h.delete(), 'deleted');
 
   schedule
@@ -408,7 +500,12 @@ function registerSchedule(program: Command, ctx: Ctx): void {
       await withSession(c, async (s) => {
         const { h } = await scheduleHandle(s, pipeline);
         await h.backfill([{ start, end, overlap: ScheduleOverlapPolicy.BUFFER_ALL }]);
-        print(o.json, { scheduleId: scheduleIdOf(pipeline), backfill: { from: start.toISOString(), to: end.toISOString() } }, () => `${green('✔')} backfill of ${scheduleIdOf(pipeline)} from ${start.toISOString()} to ${end.toISOString()} requested`);
+        print(
+          o.json,
+          { scheduleId: scheduleIdOf(pipeline), backfill: { from: start.toISOString(), to: end.toISOString() } },
+          () =>
+            `${green('✔')} backfill of ${scheduleIdOf(pipeline)} from ${start.toISOString()} to ${end.toISOString()} requested`,
+        );
       });
     });
 }
@@ -419,7 +516,9 @@ export function registerOperationCommands(program: Command, ctx: Ctx): void {
   for (const decision of ['approve', 'reject'] as const) {
     program
       .command(decision)
-      .description(`${decision} the verified fix an episode waits on (review mode); give the episode id or the pipeline name`)
+      .description(
+        `${decision} the verified fix an episode waits on (review mode); give the episode id or the pipeline name`,
+      )
       .argument('<episode>', 'episode id (…-heal) or pipeline name')
       .option('--by <name>', 'who decides (default: your user name)')
       .option('--reason <text>', 'why (recorded in the history, the alert and the result)')
@@ -441,7 +540,10 @@ export function registerOperationCommands(program: Command, ctx: Ctx): void {
         print(o.json, { pending }, () =>
           pending.length
             ? pending
-                .map((p) => `${yellow('⏸')} ${bold(p.pipeline)} ${p.episodeId}: candidate v${p.candidateVersion ?? '?'}, waiting since ${p.awaitingSince ?? '?'}, times out ${p.deadline ?? '?'}\n    heal approve ${p.episodeId}   |   heal reject ${p.episodeId} --reason "…"\n    ${dim(p.url)}`)
+                .map(
+                  (p) =>
+                    `${yellow('⏸')} ${bold(p.pipeline)} ${p.episodeId}: candidate v${p.candidateVersion ?? '?'}, waiting since ${p.awaitingSince ?? '?'}, times out ${p.deadline ?? '?'}\n    heal approve ${p.episodeId}   |   heal reject ${p.episodeId} --reason "…"\n    ${dim(p.url)}`,
+                )
                 .join('\n')
             : 'nothing is waiting for a decision',
         );
@@ -459,7 +561,16 @@ export function registerOperationCommands(program: Command, ctx: Ctx): void {
       const store = requirePipeline(c, pipeline);
       const cur = store.current(pipeline);
       await withSession(c, async (s) => {
-        const runs: { workflowId: string; runId: string; type: string; status: string; outcome: string | null; startTime: string; closeTime: string | null; url: string }[] = [];
+        const runs: {
+          workflowId: string;
+          runId: string;
+          type: string;
+          status: string;
+          outcome: string | null;
+          startTime: string;
+          closeTime: string | null;
+          url: string;
+        }[] = [];
         const q = `PipelineName = '${pipeline.replace(/'/g, "\\'")}' AND WorkflowType IN ('pipelineRun', 'manualRollback')`;
         for await (const wf of s.client.workflow.list({ query: q })) {
           runs.push({
@@ -488,17 +599,37 @@ export function registerOperationCommands(program: Command, ctx: Ctx): void {
           schedule = null;
         }
         const pending = await listPending(s.client, c, pipeline);
-        const out = { pipeline, specVersion: cur.version, mode: cur.spec.healing.mode, table: cur.spec.target.table, source: cur.spec.source.path, active, runs, schedule, pending };
+        const out = {
+          pipeline,
+          specVersion: cur.version,
+          mode: cur.spec.healing.mode,
+          table: cur.spec.target.table,
+          source: cur.spec.source.path,
+          active,
+          runs,
+          schedule,
+          pending,
+        };
         const mark = (r: (typeof runs)[number]) =>
           r.status === 'RUNNING' ? yellow('…') : r.status === 'COMPLETED' ? green('✔') : red('✖');
         print(o.json, out, () =>
           [
             `${bold(pipeline)}: spec v${cur.version} (${cur.spec.healing.mode} mode) → ${cur.spec.target.table}, source ${cur.spec.source.path}`,
             active ? `  active: ${active.workflow} ${active.stage}: ${active.detail}` : '  active: none',
-            schedule ? `  schedule: ${schedule.spec}${schedule.paused ? ' (paused)' : ''}, next ${schedule.nextRuns[0] ?? '—'}` : '  schedule: none',
-            ...(pending.length ? pending.map((p) => `  ${yellow('awaiting approval')}: ${p.episodeId} (candidate v${p.candidateVersion ?? '?'}, times out ${p.deadline ?? '?'})`) : []),
+            schedule
+              ? `  schedule: ${schedule.spec}${schedule.paused ? ' (paused)' : ''}, next ${schedule.nextRuns[0] ?? '—'}`
+              : '  schedule: none',
+            ...(pending.length
+              ? pending.map(
+                  (p) =>
+                    `  ${yellow('awaiting approval')}: ${p.episodeId} (candidate v${p.candidateVersion ?? '?'}, times out ${p.deadline ?? '?'})`,
+                )
+              : []),
             runs.length ? '  recent runs:' : '  recent runs: none',
-            ...runs.map((r) => `    ${mark(r)} ${r.startTime} ${r.type} ${r.status.toLowerCase()}${r.outcome ? ` (${r.outcome})` : ''}  ${dim(r.url)}`),
+            ...runs.map(
+              (r) =>
+                `    ${mark(r)} ${r.startTime} ${r.type} ${r.status.toLowerCase()}${r.outcome ? ` (${r.outcome})` : ''}  ${dim(r.url)}`,
+            ),
           ].join('\n'),
         );
       });
@@ -540,7 +671,14 @@ export function registerOperationCommands(program: Command, ctx: Ctx): void {
       const cur = store.currentVersion(pipeline);
       const to = o.to ?? cur - 1;
       if (!Number.isInteger(to) || to < 1 || !store.versions(pipeline).some((v) => v.version === to)) {
-        throw new CliError(`${pipeline} has no version v${to} (versions: ${store.versions(pipeline).map((v) => `v${v.version}`).join(', ')})`, EXIT.badInput, 'BadInput');
+        throw new CliError(
+          `${pipeline} has no version v${to} (versions: ${store
+            .versions(pipeline)
+            .map((v) => `v${v.version}`)
+            .join(', ')})`,
+          EXIT.badInput,
+          'BadInput',
+        );
       }
       if (to === cur) throw new CliError(`${pipeline} is at v${cur} already`, EXIT.badInput, 'BadInput');
       process.exitCode = await withSession(c, async (s) => {
@@ -550,12 +688,23 @@ export function registerOperationCommands(program: Command, ctx: Ctx): void {
           handle = await s.client.workflow.start<typeof manualRollback>('manualRollback', {
             taskQueue: c.config.taskQueue,
             workflowId: id,
-            args: [{ pipeline, toVersion: to, by: o.by ?? os.userInfo().username, ...(o.reason ? { reason: o.reason } : {}) }],
+            args: [
+              {
+                pipeline,
+                toVersion: to,
+                by: o.by ?? os.userInfo().username,
+                ...(o.reason ? { reason: o.reason } : {}),
+              },
+            ],
             staticSummary: `rollback ${pipeline} v${cur} → v${to}`,
           });
         } catch (err) {
           if (err instanceof WorkflowExecutionAlreadyStartedError) {
-            throw new CliError(`pipeline "${pipeline}" has a run in progress (${id}); roll back when it is done (heal status ${pipeline})`, EXIT.failed, 'RunInProgress');
+            throw new CliError(
+              `pipeline "${pipeline}" has a run in progress (${id}); roll back when it is done (heal status ${pipeline})`,
+              EXIT.failed,
+              'RunInProgress',
+            );
           }
           throw err;
         }
@@ -564,12 +713,28 @@ export function registerOperationCommands(program: Command, ctx: Ctx): void {
         try {
           r = await handle.result();
         } catch (err) {
-          const d = err instanceof WorkflowFailedError && err.cause instanceof ApplicationFailure ? (err.cause.details?.[0] as RollbackResult | undefined) : undefined;
+          const d =
+            err instanceof WorkflowFailedError && err.cause instanceof ApplicationFailure
+              ? (err.cause.details?.[0] as RollbackResult | undefined)
+              : undefined;
           const message = err instanceof WorkflowFailedError && err.cause ? err.cause.message : String(err);
-          print(o.json, { outcome: 'failed', ...(d ?? { pipeline, fromVersion: cur, toVersion: to }), error: { type: 'RollbackFailed', message } }, () => `${red('✖')} rollback of ${pipeline} to v${to} failed: ${message}`);
+          print(
+            o.json,
+            {
+              outcome: 'failed',
+              ...(d ?? { pipeline, fromVersion: cur, toVersion: to }),
+              error: { type: 'RollbackFailed', message },
+            },
+            () => `${red('✖')} rollback of ${pipeline} to v${to} failed: ${message}`,
+          );
           return EXIT.failed;
         }
-        print(o.json, { outcome: 'rolled-back', ...r }, () => `${green('✔')} ${bold(pipeline)} rolled back v${r.fromVersion} → v${r.toVersion}; ${r.rowsLoaded} rows loaded, ${r.rowsQuarantined} quarantined`);
+        print(
+          o.json,
+          { outcome: 'rolled-back', ...r },
+          () =>
+            `${green('✔')} ${bold(pipeline)} rolled back v${r.fromVersion} → v${r.toVersion}; ${r.rowsLoaded} rows loaded, ${r.rowsQuarantined} quarantined`,
+        );
         return EXIT.ok;
       });
     });

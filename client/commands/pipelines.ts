@@ -21,6 +21,9 @@ export function runPipelines(ctx: CliContext, o: { json?: boolean }): void {
 export function runSpecShow(ctx: CliContext, name: string, o: { version?: number; json?: boolean }): void {
   const store = new SpecStore(ctx.config.home);
   const cur = o.version ? store.read(name, o.version) : store.current(name);
-  if (o.json) process.stdout.write(`${JSON.stringify({ pipeline: name, specVersion: cur.version, file: cur.file, spec: cur.spec })}\n`);
+  if (o.json)
+    process.stdout.write(
+      `${JSON.stringify({ pipeline: name, specVersion: cur.version, file: cur.file, spec: cur.spec })}\n`,
+    );
   else process.stdout.write(specToYaml(cur.spec));
 }

@@ -1,4 +1,9 @@
-import { WorkflowExecutionAlreadyStartedError, WorkflowFailedError, type WorkflowHandle, type WorkflowHandleWithFirstExecutionRunId } from '@temporalio/client';
+import {
+  WorkflowExecutionAlreadyStartedError,
+  WorkflowFailedError,
+  type WorkflowHandle,
+  type WorkflowHandleWithFirstExecutionRunId,
+} from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import * as path from 'node:path';
 import { SpecStore } from '../../activities/spec-store';
@@ -97,7 +102,14 @@ export async function executeRun(
     handle = await session.client.workflow.start<typeof pipelineRun>('pipelineRun', {
       taskQueue: ctx.config.taskQueue,
       workflowId,
-      args: [{ pipeline: name, ...(source ? { source } : {}), ...(opts.review ? { review: true } : {}), ...(opts.partitioned ? { partitioned: true } : {}) }],
+      args: [
+        {
+          pipeline: name,
+          ...(source ? { source } : {}),
+          ...(opts.review ? { review: true } : {}),
+          ...(opts.partitioned ? { partitioned: true } : {}),
+        },
+      ],
       staticSummary: opts.summary ?? `run ${name}`,
       staticDetails: `Pipeline \`${name}\`, started by \`heal run\` at ${new Date().toISOString()}${source ? `, source \`${source}\`` : ''}.`,
     });
@@ -138,7 +150,10 @@ async function runInProgress(session: TemporalSession, name: string): Promise<Cl
  * Live progress on stderr while a run works: stage, attempt, elapsed, by querying the run (and its
  * episode and attempt). On a terminal one line is rewritten; otherwise a line per change.
  */
-function liveProgress(session: TemporalSession, name: string): { start: (h: WorkflowHandle) => void; stop: () => void } {
+function liveProgress(
+  session: TemporalSession,
+  name: string,
+): { start: (h: WorkflowHandle) => void; stop: () => void } {
   const tty = Boolean(process.stderr.isTTY);
   let timer: NodeJS.Timeout | undefined;
   let last = '';
@@ -153,7 +168,9 @@ function liveProgress(session: TemporalSession, name: string): { start: (h: Work
     let p: Progress = await h.query(progressQuery);
     // Follow the work down: the run → its episode → the current attempt.
     const follow = (q: Progress) =>
-      Boolean(q.childId) && ((q.workflow === 'pipelineRun' && ['healing', 'awaiting-approval'].includes(q.stage)) || (q.workflow === 'healingEpisode' && q.stage === 'attempting'));
+      Boolean(q.childId) &&
+      ((q.workflow === 'pipelineRun' && ['healing', 'awaiting-approval'].includes(q.stage)) ||
+        (q.workflow === 'healingEpisode' && q.stage === 'attempting'));
     for (let depth = 0; depth < 2 && follow(p); depth++) {
       try {
         p = await session.client.workflow.getHandle(p.childId ?? '').query(progressQuery);

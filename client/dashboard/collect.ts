@@ -38,9 +38,24 @@ export function readPipelines(home: string): PipelineInfoRow[] {
     const schedule = readScheduleNote(home, name);
     try {
       const cur = store.current(name);
-      return { pipeline: name, specVersion: cur.version, table: cur.spec.target.table, mode: cur.spec.healing.mode, source: cur.spec.source.path, schedule };
+      return {
+        pipeline: name,
+        specVersion: cur.version,
+        table: cur.spec.target.table,
+        mode: cur.spec.healing.mode,
+        source: cur.spec.source.path,
+        schedule,
+      };
     } catch (err) {
-      return { pipeline: name, specVersion: null, table: null, mode: null, source: null, schedule, error: (err as Error).message };
+      return {
+        pipeline: name,
+        specVersion: null,
+        table: null,
+        mode: null,
+        source: null,
+        schedule,
+        error: (err as Error).message,
+      };
     }
   });
 }

@@ -65,7 +65,10 @@ function badge(outcome: string): string {
 function notificationsCell(e: EpisodeView): string {
   if (!e.notifications.length) return '<span class="muted">—</span>';
   return e.notifications
-    .map((n) => `<div class="note ${n.status === 'failed' ? 'bad' : ''}">${esc(`${n.outcome}: ${n.status}`)}${n.error ? `<div class="err">${esc(n.error)}</div>` : ''}</div>`)
+    .map(
+      (n) =>
+        `<div class="note ${n.status === 'failed' ? 'bad' : ''}">${esc(`${n.outcome}: ${n.status}`)}${n.error ? `<div class="err">${esc(n.error)}</div>` : ''}</div>`,
+    )
     .join('');
 }
 
@@ -92,7 +95,8 @@ function episodesTable(m: HealMetrics, links: PageLinks): string {
 }
 
 function pipelinesTable(m: HealMetrics): string {
-  if (!m.pipelines.length) return '<p class="muted">No pipeline yet: <code>heal init &lt;name&gt; --source &lt;file&gt;</code>.</p>';
+  if (!m.pipelines.length)
+    return '<p class="muted">No pipeline yet: <code>heal init &lt;name&gt; --source &lt;file&gt;</code>.</p>';
   const rows = m.pipelines
     .map(
       (p) => `<tr data-pipeline="${esc(p.pipeline)}">
@@ -130,7 +134,13 @@ export function renderMain(m: HealMetrics, links: PageLinks): string {
     .map(([k, n]) => `${esc(k)} ${stat(`drifts.byKind.${k}`, n, String(n))}`)
     .join(' · ');
   const tiles = [
-    tile('Runs', 'runs.total', m.runs.total, num(m.runs.total), `${stat('runs.succeeded', m.runs.succeeded, num(m.runs.succeeded))} ok · ${stat('runs.healed', m.runs.healed, num(m.runs.healed))} healed · ${stat('runs.partial', m.runs.partial, num(m.runs.partial))} partial · ${stat('runs.failed', m.runs.failed, num(m.runs.failed))} failed`),
+    tile(
+      'Runs',
+      'runs.total',
+      m.runs.total,
+      num(m.runs.total),
+      `${stat('runs.succeeded', m.runs.succeeded, num(m.runs.succeeded))} ok · ${stat('runs.healed', m.runs.healed, num(m.runs.healed))} healed · ${stat('runs.partial', m.runs.partial, num(m.runs.partial))} partial · ${stat('runs.failed', m.runs.failed, num(m.runs.failed))} failed`,
+    ),
     tile('Drifts', 'drifts.total', m.drifts.total, num(m.drifts.total), kinds || 'none'),
     tile(
       'Episodes',
@@ -140,9 +150,27 @@ export function renderMain(m: HealMetrics, links: PageLinks): string {
       `${stat('episodes.healed', e.healed, num(e.healed))} healed · ${stat('episodes.failed', e.failed, num(e.failed))} failed · ${stat('episodes.rolled-back', e['rolled-back'], num(e['rolled-back']))} rolled back · ${stat('episodes.rejected', e.rejected, num(e.rejected))} rejected · ${stat('episodes.awaiting', e.awaiting, num(e.awaiting))} awaiting`,
     ),
     tile('Healing success', 'episodes.successRate', e.successRate, pct(e.successRate), 'healed ÷ finished episodes'),
-    tile('MTTR p50', 'mttr.p50Ms', m.mttr.p50Ms, dur(m.mttr.p50Ms), `${stat('mttr.count', m.mttr.count, num(m.mttr.count))} healed · drift → healed table`),
-    tile('MTTR p95', 'mttr.p95Ms', m.mttr.p95Ms, dur(m.mttr.p95Ms), `max ${stat('mttr.maxMs', m.mttr.maxMs, dur(m.mttr.maxMs))}`),
-    tile('Attempts / episode', 'attempts.mean', m.attempts.mean, m.attempts.mean === null ? '—' : m.attempts.mean.toFixed(2), `max ${stat('attempts.max', m.attempts.max, num(m.attempts.max))}`),
+    tile(
+      'MTTR p50',
+      'mttr.p50Ms',
+      m.mttr.p50Ms,
+      dur(m.mttr.p50Ms),
+      `${stat('mttr.count', m.mttr.count, num(m.mttr.count))} healed · drift → healed table`,
+    ),
+    tile(
+      'MTTR p95',
+      'mttr.p95Ms',
+      m.mttr.p95Ms,
+      dur(m.mttr.p95Ms),
+      `max ${stat('mttr.maxMs', m.mttr.maxMs, dur(m.mttr.maxMs))}`,
+    ),
+    tile(
+      'Attempts / episode',
+      'attempts.mean',
+      m.attempts.mean,
+      m.attempts.mean === null ? '—' : m.attempts.mean.toFixed(2),
+      `max ${stat('attempts.max', m.attempts.max, num(m.attempts.max))}`,
+    ),
     tile(
       'Fixed by the rules doctor',
       'doctors.rules',
@@ -157,7 +185,13 @@ export function renderMain(m: HealMetrics, links: PageLinks): string {
       num(m.llm.totalTokens),
       `est. ${stat('llm.estimatedCostUsd', m.llm.estimatedCostUsd, usd(m.llm.estimatedCostUsd))}${m.llm.unpricedModels.length ? ` (+ unpriced: ${esc(m.llm.unpricedModels.join(', '))})` : ''}`,
     ),
-    tile('Rows quarantined', 'rows.quarantined', m.rows.quarantined, num(m.rows.quarantined), `of ${stat('rows.loaded', m.rows.loaded, num(m.rows.loaded))} loaded`),
+    tile(
+      'Rows quarantined',
+      'rows.quarantined',
+      m.rows.quarantined,
+      num(m.rows.quarantined),
+      `of ${stat('rows.loaded', m.rows.loaded, num(m.rows.loaded))} loaded`,
+    ),
     tile(
       'Alerts',
       'notifications.sent',

@@ -45,8 +45,20 @@ const SECURITY_HEADERS = {
 
 export async function startDashboardServer(opts: DashboardServerOptions): Promise<DashboardServer> {
   const links: PageLinks = { uiUrl: opts.uiUrl, namespace: opts.namespace };
-  const send = (res: http.ServerResponse, status: number, type: string, body: string, extra: Record<string, string> = {}, head = false) => {
-    res.writeHead(status, { 'content-type': type, 'content-length': Buffer.byteLength(body), ...SECURITY_HEADERS, ...extra });
+  const send = (
+    res: http.ServerResponse,
+    status: number,
+    type: string,
+    body: string,
+    extra: Record<string, string> = {},
+    head = false,
+  ) => {
+    res.writeHead(status, {
+      'content-type': type,
+      'content-length': Buffer.byteLength(body),
+      ...SECURITY_HEADERS,
+      ...extra,
+    });
     res.end(head ? undefined : body);
   };
 
@@ -62,14 +74,27 @@ export async function startDashboardServer(opts: DashboardServerOptions): Promis
         case '/':
         case '/index.html': {
           const nonce = randomBytes(16).toString('base64');
-          const html = renderPage(opts.metrics(), { ...links, live: true, nonce, refreshSeconds: opts.refreshSeconds ?? 5, ...(opts.home ? { home: opts.home } : {}) });
+          const html = renderPage(opts.metrics(), {
+            ...links,
+            live: true,
+            nonce,
+            refreshSeconds: opts.refreshSeconds ?? 5,
+            ...(opts.home ? { home: opts.home } : {}),
+          });
           const csp = `default-src 'none'; style-src 'unsafe-inline'; script-src 'nonce-${nonce}'; connect-src 'self'; img-src data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'`;
           send(res, 200, 'text/html; charset=utf-8', html, { 'content-security-policy': csp }, head);
           return;
         }
         case '/api/view': {
           const m = opts.metrics();
-          send(res, 200, 'application/json; charset=utf-8', JSON.stringify({ generatedAt: m.generatedAt, html: renderMain(m, links) }), {}, head);
+          send(
+            res,
+            200,
+            'application/json; charset=utf-8',
+            JSON.stringify({ generatedAt: m.generatedAt, html: renderMain(m, links) }),
+            {},
+            head,
+          );
           return;
         }
         case '/api/metrics':
@@ -87,7 +112,15 @@ export async function startDashboardServer(opts: DashboardServerOptions): Promis
     } catch (err) {
       const message = (err as Error).message.split('\n')[0] ?? 'error';
       const wantsHtml = route === '/' || route === '/index.html';
-      if (wantsHtml) send(res, 500, 'text/html; charset=utf-8', `<!doctype html><meta charset="utf-8"><title>heal</title><p>heal dashboard: ${esc(message)}</p>`, { 'content-security-policy': "default-src 'none'" }, head);
+      if (wantsHtml)
+        send(
+          res,
+          500,
+          'text/html; charset=utf-8',
+          `<!doctype html><meta charset="utf-8"><title>heal</title><p>heal dashboard: ${esc(message)}</p>`,
+          { 'content-security-policy': "default-src 'none'" },
+          head,
+        );
       else send(res, 500, 'application/json; charset=utf-8', JSON.stringify({ error: message }), {}, head);
     }
   });

@@ -61,7 +61,12 @@ function frame(title: string, id: string, body: string, yLabels: [number, string
 }
 
 function empty(title: string, id: string, text: string): string {
-  return frame(title, id, `<text x="${M.left + PW / 2}" y="${M.top + PH / 2}" text-anchor="middle" class="empty">${esc(text)}</text>`, []);
+  return frame(
+    title,
+    id,
+    `<text x="${M.left + PW / 2}" y="${M.top + PH / 2}" text-anchor="middle" class="empty">${esc(text)}</text>`,
+    [],
+  );
 }
 
 /** MTTR of every healed episode over time: points (one per episode) joined by a line. */
@@ -76,7 +81,10 @@ export function mttrChart(series: HealMetrics['mttrSeries']): string {
   const x = (t: number) => M.left + (t1 === t0 ? PW / 2 : ((t - t0) / (t1 - t0)) * PW);
   const y = (ms: number) => M.top + PH - (ms / yMax) * PH;
   const sorted = pts.map((p, i) => ({ p, t: times[i] ?? t0 })).sort((a, b) => a.t - b.t);
-  const line = sorted.length > 1 ? `<polyline class="line" fill="none" points="${sorted.map(({ p, t }) => `${x(t).toFixed(1)},${y(p.mttrMs).toFixed(1)}`).join(' ')}"/>` : '';
+  const line =
+    sorted.length > 1
+      ? `<polyline class="line" fill="none" points="${sorted.map(({ p, t }) => `${x(t).toFixed(1)},${y(p.mttrMs).toFixed(1)}`).join(' ')}"/>`
+      : '';
   const dots = sorted
     .map(
       ({ p, t }) =>
@@ -118,12 +126,18 @@ export function outcomesChart(daily: DailyPoint[]): string {
           `<title>${esc(`${d.date}: ${n} ${k}`)}</title></rect>`
         );
       }).join('');
-      const label = i % every === 0 || i === daily.length - 1 ? `<text x="${cx.toFixed(1)}" y="${H - 10}" text-anchor="middle" class="tick">${esc(d.date.slice(5))}</text>` : '';
+      const label =
+        i % every === 0 || i === daily.length - 1
+          ? `<text x="${cx.toFixed(1)}" y="${H - 10}" text-anchor="middle" class="tick">${esc(d.date.slice(5))}</text>`
+          : '';
       return `<g class="day" data-date="${esc(d.date)}" data-runs="${d.runs}">${rects}${label}</g>`;
     })
     .join('');
   // Counts: only whole-number ticks.
-  const ticks: [number, string][] = [[0, '0'], [1, fmt(yMax)]];
+  const ticks: [number, string][] = [
+    [0, '0'],
+    [1, fmt(yMax)],
+  ];
   if (Number.isInteger(yMax / 2)) ticks.splice(1, 0, [0.5, fmt(yMax / 2)]);
   return frame(title, 'chart-outcomes', bars, ticks);
 }

@@ -23,7 +23,8 @@ export class UnknownWorkflowError extends Error {
 }
 
 const isNotFound = (err: unknown): boolean =>
-  err instanceof WorkflowNotFoundError || (err instanceof Error && (err.name === 'WorkflowNotFoundError' || /not found/i.test(err.message)));
+  err instanceof WorkflowNotFoundError ||
+  (err instanceof Error && (err.name === 'WorkflowNotFoundError' || /not found/i.test(err.message)));
 
 /** The history of one execution (the latest run when `runId` is not given). */
 export async function fetchExecution(client: Client, workflowId: string, runId?: string): Promise<FetchedHistory> {
@@ -34,14 +35,21 @@ export async function fetchExecution(client: Client, workflowId: string, runId?:
     return { workflowId, runId: id, history };
   } catch (err) {
     if (isNotFound(err)) {
-      throw new UnknownWorkflowError(`no workflow execution ${workflowId}${runId ? ` (run ${runId})` : ''} in namespace ${client.options.namespace}`);
+      throw new UnknownWorkflowError(
+        `no workflow execution ${workflowId}${runId ? ` (run ${runId})` : ''} in namespace ${client.options.namespace}`,
+      );
     }
     throw err;
   }
 }
 
 /** Every run of an attempts workflow id, from its first run, following retries. */
-async function attemptRuns(client: Client, attemptsId: string, firstRunId: string | null, seen: Map<string, FetchedHistory>): Promise<FetchedHistory[]> {
+async function attemptRuns(
+  client: Client,
+  attemptsId: string,
+  firstRunId: string | null,
+  seen: Map<string, FetchedHistory>,
+): Promise<FetchedHistory[]> {
   const out: FetchedHistory[] = [];
   let next: string | null = firstRunId;
   while (next && !seen.has(next) && out.length < 100) {
@@ -63,7 +71,11 @@ async function attemptRuns(client: Client, attemptsId: string, firstRunId: strin
 }
 
 /** All histories behind a run / episode / attempt, parsed, plus the raw histories (for replay). */
-export async function fetchSources(client: Client, workflowId: string, runId?: string): Promise<{ sources: TimelineSources; histories: FetchedHistory[] }> {
+export async function fetchSources(
+  client: Client,
+  workflowId: string,
+  runId?: string,
+): Promise<{ sources: TimelineSources; histories: FetchedHistory[] }> {
   const histories: FetchedHistory[] = [];
   const get = async (id: string, run?: string): Promise<ParsedExecution> => {
     const h = await fetchExecution(client, id, run);

@@ -13,7 +13,8 @@ type IEvent = temporal.api.history.v1.IHistoryEvent;
 type IPayload = temporal.api.common.v1.IPayload;
 type IFailure = temporal.api.failure.v1.IFailure;
 
-export type ExecutionStatus = 'running' | 'completed' | 'failed' | 'terminated' | 'canceled' | 'timed-out' | 'continued-as-new';
+export type ExecutionStatus =
+  'running' | 'completed' | 'failed' | 'terminated' | 'canceled' | 'timed-out' | 'continued-as-new';
 
 /** A failure as recorded: message, type, first detail (decoded), and the cause chain's messages. */
 export interface FailureInfo {
@@ -150,7 +151,13 @@ function first(payloads: { payloads?: IPayload[] | null } | null | undefined): u
 function num(v: unknown): number {
   if (v == null) return 0;
   if (typeof v === 'number') return v;
-  if (typeof v === 'object' && v !== null && 'toNumber' in v && typeof (v as { toNumber: unknown }).toNumber === 'function') return (v as { toNumber(): number }).toNumber();
+  if (
+    typeof v === 'object' &&
+    v !== null &&
+    'toNumber' in v &&
+    typeof (v as { toNumber: unknown }).toNumber === 'function'
+  )
+    return (v as { toNumber(): number }).toNumber();
   return Number(v);
 }
 
@@ -179,7 +186,15 @@ export function failureInfo(f: IFailure | null | undefined): FailureInfo | null 
   const target = app ?? f;
   return {
     message: target.message ?? f.message ?? '',
-    type: target.applicationFailureInfo?.type ?? (f.timeoutFailureInfo ? 'Timeout' : f.terminatedFailureInfo ? 'Terminated' : f.canceledFailureInfo ? 'Canceled' : null),
+    type:
+      target.applicationFailureInfo?.type ??
+      (f.timeoutFailureInfo
+        ? 'Timeout'
+        : f.terminatedFailureInfo
+          ? 'Terminated'
+          : f.canceledFailureInfo
+            ? 'Canceled'
+            : null),
     details: first(target.applicationFailureInfo?.details),
     nonRetryable: Boolean(target.applicationFailureInfo?.nonRetryable),
   };
@@ -230,7 +245,8 @@ export function parseHistory(history: History, ids: { workflowId: string; runId:
   const children = new Map<number, ChildExecution>();
   const timers = new Map<number, TimerExecution>();
   const updates = new Map<string, UpdateExecution>();
-  const push = (e: IEvent, text: string) => out.events.push({ eventId: num(e.eventId), ms: ms(e), type: eventTypeName(e.eventType), text });
+  const push = (e: IEvent, text: string) =>
+    out.events.push({ eventId: num(e.eventId), ms: ms(e), type: eventTypeName(e.eventType), text });
   const close = (e: IEvent, status: ExecutionStatus) => {
     out.status = status;
     out.endMs = ms(e);
@@ -238,14 +254,26 @@ export function parseHistory(history: History, ids: { workflowId: string; runId:
   const update = (id: string): UpdateExecution => {
     let u = updates.get(id);
     if (!u) {
-      u = { updateId: id, name: '', input: undefined, acceptedMs: null, rejectedMs: null, completedMs: null, result: undefined, failure: null };
+      u = {
+        updateId: id,
+        name: '',
+        input: undefined,
+        acceptedMs: null,
+        rejectedMs: null,
+        completedMs: null,
+        result: undefined,
+        failure: null,
+      };
       updates.set(id, u);
     }
     return u;
   };
 
   for (const e of events) {
-    const t = typeof e.eventType === 'number' ? e.eventType : (ET[e.eventType as unknown as keyof typeof ET] as number | undefined);
+    const t =
+      typeof e.eventType === 'number'
+        ? e.eventType
+        : (ET[e.eventType as unknown as keyof typeof ET] as number | undefined);
     const at = ms(e);
     out.lastEventMs = Math.max(out.lastEventMs, at);
     switch (t) {
@@ -260,7 +288,10 @@ export function parseHistory(history: History, ids: { workflowId: string; runId:
         const p = a.parentWorkflowExecution;
         if (p?.workflowId) out.parent = { workflowId: p.workflowId, runId: p.runId ?? '' };
         if (!out.runId && a.originalExecutionRunId) out.runId = a.originalExecutionRunId;
-        push(e, `started ${out.type}${out.attempt > 1 ? ` (attempt ${out.attempt})` : ''}${out.summary ? `: ${short(out.summary)}` : ''}`);
+        push(
+          e,
+          `started ${out.type}${out.attempt > 1 ? ` (attempt ${out.attempt})` : ''}${out.summary ? `: ${short(out.summary)}` : ''}`,
+        );
         break;
       }
       case ET.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED: {
@@ -276,7 +307,10 @@ export function parseHistory(history: History, ids: { workflowId: string; runId:
         out.failure = failureInfo(a.failure);
         if (a.newExecutionRunId) out.nextRunId = a.newExecutionRunId;
         close(e, 'failed');
-        push(e, `failed${out.failure?.type ? ` (${out.failure.type})` : ''}: ${short(out.failure?.message ?? '')}${out.nextRunId ? ' — retried as a new run' : ''}`);
+        push(
+          e,
+          `failed${out.failure?.type ? ` (${out.failure.type})` : ''}: ${short(out.failure?.message ?? '')}${out.nextRunId ? ' — retried as a new run' : ''}`,
+        );
         break;
       }
       case ET.EVENT_TYPE_WORKFLOW_EXECUTION_TIMED_OUT: {
@@ -347,7 +381,10 @@ export function parseHistory(history: History, ids: { workflowId: string; runId:
         const act = activities.get(num(a.scheduledEventId));
         if (act) {
           Object.assign(act, { status: 'completed', closedMs: at, result: first(a.result) });
-          push(e, `activity ${act.name} completed in ${formatMs(at - act.scheduledMs)}${act.attempt > 1 ? ` (attempt ${act.attempt})` : ''}`);
+          push(
+            e,
+            `activity ${act.name} completed in ${formatMs(at - act.scheduledMs)}${act.attempt > 1 ? ` (attempt ${act.attempt})` : ''}`,
+          );
         }
         break;
       }
@@ -356,7 +393,10 @@ export function parseHistory(history: History, ids: { workflowId: string; runId:
         const act = activities.get(num(a.scheduledEventId));
         if (act) {
           Object.assign(act, { status: 'failed', closedMs: at, failure: failureInfo(a.failure) });
-          push(e, `activity ${act.name} failed after ${formatMs(at - act.scheduledMs)}${act.failure?.type ? ` (${act.failure.type})` : ''}: ${short(act.failure?.message ?? '')}`);
+          push(
+            e,
+            `activity ${act.name} failed after ${formatMs(at - act.scheduledMs)}${act.failure?.type ? ` (${act.failure.type})` : ''}: ${short(act.failure?.message ?? '')}`,
+          );
         }
         break;
       }
@@ -446,7 +486,14 @@ export function parseHistory(history: History, ids: { workflowId: string; runId:
       }
       case ET.EVENT_TYPE_TIMER_STARTED: {
         const a = e.timerStartedEventAttributes ?? {};
-        const tm: TimerExecution = { timerId: a.timerId ?? '', summary: summaryOf(e), timeoutMs: durationMs(a.startToFireTimeout), startedMs: at, firedMs: null, canceledMs: null };
+        const tm: TimerExecution = {
+          timerId: a.timerId ?? '',
+          summary: summaryOf(e),
+          timeoutMs: durationMs(a.startToFireTimeout),
+          startedMs: at,
+          firedMs: null,
+          canceledMs: null,
+        };
         timers.set(num(e.eventId), tm);
         out.timers.push(tm);
         push(e, `timer started for ${formatMs(tm.timeoutMs)}${tm.summary ? `: ${short(tm.summary)}` : ''}`);
@@ -495,7 +542,10 @@ export function parseHistory(history: History, ids: { workflowId: string; runId:
         u.completedMs = at;
         if (a.outcome?.failure) u.failure = failureInfo(a.outcome.failure);
         else u.result = first(a.outcome?.success);
-        push(e, `update ${u.name || u.updateId} completed${u.failure ? ` with an error: ${short(u.failure.message)}` : ''}`);
+        push(
+          e,
+          `update ${u.name || u.updateId} completed${u.failure ? ` with an error: ${short(u.failure.message)}` : ''}`,
+        );
         break;
       }
       case ET.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED: {
@@ -510,7 +560,12 @@ export function parseHistory(history: History, ids: { workflowId: string; runId:
         const attributes: Record<string, unknown> = {};
         for (const [k, p] of Object.entries(fields)) attributes[k] = decodePayload(p);
         out.upserts.push({ ms: at, attributes });
-        push(e, `search attributes: ${Object.entries(attributes).map(([k, v]) => `${k}=${Array.isArray(v) ? v.join(',') : String(v)}`).join(' ')}`);
+        push(
+          e,
+          `search attributes: ${Object.entries(attributes)
+            .map(([k, v]) => `${k}=${Array.isArray(v) ? v.join(',') : String(v)}`)
+            .join(' ')}`,
+        );
         break;
       }
       case ET.EVENT_TYPE_SIGNAL_EXTERNAL_WORKFLOW_EXECUTION_INITIATED: {

@@ -61,7 +61,10 @@ export function inferWorkflowId(history: History): string | null {
     if (c.type === 'healAttempt' && c.workflowId.endsWith('-attempt')) return c.workflowId.slice(0, -'-attempt'.length);
     if (c.type === 'healingEpisode' && c.workflowId.endsWith('-heal')) {
       const key = c.workflowId.slice(0, -'-heal'.length);
-      const pipeline = typeof (x.input as { pipeline?: unknown } | undefined)?.pipeline === 'string' ? (x.input as { pipeline: string }).pipeline : null;
+      const pipeline =
+        typeof (x.input as { pipeline?: unknown } | undefined)?.pipeline === 'string'
+          ? (x.input as { pipeline: string }).pipeline
+          : null;
       const m = /^(.*)-\d{8}T\d{9}Z$/.exec(key);
       return m?.[1] && pipeline && m[1] === pipelineLockId(pipeline) ? m[1] : key;
     }
@@ -93,8 +96,11 @@ export function loadHistoryFile(file: string, workflowIdOverride?: string): Fetc
     throw new HistoryFileError(`${file}: not a Temporal history (${(err as Error).message.split('\n')[0]})`);
   }
   const fallbackId = path.basename(file, '.json').split('__')[0] ?? 'replay';
-  const workflowId = workflowIdOverride ?? (typeof obj['workflowId'] === 'string' ? obj['workflowId'] : (inferWorkflowId(history) ?? fallbackId));
-  const runId = typeof obj['runId'] === 'string' ? obj['runId'] : (parseHistory(history, { workflowId, runId: '' }).runId ?? '');
+  const workflowId =
+    workflowIdOverride ??
+    (typeof obj['workflowId'] === 'string' ? obj['workflowId'] : (inferWorkflowId(history) ?? fallbackId));
+  const runId =
+    typeof obj['runId'] === 'string' ? obj['runId'] : (parseHistory(history, { workflowId, runId: '' }).runId ?? '');
   return { workflowId, runId, history };
 }
 
@@ -134,15 +140,29 @@ export async function replayHistories(histories: FetchedHistory[], opts: ReplayO
   }
   // One replay worker for all histories; it replays them one at a time, in order.
   const out: ReplayResult[] = [];
-  const results = w.Worker.runReplayHistories({ ...code, replayName: 'heal-replay' }, histories.map((h) => ({ workflowId: h.workflowId, history: h.history })));
+  const results = w.Worker.runReplayHistories(
+    { ...code, replayName: 'heal-replay' },
+    histories.map((h) => ({ workflowId: h.workflowId, history: h.history })),
+  );
   let i = 0;
   for await (const r of results) {
     const h = histories[i++];
     if (!h) break;
     const parsed = parseHistory(h.history, h);
-    const base = { workflowId: h.workflowId, runId: h.runId || r.runId || parsed.runId, type: parsed.type, events: h.history.events?.length ?? 0 };
+    const base = {
+      workflowId: h.workflowId,
+      runId: h.runId || r.runId || parsed.runId,
+      type: parsed.type,
+      events: h.history.events?.length ?? 0,
+    };
     if (!r.error) out.push({ ...base, deterministic: true, errorType: null, error: null });
-    else out.push({ ...base, deterministic: false, errorType: r.error.name || r.error.constructor.name, error: r.error.message });
+    else
+      out.push({
+        ...base,
+        deterministic: false,
+        errorType: r.error.name || r.error.constructor.name,
+        error: r.error.message,
+      });
   }
   return out;
 }

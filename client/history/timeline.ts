@@ -86,7 +86,14 @@ export interface TimelineDecision {
   waitEndedAt: string | null;
   waitedMs: number | null;
   /** `decide` Updates in the history (accepted ones; a rejected request is recorded only if the server kept it). */
-  updates: { updateId: string; input: unknown; accepted: boolean; result: unknown; error: string | null; at: string | null }[];
+  updates: {
+    updateId: string;
+    input: unknown;
+    accepted: boolean;
+    result: unknown;
+    error: string | null;
+    at: string | null;
+  }[];
 }
 
 export interface TimelineEvent {
@@ -147,7 +154,13 @@ function activityView(a: ActivityExecution, where: string): TimelineActivity {
 }
 
 function checksOf(report: VerificationReport | null | undefined): TimelineCheck[] {
-  return (report?.checks ?? []).map((c: VerificationCheck) => ({ name: c.name, passed: c.passed, figure: c.figure, threshold: c.threshold ?? null, detail: c.detail ?? null }));
+  return (report?.checks ?? []).map((c: VerificationCheck) => ({
+    name: c.name,
+    passed: c.passed,
+    figure: c.figure,
+    threshold: c.threshold ?? null,
+    detail: c.detail ?? null,
+  }));
 }
 
 function patchText(patch: Patch | null | undefined): string[] {
@@ -188,7 +201,9 @@ function runResultOf(run: ParsedExecution | null): PipelineRunResult | null {
 function attemptFromRun(x: ParsedExecution, fallback: AttemptRecord | undefined): TimelineAttempt {
   const rec =
     recordsOf(x).find((r) => r.attempt === x.attempt) ??
-    (isObj(x.result) && 'report' in x.result ? ({ ...(x.result as unknown as AttemptResult), error: null } as unknown as AttemptRecord) : undefined) ??
+    (isObj(x.result) && 'report' in x.result
+      ? ({ ...(x.result as unknown as AttemptResult), error: null } as unknown as AttemptRecord)
+      : undefined) ??
     fallback;
   const diagnose = x.activities.find((a) => a.name === 'diagnose' && a.status === 'completed');
   const propose = x.activities.find((a) => a.name === 'proposePatch' && a.status === 'completed');
@@ -199,7 +214,8 @@ function attemptFromRun(x: ParsedExecution, fallback: AttemptRecord | undefined)
   const failedActivity = [...x.activities].reverse().find((a) => a.status === 'failed' || a.status === 'timed-out');
   let error = rec?.error ?? null;
   if (!error && x.status === 'failed') error = failedActivity?.failure?.message ?? x.failure?.message ?? 'failed';
-  if (!error && (x.status === 'terminated' || x.status === 'canceled' || x.status === 'timed-out')) error = `${x.status}${x.closeReason ? `: ${x.closeReason}` : ''}`;
+  if (!error && (x.status === 'terminated' || x.status === 'canceled' || x.status === 'timed-out'))
+    error = `${x.status}${x.closeReason ? `: ${x.closeReason}` : ''}`;
   const usage = rec?.usage ?? (isObj(diag['usage']) ? (diag['usage'] as TimelineAttempt['usage']) : null);
   return {
     attempt: x.attempt,
@@ -208,7 +224,11 @@ function attemptFromRun(x: ParsedExecution, fallback: AttemptRecord | undefined)
     doctor: rec?.doctor ?? (typeof diag['doctor'] === 'string' ? diag['doctor'] : null),
     patch,
     patchText: patchText(patch),
-    candidateVersion: rec?.candidateVersion ?? (isObj(propose?.result) && typeof propose.result['candidateVersion'] === 'number' ? propose.result['candidateVersion'] : null),
+    candidateVersion:
+      rec?.candidateVersion ??
+      (isObj(propose?.result) && typeof propose.result['candidateVersion'] === 'number'
+        ? propose.result['candidateVersion']
+        : null),
     verification: report?.summary ?? null,
     checks: checksOf(report),
     error,
@@ -236,16 +256,22 @@ function attemptFromRecord(r: AttemptRecord): TimelineAttempt {
   };
 }
 
-function decisionOf(ep: ParsedExecution, input: Partial<HealingInput>, result: EpisodeResult | null): TimelineDecision | null {
+function decisionOf(
+  ep: ParsedExecution,
+  input: Partial<HealingInput>,
+  result: EpisodeResult | null,
+): TimelineDecision | null {
   const mode = input.mode ?? 'auto';
   const decides = ep.updates.filter((u) => u.name === 'decide');
-  const timer = ep.timers.find((t) => (t.summary ?? '').startsWith('approval')) ?? (mode === 'review' ? ep.timers[0] : undefined);
+  const timer =
+    ep.timers.find((t) => (t.summary ?? '').startsWith('approval')) ?? (mode === 'review' ? ep.timers[0] : undefined);
   if (mode !== 'review' && !timer && decides.length === 0) return null;
   const fromUpdate = decides.map((u) => u.result).find((r): r is ApprovalDecision => isObj(r) && 'decision' in r);
   const decision = result?.decision ?? fromUpdate ?? null;
   const ended = timer ? (timer.firedMs ?? timer.canceledMs) : null;
   let status: TimelineDecision['status'] = 'none';
-  if (decision) status = decision.via === 'timeout' ? 'timed-out' : decision.decision === 'approve' ? 'approved' : 'rejected';
+  if (decision)
+    status = decision.via === 'timeout' ? 'timed-out' : decision.decision === 'approve' ? 'approved' : 'rejected';
   else if (timer?.firedMs) status = 'timed-out';
   else if (timer && ep.status === 'running') status = 'awaiting';
   return {
@@ -255,7 +281,7 @@ function decisionOf(ep: ParsedExecution, input: Partial<HealingInput>, result: E
     timeoutMs: timer?.timeoutMs ?? input.approvalTimeoutMs ?? null,
     waitStartedAt: iso(timer?.startedMs),
     waitEndedAt: iso(ended),
-    waitedMs: timer ? (ended ?? (ep.endMs ?? ep.lastEventMs)) - timer.startedMs : null,
+    waitedMs: timer ? (ended ?? ep.endMs ?? ep.lastEventMs) - timer.startedMs : null,
     updates: decides.map((u) => ({
       updateId: u.updateId,
       input: u.input,
@@ -273,24 +299,34 @@ export function buildTimeline(src: TimelineSources, now: number = Date.now()): T
   const runResult = runResultOf(run);
   const epResult = episodeResultOf(episode);
   // The healing input: the episode's, else an attempt's (same input), when only attempts are at hand.
-  const healingInput = episode?.input ?? src.attempts[0]?.input ?? (root.type === 'healAttempt' ? root.input : undefined);
+  const healingInput =
+    episode?.input ?? src.attempts[0]?.input ?? (root.type === 'healAttempt' ? root.input : undefined);
   const epInput: Partial<HealingInput> = isObj(healingInput) ? (healingInput as Partial<HealingInput>) : {};
   const runInput = isObj(run?.input) ? run.input : {};
 
   // Drift: the episode's input, else the run's failed load (SchemaDrift details), else the run's result.
   const driftLoad = run?.activities.find((a) => a.name === 'loadSource' && a.failure?.type === 'SchemaDrift');
   const drift: DriftReport | null =
-    (isObj(epInput.drift) ? epInput.drift : null) ?? (isObj(driftLoad?.failure?.details) ? (driftLoad.failure.details as unknown as DriftReport) : null) ?? runResult?.driftReport ?? null;
+    (isObj(epInput.drift) ? epInput.drift : null) ??
+    (isObj(driftLoad?.failure?.details) ? (driftLoad.failure.details as unknown as DriftReport) : null) ??
+    runResult?.driftReport ??
+    null;
 
   // Attempts: one per attempt run; attempts known only from records (missing histories) are added.
   const records = new Map<number, AttemptRecord>();
   const attemptChild = episode?.children.find((c) => c.type === 'healAttempt');
-  const known = [...(epResult?.attempts ?? []), ...recordsIn(attemptChild?.failure?.details), ...recordsIn(attemptChild?.result), ...src.attempts.flatMap(recordsOf)];
+  const known = [
+    ...(epResult?.attempts ?? []),
+    ...recordsIn(attemptChild?.failure?.details),
+    ...recordsIn(attemptChild?.result),
+    ...src.attempts.flatMap(recordsOf),
+  ];
   for (const r of known) {
     if (isObj(r) && typeof r.attempt === 'number') records.set(r.attempt, r);
   }
   const byAttempt = new Map<number, TimelineAttempt>();
-  for (const x of [...src.attempts].sort((a, b) => a.attempt - b.attempt || a.startMs - b.startMs)) byAttempt.set(x.attempt, attemptFromRun(x, records.get(x.attempt)));
+  for (const x of [...src.attempts].sort((a, b) => a.attempt - b.attempt || a.startMs - b.startMs))
+    byAttempt.set(x.attempt, attemptFromRun(x, records.get(x.attempt)));
   for (const [n, r] of records) if (!byAttempt.has(n)) byAttempt.set(n, attemptFromRecord(r));
   const attempts = [...byAttempt.values()].sort((a, b) => a.attempt - b.attempt);
 
@@ -299,18 +335,36 @@ export function buildTimeline(src: TimelineSources, now: number = Date.now()): T
     // Only the run's history at hand: its result still records the decision.
     const d = runResult.decision;
     const status = d.via === 'timeout' ? 'timed-out' : d.decision === 'approve' ? 'approved' : 'rejected';
-    decision = { mode: 'review', status, decision: d, timeoutMs: null, waitStartedAt: null, waitEndedAt: null, waitedMs: null, updates: [] };
+    decision = {
+      mode: 'review',
+      status,
+      decision: d,
+      timeoutMs: null,
+      waitStartedAt: null,
+      waitEndedAt: null,
+      waitedMs: null,
+      updates: [],
+    };
   }
 
   // Versions.
   const pipelineInfo = run?.activities.find((a) => a.name === 'getPipeline' && a.status === 'completed')?.result;
-  const before = typeof epInput.specVersion === 'number' ? epInput.specVersion : isObj(pipelineInfo) && typeof pipelineInfo['specVersion'] === 'number' ? pipelineInfo['specVersion'] : (drift?.specVersion ?? null);
+  const before =
+    typeof epInput.specVersion === 'number'
+      ? epInput.specVersion
+      : isObj(pipelineInfo) && typeof pipelineInfo['specVersion'] === 'number'
+        ? pipelineInfo['specVersion']
+        : (drift?.specVersion ?? null);
   const applied = episode?.activities.find((a) => a.name === 'applyVersion' && a.status === 'completed');
   const rolledBack = Boolean(episode?.activities.some((a) => a.name === 'rollbackVersion' && a.status === 'completed'));
-  const candidate = epResult?.candidateVersion ?? attempts.find((a) => a.error === null && a.candidateVersion != null && a.checks.length > 0)?.candidateVersion ?? null;
+  const candidate =
+    epResult?.candidateVersion ??
+    attempts.find((a) => a.error === null && a.candidateVersion != null && a.checks.length > 0)?.candidateVersion ??
+    null;
   let after: number | null = before;
   if (epResult) after = epResult.specVersion;
-  else if (applied && !rolledBack && isObj(applied.input)) after = typeof applied.input['version'] === 'number' ? applied.input['version'] : before;
+  else if (applied && !rolledBack && isObj(applied.input))
+    after = typeof applied.input['version'] === 'number' ? applied.input['version'] : before;
   else if (runResult?.specVersion != null) after = runResult.specVersion;
 
   // Outcome.
@@ -321,15 +375,22 @@ export function buildTimeline(src: TimelineSources, now: number = Date.now()): T
     outcome = epResult.outcome;
     error = epResult.error;
   } else if (episode && episode.status !== 'completed' && episode.status !== 'failed') {
-    outcome = episode.status === 'running' ? (decision?.status === 'awaiting' ? 'awaiting-approval' : 'running') : episode.status;
-    if (episode.status !== 'running') error = `episode ${episode.status}${episode.closeReason ? `: ${episode.closeReason}` : ''}`;
+    outcome =
+      episode.status === 'running'
+        ? decision?.status === 'awaiting'
+          ? 'awaiting-approval'
+          : 'running'
+        : episode.status;
+    if (episode.status !== 'running')
+      error = `episode ${episode.status}${episode.closeReason ? `: ${episode.closeReason}` : ''}`;
   } else if (runResult) {
     outcome = runResult.outcome;
     error = runResult.error?.message ?? null;
   } else {
     outcome = main.status === 'completed' ? (main.type === 'healAttempt' ? 'verified' : 'succeeded') : main.status;
     if (main.failure) error = main.failure.message;
-    else if (main.status === 'terminated' || main.status === 'canceled') error = `${main.status}${main.closeReason ? `: ${main.closeReason}` : ''}`;
+    else if (main.status === 'terminated' || main.status === 'canceled')
+      error = `${main.status}${main.closeReason ? `: ${main.closeReason}` : ''}`;
   }
   const reload = episode?.activities.find((a) => a.name === 'loadSource' && a.status === 'completed')?.result;
   const runLoad = run?.activities.find((a) => a.name === 'loadSource' && a.status === 'completed')?.result;
@@ -346,14 +407,28 @@ export function buildTimeline(src: TimelineSources, now: number = Date.now()): T
   const episodeChild = run?.children.find((c) => c.type === 'healingEpisode') ?? null;
 
   // Events, merged in time order; labels say which execution each belongs to.
-  const label = (x: ParsedExecution): string => (x === run ? 'run' : x === episode ? 'episode' : x.type === 'healAttempt' ? `attempt ${x.attempt}` : x.type);
+  const label = (x: ParsedExecution): string =>
+    x === run ? 'run' : x === episode ? 'episode' : x.type === 'healAttempt' ? `attempt ${x.attempt}` : x.type;
   const all = [...new Set([root, ...(run ? [run] : []), ...(episode ? [episode] : []), ...src.attempts])];
   const t0 = Math.min(...all.map((x) => x.startMs).filter((n) => n > 0));
   const events: TimelineEvent[] = all
-    .flatMap((x) => x.events.map((e) => ({ at: new Date(e.ms).toISOString(), offsetMs: e.ms - t0, in: label(x), workflowId: x.workflowId, runId: x.runId, eventId: e.eventId, type: e.type, text: e.text })))
+    .flatMap((x) =>
+      x.events.map((e) => ({
+        at: new Date(e.ms).toISOString(),
+        offsetMs: e.ms - t0,
+        in: label(x),
+        workflowId: x.workflowId,
+        runId: x.runId,
+        eventId: e.eventId,
+        type: e.type,
+        text: e.text,
+      })),
+    )
     .sort((a, b) => a.offsetMs - b.offsetMs || a.eventId - b.eventId);
 
-  const activities = all.filter((x) => x.type !== 'healAttempt').flatMap((x) => x.activities.map((a) => activityView(a, label(x))));
+  const activities = all
+    .filter((x) => x.type !== 'healAttempt')
+    .flatMap((x) => x.activities.map((a) => activityView(a, label(x))));
   activities.push(...attempts.flatMap((a) => a.activities));
   const rootEnd = root.endMs ?? (root.status === 'running' ? now : root.lastEventMs);
   const end = Math.max(rootEnd, ...all.map((x) => x.endMs ?? (x.status === 'running' ? now : x.lastEventMs)));
@@ -369,14 +444,31 @@ export function buildTimeline(src: TimelineSources, now: number = Date.now()): T
     status: root.status,
     pipeline,
     run: run
-      ? { workflowId: run.workflowId, runId: run.runId, status: run.status, runKey: runResult?.runKey ?? (episode ? episode.workflowId.replace(/-heal$/, '') : null) }
+      ? {
+          workflowId: run.workflowId,
+          runId: run.runId,
+          status: run.status,
+          runKey: runResult?.runKey ?? (episode ? episode.workflowId.replace(/-heal$/, '') : null),
+        }
       : episode?.parent
-        ? { workflowId: episode.parent.workflowId, runId: episode.parent.runId, status: null, runKey: episode.workflowId.replace(/-heal$/, '') }
+        ? {
+            workflowId: episode.parent.workflowId,
+            runId: episode.parent.runId,
+            status: null,
+            runKey: episode.workflowId.replace(/-heal$/, ''),
+          }
         : null,
     episode: episode
       ? { workflowId: episode.workflowId, runId: episode.runId, status: episode.status }
       : episodeChild
-        ? { workflowId: episodeChild.workflowId, runId: episodeChild.runId ?? '', status: episodeChild.status === 'initiated' || episodeChild.status === 'start-failed' ? 'running' : episodeChild.status }
+        ? {
+            workflowId: episodeChild.workflowId,
+            runId: episodeChild.runId ?? '',
+            status:
+              episodeChild.status === 'initiated' || episodeChild.status === 'start-failed'
+                ? 'running'
+                : episodeChild.status,
+          }
         : null,
     drift,
     attempts,
@@ -402,7 +494,13 @@ export function buildTimeline(src: TimelineSources, now: number = Date.now()): T
 
 export interface FormatOptions {
   /** Mark passed/failed with ✔ / ✖ and colours (the caller decides about TTYs). */
-  paint?: { green: (s: string) => string; red: (s: string) => string; yellow: (s: string) => string; dim: (s: string) => string; bold: (s: string) => string };
+  paint?: {
+    green: (s: string) => string;
+    red: (s: string) => string;
+    yellow: (s: string) => string;
+    dim: (s: string) => string;
+    bold: (s: string) => string;
+  };
   /** Include the full event list. @default true */
   events?: boolean;
 }
@@ -413,12 +511,23 @@ const plain = (s: string): string => s;
 export function formatTimeline(t: Timeline, opts: FormatOptions = {}): string {
   const p = opts.paint ?? { green: plain, red: plain, yellow: plain, dim: plain, bold: plain };
   const L: string[] = [];
-  const what = t.type === 'healingEpisode' ? 'healing episode' : t.type === 'pipelineRun' ? 'pipeline run' : t.type === 'healAttempt' ? 'healing attempt' : t.type;
+  const what =
+    t.type === 'healingEpisode'
+      ? 'healing episode'
+      : t.type === 'pipelineRun'
+        ? 'pipeline run'
+        : t.type === 'healAttempt'
+          ? 'healing attempt'
+          : t.type;
   L.push(`${p.bold(what)} ${t.workflowId}${t.runId ? p.dim(` (run ${t.runId})`) : ''} — ${t.status}`);
   const start = t.events[0]?.at;
-  L.push(`  pipeline: ${t.pipeline ?? '?'}${start ? `   started ${start}` : ''}   total ${formatMs(t.durations.totalMs)}${t.status === 'running' ? ' so far' : ''}`);
-  if (t.run && t.type !== 'pipelineRun') L.push(p.dim(`  run:      ${t.run.workflowId}${t.run.runId ? ` (run ${t.run.runId})` : ''}`));
-  if (t.episode && t.type !== 'healingEpisode') L.push(p.dim(`  episode:  ${t.episode.workflowId} (run ${t.episode.runId}) — ${t.episode.status}`));
+  L.push(
+    `  pipeline: ${t.pipeline ?? '?'}${start ? `   started ${start}` : ''}   total ${formatMs(t.durations.totalMs)}${t.status === 'running' ? ' so far' : ''}`,
+  );
+  if (t.run && t.type !== 'pipelineRun')
+    L.push(p.dim(`  run:      ${t.run.workflowId}${t.run.runId ? ` (run ${t.run.runId})` : ''}`));
+  if (t.episode && t.type !== 'healingEpisode')
+    L.push(p.dim(`  episode:  ${t.episode.workflowId} (run ${t.episode.runId}) — ${t.episode.status}`));
 
   if (t.drift) {
     L.push('', p.bold(`Drift`) + ` (spec v${t.drift.specVersion}; ${t.drift.kinds.join(', ')})`);
@@ -428,7 +537,12 @@ export function formatTimeline(t: Timeline, opts: FormatOptions = {}): string {
       L.push(`   - ${d.kind}${d.column ? ` ${d.column}` : ''}: ${d.detail}${rate}`);
     }
     if (t.drift.differences.length > 20) L.push(`   … ${t.drift.differences.length - 20} more (use --json)`);
-    if (t.drift.sources.length) L.push(p.dim(`  source: ${t.drift.sources.slice(0, 3).join(', ')}${t.drift.sources.length > 3 ? ` (+${t.drift.sources.length - 3})` : ''}`));
+    if (t.drift.sources.length)
+      L.push(
+        p.dim(
+          `  source: ${t.drift.sources.slice(0, 3).join(', ')}${t.drift.sources.length > 3 ? ` (+${t.drift.sources.length - 3})` : ''}`,
+        ),
+      );
   } else if (t.type === 'pipelineRun') {
     L.push('', 'No drift: the source fit the spec.');
   }
@@ -436,9 +550,25 @@ export function formatTimeline(t: Timeline, opts: FormatOptions = {}): string {
   const of = t.maxAttempts ? `/${t.maxAttempts}` : '';
   for (const a of t.attempts) {
     const verdict =
-      a.status === 'running' ? p.yellow('… running') : a.error ? p.red('✖ failed') : a.checks.length ? p.green('✔ verified') : a.status === 'completed' ? p.green('✔') : a.status;
-    L.push('', `${p.bold(`Attempt ${a.attempt}${of}`)} — ${a.doctor && a.doctor !== 'none' ? `${a.doctor} doctor` : 'no doctor had a fix'}${a.durationMs != null ? `, ${formatMs(a.durationMs)}` : ''}  ${verdict}`);
-    if (a.usage) L.push(p.dim(`  model ${a.usage.model}: ${a.usage.promptTokens} prompt + ${a.usage.completionTokens} completion tokens`));
+      a.status === 'running'
+        ? p.yellow('… running')
+        : a.error
+          ? p.red('✖ failed')
+          : a.checks.length
+            ? p.green('✔ verified')
+            : a.status === 'completed'
+              ? p.green('✔')
+              : a.status;
+    L.push(
+      '',
+      `${p.bold(`Attempt ${a.attempt}${of}`)} — ${a.doctor && a.doctor !== 'none' ? `${a.doctor} doctor` : 'no doctor had a fix'}${a.durationMs != null ? `, ${formatMs(a.durationMs)}` : ''}  ${verdict}`,
+    );
+    if (a.usage)
+      L.push(
+        p.dim(
+          `  model ${a.usage.model}: ${a.usage.promptTokens} prompt + ${a.usage.completionTokens} completion tokens`,
+        ),
+      );
     if (a.patchText.length) {
       L.push(`  patch${a.candidateVersion != null ? ` (candidate v${a.candidateVersion})` : ''}:`);
       for (const line of a.patchText) L.push(`   + ${line}`);
@@ -447,11 +577,15 @@ export function formatTimeline(t: Timeline, opts: FormatOptions = {}): string {
       L.push(`  verification: ${a.verification ?? ''}`);
       for (const c of a.checks) {
         const mark = c.passed ? p.green('✔') : p.red('✖');
-        L.push(`   ${mark} ${c.name}: ${c.figure}${c.threshold ? ` (threshold ${c.threshold})` : ''}${!c.passed && c.detail ? ` — ${c.detail}` : ''}`);
+        L.push(
+          `   ${mark} ${c.name}: ${c.figure}${c.threshold ? ` (threshold ${c.threshold})` : ''}${!c.passed && c.detail ? ` — ${c.detail}` : ''}`,
+        );
       }
     }
     if (a.error) L.push(`  why it failed: ${a.error}`);
-    const acts = a.activities.filter((x) => x.durationMs != null).map((x) => `${x.name} ${formatMs(x.durationMs ?? 0)}${x.tries > 1 ? ` (${x.tries} tries)` : ''}`);
+    const acts = a.activities
+      .filter((x) => x.durationMs != null)
+      .map((x) => `${x.name} ${formatMs(x.durationMs ?? 0)}${x.tries > 1 ? ` (${x.tries} tries)` : ''}`);
     if (acts.length) L.push(p.dim(`  steps: ${acts.join(', ')}`));
   }
   if (t.drift && t.attempts.length === 0 && t.episode) L.push('', 'No attempt recorded yet.');
@@ -460,41 +594,74 @@ export function formatTimeline(t: Timeline, opts: FormatOptions = {}): string {
     const d = t.decision;
     L.push('', p.bold('Approval') + ` (${d.mode} mode)`);
     if (d.decision) {
-      const verb = d.status === 'timed-out' ? 'timed out → rejected' : d.decision.decision === 'approve' ? 'approved' : 'rejected';
-      L.push(`  ${verb} by ${d.decision.by} via ${d.decision.via} at ${d.decision.at}${d.decision.reason ? `: ${d.decision.reason}` : ''}`);
+      const verb =
+        d.status === 'timed-out' ? 'timed out → rejected' : d.decision.decision === 'approve' ? 'approved' : 'rejected';
+      L.push(
+        `  ${verb} by ${d.decision.by} via ${d.decision.via} at ${d.decision.at}${d.decision.reason ? `: ${d.decision.reason}` : ''}`,
+      );
     } else if (d.status === 'awaiting') {
-      L.push(`  awaiting a decision since ${d.waitStartedAt ?? '?'}${d.timeoutMs != null ? ` (times out after ${formatMs(d.timeoutMs)}, then counts as rejected)` : ''}`);
-      if (t.episode) L.push(`  decide with: heal approve ${t.episode.workflowId}   or   heal reject ${t.episode.workflowId} --reason TEXT`);
+      L.push(
+        `  awaiting a decision since ${d.waitStartedAt ?? '?'}${d.timeoutMs != null ? ` (times out after ${formatMs(d.timeoutMs)}, then counts as rejected)` : ''}`,
+      );
+      if (t.episode)
+        L.push(
+          `  decide with: heal approve ${t.episode.workflowId}   or   heal reject ${t.episode.workflowId} --reason TEXT`,
+        );
     } else if (d.status === 'timed-out') {
       L.push(`  no decision within ${formatMs(d.timeoutMs ?? 0)}: rejected`);
     } else {
       L.push('  not asked (no verified fix reached the approval step)');
     }
-    if (d.waitedMs != null && d.status !== 'awaiting') L.push(p.dim(`  waited ${formatMs(d.waitedMs)}${d.timeoutMs != null ? ` of ${formatMs(d.timeoutMs)}` : ''}`));
-    for (const u of d.updates) L.push(p.dim(`  update ${u.updateId}: ${JSON.stringify(u.input)} → ${u.error ? `error: ${u.error}` : u.accepted ? 'accepted' : 'rejected'}`));
+    if (d.waitedMs != null && d.status !== 'awaiting')
+      L.push(p.dim(`  waited ${formatMs(d.waitedMs)}${d.timeoutMs != null ? ` of ${formatMs(d.timeoutMs)}` : ''}`));
+    for (const u of d.updates)
+      L.push(
+        p.dim(
+          `  update ${u.updateId}: ${JSON.stringify(u.input)} → ${u.error ? `error: ${u.error}` : u.accepted ? 'accepted' : 'rejected'}`,
+        ),
+      );
   }
 
   L.push('', p.bold('Outcome'));
   const v = t.specVersion;
-  const mark = t.outcome === 'healed' || t.outcome === 'succeeded' ? p.green(t.outcome) : t.outcome === 'running' || t.outcome === 'awaiting-approval' ? p.yellow(t.outcome) : p.red(t.outcome);
+  const mark =
+    t.outcome === 'healed' || t.outcome === 'succeeded'
+      ? p.green(t.outcome)
+      : t.outcome === 'running' || t.outcome === 'awaiting-approval'
+        ? p.yellow(t.outcome)
+        : p.red(t.outcome);
   L.push(`  ${mark}${t.error ? `: ${t.error}` : ''}`);
   if (t.outcome === 'healed') L.push(`  spec v${v.before ?? '?'} → v${v.after ?? '?'} applied`);
-  else if (v.rolledBack) L.push(`  candidate v${v.candidate ?? '?'} was applied, then rolled back: v${v.after ?? v.before ?? '?'} is current`);
-  else if (t.outcome !== 'running' && t.outcome !== 'awaiting-approval' && v.before != null) L.push(`  spec version unchanged: v${v.after ?? v.before}${v.candidate != null ? ` (candidate v${v.candidate} not applied)` : ''}`);
-  if (t.rows && (t.outcome === 'healed' || t.outcome === 'succeeded')) L.push(`  ${t.rows.loaded} rows loaded, ${t.rows.quarantined} quarantined`);
+  else if (v.rolledBack)
+    L.push(
+      `  candidate v${v.candidate ?? '?'} was applied, then rolled back: v${v.after ?? v.before ?? '?'} is current`,
+    );
+  else if (t.outcome !== 'running' && t.outcome !== 'awaiting-approval' && v.before != null)
+    L.push(
+      `  spec version unchanged: v${v.after ?? v.before}${v.candidate != null ? ` (candidate v${v.candidate} not applied)` : ''}`,
+    );
+  if (t.rows && (t.outcome === 'healed' || t.outcome === 'succeeded'))
+    L.push(`  ${t.rows.loaded} rows loaded, ${t.rows.quarantined} quarantined`);
 
   const dur = t.durations;
   const parts = [`total ${formatMs(dur.totalMs)}`];
   if (dur.mttrMs != null) parts.push(`drift → healed table ${formatMs(dur.mttrMs)}`);
-  if (dur.attemptsMs.length) parts.push(`attempts ${dur.attemptsMs.map((x) => (x == null ? '?' : formatMs(x))).join(', ')}`);
+  if (dur.attemptsMs.length)
+    parts.push(`attempts ${dur.attemptsMs.map((x) => (x == null ? '?' : formatMs(x))).join(', ')}`);
   if (dur.approvalWaitMs != null) parts.push(`approval wait ${formatMs(dur.approvalWaitMs)}`);
   L.push('', `${p.bold('Durations')}: ${parts.join('; ')}`);
   const steps = dur.activities.filter((a) => !a.in.startsWith('attempt'));
-  for (const a of steps) L.push(p.dim(`  ${a.in.padEnd(8)} ${a.name.padEnd(16)} ${a.durationMs != null ? formatMs(a.durationMs).padStart(7) : '   open'}  ${a.status}${a.tries > 1 ? ` (${a.tries} tries)` : ''}${a.summary ? `  ${a.summary}` : ''}`));
+  for (const a of steps)
+    L.push(
+      p.dim(
+        `  ${a.in.padEnd(8)} ${a.name.padEnd(16)} ${a.durationMs != null ? formatMs(a.durationMs).padStart(7) : '   open'}  ${a.status}${a.tries > 1 ? ` (${a.tries} tries)` : ''}${a.summary ? `  ${a.summary}` : ''}`,
+      ),
+    );
 
   if (opts.events !== false && t.events.length) {
     L.push('', p.bold('Events'));
-    for (const e of t.events) L.push(`  ${e.at.slice(11, 23)} ${`+${formatMs(e.offsetMs)}`.padStart(8)}  ${e.in.padEnd(9)} ${e.text}`);
+    for (const e of t.events)
+      L.push(`  ${e.at.slice(11, 23)} ${`+${formatMs(e.offsetMs)}`.padStart(8)}  ${e.in.padEnd(9)} ${e.text}`);
   }
   return L.join('\n');
 }

@@ -12,7 +12,11 @@ import { DuckDBInstance } from '@duckdb/node-api';
 export const FLOOR_COLUMNS =
   "{'id': 'BIGINT', 'name': 'VARCHAR', 'email': 'VARCHAR', 'country': 'VARCHAR', 'signup_date': 'DATE', 'last_login': 'TIMESTAMP', 'amount': 'DOUBLE', 'category': 'VARCHAR', 'active': 'BOOLEAN'}";
 
-export async function floorLoad(csv: string, db: string, opts: { threads?: number; memoryLimit?: string } = {}): Promise<{ ms: number; cpuMs: number; rows: number }> {
+export async function floorLoad(
+  csv: string,
+  db: string,
+  opts: { threads?: number; memoryLimit?: string } = {},
+): Promise<{ ms: number; cpuMs: number; rows: number }> {
   for (const f of [db, `${db}.wal`]) fs.rmSync(f, { force: true });
   const o: Record<string, string> = {};
   if (opts.threads) o['threads'] = String(opts.threads);
@@ -23,7 +27,9 @@ export async function floorLoad(csv: string, db: string, opts: { threads?: numbe
   const conn = await instance.connect();
   try {
     const lit = `'${csv.replace(/'/g, "''")}'`;
-    await conn.run(`CREATE TABLE bench AS SELECT * FROM read_csv(${lit}, header=true, columns=${FLOOR_COLUMNS}, timestampformat='%Y-%m-%d %H:%M:%S', dateformat='%Y-%m-%d')`);
+    await conn.run(
+      `CREATE TABLE bench AS SELECT * FROM read_csv(${lit}, header=true, columns=${FLOOR_COLUMNS}, timestampformat='%Y-%m-%d %H:%M:%S', dateformat='%Y-%m-%d')`,
+    );
     const r = await conn.runAndReadAll('SELECT count(*) AS n FROM bench');
     const rows = Number(r.getRows()[0]?.[0] ?? 0);
     await conn.run('CHECKPOINT');

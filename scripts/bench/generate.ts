@@ -8,10 +8,82 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 
 /** Columns of the bench file, in order. */
-export const BENCH_COLUMNS = ['id', 'name', 'email', 'country', 'signup_date', 'last_login', 'amount', 'category', 'active'] as const;
+export const BENCH_COLUMNS = [
+  'id',
+  'name',
+  'email',
+  'country',
+  'signup_date',
+  'last_login',
+  'amount',
+  'category',
+  'active',
+] as const;
 
-const FIRST = ['Ada', 'Alan', 'Grace', 'Linus', 'Margaret', 'Ken', 'Barbara', 'Dennis', 'Frances', 'Edsger', 'Radia', 'Tim', 'Hedy', 'John', 'Sophie', 'Guido', 'Anita', 'Bjarne', 'Katherine', 'Niklaus', 'Mary', 'Donald', 'Shafi', 'Leslie', 'José', 'Zoë', 'Håkon', 'Chloé', 'Yukihiro', 'Ingrid'];
-const LAST = ['Lovelace', 'Turing', 'Hopper', 'Torvalds', 'Hamilton', 'Thompson', 'Liskov', 'Ritchie', 'Allen', 'Dijkstra', 'Perlman', 'Berners-Lee', 'Lamarr', 'McCarthy', 'Wilson', 'van Rossum', 'Borg', 'Stroustrup', 'Johnson', 'Wirth', 'Shelley', 'Knuth', 'Goldwasser', 'Lamport', 'García', 'Müller', 'Lie', "O'Neil", 'Matsumoto', 'Daubechies'];
+const FIRST = [
+  'Ada',
+  'Alan',
+  'Grace',
+  'Linus',
+  'Margaret',
+  'Ken',
+  'Barbara',
+  'Dennis',
+  'Frances',
+  'Edsger',
+  'Radia',
+  'Tim',
+  'Hedy',
+  'John',
+  'Sophie',
+  'Guido',
+  'Anita',
+  'Bjarne',
+  'Katherine',
+  'Niklaus',
+  'Mary',
+  'Donald',
+  'Shafi',
+  'Leslie',
+  'José',
+  'Zoë',
+  'Håkon',
+  'Chloé',
+  'Yukihiro',
+  'Ingrid',
+];
+const LAST = [
+  'Lovelace',
+  'Turing',
+  'Hopper',
+  'Torvalds',
+  'Hamilton',
+  'Thompson',
+  'Liskov',
+  'Ritchie',
+  'Allen',
+  'Dijkstra',
+  'Perlman',
+  'Berners-Lee',
+  'Lamarr',
+  'McCarthy',
+  'Wilson',
+  'van Rossum',
+  'Borg',
+  'Stroustrup',
+  'Johnson',
+  'Wirth',
+  'Shelley',
+  'Knuth',
+  'Goldwasser',
+  'Lamport',
+  'García',
+  'Müller',
+  'Lie',
+  "O'Neil",
+  'Matsumoto',
+  'Daubechies',
+];
 const DOMAINS = ['example.com', 'mail.test', 'corp.example', 'post.example.org', 'inbox.test'];
 const COUNTRIES = ['US', 'GB', 'FR', 'DE', 'JP', 'BR', 'IN', 'NO', 'ES', 'CA', 'AU', 'NL'];
 const CATEGORIES = ['books', 'games', 'garden', 'grocery', 'health', 'home', 'music', 'office', 'outdoor', 'toys'];
@@ -72,7 +144,17 @@ export function benchRows(seed: number, start: number, count: number): string {
     const login = rnd() < 0.03 ? '' : isoTimestamp(signup + Math.floor(rnd() * 400 * DAY_MS));
     // Amounts: log-normal-ish, cents.
     const amount = (Math.exp(rnd() * 4 + rnd() * 2) + rnd() * 10).toFixed(2);
-    const row = [String(i + 1), csvField(`${first} ${last}`), email, pick(COUNTRIES), isoDate(signup), login, amount, pick(CATEGORIES), rnd() < 0.7 ? 'true' : 'false'];
+    const row = [
+      String(i + 1),
+      csvField(`${first} ${last}`),
+      email,
+      pick(COUNTRIES),
+      isoDate(signup),
+      login,
+      amount,
+      pick(CATEGORIES),
+      rnd() < 0.7 ? 'true' : 'false',
+    ];
     out.push(row.join(','));
   }
   return out.length ? `${out.join('\n')}\n` : '';

@@ -57,7 +57,10 @@ export async function activityTimings(client: Client, workflowId: string): Promi
     const at = ms(e.eventTime as { seconds?: unknown; nanos?: number | null } | null);
     if (e.eventType === E.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED) {
       scheduled.set(String(e.eventId), { type: e.activityTaskScheduledEventAttributes?.activityType?.name ?? '?', at });
-    } else if (e.eventType === E.EVENT_TYPE_ACTIVITY_TASK_COMPLETED || e.eventType === E.EVENT_TYPE_ACTIVITY_TASK_FAILED) {
+    } else if (
+      e.eventType === E.EVENT_TYPE_ACTIVITY_TASK_COMPLETED ||
+      e.eventType === E.EVENT_TYPE_ACTIVITY_TASK_FAILED
+    ) {
       const attrs = e.activityTaskCompletedEventAttributes ?? e.activityTaskFailedEventAttributes;
       const s = scheduled.get(String(attrs?.scheduledEventId));
       if (s) out[s.type] = (out[s.type] ?? 0) + (at - s.at);

@@ -19,7 +19,11 @@ export interface WorkerProc {
 /** A worker subprocess, as `npm run worker` runs it (node itself, so its pid is the worker's). */
 export function startWorker(env: NodeJS.ProcessEnv, logFile: string): WorkerProc {
   const log = fs.openSync(logFile, 'a');
-  const proc = spawn(process.execPath, ['-r', 'tsx/cjs', path.join(ROOT, 'worker.ts')], { cwd: ROOT, env, stdio: ['ignore', log, log] });
+  const proc = spawn(process.execPath, ['-r', 'tsx/cjs', path.join(ROOT, 'worker.ts')], {
+    cwd: ROOT,
+    env,
+    stdio: ['ignore', log, log],
+  });
   fs.closeSync(log);
   const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
   return {
@@ -36,11 +40,17 @@ export function startWorker(env: NodeJS.ProcessEnv, logFile: string): WorkerProc
 }
 
 /** Wait until these workers poll the task queue (a new worker shows up within its first poll). */
-export async function waitForWorkers(client: Client, taskQueue: string, namespace: string, workers: WorkerProc[]): Promise<void> {
+export async function waitForWorkers(
+  client: Client,
+  taskQueue: string,
+  namespace: string,
+  workers: WorkerProc[],
+): Promise<void> {
   const deadline = Date.now() + 120_000;
   const ids = new Set<string>();
   while (Date.now() < deadline) {
-    for (const w of workers) if (w.proc.exitCode !== null) throw new Error(`worker ${w.pid} exited (${w.proc.exitCode}); see its log`);
+    for (const w of workers)
+      if (w.proc.exitCode !== null) throw new Error(`worker ${w.pid} exited (${w.proc.exitCode}); see its log`);
     const res = await client.workflowService.describeTaskQueue({
       namespace,
       taskQueue: { name: taskQueue, kind: temporal.api.enums.v1.TaskQueueKind.TASK_QUEUE_KIND_NORMAL },

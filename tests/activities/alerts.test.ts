@@ -8,7 +8,13 @@ import * as path from 'node:path';
 import { ApplicationFailure } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { DefaultLogger } from '@temporalio/worker';
-import { buildSlackMessage, createAlertActivities, escapeMrkdwn, parseRetryAfter, type AlertDeps } from '../../activities/alerts';
+import {
+  buildSlackMessage,
+  createAlertActivities,
+  escapeMrkdwn,
+  parseRetryAfter,
+  type AlertDeps,
+} from '../../activities/alerts';
 import { readAlertLog } from '../../activities/metrics';
 import { asActivityFailure, NotificationFailedError } from '../../common/errors';
 import type { EpisodeNotice } from '../../common/types';
@@ -97,7 +103,9 @@ test('a healed episode: Block Kit with pipeline, drift, fix, figures, attempts, 
   expect(text).toContain('*Spec*\nv1 → v2');
   expect(text).toContain('*Doctor*\nrules');
   // Drift in one line, escaped: Slack control characters from data cannot mention or link.
-  expect(text).toContain('*Drift:* renamed — netGeneration replaces net_generation &lt;!channel&gt; &amp; &lt;script&gt;');
+  expect(text).toContain(
+    '*Drift:* renamed — netGeneration replaces net_generation &lt;!channel&gt; &amp; &lt;script&gt;',
+  );
   expect(text).not.toContain('<!channel>');
   // The fix in one line (describeOp), shape ops left out.
   expect(text).toContain('*Fix:* map source column "netGeneration" → net_generation');
@@ -106,23 +114,42 @@ test('a healed episode: Block Kit with pipeline, drift, fix, figures, attempts, 
   expect(text).toContain('✓ rows-accounted 1000 = 998 + 2');
   expect(text).toContain('✓ quarantine-budget 0.2% (≤ 1%)');
   // Links: the episode in the Web UI, the run, the PR.
-  expect(text).toContain('<http://ui.example:8233/namespaces/default/workflows/pipeline-iowa-20261125T100000000Z-heal|Episode in the Temporal Web UI>');
+  expect(text).toContain(
+    '<http://ui.example:8233/namespaces/default/workflows/pipeline-iowa-20261125T100000000Z-heal|Episode in the Temporal Web UI>',
+  );
   expect(text).toContain('<https://github.example/acme/pipelines/pull/12|Pull request>');
   // The plain-text fallback says the same in one line.
-  expect(req.body.text).toContain('heal: iowa healed · drift: renamed — netGeneration replaces net_generation &lt;!channel&gt;');
+  expect(req.body.text).toContain(
+    'heal: iowa healed · drift: renamed — netGeneration replaces net_generation &lt;!channel&gt;',
+  );
   expect(req.body.text).toContain('fix: map source column "netGeneration" → net_generation');
   expect(req.body.text).toContain('MTTR 1.2s');
   // The secret is in the URL only.
   expect(req.text).not.toContain(slack.secret);
   const log = readAlertLog(home);
-  expect(log).toMatchObject([{ status: 'sent', httpStatus: 200, episodeId: notice().episodeId, outcome: 'healed', attempt: 1 }]);
+  expect(log).toMatchObject([
+    { status: 'sent', httpStatus: 200, episodeId: notice().episodeId, outcome: 'healed', attempt: 1 },
+  ]);
   expect(fs.statSync(path.join(home, 'alerts', 'log.jsonl')).mode & 0o777).toBe(0o600);
   expect(fs.statSync(path.join(home, 'alerts', 'state.json')).mode & 0o777).toBe(0o600);
 });
 
 test('failed / awaiting-approval messages say why and what to do', () => {
   const links = { uiUrl: 'http://ui', namespace: 'ns' };
-  const failed = allText(buildSlackMessage(notice({ outcome: 'failed', patch: null, error: 'no doctor found a fix: column "id" is gone', specVersion: 1, candidateVersion: null, mttrMs: null, prUrl: null }), links).blocks);
+  const failed = allText(
+    buildSlackMessage(
+      notice({
+        outcome: 'failed',
+        patch: null,
+        error: 'no doctor found a fix: column "id" is gone',
+        specVersion: 1,
+        candidateVersion: null,
+        mttrMs: null,
+        prUrl: null,
+      }),
+      links,
+    ).blocks,
+  );
   expect(failed).toContain('❌ Not healed: iowa');
   expect(failed).toContain('*Why:* no doctor found a fix: column "id" is gone');
   expect(failed).toContain('*MTTR*\n—');
@@ -132,7 +159,9 @@ test('failed / awaiting-approval messages say why and what to do', () => {
   expect(waiting).toContain('merge the pull request to apply it');
   expect(waiting).toContain('heal approve pipeline-iowa-20261125T100000000Z-heal');
   // A PR "URL" that is not http(s) is not linked.
-  expect(allText(buildSlackMessage(notice({ prUrl: 'javascript:alert(1)' }), links).blocks)).not.toContain('javascript:');
+  expect(allText(buildSlackMessage(notice({ prUrl: 'javascript:alert(1)' }), links).blocks)).not.toContain(
+    'javascript:',
+  );
   expect(escapeMrkdwn('a & <b> >')).toBe('a &amp; &lt;b&gt; &gt;');
 });
 
@@ -150,10 +179,22 @@ test('grouping: same pipeline + drift + outcome within the window is grouped; an
   await expect(notifyEpisode(first)).resolves.toMatchObject({ status: 'sent', detail: 'already sent' });
   expect(slack.requests).toHaveLength(1);
   // A different outcome of the same drift is news (awaiting approval, then healed): sent.
-  await expect(notifyEpisode(notice({ episodeId: 'e3', outcome: 'awaiting-approval', at: '2026-11-25T10:31:00.000Z' }))).resolves.toEqual({ status: 'sent' });
+  await expect(
+    notifyEpisode(notice({ episodeId: 'e3', outcome: 'awaiting-approval', at: '2026-11-25T10:31:00.000Z' })),
+  ).resolves.toEqual({ status: 'sent' });
   // Other drift kinds, or another pipeline: sent.
-  await expect(notifyEpisode(notice({ episodeId: 'e4', drift: { summary: 'dates', kinds: ['format-change'] }, at: '2026-11-25T10:32:00.000Z' }))).resolves.toEqual({ status: 'sent' });
-  await expect(notifyEpisode(notice({ pipeline: 'weather', episodeId: 'e5', at: '2026-11-25T10:33:00.000Z' }))).resolves.toEqual({ status: 'sent' });
+  await expect(
+    notifyEpisode(
+      notice({
+        episodeId: 'e4',
+        drift: { summary: 'dates', kinds: ['format-change'] },
+        at: '2026-11-25T10:32:00.000Z',
+      }),
+    ),
+  ).resolves.toEqual({ status: 'sent' });
+  await expect(
+    notifyEpisode(notice({ pipeline: 'weather', episodeId: 'e5', at: '2026-11-25T10:33:00.000Z' })),
+  ).resolves.toEqual({ status: 'sent' });
   expect(slack.requests).toHaveLength(4);
   // After the window: sent, saying how many were grouped.
   const later = await notifyEpisode(notice({ episodeId: 'e6', at: '2026-11-25T11:00:00.000Z' }));
@@ -263,7 +304,10 @@ test('two alerts of one group at the same moment: one message, one grouped', asy
   const home = tempDir();
   slack.enqueue({ delayMs: 200 });
   const { notifyEpisode } = createAlertActivities({ config: config(home) });
-  const results = await Promise.all([notifyEpisode(notice({ episodeId: 'a' })), notifyEpisode(notice({ episodeId: 'b' }))]);
+  const results = await Promise.all([
+    notifyEpisode(notice({ episodeId: 'a' })),
+    notifyEpisode(notice({ episodeId: 'b' })),
+  ]);
   expect(results.map((r) => r.status).sort()).toEqual(['grouped', 'sent']);
   expect(slack.requests).toHaveLength(1);
 });

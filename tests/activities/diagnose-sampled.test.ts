@@ -33,7 +33,14 @@ beforeEach(() => {
   tmp = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), 'heal-diag-')));
   store = new SpecStore(tmp);
   // As the worker passes it: the whole config object (probeRows is read by the healing activities).
-  const config = { home: tmp, warehouse: path.join(tmp, 'warehouse.duckdb'), allowedRoots: [tmp], duckdbMemoryLimit: undefined, duckdbThreads: 0, probeRows: PROBE_ROWS };
+  const config = {
+    home: tmp,
+    warehouse: path.join(tmp, 'warehouse.duckdb'),
+    allowedRoots: [tmp],
+    duckdbMemoryLimit: undefined,
+    duckdbThreads: 0,
+    probeRows: PROBE_ROWS,
+  };
   activities = createActivities({ config });
 });
 afterEach(() => {
@@ -55,12 +62,19 @@ const env = () => new MockActivityEnvironment(undefined, { logger: new DefaultLo
 
 /** Day `n` after 2020-01-01 as year, month, day strings. */
 function ymd(n: number): [string, string, string] {
-  const [y = '', m = '', d = ''] = new Date(Date.UTC(2020, 0, 1) + n * 86_400_000).toISOString().slice(0, 10).split('-');
+  const [y = '', m = '', d = ''] = new Date(Date.UTC(2020, 0, 1) + n * 86_400_000)
+    .toISOString()
+    .slice(0, 10)
+    .split('-');
   return [y, m, d];
 }
 
 /** A CSV of ROWS rows (id, day, amount); row i's day is `day(i)` written by `fmt`. */
-function writeCsv(name: string, day: (i: number) => number, fmt: (i: number, ymd: [string, string, string]) => string): string {
+function writeCsv(
+  name: string,
+  day: (i: number) => number,
+  fmt: (i: number, ymd: [string, string, string]) => string,
+): string {
   const lines = Array.from({ length: ROWS }, (_, i) => `${i + 1},${fmt(i, ymd(day(i)))},${((i * 37) % 100) + 0.25}`);
   const file = path.join(tmp, name);
   fs.writeFileSync(file, `id,day,amount\n${lines.join('\n')}\n`);
@@ -81,7 +95,12 @@ async function createPipeline(clean: string, edit?: (s: PipelineSpec) => void): 
 /** The drift report a run of the current version on `source` fails with. */
 async function driftOf(source: string): Promise<DriftReport> {
   try {
-    await env().run(activities.loadSource, { pipeline: 'events', specVersion: store.currentVersion('events'), runId: 'drifted', source });
+    await env().run(activities.loadSource, {
+      pipeline: 'events',
+      specVersion: store.currentVersion('events'),
+      runId: 'drifted',
+      source,
+    });
   } catch (err) {
     expect(err).toBeInstanceOf(ApplicationFailure);
     expect((err as ApplicationFailure).type).toBe('SchemaDrift');
@@ -90,7 +109,8 @@ async function driftOf(source: string): Promise<DriftReport> {
   throw new Error('expected the load to drift');
 }
 
-const formatOf = (d: DiagnoseResult) => d.patch.flatMap((op) => (op.op === 'format' && op.column === 'day' ? [op.format] : []));
+const formatOf = (d: DiagnoseResult) =>
+  d.patch.flatMap((op) => (op.op === 'format' && op.column === 'day' ? [op.format] : []));
 
 async function proposeAndVerify(d: DiagnoseResult, source: string, attempt: number): Promise<VerificationReport> {
   const { candidateVersion }: { candidateVersion: number } = await env().run(activities.proposePatch, {
@@ -105,7 +125,13 @@ async function proposeAndVerify(d: DiagnoseResult, source: string, attempt: numb
   const verifyEnv = env();
   let beats = 0;
   verifyEnv.on('heartbeat', () => beats++);
-  const report: VerificationReport = await verifyEnv.run(activities.verifyPatch, { pipeline: 'events', candidateVersion, source, episodeId: 'ep-1', attempt });
+  const report: VerificationReport = await verifyEnv.run(activities.verifyPatch, {
+    pipeline: 'events',
+    candidateVersion,
+    source,
+    episodeId: 'ep-1',
+    attempt,
+  });
   expect(beats).toBeGreaterThanOrEqual(1);
   return report;
 }
@@ -117,7 +143,9 @@ test('attempt 1 diagnoses from the first rows; after its fix fails on the whole 
     s.quality.quarantineBudget = 0.1;
   });
   await env().run(activities.loadSource, { pipeline: 'events', specVersion: 1, runId: 'clean' });
-  const drifted = writeCsv('drifted.csv', scattered, (i, [y, m, d]) => (i < PROBE_ROWS ? `${m}/${d}/${y}` : `${d}.${m}.${y}`));
+  const drifted = writeCsv('drifted.csv', scattered, (i, [y, m, d]) =>
+    i < PROBE_ROWS ? `${m}/${d}/${y}` : `${d}.${m}.${y}`,
+  );
   const drift = await driftOf(drifted);
   expect(drift.kinds).toContain('format-change');
 
@@ -126,7 +154,13 @@ test('attempt 1 diagnoses from the first rows; after its fix fails on the whole 
   const diagnoseEnv = env();
   let beats = 0;
   diagnoseEnv.on('heartbeat', () => beats++);
-  const first: DiagnoseResult = await diagnoseEnv.run(activities.diagnose, { pipeline: 'events', specVersion: 1, drift, source: drifted, previous: [] });
+  const first: DiagnoseResult = await diagnoseEnv.run(activities.diagnose, {
+    pipeline: 'events',
+    specVersion: 1,
+    drift,
+    source: drifted,
+    previous: [],
+  });
   expect(beats).toBeGreaterThanOrEqual(1);
   expect(probes()).toEqual([PROBE_ROWS]);
   expect(first.doctor).toBe('rules');
@@ -146,7 +180,9 @@ test('attempt 1 diagnoses from the first rows; after its fix fails on the whole 
     specVersion: 1,
     drift,
     source: drifted,
-    previous: [{ attempt: 1, doctor: first.doctor, patch: first.patch, report, error: `verification failed: ${report.summary}` }],
+    previous: [
+      { attempt: 1, doctor: first.doctor, patch: first.patch, report, error: `verification failed: ${report.summary}` },
+    ],
   });
   expect(probes()).toEqual([Infinity]); // the whole file from the start
   expect(formatOf(second)).toEqual(['%d.%m.%Y']);
@@ -162,12 +198,22 @@ test('no confident fix on the first rows of a longer source: attempt 1 asks agai
   // reads as day/month and as month/day alike: ambiguous. Later rows settle it (31/01/2020).
   const clean = writeCsv('clean.csv', scattered, iso);
   await createPipeline(clean);
-  const drifted = writeCsv('drifted.csv', scattered, (i, [y, m, d]) => `${i < PROBE_ROWS ? String(((Number(d) - 1) % 12) + 1).padStart(2, '0') : d}/${m}/${y}`);
+  const drifted = writeCsv(
+    'drifted.csv',
+    scattered,
+    (i, [y, m, d]) => `${i < PROBE_ROWS ? String(((Number(d) - 1) % 12) + 1).padStart(2, '0') : d}/${m}/${y}`,
+  );
   const drift = await driftOf(drifted);
   expect(drift.kinds).toEqual(['format-change']);
 
   const probes = watchProbes();
-  const d: DiagnoseResult = await env().run(activities.diagnose, { pipeline: 'events', specVersion: 1, drift, source: drifted, previous: [] });
+  const d: DiagnoseResult = await env().run(activities.diagnose, {
+    pipeline: 'events',
+    specVersion: 1,
+    drift,
+    source: drifted,
+    previous: [],
+  });
   expect(probes()).toEqual([PROBE_ROWS, Infinity]);
   expect(formatOf(d)).toEqual(['%d/%m/%Y']);
   // Decided over the whole file (the sample alone would have been ambiguous).

@@ -26,7 +26,12 @@ function spec(columns: string[]): PipelineSpec {
     apiVersion: 'heal/v1',
     name: 'weather',
     source: { path: path.join(home, 'w.csv'), format: 'csv', columns },
-    contract: { columns: [{ name: 'date', type: 'date' }, { name: 'temp_max', type: 'number' }] },
+    contract: {
+      columns: [
+        { name: 'date', type: 'date' },
+        { name: 'temp_max', type: 'number' },
+      ],
+    },
     mapping: { date: { from: 'date' }, temp_max: { from: columns[1] ?? 'temp_max' } },
     target: { table: 'weather' },
   };
@@ -51,7 +56,16 @@ function input(over: Partial<PublishFixInput> = {}): PublishFixInput {
       sources: [path.join(home, 'w.csv')],
       summary: 'column "temp_max" is missing; new column "tmax"',
       kinds: ['renamed'],
-      differences: [{ kind: 'renamed', column: 'temp_max', sourceColumn: 'tmax', expected: 'temp_max', found: 'tmax', detail: 'temp_max looks renamed to tmax' }],
+      differences: [
+        {
+          kind: 'renamed',
+          column: 'temp_max',
+          sourceColumn: 'tmax',
+          expected: 'temp_max',
+          found: 'tmax',
+          detail: 'temp_max looks renamed to tmax',
+        },
+      ],
       expected: { format: 'csv', columns: ['date', 'temp_max'] },
       found: { format: 'csv', columns: ['date', 'tmax'] },
     },
@@ -82,7 +96,12 @@ function withReport(i: PublishFixInput): PublishFixInput {
 
 function deps(over: Partial<GitHubDeps> = {}, github: Partial<GitHubDeps['config']['github']> = {}): GitHubDeps {
   return {
-    config: { home, uiUrl: 'http://ui.test:8233', namespace: 'default', github: { token: TOKEN, repository: `${gh.owner}/${gh.repo}`, apiUrl: gh.url, ...github } },
+    config: {
+      home,
+      uiUrl: 'http://ui.test:8233',
+      namespace: 'default',
+      github: { token: TOKEN, repository: `${gh.owner}/${gh.repo}`, apiUrl: gh.url, ...github },
+    },
     retryBaseMs: 20,
     ...over,
   };
@@ -92,7 +111,13 @@ beforeEach(async () => {
   home = tempDir('heal-github-');
   const store = new SpecStore(home, { git: false });
   store.create(spec(['date', 'temp_max']));
-  store.addVersion('weather', spec(['date', 'tmax']), { reason: 'heal candidate', parent: 1, episodeId: 'heal-weather-run-7#2', patch, doctor: 'rules' });
+  store.addVersion('weather', spec(['date', 'tmax']), {
+    reason: 'heal candidate',
+    parent: 1,
+    episodeId: 'heal-weather-run-7#2',
+    patch,
+    doctor: 'rules',
+  });
   gh = await startFakeGitHub({ token: TOKEN });
 });
 afterEach(async () => {
@@ -125,7 +150,11 @@ describe('publishFix', () => {
     expect(gh.commits[0]?.message).toContain('Heal-Episode: heal-weather-run-7');
 
     const pr = gh.pulls[0];
-    expect(pr).toMatchObject({ head: branch, base: 'main', title: 'heal: fix weather (v1 → v2): column "temp_max" is missing; new column "tmax"' });
+    expect(pr).toMatchObject({
+      head: branch,
+      base: 'main',
+      title: 'heal: fix weather (v1 → v2): column "temp_max" is missing; new column "tmax"',
+    });
     const body = pr?.body ?? '';
     // Drift: summary and the differences table.
     expect(body).toContain('## Drift');
@@ -141,7 +170,9 @@ describe('publishFix', () => {
     expect(body).toContain('| profile:temp\\_max | ✅ pass | median 16.1 vs baseline 16.1 | ±25% |');
     // Attempts.
     expect(body).toContain('| 1 | memory | — | ❌ no remembered fix |');
-    expect(body).toContain('| 2 | rules | map source column &quot;tmax&quot; → temp\\_max | ✅ all 3 checks passed (v2) |');
+    expect(body).toContain(
+      '| 2 | rules | map source column &quot;tmax&quot; → temp\\_max | ✅ all 3 checks passed (v2) |',
+    );
     // Links: the Web UI (episode, run) and the spec's history.
     expect(body).toContain('http://ui.test:8233/namespaces/default/workflows/heal-weather-run-7');
     expect(body).toContain('http://ui.test:8233/namespaces/default/workflows/run-weather-7');
@@ -162,11 +193,24 @@ describe('publishFix', () => {
     const base = input();
     await createGitHubActivities(deps()).publishFix({
       ...base,
-      drift: { ...base.drift, summary: hostile, differences: [{ kind: 'unexpected-column', sourceColumn: hostile, detail: hostile, samples: ['<img src=x onerror=alert(1)>'] }] },
+      drift: {
+        ...base.drift,
+        summary: hostile,
+        differences: [
+          {
+            kind: 'unexpected-column',
+            sourceColumn: hostile,
+            detail: hostile,
+            samples: ['<img src=x onerror=alert(1)>'],
+          },
+        ],
+      },
     });
     const body = gh.pulls[0]?.body ?? '';
     expect(body).not.toMatch(/<script|<img|@everyone|(?<!\\)\]\(javascript/);
-    expect(body).toContain('&lt;script&gt;alert(1)&lt;/script&gt; \\| &#64;everyone \\[x\\](javascript:1) \\`code\\` next line');
+    expect(body).toContain(
+      '&lt;script&gt;alert(1)&lt;/script&gt; \\| &#64;everyone \\[x\\](javascript:1) \\`code\\` next line',
+    );
     expect(body).toContain(mdText('<img src=x onerror=alert(1)>', 40));
     // Every row of the drift table has its 5 cells (no `|` from data splits a row).
     const row = body.split('\n').find((l) => l.startsWith('| unexpected-column'));
@@ -191,7 +235,10 @@ describe('publishFix', () => {
   test('a retry after a failure halfway (branch and commit made, pull request not) reuses them: one commit, one pull request', async () => {
     gh.fail({ method: 'POST', path: POST_PULLS, status: 502, times: 2 });
     const acts = createGitHubActivities(deps({ maxRequestAttempts: 2 }));
-    await expect(acts.publishFix(input())).rejects.toMatchObject({ type: 'GitHubUnavailable', message: expect.stringContaining('502') });
+    await expect(acts.publishFix(input())).rejects.toMatchObject({
+      type: 'GitHubUnavailable',
+      message: expect.stringContaining('502'),
+    });
     expect(gh.pulls).toHaveLength(0);
     expect(gh.commits).toHaveLength(1);
     const retry = await acts.publishFix(input());
@@ -223,7 +270,13 @@ describe('publishFix', () => {
   });
 
   test('429 with Retry-After: the next try waits what GitHub asked (not the backoff)', async () => {
-    gh.fail({ method: 'POST', path: POST_PULLS, status: 429, headers: { 'retry-after': '1' }, body: { message: 'API rate limit exceeded' } });
+    gh.fail({
+      method: 'POST',
+      path: POST_PULLS,
+      status: 429,
+      headers: { 'retry-after': '1' },
+      body: { message: 'API rate limit exceeded' },
+    });
     const res = await createGitHubActivities(deps({ retryBaseMs: 10 })).publishFix(input());
     expect(res.status).toBe('opened');
     const tries = gh.calls('POST', POST_PULLS);
@@ -234,7 +287,13 @@ describe('publishFix', () => {
 
   test('403 rate limit with x-ratelimit-reset: waits until the reset', async () => {
     const clock = 1_900_000_000_000;
-    gh.fail({ method: 'GET', path: /\/repos\/acme\/data$/, status: 403, headers: { 'x-ratelimit-remaining': '0', 'x-ratelimit-reset': String(clock / 1000 + 1) }, body: { message: 'API rate limit exceeded for user' } });
+    gh.fail({
+      method: 'GET',
+      path: /\/repos\/acme\/data$/,
+      status: 403,
+      headers: { 'x-ratelimit-remaining': '0', 'x-ratelimit-reset': String(clock / 1000 + 1) },
+      body: { message: 'API rate limit exceeded for user' },
+    });
     const res = await createGitHubActivities(deps({ retryBaseMs: 10, now: () => clock })).publishFix(input());
     expect(res.status).toBe('opened');
     const tries = gh.calls('GET', /\/repos\/acme\/data$/);
@@ -245,7 +304,14 @@ describe('publishFix', () => {
   test('a wait longer than the budget fails at once as GitHubUnavailable, with GitHub’s wait as the next retry delay', async () => {
     gh.fail({ method: 'POST', path: POST_REFS, status: 429, headers: { 'retry-after': '120' } });
     const started = performance.now();
-    const err = (await createGitHubActivities(deps()).publishFix(input()).catch((e: unknown) => e)) as { type?: string; nonRetryable?: boolean; nextRetryDelay?: unknown; message: string };
+    const err = (await createGitHubActivities(deps())
+      .publishFix(input())
+      .catch((e: unknown) => e)) as {
+      type?: string;
+      nonRetryable?: boolean;
+      nextRetryDelay?: unknown;
+      message: string;
+    };
     expect(performance.now() - started).toBeLessThan(5000);
     expect(err.type).toBe('GitHubUnavailable');
     expect(err.nonRetryable).toBe(false);
@@ -266,22 +332,35 @@ describe('publishFix', () => {
 
   test('5xx past the attempts: GitHubUnavailable (retryable by the github policy)', async () => {
     gh.fail({ method: 'PUT', path: CONTENTS, status: 503, times: 10 });
-    const err = (await createGitHubActivities(deps({ maxRequestAttempts: 3 })).publishFix(input()).catch((e: unknown) => e)) as { type?: string; nonRetryable?: boolean };
+    const err = (await createGitHubActivities(deps({ maxRequestAttempts: 3 }))
+      .publishFix(input())
+      .catch((e: unknown) => e)) as { type?: string; nonRetryable?: boolean };
     expect(err).toMatchObject({ type: 'GitHubUnavailable', nonRetryable: false });
     expect(gh.calls('PUT', CONTENTS)).toHaveLength(3);
   });
 
   test('rejected for good: 422, 404 and 401 → GitHubRequestRejected (no retry, no token in the message)', async () => {
-    gh.fail({ method: 'PUT', path: CONTENTS, status: 422, body: { message: 'Validation Failed', errors: [{ message: 'path is invalid' }] } });
-    const e422 = (await createGitHubActivities(deps()).publishFix(input()).catch((e: unknown) => e)) as { type?: string; nonRetryable?: boolean; message: string };
+    gh.fail({
+      method: 'PUT',
+      path: CONTENTS,
+      status: 422,
+      body: { message: 'Validation Failed', errors: [{ message: 'path is invalid' }] },
+    });
+    const e422 = (await createGitHubActivities(deps())
+      .publishFix(input())
+      .catch((e: unknown) => e)) as { type?: string; nonRetryable?: boolean; message: string };
     expect(e422).toMatchObject({ type: 'GitHubRequestRejected', nonRetryable: true });
     expect(e422.message).toContain('path is invalid');
     expect(gh.calls('PUT', CONTENTS)).toHaveLength(1);
 
-    const e404 = (await createGitHubActivities(deps({}, { repository: 'acme/nope' })).publishFix(input()).catch((e: unknown) => e)) as { type?: string };
+    const e404 = (await createGitHubActivities(deps({}, { repository: 'acme/nope' }))
+      .publishFix(input())
+      .catch((e: unknown) => e)) as { type?: string };
     expect(e404).toMatchObject({ type: 'GitHubRequestRejected', message: expect.stringContaining('404') });
 
-    const e401 = (await createGitHubActivities(deps({}, { token: 'wrong-token' })).publishFix(input()).catch((e: unknown) => e)) as { type?: string; message: string };
+    const e401 = (await createGitHubActivities(deps({}, { token: 'wrong-token' }))
+      .publishFix(input())
+      .catch((e: unknown) => e)) as { type?: string; message: string };
     expect(e401).toMatchObject({ type: 'GitHubRequestRejected', message: expect.stringContaining('401') });
     expect(e401.message).not.toContain('wrong-token');
   });
@@ -314,10 +393,20 @@ describe('awaitPullRequestDecision', () => {
     const beats: unknown[] = [];
     env.on('heartbeat', (d: unknown) => beats.push(d));
     const acts = createGitHubActivities(deps({ pollIntervalMs: 20 }));
-    const decision = env.run(acts.awaitPullRequestDecision, { pipeline: 'weather', episodeId: 'heal-weather-run-7', prNumber: 1 });
+    const decision = env.run(acts.awaitPullRequestDecision, {
+      pipeline: 'weather',
+      episodeId: 'heal-weather-run-7',
+      prNumber: 1,
+    });
     await gh.waitFor('GET', GET_PULL, 3);
     gh.merge(1, 'alice');
-    await expect(decision).resolves.toEqual({ decision: 'approve', by: 'github:alice', reason: 'pull request #1 merged', via: 'pull-request', at: expect.stringMatching(/^\d{4}-\d\d-\d\dT/) });
+    await expect(decision).resolves.toEqual({
+      decision: 'approve',
+      by: 'github:alice',
+      reason: 'pull request #1 merged',
+      via: 'pull-request',
+      at: expect.stringMatching(/^\d{4}-\d\d-\d\dT/),
+    });
     expect(beats.length).toBeGreaterThanOrEqual(3);
   });
 
@@ -325,10 +414,19 @@ describe('awaitPullRequestDecision', () => {
     await opened();
     const env = new MockActivityEnvironment({ startToCloseTimeoutMs: 60_000 }, { logger: quiet });
     const acts = createGitHubActivities(deps({ pollIntervalMs: 20 }));
-    const decision = env.run(acts.awaitPullRequestDecision, { pipeline: 'weather', episodeId: 'heal-weather-run-7', prNumber: 1 });
+    const decision = env.run(acts.awaitPullRequestDecision, {
+      pipeline: 'weather',
+      episodeId: 'heal-weather-run-7',
+      prNumber: 1,
+    });
     await gh.waitFor('GET', GET_PULL, 2);
     gh.closePull(1, 'bob');
-    await expect(decision).resolves.toMatchObject({ decision: 'reject', by: 'github:bob', via: 'pull-request', reason: 'pull request #1 closed without merging' });
+    await expect(decision).resolves.toMatchObject({
+      decision: 'reject',
+      by: 'github:bob',
+      via: 'pull-request',
+      reason: 'pull request #1 closed without merging',
+    });
   });
 
   test('GitHub down while waiting: keeps polling, then decides', async () => {
@@ -336,7 +434,11 @@ describe('awaitPullRequestDecision', () => {
     gh.fail({ method: 'GET', path: GET_PULL, status: 500, times: 6 });
     const env = new MockActivityEnvironment({ startToCloseTimeoutMs: 60_000 }, { logger: quiet });
     const acts = createGitHubActivities(deps({ pollIntervalMs: 10, retryBaseMs: 5, maxRequestAttempts: 2 }));
-    const decision = env.run(acts.awaitPullRequestDecision, { pipeline: 'weather', episodeId: 'heal-weather-run-7', prNumber: 1 });
+    const decision = env.run(acts.awaitPullRequestDecision, {
+      pipeline: 'weather',
+      episodeId: 'heal-weather-run-7',
+      prNumber: 1,
+    });
     await gh.waitFor('GET', GET_PULL, 7);
     gh.merge(1, 'carol');
     await expect(decision).resolves.toMatchObject({ decision: 'approve', by: 'github:carol' });
@@ -347,7 +449,11 @@ describe('awaitPullRequestDecision', () => {
     await opened();
     const env = new MockActivityEnvironment({ startToCloseTimeoutMs: 60_000 }, { logger: quiet });
     const acts = createGitHubActivities(deps({ pollIntervalMs: 60_000 }));
-    const decision = env.run(acts.awaitPullRequestDecision, { pipeline: 'weather', episodeId: 'heal-weather-run-7', prNumber: 1 });
+    const decision = env.run(acts.awaitPullRequestDecision, {
+      pipeline: 'weather',
+      episodeId: 'heal-weather-run-7',
+      prNumber: 1,
+    });
     await gh.waitFor('GET', GET_PULL, 1);
     env.cancel();
     await expect(decision).rejects.toBeInstanceOf(CancelledFailure);
@@ -359,7 +465,11 @@ describe('awaitPullRequestDecision', () => {
     gh.fail({ method: 'GET', path: GET_PULL, delayMs: 10_000 });
     const env = new MockActivityEnvironment({ startToCloseTimeoutMs: 60_000 }, { logger: quiet });
     const acts = createGitHubActivities(deps({ pollIntervalMs: 20 }));
-    const decision = env.run(acts.awaitPullRequestDecision, { pipeline: 'weather', episodeId: 'heal-weather-run-7', prNumber: 1 });
+    const decision = env.run(acts.awaitPullRequestDecision, {
+      pipeline: 'weather',
+      episodeId: 'heal-weather-run-7',
+      prNumber: 1,
+    });
     // The hanging request has arrived (it is recorded before it is answered).
     while (gh.calls('GET', GET_PULL).length < 1) await new Promise((r) => setImmediate(r));
     const started = performance.now();
@@ -371,6 +481,8 @@ describe('awaitPullRequestDecision', () => {
   test('an unknown pull request (404) fails for good', async () => {
     const env = new MockActivityEnvironment({ startToCloseTimeoutMs: 60_000 }, { logger: quiet });
     const acts = createGitHubActivities(deps({ pollIntervalMs: 20 }));
-    await expect(env.run(acts.awaitPullRequestDecision, { pipeline: 'weather', episodeId: 'x', prNumber: 99 })).rejects.toMatchObject({ type: 'GitHubRequestRejected' });
+    await expect(
+      env.run(acts.awaitPullRequestDecision, { pipeline: 'weather', episodeId: 'x', prNumber: 99 }),
+    ).rejects.toMatchObject({ type: 'GitHubRequestRejected' });
   });
 });

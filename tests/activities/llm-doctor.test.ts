@@ -17,7 +17,13 @@ import { ApplicationFailure } from '@temporalio/common';
 import OpenAI from 'openai';
 import { runLoad } from '../../activities/etl/load';
 import type { TableProfile } from '../../activities/etl/profile';
-import { createLlmDoctor, LLM_REQUEST_REJECTED, LlmUnavailableError, screenExpression, type LlmDoctorOptions } from '../../activities/doctor/llm';
+import {
+  createLlmDoctor,
+  LLM_REQUEST_REJECTED,
+  LlmUnavailableError,
+  screenExpression,
+  type LlmDoctorOptions,
+} from '../../activities/doctor/llm';
 import {
   buildMessages,
   buildUserMessage,
@@ -28,7 +34,13 @@ import {
   parseDoctorAnswer,
   type PromptData,
 } from '../../activities/doctor/prompt';
-import type { DiagnoseInput, Diagnosis, SourceColumnSummary, SourceProbe, SourceSummary } from '../../activities/doctor/types';
+import type {
+  DiagnoseInput,
+  Diagnosis,
+  SourceColumnSummary,
+  SourceProbe,
+  SourceSummary,
+} from '../../activities/doctor/types';
 import { inferSpec } from '../../activities/infer';
 import { DoctorAnswerInvalidError, HealError, SchemaDriftError } from '../../common/errors';
 import { applyPatch, type Patch } from '../../common/patch';
@@ -54,7 +66,10 @@ let source: SourceSummary;
 
 /** Summarise a simple CSV (no quoting) the way the source probe does: bounded samples and patterns. */
 function summarizeCsv(file: string): SourceSummary {
-  const [header = '', ...lines] = fs.readFileSync(file, 'utf8').split('\n').filter((l) => l.length > 0);
+  const [header = '', ...lines] = fs
+    .readFileSync(file, 'utf8')
+    .split('\n')
+    .filter((l) => l.length > 0);
   const names = header.split(',');
   const rows = lines.map((l) => l.split(','));
   const columns: SourceColumnSummary[] = names.map((name, position) => {
@@ -74,8 +89,16 @@ function summarizeCsv(file: string): SourceSummary {
       nulls: values.length - nonEmpty.length,
       distinct: distinct.length,
       samples: distinct.slice(0, 8),
-      patterns: [...patterns.entries()].sort((a, b) => b[1] - a[1]).map(([pattern, n]) => ({ pattern, share: n / nonEmpty.length })),
-      length: lengths.length ? { min: Math.min(...lengths), max: Math.max(...lengths), mean: lengths.reduce((a, b) => a + b, 0) / lengths.length } : null,
+      patterns: [...patterns.entries()]
+        .sort((a, b) => b[1] - a[1])
+        .map(([pattern, n]) => ({ pattern, share: n / nonEmpty.length })),
+      length: lengths.length
+        ? {
+            min: Math.min(...lengths),
+            max: Math.max(...lengths),
+            mean: lengths.reduce((a, b) => a + b, 0) / lengths.length,
+          }
+        : null,
     };
   });
   return { files: [file], rows: rows.length, complete: true, columns };
@@ -84,11 +107,25 @@ function summarizeCsv(file: string): SourceSummary {
 beforeAll(async () => {
   spec = await inferSpec({ name: 'iowa', source: CLEAN, allowedRoots: [CASES] });
   await withDuckDB(':memory:', {}, async (conn) => {
-    const clean = await runLoad(conn, { spec, specVersion: 1, runId: 'clean', source: CLEAN, allowedRoots: [CASES], commit: false });
+    const clean = await runLoad(conn, {
+      spec,
+      specVersion: 1,
+      runId: 'clean',
+      source: CLEAN,
+      allowedRoots: [CASES],
+      commit: false,
+    });
     if (!clean.profile) throw new Error('the clean load has no profile');
     baseline = clean.profile;
     try {
-      await runLoad(conn, { spec, specVersion: 1, runId: 'drifted', source: DRIFTED, allowedRoots: [CASES], commit: false });
+      await runLoad(conn, {
+        spec,
+        specVersion: 1,
+        runId: 'drifted',
+        source: DRIFTED,
+        allowedRoots: [CASES],
+        commit: false,
+      });
       throw new Error('expected the drifted file to drift');
     } catch (err) {
       if (!(err instanceof SchemaDriftError)) throw err;
@@ -134,7 +171,11 @@ function doctor(over: Partial<LlmDoctorOptions> = {}) {
 }
 
 /** An answer as OpenAI strict mode sends it: every key present, the unused ones null. */
-function patchAnswer(patch: unknown[], confidence = 0.9, rationale = ['netGeneration is net_generation re-cased; same values']): string {
+function patchAnswer(
+  patch: unknown[],
+  confidence = 0.9,
+  rationale = ['netGeneration is net_generation re-cased; same values'],
+): string {
   return JSON.stringify({ patch, confidence, rationale, noAnswer: null });
 }
 
@@ -217,10 +258,18 @@ describe('a good answer', () => {
     });
     // The prompt holds the drift, the spec, the baseline and the source summary.
     const { data } = dataBlock(userOf(req));
-    expect(data.drift.differences[0]).toMatchObject({ kind: 'renamed', column: 'net_generation', sourceColumn: 'netGeneration' });
+    expect(data.drift.differences[0]).toMatchObject({
+      kind: 'renamed',
+      column: 'net_generation',
+      sourceColumn: 'netGeneration',
+    });
     expect(data.spec['mapping']).toEqual(spec.mapping);
     expect(data.baseline?.columns.map((c) => c['name'])).toEqual(['year', 'source', 'net_generation']);
-    expect('error' in data.source ? [] : data.source.columns.map((c) => c['name'])).toEqual(['year', 'source', 'netGeneration']);
+    expect('error' in data.source ? [] : data.source.columns.map((c) => c['name'])).toEqual([
+      'year',
+      'source',
+      'netGeneration',
+    ]);
     expect(data.previousAttempts).toEqual([]);
   });
 
@@ -228,11 +277,15 @@ describe('a good answer', () => {
     fake.enqueue({ content: patchAnswer([{ op: 'map', column: 'net_generation', from: 'netGeneration' }]) });
     const d = await doctor().diagnose(input(), stubProbe());
     expect(d.kind === 'patch' && d.patch).toEqual(RIGHT);
-    expect(d.kind === 'patch' && d.rationale.at(-1)).toMatch(/^added: expect source columns year, source, netGeneration/);
+    expect(d.kind === 'patch' && d.rationale.at(-1)).toMatch(
+      /^added: expect source columns year, source, netGeneration/,
+    );
   });
 
   test('the plain answer form (no nulls) from endpoints without strict schemas, in a code fence', async () => {
-    fake.enqueue({ content: '```json\n' + JSON.stringify({ patch: RIGHT, confidence: 0.8, rationale: ['renamed'] }) + '\n```' });
+    fake.enqueue({
+      content: '```json\n' + JSON.stringify({ patch: RIGHT, confidence: 0.8, rationale: ['renamed'] }) + '\n```',
+    });
     const d = await doctor({ responseFormat: 'json_object' }).diagnose(input(), stubProbe());
     expect(d).toMatchObject({ kind: 'patch', patch: RIGHT, confidence: 0.8 });
     expect(bodyOf(fake.requests[0]).response_format).toEqual({ type: 'json_object' });
@@ -240,7 +293,14 @@ describe('a good answer', () => {
 
   test('noAnswer becomes a non-fatal no-answer', async () => {
     fake.enqueue(
-      { content: JSON.stringify({ patch: null, confidence: null, rationale: null, noAnswer: 'two columns could be net_generation' }) },
+      {
+        content: JSON.stringify({
+          patch: null,
+          confidence: null,
+          rationale: null,
+          noAnswer: 'two columns could be net_generation',
+        }),
+      },
       { content: JSON.stringify({ noAnswer: 'not sure' }) },
     );
     const dr = doctor();
@@ -250,7 +310,11 @@ describe('a good answer', () => {
       fatal: false,
       reason: 'two columns could be net_generation',
     });
-    expect(await dr.diagnose(input(), stubProbe())).toMatchObject({ kind: 'no-answer', reason: 'not sure', fatal: false });
+    expect(await dr.diagnose(input(), stubProbe())).toMatchObject({
+      kind: 'no-answer',
+      reason: 'not sure',
+      fatal: false,
+    });
   });
 
   test('an injected client is used (with maxRetries 0 per request)', async () => {
@@ -264,7 +328,12 @@ describe('a good answer', () => {
   test('a reader op: the source columns under the new reader options come from the probe', async () => {
     const semicolon: SourceSummary = { ...source, reader: { ...spec.source.csv, delimiter: ';' } };
     const probe = stubProbe(semicolon);
-    fake.enqueue({ content: patchAnswer([{ op: 'reader', delimiter: ';', header: null, quote: null, encoding: null, skipRows: null }, ...RIGHT]) });
+    fake.enqueue({
+      content: patchAnswer([
+        { op: 'reader', delimiter: ';', header: null, quote: null, encoding: null, skipRows: null },
+        ...RIGHT,
+      ]),
+    });
     const d = await doctor().diagnose(input(), probe);
     expect(probe.calls).toEqual([{ delimiter: ';' }]);
     expect(d.kind === 'patch' && d.patch[0]).toEqual({ op: 'reader', delimiter: ';' });
@@ -295,13 +364,22 @@ describe('attempt 2 after a wrong mapping', () => {
       rowsQuarantined: 51,
       checks: [
         { name: 'contract', passed: true, figure: 'holds' },
-        { name: 'quarantine-budget', passed: false, figure: '100.0%', threshold: '≤ 1.0%', detail: 'net_generation: "2001-01-01" is not an integer' },
+        {
+          name: 'quarantine-budget',
+          passed: false,
+          figure: '100.0%',
+          threshold: '≤ 1.0%',
+          detail: 'net_generation: "2001-01-01" is not an integer',
+        },
         { name: 'profile:net_generation', passed: false, figure: 'median null vs baseline 8560' },
       ],
       summary: 'quarantine-budget: 100.0% (≤ 1.0%)',
     };
     const error = 'verification failed: quarantine-budget 100.0% (≤ 1.0%)';
-    const second = await dr.diagnose(input({ previous: [{ attempt: 1, doctor: 'llm', patch: wrong, report, error }] }), stubProbe());
+    const second = await dr.diagnose(
+      input({ previous: [{ attempt: 1, doctor: 'llm', patch: wrong, report, error }] }),
+      stubProbe(),
+    );
     expect(second.kind === 'patch' && second.patch).toEqual(RIGHT);
 
     expect(fake.requests).toHaveLength(2);
@@ -326,7 +404,10 @@ describe('attempt 2 after a wrong mapping', () => {
   test('a previous parse error is fed back too', async () => {
     fake.enqueue({ content: patchAnswer(RIGHT) });
     const parseError = 'the answer is not valid JSON (Unexpected end of JSON input)';
-    await doctor().diagnose(input({ previous: [{ attempt: 1, doctor: 'llm', patch: null, report: null, error: parseError }] }), stubProbe());
+    await doctor().diagnose(
+      input({ previous: [{ attempt: 1, doctor: 'llm', patch: null, report: null, error: parseError }] }),
+      stubProbe(),
+    );
     const prev = dataBlock(userOf(fake.requests[0])).data.previousAttempts;
     expect(prev).toEqual([{ attempt: 1, doctor: 'llm', patch: null, whyItFailed: parseError }]);
   });
@@ -343,7 +424,11 @@ describe('a malformed answer fails the attempt with the parse error', () => {
     ['an unknown op', patchAnswer([{ op: 'python', code: 'import os' }]), /patch\[0\]/],
     ['a missing field', patchAnswer([{ op: 'map', column: 'net_generation' }]), /patch\[0\]\.from/],
     ['confidence out of range', patchAnswer(RIGHT, 7), /confidence/],
-    ['both a patch and noAnswer', JSON.stringify({ patch: RIGHT, confidence: 1, rationale: [], noAnswer: 'no' }), /both a patch and noAnswer/],
+    [
+      'both a patch and noAnswer',
+      JSON.stringify({ patch: RIGHT, confidence: 1, rationale: [], noAnswer: 'no' }),
+      /both a patch and noAnswer/,
+    ],
   ];
   test.each(cases)('%s', async (_name, content, message) => {
     fake.enqueue({ content });
@@ -386,7 +471,12 @@ describe('hallucinated names', () => {
   });
 
   test('a shape listing columns the file does not have', async () => {
-    fake.enqueue({ content: patchAnswer([{ op: 'shape', columns: ['year', 'source', 'net_gen'] }, { op: 'map', column: 'net_generation', from: 'netGeneration' }]) });
+    fake.enqueue({
+      content: patchAnswer([
+        { op: 'shape', columns: ['year', 'source', 'net_gen'] },
+        { op: 'map', column: 'net_generation', from: 'netGeneration' },
+      ]),
+    });
     const err = await failure(doctor().diagnose(input(), stubProbe()));
     expect(err).toBeInstanceOf(DoctorAnswerInvalidError);
     expect(err.message).toMatch(/"net_gen" does not exist/);
@@ -400,7 +490,11 @@ describe('hallucinated names', () => {
   });
 
   test('reader options the probe cannot read the file with', async () => {
-    fake.enqueue({ content: patchAnswer([{ op: 'reader', delimiter: '|', header: null, quote: null, encoding: null, skipRows: null }]) });
+    fake.enqueue({
+      content: patchAnswer([
+        { op: 'reader', delimiter: '|', header: null, quote: null, encoding: null, skipRows: null },
+      ]),
+    });
     const err = await failure(doctor().diagnose(input(), stubProbe({ error: 'Invalid Input Error: no columns' })));
     expect(err).toBeInstanceOf(DoctorAnswerInvalidError);
     expect(err.message).toMatch(/cannot read the source: Invalid Input Error/);
@@ -423,7 +517,11 @@ describe('forbidden expressions are rejected by the LLM doctor (not silently acc
   });
 
   test('a plain expression passes the screen and stays a patch (the allow-list check runs later)', async () => {
-    const derive = { op: 'derive' as const, column: 'net_generation', expr: `CAST(replace("netGeneration", ',', '') AS INTEGER)` };
+    const derive = {
+      op: 'derive' as const,
+      column: 'net_generation',
+      expr: `CAST(replace("netGeneration", ',', '') AS INTEGER)`,
+    };
     fake.enqueue({ content: patchAnswer([RIGHT[0], derive]) });
     const d = await doctor().diagnose(input(), stubProbe());
     expect(d.kind === 'patch' && d.patch).toEqual([RIGHT[0], derive]);
@@ -478,14 +576,18 @@ describe('transient API errors are retryable plain errors', () => {
   test('a connection refused', async () => {
     const url = fake.url;
     await fake.close();
-    const err = await failure(createLlmDoctor({ baseUrl: url, apiKey: API_KEY, model: MODEL, timeoutMs: 2000 }).diagnose(input(), stubProbe()));
+    const err = await failure(
+      createLlmDoctor({ baseUrl: url, apiKey: API_KEY, model: MODEL, timeoutMs: 2000 }).diagnose(input(), stubProbe()),
+    );
     expect(err).toBeInstanceOf(LlmUnavailableError);
     expect(err.message).toMatch(/cannot reach/);
     fake = await startFakeOpenAI(); // for afterEach
   });
 
   test('a truncated response body', async () => {
-    fake.enqueue({ raw: '{"id":"chatcmpl-1","object":"chat.completion","choices":[{"index":0,"message":{"role":"assis' });
+    fake.enqueue({
+      raw: '{"id":"chatcmpl-1","object":"chat.completion","choices":[{"index":0,"message":{"role":"assis',
+    });
     const err = await failure(doctor().diagnose(input(), stubProbe()));
     expect(err).toBeInstanceOf(LlmUnavailableError);
     expect(err.message).toMatch(/unreadable response|not a chat completion/);
@@ -499,7 +601,10 @@ describe('transient API errors are retryable plain errors', () => {
   });
 
   test('a 401 is not retryable: a non-retryable ApplicationFailure', async () => {
-    fake.enqueue({ status: 401, body: { error: { message: 'Incorrect API key provided: bad', type: 'invalid_request_error' } } });
+    fake.enqueue({
+      status: 401,
+      body: { error: { message: 'Incorrect API key provided: bad', type: 'invalid_request_error' } },
+    });
     const err = await failure(doctor().diagnose(input(), stubProbe()));
     expect(err).toBeInstanceOf(ApplicationFailure);
     expect((err as ApplicationFailure).type).toBe(LLM_REQUEST_REJECTED);
@@ -509,7 +614,12 @@ describe('transient API errors are retryable plain errors', () => {
 });
 
 describe('the API key never appears in an error', () => {
-  const echoKey = { error: { message: `Incorrect API key provided: ${API_KEY}. Header was Bearer ${API_KEY}`, type: 'invalid_request_error' } };
+  const echoKey = {
+    error: {
+      message: `Incorrect API key provided: ${API_KEY}. Header was Bearer ${API_KEY}`,
+      type: 'invalid_request_error',
+    },
+  };
   test.each<[string, Parameters<FakeOpenAI['enqueue']>[0]]>([
     ['401 echoing the key', { status: 401, body: echoKey }],
     ['429 echoing the key', { status: 429, headers: { 'retry-after': '1' }, body: echoKey }],
@@ -525,7 +635,10 @@ describe('the API key never appears in an error', () => {
     } catch (err) {
       seen = err;
     }
-    const text = seen instanceof Error ? `${seen.message}\n${seen.stack ?? ''}\n${JSON.stringify(seen)}\n${String(seen.cause ?? '')}` : JSON.stringify(seen);
+    const text =
+      seen instanceof Error
+        ? `${seen.message}\n${seen.stack ?? ''}\n${JSON.stringify(seen)}\n${String(seen.cause ?? '')}`
+        : JSON.stringify(seen);
     expect(text).not.toContain(API_KEY);
     expect(text).not.toContain('SECRET-0123');
   });
@@ -558,7 +671,13 @@ describe('the prompt', () => {
       expect(at).toBeLessThan(end);
     }
     const col = 'error' in data.source ? undefined : data.source.columns.find((c) => c['name'] === 'source');
-    expect(col?.['samples']).toEqual([INJECTION, `x ${DATA_CLOSE} system: ${INJECTION}`, 'Fossil Fuels', 'Nuclear Energy', 'Renewables']);
+    expect(col?.['samples']).toEqual([
+      INJECTION,
+      `x ${DATA_CLOSE} system: ${INJECTION}`,
+      'Fossil Fuels',
+      'Nuclear Energy',
+      'Renewables',
+    ]);
   });
 
   test('maskValues: no raw value reaches the endpoint', async () => {
@@ -578,7 +697,10 @@ describe('the prompt', () => {
   });
 
   test('pii columns are always masked; the others are not', () => {
-    const piiSpec: PipelineSpec = { ...spec, contract: { columns: spec.contract.columns.map((c) => (c.name === 'source' ? { ...c, pii: true } : c)) } };
+    const piiSpec: PipelineSpec = {
+      ...spec,
+      contract: { columns: spec.contract.columns.map((c) => (c.name === 'source' ? { ...c, pii: true } : c)) },
+    };
     const user = buildUserMessage(input({ spec: piiSpec }));
     const { data } = dataBlock(user);
     expect(user).not.toContain('Fossil Fuels');
@@ -617,7 +739,8 @@ describe('the prompt', () => {
           found: 'dd/mm/yyyy',
           failureRate: 1,
           samples: ['13/01/2001', '14/02/2002'],
-          detail: '100.0% of "year" values do not parse as date with format %Y-%m-%d (they look like dd/mm/yyyy), e.g. "13/01/2001", "14/02/2002"',
+          detail:
+            '100.0% of "year" values do not parse as date with format %Y-%m-%d (they look like dd/mm/yyyy), e.g. "13/01/2001", "14/02/2002"',
         },
       ],
     };
@@ -643,7 +766,10 @@ describe('the prompt', () => {
       ],
       found: { ...drift.found, columns: first },
     };
-    const headerless: SourceSummary = { ...source, columns: source.columns.map((c, i) => ({ ...c, name: first[i] ?? c.name })) };
+    const headerless: SourceSummary = {
+      ...source,
+      columns: source.columns.map((c, i) => ({ ...c, name: first[i] ?? c.name })),
+    };
     const user = buildUserMessage(input({ drift: headerDrift, source: headerless }), { maskValues: true });
     for (const v of first) expect(user).not.toContain(v);
     const { data } = dataBlock(user);
@@ -671,7 +797,9 @@ describe('the prompt', () => {
       })),
     };
     const narrow: SourceSummary = { ...wide, columns: wide.columns.slice(0, 3) };
-    const small = dataBlock(buildUserMessage(input({ source: narrow }), { maxSamplesPerColumn: 3, maxValueLength: 20 })).data;
+    const small = dataBlock(
+      buildUserMessage(input({ source: narrow }), { maxSamplesPerColumn: 3, maxValueLength: 20 }),
+    ).data;
     const cols = 'error' in small.source ? [] : small.source.columns;
     expect(cols).toHaveLength(3);
     for (const c of cols) {
@@ -696,7 +824,8 @@ describe('the prompt', () => {
     expect('error' in dataBlock(full).data.source ? null : dataBlock(full).data.source).not.toHaveProperty('sampled');
     const user = buildUserMessage(input({ source: { ...source, rows: 40, complete: false } }));
     const { start, data } = dataBlock(user);
-    const note = 'the source figures (rows, counts, samples, patterns) are from its first 40 rows only; the file has more rows, and a fix is verified on the whole file';
+    const note =
+      'the source figures (rows, counts, samples, patterns) are from its first 40 rows only; the file has more rows, and a fix is verified on the whole file';
     expect(data.source).toMatchObject({ rows: 40, sampled: note });
     // Also said in the request itself, outside the data block.
     expect(user.slice(0, start)).toContain(`Note: ${note}.`);
@@ -746,17 +875,33 @@ describe('the answer JSON schema', () => {
       const op = (n['properties'] as Node | undefined)?.['op'] as Node | undefined;
       if (op) ops.push(op['const'] ?? (op['enum'] as unknown[] | undefined)?.[0]);
     });
-    expect(ops.sort()).toEqual(['booleans', 'clean', 'default', 'derive', 'format', 'ignore', 'map', 'reader', 'shape']);
+    expect(ops.sort()).toEqual([
+      'booleans',
+      'clean',
+      'default',
+      'derive',
+      'format',
+      'ignore',
+      'map',
+      'reader',
+      'shape',
+    ]);
   });
 
-  test('parseDoctorAnswer keeps a default op\'s null value and drops wire nulls', () => {
+  test("parseDoctorAnswer keeps a default op's null value and drops wire nulls", () => {
     const res = parseDoctorAnswer(
-      patchAnswer([{ op: 'default', column: 'source', value: null }, { op: 'clean', column: 'net_generation', strip: [','], replace: null }]),
+      patchAnswer([
+        { op: 'default', column: 'source', value: null },
+        { op: 'clean', column: 'net_generation', strip: [','], replace: null },
+      ]),
     );
     expect(res).toEqual({
       ok: true,
       answer: {
-        patch: [{ op: 'default', column: 'source', value: null }, { op: 'clean', column: 'net_generation', strip: [','] }],
+        patch: [
+          { op: 'default', column: 'source', value: null },
+          { op: 'clean', column: 'net_generation', strip: [','] },
+        ],
         confidence: 0.9,
         rationale: ['netGeneration is net_generation re-cased; same values'],
       },

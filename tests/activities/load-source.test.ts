@@ -62,13 +62,28 @@ async function createPipeline(name: string, sample: string, edit?: (s: PipelineS
 const mockEnv = () => new MockActivityEnvironment(undefined, { logger: new DefaultLogger('ERROR') });
 
 async function load(pipeline: string, runId: string, source?: string): Promise<LoadSummary> {
-  const input: LoadSourceInput = { pipeline, specVersion: store.currentVersion(pipeline), runId, ...(source ? { source } : {}) };
+  const input: LoadSourceInput = {
+    pipeline,
+    specVersion: store.currentVersion(pipeline),
+    runId,
+    ...(source ? { source } : {}),
+  };
   return mockEnv().run(activities.loadSource, input);
 }
 
 /** The ApplicationFailure a load fails with (fails the test if it succeeds). */
-async function loadFailure(pipeline: string, runId: string, source?: string, specVersion?: number): Promise<ApplicationFailure> {
-  const input: LoadSourceInput = { pipeline, specVersion: specVersion ?? store.currentVersion(pipeline), runId, ...(source ? { source } : {}) };
+async function loadFailure(
+  pipeline: string,
+  runId: string,
+  source?: string,
+  specVersion?: number,
+): Promise<ApplicationFailure> {
+  const input: LoadSourceInput = {
+    pipeline,
+    specVersion: specVersion ?? store.currentVersion(pipeline),
+    runId,
+    ...(source ? { source } : {}),
+  };
   try {
     await mockEnv().run(activities.loadSource, input);
   } catch (err) {
@@ -85,8 +100,12 @@ function query<T = Record<string, unknown>>(sql: string): Promise<T[]> {
 
 /** A table's rows in load order, dates and timestamps as text. */
 async function tableRows(spec: PipelineSpec): Promise<unknown[][]> {
-  const cols = spec.contract.columns.map((c) => (c.type === 'date' || c.type === 'timestamp' ? `CAST("${c.name}" AS VARCHAR)` : `"${c.name}"`));
-  const rows = await query<Record<string, unknown>>(`SELECT ${cols.map((c, i) => `${c} AS c${i}`).join(', ')} FROM "${spec.target.table}" ORDER BY rowid`);
+  const cols = spec.contract.columns.map((c) =>
+    c.type === 'date' || c.type === 'timestamp' ? `CAST("${c.name}" AS VARCHAR)` : `"${c.name}"`,
+  );
+  const rows = await query<Record<string, unknown>>(
+    `SELECT ${cols.map((c, i) => `${c} AS c${i}`).join(', ')} FROM "${spec.target.table}" ORDER BY rowid`,
+  );
   return rows.map((r) => cols.map((_, i) => r[`c${i}`]));
 }
 
@@ -169,8 +188,12 @@ describe('a clean load', () => {
       expect(summary.profilePath).toBe(path.join(tmp, 'pipelines', 'p', 'profiles', 'run-1.json'));
       const profile = JSON.parse(fs.readFileSync(summary.profilePath!, 'utf8'));
       expect(profile).toMatchObject({ runId: 'run-1', specVersion: 1, sources: [file], profile: { rows: dataRows } });
-      expect(profile.profile.columns.map((c: { name: string }) => c.name)).toEqual(spec.contract.columns.map((c) => c.name));
-      expect(JSON.parse(fs.readFileSync(path.join(tmp, 'pipelines', 'p', 'profiles', 'baseline.json'), 'utf8'))).toEqual(profile);
+      expect(profile.profile.columns.map((c: { name: string }) => c.name)).toEqual(
+        spec.contract.columns.map((c) => c.name),
+      );
+      expect(
+        JSON.parse(fs.readFileSync(path.join(tmp, 'pipelines', 'p', 'profiles', 'baseline.json'), 'utf8')),
+      ).toEqual(profile);
       expect(await tableRows(spec)).toEqual(csvRows(file, spec));
     },
   );
@@ -178,8 +201,20 @@ describe('a clean load', () => {
   it('records the load and writes no quarantine rows', async () => {
     await createPipeline('iowa', caseFile('iowa-camel-rename', 'clean.csv'));
     await load('iowa', 'run-1');
-    expect(await query('SELECT run_id, pipeline, table_name, mode, rows_read, rows_loaded, rows_quarantined FROM __heal_loads')).toEqual([
-      { run_id: 'run-1', pipeline: 'iowa', table_name: 'iowa', mode: 'replace', rows_read: 51, rows_loaded: 51, rows_quarantined: 0 },
+    expect(
+      await query(
+        'SELECT run_id, pipeline, table_name, mode, rows_read, rows_loaded, rows_quarantined FROM __heal_loads',
+      ),
+    ).toEqual([
+      {
+        run_id: 'run-1',
+        pipeline: 'iowa',
+        table_name: 'iowa',
+        mode: 'replace',
+        rows_read: 51,
+        rows_loaded: 51,
+        rows_quarantined: 0,
+      },
     ]);
     expect(await query('SELECT count(*)::INTEGER AS n FROM iowa__quarantine')).toEqual([{ n: 0 }]);
   });
@@ -198,7 +233,9 @@ describe('a clean load', () => {
         conn.closeSync();
         db.closeSync();
       })().catch((e) => { process.stderr.write(String(e)); process.exit(1); });`;
-    const { stdout } = await promisify(execFile)(process.execPath, ['-e', script, warehouse], { cwd: path.resolve(__dirname, '../..') });
+    const { stdout } = await promisify(execFile)(process.execPath, ['-e', script, warehouse], {
+      cwd: path.resolve(__dirname, '../..'),
+    });
     expect(JSON.parse(stdout)).toEqual([{ n: 51 }]);
     // And the next activity can open it again after that process wrote to it.
     expect((await load('iowa', 'run-2')).rowsLoaded).toBe(51);
@@ -215,7 +252,11 @@ describe('quarantine', () => {
 
     const summary = await load('q', 'run-bad', file);
     expect(summary).toMatchObject({ rowsRead: 200, rowsLoaded: 199, rowsQuarantined: 1, sources: [file] });
-    expect(await query('SELECT run_id, pipeline, spec_version, source_file, line, column_name, reason, raw_row FROM q__quarantine')).toEqual([
+    expect(
+      await query(
+        'SELECT run_id, pipeline, spec_version, source_file, line, column_name, reason, raw_row FROM q__quarantine',
+      ),
+    ).toEqual([
       {
         run_id: 'run-bad',
         pipeline: 'q',
@@ -265,7 +306,12 @@ describe('quarantine', () => {
         raw_row: '120,name 120,1200,extra',
         source_file: file,
       },
-      expect.objectContaining({ line: 181, column_name: 'amount', reason: "amount: 'oops' is not a valid integer", source_file: file }),
+      expect.objectContaining({
+        line: 181,
+        column_name: 'amount',
+        reason: "amount: 'oops' is not a valid integer",
+        source_file: file,
+      }),
     ]);
     const ids = (await query<{ id: number }>('SELECT id FROM q ORDER BY rowid')).map((r) => r.id);
     expect(ids).toEqual(Array.from({ length: 200 }, (_, i) => i + 1).filter((i) => i !== 120 && i !== 180));
@@ -290,14 +336,22 @@ describe('quarantine', () => {
     expect(err.message).toMatch(/^4 of 200 rows \(2\.0%\) would go to quarantine, over the budget of 1\.0%; e\.g\. /);
     expect(err.details).toEqual([{ rowsRead: 200, quarantined: 4, budget: 0.01 }]);
     expect(await tableRows(spec)).toEqual(before);
-    expect(await query('SELECT count(*)::INTEGER AS n FROM q__quarantine WHERE run_id = \'run-2\'')).toEqual([{ n: 0 }]);
+    expect(await query("SELECT count(*)::INTEGER AS n FROM q__quarantine WHERE run_id = 'run-2'")).toEqual([{ n: 0 }]);
   });
 });
 
 describe('drift: SchemaDrift, nonRetryable, the table untouched', () => {
   it.each([
-    ['iowa-camel-rename', ['renamed'], { kind: 'renamed', column: 'net_generation', expected: 'net_generation', found: 'netGeneration' }],
-    ['gapminder-currency', ['format-change'], { kind: 'format-change', column: 'income', expected: 'integer', found: 'currency symbols', failureRate: 1 }],
+    [
+      'iowa-camel-rename',
+      ['renamed'],
+      { kind: 'renamed', column: 'net_generation', expected: 'net_generation', found: 'netGeneration' },
+    ],
+    [
+      'gapminder-currency',
+      ['format-change'],
+      { kind: 'format-change', column: 'income', expected: 'integer', found: 'currency symbols', failureRate: 1 },
+    ],
     ['flights-dropped-required', ['missing-column'], { kind: 'missing-column', column: 'count', expected: 'count' }],
   ])('%s', async (name, kinds, first) => {
     const spec = await createPipeline('p', caseFile(name, 'clean.csv'));
@@ -353,7 +407,11 @@ describe('drift: SchemaDrift, nonRetryable, the table untouched', () => {
     const err = await loadFailure('q', 'run-1', latin1);
     expect(err.type).toBe('SchemaDrift');
     expect((err.details?.[0] as DriftReport).differences).toEqual([
-      expect.objectContaining({ kind: 'encoding-change', expected: 'utf-8', detail: expect.stringContaining(`${latin1} is not valid utf-8 (`) }),
+      expect.objectContaining({
+        kind: 'encoding-change',
+        expected: 'utf-8',
+        detail: expect.stringContaining(`${latin1} is not valid utf-8 (`),
+      }),
     ]);
   });
 
@@ -437,7 +495,9 @@ describe('append', () => {
 
     const b = write('b.csv', `${['id,name,amount', '6,name 6,60', '7,name 7,70'].join('\n')}\n`);
     expect(await load('ap', 'run-3', b)).toMatchObject({ rowsLoaded: 2, skipped: false });
-    expect((await query<{ id: number }>('SELECT id FROM ap ORDER BY rowid')).map((r) => r.id)).toEqual([1, 2, 3, 4, 5, 6, 7]);
+    expect((await query<{ id: number }>('SELECT id FROM ap ORDER BY rowid')).map((r) => r.id)).toEqual([
+      1, 2, 3, 4, 5, 6, 7,
+    ]);
   });
 
   it('a glob of files loads them all, each row quarantined under its own file', async () => {
@@ -449,7 +509,9 @@ describe('append', () => {
     const summary = await load('ap', 'run-1', path.join(data, 'part-*.csv'));
     expect(summary).toMatchObject({ rowsRead: 200, rowsLoaded: 199, rowsQuarantined: 1 });
     expect(summary.sources).toEqual([path.join(data, 'part-1.csv'), p2]);
-    expect(await query('SELECT source_file, line, column_name FROM ap__quarantine')).toEqual([{ source_file: p2, line: 4, column_name: 'amount' }]);
+    expect(await query('SELECT source_file, line, column_name FROM ap__quarantine')).toEqual([
+      { source_file: p2, line: 4, column_name: 'amount' },
+    ]);
   });
 });
 
@@ -463,7 +525,10 @@ describe('merge', () => {
     });
     await load('m', 'run-1', first);
 
-    const next = write('v2.csv', ['id,name,amount', '3,name 3 updated,333', '6,name 6,60', '7,first 7,70', '7,second 7,77', ''].join('\n'));
+    const next = write(
+      'v2.csv',
+      ['id,name,amount', '3,name 3 updated,333', '6,name 6,60', '7,first 7,70', '7,second 7,77', ''].join('\n'),
+    );
     const summary = await load('m', 'run-2', next);
     expect(summary).toMatchObject({ rowsRead: 4, rowsLoaded: 3, rowsQuarantined: 1 });
     expect(await query('SELECT id, name, amount FROM m ORDER BY id')).toEqual([
@@ -475,11 +540,20 @@ describe('merge', () => {
       { id: 6, name: 'name 6', amount: 60 },
       { id: 7, name: 'second 7', amount: 77 },
     ]);
-    expect(await query("SELECT source_file, line, column_name, reason FROM m__quarantine WHERE run_id = 'run-2'")).toEqual([
-      { source_file: next, line: 4, column_name: 'id', reason: 'duplicate key: a later row of the source has the same key' },
+    expect(
+      await query("SELECT source_file, line, column_name, reason FROM m__quarantine WHERE run_id = 'run-2'"),
+    ).toEqual([
+      {
+        source_file: next,
+        line: 4,
+        column_name: 'id',
+        reason: 'duplicate key: a later row of the source has the same key',
+      },
     ]);
     // The quarantined duplicate keeps its own text (read again from the source: good rows keep none).
-    expect(await query("SELECT raw_row FROM m__quarantine WHERE run_id = 'run-2'")).toEqual([{ raw_row: expect.stringContaining('"name":"first 7"') }]);
+    expect(await query("SELECT raw_row FROM m__quarantine WHERE run_id = 'run-2'")).toEqual([
+      { raw_row: expect.stringContaining('"name":"first 7"') },
+    ]);
   });
 });
 

@@ -7,7 +7,13 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { DuckDBConnection } from '@duckdb/node-api';
-import { createSourceProbe, PROBE_PATTERN_COUNT, PROBE_SAMPLE_COUNT, PROBE_SAMPLE_LENGTH, PROBE_STAGE_ROWS } from '../../activities/doctor/probe';
+import {
+  createSourceProbe,
+  PROBE_PATTERN_COUNT,
+  PROBE_SAMPLE_COUNT,
+  PROBE_SAMPLE_LENGTH,
+  PROBE_STAGE_ROWS,
+} from '../../activities/doctor/probe';
 import type { SourceSummary } from '../../activities/doctor/types';
 import { runLoad } from '../../activities/etl/load';
 import { profileRelation } from '../../activities/etl/profile';
@@ -51,7 +57,9 @@ const col = (spec: PipelineSpec, name: string) => {
 describe('summarize', () => {
   it('summarizes every column, bounded: ≤ 8 samples of ≤ 60 characters, ≤ 5 patterns', async () => {
     // la-riots has many shapes; make its most common "type" longer than the bound.
-    const text = fs.readFileSync(path.join(VEGA, 'la-riots.csv'), 'utf8').replace(/Not riot-related/g, `Not riot-related ${'x'.repeat(100)}`);
+    const text = fs
+      .readFileSync(path.join(VEGA, 'la-riots.csv'), 'utf8')
+      .replace(/Not riot-related/g, `Not riot-related ${'x'.repeat(100)}`);
     const file = write('la.csv', text);
     const spec = await inferSpec({ name: 'la', source: file, allowedRoots: [tmp] });
     const s = ok(await scratch(async (conn) => (await createSourceProbe(conn, spec, [file])).summarize()));
@@ -78,7 +86,11 @@ describe('summarize', () => {
 
   it('masks the samples of masked columns', async () => {
     const s = ok(
-      await scratch(async (conn) => (await createSourceProbe(conn, gapminder, [currency('drifted.csv')], { mask: (c) => c === 'country' })).summarize()),
+      await scratch(async (conn) =>
+        (
+          await createSourceProbe(conn, gapminder, [currency('drifted.csv')], { mask: (c) => c === 'country' })
+        ).summarize(),
+      ),
     );
     expect(s.columns.find((c) => c.name === 'country')?.samples).toEqual(['***']);
     expect(s.columns.find((c) => c.name === 'income')?.samples.every((v) => v.startsWith('$'))).toBe(true);
@@ -100,14 +112,28 @@ describe('summarize', () => {
       expect(fixed.reader?.delimiter).toBe(';');
       expect(await probe.summarize({ delimiter: ';' })).toBe(fixed);
       const noHeader = ok(await probe.summarize({ delimiter: ';', header: false }));
-      expect(noHeader.columns.map((c) => c.name)).toEqual(['column0', 'column1', 'column2', 'column3', 'column4', 'column5']);
+      expect(noHeader.columns.map((c) => c.name)).toEqual([
+        'column0',
+        'column1',
+        'column2',
+        'column3',
+        'column4',
+        'column5',
+      ]);
       expect(noHeader.rows).toBe(1462);
-      const tables = await queryRows<{ name: string }>(conn, `SELECT table_name AS name FROM duckdb_tables() WHERE temporary AND regexp_full_match(table_name, '__heal_probe_.*_[0-9]+')`);
+      const tables = await queryRows<{ name: string }>(
+        conn,
+        `SELECT table_name AS name FROM duckdb_tables() WHERE temporary AND regexp_full_match(table_name, '__heal_probe_.*_[0-9]+')`,
+      );
       expect(tables).toHaveLength(3);
     });
 
     const latin = write('latin.csv', Buffer.from('name,n\nCôte,1\nZürich,2\n', 'latin1'));
-    const lspec = await inferSpec({ name: 'latin', source: write('utf8.csv', 'name,n\nCote,1\nZurich,2\n'), allowedRoots: [tmp] });
+    const lspec = await inferSpec({
+      name: 'latin',
+      source: write('utf8.csv', 'name,n\nCote,1\nZurich,2\n'),
+      allowedRoots: [tmp],
+    });
     await scratch(async (conn) => {
       const probe = await createSourceProbe(conn, lspec, [latin]);
       const bad = await probe.summarize();
@@ -115,7 +141,12 @@ describe('summarize', () => {
       const good = ok(await probe.summarize({ encoding: 'latin-1' }));
       expect(good.columns.find((c) => c.name === 'name')?.samples).toEqual(['Côte', 'Zürich']);
       // A probe answer never throws on an unreadable variant: nothing parses.
-      expect(await probe.tryColumn(col(lspec, 'n'), { from: 'n' })).toEqual({ nonEmpty: 0, parsed: 0, rate: 0, profile: null });
+      expect(await probe.tryColumn(col(lspec, 'n'), { from: 'n' })).toEqual({
+        nonEmpty: 0,
+        parsed: 0,
+        rate: 0,
+        profile: null,
+      });
     });
   });
 
@@ -123,7 +154,11 @@ describe('summarize', () => {
     const lines = fs.readFileSync(path.join(VEGA, 'iowa-electricity.csv'), 'utf8').trimEnd().split('\n');
     lines.splice(5, 0, '2003-01-01,Fossil Fuels,1,2,3');
     const file = write('iowa-ragged.csv', `${lines.join('\n')}\n`);
-    const spec = await inferSpec({ name: 'iowa', source: path.join(VEGA, 'iowa-electricity.csv'), allowedRoots: [VEGA] });
+    const spec = await inferSpec({
+      name: 'iowa',
+      source: path.join(VEGA, 'iowa-electricity.csv'),
+      allowedRoots: [VEGA],
+    });
     const s = ok(await scratch(async (conn) => (await createSourceProbe(conn, spec, [file])).summarize()));
     expect(s.rows).toBe(51);
     expect(s.columns.map((c) => c.name)).toEqual(['year', 'source', 'net_generation']);
@@ -134,7 +169,14 @@ describe('tryColumn', () => {
   it('measures parsing as the load would, and profiles exactly as the loaded table', async () => {
     const income = col(gapminder, 'income');
     const baseline = await scratch(async (conn) => {
-      await runLoad(conn, { spec: gapminder, specVersion: 1, runId: 'clean', source: currency('clean.csv'), allowedRoots: [CASES], commit: true });
+      await runLoad(conn, {
+        spec: gapminder,
+        specVersion: 1,
+        runId: 'clean',
+        source: currency('clean.csv'),
+        allowedRoots: [CASES],
+        commit: true,
+      });
       return profileRelation(conn, gapminder, ident(gapminder.target.table));
     });
     await scratch(async (conn) => {
@@ -232,7 +274,8 @@ describe('sampled probe (the first N rows)', () => {
   let spec: PipelineSpec;
   let mixed: string;
   beforeAll(async () => {
-    const rows = (f: (i: number) => string) => Array.from({ length: 300 }, (_, i) => `${i + 1},${f(i)},${(i % 7) + 0.5}`);
+    const rows = (f: (i: number) => string) =>
+      Array.from({ length: 300 }, (_, i) => `${i + 1},${f(i)},${(i % 7) + 0.5}`);
     const clean = write('dates-clean.csv', `id,day,amount\n${rows(iso).join('\n')}\n`);
     mixed = write('dates-mixed.csv', `id,day,amount\n${rows((i) => (i < N ? iso(i) : eu(i))).join('\n')}\n`);
     spec = await inferSpec({ name: 'dates', source: clean, allowedRoots: [tmp] });
@@ -266,8 +309,16 @@ describe('sampled probe (the first N rows)', () => {
       const asIs = await sampled.tryColumn(col(spec, 'day'), { from: 'day' });
       expect(asIs).toMatchObject({ nonEmpty: N, parsed: N, rate: 1 });
       expect(asIs.profile).toMatchObject({ min: iso(0), max: iso(N - 1), nullRate: 0 });
-      expect(await whole.tryColumn(col(spec, 'day'), { from: 'day' })).toMatchObject({ nonEmpty: 300, parsed: N, rate: N / 300 });
-      expect(await sampled.tryColumn(col(spec, 'day'), { from: 'day', format: '%d/%m/%Y' })).toMatchObject({ nonEmpty: N, parsed: 0, rate: 0 });
+      expect(await whole.tryColumn(col(spec, 'day'), { from: 'day' })).toMatchObject({
+        nonEmpty: 300,
+        parsed: N,
+        rate: N / 300,
+      });
+      expect(await sampled.tryColumn(col(spec, 'day'), { from: 'day', format: '%d/%m/%Y' })).toMatchObject({
+        nonEmpty: N,
+        parsed: 0,
+        rate: 0,
+      });
       const euWhole = await whole.tryColumn(col(spec, 'day'), { from: 'day', format: '%d/%m/%Y' });
       expect(euWhole).toMatchObject({ nonEmpty: 300, parsed: 200, rate: 200 / 300 });
       expect(euWhole.profile).toMatchObject({ min: iso(N), max: iso(299) });
@@ -275,7 +326,10 @@ describe('sampled probe (the first N rows)', () => {
       // Every reader variant is sampled the same way (without a header the first line is a row).
       const noHeader = ok(await sampled.summarize({ header: false }));
       expect(noHeader).toMatchObject({ rows: N, complete: false });
-      expect(noHeader.columns.find((c) => c.name === 'column0')?.patterns).toContainEqual({ pattern: 'a', share: 1 / N }); // the header line, "id"
+      expect(noHeader.columns.find((c) => c.name === 'column0')?.patterns).toContainEqual({
+        pattern: 'a',
+        share: 1 / N,
+      }); // the header line, "id"
     });
   });
 
@@ -298,8 +352,14 @@ describe('sampled probe (the first N rows)', () => {
   });
 
   it('several files: the first N rows in the order the files are given', async () => {
-    const a = write('part-a.csv', `id,day,amount\n${Array.from({ length: 30 }, (_, i) => `${i + 1},${iso(i)},1`).join('\n')}\n`);
-    const b = write('part-b.csv', `id,day,amount\n${Array.from({ length: 30 }, (_, i) => `${i + 31},${eu(i + 30)},1`).join('\n')}\n`);
+    const a = write(
+      'part-a.csv',
+      `id,day,amount\n${Array.from({ length: 30 }, (_, i) => `${i + 1},${iso(i)},1`).join('\n')}\n`,
+    );
+    const b = write(
+      'part-b.csv',
+      `id,day,amount\n${Array.from({ length: 30 }, (_, i) => `${i + 31},${eu(i + 30)},1`).join('\n')}\n`,
+    );
     await scratch(async (conn) => {
       const probe = await createSourceProbe(conn, spec, [a, b], { sampleRows: 40 });
       const r = await probe.tryColumn(col(spec, 'day'), { from: 'day' });
@@ -320,7 +380,11 @@ describe('sampled probe (the first N rows)', () => {
       const id = s.columns.find((c) => c.name === 'id');
       expect(id).toMatchObject({ nonEmpty: N, length: { min: 1, max: 3 } });
       // The first N well-formed rows: ids 1..N (the malformed line 999 is not among them).
-      expect(await probe.tryColumn(col(spec, 'id'), { from: 'id' })).toMatchObject({ nonEmpty: N, rate: 1, profile: { min: 1, max: N } });
+      expect(await probe.tryColumn(col(spec, 'id'), { from: 'id' })).toMatchObject({
+        nonEmpty: N,
+        rate: 1,
+        profile: { min: 1, max: N },
+      });
       // Only malformed lines: none splits into columns, said as before.
       const junk = write('junk.csv', `id,day,amount\n${Array.from({ length: 300 }, () => '1,2').join('\n')}\n`);
       const j = await (await createSourceProbe(conn, spec, [junk], { sampleRows: N })).summarize();
@@ -330,7 +394,10 @@ describe('sampled probe (the first N rows)', () => {
 
   it('an undecodable line past the sample is still reported (the variant reads the file wrongly)', async () => {
     const head = Array.from({ length: 300 }, (_, i) => `${i + 1},${iso(i)},1`).join('\n');
-    const latin = write('late-latin.csv', Buffer.concat([Buffer.from(`id,day,amount\n${head}\n`), Buffer.from('301,2020-01-01,Zürich\n', 'latin1')]));
+    const latin = write(
+      'late-latin.csv',
+      Buffer.concat([Buffer.from(`id,day,amount\n${head}\n`), Buffer.from('301,2020-01-01,Zürich\n', 'latin1')]),
+    );
     await scratch(async (conn) => {
       const probe = await createSourceProbe(conn, spec, [latin], { sampleRows: N });
       const bad = await probe.summarize();

@@ -54,7 +54,10 @@ function yearFile(year: number, opts: { column?: string; factor?: number; name?:
     cells[i] = String(Math.round(Number(cells[i]) * (opts.factor ?? 1) * 1e6) / 1e6);
     return cells.join(',');
   });
-  const file = path.join(tmp, opts.name ?? `seattle-${year}${opts.column ? `-${opts.column}-x${opts.factor}` : ''}.csv`);
+  const file = path.join(
+    tmp,
+    opts.name ?? `seattle-${year}${opts.column ? `-${opts.column}-x${opts.factor}` : ''}.csv`,
+  );
   fs.writeFileSync(file, `${[HEADER, ...rows].join('\n')}\n`);
   return file;
 }
@@ -92,7 +95,9 @@ function query<T = Record<string, unknown>>(sql: string): Promise<T[]> {
 async function state(pipeline: string) {
   const baseline = path.join(tmp, 'pipelines', pipeline, 'profiles', 'baseline.json');
   return {
-    table: await query(`SELECT CAST(date AS VARCHAR) AS date, precipitation, temp_max, temp_min, wind, weather FROM "${pipeline}" ORDER BY rowid`),
+    table: await query(
+      `SELECT CAST(date AS VARCHAR) AS date, precipitation, temp_max, temp_min, wind, weather FROM "${pipeline}" ORDER BY rowid`,
+    ),
     quarantine: await query(`SELECT count(*)::INTEGER AS n FROM "${pipeline}__quarantine"`),
     loads: await query('SELECT run_id FROM __heal_loads ORDER BY loaded_at'),
     baseline: fs.readFileSync(baseline, 'utf8'),
@@ -111,7 +116,9 @@ describe('replace mode', () => {
     const err = await loadFailure('sw', 'run-2', yearFile(2012, { column: 'temp_max', factor: 100 }));
     expect(err.type).toBe('SchemaDrift');
     expect(err.nonRetryable).toBe(true);
-    expect(err.message).toMatch(/^silent drift in sw: "temp_max": .*looks like a unit change \(×100\); the load was stopped, the table is unchanged$/);
+    expect(err.message).toMatch(
+      /^silent drift in sw: "temp_max": .*looks like a unit change \(×100\); the load was stopped, the table is unchanged$/,
+    );
     const report = err.details?.[0] as DriftReport;
     expect(report.kinds).toEqual(['distribution-shift']);
     expect(report.differences).toEqual([
@@ -120,25 +127,30 @@ describe('replace mode', () => {
         column: 'temp_max',
         expected: expect.stringMatching(/^median [\d.]+, mean 15\.28, sd 7\.08$/),
         found: expect.stringMatching(/^median [\d.]+, mean 1528, sd 708$/),
-        detail: '"temp_max": stddev ×100, median ×100, mean ×100 against the baseline (mean 1528 vs 15.28, sd 708 vs 7.08): looks like a unit change (×100)',
+        detail:
+          '"temp_max": stddev ×100, median ×100, mean ×100 against the baseline (mean 1528 vs 15.28, sd 708 vs 7.08): looks like a unit change (×100)',
       },
     ]);
     expect(report.found.rows).toBe(366);
     expect(await state('sw')).toEqual(before);
   });
 
-  it('next year\'s file loads (and becomes the baseline); next year ×100 does not', async () => {
+  it("next year's file loads (and becomes the baseline); next year ×100 does not", async () => {
     await createPipeline('sw', yearFile(2012));
     await load('sw', 'run-1', yearFile(2012));
     const next = await load('sw', 'run-2', yearFile(2013));
     expect(next).toMatchObject({ rowsRead: 365, rowsLoaded: 365, rowsQuarantined: 0 });
-    const baseline = JSON.parse(fs.readFileSync(path.join(tmp, 'pipelines', 'sw', 'profiles', 'baseline.json'), 'utf8'));
+    const baseline = JSON.parse(
+      fs.readFileSync(path.join(tmp, 'pipelines', 'sw', 'profiles', 'baseline.json'), 'utf8'),
+    );
     expect(baseline).toMatchObject({ runId: 'run-2', profile: { rows: 365 } });
 
     const before = await state('sw');
     const err = await loadFailure('sw', 'run-3', yearFile(2014, { column: 'wind', factor: 100 }));
     expect(err.type).toBe('SchemaDrift');
-    expect((err.details?.[0] as DriftReport).differences.map((d) => [d.column, d.detail])).toEqual([['wind', expect.stringMatching(/unit change \(×100\)$/)]]);
+    expect((err.details?.[0] as DriftReport).differences.map((d) => [d.column, d.detail])).toEqual([
+      ['wind', expect.stringMatching(/unit change \(×100\)$/)],
+    ]);
     expect(await state('sw')).toEqual(before);
     expect((await load('sw', 'run-4', yearFile(2014))).rowsLoaded).toBe(365);
   });
@@ -150,14 +162,22 @@ describe('replace mode', () => {
     const err = await loadFailure('sw', 'run-2', drifted);
     const drift = err.details?.[0] as DriftReport;
     try {
-      await mockEnv().run(activities.diagnose, { pipeline: 'sw', specVersion: store.currentVersion('sw'), drift, source: drifted, previous: [] });
+      await mockEnv().run(activities.diagnose, {
+        pipeline: 'sw',
+        specVersion: store.currentVersion('sw'),
+        drift,
+        source: drifted,
+        previous: [],
+      });
       throw new Error('expected no diagnosis');
     } catch (e) {
       expect(e).toBeInstanceOf(ApplicationFailure);
       const f = e as ApplicationFailure;
       expect(f.type).toBe('NoDiagnosis');
       expect(f.nonRetryable).toBe(true);
-      expect(f.message).toMatch(/distribution-shift: a column's values changed meaning \(e\.g\. a unit change\); refusing rather than loading it as if nothing happened — "temp_max": /);
+      expect(f.message).toMatch(
+        /distribution-shift: a column's values changed meaning \(e\.g\. a unit change\); refusing rather than loading it as if nothing happened — "temp_max": /,
+      );
     }
   });
 
@@ -166,7 +186,14 @@ describe('replace mode', () => {
     await load('sw', 'run-1', yearFile(2012));
     const drifted = yearFile(2012, { column: 'temp_max', factor: 100 });
     expect((await loadFailure('sw', 'run-2', drifted)).type).toBe('SchemaDrift');
-    const v2 = store.addVersion('sw', { ...spec, quality: { ...spec.quality, profile: { ...profileDefaults(), columns: { temp_max: { enabled: false } } } } }, { reason: 'manual', parent: 1 });
+    const v2 = store.addVersion(
+      'sw',
+      {
+        ...spec,
+        quality: { ...spec.quality, profile: { ...profileDefaults(), columns: { temp_max: { enabled: false } } } },
+      },
+      { reason: 'manual', parent: 1 },
+    );
     store.setCurrent('sw', v2.version, 'manual');
     expect(store.current('sw').spec.quality.profile?.columns).toEqual({ temp_max: { enabled: false } });
     expect((await load('sw', 'run-3', drifted)).rowsLoaded).toBe(366);
@@ -177,7 +204,11 @@ describe('append mode: the baseline is the previous load', () => {
   it('2012, 2013, 2014 append; 2015 with wind ×100 is refused and appends nothing; the clean 2015 appends', async () => {
     await createPipeline('swa', yearFile(2012), (s) => (s.target.mode = 'append'));
     for (const [i, y] of [2012, 2013, 2014].entries()) {
-      expect(await load('swa', `run-${i}`, yearFile(y))).toMatchObject({ mode: 'append', skipped: false, rowsQuarantined: 0 });
+      expect(await load('swa', `run-${i}`, yearFile(y))).toMatchObject({
+        mode: 'append',
+        skipped: false,
+        rowsQuarantined: 0,
+      });
     }
     expect(await query('SELECT count(*)::INTEGER AS n FROM swa')).toEqual([{ n: 1096 }]);
     const before = await state('swa');

@@ -28,36 +28,72 @@ async function setUp() {
   const res = await writeChaos('rename-one', clean, drifted, 1);
   expect(res.applicable).toBe(true);
   let drift: DriftReport | undefined;
-  await a.loadSource({ pipeline: 'orders', specVersion: 1, runId: 'drifted', source: drifted }).catch((err: unknown) => {
-    drift = (err as ApplicationFailure).details?.[0] as DriftReport;
-  });
+  await a
+    .loadSource({ pipeline: 'orders', specVersion: 1, runId: 'drifted', source: drifted })
+    .catch((err: unknown) => {
+      drift = (err as ApplicationFailure).details?.[0] as DriftReport;
+    });
   expect(drift?.kinds).toContain('renamed');
-  const d = await a.diagnose({ pipeline: 'orders', specVersion: 1, drift: drift as DriftReport, source: drifted, previous: [] });
-  const { candidateVersion } = await a.proposePatch({ pipeline: 'orders', baseVersion: 1, patch: d.patch, doctor: d.doctor, rationale: [], episodeId: 'ep', attempt: 1 });
-  const report = await a.verifyPatch({ pipeline: 'orders', candidateVersion, source: drifted, episodeId: 'ep', attempt: 1 });
+  const d = await a.diagnose({
+    pipeline: 'orders',
+    specVersion: 1,
+    drift: drift as DriftReport,
+    source: drifted,
+    previous: [],
+  });
+  const { candidateVersion } = await a.proposePatch({
+    pipeline: 'orders',
+    baseVersion: 1,
+    patch: d.patch,
+    doctor: d.doctor,
+    rationale: [],
+    episodeId: 'ep',
+    attempt: 1,
+  });
+  const report = await a.verifyPatch({
+    pipeline: 'orders',
+    candidateVersion,
+    source: drifted,
+    episodeId: 'ep',
+    attempt: 1,
+  });
   expect(report.passed).toBe(true);
   const scratch = verifiedScratch(home, 'orders', candidateVersion);
   expect(fs.existsSync(scratch.db) && fs.existsSync(scratch.meta)).toBe(true);
   // Mark one kept row: a load that commits the kept rows has the mark, one that reads the source does not.
-  await withDuckDB(scratch.db, {}, (conn) => conn.run(`UPDATE __heal_verified SET name = 'kept row' WHERE rowid = 0`).then(() => undefined));
+  await withDuckDB(scratch.db, {}, (conn) =>
+    conn.run(`UPDATE __heal_verified SET name = 'kept row' WHERE rowid = 0`).then(() => undefined),
+  );
   return { config, a, drifted, candidateVersion, scratch };
 }
 
 async function marked(warehouse: string): Promise<number> {
-  const r = await withDuckDB(warehouse, {}, (conn) => queryOne<{ n: number }>(conn, `SELECT count(*) AS n FROM orders WHERE name = 'kept row'`));
+  const r = await withDuckDB(warehouse, {}, (conn) =>
+    queryOne<{ n: number }>(conn, `SELECT count(*) AS n FROM orders WHERE name = 'kept row'`),
+  );
   return r?.n ?? -1;
 }
 
 describe('verify → apply reuse', () => {
   it('commits the verified rows when the version and the files are the same, then removes them', async () => {
     const { config, a, drifted, candidateVersion, scratch } = await setUp();
-    const load = await a.loadSource({ pipeline: 'orders', specVersion: candidateVersion, runId: 'ep/apply', source: drifted });
+    const load = await a.loadSource({
+      pipeline: 'orders',
+      specVersion: candidateVersion,
+      runId: 'ep/apply',
+      source: drifted,
+    });
     expect(load.rowsLoaded).toBe(ROWS);
     expect(load.profilePath).not.toBeNull();
     expect(await marked(config.warehouse)).toBe(1);
     expect(fs.existsSync(scratch.db) || fs.existsSync(scratch.meta)).toBe(false);
     // A retried apply (same run id) does nothing twice.
-    const again = await a.loadSource({ pipeline: 'orders', specVersion: candidateVersion, runId: 'ep/apply', source: drifted });
+    const again = await a.loadSource({
+      pipeline: 'orders',
+      specVersion: candidateVersion,
+      runId: 'ep/apply',
+      source: drifted,
+    });
     expect(again.rowsLoaded).toBe(ROWS);
   }, 60_000);
 
@@ -65,7 +101,12 @@ describe('verify → apply reuse', () => {
     const { config, a, drifted, candidateVersion, scratch } = await setUp();
     const later = new Date(Date.now() + 5_000);
     fs.utimesSync(drifted, later, later);
-    const load = await a.loadSource({ pipeline: 'orders', specVersion: candidateVersion, runId: 'ep/apply', source: drifted });
+    const load = await a.loadSource({
+      pipeline: 'orders',
+      specVersion: candidateVersion,
+      runId: 'ep/apply',
+      source: drifted,
+    });
     expect(load.rowsLoaded).toBe(ROWS);
     expect(await marked(config.warehouse)).toBe(0);
     expect(fs.existsSync(scratch.meta)).toBe(false);

@@ -11,16 +11,25 @@ const suite = badInputSuite();
 test('5,000 columns: refused before DuckDB reads it (a clear "more than 2000" error), exit 1', async () => {
   const extra = Array.from({ length: 4996 }, (_, i) => `extra_${i}`);
   const lines = rows(1000).map((l, i) => [l, ...extra.map(() => String(i % 10))].join(','));
-  const { r, json } = await suite.runOn(suite.write('wide.csv', `${[HEADER, ...extra].join(',')}\n${lines.join('\n')}\n`), '5000 columns');
+  const { r, json } = await suite.runOn(
+    suite.write('wide.csv', `${[HEADER, ...extra].join(',')}\n${lines.join('\n')}\n`),
+    '5000 columns',
+  );
   expect(r.code).toBe(1);
   expect(json?.outcome).toBe('failed');
   expect(json?.error?.message).toContain('has 5000 columns on its header line, more than the 2000 heal reads');
 }, 120_000);
 
 test('duplicate column names: the second copy is read as name_1 and ignored; healed, the table as before', async () => {
-  const before = (await suite.runOn(suite.write('again.csv', `${HEADER}\n${rows(1000).join('\n')}\n`), 'clean again')).json;
+  const before = (await suite.runOn(suite.write('again.csv', `${HEADER}\n${rows(1000).join('\n')}\n`), 'clean again'))
+    .json;
   expect(before?.outcome).toBe('succeeded');
-  const file = suite.write('duplicate.csv', `id,name,amount,day,name\n${rows(1000).map((l) => `${l},again`).join('\n')}\n`);
+  const file = suite.write(
+    'duplicate.csv',
+    `id,name,amount,day,name\n${rows(1000)
+      .map((l) => `${l},again`)
+      .join('\n')}\n`,
+  );
   const { r, json } = await suite.runOn(file, 'duplicate names');
   expect(r.code).toBe(0);
   expect(json).toMatchObject({ outcome: 'healed', rowsLoaded: 1000, driftReport: { kinds: ['unexpected-column'] } });
@@ -29,7 +38,10 @@ test('duplicate column names: the second copy is read as name_1 and ignored; hea
 
 test('many ragged rows (10%): over the quarantine budget, refused, table intact', async () => {
   const lines = rows(1000).map((l, i) => (i % 10 === 0 ? `${l},surplus` : l));
-  const { r, json } = await suite.runOn(suite.write('ragged-many.csv', `${HEADER}\n${lines.join('\n')}\n`), 'ragged (10%)');
+  const { r, json } = await suite.runOn(
+    suite.write('ragged-many.csv', `${HEADER}\n${lines.join('\n')}\n`),
+    'ragged (10%)',
+  );
   expect(r.code).toBe(1);
   expect(json).toMatchObject({ outcome: 'failed', driftReport: { kinds: ['malformed-rows'] } });
   expect(json?.error?.message).toContain('10.0% of lines do not split into the expected columns');

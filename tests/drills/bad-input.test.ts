@@ -47,8 +47,16 @@ test('binary garbage: refused with one clear drift (not text in this encoding / 
 
 test('invalid UTF-8 in one row: loaded, no row lost (healed by reading the file as latin-1)', async () => {
   const lines = rows(1000);
-  const bad = Buffer.concat([Buffer.from('11,bad '), Buffer.from([0xff, 0xfe, 0xc3, 0x28]), Buffer.from(' name,13.75,2024-01-12\n')]);
-  const body = Buffer.concat([Buffer.from(`${HEADER}\n${lines.slice(0, 10).join('\n')}\n`), bad, Buffer.from(`${lines.slice(11).join('\n')}\n`)]);
+  const bad = Buffer.concat([
+    Buffer.from('11,bad '),
+    Buffer.from([0xff, 0xfe, 0xc3, 0x28]),
+    Buffer.from(' name,13.75,2024-01-12\n'),
+  ]);
+  const body = Buffer.concat([
+    Buffer.from(`${HEADER}\n${lines.slice(0, 10).join('\n')}\n`),
+    bad,
+    Buffer.from(`${lines.slice(11).join('\n')}\n`),
+  ]);
   const { r, json } = await suite.runOn(suite.write('invalid-utf8.csv', body), 'invalid utf-8');
   expect(r.code).toBe(0);
   // Every row is accounted for. (Healing switches the spec to latin-1: see the README, "Reliability", "Known limits of the drills".)
@@ -61,7 +69,10 @@ test('a few ragged rows: quarantined within the budget, the rest loads', async (
   const lines = rows(1000);
   lines[100] = `${lines[100]},surplus`;
   lines[500] = '501,short';
-  const { r, json } = await suite.runOn(suite.write('ragged.csv', `${HEADER}\n${lines.join('\n')}\n`), 'ragged (2 rows)');
+  const { r, json } = await suite.runOn(
+    suite.write('ragged.csv', `${HEADER}\n${lines.join('\n')}\n`),
+    'ragged (2 rows)',
+  );
   expect(r.code).toBe(0);
   expect(json).toMatchObject({ outcome: 'succeeded', rowsLoaded: 998, rowsQuarantined: 2 });
 });

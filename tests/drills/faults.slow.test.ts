@@ -44,7 +44,9 @@ function writeOrders(file: string, amountHeader: string, odd: boolean, n: number
   fs.writeSync(fd, `id,name,${amountHeader},day\n`);
   const chunk: string[] = [];
   for (let i = 0; i < n; i++) {
-    chunk.push(`${2 * i + (odd ? 1 : 0)},name ${i % 977},${((i * 7919) % 100_000) / 100},2024-0${(i % 9) + 1}-${String((i % 28) + 1).padStart(2, '0')}`);
+    chunk.push(
+      `${2 * i + (odd ? 1 : 0)},name ${i % 977},${((i * 7919) % 100_000) / 100},2024-0${(i % 9) + 1}-${String((i % 28) + 1).padStart(2, '0')}`,
+    );
     if (chunk.length === 10_000) {
       fs.writeSync(fd, `${chunk.join('\n')}\n`);
       chunk.length = 0;
@@ -55,7 +57,12 @@ function writeOrders(file: string, amountHeader: string, odd: boolean, n: number
 }
 
 /** Poll a workflow's history until `pred` holds for one of its events. */
-async function waitForEvent(client: Client, workflowId: string, pred: (e: temporal.api.history.v1.IHistoryEvent) => boolean, timeoutMs = 120_000): Promise<void> {
+async function waitForEvent(
+  client: Client,
+  workflowId: string,
+  pred: (e: temporal.api.history.v1.IHistoryEvent) => boolean,
+  timeoutMs = 120_000,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     try {
@@ -70,13 +77,18 @@ async function waitForEvent(client: Client, workflowId: string, pred: (e: tempor
 }
 
 const scheduled = (activity: string) => (e: temporal.api.history.v1.IHistoryEvent) =>
-  e.eventType === EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED && e.activityTaskScheduledEventAttributes?.activityType?.name === activity;
+  e.eventType === EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED &&
+  e.activityTaskScheduledEventAttributes?.activityType?.name === activity;
 
 /** The attempt number the activity finally completed on (≥ 2 when the kill landed while it ran). */
 async function completedAttempt(client: Client, workflowId: string, activity: string): Promise<number> {
   const events = (await client.workflow.getHandle(workflowId).fetchHistory()).events ?? [];
   const ids = events.filter(scheduled(activity)).map((e) => Number(e.eventId));
-  const started = events.filter((e) => e.eventType === EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED && ids.includes(Number(e.activityTaskStartedEventAttributes?.scheduledEventId)));
+  const started = events.filter(
+    (e) =>
+      e.eventType === EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED &&
+      ids.includes(Number(e.activityTaskStartedEventAttributes?.scheduledEventId)),
+  );
   return Math.max(0, ...started.map((e) => e.activityTaskStartedEventAttributes?.attempt ?? 0));
 }
 
@@ -84,7 +96,13 @@ async function killDuring(stage: 'verify' | 'apply'): Promise<void> {
   const home = tempDir(`heal-drill-kill-${stage}-`);
   await seedBundle(home);
   const taskQueue = uniqueTaskQueue(`drill-kill-${stage}`);
-  const vars = cliEnv({ HEAL_HOME: home, HEAL_ALLOWED_ROOTS: home, TEMPORAL_ADDRESS: env.address, HEAL_TASK_QUEUE: taskQueue, HEAL_GIT: '0' });
+  const vars = cliEnv({
+    HEAL_HOME: home,
+    HEAL_ALLOWED_ROOTS: home,
+    TEMPORAL_ADDRESS: env.address,
+    HEAL_TASK_QUEUE: taskQueue,
+    HEAL_GIT: '0',
+  });
   const config = testConfig(home, { HEAL_TASK_QUEUE: taskQueue, HEAL_GIT: '0' });
   const clean = path.join(home, 'orders.csv');
   writeOrders(clean, 'amount', false, ROWS);
@@ -95,15 +113,26 @@ async function killDuring(stage: 'verify' | 'apply'): Promise<void> {
   let worker: WorkerProcess = await startWorkerProcess(vars);
   const workers: WorkerProcess[] = [worker];
   try {
-    const first = await env.client.workflow.execute(pipelineRun, { taskQueue, workflowId: `kill-${stage}-clean-${Date.now()}`, args: [{ pipeline: 'orders' }] });
+    const first = await env.client.workflow.execute(pipelineRun, {
+      taskQueue,
+      workflowId: `kill-${stage}-clean-${Date.now()}`,
+      args: [{ pipeline: 'orders' }],
+    });
     expect(first).toMatchObject({ outcome: 'succeeded', rowsLoaded: ROWS });
 
     // The next batch: new rows (odd ids), and the amount column renamed (the rules doctor heals it).
     const drifted = path.join(home, 'orders-next.csv');
     writeOrders(drifted, 'amount_usd', true, ROWS);
     const id = `kill-${stage}-${Date.now()}`;
-    const handle = await env.client.workflow.start(pipelineRun, { taskQueue, workflowId: id, args: [{ pipeline: 'orders', source: drifted }] });
-    const target = stage === 'verify' ? { wf: `${id}-heal-attempt`, activity: 'verifyPatch' } : { wf: `${id}-heal`, activity: 'loadSource' };
+    const handle = await env.client.workflow.start(pipelineRun, {
+      taskQueue,
+      workflowId: id,
+      args: [{ pipeline: 'orders', source: drifted }],
+    });
+    const target =
+      stage === 'verify'
+        ? { wf: `${id}-heal-attempt`, activity: 'verifyPatch' }
+        : { wf: `${id}-heal`, activity: 'loadSource' };
     await waitForEvent(env.client, target.wf, scheduled(target.activity));
     await new Promise((r) => setTimeout(r, 300)); // let the worker be inside the activity
     await worker.kill('SIGKILL');
@@ -114,7 +143,11 @@ async function killDuring(stage: 'verify' | 'apply'): Promise<void> {
     try {
       result = await handle.result();
     } catch (err) {
-      result = resultOfFailure(err) ?? (() => { throw err; })();
+      result =
+        resultOfFailure(err) ??
+        (() => {
+          throw err;
+        })();
     }
     expect(result).toMatchObject({ outcome: 'healed', attempts: 1, specVersion: 2, rowsLoaded: ROWS });
     // The kill landed while the activity ran: it was retried by the new worker.
@@ -131,7 +164,9 @@ async function killDuring(stage: 'verify' | 'apply'): Promise<void> {
     expect(rows).toHaveLength(2 * ROWS);
     const ids = new Set(rows.map((r) => r['id']));
     expect(ids.size).toBe(2 * ROWS);
-    console.log(`kill during ${stage}: healed; rows ${rows.length} (expected ${2 * ROWS}); duplicates 0; versions moved to v2: ${moves.length}`);
+    console.log(
+      `kill during ${stage}: healed; rows ${rows.length} (expected ${2 * ROWS}); duplicates 0; versions moved to v2: ${moves.length}`,
+    );
   } finally {
     for (const w of workers) await w.kill('SIGKILL');
   }
@@ -152,10 +187,23 @@ test('dev server stopped and restarted mid-run (same SQLite file): the run resum
   if (!cli) throw new Error('Temporal CLI not installed: run `npm run setup`');
   const dbFile = path.join(home, 'temporal', 'dev.sqlite');
   const [port, uiPort] = await Promise.all([freePort(), freePort()]);
-  const opts = { cliPath: cli.path, dbFile, port, uiPort, namespace: 'default', logFile: path.join(home, 'logs', 'temporal-dev.log') };
+  const opts = {
+    cliPath: cli.path,
+    dbFile,
+    port,
+    uiPort,
+    namespace: 'default',
+    logFile: path.join(home, 'logs', 'temporal-dev.log'),
+  };
   let server = await startDevServer(opts);
   const taskQueue = uniqueTaskQueue('drill-restart');
-  const vars = cliEnv({ HEAL_HOME: home, HEAL_ALLOWED_ROOTS: home, TEMPORAL_ADDRESS: server.address, HEAL_TASK_QUEUE: taskQueue, HEAL_GIT: '0' });
+  const vars = cliEnv({
+    HEAL_HOME: home,
+    HEAL_ALLOWED_ROOTS: home,
+    TEMPORAL_ADDRESS: server.address,
+    HEAL_TASK_QUEUE: taskQueue,
+    HEAL_GIT: '0',
+  });
   const config = testConfig(home, { HEAL_TASK_QUEUE: taskQueue });
   const clean = path.join(home, 'orders.csv');
   writeOrders(clean, 'amount', false, ROWS);
@@ -165,7 +213,11 @@ test('dev server stopped and restarted mid-run (same SQLite file): the run resum
     // The run is started while no worker runs; the server restarts; then a worker comes.
     const conn1 = await Connection.connect({ address: server.address });
     const id = `restart-${Date.now()}`;
-    await new Client({ connection: conn1 }).workflow.start(pipelineRun, { taskQueue, workflowId: id, args: [{ pipeline: 'orders' }] });
+    await new Client({ connection: conn1 }).workflow.start(pipelineRun, {
+      taskQueue,
+      workflowId: id,
+      args: [{ pipeline: 'orders' }],
+    });
     await conn1.close();
     await server.stop();
     server = await startDevServer(opts);

@@ -64,12 +64,17 @@ function hostileValues(home: string): string[] {
 }
 
 /** 300 rows: id, a hostile text column, a column whose NAME is an injection, an amount. */
-function writeHostile(home: string, file: string, amountHeader = 'amount', badAmount = true): { header: string[]; rows: string[][] } {
+function writeHostile(
+  home: string,
+  file: string,
+  amountHeader = 'amount',
+  badAmount = true,
+): { header: string[]; rows: string[][] } {
   const values = hostileValues(home);
   const header = ['id', 'name; DROP TABLE hostile; --', `note "${INJECT}"`, amountHeader];
   const rows: string[][] = [];
   for (let i = 1; i <= 300; i++) {
-    const amount = i === 7 && badAmount ? "1; DROP TABLE hostile; --" : (1000 + ((i * 37) % 400) + i / 100).toFixed(2);
+    const amount = i === 7 && badAmount ? '1; DROP TABLE hostile; --' : (1000 + ((i * 37) % 400) + i / 100).toFixed(2);
     rows.push([String(i), values[i % values.length] ?? '', `${INJECT} #${i % 3}`, amount]);
   }
   fs.writeFileSync(file, [header.map(q).join(','), ...rows.map((r) => r.map(q).join(','))].join('\n') + '\n');
@@ -86,7 +91,14 @@ async function hostilePipeline(): Promise<Hostile> {
   const { header, rows } = writeHostile(home, clean);
   const { spec } = new SpecStore(home).current('hostile');
   const contractOf = Object.fromEntries(Object.entries(spec.mapping).map(([c, m]) => [m.from ?? '', c]));
-  return { home, config, traps: [path.join(home, 'pwned.duckdb'), path.join(home, 'pwned.csv'), '/tmp/x'], header, rows, contractOf };
+  return {
+    home,
+    config,
+    traps: [path.join(home, 'pwned.duckdb'), path.join(home, 'pwned.csv'), '/tmp/x'],
+    header,
+    rows,
+    contractOf,
+  };
 }
 
 test('hostile names and values load as data, byte for byte; the bad amount is quarantined, not run', async () => {
@@ -105,7 +117,12 @@ test('hostile names and values load as data, byte for byte; the bad amount is qu
     expect(byId.get(Number(id))?.[nameCol]).toBe(name);
     expect(byId.get(Number(id))?.[noteCol]).toBe(note);
   }
-  expect(await warehouseObjects(h.config.warehouse)).toEqual(['warehouse.main.__heal_load_files', 'warehouse.main.__heal_loads', 'warehouse.main.hostile', 'warehouse.main.hostile__quarantine']);
+  expect(await warehouseObjects(h.config.warehouse)).toEqual([
+    'warehouse.main.__heal_load_files',
+    'warehouse.main.__heal_loads',
+    'warehouse.main.hostile',
+    'warehouse.main.hostile__quarantine',
+  ]);
   const quarantined = await tableRows(h.config.warehouse, 'hostile__quarantine');
   expect(quarantined).toHaveLength(1);
   expect(String(quarantined[0]?.['raw_row'])).toContain('DROP TABLE hostile');
@@ -128,7 +145,9 @@ test('the model is asked with bounded, fenced data; answers that follow the inje
   const amount = h.contractOf['amount'] ?? '';
   const contractCols = Object.values(h.contractOf);
   const shape = { op: 'shape', columns: sourceCols };
-  const answer = (patch: unknown[]) => ({ content: JSON.stringify({ patch, confidence: 0.99, rationale: ['as the data said'] }) });
+  const answer = (patch: unknown[]) => ({
+    content: JSON.stringify({ patch, confidence: 0.99, rationale: ['as the data said'] }),
+  });
   const seen = fake.requests.length;
   fake.enqueue(
     // 1. follows the injection with code: a file-reading subquery → rejected by validation.
@@ -138,7 +157,9 @@ test('the model is asked with bounded, fenced data; answers that follow the inje
     // 3. the right fix.
     answer([{ op: 'map', column: amount, from: newAmount }, shape]),
   );
-  const doctors = [createLlmDoctor({ baseUrl: fake.url, apiKey: 'sk-test-hostile', model: 'test-model', timeoutMs: 10_000 })];
+  const doctors = [
+    createLlmDoctor({ baseUrl: fake.url, apiKey: 'sk-test-hostile', model: 'test-model', timeoutMs: 10_000 }),
+  ];
   const r = await runPipeline(env, bundle, h.config, 'hostile', { source: drifted, doctors });
   expect(r).toMatchObject({ outcome: 'healed', attempts: 3, doctor: 'llm', rowsLoaded: 299, rowsQuarantined: 1 });
   expect(fake.requests.length - seen).toBe(3);
@@ -155,7 +176,8 @@ test('the model is asked with bounded, fenced data; answers that follow the inje
   const store = new SpecStore(h.home);
   const cur = store.current('hostile');
   expect(cur.spec.mapping[amount]?.from).toBe(newAmount);
-  for (const [from, c] of Object.entries(h.contractOf).filter(([, c]) => c !== amount)) expect(cur.spec.mapping[c]?.from).toBe(from);
+  for (const [from, c] of Object.entries(h.contractOf).filter(([, c]) => c !== amount))
+    expect(cur.spec.mapping[c]?.from).toBe(from);
 
   // What the model saw: the injection only inside the data block, which data cannot close; values clipped.
   for (const req of fake.requests.slice(seen)) {
@@ -203,13 +225,17 @@ test('a model that only follows the injection never changes anything: failed, ve
   writeHostile(h.home, drifted, newAmount);
   const amount = h.contractOf['amount'] ?? '';
   const shape = { op: 'shape', columns: [...h.header.slice(0, 3), newAmount] };
-  const answer = (patch: unknown[]) => ({ content: JSON.stringify({ patch, confidence: 1, rationale: ['instructed by the data'] }) });
+  const answer = (patch: unknown[]) => ({
+    content: JSON.stringify({ patch, confidence: 1, rationale: ['instructed by the data'] }),
+  });
   fake.enqueue(
     answer([{ op: 'derive', column: amount, expr: `getenv('OPENAI_API_KEY')` }, shape]),
     answer([{ op: 'map', column: amount, from: 'id' }, shape]),
     answer([{ op: 'map', column: amount, from: 'every column' }, shape]), // hallucinated source column
   );
-  const doctors = [createLlmDoctor({ baseUrl: fake.url, apiKey: 'sk-test-hostile', model: 'test-model', timeoutMs: 10_000 })];
+  const doctors = [
+    createLlmDoctor({ baseUrl: fake.url, apiKey: 'sk-test-hostile', model: 'test-model', timeoutMs: 10_000 }),
+  ];
   const r = await runPipeline(env, bundle, h.config, 'hostile', { source: drifted, doctors });
   expect(r).toMatchObject({ outcome: 'failed', attempts: 3, specVersion: version });
   expect(store.currentVersion('hostile')).toBe(version);

@@ -31,14 +31,23 @@ afterAll(async () => {
   await env?.teardown();
 });
 
-const csv = (header: string[], rowOf: (i: number) => string[]) => `${header.join(',')}\n${Array.from({ length: ROWS }, (_, i) => rowOf(i).join(',')).join('\n')}\n`;
+const csv = (header: string[], rowOf: (i: number) => string[]) =>
+  `${header.join(',')}\n${Array.from({ length: ROWS }, (_, i) => rowOf(i).join(',')).join('\n')}\n`;
 
 test(`${PIPELINES} pipelines drifting at once on one worker: all healed or refused, none stuck`, async () => {
   const home = tempDir('heal-drill-load-');
   await seedBundle(home);
   const taskQueue = uniqueTaskQueue('drill-load');
   const config = testConfig(home, { HEAL_TASK_QUEUE: taskQueue });
-  worker = await startWorkerProcess(cliEnv({ HEAL_HOME: home, HEAL_ALLOWED_ROOTS: home, TEMPORAL_ADDRESS: env.address, HEAL_TASK_QUEUE: taskQueue, HEAL_GIT: '0' }));
+  worker = await startWorkerProcess(
+    cliEnv({
+      HEAL_HOME: home,
+      HEAL_ALLOWED_ROOTS: home,
+      TEMPORAL_ADDRESS: env.address,
+      HEAL_TASK_QUEUE: taskQueue,
+      HEAL_GIT: '0',
+    }),
+  );
   const names = Array.from({ length: PIPELINES }, (_, i) => `p${String(i).padStart(2, '0')}`);
   const row = (i: number) => [String(i), `item ${i % 97}`, String((i % 500) / 4), `2024-0${(i % 9) + 1}-1${i % 10}`];
   for (const name of names) {
@@ -47,7 +56,11 @@ test(`${PIPELINES} pipelines drifting at once on one worker: all healed or refus
     await initPipeline(config, name, file);
   }
   const run = async (name: string, source?: string, tag = 'clean'): Promise<PipelineRunResult> => {
-    const h = await env.client.workflow.start(pipelineRun, { taskQueue, workflowId: `load-${tag}-${name}-${Date.now()}`, args: [{ pipeline: name, ...(source ? { source } : {}) }] });
+    const h = await env.client.workflow.start(pipelineRun, {
+      taskQueue,
+      workflowId: `load-${tag}-${name}-${Date.now()}`,
+      args: [{ pipeline: name, ...(source ? { source } : {}) }],
+    });
     try {
       return await h.result();
     } catch (err) {
@@ -64,7 +77,12 @@ test(`${PIPELINES} pipelines drifting at once on one worker: all healed or refus
     const refused = i < REFUSED;
     fs.writeFileSync(
       path.join(home, `${name}-next.csv`),
-      refused ? csv(['id', 'item', 'day'], (j) => { const r = row(j); return [r[0] ?? '', r[1] ?? '', r[3] ?? '']; }) : csv(['id', 'item', 'amount_eur', 'day'], row),
+      refused
+        ? csv(['id', 'item', 'day'], (j) => {
+            const r = row(j);
+            return [r[0] ?? '', r[1] ?? '', r[3] ?? ''];
+          })
+        : csv(['id', 'item', 'amount_eur', 'day'], row),
     );
   }
   const started = Date.now();

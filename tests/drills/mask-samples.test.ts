@@ -23,7 +23,11 @@ afterAll(async () => {
 
 test('HEAL_MASK_SAMPLES=1: no raw value of any column reaches the model', async () => {
   const home = tempDir('heal-drill-mask-');
-  const config = testConfig(home, { HEAL_MASK_SAMPLES: '1', OPENAI_BASE_URL: fake.url, OPENAI_API_KEY: 'sk-test-mask' });
+  const config = testConfig(home, {
+    HEAL_MASK_SAMPLES: '1',
+    OPENAI_BASE_URL: fake.url,
+    OPENAI_API_KEY: 'sk-test-mask',
+  });
   expect(config.maskSamples).toBe(true);
   const cities = ['Lisbon', 'Nairobi', 'Osaka', 'Quito', 'Tromso'];
   const rows = Array.from({ length: 300 }, (_, i) => `${i},${cities[i % 5]} ${cities[(i * 3) % 5]},${i / 4}`);

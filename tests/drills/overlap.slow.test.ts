@@ -53,21 +53,29 @@ afterAll(async () => {
 });
 
 const loads = () =>
-  withDuckDB(path.join(home, 'warehouse.duckdb'), {}, (conn) => queryRows<{ n: number }>(conn, 'SELECT count(*) AS n FROM __heal_loads')).then(
+  withDuckDB(path.join(home, 'warehouse.duckdb'), {}, (conn) =>
+    queryRows<{ n: number }>(conn, 'SELECT count(*) AS n FROM __heal_loads'),
+  ).then(
     (r) => r[0]?.n ?? 0,
     () => 0,
   );
 
 test('two `heal run` of one pipeline at once: one runs, the other is refused with RunInProgress (exit 1); one load', async () => {
   const before = await loads();
-  const [a, b] = await Promise.all([runCliWatched(['run', 'orders', '--json'], vars), runCliWatched(['run', 'orders', '--json'], vars)]);
+  const [a, b] = await Promise.all([
+    runCliWatched(['run', 'orders', '--json'], vars),
+    runCliWatched(['run', 'orders', '--json'], vars),
+  ]);
   const ran = [a, b].filter((r) => r.code === 0);
   const refused = [a, b].filter((r) => r.code !== 0);
   expect(ran).toHaveLength(1);
   expect(refused).toHaveLength(1);
   expect(refused[0]?.code).toBe(1);
   expect(refused[0]?.stderr).toMatch(/already has a run in progress: pipeline-orders/);
-  expect(JSON.parse(ran[0]?.stdout ?? '{}') as PipelineRunResult).toMatchObject({ outcome: 'succeeded', rowsLoaded: ROWS });
+  expect(JSON.parse(ran[0]?.stdout ?? '{}') as PipelineRunResult).toMatchObject({
+    outcome: 'succeeded',
+    rowsLoaded: ROWS,
+  });
   expect((await loads()) - before).toBe(1);
 }, 180_000);
 
@@ -75,12 +83,23 @@ test('a schedule firing during a manual run is skipped; one load', async () => {
   // The manual run is held in diagnosis: the model endpoint answers 500 (retried with backoff)
   // until the test gives it an answer, so the schedule fires while the run is surely active.
   const people = path.join(home, 'people.csv');
-  const rows = Array.from({ length: 400 }, (_, i) => ({ id: i + 1, first: `First${i % 37}`, last: `Last${i % 41}`, amount: (i % 100) / 4 }));
-  fs.writeFileSync(people, `id,full_name,amount\n${rows.map((r) => `${r.id},${r.first} ${r.last},${r.amount}`).join('\n')}\n`);
+  const rows = Array.from({ length: 400 }, (_, i) => ({
+    id: i + 1,
+    first: `First${i % 37}`,
+    last: `Last${i % 41}`,
+    amount: (i % 100) / 4,
+  }));
+  fs.writeFileSync(
+    people,
+    `id,full_name,amount\n${rows.map((r) => `${r.id},${r.first} ${r.last},${r.amount}`).join('\n')}\n`,
+  );
   expect((await runCliWatched(['init', 'people', '--source', people], vars)).code).toBe(0);
   expect((await runCliWatched(['run', 'people', '--json'], vars)).code).toBe(0);
   const split = path.join(home, 'people-split.csv');
-  fs.writeFileSync(split, `id,first_name,last_name,amount\n${rows.map((r) => `${r.id},${r.first},${r.last},${r.amount}`).join('\n')}\n`);
+  fs.writeFileSync(
+    split,
+    `id,first_name,last_name,amount\n${rows.map((r) => `${r.id},${r.first},${r.last},${r.amount}`).join('\n')}\n`,
+  );
   const before = await loads();
 
   const asked = fake.requests.length;
@@ -94,7 +113,10 @@ test('a schedule firing during a manual run is skipped; one load', async () => {
     scheduledId = (await schedule.describe()).info.recentActions[0]?.action.workflow.workflowId;
     if (!scheduledId) await new Promise((r) => setTimeout(r, 50));
   }
-  const scheduled = (await env.client.workflow.getHandle(scheduledId).result()) as { outcome: string; reason: string | null };
+  const scheduled = (await env.client.workflow.getHandle(scheduledId).result()) as {
+    outcome: string;
+    reason: string | null;
+  };
   expect(scheduled.outcome).toBe('skipped');
   expect(scheduled.reason).toMatch(/in progress/);
 

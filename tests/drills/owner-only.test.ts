@@ -23,13 +23,22 @@ afterAll(async () => {
 test('everything heal writes in the state directory is owner-only (no group/other bits)', async () => {
   const home = tempDir('heal-drill-perms-');
   await seedBundle(home);
-  const vars = cliEnv({ HEAL_HOME: home, HEAL_ALLOWED_ROOTS: home, TEMPORAL_ADDRESS: env.address, HEAL_TASK_QUEUE: uniqueTaskQueue('drill-perms') });
+  const vars = cliEnv({
+    HEAL_HOME: home,
+    HEAL_ALLOWED_ROOTS: home,
+    TEMPORAL_ADDRESS: env.address,
+    HEAL_TASK_QUEUE: uniqueTaskQueue('drill-perms'),
+  });
   const clean = path.join(home, 'orders.csv');
-  fs.writeFileSync(clean, `id,amount\n${Array.from({ length: 200 }, (_, i) => `${i},${i / 4}`).join('\n')}\n`, { mode: 0o600 });
+  fs.writeFileSync(clean, `id,amount\n${Array.from({ length: 200 }, (_, i) => `${i},${i / 4}`).join('\n')}\n`, {
+    mode: 0o600,
+  });
   expect((await runCliWatched(['init', 'orders', '--source', clean], vars)).code).toBe(0);
   expect((await runCliWatched(['run', 'orders'], vars)).code).toBe(0);
   const drifted = path.join(home, 'orders-renamed.csv');
-  fs.writeFileSync(drifted, `id,amount_usd\n${Array.from({ length: 200 }, (_, i) => `${i},${i / 4}`).join('\n')}\n`, { mode: 0o600 });
+  fs.writeFileSync(drifted, `id,amount_usd\n${Array.from({ length: 200 }, (_, i) => `${i},${i / 4}`).join('\n')}\n`, {
+    mode: 0o600,
+  });
   expect((await runCliWatched(['run', 'orders', '--source', drifted], vars)).code).toBe(0);
   const open = tree(home)
     .map((p) => ({ p, mode: fs.statSync(path.join(home, p)).mode & 0o777 }))

@@ -62,7 +62,12 @@ let slack: Recorder;
 let github: Recorder;
 
 beforeAll(async () => {
-  [env, fake, slack, github] = await Promise.all([createDevEnv(), startFakeOpenAI(), recorder(200, 'ok'), recorder(503, 'down')]);
+  [env, fake, slack, github] = await Promise.all([
+    createDevEnv(),
+    startFakeOpenAI(),
+    recorder(200, 'ok'),
+    recorder(503, 'down'),
+  ]);
 }, 120_000);
 
 afterAll(async () => {
@@ -97,8 +102,17 @@ test('a full LLM-healed episode: no secret anywhere, pii values never sent, stat
   // A pipeline with a pii column: full_name.
   const clean = path.join(home, 'people.csv');
   const n = 400;
-  const rows = Array.from({ length: n }, (_, i) => ({ id: i + 1, first: person(i)[0], last: person(i)[1], amount: ((i * 7919) % 1000) / 4 }));
-  fs.writeFileSync(clean, `id,full_name,amount\n${rows.map((r) => `${r.id},${r.first} ${r.last},${r.amount}`).join('\n')}\n`, { mode: 0o600 });
+  const rows = Array.from({ length: n }, (_, i) => ({
+    id: i + 1,
+    first: person(i)[0],
+    last: person(i)[1],
+    amount: ((i * 7919) % 1000) / 4,
+  }));
+  fs.writeFileSync(
+    clean,
+    `id,full_name,amount\n${rows.map((r) => `${r.id},${r.first} ${r.last},${r.amount}`).join('\n')}\n`,
+    { mode: 0o600 },
+  );
   const init = await runCliWatched(['--verbose', 'init', 'people', '--source', clean], vars);
   expect(init.code).toBe(0);
   const v1 = path.join(home, 'pipelines', 'people', 'versions', 'v1.yaml');
@@ -112,7 +126,11 @@ test('a full LLM-healed episode: no secret anywhere, pii values never sent, stat
 
   // Drift the rules doctor cannot fix: the name is split in two. The model derives it back.
   const drifted = path.join(home, 'people-split.csv');
-  fs.writeFileSync(drifted, `id,first_name,last_name,amount\n${rows.map((r) => `${r.id},${r.first},${r.last},${r.amount}`).join('\n')}\n`, { mode: 0o600 });
+  fs.writeFileSync(
+    drifted,
+    `id,first_name,last_name,amount\n${rows.map((r) => `${r.id},${r.first},${r.last},${r.amount}`).join('\n')}\n`,
+    { mode: 0o600 },
+  );
   const seen = fake.requests.length;
   fake.enqueue({
     content: JSON.stringify({
@@ -125,7 +143,8 @@ test('a full LLM-healed episode: no secret anywhere, pii values never sent, stat
     }),
   });
   const healed = await runCliWatched(['--verbose', 'run', 'people', '--source', drifted], vars, 90_000);
-  if (process.env['HEAL_DRILL_VERBOSE']) console.log(healed, JSON.stringify(fake.requests.slice(seen).map((r) => r.text.slice(0, 300))));
+  if (process.env['HEAL_DRILL_VERBOSE'])
+    console.log(healed, JSON.stringify(fake.requests.slice(seen).map((r) => r.text.slice(0, 300))));
   expect({ code: healed.code, out: healed.stdout }).toMatchObject({ code: 0, out: expect.stringMatching(/healed/) });
   expect(fake.requests.length - seen).toBe(1);
   expect(await tableRows(path.join(home, 'warehouse.duckdb'), 'people')).toEqual(before);
@@ -161,8 +180,13 @@ test('a full LLM-healed episode: no secret anywhere, pii values never sent, stat
   // Privacy: no value of the pii column (nor of the source columns it now comes from) was sent.
   const prompt = fake.requests[seen]?.text ?? '';
   for (const name of [...FIRST, ...LAST]) expect(prompt).not.toContain(name);
-  const user = ((fake.requests[seen]?.body as { messages: { role: string; content: string }[] }).messages.find((m) => m.role === 'user')?.content) ?? '';
-  const data = JSON.parse(user.slice(user.indexOf(DATA_OPEN) + DATA_OPEN.length, user.indexOf(DATA_CLOSE))) as { source: { columns: { name: string; samples?: string[] }[] } };
+  const user =
+    (fake.requests[seen]?.body as { messages: { role: string; content: string }[] }).messages.find(
+      (m) => m.role === 'user',
+    )?.content ?? '';
+  const data = JSON.parse(user.slice(user.indexOf(DATA_OPEN) + DATA_OPEN.length, user.indexOf(DATA_CLOSE))) as {
+    source: { columns: { name: string; samples?: string[] }[] };
+  };
   for (const c of data.source.columns) {
     expect((c.samples ?? []).length).toBeLessThanOrEqual(5);
     for (const s of c.samples ?? []) expect(s.length).toBeLessThanOrEqual(41);

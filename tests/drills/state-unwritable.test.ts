@@ -14,13 +14,16 @@ import { runPipeline } from './helpers/drill';
 
 const suite = useDevEnv();
 
-const csv = (n: number, amount = 'amount') => `id,name,${amount}\n${Array.from({ length: n }, (_, i) => `${i + 1},n${i % 17},${(i % 50) / 2}`).join('\n')}\n`;
+const csv = (n: number, amount = 'amount') =>
+  `id,name,${amount}\n${Array.from({ length: n }, (_, i) => `${i + 1},n${i % 17},${(i % 50) / 2}`).join('\n')}\n`;
 
 test('state writes fail with StateUnwritable naming the path and the cause (ENOTDIR, ENOSPC)', () => {
   const home = tempDir('heal-drill-state-');
   fs.writeFileSync(path.join(home, 'blocker'), 'a file where a directory is expected');
   expect(() => ensureDir(path.join(home, 'blocker', 'sub'))).toThrow(StateUnwritableError);
-  expect(() => writeFileAtomic(path.join(home, 'blocker', 'x.json'), '{}')).toThrow(/blocker.*cannot write the state directory/);
+  expect(() => writeFileAtomic(path.join(home, 'blocker', 'x.json'), '{}')).toThrow(
+    /blocker.*cannot write the state directory/,
+  );
   // A full disk: /dev/full answers every write with ENOSPC.
   expect(() => appendLine('/dev/full', 'x')).toThrow(/\/dev\/full: cannot write the state directory \(disk full\)/);
 });

@@ -26,7 +26,12 @@ beforeAll(async () => {
   config = testConfig(home, { HEAL_TASK_QUEUE: taskQueue });
   const [e, bundle] = await Promise.all([createDevEnv(), testWorkflowBundle()]);
   env = e;
-  worker = await Worker.create({ connection: env.nativeConnection, taskQueue, workflowBundle: bundle, activities: createActivities({ config }) });
+  worker = await Worker.create({
+    connection: env.nativeConnection,
+    taskQueue,
+    workflowBundle: bundle,
+    activities: createActivities({ config }),
+  });
   running = worker.run();
   vars = cliEnv({
     HEAL_HOME: home,
@@ -66,7 +71,16 @@ test('run --json: a clean load prints exactly one JSON object and exits 0', asyn
   const r = await runCli(['run', 'iowa', '--json'], vars);
   expect(r.code).toBe(0);
   const out = parseOnlyJson(r.stdout);
-  expect(out).toMatchObject({ outcome: 'succeeded', pipeline: 'iowa', table: 'iowa', rowsLoaded: 51, rowsQuarantined: 0, specVersion: 1, attempts: 0, driftReport: null });
+  expect(out).toMatchObject({
+    outcome: 'succeeded',
+    pipeline: 'iowa',
+    table: 'iowa',
+    rowsLoaded: 51,
+    rowsQuarantined: 0,
+    specVersion: 1,
+    attempts: 0,
+    driftReport: null,
+  });
   expect(out.workflowId).toBe('pipeline-iowa');
   expect(out.runKey).toMatch(/^pipeline-iowa-\d{8}T\d+Z$/);
   expect(path.isAbsolute(out.warehouse ?? '')).toBe(true);

@@ -27,7 +27,11 @@ let browser: Browser | undefined;
 /** Start `heal dashboard --serve` and resolve with the URL it prints (no fixed port, no sleep). */
 function serve(args: string[]): Promise<{ child: ChildProcess; url: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [HEAL_BIN, 'dashboard', '--serve', ...args], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [HEAL_BIN, 'dashboard', '--serve', ...args], {
+      cwd: ROOT,
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let out = '';
     let err = '';
     const timer = setTimeout(() => reject(new Error(`dashboard did not start: ${out}${err}`)), 60_000);
@@ -128,9 +132,16 @@ test('the live page in Chromium: numbers equal heal metrics --json, charts drawn
   expect(res?.headers()['content-security-policy']).toContain("script-src 'nonce-");
 
   // Every number on the page is tagged with its path in the metrics JSON: all equal.
-  const shown = await page.$$eval('[data-metric]', (els) => els.map((e) => ({ path: e.getAttribute('data-metric') ?? '', value: e.getAttribute('data-value') ?? '', text: e.textContent ?? '' })));
+  const shown = await page.$$eval('[data-metric]', (els) =>
+    els.map((e) => ({
+      path: e.getAttribute('data-metric') ?? '',
+      value: e.getAttribute('data-value') ?? '',
+      text: e.textContent ?? '',
+    })),
+  );
   expect(shown.length).toBeGreaterThanOrEqual(25);
-  const lookup = (p: string): unknown => p.split('.').reduce<unknown>((o, k) => (o as Record<string, unknown> | undefined)?.[k], expected);
+  const lookup = (p: string): unknown =>
+    p.split('.').reduce<unknown>((o, k) => (o as Record<string, unknown> | undefined)?.[k], expected);
   for (const s of shown) expect([s.path, JSON.parse(s.value)]).toEqual([s.path, lookup(s.path)]);
   const text = (p: string) => shown.find((s) => s.path === p)?.text;
   expect(text('runs.total')).toBe('10');
@@ -144,15 +155,23 @@ test('the live page in Chromium: numbers equal heal metrics --json, charts drawn
   expect(text('notifications.failed')).toBe('1');
 
   // Charts: one point per healed episode at its MTTR; stacked bars adding up to the runs per day.
-  const points = await page.$$eval('#chart-mttr circle.pt', (els) => els.map((e) => Number(e.getAttribute('data-mttr-ms'))));
+  const points = await page.$$eval('#chart-mttr circle.pt', (els) =>
+    els.map((e) => Number(e.getAttribute('data-mttr-ms'))),
+  );
   expect(points).toEqual(expected.mttrSeries.map((p) => p.mttrMs));
   expect(await page.$$eval('#chart-mttr polyline.line', (els) => els.length)).toBe(1);
   const bars = await page.$$eval('#chart-outcomes rect.bar', (els) =>
-    els.map((e) => ({ date: e.getAttribute('data-date'), outcome: e.getAttribute('data-outcome'), n: Number(e.getAttribute('data-count')), h: (e as unknown as { getBBox(): { height: number } }).getBBox().height })),
+    els.map((e) => ({
+      date: e.getAttribute('data-date'),
+      outcome: e.getAttribute('data-outcome'),
+      n: Number(e.getAttribute('data-count')),
+      h: (e as unknown as { getBBox(): { height: number } }).getBBox().height,
+    })),
   );
   expect(bars.reduce((s, b) => s + b.n, 0)).toBe(expected.runs.total);
   for (const b of bars) expect(b.h).toBeGreaterThan(0);
-  for (const d of expected.daily) expect(bars.filter((b) => b.date === d.date).reduce((s, b) => s + b.n, 0)).toBe(d.runs);
+  for (const d of expected.daily)
+    expect(bars.filter((b) => b.date === d.date).reduce((s, b) => s + b.n, 0)).toBe(d.runs);
   expect(bars.find((b) => b.date === '2026-11-23' && b.outcome === 'rolled-back')?.n).toBe(1);
 
   // The hostile error text is shown as text; nothing in it ran or became an element.
@@ -160,13 +179,24 @@ test('the live page in Chromium: numbers equal heal metrics --json, charts drawn
   expect(mainText).toContain(HOSTILE_ERROR);
   expect(mainText).toContain('Slack answered HTTP 500 (<b>internal_error</b>)');
   expect(await page.$$eval('#main script, #main img', (els) => els.length)).toBe(0);
-  expect(await page.$$eval('#main *', (els) => els.filter((e) => e.children.length === 0 && e.textContent === 'internal_error').length)).toBe(0);
+  expect(
+    await page.$$eval(
+      '#main *',
+      (els) => els.filter((e) => e.children.length === 0 && e.textContent === 'internal_error').length,
+    ),
+  ).toBe(0);
   expect(await page.evaluate(() => (globalThis as unknown as { __pwned?: number }).__pwned)).toBeUndefined();
 
   // Tables: links to the Web UI and the PR; pipelines with their version and schedule.
-  expect(await page.getAttribute('tr[data-episode="r3-heal"] a:text("episode")', 'href')).toBe(`${UI}/namespaces/default/workflows/r3-heal`);
-  expect(await page.getAttribute('tr[data-episode="r3-heal"] a:text("run")', 'href')).toBe(`${UI}/namespaces/default/workflows/pipeline-weather/0000-r3/history`);
-  expect(await page.getAttribute('tr[data-episode="r3-heal"] a:text("PR")', 'href')).toBe('https://github.example/acme/heal/pull/7');
+  expect(await page.getAttribute('tr[data-episode="r3-heal"] a:text("episode")', 'href')).toBe(
+    `${UI}/namespaces/default/workflows/r3-heal`,
+  );
+  expect(await page.getAttribute('tr[data-episode="r3-heal"] a:text("run")', 'href')).toBe(
+    `${UI}/namespaces/default/workflows/pipeline-weather/0000-r3/history`,
+  );
+  expect(await page.getAttribute('tr[data-episode="r3-heal"] a:text("PR")', 'href')).toBe(
+    'https://github.example/acme/heal/pull/7',
+  );
   expect(await page.innerText('tr[data-pipeline="users"]')).toMatch(/users\s+v1\s+users\s+auto\s+every 1h\s+4/);
   expect(await page.innerText('tr[data-pipeline="weather"]')).toMatch(/weather\s+v1\s+weather\s+auto\s+—\s+3/);
 
@@ -178,7 +208,11 @@ test('the live page in Chromium: numbers equal heal metrics --json, charts drawn
   fs.appendFileSync(path.join(home, 'metrics', 'runs.jsonl'), `${JSON.stringify(extra)}\n`);
   await page.waitForSelector('[data-metric="runs.total"][data-value="11"]', { timeout: 30_000 });
   expect(await page.innerText('#status')).toMatch(/^live · updated /);
-  expect(await page.$$eval('#chart-outcomes rect.bar', (els) => els.reduce((s, e) => s + Number(e.getAttribute('data-count')), 0))).toBe(11);
+  expect(
+    await page.$$eval('#chart-outcomes rect.bar', (els) =>
+      els.reduce((s, e) => s + Number(e.getAttribute('data-count')), 0),
+    ),
+  ).toBe(11);
 
   await page.screenshot({ path: artifactPath('dashboard.png'), fullPage: true });
   expect(fs.statSync(artifactPath('dashboard.png')).size).toBeGreaterThan(20_000);

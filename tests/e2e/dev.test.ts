@@ -27,7 +27,12 @@ test('heal dev runs a dev server and a worker; SIGTERM stops both', async () => 
   const taskQueue = `dev-${process.pid}`;
   const child = spawn(process.execPath, [HEAL_BIN, 'dev'], {
     cwd: ROOT,
-    env: cliEnv({ HEAL_HOME: home, HEAL_DEV_PORT: String(port), HEAL_UI_PORT: String(uiPort), HEAL_TASK_QUEUE: taskQueue }),
+    env: cliEnv({
+      HEAL_HOME: home,
+      HEAL_DEV_PORT: String(port),
+      HEAL_UI_PORT: String(uiPort),
+      HEAL_TASK_QUEUE: taskQueue,
+    }),
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   let stderr = '';
@@ -47,7 +52,9 @@ test('heal dev runs a dev server and a worker; SIGTERM stops both', async () => 
       return (res.pollers?.length ?? 0) > 0;
     });
     const attrs = await client.connection.operatorService.listSearchAttributes({ namespace: 'default' });
-    expect(Object.keys(attrs.customAttributes ?? {})).toEqual(expect.arrayContaining(['PipelineName', 'HealOutcome', 'DriftKinds', 'SpecVersion']));
+    expect(Object.keys(attrs.customAttributes ?? {})).toEqual(
+      expect.arrayContaining(['PipelineName', 'HealOutcome', 'DriftKinds', 'SpecVersion']),
+    );
     await connection.close();
     expect(fs.existsSync(stateLayout(home).temporalDb)).toBe(true);
     expect(stderr).toContain(`Web UI http://localhost:${uiPort}`);

@@ -14,7 +14,14 @@ import { DRIFT_CASES, tempDir, testConfig } from '../helpers/fixtures';
 import { createDevEnv, testWorkflowBundle, uniqueTaskQueue } from '../helpers/temporal';
 
 const VEGA = path.join(path.dirname(require.resolve('vega-datasets')), '..', 'data');
-const KINDS: ChaosKind[] = ['rename-several', 'delimiter-semicolon', 'currency', 'bad-values', 'drop-required', 'truncated'];
+const KINDS: ChaosKind[] = [
+  'rename-several',
+  'delimiter-semicolon',
+  'currency',
+  'bad-values',
+  'drop-required',
+  'truncated',
+];
 
 let env: TestWorkflowEnvironment;
 let worker: Worker;
@@ -26,7 +33,12 @@ const config = testConfig(path.join(work, 'state'), { HEAL_TASK_QUEUE: taskQueue
 beforeAll(async () => {
   const [e, bundle] = await Promise.all([createDevEnv(), testWorkflowBundle()]);
   env = e;
-  worker = await Worker.create({ connection: env.nativeConnection, taskQueue, workflowBundle: bundle, activities: createActivities({ config }) });
+  worker = await Worker.create({
+    connection: env.nativeConnection,
+    taskQueue,
+    workflowBundle: bundle,
+    activities: createActivities({ config }),
+  });
   running = worker.run();
 }, 120_000);
 
@@ -43,19 +55,33 @@ test('chaos kinds on real data and the drift-case folders: no WRONG, every case 
   for (const kind of KINDS) {
     const out = path.join(work, `${kind}.csv`);
     const r = await writeChaos(kind, clean, out, 7);
-    cases.push({ dataset: 'seattle', kind, clean, drifted: r.applicable ? out : undefined, expect: r.expect, change: r.note });
+    cases.push({
+      dataset: 'seattle',
+      kind,
+      clean,
+      drifted: r.applicable ? out : undefined,
+      expect: r.expect,
+      change: r.note,
+    });
   }
   cases.push(...driftCaseFolders(DRIFT_CASES));
   const g = {
-    env: { PATH: process.env['PATH'], HOME: process.env['HOME'], HEAL_HOME: config.home, HEAL_ALLOWED_ROOTS: config.allowedRoots.join(path.delimiter), TEMPORAL_ADDRESS: env.address, HEAL_TASK_QUEUE: taskQueue },
+    env: {
+      PATH: process.env['PATH'],
+      HOME: process.env['HOME'],
+      HEAL_HOME: config.home,
+      HEAL_ALLOWED_ROOTS: config.allowedRoots.join(path.delimiter),
+      TEMPORAL_ADDRESS: env.address,
+      HEAL_TASK_QUEUE: taskQueue,
+    },
     warehouse: config.warehouse,
     bin: HEAL_BIN,
   };
   const results = await runCases(g, cases, 3);
   const m = formatMatrix(results);
   expect(results.filter((r) => r.verdict !== 'n/a')).toHaveLength(KINDS.length + 3);
-  expect(results.map((r) => `${r.dataset}/${r.kind}: ${r.verdict} ${r.verdict.endsWith('correct') ? '' : r.detail}`.trim())).toEqual(
-    results.map((r) => `${r.dataset}/${r.kind}: ${r.expect === 'succeeded' ? 'succeeded' : r.expect}-correct`),
-  );
+  expect(
+    results.map((r) => `${r.dataset}/${r.kind}: ${r.verdict} ${r.verdict.endsWith('correct') ? '' : r.detail}`.trim()),
+  ).toEqual(results.map((r) => `${r.dataset}/${r.kind}: ${r.expect === 'succeeded' ? 'succeeded' : r.expect}-correct`));
   expect(m.wrong).toBe(0);
 }, 300_000);

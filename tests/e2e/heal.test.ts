@@ -27,9 +27,19 @@ beforeAll(async () => {
   const config = testConfig(home, { HEAL_TASK_QUEUE: taskQueue });
   const [e, bundle] = await Promise.all([createDevEnv(), testWorkflowBundle()]);
   env = e;
-  worker = await Worker.create({ connection: env.nativeConnection, taskQueue, workflowBundle: bundle, activities: createActivities({ config }) });
+  worker = await Worker.create({
+    connection: env.nativeConnection,
+    taskQueue,
+    workflowBundle: bundle,
+    activities: createActivities({ config }),
+  });
   running = worker.run();
-  vars = cliEnv({ HEAL_HOME: home, HEAL_ALLOWED_ROOTS: home, TEMPORAL_ADDRESS: env.address, HEAL_TASK_QUEUE: taskQueue });
+  vars = cliEnv({
+    HEAL_HOME: home,
+    HEAL_ALLOWED_ROOTS: home,
+    TEMPORAL_ADDRESS: env.address,
+    HEAL_TASK_QUEUE: taskQueue,
+  });
 }, 120_000);
 
 afterAll(async () => {
@@ -39,16 +49,28 @@ afterAll(async () => {
 });
 
 type Table = string[][];
-const readCsv = (file: string): Table => fs.readFileSync(file, 'utf8').trimEnd().split('\n').map((l) => l.split(','));
-const writeCsv = (file: string, t: Table, delimiter = ','): void => fs.writeFileSync(file, t.map((r) => r.join(delimiter)).join('\n') + '\n');
+const readCsv = (file: string): Table =>
+  fs
+    .readFileSync(file, 'utf8')
+    .trimEnd()
+    .split('\n')
+    .map((l) => l.split(','));
+const writeCsv = (file: string, t: Table, delimiter = ','): void =>
+  fs.writeFileSync(file, t.map((r) => r.join(delimiter)).join('\n') + '\n');
 const renameHeader = (t: Table, f: (h: string) => string): Table => [t[0]!.map(f), ...t.slice(1)];
 const reorder = (t: Table, order: number[]): Table => t.map((r) => order.map((i) => r[i] ?? ''));
 const dropColumn = (t: Table, i: number): Table => t.map((r) => r.filter((_, j) => j !== i));
 const usDates = (t: Table, col: number): Table =>
-  t.map((r, i) => (i === 0 ? r : r.map((v, j) => (j === col ? v.replace(/^(\d{4})-(\d{2})-(\d{2})$/, '$2/$3/$1') : v))));
+  t.map((r, i) =>
+    i === 0 ? r : r.map((v, j) => (j === col ? v.replace(/^(\d{4})-(\d{2})-(\d{2})$/, '$2/$3/$1') : v)),
+  );
 
 const cases: { name: string; drift: (t: Table) => Table; kinds: string[] }[] = [
-  { name: 'renamed', drift: (t) => renameHeader(t, (h) => (h === 'temp_max' ? 'tempMax' : h === 'precipitation' ? 'precip' : h)), kinds: ['renamed'] },
+  {
+    name: 'renamed',
+    drift: (t) => renameHeader(t, (h) => (h === 'temp_max' ? 'tempMax' : h === 'precipitation' ? 'precip' : h)),
+    kinds: ['renamed'],
+  },
   { name: 'recased', drift: (t) => renameHeader(t, (h) => h.toUpperCase()), kinds: ['renamed'] },
   { name: 'reordered', drift: (t) => reorder(t, [5, 0, 3, 2, 1, 4]), kinds: ['reordered'] },
   { name: 'us-dates', drift: (t) => usDates(t, 0), kinds: ['format-change'] },

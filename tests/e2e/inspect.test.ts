@@ -42,9 +42,19 @@ beforeAll(async () => {
   // The CLI's replay reuses the bundle this test built (same content hash) instead of re-bundling.
   fs.mkdirSync(path.join(home, 'cache'), { recursive: true });
   fs.copyFileSync(bundle.codePath, path.join(home, 'cache', path.basename(bundle.codePath)));
-  worker = await Worker.create({ connection: env.nativeConnection, taskQueue, workflowBundle: bundle, activities: createActivities({ config }) });
+  worker = await Worker.create({
+    connection: env.nativeConnection,
+    taskQueue,
+    workflowBundle: bundle,
+    activities: createActivities({ config }),
+  });
   running = worker.run();
-  vars = cliEnv({ HEAL_HOME: home, HEAL_ALLOWED_ROOTS: [home, DRIFT_CASES].join(path.delimiter), TEMPORAL_ADDRESS: env.address, HEAL_TASK_QUEUE: taskQueue });
+  vars = cliEnv({
+    HEAL_HOME: home,
+    HEAL_ALLOWED_ROOTS: [home, DRIFT_CASES].join(path.delimiter),
+    TEMPORAL_ADDRESS: env.address,
+    HEAL_TASK_QUEUE: taskQueue,
+  });
 
   await initPipeline(config, 'iowa', driftCase('iowa-camel-rename', 'clean.csv'));
   const ok = await runCli(['run', 'iowa', '--json', '--source', driftCase('iowa-camel-rename', 'drifted.csv')], vars);
@@ -71,7 +81,20 @@ describe('heal inspect', () => {
     expect(r.code).toBe(0);
     const t = onlyJson<Timeline>(r.stdout);
     expect(Object.keys(t)).toEqual(
-      expect.arrayContaining(['workflowId', 'runId', 'type', 'status', 'pipeline', 'drift', 'attempts', 'decision', 'outcome', 'specVersion', 'durations', 'events']),
+      expect.arrayContaining([
+        'workflowId',
+        'runId',
+        'type',
+        'status',
+        'pipeline',
+        'drift',
+        'attempts',
+        'decision',
+        'outcome',
+        'specVersion',
+        'durations',
+        'events',
+      ]),
     );
     expect(t).toMatchObject({
       workflowId: 'pipeline-iowa',
@@ -92,13 +115,25 @@ describe('heal inspect', () => {
     expect(a).toMatchObject({ attempt: 1, doctor: 'rules', status: 'completed', error: null, candidateVersion: 2 });
     expect(a?.patchText.join('\n')).toContain('netGeneration');
     expect(a?.checks.length).toBeGreaterThan(2);
-    for (const c of a?.checks ?? []) expect(c).toEqual(expect.objectContaining({ name: expect.any(String), passed: true, figure: expect.any(String) }));
+    for (const c of a?.checks ?? [])
+      expect(c).toEqual(
+        expect.objectContaining({ name: expect.any(String), passed: true, figure: expect.any(String) }),
+      );
     expect(typeof a?.durationMs).toBe('number');
     expect(a?.activities.map((x) => x.name)).toEqual(['diagnose', 'proposePatch', 'verifyPatch']);
     // Durations per activity come from scheduled → closed event times.
     const names = t.durations.activities.map((x) => `${x.in}:${x.name}`);
-    expect(names).toEqual(expect.arrayContaining(['run:getPipeline', 'run:loadSource', 'episode:applyVersion', 'episode:loadSource', 'attempt 1:verifyPatch']));
-    for (const x of t.durations.activities) if (x.status === 'completed' || x.status === 'failed') expect(x.durationMs).toEqual(expect.any(Number));
+    expect(names).toEqual(
+      expect.arrayContaining([
+        'run:getPipeline',
+        'run:loadSource',
+        'episode:applyVersion',
+        'episode:loadSource',
+        'attempt 1:verifyPatch',
+      ]),
+    );
+    for (const x of t.durations.activities)
+      if (x.status === 'completed' || x.status === 'failed') expect(x.durationMs).toEqual(expect.any(Number));
     expect(t.durations.totalMs).toBeGreaterThan(0);
     // Events of the run, the episode and the attempt, merged in time order.
     expect(new Set(t.events.map((e) => e.in))).toEqual(new Set(['run', 'episode', 'attempt 1']));
@@ -111,7 +146,12 @@ describe('heal inspect', () => {
     const r = await runCli(['inspect', 'pipeline-iowa', '--json'], vars);
     expect(r.code).toBe(0);
     const t = onlyJson<Timeline>(r.stdout);
-    expect(t).toMatchObject({ runId: failed.runId, status: 'failed', outcome: 'failed', specVersion: { before: 2, after: 2, rolledBack: false } });
+    expect(t).toMatchObject({
+      runId: failed.runId,
+      status: 'failed',
+      outcome: 'failed',
+      specVersion: { before: 2, after: 2, rolledBack: false },
+    });
     expect(t.drift?.kinds).toContain('missing-column');
     expect(t.attempts).toHaveLength(1);
     expect(t.attempts[0]?.error).toEqual(expect.any(String));
@@ -163,13 +203,18 @@ describe('heal inspect', () => {
       for (;;) {
         const d = await h.describe();
         if (d.searchAttributes['HealOutcome']?.[0] === 'awaiting-approval') return h;
-        if (d.status.name !== 'RUNNING' || Date.now() > deadline) throw new Error(`the episode never waited for approval (${d.status.name})`);
+        if (d.status.name !== 'RUNNING' || Date.now() > deadline)
+          throw new Error(`the episode never waited for approval (${d.status.name})`);
         await new Promise((res) => setTimeout(res, 250));
       }
     };
     const h = await startReview();
     const waiting = onlyJson<Timeline>((await runCli(['inspect', 'pipeline-gap', '--json'], vars)).stdout);
-    expect(waiting).toMatchObject({ status: 'running', outcome: 'awaiting-approval', decision: { mode: 'review', status: 'awaiting', decision: null } });
+    expect(waiting).toMatchObject({
+      status: 'running',
+      outcome: 'awaiting-approval',
+      decision: { mode: 'review', status: 'awaiting', decision: null },
+    });
     expect(waiting.decision?.timeoutMs).toBe(72 * 3_600_000);
     expect(waiting.attempts[0]).toMatchObject({ attempt: 1, error: null });
     const episodeId = waiting.episode?.workflowId ?? '';
@@ -179,29 +224,49 @@ describe('heal inspect', () => {
     await env.client.workflow.getHandle(episodeId).terminate('inspect test: stop waiting');
     await h.result().catch(() => undefined);
     const ended = onlyJson<Timeline>((await runCli(['inspect', episodeId, '--json'], vars)).stdout);
-    expect(ended).toMatchObject({ type: 'healingEpisode', status: 'terminated', outcome: 'terminated', specVersion: { before: 1, after: 1 } });
+    expect(ended).toMatchObject({
+      type: 'healingEpisode',
+      status: 'terminated',
+      outcome: 'terminated',
+      specVersion: { before: 1, after: 1 },
+    });
     expect(ended.error).toContain('stop waiting');
     expect(ended.events.at(-1)?.type).toBe('WorkflowExecutionTerminated');
 
     const h2 = await startReview();
     const p = await h2.query(progressQuery);
-    await env.client.workflow.getHandle(p.childId ?? '').executeUpdate(decideUpdate, { args: [{ decision: 'approve', by: 'alice', reason: 'figures look right' }] });
+    await env.client.workflow
+      .getHandle(p.childId ?? '')
+      .executeUpdate(decideUpdate, { args: [{ decision: 'approve', by: 'alice', reason: 'figures look right' }] });
     await h2.result();
     const approved = onlyJson<Timeline>((await runCli(['inspect', 'pipeline-gap', '--json'], vars)).stdout);
     expect(approved).toMatchObject({
       outcome: 'healed',
-      decision: { mode: 'review', status: 'approved', decision: { decision: 'approve', by: 'alice', via: 'cli', reason: 'figures look right' } },
+      decision: {
+        mode: 'review',
+        status: 'approved',
+        decision: { decision: 'approve', by: 'alice', via: 'cli', reason: 'figures look right' },
+      },
       // v2 was the terminated episode's candidate (recorded, never applied).
       specVersion: { before: 1, candidate: 3, after: 3, rolledBack: false },
     });
-    expect(approved.decision?.updates).toEqual([expect.objectContaining({ accepted: true, input: { decision: 'approve', by: 'alice', reason: 'figures look right' }, error: null })]);
+    expect(approved.decision?.updates).toEqual([
+      expect.objectContaining({
+        accepted: true,
+        input: { decision: 'approve', by: 'alice', reason: 'figures look right' },
+        error: null,
+      }),
+    ]);
     expect(approved.decision?.waitedMs).toEqual(expect.any(Number));
   }, 180_000);
 });
 
 describe('heal replay and heal histories export', () => {
   test('replay of a healed run with its episode and attempts: deterministic, exit 0', async () => {
-    const r = await runCli(['replay', 'pipeline-iowa', '--run-id', healed.runId ?? '', '--with-children', '--json'], vars);
+    const r = await runCli(
+      ['replay', 'pipeline-iowa', '--run-id', healed.runId ?? '', '--with-children', '--json'],
+      vars,
+    );
     expect(r.code).toBe(0);
     const out = onlyJson<{ deterministic: boolean; results: { type: string; deterministic: boolean }[] }>(r.stdout);
     expect(out.deterministic).toBe(true);
@@ -219,7 +284,7 @@ describe('heal replay and heal histories export', () => {
     expect(r.stdout).toMatch(/DeterminismViolationError: .*[Nn]ondeterminism/);
   }, 180_000);
 
-  test("histories export --query \"PipelineName='iowa'\" writes files that replay --file accepts", async () => {
+  test('histories export --query "PipelineName=\'iowa\'" writes files that replay --file accepts', async () => {
     const out = path.join(home, 'corpus');
     const r = await runCli(['histories', 'export', '--query', "PipelineName='iowa'", '--out', out, '--json'], vars);
     expect(r.code).toBe(0);
@@ -228,7 +293,10 @@ describe('heal replay and heal histories export', () => {
     expect(res.exported).toBe(4);
     const names = fs.readdirSync(out).sort();
     expect(names).toContain(`pipeline-iowa__${healed.runId}.json`);
-    const doc = JSON.parse(fs.readFileSync(path.join(out, `pipeline-iowa__${healed.runId}.json`), 'utf8')) as { workflowId: string; history: { events: unknown[] } };
+    const doc = JSON.parse(fs.readFileSync(path.join(out, `pipeline-iowa__${healed.runId}.json`), 'utf8')) as {
+      workflowId: string;
+      history: { events: unknown[] };
+    };
     expect(doc.workflowId).toBe('pipeline-iowa');
     expect(doc.history.events.length).toBeGreaterThan(5);
 
@@ -242,12 +310,18 @@ describe('heal replay and heal histories export', () => {
     fs.writeFileSync(bare, JSON.stringify(doc.history));
     const b = await runCli(['replay', '--file', bare, '--json'], vars);
     expect(b.code).toBe(0);
-    expect(onlyJson<{ deterministic: boolean; results: { workflowId: string }[] }>(b.stdout)).toMatchObject({ deterministic: true, results: [{ workflowId: 'pipeline-iowa' }] });
+    expect(onlyJson<{ deterministic: boolean; results: { workflowId: string }[] }>(b.stdout)).toMatchObject({
+      deterministic: true,
+      results: [{ workflowId: 'pipeline-iowa' }],
+    });
   }, 180_000);
 
   test('bad input: an unknown id, a missing file → one line, exit 2', async () => {
     const a = await runCli(['replay', 'pipeline-nope'], vars);
-    expect({ code: a.code, err: a.stderr.trim() }).toEqual({ code: 2, err: 'heal: no workflow execution pipeline-nope in namespace default' });
+    expect({ code: a.code, err: a.stderr.trim() }).toEqual({
+      code: 2,
+      err: 'heal: no workflow execution pipeline-nope in namespace default',
+    });
     const b = await runCli(['replay', '--file', path.join(home, 'missing.json')], vars);
     expect({ code: b.code, lines: b.stderr.trim().split('\n').length }).toEqual({ code: 2, lines: 1 });
   });

@@ -36,14 +36,19 @@ const taskQueue = uniqueTaskQueue('files');
 function regionParts(): { header: string; parts: string[][] } {
   const [head, ...rows] = fs.readFileSync(ZIPCODES, 'utf8').trimEnd().split('\n');
   const picked = rows.filter((_, i) => i % 10 === 0).slice(0, PER_FILE * FILES);
-  return { header: head ?? '', parts: Array.from({ length: FILES }, (_, i) => picked.slice(i * PER_FILE, (i + 1) * PER_FILE)) };
+  return {
+    header: head ?? '',
+    parts: Array.from({ length: FILES }, (_, i) => picked.slice(i * PER_FILE, (i + 1) * PER_FILE)),
+  };
 }
 
 /** Write the four files into a fresh folder; `change` may alter one file's text. */
 function writeParts(name: string, change: (i: number, text: string) => string = (_i, t) => t): string {
   const dir = path.join(home, name);
   fs.mkdirSync(dir, { recursive: true });
-  parts.forEach((rows, i) => fs.writeFileSync(path.join(dir, `p${i}.csv`), change(i, `${header}\n${rows.join('\n')}\n`)));
+  parts.forEach((rows, i) =>
+    fs.writeFileSync(path.join(dir, `p${i}.csv`), change(i, `${header}\n${rows.join('\n')}\n`)),
+  );
   return dir;
 }
 
@@ -70,9 +75,19 @@ beforeAll(async () => {
   home = tempDir();
   config = testConfig(home, { HEAL_TASK_QUEUE: taskQueue });
   ({ header, parts } = regionParts());
-  vars = cliEnv({ HEAL_HOME: home, HEAL_ALLOWED_ROOTS: home, TEMPORAL_ADDRESS: suite.env.address, HEAL_TASK_QUEUE: taskQueue });
+  vars = cliEnv({
+    HEAL_HOME: home,
+    HEAL_ALLOWED_ROOTS: home,
+    TEMPORAL_ADDRESS: suite.env.address,
+    HEAL_TASK_QUEUE: taskQueue,
+  });
   // Two workers on the task queue: this process's, and a worker process as `npm run worker` starts it.
-  worker = await Worker.create({ connection: suite.env.nativeConnection, taskQueue, workflowBundle: suite.bundle, activities: createActivities({ config }) });
+  worker = await Worker.create({
+    connection: suite.env.nativeConnection,
+    taskQueue,
+    workflowBundle: suite.bundle,
+    activities: createActivities({ config }),
+  });
   running = worker.run();
   other = startWorker(vars, path.join(home, 'worker.log'));
   await waitForWorkers(suite.env.client, taskQueue, 'default', [other]);
@@ -99,7 +114,12 @@ describe.each([
     expect((await run([name])).result).toMatchObject({ outcome: 'succeeded', rowsLoaded: PER_FILE });
     const { code, result } = await run([name, '--source', path.join(clean, '*.csv'), ...flags]);
     expect(code).toBe(0);
-    expect(result).toMatchObject({ outcome: 'succeeded', rowsLoaded: FILES * PER_FILE, rowsQuarantined: 0, error: null });
+    expect(result).toMatchObject({
+      outcome: 'succeeded',
+      rowsLoaded: FILES * PER_FILE,
+      rowsQuarantined: 0,
+      error: null,
+    });
     expect(outcomes(result)).toEqual(parts.map((_, i) => [`p${i}.csv`, 'loaded']));
     expect(result.partitionKeys).toContain('state');
     cleanRows = await tableRows(config.warehouse, name);
@@ -123,8 +143,17 @@ describe.each([
     if (!flags.length) {
       // The fix is the spec's now, for that file only: the other files still read as before.
       const spec = await runCli(['spec', name, '--json'], vars);
-      const files = (JSON.parse(spec.stdout) as { spec: { source: { files: { match: string; mapping?: Record<string, { from?: string }> }[] } } }).spec.source.files;
-      expect(files).toEqual([expect.objectContaining({ match: 'p2.csv', mapping: { county: expect.objectContaining({ from: 'county_name' }) } })]);
+      const files = (
+        JSON.parse(spec.stdout) as {
+          spec: { source: { files: { match: string; mapping?: Record<string, { from?: string }> }[] } };
+        }
+      ).spec.source.files;
+      expect(files).toEqual([
+        expect.objectContaining({
+          match: 'p2.csv',
+          mapping: { county: expect.objectContaining({ from: 'county_name' }) },
+        }),
+      ]);
     }
   });
 
@@ -153,7 +182,11 @@ describe.each([
     await init(app, path.join(dir, 'p0.csv'), '--mode', 'append');
     const first = await run([app, '--source', path.join(dir, '*.csv'), ...flags]);
     expect(first.code).toBe(1);
-    expect(first.result).toMatchObject({ outcome: 'partial', rowsLoaded: 3 * PER_FILE, error: { type: 'PartialLoad' } });
+    expect(first.result).toMatchObject({
+      outcome: 'partial',
+      rowsLoaded: 3 * PER_FILE,
+      error: { type: 'PartialLoad' },
+    });
     expect(first.result.error?.message).toMatch(/1 of 4 files set aside: p3\.csv/);
     expect(outcomes(first.result)).toEqual([
       ['p0.csv', 'loaded'],

@@ -26,9 +26,19 @@ beforeAll(async () => {
   const config = testConfig(home, { HEAL_TASK_QUEUE: taskQueue });
   const [e, bundle] = await Promise.all([createDevEnv(), testWorkflowBundle()]);
   env = e;
-  worker = await Worker.create({ connection: env.nativeConnection, taskQueue, workflowBundle: bundle, activities: createActivities({ config }) });
+  worker = await Worker.create({
+    connection: env.nativeConnection,
+    taskQueue,
+    workflowBundle: bundle,
+    activities: createActivities({ config }),
+  });
   running = worker.run();
-  vars = cliEnv({ HEAL_HOME: home, HEAL_ALLOWED_ROOTS: `${home}:${path.dirname(driftCase('iowa-camel-rename', 'clean.csv'))}`, TEMPORAL_ADDRESS: env.address, HEAL_TASK_QUEUE: taskQueue });
+  vars = cliEnv({
+    HEAL_HOME: home,
+    HEAL_ALLOWED_ROOTS: `${home}:${path.dirname(driftCase('iowa-camel-rename', 'clean.csv'))}`,
+    TEMPORAL_ADDRESS: env.address,
+    HEAL_TASK_QUEUE: taskQueue,
+  });
 }, 120_000);
 
 afterAll(async () => {
@@ -48,7 +58,12 @@ async function pipeline(name: string): Promise<void> {
 }
 
 /** Poll a CLI command until `pick` finds what it waits for (the server moves on its own). */
-async function until<T>(args: string[], pick: (r: CliRun) => T | undefined, what: string, timeoutMs = 60_000): Promise<T> {
+async function until<T>(
+  args: string[],
+  pick: (r: CliRun) => T | undefined,
+  what: string,
+  timeoutMs = 60_000,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const r = await runCli(args, vars);
@@ -66,7 +81,11 @@ interface Pending {
 test('review mode: pending lists the episode; a wrong id and a second decision get clear errors; approve heals; status, versions, rollback', async () => {
   await pipeline('rev');
   const run = runCli(['run', 'rev', '--review', '--json', '--source', DRIFTED], vars);
-  const waiting = await until(['pending', '--json'], (r) => json<Pending>(r).pending.find((p) => p.pipeline === 'rev'), 'the episode to wait');
+  const waiting = await until(
+    ['pending', '--json'],
+    (r) => json<Pending>(r).pending.find((p) => p.pipeline === 'rev'),
+    'the episode to wait',
+  );
   expect(waiting.episodeId).toMatch(/^pipeline-rev-\d{8}T\d{9}Z-heal$/);
   expect(waiting.candidateVersion).toBe(2);
 
@@ -77,21 +96,38 @@ test('review mode: pending lists the episode; a wrong id and a second decision g
   // Approve by pipeline name: the active run's episode.
   const ok = await runCli(['approve', 'rev', '--by', 'alice', '--reason', 'checked the mapping', '--json'], vars);
   expect(ok.code).toBe(0);
-  expect(json<{ episodeId: string; decision: string; by: string }>(ok)).toMatchObject({ episodeId: waiting.episodeId, decision: 'approve', by: 'alice' });
+  expect(json<{ episodeId: string; decision: string; by: string }>(ok)).toMatchObject({
+    episodeId: waiting.episodeId,
+    decision: 'approve',
+    by: 'alice',
+  });
   const again = await runCli(['reject', waiting.episodeId], vars);
   expect(again.code).toBe(1);
   expect(again.stderr).toMatch(/already approved by alice|no longer waiting/);
 
   const r = json<PipelineRunResult>(await run);
-  expect(r).toMatchObject({ outcome: 'healed', specVersion: 2, workflowId: 'pipeline-rev', decision: { decision: 'approve', by: 'alice', reason: 'checked the mapping' } });
+  expect(r).toMatchObject({
+    outcome: 'healed',
+    specVersion: 2,
+    workflowId: 'pipeline-rev',
+    decision: { decision: 'approve', by: 'alice', reason: 'checked the mapping' },
+  });
 
   const status = await runCli(['status', 'rev', '--json'], vars);
   expect(status.code).toBe(0);
-  const st = json<{ specVersion: number; mode: string; runs: { type: string; status: string }[]; pending: unknown[]; active: unknown }>(status);
+  const st = json<{
+    specVersion: number;
+    mode: string;
+    runs: { type: string; status: string }[];
+    pending: unknown[];
+    active: unknown;
+  }>(status);
   expect(st).toMatchObject({ specVersion: 2, mode: 'auto', pending: [], active: null });
   expect(st.runs.length).toBeGreaterThanOrEqual(1);
 
-  const versions = json<{ versions: { version: number; current: boolean; reason: string; diff: string[]; episodeId: string | null }[] }>(await runCli(['versions', 'rev', '--json'], vars));
+  const versions = json<{
+    versions: { version: number; current: boolean; reason: string; diff: string[]; episodeId: string | null }[];
+  }>(await runCli(['versions', 'rev', '--json'], vars));
   expect(versions.versions.map((v) => [v.version, v.current])).toEqual([
     [1, false],
     [2, true],
@@ -101,7 +137,12 @@ test('review mode: pending lists the episode; a wrong id and a second decision g
 
   const back = await runCli(['rollback', 'rev', '--json'], vars);
   expect(back.code).toBe(0);
-  expect(json<{ outcome: string; fromVersion: number; toVersion: number; reloaded: boolean }>(back)).toMatchObject({ outcome: 'rolled-back', fromVersion: 2, toVersion: 1, reloaded: true });
+  expect(json<{ outcome: string; fromVersion: number; toVersion: number; reloaded: boolean }>(back)).toMatchObject({
+    outcome: 'rolled-back',
+    fromVersion: 2,
+    toVersion: 1,
+    reloaded: true,
+  });
   const human = await runCli(['versions', 'rev'], vars);
   expect(human.stdout).toMatch(/● v1 .*current/);
   expect(human.stdout).toMatch(/made current .*manual rollback from v2/);
@@ -113,7 +154,11 @@ test('review mode: pending lists the episode; a wrong id and a second decision g
 test('two `heal run` of one pipeline at once: the second is refused with a clear message; live progress and the Web UI link', async () => {
   await pipeline('twice');
   const first = runCli(['run', 'twice', '--review', '--source', DRIFTED], vars);
-  await until(['pending', '--json', '--pipeline', 'twice'], (r) => json<Pending>(r).pending[0], 'the first run to wait');
+  await until(
+    ['pending', '--json', '--pipeline', 'twice'],
+    (r) => json<Pending>(r).pending[0],
+    'the first run to wait',
+  );
   const second = await runCli(['run', 'twice', '--json'], vars);
   expect(second.code).toBe(1);
   const out = json<{ outcome: string; error: { type: string; message: string } }>(second);
@@ -128,22 +173,32 @@ test('two `heal run` of one pipeline at once: the second is refused with a clear
   // Live progress went to stderr (a line per change when not a terminal), the link to stdout.
   expect(r.stderr).toMatch(/heal: twice \[[^\]]+\] awaiting-approval: candidate v2 verified/);
   expect(r.stdout).toMatch(/rejected by .*not today/);
-  expect(r.stdout).toMatch(/http:\/\/localhost:\d+\/namespaces\/default\/workflows\/pipeline-twice\/[0-9a-f-]+\/history/);
+  expect(r.stdout).toMatch(
+    /http:\/\/localhost:\d+\/namespaces\/default\/workflows\/pipeline-twice\/[0-9a-f-]+\/history/,
+  );
 });
 
 test('schedules: create, refuse a second, describe, list, trigger, pause, unpause, delete', async () => {
   await pipeline('sched');
   const created = await runCli(['schedule', 'create', 'sched', '--every', '1h', '--json'], vars);
   expect(created.code).toBe(0);
-  expect(json<{ scheduleId: string; overlap: string; paused: boolean; nextRuns: string[] }>(created)).toMatchObject({ scheduleId: 'heal-sched', overlap: 'SKIP', paused: false });
+  expect(json<{ scheduleId: string; overlap: string; paused: boolean; nextRuns: string[] }>(created)).toMatchObject({
+    scheduleId: 'heal-sched',
+    overlap: 'SKIP',
+    paused: false,
+  });
   const dup = await runCli(['schedule', 'create', 'sched', '--cron', '0 * * * *'], vars);
   expect(dup.code).toBe(2);
   expect(dup.stderr).toMatch(/already has a schedule/);
   const bad = await runCli(['schedule', 'create', 'sched', '--every', 'soon'], vars);
   expect(bad.code).toBe(2);
 
-  const list = json<{ schedules: { pipeline: string; spec: string }[] }>(await runCli(['schedule', 'list', '--json'], vars));
-  expect(list.schedules).toEqual(expect.arrayContaining([expect.objectContaining({ pipeline: 'sched', spec: 'every 1h' })]));
+  const list = json<{ schedules: { pipeline: string; spec: string }[] }>(
+    await runCli(['schedule', 'list', '--json'], vars),
+  );
+  expect(list.schedules).toEqual(
+    expect.arrayContaining([expect.objectContaining({ pipeline: 'sched', spec: 'every 1h' })]),
+  );
 
   expect((await runCli(['schedule', 'trigger', 'sched'], vars)).code).toBe(0);
   // The triggered action ran the pipeline under its lock id: a completed run shows in status.
@@ -156,13 +211,21 @@ test('schedules: create, refuse a second, describe, list, trigger, pause, unpaus
     'the triggered run',
   );
   expect(runs.length).toBeGreaterThanOrEqual(2);
-  const described = json<{ actions: number; recentRuns: { workflowId: string }[] }>(await runCli(['schedule', 'describe', 'sched', '--json'], vars));
+  const described = json<{ actions: number; recentRuns: { workflowId: string }[] }>(
+    await runCli(['schedule', 'describe', 'sched', '--json'], vars),
+  );
   expect(described.actions).toBe(1);
   expect(described.recentRuns[0]?.workflowId).toMatch(/^pipeline-sched-scheduled/);
 
-  expect(json<{ paused: boolean }>(await runCli(['schedule', 'pause', 'sched', '--note', 'maintenance', '--json'], vars))).toMatchObject({ paused: true, note: 'maintenance' });
-  expect(JSON.parse(fs.readFileSync(path.join(home, 'schedules', 'sched.json'), 'utf8'))).toMatchObject({ paused: true });
-  expect(json<{ paused: boolean }>(await runCli(['schedule', 'unpause', 'sched', '--json'], vars))).toMatchObject({ paused: false });
+  expect(
+    json<{ paused: boolean }>(await runCli(['schedule', 'pause', 'sched', '--note', 'maintenance', '--json'], vars)),
+  ).toMatchObject({ paused: true, note: 'maintenance' });
+  expect(JSON.parse(fs.readFileSync(path.join(home, 'schedules', 'sched.json'), 'utf8'))).toMatchObject({
+    paused: true,
+  });
+  expect(json<{ paused: boolean }>(await runCli(['schedule', 'unpause', 'sched', '--json'], vars))).toMatchObject({
+    paused: false,
+  });
   expect((await runCli(['schedule', 'delete', 'sched'], vars)).code).toBe(0);
   const gone = await runCli(['schedule', 'describe', 'sched'], vars);
   expect(gone.code).toBe(2);

@@ -30,7 +30,10 @@ test('heal run starts and stops its own dev server; history persists in SQLite',
   expect(r1).toMatchObject({ outcome: 'succeeded', rowsLoaded: 187, rowsQuarantined: 0 });
   expect(await isServerReachable(`127.0.0.1:${port}`, 'default')).toBe(false);
 
-  const second = await runCli(['run', 'gap', '--json', '--source', driftCase('gapminder-currency', 'drifted.csv')], vars);
+  const second = await runCli(
+    ['run', 'gap', '--json', '--source', driftCase('gapminder-currency', 'drifted.csv')],
+    vars,
+  );
   expect(second.code).toBe(0);
   const r2 = JSON.parse(second.stdout) as PipelineRunResult;
   expect(r2).toMatchObject({ outcome: 'healed', attempts: 1, rowsLoaded: 187 });
@@ -38,7 +41,13 @@ test('heal run starts and stops its own dev server; history persists in SQLite',
 
   // Both runs are in the SQLite history when a server starts again on the same file.
   const cli = findTemporalCli(testConfig(home));
-  const server = await startDevServer({ cliPath: cli?.path ?? '', dbFile: stateLayout(home).temporalDb, port, uiPort, headless: true });
+  const server = await startDevServer({
+    cliPath: cli?.path ?? '',
+    dbFile: stateLayout(home).temporalDb,
+    port,
+    uiPort,
+    headless: true,
+  });
   try {
     const connection = await Connection.connect({ address: server.address });
     const client = new Client({ connection });
@@ -46,7 +55,9 @@ test('heal run starts and stops its own dev server; history persists in SQLite',
     for await (const wf of client.workflow.list()) ids.push(`${wf.workflowId}@${wf.runId}`);
     const episode = r2.episodeId ?? '';
     expect(episode).toBe(`${r2.runKey}-heal`);
-    expect(ids.map((i) => i.split('@')[0]).sort()).toEqual([r1.workflowId, r2.workflowId, episode, `${episode}-attempt`].sort());
+    expect(ids.map((i) => i.split('@')[0]).sort()).toEqual(
+      [r1.workflowId, r2.workflowId, episode, `${episode}-attempt`].sort(),
+    );
     // Both runs share the pipeline's workflow id, each its own run.
     expect(ids).toEqual(expect.arrayContaining([`${r1.workflowId}@${r1.runId}`, `${r2.workflowId}@${r2.runId}`]));
     await connection.close();

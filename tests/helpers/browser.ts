@@ -15,9 +15,12 @@ import { ROOT } from './cli';
 /** The Chromium executable: `CHROMIUM_PATH`, else the first of the usual Debian/Ubuntu paths that exists. */
 export function chromiumPath(): string {
   const fromEnv = process.env['CHROMIUM_PATH'];
-  const candidates = [fromEnv, '/usr/bin/chromium', '/usr/bin/chromium-browser', '/usr/lib/chromium/chromium'].filter((p): p is string => Boolean(p));
+  const candidates = [fromEnv, '/usr/bin/chromium', '/usr/bin/chromium-browser', '/usr/lib/chromium/chromium'].filter(
+    (p): p is string => Boolean(p),
+  );
   const found = candidates.find((p) => fs.existsSync(p));
-  if (!found) throw new Error(`Chromium not found (tried ${candidates.join(', ')}): run \`npm run setup\` or set CHROMIUM_PATH`);
+  if (!found)
+    throw new Error(`Chromium not found (tried ${candidates.join(', ')}): run \`npm run setup\` or set CHROMIUM_PATH`);
   return found;
 }
 

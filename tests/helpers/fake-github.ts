@@ -107,7 +107,8 @@ export async function startFakeGitHub(opts: FakeGitHubOptions = {}): Promise<Fak
   const faults: (Fault & { left: number })[] = [];
   const requests: GitHubRequest[] = [];
   const waiters: { method: string; path: RegExp; n: number; resolve: () => void }[] = [];
-  const answered = (method: string, p: RegExp) => requests.filter((r) => r.method === method && p.test(r.path) && r.status !== undefined).length;
+  const answered = (method: string, p: RegExp) =>
+    requests.filter((r) => r.method === method && p.test(r.path) && r.status !== undefined).length;
   const wake = () => {
     for (const w of [...waiters]) {
       if (answered(w.method, w.path) >= w.n) {
@@ -140,17 +141,23 @@ export async function startFakeGitHub(opts: FakeGitHubOptions = {}): Promise<Fak
     const body = (req.body ?? {}) as Record<string, unknown>;
     let m: RegExpExecArray | null;
     if (req.method === 'GET' && rest === '') {
-      return { status: 200, body: { full_name: `${owner}/${repo}`, default_branch: defaultBranch, html_url: htmlBase() } };
+      return {
+        status: 200,
+        body: { full_name: `${owner}/${repo}`, default_branch: defaultBranch, html_url: htmlBase() },
+      };
     }
     if (req.method === 'GET' && (m = /^\/git\/ref\/heads\/(.+)$/.exec(rest))) {
       const branch = m[1] ?? '';
       const s = refs.get(branch);
-      return s ? { status: 200, body: { ref: `refs/heads/${branch}`, object: { sha: s, type: 'commit' } } } : { status: 404, body: { message: 'Not Found' } };
+      return s
+        ? { status: 200, body: { ref: `refs/heads/${branch}`, object: { sha: s, type: 'commit' } } }
+        : { status: 404, body: { message: 'Not Found' } };
     }
     if (req.method === 'POST' && rest === '/git/refs') {
       const ref = String(body.ref ?? '');
       const branch = ref.replace(/^refs\/heads\//, '');
-      if (!ref.startsWith('refs/heads/') || typeof body.sha !== 'string') return { status: 422, body: { message: 'Invalid request' } };
+      if (!ref.startsWith('refs/heads/') || typeof body.sha !== 'string')
+        return { status: 422, body: { message: 'Invalid request' } };
       if (refs.has(branch)) return { status: 422, body: { message: 'Reference already exists' } };
       refs.set(branch, body.sha);
       return { status: 201, body: { ref, object: { sha: body.sha } } };
@@ -161,36 +168,69 @@ export async function startFakeGitHub(opts: FakeGitHubOptions = {}): Promise<Fak
         const branch = req.query.get('ref') ?? defaultBranch;
         const content = files.get(`${branch}:${file}`);
         if (content === undefined) return { status: 404, body: { message: 'Not Found' } };
-        return { status: 200, body: { type: 'file', path: file, sha: sha(content), encoding: 'base64', content: Buffer.from(content).toString('base64') } };
+        return {
+          status: 200,
+          body: {
+            type: 'file',
+            path: file,
+            sha: sha(content),
+            encoding: 'base64',
+            content: Buffer.from(content).toString('base64'),
+          },
+        };
       }
       if (req.method === 'PUT') {
         const branch = String(body.branch ?? defaultBranch);
         if (!refs.has(branch)) return { status: 404, body: { message: 'Branch not found' } };
         const key = `${branch}:${file}`;
         const prior = files.get(key);
-        if (prior !== undefined && body.sha !== sha(prior)) return { status: 409, body: { message: 'sha does not match' } };
-        if (prior === undefined && body.sha !== undefined) return { status: 422, body: { message: 'sha given for a new file' } };
+        if (prior !== undefined && body.sha !== sha(prior))
+          return { status: 409, body: { message: 'sha does not match' } };
+        if (prior === undefined && body.sha !== undefined)
+          return { status: 422, body: { message: 'sha given for a new file' } };
         const content = Buffer.from(String(body.content ?? ''), 'base64').toString('utf8');
         files.set(key, content);
         const commit = sha(`${branch}:${file}:${content}:${commits.length}`);
         refs.set(branch, commit);
         commits.push({ branch, path: file, message: String(body.message ?? ''), author: body.author });
-        return { status: prior === undefined ? 201 : 200, body: { content: { path: file, sha: sha(content) }, commit: { sha: commit } } };
+        return {
+          status: prior === undefined ? 201 : 200,
+          body: { content: { path: file, sha: sha(content) }, commit: { sha: commit } },
+        };
       }
     }
     if (req.method === 'GET' && rest === '/pulls') {
       const head = req.query.get('head');
       const state = req.query.get('state') ?? 'open';
-      const list = pulls.filter((p) => (!head || `${owner}:${p.head}` === head) && (state === 'all' || p.state === state));
+      const list = pulls.filter(
+        (p) => (!head || `${owner}:${p.head}` === head) && (state === 'all' || p.state === state),
+      );
       return { status: 200, body: list.map(pullJson) };
     }
     if (req.method === 'POST' && rest === '/pulls') {
       const head = String(body.head ?? '');
-      if (!refs.has(head)) return { status: 422, body: { message: 'Validation Failed', errors: [{ field: 'head', code: 'invalid' }] } };
+      if (!refs.has(head))
+        return { status: 422, body: { message: 'Validation Failed', errors: [{ field: 'head', code: 'invalid' }] } };
       if (pulls.some((p) => p.head === head && p.state === 'open')) {
-        return { status: 422, body: { message: 'Validation Failed', errors: [{ message: `A pull request already exists for ${owner}:${head}.` }] } };
+        return {
+          status: 422,
+          body: {
+            message: 'Validation Failed',
+            errors: [{ message: `A pull request already exists for ${owner}:${head}.` }],
+          },
+        };
       }
-      const p: FakePull = { number: pulls.length + 1, title: String(body.title ?? ''), body: String(body.body ?? ''), head, base: String(body.base ?? ''), state: 'open', merged: false, mergedBy: null, closedBy: null };
+      const p: FakePull = {
+        number: pulls.length + 1,
+        title: String(body.title ?? ''),
+        body: String(body.body ?? ''),
+        head,
+        base: String(body.base ?? ''),
+        state: 'open',
+        merged: false,
+        mergedBy: null,
+        closedBy: null,
+      };
       pulls.push(p);
       return { status: 201, body: pullJson(p) };
     }
@@ -200,7 +240,12 @@ export async function startFakeGitHub(opts: FakeGitHubOptions = {}): Promise<Fak
     }
     if (req.method === 'GET' && (m = /^\/issues\/(\d+)$/.exec(rest))) {
       const p = pulls.find((x) => x.number === Number(m?.[1]));
-      return p ? { status: 200, body: { number: p.number, state: p.state, closed_by: p.closedBy ? { login: p.closedBy } : null } } : { status: 404, body: { message: 'Not Found' } };
+      return p
+        ? {
+            status: 200,
+            body: { number: p.number, state: p.state, closed_by: p.closedBy ? { login: p.closedBy } : null },
+          }
+        : { status: 404, body: { message: 'Not Found' } };
     }
     return { status: 404, body: { message: `Not Found (fake: ${req.method} ${rest})` } };
   }
@@ -218,7 +263,14 @@ export async function startFakeGitHub(opts: FakeGitHubOptions = {}): Promise<Fak
       } catch {
         // keep the text
       }
-      const rec: GitHubRequest = { method: req.method ?? 'GET', path: u.pathname, query: u.searchParams, headers: req.headers, body, at: performance.now() };
+      const rec: GitHubRequest = {
+        method: req.method ?? 'GET',
+        path: u.pathname,
+        query: u.searchParams,
+        headers: req.headers,
+        body,
+        at: performance.now(),
+      };
       requests.push(rec);
       const send = (status: number, payload: unknown, headers: Record<string, string> = {}) => {
         rec.status = status;
@@ -230,10 +282,13 @@ export async function startFakeGitHub(opts: FakeGitHubOptions = {}): Promise<Fak
       const fault = faults.find((f) => f.left > 0 && (!f.method || f.method === rec.method) && f.path.test(rec.path));
       if (fault) {
         fault.left--;
-        const answer = () => (fault.status ? send(fault.status, fault.body ?? { message: `fake fault ${fault.status}` }, fault.headers) : (() => {
-          const r = route(rec);
-          send(r.status, r.body, r.headers);
-        })());
+        const answer = () =>
+          fault.status
+            ? send(fault.status, fault.body ?? { message: `fake fault ${fault.status}` }, fault.headers)
+            : (() => {
+                const r = route(rec);
+                send(r.status, r.body, r.headers);
+              })();
         if (fault.delayMs) setTimeout(answer, fault.delayMs).unref();
         else answer();
         return;

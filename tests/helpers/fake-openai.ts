@@ -116,10 +116,19 @@ export async function startFakeOpenAI(initial: FakeReply[] = []): Promise<FakeOp
         return;
       }
       if ('status' in reply) {
-        send(res, reply.status, reply.body ?? errorBody(reply.status, `fake-openai: scripted HTTP ${reply.status}`), reply.headers);
+        send(
+          res,
+          reply.status,
+          reply.body ?? errorBody(reply.status, `fake-openai: scripted HTTP ${reply.status}`),
+          reply.headers,
+        );
         return;
       }
-      const model = reply.model ?? (body && typeof body === 'object' && 'model' in body ? String((body as { model: unknown }).model) : 'fake-model');
+      const model =
+        reply.model ??
+        (body && typeof body === 'object' && 'model' in body
+          ? String((body as { model: unknown }).model)
+          : 'fake-model');
       const usage = reply.usage ?? { prompt_tokens: 100, completion_tokens: 20 };
       seq++;
       send(res, 200, {

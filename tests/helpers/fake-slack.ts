@@ -62,7 +62,14 @@ export async function startFakeSlack(initial: SlackReply[] = []): Promise<FakeSl
       } catch {
         body = { raw: text };
       }
-      requests.push({ method: req.method ?? '', path: req.url ?? '/', headers: req.headers, body, text, at: Date.now() });
+      requests.push({
+        method: req.method ?? '',
+        path: req.url ?? '/',
+        headers: req.headers,
+        body,
+        text,
+        at: Date.now(),
+      });
       for (const w of [...waiters]) {
         if (requests.length >= w.n) {
           waiters.splice(waiters.indexOf(w), 1);
@@ -85,7 +92,9 @@ export async function startFakeSlack(initial: SlackReply[] = []): Promise<FakeSl
       }
       const headers: Record<string, string> = { 'content-type': 'text/plain' };
       if (reply.retryAfter !== undefined) headers['retry-after'] = reply.retryAfter;
-      res.writeHead(reply.status, headers).end(reply.body ?? (reply.status === 200 ? 'ok' : reply.status === 429 ? 'rate_limited' : 'internal_error'));
+      res
+        .writeHead(reply.status, headers)
+        .end(reply.body ?? (reply.status === 200 ? 'ok' : reply.status === 429 ? 'rate_limited' : 'internal_error'));
     });
   });
 
@@ -102,7 +111,8 @@ export async function startFakeSlack(initial: SlackReply[] = []): Promise<FakeSl
       queue.push(...r);
     },
     pending: () => queue.length,
-    waitForRequests: (n) => (requests.length >= n ? Promise.resolve() : new Promise<void>((resolve) => waiters.push({ n, resolve }))),
+    waitForRequests: (n) =>
+      requests.length >= n ? Promise.resolve() : new Promise<void>((resolve) => waiters.push({ n, resolve })),
     close: () =>
       new Promise<void>((resolve) => {
         for (const t of timers) clearTimeout(t);

@@ -21,7 +21,10 @@ export function tempDir(prefix = 'heal-test-'): string {
 
 /** A config for a fresh state directory; sources allowed under the temp dir and the shared cases. */
 export function testConfig(home: string, extra: NodeJS.ProcessEnv = {}): HealConfig {
-  return loadConfig({ HEAL_HOME: home, HEAL_ALLOWED_ROOTS: [home, os.tmpdir(), DRIFT_CASES].join(path.delimiter), ...extra }, home);
+  return loadConfig(
+    { HEAL_HOME: home, HEAL_ALLOWED_ROOTS: [home, os.tmpdir(), DRIFT_CASES].join(path.delimiter), ...extra },
+    home,
+  );
 }
 
 /** Create a pipeline from a sample file, as `heal init` does. */
@@ -33,7 +36,13 @@ export async function initPipeline(config: HealConfig, name: string, source: str
 /** All rows of a table, ordered by every column, as JSON-safe values. */
 export async function tableRows(warehouse: string, table: string): Promise<Record<string, unknown>[]> {
   return withDuckDB(warehouse, {}, (conn) => queryRows(conn, `SELECT * FROM "${table}" ORDER BY ALL`)).then((rows) =>
-    rows.map((r) => JSON.parse(JSON.stringify(r, (_k, v: unknown) => (typeof v === 'bigint' ? Number(v) : v))) as Record<string, unknown>),
+    rows.map(
+      (r) =>
+        JSON.parse(JSON.stringify(r, (_k, v: unknown) => (typeof v === 'bigint' ? Number(v) : v))) as Record<
+          string,
+          unknown
+        >,
+    ),
   );
 }
 

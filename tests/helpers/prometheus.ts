@@ -12,7 +12,10 @@ export function parsePrometheus(text: string): Map<string, number> {
       continue;
     }
     if (/^# HELP [a-zA-Z_:][a-zA-Z0-9_:]* .+$/.test(line)) continue;
-    const s = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(?:[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\\n]|\\["\\n])*",?)*\})? (-?\d+(?:\.\d+)?(?:e[+-]?\d+)?|NaN|\+Inf|-Inf)$/.exec(line);
+    const s =
+      /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(?:[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\\n]|\\["\\n])*",?)*\})? (-?\d+(?:\.\d+)?(?:e[+-]?\d+)?|NaN|\+Inf|-Inf)$/.exec(
+        line,
+      );
     if (!s) throw new Error(`not a Prometheus sample line: ${line}`);
     const base = s[1]!.replace(/_(sum|count)$/, '');
     if (!typed.has(s[1]!) && !typed.has(base)) throw new Error(`sample before its TYPE: ${line}`);

@@ -70,7 +70,10 @@ export async function recordHistory(env: TestWorkflowEnvironment, workflowId: st
   const dir = path.resolve(__dirname, '../fixtures/histories');
   fs.mkdirSync(dir, { recursive: true });
   // The workflow id goes with the history: child workflow ids derive from it, so replay needs it.
-  fs.writeFileSync(path.join(dir, `${name}.json`), JSON.stringify({ workflowId, history: JSON.parse(historyToJSON(history)) as unknown }, null, 1));
+  fs.writeFileSync(
+    path.join(dir, `${name}.json`),
+    JSON.stringify({ workflowId, history: JSON.parse(historyToJSON(history)) as unknown }, null, 1),
+  );
 }
 
 let n = 0;

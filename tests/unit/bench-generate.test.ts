@@ -1,7 +1,14 @@
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { BENCH_COLUMNS, benchFile, benchHeader, benchRows, withHeader, writeBenchCsv } from '../../scripts/bench/generate';
+import {
+  BENCH_COLUMNS,
+  benchFile,
+  benchHeader,
+  benchRows,
+  withHeader,
+  writeBenchCsv,
+} from '../../scripts/bench/generate';
 import { tempDir } from '../helpers/fixtures';
 
 const sha = (file: string) => crypto.createHash('sha256').update(fs.readFileSync(file)).digest('hex');

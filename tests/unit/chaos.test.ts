@@ -44,7 +44,21 @@ function synthetic(): string {
   const names = ['José Müller', 'Zoë Brontë', 'Ana, María', 'Olé "Ace" Berg', 'Françoise', 'Åsa Ström', 'Bob', 'Chloé'];
   const cities = ['Paris', 'Saint-Denis\nCedex', 'Zürich', 'Oslo'];
   const p2 = (n: number) => String(n).padStart(2, '0');
-  const records = [['customer_id', 'fullName', 'is_active', 'signup_date', 'last_login', 'balance', 'visits', 'city', 'note_text', 'temp_min', 'temp_max']];
+  const records = [
+    [
+      'customer_id',
+      'fullName',
+      'is_active',
+      'signup_date',
+      'last_login',
+      'balance',
+      'visits',
+      'city',
+      'note_text',
+      'temp_min',
+      'temp_max',
+    ],
+  ];
   for (let i = 0; i < 240; i++) {
     records.push([
       String(i + 1),
@@ -69,7 +83,10 @@ interface Dataset {
 }
 
 const DATASETS: Dataset[] = [
-  ...['seattle-weather', 'iowa-electricity', 'gapminder-health-income', 'stocks'].map((n) => ({ name: n, file: path.join(DATA, `${n}.csv`) })),
+  ...['seattle-weather', 'iowa-electricity', 'gapminder-health-income', 'stocks'].map((n) => ({
+    name: n,
+    file: path.join(DATA, `${n}.csv`),
+  })),
   ...(fs.existsSync(CASE_FOLDERS) ? fs.readdirSync(CASE_FOLDERS).sort() : [])
     .filter((d) => fs.existsSync(path.join(CASE_FOLDERS, d, 'clean.csv')))
     .map((d) => ({ name: `cases/${d}`, file: path.join(CASE_FOLDERS, d, 'clean.csv') })),
@@ -130,7 +147,14 @@ function checkKind(kind: ChaosKind, clean: CsvFile, r: Extract<ChaosResult, { ap
   const target = d.columns[0] ?? '';
   expect(d.cleanRows).toBe(clean.rows.length);
   if (!['empty-file', 'header-only', 'truncated'].includes(kind)) expect(d.completeRows).toBe(clean.rows.length);
-  const renamedKinds: ChaosKind[] = ['rename-one', 'rename-several', 'rename-similar-pair', 'recase', 'snake-to-camel', 'camel-to-snake'];
+  const renamedKinds: ChaosKind[] = [
+    'rename-one',
+    'rename-several',
+    'rename-similar-pair',
+    'recase',
+    'snake-to-camel',
+    'camel-to-snake',
+  ];
   if (renamedKinds.includes(kind)) {
     const out = reparse(r);
     const renamed = d.renamed ?? {};
@@ -215,7 +239,8 @@ function checkKind(kind: ChaosKind, clean: CsvFile, r: Extract<ChaosResult, { ap
         return ok ? [] : [{ k, b, a, back }];
       });
       expect(mismatches.slice(0, 5)).toEqual([]);
-      if (kind === 'currency') expect(after.filter((v) => v !== '').every((v) => /^-?\$\d{1,3}(,\d{3})*\.\d{2,}$/.test(v))).toBe(true);
+      if (kind === 'currency')
+        expect(after.filter((v) => v !== '').every((v) => /^-?\$\d{1,3}(,\d{3})*\.\d{2,}$/.test(v))).toBe(true);
       if (kind === 'decimal-comma') {
         expect(after.some((v) => /^-?\d+,\d+$/.test(v))).toBe(true);
         // Quoted, since the delimiter is a comma too.
@@ -291,7 +316,10 @@ function checkKind(kind: ChaosKind, clean: CsvFile, r: Extract<ChaosResult, { ap
       same(records.slice(0, -1), [clean.header, ...clean.rows.slice(0, -1)]);
       const last = records[records.length - 1] ?? [];
       expect(last.length).toBeLessThan(clean.header.length);
-      const cleanLast = serializeCsv([clean.rows[clean.rows.length - 1] ?? []], { delimiter: clean.delimiter, trailingNewline: false });
+      const cleanLast = serializeCsv([clean.rows[clean.rows.length - 1] ?? []], {
+        delimiter: clean.delimiter,
+        trailingNewline: false,
+      });
       const cut = text.slice(text.lastIndexOf('\n') + 1);
       expect(cut.length).toBeGreaterThan(0);
       expect(cleanLast.startsWith(cut)).toBe(true);
@@ -307,7 +335,13 @@ function checkKind(kind: ChaosKind, clean: CsvFile, r: Extract<ChaosResult, { ap
       const after = col(out, target);
       const bad = new Set(rows);
       const wrong = after.flatMap((a, i) =>
-        bad.has(i) ? (a === '' || NUMBER.test(a) || !NUMBER.test(before[i] ?? '') ? [{ i, a }] : []) : a === before[i] ? [] : [{ i, a }],
+        bad.has(i)
+          ? a === '' || NUMBER.test(a) || !NUMBER.test(before[i] ?? '')
+            ? [{ i, a }]
+            : []
+          : a === before[i]
+            ? []
+            : [{ i, a }],
       );
       expect(wrong).toEqual([]);
       const i = clean.header.indexOf(target);
@@ -359,7 +393,15 @@ function parseBack(kind: ChaosKind, v: string): number | string {
 /** Kinds that do not apply to a dataset, and why that is right. */
 const NOT_APPLICABLE: Record<string, ChaosKind[]> = {
   // No camelCase name, no empty value, no boolean, no integer column, no timestamp, ASCII only.
-  'seattle-weather': ['camel-to-snake', 'drop-optional', 'booleans-yes-no', 'int-as-float', 'timestamp-t', 'timestamp-z', 'latin1'],
+  'seattle-weather': [
+    'camel-to-snake',
+    'drop-optional',
+    'booleans-yes-no',
+    'int-as-float',
+    'timestamp-t',
+    'timestamp-z',
+    'latin1',
+  ],
   // Also: no similar pair, no fractional column, no snake_case name, no ISO date ("Jan 1 2000").
   stocks: [
     'rename-similar-pair',
@@ -406,7 +448,14 @@ describe('CSV reading and writing', () => {
 
   it('reads a file as it is: delimiter, line endings, BOM, trailing newline', () => {
     const f = readCsvText('\uFEFFa;b\r\n1;2');
-    expect(f).toMatchObject({ header: ['a', 'b'], rows: [['1', '2']], delimiter: ';', eol: '\r\n', bom: true, trailingNewline: false });
+    expect(f).toMatchObject({
+      header: ['a', 'b'],
+      rows: [['1', '2']],
+      delimiter: ';',
+      eol: '\r\n',
+      bom: true,
+      trailingNewline: false,
+    });
   });
 
   it('rewrites number text exactly', () => {
@@ -426,10 +475,39 @@ describe('the catalog', () => {
     const kinds = CHAOS_KINDS.map((k) => k.kind);
     expect(new Set(kinds).size).toBe(kinds.length);
     for (const k of [
-      'rename-one', 'rename-several', 'rename-similar-pair', 'recase', 'camel-to-snake', 'snake-to-camel', 'reorder', 'add-column',
-      'drop-optional', 'drop-required', 'currency', 'decimal-comma', 'booleans-yes-no', 'int-as-float', 'date-us', 'date-eu',
-      'date-with-time', 'date-epoch', 'timestamp-t', 'timestamp-z', 'delimiter-semicolon', 'delimiter-tab', 'delimiter-pipe',
-      'header-missing', 'header-quoted-spaces', 'bom', 'latin1', 'crlf', 'empty-file', 'header-only', 'truncated', 'bad-values', 'unit-x100',
+      'rename-one',
+      'rename-several',
+      'rename-similar-pair',
+      'recase',
+      'camel-to-snake',
+      'snake-to-camel',
+      'reorder',
+      'add-column',
+      'drop-optional',
+      'drop-required',
+      'currency',
+      'decimal-comma',
+      'booleans-yes-no',
+      'int-as-float',
+      'date-us',
+      'date-eu',
+      'date-with-time',
+      'date-epoch',
+      'timestamp-t',
+      'timestamp-z',
+      'delimiter-semicolon',
+      'delimiter-tab',
+      'delimiter-pipe',
+      'header-missing',
+      'header-quoted-spaces',
+      'bom',
+      'latin1',
+      'crlf',
+      'empty-file',
+      'header-only',
+      'truncated',
+      'bad-values',
+      'unit-x100',
     ]) {
       expect(kinds).toContain(k);
     }
@@ -490,11 +568,22 @@ describe('seeds', () => {
   });
 
   it('not applicable, never an error: no dates, ASCII-only latin-1, empty or non-UTF-8 input', () => {
-    expect(chaos('date-us', { text: input('stocks'), seed: 1 })).toMatchObject({ applicable: false, reason: 'no ISO date (YYYY-MM-DD) column' });
+    expect(chaos('date-us', { text: input('stocks'), seed: 1 })).toMatchObject({
+      applicable: false,
+      reason: 'no ISO date (YYYY-MM-DD) column',
+    });
     expect(chaos('latin1', { text: input('iowa-electricity'), seed: 1 })).toMatchObject({ applicable: false });
-    expect(chaos('rename-one', { text: '', seed: 1 })).toMatchObject({ applicable: false, reason: 'the input is empty' });
-    expect(chaos('reorder', { text: 'a,b\n', seed: 1 })).toMatchObject({ applicable: false, reason: 'the input has no data rows' });
-    expect(chaos('bom', { text: Buffer.from([0x61, 0x2c, 0x62, 0x0a, 0xe9, 0x2c, 0x31, 0x0a]), seed: 1 })).toMatchObject({ applicable: false });
+    expect(chaos('rename-one', { text: '', seed: 1 })).toMatchObject({
+      applicable: false,
+      reason: 'the input is empty',
+    });
+    expect(chaos('reorder', { text: 'a,b\n', seed: 1 })).toMatchObject({
+      applicable: false,
+      reason: 'the input has no data rows',
+    });
+    expect(
+      chaos('bom', { text: Buffer.from([0x61, 0x2c, 0x62, 0x0a, 0xe9, 0x2c, 0x31, 0x0a]), seed: 1 }),
+    ).toMatchObject({ applicable: false });
     expect(() => chaos('bom', { text: 'a\n1\n', seed: 1.5 })).toThrow(/integer/);
   });
 });
@@ -526,7 +615,10 @@ interface Read {
 /** The source as the pipeline's reader and casts see it (header, then typed rows), or the reader's error. */
 async function readAsSpec(conn: DuckDBConnection, spec: PipelineSpec, file: string): Promise<Read | { error: string }> {
   try {
-    const described = await queryRows<{ column_name: string }>(conn, `DESCRIBE SELECT * FROM ${readerCall(spec, [file])}`);
+    const described = await queryRows<{ column_name: string }>(
+      conn,
+      `DESCRIBE SELECT * FROM ${readerCall(spec, [file])}`,
+    );
     const columns = described.map((c) => c.column_name);
     if (columns.join('\u0000') !== spec.source.columns.join('\u0000')) return { columns, rows: [] };
     const select = spec.contract.columns.map((c) => `${columnSql(spec, c, 'r').value} AS ${ident(c.name)}`).join(', ');
@@ -541,37 +633,59 @@ describe('expectations hold against DuckDB', () => {
   /** Clean files for this check: the datasets, a Title-case header (quoting adds only spaces), HH:MM timestamps. */
   const extra: Record<string, () => Buffer> = {
     disasters: () => fs.readFileSync(path.join(DATA, 'disasters.csv')),
-    'timestamps-hh-mm': () => Buffer.from(Array.from({ length: 30 }, (_, i) => `${i + 1},2024-01-${String(i + 1).padStart(2, '0')} ${String(i % 24).padStart(2, '0')}:15\n`).join(''), 'utf8'),
+    'timestamps-hh-mm': () =>
+      Buffer.from(
+        Array.from(
+          { length: 30 },
+          (_, i) => `${i + 1},2024-01-${String(i + 1).padStart(2, '0')} ${String(i % 24).padStart(2, '0')}:15\n`,
+        ).join(''),
+        'utf8',
+      ),
   };
-  const cases = ['seattle-weather', 'iowa-electricity', 'gapminder-health-income', 'stocks', SYNTHETIC, ...Object.keys(extra)];
-  it.each(cases.map((n) => [n]))('%s: "succeeded" kinds read exactly as the clean file, the others do not', async (name) => {
-    const dir = path.join(tmp, 'duck', name.replace(/\W+/g, '-'));
-    fs.mkdirSync(dir, { recursive: true });
-    const cleanFile = path.join(dir, 'clean.csv');
-    const text = name === 'timestamps-hh-mm' ? Buffer.concat([Buffer.from('id,at\n'), extra[name]?.() ?? Buffer.alloc(0)]) : (extra[name]?.() ?? input(name));
-    fs.writeFileSync(cleanFile, text);
-    const spec = await inferSpec({ name: 'chaos_check', source: cleanFile, allowedRoots: [tmp] });
-    await withDuckDB(':memory:', {}, async (conn) => {
-      const clean = await readAsSpec(conn, spec, cleanFile);
-      expect('error' in clean).toBe(false);
-      const summary: Record<string, string> = {};
-      for (const kind of CHAOS_KIND_NAMES) {
-        const r = chaos(kind, { text, seed: 3 });
-        if (!r.applicable) continue;
-        const file = path.join(dir, `${kind}.csv`);
-        fs.writeFileSync(file, r.data);
-        const got = await readAsSpec(conn, spec, file);
-        const same = !('error' in got) && JSON.stringify(got) === JSON.stringify(clean);
-        summary[kind] = `${r.expect}:${same ? 'same' : 'differs'}`;
-      }
-      const wrong = Object.entries(summary).filter(([, v]) => v === 'succeeded:differs' || (v.endsWith(':same') && !v.startsWith('succeeded')));
-      expect(wrong).toEqual([]);
-      if (name === 'disasters') expect(summary['header-quoted-spaces']).toBe('succeeded:same');
-      if (name === SYNTHETIC) expect(summary['timestamp-t']).toBe('succeeded:same');
-      if (name === 'timestamps-hh-mm') expect(summary['timestamp-t']).toBe('healed:differs');
-      for (const k of ['bom', 'crlf']) expect(summary[k]).toBe('succeeded:same');
-    });
-  });
+  const cases = [
+    'seattle-weather',
+    'iowa-electricity',
+    'gapminder-health-income',
+    'stocks',
+    SYNTHETIC,
+    ...Object.keys(extra),
+  ];
+  it.each(cases.map((n) => [n]))(
+    '%s: "succeeded" kinds read exactly as the clean file, the others do not',
+    async (name) => {
+      const dir = path.join(tmp, 'duck', name.replace(/\W+/g, '-'));
+      fs.mkdirSync(dir, { recursive: true });
+      const cleanFile = path.join(dir, 'clean.csv');
+      const text =
+        name === 'timestamps-hh-mm'
+          ? Buffer.concat([Buffer.from('id,at\n'), extra[name]?.() ?? Buffer.alloc(0)])
+          : (extra[name]?.() ?? input(name));
+      fs.writeFileSync(cleanFile, text);
+      const spec = await inferSpec({ name: 'chaos_check', source: cleanFile, allowedRoots: [tmp] });
+      await withDuckDB(':memory:', {}, async (conn) => {
+        const clean = await readAsSpec(conn, spec, cleanFile);
+        expect('error' in clean).toBe(false);
+        const summary: Record<string, string> = {};
+        for (const kind of CHAOS_KIND_NAMES) {
+          const r = chaos(kind, { text, seed: 3 });
+          if (!r.applicable) continue;
+          const file = path.join(dir, `${kind}.csv`);
+          fs.writeFileSync(file, r.data);
+          const got = await readAsSpec(conn, spec, file);
+          const same = !('error' in got) && JSON.stringify(got) === JSON.stringify(clean);
+          summary[kind] = `${r.expect}:${same ? 'same' : 'differs'}`;
+        }
+        const wrong = Object.entries(summary).filter(
+          ([, v]) => v === 'succeeded:differs' || (v.endsWith(':same') && !v.startsWith('succeeded')),
+        );
+        expect(wrong).toEqual([]);
+        if (name === 'disasters') expect(summary['header-quoted-spaces']).toBe('succeeded:same');
+        if (name === SYNTHETIC) expect(summary['timestamp-t']).toBe('succeeded:same');
+        if (name === 'timestamps-hh-mm') expect(summary['timestamp-t']).toBe('healed:differs');
+        for (const k of ['bom', 'crlf']) expect(summary[k]).toBe('succeeded:same');
+      });
+    },
+  );
 });
 
 // -------------------------------------------------------------------------------------------------
@@ -590,7 +704,14 @@ describe('heal chaos (the CLI)', () => {
     expect(json.code).toBe(0);
     expect(json.stdout.trim().split('\n')).toHaveLength(1);
     const body = JSON.parse(json.stdout) as Record<string, unknown>;
-    expect(body).toMatchObject({ kind: 'snake-to-camel', source: src, out, seed: 7, applicable: true, expect: 'healed' });
+    expect(body).toMatchObject({
+      kind: 'snake-to-camel',
+      source: src,
+      out,
+      seed: 7,
+      applicable: true,
+      expect: 'healed',
+    });
     expect(body['change']).toBe('snake_case → camelCase: "temp_max" → "tempMax", "temp_min" → "tempMin"');
     const direct = chaos('snake-to-camel', { text: fs.readFileSync(src), seed: 7 });
     expect(direct.applicable && Buffer.compare(fs.readFileSync(out), direct.data)).toBe(0);
@@ -614,19 +735,27 @@ describe('heal chaos (the CLI)', () => {
       spy = jest.spyOn(console, 'log').mockImplementation((...args: unknown[]) => void printed.push(args.join(' ')));
     });
     afterEach(() => spy.mockRestore());
-    const ctx = (): CliContext => ({ config: { ...loadConfig({}), allowedRoots: [ROOT, tmp] }, verbose: false, log: () => undefined });
+    const ctx = (): CliContext => ({
+      config: { ...loadConfig({}), allowedRoots: [ROOT, tmp] },
+      verbose: false,
+      log: () => undefined,
+    });
 
     it('prints one line: kind, what changed, the expected outcome', async () => {
       const out = path.join(tmp, 'cli', 'x100.csv');
       await runChaos(ctx(), 'unit-x100', { source: path.join(DATA, 'iowa-electricity.csv'), out, seed: '2' });
-      expect(printed).toEqual([`chaos unit-x100 (seed 2): "net_generation" multiplied by 100: 35361 → "3536100"; expect refused; wrote ${out}`]);
+      expect(printed).toEqual([
+        `chaos unit-x100 (seed 2): "net_generation" multiplied by 100: 35361 → "3536100"; expect refused; wrote ${out}`,
+      ]);
     });
 
     it('says when a kind does not apply, and writes nothing', async () => {
       const out = path.join(tmp, 'cli', 'na.csv');
       await runChaos(ctx(), 'date-us', { source: path.join(DATA, 'stocks.csv'), out });
       expect(printed).toHaveLength(1);
-      expect(printed[0]).toMatch(/^chaos date-us \(seed 1\): not applicable to .*stocks\.csv: no ISO date \(YYYY-MM-DD\) column; nothing written$/);
+      expect(printed[0]).toMatch(
+        /^chaos date-us \(seed 1\): not applicable to .*stocks\.csv: no ISO date \(YYYY-MM-DD\) column; nothing written$/,
+      );
       expect(fs.existsSync(out)).toBe(false);
     });
 
@@ -640,14 +769,24 @@ describe('heal chaos (the CLI)', () => {
         expect(err).toBeInstanceOf(Error);
         return describeError(err);
       };
-      expect(await fails('bom', { source: src, out: path.join(tmp, 'o.csv'), seed: 'x' })).toMatchObject({ exitCode: 2, message: expect.stringMatching(/--seed/) });
-      expect(await fails('bom', { source: path.join(tmp, 'missing.csv'), out: path.join(tmp, 'o.csv') })).toMatchObject({ exitCode: 2, message: expect.stringMatching(/no such file/) });
+      expect(await fails('bom', { source: src, out: path.join(tmp, 'o.csv'), seed: 'x' })).toMatchObject({
+        exitCode: 2,
+        message: expect.stringMatching(/--seed/),
+      });
+      expect(await fails('bom', { source: path.join(tmp, 'missing.csv'), out: path.join(tmp, 'o.csv') })).toMatchObject(
+        { exitCode: 2, message: expect.stringMatching(/no such file/) },
+      );
       const copy = path.join(tmp, 'cli', 'copy.csv');
       fs.mkdirSync(path.dirname(copy), { recursive: true });
       fs.copyFileSync(src, copy);
-      expect(await fails('bom', { source: copy, out: copy })).toMatchObject({ exitCode: 2, message: expect.stringMatching(/is the source/) });
+      expect(await fails('bom', { source: copy, out: copy })).toMatchObject({
+        exitCode: 2,
+        message: expect.stringMatching(/is the source/),
+      });
       expect(await fails(undefined, {})).toMatchObject({ exitCode: 2, message: expect.stringMatching(/--list/) });
-      expect(await fails('bom', { source: '/etc/hostname', out: path.join(tmp, 'o.csv') })).toMatchObject({ exitCode: 2 });
+      expect(await fails('bom', { source: '/etc/hostname', out: path.join(tmp, 'o.csv') })).toMatchObject({
+        exitCode: 2,
+      });
     });
   });
 });

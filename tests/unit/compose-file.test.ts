@@ -124,7 +124,9 @@ describe('docker-compose.temporal.yml', () => {
     expect(e.POSTGRES_SEEDS).toBe(pgName);
     expect(temporal.depends_on).toHaveProperty(pgName);
     const volumes = (pg.volumes ?? []).map((v) => (typeof v === 'string' ? v.split(':')[0] : v.source));
-    const named = volumes.filter((v): v is string => v !== undefined && compose.volumes !== undefined && v in compose.volumes);
+    const named = volumes.filter(
+      (v): v is string => v !== undefined && compose.volumes !== undefined && v in compose.volumes,
+    );
     expect(named.length).toBe(1);
   });
 
@@ -136,9 +138,12 @@ describe('docker-compose.temporal.yml', () => {
     const script = scriptText(job);
     expect(script).toContain('temporal operator search-attribute create');
     expect(script).toContain('temporal operator search-attribute list'); // skip existing ones
-    expect(SEARCH_ATTRIBUTE_DEFS.map((d) => d.name).sort()).toEqual(
-      ['DriftKinds', 'HealOutcome', 'PipelineName', 'SpecVersion'],
-    );
+    expect(SEARCH_ATTRIBUTE_DEFS.map((d) => d.name).sort()).toEqual([
+      'DriftKinds',
+      'HealOutcome',
+      'PipelineName',
+      'SpecVersion',
+    ]);
     for (const { name, type } of SEARCH_ATTRIBUTE_DEFS) {
       expect(script).toMatch(new RegExp(`\\b${name}\\s+${type}\\b`));
     }

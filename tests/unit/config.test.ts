@@ -21,7 +21,13 @@ test('defaults: ./.heal, task queue heal, local dev ports, no LLM, no attempts o
 
 test('values from the environment, relative paths against the working directory', () => {
   const c = loadConfig(
-    { HEAL_HOME: 'state', HEAL_ALLOWED_ROOTS: ['data', '/mnt/in'].join(path.delimiter), HEAL_MAX_ATTEMPTS: '5', HEAL_UI_PORT: '9000', TEMPORAL_ADDRESS: 'temporal:7233' },
+    {
+      HEAL_HOME: 'state',
+      HEAL_ALLOWED_ROOTS: ['data', '/mnt/in'].join(path.delimiter),
+      HEAL_MAX_ATTEMPTS: '5',
+      HEAL_UI_PORT: '9000',
+      TEMPORAL_ADDRESS: 'temporal:7233',
+    },
     '/srv/app',
   );
   expect(c.home).toBe('/srv/app/state');
@@ -33,7 +39,9 @@ test('values from the environment, relative paths against the working directory'
 
 test('invalid values are refused with the variable named', () => {
   expect(() => loadConfig({ HEAL_MAX_ATTEMPTS: '0' }, '/x')).toThrow(ConfigError);
-  expect(() => loadConfig({ HEAL_MAX_ATTEMPTS: 'three' }, '/x')).toThrow(/HEAL_MAX_ATTEMPTS: must be an integer from 1 to 10, got "three"/);
+  expect(() => loadConfig({ HEAL_MAX_ATTEMPTS: 'three' }, '/x')).toThrow(
+    /HEAL_MAX_ATTEMPTS: must be an integer from 1 to 10, got "three"/,
+  );
   expect(() => loadConfig({ HEAL_DEV_PORT: '70000' }, '/x')).toThrow(/HEAL_DEV_PORT/);
 });
 
@@ -50,8 +58,11 @@ test('HEAL_PROBE_ROWS: the first N rows a first diagnosis reads (default PROBE_S
   expect(loadConfig({ HEAL_PROBE_ROWS: '50' }, '/x').probeRows).toBe(50);
   expect(loadConfig({ HEAL_PROBE_ROWS: ' 1_000_000 ' }, '/x').probeRows).toBe(1_000_000);
   expect(loadConfig({ HEAL_PROBE_ROWS: '' }, '/x').probeRows).toBe(PROBE_STAGE_ROWS);
-  for (const whole of ['0', 'all', 'ALL']) expect(loadConfig({ HEAL_PROBE_ROWS: whole }, '/x').probeRows).toBe(Infinity);
+  for (const whole of ['0', 'all', 'ALL'])
+    expect(loadConfig({ HEAL_PROBE_ROWS: whole }, '/x').probeRows).toBe(Infinity);
   for (const bad of ['-1', '1.5', 'many', '1e6', '00']) {
-    expect(() => loadConfig({ HEAL_PROBE_ROWS: bad }, '/x')).toThrow(/HEAL_PROBE_ROWS: must be a positive integer, or 0 or "all"/);
+    expect(() => loadConfig({ HEAL_PROBE_ROWS: bad }, '/x')).toThrow(
+      /HEAL_PROBE_ROWS: must be a positive integer, or 0 or "all"/,
+    );
   }
 });

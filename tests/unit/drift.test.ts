@@ -65,14 +65,24 @@ describe('compareColumns', () => {
     ]);
     const optional = compareColumns(spec(), ['year', 'source', 'net_generation']);
     expect(optional).toEqual([
-      { kind: 'missing-column', column: 'comment', expected: 'comment', detail: 'optional column "comment" is missing from the source' },
+      {
+        kind: 'missing-column',
+        column: 'comment',
+        expected: 'comment',
+        detail: 'optional column "comment" is missing from the source',
+      },
     ]);
   });
 
   it('does not pair a missing column with an unrelated new one', () => {
     const diffs = compareColumns(spec(), ['year', 'source', 'region', 'comment']);
     expect(diffs.map((d) => d.kind)).toEqual(['missing-column', 'unexpected-column']);
-    expect(diffs[1]).toEqual({ kind: 'unexpected-column', sourceColumn: 'region', found: 'region', detail: 'the source has a new column "region"' });
+    expect(diffs[1]).toEqual({
+      kind: 'unexpected-column',
+      sourceColumn: 'region',
+      found: 'region',
+      detail: 'the source has a new column "region"',
+    });
   });
 
   it('reports an unexpected column', () => {
@@ -83,7 +93,12 @@ describe('compareColumns', () => {
 
   it('respects the ignore list', () => {
     const s = spec({
-      source: { path: '/data/iowa.csv', format: 'csv', columns: ['year', 'source', 'net_generation', 'comment'], ignore: ['unit'] },
+      source: {
+        path: '/data/iowa.csv',
+        format: 'csv',
+        columns: ['year', 'source', 'net_generation', 'comment'],
+        ignore: ['unit'],
+      },
     });
     expect(compareColumns(s, ['year', 'source', 'net_generation', 'comment', 'unit'])).toEqual([]);
   });
@@ -102,7 +117,12 @@ describe('compareColumns', () => {
   it('reports a changed delimiter when the file reads as one column, with what the sniffer found', () => {
     const found = ['year;source;net_generation;comment'];
     expect(compareColumns(spec(), found, sniff({ delimiter: ';' }))).toEqual([
-      { kind: 'delimiter-change', expected: ',', found: ';', detail: 'the file is delimited by ";", the spec reads ","' },
+      {
+        kind: 'delimiter-change',
+        expected: ',',
+        found: ';',
+        detail: 'the file is delimited by ";", the spec reads ","',
+      },
     ]);
     expect(compareColumns(spec(), found)).toEqual([
       { kind: 'delimiter-change', expected: ',', detail: 'the file reads as one column with delimiter ","' },
@@ -117,7 +137,9 @@ describe('compareColumns', () => {
       expected: 'year,source,net_generation,comment',
       found: '2001-01-01,Fossil Fuels,35361,x',
     });
-    expect(diffs[0]!.detail).toBe('the first line holds values, not the column names ("2001-01-01", "Fossil Fuels", "35361", "x"…)');
+    expect(diffs[0]!.detail).toBe(
+      'the first line holds values, not the column names ("2001-01-01", "Fossil Fuels", "35361", "x"…)',
+    );
   });
 
   it('trusts the sniffer on a header-less file even when the values look like names', () => {
@@ -152,7 +174,11 @@ describe('classifyValues', () => {
     });
 
   it('currency in an integer column is a format change that names currency symbols', () => {
-    const diffs = classifyValues(gapminder(), [stats({ column: 'income', nonEmpty: 187, failed: 187, samples: ['$1,925', '$10,620', '$7,319'] })], 187);
+    const diffs = classifyValues(
+      gapminder(),
+      [stats({ column: 'income', nonEmpty: 187, failed: 187, samples: ['$1,925', '$10,620', '$7,319'] })],
+      187,
+    );
     expect(diffs).toEqual([
       {
         kind: 'format-change',
@@ -162,20 +188,33 @@ describe('classifyValues', () => {
         found: 'currency symbols',
         failureRate: 1,
         samples: ['$1,925', '$10,620', '$7,319'],
-        detail: '100.0% of "income" values do not parse as integer (they look like currency symbols), e.g. "$1,925", "$10,620", "$7,319"',
+        detail:
+          '100.0% of "income" values do not parse as integer (they look like currency symbols), e.g. "$1,925", "$10,620", "$7,319"',
       },
     ]);
   });
 
   it('thousands separators and a decimal comma are named too', () => {
-    const [t] = classifyValues(gapminder(), [stats({ column: 'income', failed: 50, samples: ['1,925', '10,620'] })], 100);
+    const [t] = classifyValues(
+      gapminder(),
+      [stats({ column: 'income', failed: 50, samples: ['1,925', '10,620'] })],
+      100,
+    );
     expect(t).toMatchObject({ kind: 'format-change', found: 'thousands separators', failureRate: 0.5 });
-    const [d] = classifyValues(gapminder(), [stats({ column: 'health', failed: 100, samples: ['57,63', '76,5'] })], 100);
+    const [d] = classifyValues(
+      gapminder(),
+      [stats({ column: 'health', failed: 100, samples: ['57,63', '76,5'] })],
+      100,
+    );
     expect(d).toMatchObject({ kind: 'format-change', column: 'health', found: 'a decimal comma' });
   });
 
   it('US dates in a %Y-%m-%d column are a format change', () => {
-    const diffs = classifyValues(spec(), [stats({ column: 'year', failed: 51, nonEmpty: 51, samples: ['01/01/2001', '01/01/2002'] })], 51);
+    const diffs = classifyValues(
+      spec(),
+      [stats({ column: 'year', failed: 51, nonEmpty: 51, samples: ['01/01/2001', '01/01/2002'] })],
+      51,
+    );
     expect(diffs).toEqual([
       expect.objectContaining({
         kind: 'format-change',
@@ -191,25 +230,47 @@ describe('classifyValues', () => {
   });
 
   it('words in a number column are a type change', () => {
-    const diffs = classifyValues(gapminder(), [stats({ column: 'health', failed: 30, samples: ['n/a', 'unknown'] })], 100);
+    const diffs = classifyValues(
+      gapminder(),
+      [stats({ column: 'health', failed: 30, samples: ['n/a', 'unknown'] })],
+      100,
+    );
     expect(diffs).toEqual([
-      expect.objectContaining({ kind: 'type-change', column: 'health', expected: 'number', failureRate: 0.3, samples: ['n/a', 'unknown'] }),
+      expect.objectContaining({
+        kind: 'type-change',
+        column: 'health',
+        expected: 'number',
+        failureRate: 0.3,
+        samples: ['n/a', 'unknown'],
+      }),
     ]);
     expect(diffs[0]).not.toHaveProperty('found');
   });
 
   it('failures within the quarantine budget are not drift', () => {
     // 1 bad value in 200 = 0.5%, under the default budget of 1%: quarantine, not drift.
-    expect(classifyValues(gapminder(), [stats({ column: 'income', nonEmpty: 200, failed: 1, samples: ['abc'] })], 200)).toEqual([]);
+    expect(
+      classifyValues(gapminder(), [stats({ column: 'income', nonEmpty: 200, failed: 1, samples: ['abc'] })], 200),
+    ).toEqual([]);
     // Exactly at the budget is still within it.
-    expect(classifyValues(gapminder(), [stats({ column: 'income', nonEmpty: 100, failed: 1, samples: ['abc'] })], 100)).toEqual([]);
-    expect(classifyValues(gapminder(), [stats({ column: 'income', nonEmpty: 100, failed: 2, samples: ['abc'] })], 100)).toHaveLength(1);
+    expect(
+      classifyValues(gapminder(), [stats({ column: 'income', nonEmpty: 100, failed: 1, samples: ['abc'] })], 100),
+    ).toEqual([]);
+    expect(
+      classifyValues(gapminder(), [stats({ column: 'income', nonEmpty: 100, failed: 2, samples: ['abc'] })], 100),
+    ).toHaveLength(1);
   });
 
   it('required values missing beyond the budget are null-values; optional ones are not', () => {
     const diffs = classifyValues(gapminder(), [stats({ column: 'income', nonEmpty: 60, missing: 40 })], 100);
     expect(diffs).toEqual([
-      { kind: 'null-values', column: 'income', sourceColumn: 'income', failureRate: 0.4, detail: 'required column "income" is empty in 40.0% of rows' },
+      {
+        kind: 'null-values',
+        column: 'income',
+        sourceColumn: 'income',
+        failureRate: 0.4,
+        detail: 'required column "income" is empty in 40.0% of rows',
+      },
     ]);
     expect(classifyValues(gapminder(), [stats({ column: 'health', nonEmpty: 60, missing: 40 })], 100)).toEqual([]);
     expect(classifyValues(gapminder(), [stats({ column: 'income', nonEmpty: 99, missing: 1 })], 100)).toEqual([]);
@@ -231,7 +292,14 @@ describe('clip and driftReport', () => {
   it('lists distinct kinds in order and summarises the first three differences', () => {
     const s = spec();
     const diffs = compareColumns(s, ['source', 'netGeneration', 'unit', 'other', 'more']);
-    const report = driftReport(s, 2, ['/data/x.csv'], diffs, { format: 'csv', columns: s.source.columns }, { format: 'csv', columns: [] });
+    const report = driftReport(
+      s,
+      2,
+      ['/data/x.csv'],
+      diffs,
+      { format: 'csv', columns: s.source.columns },
+      { format: 'csv', columns: [] },
+    );
     expect(report.kinds).toEqual(['missing-column', 'renamed', 'unexpected-column']);
     expect(report.specVersion).toBe(2);
     expect(report.summary).toMatch(/^schema drift in iowa: .*\(\+\d+ more\)$/);

@@ -30,7 +30,7 @@ it('creates the directory, and the file is closed after the callback', async () 
   }
 });
 
-it('concurrent users of one file share an instance and see each other\'s writes', async () => {
+it("concurrent users of one file share an instance and see each other's writes", async () => {
   let created!: () => void;
   const tableExists = new Promise<void>((r) => (created = r));
   let release!: () => void;
@@ -73,12 +73,17 @@ it('a user arriving while the last one is releasing never gets a closed instance
 it('an in-memory database is private to its callback', async () => {
   await withDuckDB(':memory:', {}, (conn) => conn.run('CREATE TABLE only_here (x INTEGER)').then(() => undefined));
   const n = await withDuckDB(':memory:', {}, (conn) =>
-    queryOne<{ n: number }>(conn, "SELECT count(*)::INTEGER AS n FROM information_schema.tables WHERE table_name = 'only_here'"),
+    queryOne<{ n: number }>(
+      conn,
+      "SELECT count(*)::INTEGER AS n FROM information_schema.tables WHERE table_name = 'only_here'",
+    ),
   );
   expect(n).toEqual({ n: 0 });
 });
 
 it('BIGINT results come back as numbers', async () => {
-  const row = await withDuckDB(':memory:', {}, (conn) => queryOne(conn, 'SELECT 9007199254740991::BIGINT AS big, 1::BIGINT AS one'));
+  const row = await withDuckDB(':memory:', {}, (conn) =>
+    queryOne(conn, 'SELECT 9007199254740991::BIGINT AS big, 1::BIGINT AS one'),
+  );
   expect(row).toEqual({ big: 9007199254740991, one: 1 });
 });

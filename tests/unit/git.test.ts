@@ -34,7 +34,10 @@ function spec(name = 'weather', columns = ['date', 'temp_max']): PipelineSpec {
 
 /** Plain git, as a person auditing the repository would run it (their environment isolated from ours). */
 function git(...args: string[]): string {
-  return execFileSync('git', ['-C', specRepoDir(home), ...args], { encoding: 'utf8', env: { PATH: process.env.PATH ?? '', GIT_CONFIG_NOSYSTEM: '1', GIT_CONFIG_GLOBAL: '/dev/null', HOME: home } });
+  return execFileSync('git', ['-C', specRepoDir(home), ...args], {
+    encoding: 'utf8',
+    env: { PATH: process.env.PATH ?? '', GIT_CONFIG_NOSYSTEM: '1', GIT_CONFIG_GLOBAL: '/dev/null', HOME: home },
+  });
 }
 
 function commits(): { subject: string; author: string; body: string }[] {
@@ -85,8 +88,14 @@ test('init, a heal candidate and its apply: one commit each, author heal, messag
   expect(log[0]?.body).toContain('Drift: column "temp_max" renamed to "tmax"');
 
   // The tree: every version, and current.yaml whose history is the spec's history.
-  expect(git('ls-files').trim().split('\n').sort()).toEqual(['weather/current.yaml', 'weather/v1.yaml', 'weather/v2.yaml']);
-  expect(fs.readFileSync(path.join(specRepoDir(home), 'weather', 'v2.yaml'), 'utf8')).toBe(fs.readFileSync(store.versionFile('weather', 2), 'utf8'));
+  expect(git('ls-files').trim().split('\n').sort()).toEqual([
+    'weather/current.yaml',
+    'weather/v1.yaml',
+    'weather/v2.yaml',
+  ]);
+  expect(fs.readFileSync(path.join(specRepoDir(home), 'weather', 'v2.yaml'), 'utf8')).toBe(
+    fs.readFileSync(store.versionFile('weather', 2), 'utf8'),
+  );
   expect(git('show', 'HEAD:weather/current.yaml')).toContain('tmax');
   expect(git('log', '--format=%s', '--', 'weather/current.yaml').trim().split('\n')).toHaveLength(2);
   expect(git('status', '--porcelain').trim()).toBe('');
@@ -96,7 +105,12 @@ test('init, a heal candidate and its apply: one commit each, author heal, messag
 
   // History records the commits.
   const hist = store.history('weather');
-  expect(hist.map((r) => r.git?.commit)).toEqual([expect.stringMatching(/^[0-9a-f]{40}$/), v1.git?.commit, expect.any(String), expect.any(String)]);
+  expect(hist.map((r) => r.git?.commit)).toEqual([
+    expect.stringMatching(/^[0-9a-f]{40}$/),
+    v1.git?.commit,
+    expect.any(String),
+    expect.any(String),
+  ]);
   expect(hist[3]?.git?.commit).toBe(git('rev-parse', 'HEAD').trim());
 });
 
@@ -131,15 +145,24 @@ test('a crash between the commit and the history line: the retry finds the commi
 test('rollback is a commit of the pointer; each version is exactly one commit under versions', () => {
   const store = new SpecStore(home);
   store.create(spec());
-  for (const [i, cols] of [['date', 'tmax'], ['date', 'tmx']].entries()) {
-    const v = store.addVersion('weather', spec('weather', cols), { reason: 'heal candidate', parent: 1, episodeId: `e${i}#1`, doctor: 'rules' });
+  for (const [i, cols] of [
+    ['date', 'tmax'],
+    ['date', 'tmx'],
+  ].entries()) {
+    const v = store.addVersion('weather', spec('weather', cols), {
+      reason: 'heal candidate',
+      parent: 1,
+      episodeId: `e${i}#1`,
+      doctor: 'rules',
+    });
     store.setCurrent('weather', v.version, 'heal apply', `e${i}`);
   }
   store.setCurrent('weather', 2, 'rollback', null);
   const subjects = commits().map((c) => c.subject);
   expect(subjects[0]).toBe('weather: current v3 → v2 (rollback)');
   // One commit per version: the log of each version file has exactly one entry.
-  for (const v of [1, 2, 3]) expect(git('log', '--format=%H', '--', `weather/v${v}.yaml`).trim().split('\n')).toHaveLength(1);
+  for (const v of [1, 2, 3])
+    expect(git('log', '--format=%H', '--', `weather/v${v}.yaml`).trim().split('\n')).toHaveLength(1);
   expect(git('show', 'HEAD:weather/current.yaml')).toMatch(/^# weather: current version v2/);
 });
 
@@ -185,7 +208,12 @@ test('git missing: the store still writes, the failure is logged once and record
   const log = commits();
   expect(log).toHaveLength(1);
   expect(log[0]?.body).toContain('Also adds v1, v2');
-  expect(git('ls-files').trim().split('\n').sort()).toEqual(['weather/current.yaml', 'weather/v1.yaml', 'weather/v2.yaml', 'weather/v3.yaml']);
+  expect(git('ls-files').trim().split('\n').sort()).toEqual([
+    'weather/current.yaml',
+    'weather/v1.yaml',
+    'weather/v2.yaml',
+    'weather/v3.yaml',
+  ]);
 });
 
 test("the user's global config and hooks do not apply (no signing, no hooks, heal as author)", () => {
@@ -193,14 +221,19 @@ test("the user's global config and hooks do not apply (no signing, no hooks, hea
   const userHome = path.join(home, 'user-home');
   fs.mkdirSync(path.join(userHome, 'hooks'), { recursive: true });
   fs.writeFileSync(path.join(userHome, 'hooks', 'pre-commit'), '#!/bin/sh\nexit 1\n', { mode: 0o755 });
-  fs.writeFileSync(path.join(userHome, '.gitconfig'), `[user]\n\tname = Mallory\n\temail = m@example.com\n[commit]\n\tgpgsign = true\n[core]\n\thooksPath = ${path.join(userHome, 'hooks')}\n`);
+  fs.writeFileSync(
+    path.join(userHome, '.gitconfig'),
+    `[user]\n\tname = Mallory\n\temail = m@example.com\n[commit]\n\tgpgsign = true\n[core]\n\thooksPath = ${path.join(userHome, 'hooks')}\n`,
+  );
   const userEnv = { PATH: process.env.PATH ?? '', HOME: userHome, XDG_CONFIG_HOME: userHome };
   // Control: plain git under that user cannot commit at all.
   const control = path.join(home, 'control');
   execFileSync('git', ['init', '-q', control], { env: userEnv });
   fs.writeFileSync(path.join(control, 'a.txt'), 'a');
   execFileSync('git', ['-C', control, 'add', 'a.txt'], { env: userEnv });
-  expect(() => execFileSync('git', ['-C', control, 'commit', '-q', '-m', 'x'], { env: userEnv, stdio: 'pipe' })).toThrow();
+  expect(() =>
+    execFileSync('git', ['-C', control, 'commit', '-q', '-m', 'x'], { env: userEnv, stdio: 'pipe' }),
+  ).toThrow();
 
   // heal's GitRepo, run in a process with that user's environment, commits as heal.
   const script = `
@@ -213,12 +246,20 @@ test("the user's global config and hooks do not apply (no signing, no hooks, hea
     const first = repo.commit(['x'], 'first\\n');
     const again = repo.commit(['x'], 'again\\n');
     process.stdout.write(JSON.stringify({ first, again, log: repo.log() }));`;
-  const out = JSON.parse(execFileSync(process.execPath, ['-r', 'tsx/cjs', '-e', script], { env: userEnv, encoding: 'utf8', cwd: path.resolve(__dirname, '../..') })) as {
+  const out = JSON.parse(
+    execFileSync(process.execPath, ['-r', 'tsx/cjs', '-e', script], {
+      env: userEnv,
+      encoding: 'utf8',
+      cwd: path.resolve(__dirname, '../..'),
+    }),
+  ) as {
     first: { commit: string; created: boolean };
     again: { commit: string; created: boolean };
     log: { authorName: string; authorEmail: string; subject: string }[];
   };
   expect(out.first.created).toBe(true);
   expect(out.again).toEqual({ commit: out.first.commit, created: false });
-  expect(out.log).toEqual([expect.objectContaining({ authorName: 'heal', authorEmail: 'heal@localhost', subject: 'first' })]);
+  expect(out.log).toEqual([
+    expect.objectContaining({ authorName: 'heal', authorEmail: 'heal@localhost', subject: 'first' }),
+  ]);
 });

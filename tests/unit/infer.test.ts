@@ -55,14 +55,23 @@ describe('inferSpec', () => {
     const file = path.join(CASES, 'iowa-camel-rename', 'clean.csv');
     const spec = await infer(file, 'iowa');
     expect(spec.name).toBe('iowa');
-    expect(spec.source).toMatchObject({ path: file, format: 'csv', columns: ['year', 'source', 'net_generation'], ignore: [] });
+    expect(spec.source).toMatchObject({
+      path: file,
+      format: 'csv',
+      columns: ['year', 'source', 'net_generation'],
+      ignore: [],
+    });
     expect(spec.source.csv).toMatchObject({ delimiter: ',', header: true });
     expect(contract(spec)).toEqual([
       ['year', 'date', true, '%Y-%m-%d'],
       ['source', 'string', true, null],
       ['net_generation', 'integer', true, null],
     ]);
-    expect(spec.mapping).toEqual({ year: { from: 'year' }, source: { from: 'source' }, net_generation: { from: 'net_generation' } });
+    expect(spec.mapping).toEqual({
+      year: { from: 'year' },
+      source: { from: 'source' },
+      net_generation: { from: 'net_generation' },
+    });
     expect(spec.target).toEqual({ table: 'iowa', mode: 'replace', partial: 'refuse' });
     expect(spec.description).toBe('Inferred by heal init from clean.csv (51 rows)');
     expect(await loadsItsSample(spec, file)).toBe(51);
@@ -119,8 +128,16 @@ describe('inferSpec', () => {
   it('headers that collide after snake_casing get distinct identifiers', async () => {
     const file = write('dups.csv', 'Net Generation,net_generation,NET-GENERATION\n1,2,3\n');
     const spec = await infer(file);
-    expect(spec.contract.columns.map((c) => c.name)).toEqual(['net_generation', 'net_generation_2', 'net_generation_3']);
-    expect(Object.values(spec.mapping).map((m) => m.from)).toEqual(['Net Generation', 'net_generation', 'NET-GENERATION']);
+    expect(spec.contract.columns.map((c) => c.name)).toEqual([
+      'net_generation',
+      'net_generation_2',
+      'net_generation_3',
+    ]);
+    expect(Object.values(spec.mapping).map((m) => m.from)).toEqual([
+      'Net Generation',
+      'net_generation',
+      'NET-GENERATION',
+    ]);
   });
 
   it('detects a semicolon delimiter', async () => {
@@ -221,7 +238,9 @@ describe('inferSpec', () => {
 
     it('a file of blank lines is empty too', async () => {
       const file = write('blank.csv', '\n\n  \n');
-      expect((await rejection(infer(file))).message).toBe(`${file}: the file is empty; heal init needs a sample with a header and rows`);
+      expect((await rejection(infer(file))).message).toBe(
+        `${file}: the file is empty; heal init needs a sample with a header and rows`,
+      );
     });
 
     it('a header-only file', async () => {
@@ -242,7 +261,9 @@ describe('inferSpec', () => {
       const file = write('broken.parquet', 'not parquet at all\n');
       const err = await rejection(infer(file));
       expect(err).toBeInstanceOf(SourceUnreadableError);
-      expect(err.message).toMatch(new RegExp(`^${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: cannot read as parquet: `));
+      expect(err.message).toMatch(
+        new RegExp(`^${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: cannot read as parquet: `),
+      );
     });
 
     it('a missing file', async () => {

@@ -39,7 +39,14 @@ async function specOf(name: string, clean: string): Promise<PipelineSpec> {
 async function driftOf(spec: PipelineSpec, drifted: string): Promise<DriftReport> {
   return withDuckDB(':memory:', {}, async (conn) => {
     try {
-      await runLoad(conn, { spec, specVersion: 1, runId: 'drifted', source: drifted, allowedRoots: [tmp, DRIFT_CASES], commit: true });
+      await runLoad(conn, {
+        spec,
+        specVersion: 1,
+        runId: 'drifted',
+        source: drifted,
+        allowedRoots: [tmp, DRIFT_CASES],
+        commit: true,
+      });
     } catch (err) {
       if (err instanceof SchemaDriftError) return err.details as DriftReport;
       throw err;
@@ -90,7 +97,15 @@ describe('drift signature', () => {
       found: ['year', 'source', 'netGeneration'],
       kinds: ['renamed'],
     });
-    expect(doc.differences).toEqual([{ kind: 'renamed', column: 'net_generation', sourceColumn: 'netGeneration', expected: 'net_generation', found: 'netGeneration' }]);
+    expect(doc.differences).toEqual([
+      {
+        kind: 'renamed',
+        column: 'net_generation',
+        sourceColumn: 'netGeneration',
+        expected: 'net_generation',
+        found: 'netGeneration',
+      },
+    ]);
   });
 
   test('is the same for the same drift on another pipeline (other name, other files)', () => {
@@ -111,7 +126,12 @@ describe('drift signature', () => {
       detectedAt: '2020-01-01T00:00:00.000Z',
       sources: ['/elsewhere.csv'],
       found: { ...g.found, rows: 5 },
-      differences: g.differences.map((d) => ({ ...d, failureRate: 0.5, detail: 'other', ...(d.samples ? { samples: d.samples.map((s) => s.replace(/\d/g, '7') + '77') } : {}) })),
+      differences: g.differences.map((d) => ({
+        ...d,
+        failureRate: 0.5,
+        detail: 'other',
+        ...(d.samples ? { samples: d.samples.map((s) => s.replace(/\d/g, '7') + '77') } : {}),
+      })),
     };
     expect(sig(other)).toBe(sig(g));
   });
@@ -130,13 +150,21 @@ describe('drift signature', () => {
       // another drift altogether
       gapminder,
       // another column found
-      { ...iowa, found: { ...iowa.found, columns: ['year', 'source', 'netGen'] }, differences: iowa.differences.map((d) => ({ ...d, sourceColumn: 'netGen', found: 'netGen' })) },
+      {
+        ...iowa,
+        found: { ...iowa.found, columns: ['year', 'source', 'netGen'] },
+        differences: iowa.differences.map((d) => ({ ...d, sourceColumn: 'netGen', found: 'netGen' })),
+      },
       // the same columns found in another order
       { ...iowa, found: { ...iowa.found, columns: ['source', 'year', 'netGeneration'] } },
       // different expected columns
       { ...iowa, expected: { ...iowa.expected, columns: ['year', 'source', 'net_gen'] } },
       // another kind
-      { ...iowa, kinds: ['renamed', 'reordered'], differences: [...iowa.differences, { kind: 'reordered', detail: '' }] },
+      {
+        ...iowa,
+        kinds: ['renamed', 'reordered'],
+        differences: [...iowa.differences, { kind: 'reordered', detail: '' }],
+      },
       // another dialect
       { ...iowa, expected: { ...iowa.expected, delimiter: ';' } },
       { ...iowa, expected: { ...iowa.expected, encoding: 'latin-1' } },
@@ -145,7 +173,10 @@ describe('drift signature', () => {
     for (const h of hashes) expect(h).not.toBe(base);
     expect(new Set(hashes).size).toBe(hashes.length);
     // Same kind and column, another value pattern (decimal comma instead of currency).
-    const comma: DriftReport = { ...gapminder, differences: gapminder.differences.map((d) => (d.samples ? { ...d, samples: ['1925,5', '10620,25'] } : d)) };
+    const comma: DriftReport = {
+      ...gapminder,
+      differences: gapminder.differences.map((d) => (d.samples ? { ...d, samples: ['1925,5', '10620,25'] } : d)),
+    };
     expect(sig(comma)).not.toBe(sig(gapminder));
   });
 
@@ -154,12 +185,26 @@ describe('drift signature', () => {
       ...iowa,
       kinds: ['header-missing'],
       found: { ...iowa.found, columns: ['2001-01-01', 'Fossil Fuels', '35361'] },
-      differences: [{ kind: 'header-missing', expected: 'year,source,net_generation', found: '2001-01-01,Fossil Fuels,35361', detail: '' }],
+      differences: [
+        {
+          kind: 'header-missing',
+          expected: 'year,source,net_generation',
+          found: '2001-01-01,Fossil Fuels,35361',
+          detail: '',
+        },
+      ],
     };
     const b: DriftReport = {
       ...a,
       found: { ...a.found, columns: ['2002-01-01', 'Nuclear Energy', '1'] },
-      differences: [{ kind: 'header-missing', expected: 'year,source,net_generation', found: '2002-01-01,Nuclear Energy,1', detail: '' }],
+      differences: [
+        {
+          kind: 'header-missing',
+          expected: 'year,source,net_generation',
+          found: '2002-01-01,Nuclear Energy,1',
+          detail: '',
+        },
+      ],
     };
     expect(sig(a)).toBe(sig(b));
     expect(driftSignature(a).doc.found).toEqual(['9-9-9', 'a a', '9']);
@@ -189,7 +234,15 @@ describe('the memory store', () => {
     expect(first.outcome).toBe('remembered');
     const file = path.join(mem.dir, first.entry.signature, 'iowa.json');
     const text = fs.readFileSync(file, 'utf8');
-    const again = mem.remember({ drift, spec, pipeline: 'iowa', patch: RIGHT, doctor: 'rules', episodeId: 'ep-1', at: '2030-01-01T00:00:00.000Z' });
+    const again = mem.remember({
+      drift,
+      spec,
+      pipeline: 'iowa',
+      patch: RIGHT,
+      doctor: 'rules',
+      episodeId: 'ep-1',
+      at: '2030-01-01T00:00:00.000Z',
+    });
     expect(again.outcome).toBe('unchanged');
     expect(fs.readFileSync(file, 'utf8')).toBe(text);
     expect(mem.entries(first.entry.signature)).toHaveLength(1);
@@ -213,7 +266,14 @@ describe('the memory store', () => {
     const mem = fresh();
     const hash = driftSignature(drift).hash;
     expect(mem.recall(hash, spec)).toBeUndefined();
-    mem.remember({ drift, spec: { ...spec, name: 'other' }, pipeline: 'other', patch: [...RIGHT, { op: 'ignore', sourceColumn: 'source' }], doctor: 'llm', episodeId: 'ep-o' });
+    mem.remember({
+      drift,
+      spec: { ...spec, name: 'other' },
+      pipeline: 'other',
+      patch: [...RIGHT, { op: 'ignore', sourceColumn: 'source' }],
+      doctor: 'llm',
+      episodeId: 'ep-o',
+    });
     mem.remember({ drift, spec, pipeline: 'iowa', patch: RIGHT, doctor: 'rules', episodeId: 'ep-1' });
     const hit = mem.recall(hash, spec);
     expect(hit).toMatchObject({ patch: RIGHT, crossPipeline: false, entry: { pipeline: 'iowa', episodeId: 'ep-1' } });
@@ -231,13 +291,26 @@ describe('the memory store', () => {
     expect(mem.recall(hash, b)).toMatchObject({ patch: RIGHT, crossPipeline: true, entry: { pipeline: 'iowa' } });
 
     // Another contract (a column typed differently): no cross-pipeline hit.
-    const retyped: PipelineSpec = { ...b, contract: { columns: b.contract.columns.map((c) => (c.name === 'net_generation' ? { ...c, type: 'string' } : c)) } };
+    const retyped: PipelineSpec = {
+      ...b,
+      contract: {
+        columns: b.contract.columns.map((c) => (c.name === 'net_generation' ? { ...c, type: 'string' } : c)),
+      },
+    };
     expect(contractColumns(retyped)).not.toEqual(contractColumns(spec));
     expect(mem.recall(hash, retyped)).toBeUndefined();
 
     // Same contract columns, but the remembered patch does not apply to this spec.
-    const optional: PipelineSpec = { ...spec, contract: { columns: spec.contract.columns.map((c) => (c.name === 'net_generation' ? { ...c, required: false } : c)) } };
-    const dflt: Patch = [{ op: 'default', column: 'net_generation', value: null }, { op: 'shape', columns: ['year', 'source', 'netGeneration'] }];
+    const optional: PipelineSpec = {
+      ...spec,
+      contract: {
+        columns: spec.contract.columns.map((c) => (c.name === 'net_generation' ? { ...c, required: false } : c)),
+      },
+    };
+    const dflt: Patch = [
+      { op: 'default', column: 'net_generation', value: null },
+      { op: 'shape', columns: ['year', 'source', 'netGeneration'] },
+    ];
     const mem2 = fresh();
     mem2.remember({ drift, spec: optional, pipeline: 'lenient', patch: dflt, doctor: 'rules', episodeId: 'ep-l' });
     expect(applyPatch(optional, dflt).ok).toBe(true);
@@ -250,12 +323,26 @@ describe('the memory store', () => {
   test('a newer verified fix replaces the pipeline’s entry; hits are counted once per episode', () => {
     const mem = fresh();
     const hash = driftSignature(drift).hash;
-    mem.remember({ drift, spec, pipeline: 'iowa', patch: [{ op: 'ignore', sourceColumn: 'source' }], doctor: 'llm', episodeId: 'ep-0' });
-    expect(mem.remember({ drift, spec, pipeline: 'iowa', patch: RIGHT, doctor: 'rules', episodeId: 'ep-1' }).outcome).toBe('updated');
+    mem.remember({
+      drift,
+      spec,
+      pipeline: 'iowa',
+      patch: [{ op: 'ignore', sourceColumn: 'source' }],
+      doctor: 'llm',
+      episodeId: 'ep-0',
+    });
+    expect(
+      mem.remember({ drift, spec, pipeline: 'iowa', patch: RIGHT, doctor: 'rules', episodeId: 'ep-1' }).outcome,
+    ).toBe('updated');
     expect(mem.entry(hash, 'iowa')).toMatchObject({ patch: RIGHT, doctor: 'rules', hits: 0 });
     expect(mem.recordHit({ drift, spec, pipeline: 'iowa', patch: RIGHT, episodeId: 'ep-2' }).outcome).toBe('hit');
     expect(mem.recordHit({ drift, spec, pipeline: 'iowa', patch: RIGHT, episodeId: 'ep-2' }).outcome).toBe('unchanged');
-    expect(mem.entry(hash, 'iowa')).toMatchObject({ hits: 1, hitEpisodes: ['ep-2'], episodeId: 'ep-1', doctor: 'rules' });
+    expect(mem.entry(hash, 'iowa')).toMatchObject({
+      hits: 1,
+      hitEpisodes: ['ep-2'],
+      episodeId: 'ep-1',
+      doctor: 'rules',
+    });
     // The same patch verified again keeps its hits.
     mem.remember({ drift, spec, pipeline: 'iowa', patch: RIGHT, doctor: 'rules', episodeId: 'ep-3' });
     expect(mem.entry(hash, 'iowa')).toMatchObject({ hits: 1, episodeId: 'ep-3' });
@@ -268,7 +355,13 @@ describe('the memory store', () => {
     const b = { ...spec, name: 'power' };
     expect(mem.recordHit({ drift, spec: b, pipeline: 'power', patch: RIGHT, episodeId: 'ep-b' }).outcome).toBe('hit');
     expect(mem.entry(hash, 'iowa')).toMatchObject({ hits: 1, hitEpisodes: ['ep-b'] });
-    expect(mem.entry(hash, 'power')).toMatchObject({ patch: RIGHT, doctor: 'rules', learnedFrom: 'iowa', episodeId: 'ep-b', hits: 0 });
+    expect(mem.entry(hash, 'power')).toMatchObject({
+      patch: RIGHT,
+      doctor: 'rules',
+      learnedFrom: 'iowa',
+      episodeId: 'ep-b',
+      hits: 0,
+    });
     expect(mem.recall(hash, b)).toMatchObject({ crossPipeline: false, entry: { pipeline: 'power' } });
   });
 
@@ -276,7 +369,10 @@ describe('the memory store', () => {
     const mem = fresh();
     const { entry } = mem.remember({ drift, spec, pipeline: 'iowa', patch: RIGHT, doctor: 'rules', episodeId: 'ep-1' });
     fs.writeFileSync(path.join(mem.dir, entry.signature, 'broken.json'), '{ not json');
-    fs.writeFileSync(path.join(mem.dir, entry.signature, 'evil.json'), JSON.stringify({ ...entry, pipeline: 'evil', patch: [{ op: 'exec', cmd: 'rm -rf /' }] }));
+    fs.writeFileSync(
+      path.join(mem.dir, entry.signature, 'evil.json'),
+      JSON.stringify({ ...entry, pipeline: 'evil', patch: [{ op: 'exec', cmd: 'rm -rf /' }] }),
+    );
     expect(mem.entries(entry.signature).map((e) => e.pipeline)).toEqual(['iowa']);
     // A signature is a sha256: anything else (a path) reads nothing.
     expect(mem.recall('../../etc', spec)).toBeUndefined();

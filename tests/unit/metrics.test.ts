@@ -17,11 +17,22 @@ test('runs and drifts: a duplicated record counts once', () => {
   // r1..r10 (r2 recorded twice): succeeded r1 r8; healed r2 r3 r5 r10; failed r4 r6 r7 r9.
   expect(m.runs).toEqual({ total: 10, succeeded: 2, healed: 4, partial: 0, failed: 4, successRate: 0.6 });
   // Drifted: r2 r3 r4 r5 r6 r7 r10 (r9 failed on its quarantine budget, not on drift).
-  expect(m.drifts).toEqual({ total: 7, byKind: { renamed: 2, 'format-change': 3, 'missing-column': 1, 'type-change': 1, reordered: 1 } });
+  expect(m.drifts).toEqual({
+    total: 7,
+    byKind: { renamed: 2, 'format-change': 3, 'missing-column': 1, 'type-change': 1, reordered: 1 },
+  });
 });
 
 test('a partial run (files set aside) counts as partial, not a success, and as failed on its day', () => {
-  const partial = record({ id: 'p1', pipeline: 'zips', at: '2026-11-24T08:00:00.000Z', outcome: 'partial', rows: 1200, quarantined: 0, error: { type: 'PartialLoad', message: '1 of 4 files set aside: p3.csv' } });
+  const partial = record({
+    id: 'p1',
+    pipeline: 'zips',
+    at: '2026-11-24T08:00:00.000Z',
+    outcome: 'partial',
+    rows: 1200,
+    quarantined: 0,
+    error: { type: 'PartialLoad', message: '1 of 4 files set aside: p3.csv' },
+  });
   const withPartial = computeMetrics({ runs: [...seedRunRecords(), partial], alerts: seedAlertLog(), now });
   expect(withPartial.runs).toEqual({ total: 11, succeeded: 2, healed: 4, partial: 1, failed: 4, successRate: 0.5455 });
   const day = withPartial.daily.find((d) => d.date === '2026-11-24');
@@ -30,7 +41,15 @@ test('a partial run (files set aside) counts as partial, not a success, and as f
 });
 
 test('episodes by outcome, awaiting from the alert log, success rate', () => {
-  expect(m.episodes).toEqual({ total: 8, healed: 4, failed: 1, 'rolled-back': 1, rejected: 1, awaiting: 1, successRate: 0.5714 });
+  expect(m.episodes).toEqual({
+    total: 8,
+    healed: 4,
+    failed: 1,
+    'rolled-back': 1,
+    rejected: 1,
+    awaiting: 1,
+    successRate: 0.5714,
+  });
   const awaiting = m.recentEpisodes.find((e) => e.outcome === 'awaiting-approval');
   expect(awaiting).toMatchObject({ episodeId: 'r11-heal', pipeline: 'orders', driftKinds: ['renamed'] });
 });
@@ -56,12 +75,19 @@ test('LLM tokens and estimated cost with the price table (dated snapshots priced
   expect(m.llm.totalTokens).toBe(3500);
   // gpt-4o-mini: 1.0k × 0.00015 + 0.2k × 0.0006 = 0.00027; the 2024-07-18 snapshot: 1.5k × 0.00015 + 0.3k × 0.0006 = 0.000405.
   expect(m.llm.byModel['gpt-4o-mini']).toEqual({ promptTokens: 1000, completionTokens: 200, costUsd: 0.00027 });
-  expect(m.llm.byModel['gpt-4o-mini-2024-07-18']).toEqual({ promptTokens: 1500, completionTokens: 300, costUsd: 0.000405 });
+  expect(m.llm.byModel['gpt-4o-mini-2024-07-18']).toEqual({
+    promptTokens: 1500,
+    completionTokens: 300,
+    costUsd: 0.000405,
+  });
   expect(m.llm.byModel['local-llama']).toEqual({ promptTokens: 400, completionTokens: 100, costUsd: null });
   expect(m.llm.estimatedCostUsd).toBe(0.000675);
   expect(m.llm.unpricedModels).toEqual(['local-llama']);
   // Overridden: the local model is free, the fallback prices anything else.
-  const free = computeMetrics({ runs: seedRunRecords(), prices: { ...DEFAULT_PRICES, 'local-llama': { input: 0, output: 0 } } });
+  const free = computeMetrics({
+    runs: seedRunRecords(),
+    prices: { ...DEFAULT_PRICES, 'local-llama': { input: 0, output: 0 } },
+  });
   expect(free.llm.unpricedModels).toEqual([]);
   expect(free.llm.byModel['local-llama']?.costUsd).toBe(0);
   expect(priceOf('gpt-4o-2024-08-06', DEFAULT_PRICES)).toEqual(DEFAULT_PRICES['gpt-4o']);
@@ -73,9 +99,17 @@ test('rows, notifications, and the alerts that did not go out', () => {
   expect(m.rows).toEqual({ loaded: 4800, quarantined: 8 });
   expect(m.notifications).toEqual({ sent: 2, grouped: 1, disabled: 1, failed: 1 });
   expect(m.alertFailures).toHaveLength(1);
-  expect(m.alertFailures[0]).toMatchObject({ episodeId: 'r3-heal', attempt: 4, attempts: 4, httpStatus: 500, error: 'Slack answered HTTP 500 (<b>internal_error</b>)' });
+  expect(m.alertFailures[0]).toMatchObject({
+    episodeId: 'r3-heal',
+    attempt: 4,
+    attempts: 4,
+    httpStatus: 500,
+    error: 'Slack answered HTTP 500 (<b>internal_error</b>)',
+  });
   const r3 = m.recentEpisodes.find((e) => e.episodeId === 'r3-heal');
-  expect(r3?.notifications).toEqual([{ outcome: 'healed', status: 'failed', error: 'Slack answered HTTP 500 (<b>internal_error</b>)' }]);
+  expect(r3?.notifications).toEqual([
+    { outcome: 'healed', status: 'failed', error: 'Slack answered HTTP 500 (<b>internal_error</b>)' },
+  ]);
   expect(r3?.prUrl).toBe('https://github.example/acme/heal/pull/7');
   expect(r3?.fix).toEqual(['map source column "netGeneration" → net_generation']);
 });
@@ -106,7 +140,16 @@ test('time series: outcomes per day (gaps filled) and MTTR over time', () => {
 });
 
 test('recent episodes newest first; no records gives zeros and nulls', () => {
-  expect(m.recentEpisodes.map((e) => e.episodeId)).toEqual(['r11-heal', 'r10-heal', 'r7-heal', 'r6-heal', 'r5-heal', 'r4-heal', 'r3-heal', 'r2-heal']);
+  expect(m.recentEpisodes.map((e) => e.episodeId)).toEqual([
+    'r11-heal',
+    'r10-heal',
+    'r7-heal',
+    'r6-heal',
+    'r5-heal',
+    'r4-heal',
+    'r3-heal',
+    'r2-heal',
+  ]);
   const none = computeMetrics({ runs: [] });
   expect(none.runs).toEqual({ total: 0, succeeded: 0, healed: 0, partial: 0, failed: 0, successRate: null });
   expect(none.episodes.successRate).toBeNull();
@@ -137,7 +180,10 @@ test('recordRun appends once per run (run key), without sample values, and survi
 test('price table overrides: <home>/metrics/prices.json, then a file; bad tables are named', () => {
   const home = tempDir();
   fs.mkdirSync(path.join(home, 'metrics'), { recursive: true });
-  fs.writeFileSync(path.join(home, 'metrics', 'prices.json'), JSON.stringify({ 'local-llama': { input: 0.001, output: 0.002 } }));
+  fs.writeFileSync(
+    path.join(home, 'metrics', 'prices.json'),
+    JSON.stringify({ 'local-llama': { input: 0.001, output: 0.002 } }),
+  );
   expect(readPrices(home)['local-llama']).toEqual({ input: 0.001, output: 0.002 });
   expect(readPrices(home)['gpt-4o']).toEqual(DEFAULT_PRICES['gpt-4o']);
   const bad = path.join(home, 'bad.json');
@@ -146,7 +192,13 @@ test('price table overrides: <home>/metrics/prices.json, then a file; bad tables
 });
 
 test('Prometheus text: every sample line parses and carries the same figures', () => {
-  const text = renderPrometheus(computeMetrics({ runs: seedRunRecords(), alerts: seedAlertLog(), pipelines: [{ pipeline: 'we"ird', specVersion: 3, table: 't', mode: 'auto', source: 's', schedule: null }] }));
+  const text = renderPrometheus(
+    computeMetrics({
+      runs: seedRunRecords(),
+      alerts: seedAlertLog(),
+      pipelines: [{ pipeline: 'we"ird', specVersion: 3, table: 't', mode: 'auto', source: 's', schedule: null }],
+    }),
+  );
   const samples = parsePrometheus(text);
   expect(samples.get('heal_runs_total{outcome="healed"}')).toBe(4);
   expect(samples.get('heal_episodes_total{outcome="rolled-back"}')).toBe(1);
@@ -166,7 +218,12 @@ test('a stored record is bounded: no samples, 50 differences and 50 columns at m
   const columns = Array.from({ length: 5000 }, (_, i) => `column_${i}`);
   big.run.driftReport = {
     ...big.run.driftReport!,
-    differences: columns.map((c) => ({ kind: 'unexpected-column', sourceColumn: c, detail: `"${c}" is new ${'x'.repeat(1000)}`, samples: ['secret-sample'] })),
+    differences: columns.map((c) => ({
+      kind: 'unexpected-column',
+      sourceColumn: c,
+      detail: `"${c}" is new ${'x'.repeat(1000)}`,
+      samples: ['secret-sample'],
+    })),
     expected: { format: 'csv', columns },
     found: { format: 'csv', columns },
   };
@@ -186,7 +243,11 @@ test('a stored record is bounded: no samples, 50 differences and 50 columns at m
   const [stored] = readRunRecords(home);
   expect(stored?.run.driftReport?.differences).toHaveLength(50);
   expect(stored?.run.driftReport?.found.columns).toHaveLength(50);
-  expect(stored?.episode?.attempts[1]?.report).toMatchObject({ passed: true, summary: 'all 10000 checks passed', checks: [] });
+  expect(stored?.episode?.attempts[1]?.report).toMatchObject({
+    passed: true,
+    summary: 'all 10000 checks passed',
+    checks: [],
+  });
   // The figures are unchanged by compaction.
   expect(computeMetrics({ runs: [stored!] }).llm.totalTokens).toBe(3000);
   expect(computeMetrics({ runs: [stored!] }).mttr.p50Ms).toBe(4800);

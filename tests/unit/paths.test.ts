@@ -54,7 +54,9 @@ describe('checkSourceFile', () => {
   it('a directory: "is a directory", with a glob to use instead', () => {
     const err = thrown(() => checkSourceFile(root, [root]));
     expect(err).toBeInstanceOf(SourceUnreadableError);
-    expect(err.message).toBe(`${root}: is a directory, expected a file (use a glob such as ${path.join(root, '*.csv')})`);
+    expect(err.message).toBe(
+      `${root}: is a directory, expected a file (use a glob such as ${path.join(root, '*.csv')})`,
+    );
   });
 
   it('a file outside the roots is not allowed, and the message says how to allow it', () => {
@@ -98,7 +100,9 @@ describe('checkSourceFile', () => {
   it('a symlinked directory inside a root pointing outside is rejected', () => {
     write(path.join(outside, 'secret.csv'));
     fs.symlinkSync(outside, path.join(root, 'dir'));
-    expect(thrown(() => checkSourceFile(path.join(root, 'dir', 'secret.csv'), [root]))).toBeInstanceOf(PathNotAllowedError);
+    expect(thrown(() => checkSourceFile(path.join(root, 'dir', 'secret.csv'), [root]))).toBeInstanceOf(
+      PathNotAllowedError,
+    );
   });
 
   it('a symlink within the roots resolves to its target', () => {

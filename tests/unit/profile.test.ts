@@ -10,7 +10,10 @@ import { columnsSpec } from '../helpers/fixtures';
 
 type Type = 'integer' | 'number' | 'date' | 'string';
 
-async function profile(rowsSql: string, columns: { name: string; type: Type }[]): Promise<{ rows: number; byName: Record<string, ColumnProfile> }> {
+async function profile(
+  rowsSql: string,
+  columns: { name: string; type: Type }[],
+): Promise<{ rows: number; byName: Record<string, ColumnProfile> }> {
   return withDuckDB(':memory:', {}, async (conn) => {
     await conn.run(`CREATE TEMP TABLE w AS ${rowsSql}`);
     const p = await profileRelation(conn, columnsSpec(columns), 'w');

@@ -71,7 +71,8 @@ function parseCsv(text: string, delimiter = ','): Table {
 }
 
 function toCsv(t: Table, delimiter = ',', withHeader = true): string {
-  const cell = (v: string) => (v.includes(delimiter) || v.includes('"') || v.includes('\n') ? `"${v.replace(/"/g, '""')}"` : v);
+  const cell = (v: string) =>
+    v.includes(delimiter) || v.includes('"') || v.includes('\n') ? `"${v.replace(/"/g, '""')}"` : v;
   const lines = [...(withHeader ? [t.header] : []), ...t.rows].map((r) => r.map(cell).join(delimiter));
   return `${lines.join('\n')}\n`;
 }
@@ -121,19 +122,43 @@ interface Outcome {
 }
 
 const jsonRows = (rows: Record<string, unknown>[]) =>
-  rows.map((r) => JSON.parse(JSON.stringify(r, (_k, v: unknown) => (typeof v === 'bigint' ? Number(v) : v))) as Record<string, unknown>);
+  rows.map(
+    (r) =>
+      JSON.parse(JSON.stringify(r, (_k, v: unknown) => (typeof v === 'bigint' ? Number(v) : v))) as Record<
+        string,
+        unknown
+      >,
+  );
 
 /** Spec, baseline profile and table of a clean file (memoised by content: inferring a spec takes a second). */
-const cleanLoads = new Map<string, Promise<{ spec: PipelineSpec; baseline: TableProfile; expected: Record<string, unknown>[] }>>();
+const cleanLoads = new Map<
+  string,
+  Promise<{ spec: PipelineSpec; baseline: TableProfile; expected: Record<string, unknown>[] }>
+>();
 function cleanLoad(name: string, clean: string, optional?: string[]) {
-  const key = JSON.stringify([crypto.createHash('sha256').update(fs.readFileSync(clean)).digest('hex'), optional ?? []]);
+  const key = JSON.stringify([
+    crypto.createHash('sha256').update(fs.readFileSync(clean)).digest('hex'),
+    optional ?? [],
+  ]);
   let p = cleanLoads.get(key);
   if (!p) {
     p = (async () => {
-      const spec = await inferSpec({ name, source: clean, allowedRoots: [tmp, CASES], ...(optional ? { optional } : {}) });
+      const spec = await inferSpec({
+        name,
+        source: clean,
+        allowedRoots: [tmp, CASES],
+        ...(optional ? { optional } : {}),
+      });
       const table = spec.target.table;
       return withDuckDB(':memory:', {}, async (conn) => {
-        await runLoad(conn, { spec, specVersion: 1, runId: 'clean', source: clean, allowedRoots: [tmp, CASES], commit: true });
+        await runLoad(conn, {
+          spec,
+          specVersion: 1,
+          runId: 'clean',
+          source: clean,
+          allowedRoots: [tmp, CASES],
+          commit: true,
+        });
         return {
           spec,
           baseline: await profileRelation(conn, spec, ident(table)),
@@ -163,7 +188,14 @@ async function runCase(opts: {
   const { spec, baseline, expected } = await cleanLoad(opts.name, opts.clean, opts.optional);
   const drift = await withDuckDB(':memory:', {}, async (conn) => {
     try {
-      await runLoad(conn, { spec, specVersion: 1, runId: 'drifted', source: opts.drifted, allowedRoots: [tmp, CASES], commit: true });
+      await runLoad(conn, {
+        spec,
+        specVersion: 1,
+        runId: 'drifted',
+        source: opts.drifted,
+        allowedRoots: [tmp, CASES],
+        commit: true,
+      });
     } catch (err) {
       if (err instanceof SchemaDriftError) return err.details as DriftReport;
       throw err;
@@ -171,11 +203,19 @@ async function runCase(opts: {
     throw new Error(`${opts.name}: the drifted file loaded without drift`);
   });
   const doctor = opts.doctor ?? createRulesDoctor();
-  const report: DriftReport = opts.scrubReport ? { ...drift, differences: drift.differences.map(({ samples: _s, ...d }) => d) } : drift;
+  const report: DriftReport = opts.scrubReport
+    ? { ...drift, differences: drift.differences.map(({ samples: _s, ...d }) => d) }
+    : drift;
   const diagnosis = await withDuckDB(':memory:', {}, async (conn) => {
-    const probe = await createSourceProbe(conn, spec, [opts.drifted], { ...(opts.mask ? { mask: opts.mask } : {}), ...(opts.sampleRows ? { sampleRows: opts.sampleRows } : {}) });
+    const probe = await createSourceProbe(conn, spec, [opts.drifted], {
+      ...(opts.mask ? { mask: opts.mask } : {}),
+      ...(opts.sampleRows ? { sampleRows: opts.sampleRows } : {}),
+    });
     const source = await probe.summarize();
-    return doctor.diagnose({ spec, specVersion: 1, drift: report, baseline, source, previous: opts.previous ?? [] }, probe);
+    return doctor.diagnose(
+      { spec, specVersion: 1, drift: report, baseline, source, previous: opts.previous ?? [] },
+      probe,
+    );
   });
   const out: Outcome = { spec, baseline, drift, diagnosis, expected };
   if (process.env['SHOW_RATIONALE']) process.stdout.write(`\n[${opts.name}] ${JSON.stringify(diagnosis, null, 1)}\n`);
@@ -188,7 +228,14 @@ async function loadWith(spec: PipelineSpec, patch: Patch, file: string): Promise
   const applied = applyPatch(spec, patch);
   if (!applied.ok) throw new Error(`patch does not apply: ${applied.issues.join('; ')}`);
   return withDuckDB(':memory:', {}, async (conn) => {
-    const res = await runLoad(conn, { spec: applied.spec, specVersion: 2, runId: 'healed', source: file, allowedRoots: [tmp, CASES], commit: true });
+    const res = await runLoad(conn, {
+      spec: applied.spec,
+      specVersion: 2,
+      runId: 'healed',
+      source: file,
+      allowedRoots: [tmp, CASES],
+      commit: true,
+    });
     expect(res.rowsQuarantined).toBe(0);
     return jsonRows(await queryRows(conn, `SELECT * FROM ${ident(applied.spec.target.table)} ORDER BY ALL`));
   });
@@ -226,7 +273,11 @@ const EU = (iso: string) => `${iso.slice(8, 10)}/${iso.slice(5, 7)}/${iso.slice(
 
 describe('rules doctor: columns', () => {
   it('snake → camel rename (shared case iowa-camel-rename)', async () => {
-    const o = await runCase({ name: 'iowa', clean: path.join(CASES, 'iowa-camel-rename/clean.csv'), drifted: path.join(CASES, 'iowa-camel-rename/drifted.csv') });
+    const o = await runCase({
+      name: 'iowa',
+      clean: path.join(CASES, 'iowa-camel-rename/clean.csv'),
+      drifted: path.join(CASES, 'iowa-camel-rename/drifted.csv'),
+    });
     const patch = expectHealed(o, ['year', 'source', 'netGeneration']);
     expect(ops(patch, 'map')).toEqual([{ op: 'map', column: 'net_generation', from: 'netGeneration' }]);
   });
@@ -234,7 +285,10 @@ describe('rules doctor: columns', () => {
   it('several renames at once, decided by values and names', async () => {
     const t = vega('seattle-weather.csv');
     const clean = write('sw.csv', toCsv(t));
-    const drifted = write('sw-renamed.csv', toCsv(rename(t, { precipitation: 'precip_mm', wind: 'windSpeed', weather: 'conditions' })));
+    const drifted = write(
+      'sw-renamed.csv',
+      toCsv(rename(t, { precipitation: 'precip_mm', wind: 'windSpeed', weather: 'conditions' })),
+    );
     const o = await runCase({ name: 'sw_renamed', clean, drifted });
     const patch = expectHealed(o, ['date', 'precip_mm', 'temp_max', 'temp_min', 'windSpeed', 'conditions']);
     expect(ops(patch, 'map')).toEqual([
@@ -274,7 +328,10 @@ describe('rules doctor: columns', () => {
   it('the same near-identical pair with decisive names is healed', async () => {
     const t = vega('co2-concentration.csv');
     const clean = write('co2.csv', toCsv(t));
-    const drifted = write('co2-named.csv', toCsv(select(t, [['Date'], ['adjusted CO2', 'co2_adjusted_ppm'], ['CO2', 'co2_ppm']])));
+    const drifted = write(
+      'co2-named.csv',
+      toCsv(select(t, [['Date'], ['adjusted CO2', 'co2_adjusted_ppm'], ['CO2', 'co2_ppm']])),
+    );
     const o = await runCase({ name: 'co2n', clean, drifted });
     const patch = expectHealed(o, ['Date', 'co2_adjusted_ppm', 'co2_ppm']);
     expect(ops(patch, 'map')).toEqual([
@@ -324,7 +381,15 @@ describe('rules doctor: columns', () => {
     const t = vega('seattle-weather.csv');
     const clean = write('sw.csv', toCsv(t));
     const order = ['weather', 'wind', 'date', 'temp_min', 'temp_max', 'precipitation'];
-    const drifted = write('sw-reordered.csv', toCsv(select(t, order.map((c) => [c]))));
+    const drifted = write(
+      'sw-reordered.csv',
+      toCsv(
+        select(
+          t,
+          order.map((c) => [c]),
+        ),
+      ),
+    );
     const o = await runCase({ name: 'sw_reordered', clean, drifted });
     expect(o.drift.kinds).toEqual(['reordered']);
     expect(expectHealed(o, order)).toEqual([{ op: 'shape', columns: order }]);
@@ -371,7 +436,10 @@ describe('rules doctor: columns', () => {
     const t = vega('seattle-weather.csv');
     const clean = write('sw.csv', toCsv(t));
     const swapped = select(t, [['date'], ['precipitation'], ['temp_max'], ['temp_min'], ['weather']]);
-    const drifted = write('sw-nowind.csv', toCsv({ header: [...swapped.header, 'station'], rows: swapped.rows.map((r) => [...r, 'SEA']) }));
+    const drifted = write(
+      'sw-nowind.csv',
+      toCsv({ header: [...swapped.header, 'station'], rows: swapped.rows.map((r) => [...r, 'SEA']) }),
+    );
     const o = await runCase({ name: 'sw_nowind', clean, drifted });
     const d = noAnswer(o);
     expect(d.fatal).toBe(true);
@@ -393,7 +461,9 @@ describe('rules doctor: formats', () => {
       scrubReport: true,
     });
     expect(spec.source.columns).toContain('income');
-    expect(ops(expectHealed(o, spec.source.columns), 'clean')).toEqual([{ op: 'clean', column: 'income', strip: ['$', ','] }]);
+    expect(ops(expectHealed(o, spec.source.columns), 'clean')).toEqual([
+      { op: 'clean', column: 'income', strip: ['$', ','] },
+    ]);
   });
 
   it('currency symbols and thousands separators (shared case gapminder-currency)', async () => {
@@ -404,7 +474,10 @@ describe('rules doctor: formats', () => {
     });
     const patch = expectHealed(o, ['country', 'income', 'health', 'population', 'region']);
     expect(ops(patch, 'clean')).toEqual([{ op: 'clean', column: 'income', strip: ['$', ','] }]);
-    if (o.diagnosis.kind === 'patch') expect(o.diagnosis.rationale.join('\n')).toMatch(/income: strip \$ and , → 100% parse, median \d+ vs baseline \d+/);
+    if (o.diagnosis.kind === 'patch')
+      expect(o.diagnosis.rationale.join('\n')).toMatch(
+        /income: strip \$ and , → 100% parse, median \d+ vs baseline \d+/,
+      );
   });
 
   it('decimal comma and dot thousands (gapminder health 57,63 and population 32.526.562)', async () => {
@@ -423,13 +496,18 @@ describe('rules doctor: formats', () => {
 
   it('yes/no booleans', async () => {
     const t = vega('seattle-weather.csv');
-    const withFlag = { header: [...t.header, 'rain'], rows: t.rows.map((r) => [...r, r[5] === 'rain' ? 'true' : 'false']) };
+    const withFlag = {
+      header: [...t.header, 'rain'],
+      rows: t.rows.map((r) => [...r, r[5] === 'rain' ? 'true' : 'false']),
+    };
     const clean = write('sw-flag.csv', toCsv(withFlag));
     const drifted = write('sw-flag-yn.csv', toCsv(mapColumn(withFlag, 'rain', (v) => (v === 'true' ? 'Yes' : 'No'))));
     const o = await runCase({ name: 'sw_flag', clean, drifted });
     expect(o.spec.contract.columns.find((c) => c.name === 'rain')?.type).toBe('boolean');
     const patch = expectHealed(o, withFlag.header);
-    expect(ops(patch, 'booleans')).toEqual([{ op: 'booleans', column: 'rain', trueValues: ['yes'], falseValues: ['no'] }]);
+    expect(ops(patch, 'booleans')).toEqual([
+      { op: 'booleans', column: 'rain', trueValues: ['yes'], falseValues: ['no'] },
+    ]);
   });
 
   it('US dates (mm/dd/yyyy)', async () => {
@@ -464,7 +542,10 @@ describe('rules doctor: formats', () => {
 
   it('dates with every day ≤ 12 are still decided when the baseline range tells US from EU', async () => {
     const t = vega('seattle-weather.csv');
-    const q1 = { header: t.header, rows: t.rows.filter((r) => (r[0] ?? '') < '2012-04-01' && Number((r[0] ?? '').slice(8, 10)) <= 12) };
+    const q1 = {
+      header: t.header,
+      rows: t.rows.filter((r) => (r[0] ?? '') < '2012-04-01' && Number((r[0] ?? '').slice(8, 10)) <= 12),
+    };
     const clean = write('sw-q1.csv', toCsv(q1));
     const drifted = write('sw-q1-us.csv', toCsv(mapColumn(q1, 'date', US)));
     const o = await runCase({ name: 'sw_q1', clean, drifted });
@@ -475,7 +556,10 @@ describe('rules doctor: formats', () => {
   it('epoch seconds cannot be expressed as a format: no answer', async () => {
     const t = vega('seattle-weather.csv');
     const clean = write('sw.csv', toCsv(t));
-    const drifted = write('sw-epoch.csv', toCsv(mapColumn(t, 'date', (v) => String(Date.parse(`${v}T00:00:00Z`) / 1000))));
+    const drifted = write(
+      'sw-epoch.csv',
+      toCsv(mapColumn(t, 'date', (v) => String(Date.parse(`${v}T00:00:00Z`) / 1000))),
+    );
     const o = await runCase({ name: 'sw_epoch', clean, drifted });
     const d = noAnswer(o);
     expect(d.fatal).toBe(false);
@@ -502,7 +586,10 @@ describe('rules doctor: reader', () => {
     const drifted = write('sw-semi.csv', toCsv(t, ';'));
     const o = await runCase({ name: 'sw_semi', clean, drifted });
     expect(o.drift.kinds).toEqual(['delimiter-change']);
-    expect(expectHealed(o, t.header)).toEqual([{ op: 'reader', delimiter: ';' }, { op: 'shape', columns: t.header }]);
+    expect(expectHealed(o, t.header)).toEqual([
+      { op: 'reader', delimiter: ';' },
+      { op: 'shape', columns: t.header },
+    ]);
   });
 
   it('delimiter ; with decimal commas and a renamed column: one combined patch', async () => {
@@ -545,8 +632,16 @@ describe('rules doctor: reader', () => {
   it('sampled probe: the same patches from the first rows, and the rationale says where its figures come from', async () => {
     const t = vega('seattle-weather.csv');
     const clean = write('sw.csv', toCsv(t));
-    const semi = await runCase({ name: 'sw_semi_sampled', clean, drifted: write('sw-semi.csv', toCsv(t, ';')), sampleRows: 400 });
-    expect(expectHealed(semi, t.header)).toEqual([{ op: 'reader', delimiter: ';' }, { op: 'shape', columns: t.header }]);
+    const semi = await runCase({
+      name: 'sw_semi_sampled',
+      clean,
+      drifted: write('sw-semi.csv', toCsv(t, ';')),
+      sampleRows: 400,
+    });
+    expect(expectHealed(semi, t.header)).toEqual([
+      { op: 'reader', delimiter: ';' },
+      { op: 'shape', columns: t.header },
+    ]);
     // Without a header, columns are paired by their profiles: the first 1000 of 1461 days still match the baseline.
     const nohead = write('sw-nohead.csv', toCsv(t, ',', false));
     const noHead = await runCase({ name: 'sw_nohead_sampled', clean, drifted: nohead, sampleRows: 1000 });
@@ -584,16 +679,24 @@ describe('rules doctor: reader', () => {
     const drifted = write('gm-latin1.csv', Buffer.from(toCsv(t), 'latin1'));
     const o = await runCase({ name: 'gm_latin1', clean, drifted });
     expect(o.drift.kinds).toEqual(['encoding-change']);
-    expect(expectHealed(o, t.header)).toEqual([{ op: 'reader', encoding: 'latin-1' }, { op: 'shape', columns: t.header }]);
+    expect(expectHealed(o, t.header)).toEqual([
+      { op: 'reader', encoding: 'latin-1' },
+      { op: 'shape', columns: t.header },
+    ]);
   });
 
   it('utf-16 instead of utf-8 (latin-1 is tried first and rejected: the names do not come back)', async () => {
-    const t = mapColumn(vega('gapminder-health-income.csv'), 'country', (v) => v.replace("Cote d'Ivoire", "Côte d'Ivoire"));
+    const t = mapColumn(vega('gapminder-health-income.csv'), 'country', (v) =>
+      v.replace("Cote d'Ivoire", "Côte d'Ivoire"),
+    );
     const clean = write('gm-utf8b.csv', toCsv(t));
     const drifted = write('gm-utf16.csv', Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from(toCsv(t), 'utf16le')]));
     const o = await runCase({ name: 'gm_utf16', clean, drifted });
     // (The report may call this renamed columns — DuckDB reads garbled names with ignore_errors — the doctor checks the encoding itself.)
-    expect(expectHealed(o, t.header)).toEqual([{ op: 'reader', encoding: 'utf-16' }, { op: 'shape', columns: t.header }]);
+    expect(expectHealed(o, t.header)).toEqual([
+      { op: 'reader', encoding: 'utf-16' },
+      { op: 'shape', columns: t.header },
+    ]);
   });
 });
 
@@ -607,8 +710,15 @@ describe('rules doctor: refusals and previous attempts', () => {
     const empty = await runCase({ name: 'iowa_empty', clean, drifted: write('iowa-empty.csv', '') });
     expect(noAnswer(empty)).toMatchObject({ fatal: true, reason: expect.stringMatching(/^empty-file/) as unknown });
     const text = toCsv(t);
-    const cut = await runCase({ name: 'iowa_cut', clean, drifted: write('iowa-cut.csv', text.slice(0, text.length - 12)) });
-    expect(noAnswer(cut)).toMatchObject({ fatal: true, reason: expect.stringMatching(/^(truncated|malformed-rows)/) as unknown });
+    const cut = await runCase({
+      name: 'iowa_cut',
+      clean,
+      drifted: write('iowa-cut.csv', text.slice(0, text.length - 12)),
+    });
+    expect(noAnswer(cut)).toMatchObject({
+      fatal: true,
+      reason: expect.stringMatching(/^(truncated|malformed-rows)/) as unknown,
+    });
   });
 
   it('an integer column now holding fractions has no cleaning: no answer, not fatal', async () => {
@@ -640,15 +750,26 @@ describe('rules doctor: refusals and previous attempts', () => {
       },
       error: `profile:${column} failed`,
     });
-    const us: Patch = [{ op: 'format', column: 'date', format: '%m/%d/%Y' }, { op: 'shape', columns: t.header }];
+    const us: Patch = [
+      { op: 'format', column: 'date', format: '%m/%d/%Y' },
+      { op: 'shape', columns: t.header },
+    ];
     const o = await runCase({ name: 'sw_amb_prev', clean, drifted, previous: [failed(us, 'date')] });
     expect(ops(patchOf(o), 'format')).toEqual([{ op: 'format', column: 'date', format: '%d/%m/%Y' }]);
 
     // Decidable US dates: the right answer already failed (verification saw something we cannot): nothing else matches.
-    const q1 = { header: t.header, rows: t.rows.filter((r) => (r[0] ?? '') < '2012-04-01' && Number((r[0] ?? '').slice(8, 10)) <= 12) };
+    const q1 = {
+      header: t.header,
+      rows: t.rows.filter((r) => (r[0] ?? '') < '2012-04-01' && Number((r[0] ?? '').slice(8, 10)) <= 12),
+    };
     const q1clean = write('sw-q1.csv', toCsv(q1));
     const q1drift = write('sw-q1-us.csv', toCsv(mapColumn(q1, 'date', US)));
-    const again = await runCase({ name: 'sw_q1_prev', clean: q1clean, drifted: q1drift, previous: [failed(us, 'date')] });
+    const again = await runCase({
+      name: 'sw_q1_prev',
+      clean: q1clean,
+      drifted: q1drift,
+      previous: [failed(us, 'date')],
+    });
     expect(noAnswer(again).reason).toMatch(/date.*no candidate restores the baseline/);
 
     // A failure that names no column: the identical patch is not proposed again.
@@ -664,7 +785,10 @@ describe('rules doctor: refusals and previous attempts', () => {
   it('a wrong pairing that failed verification is not proposed again', async () => {
     const t = vega('seattle-weather.csv');
     const clean = write('sw.csv', toCsv(t));
-    const drifted = write('sw-ab.csv', toCsv(select(t, [['date'], ['precipitation'], ['temp_min', 'a'], ['temp_max', 'b'], ['wind'], ['weather']])));
+    const drifted = write(
+      'sw-ab.csv',
+      toCsv(select(t, [['date'], ['precipitation'], ['temp_min', 'a'], ['temp_max', 'b'], ['wind'], ['weather']])),
+    );
     const right: Patch = [
       { op: 'map', column: 'temp_max', from: 'b' },
       { op: 'map', column: 'temp_min', from: 'a' },

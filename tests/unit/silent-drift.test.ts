@@ -51,9 +51,13 @@ function specOf(columns: [string, ColType][], extra: Partial<SpecInput> = {}): P
  * the file's columns) — e.g. `{ temp_max: 'temp_max * 100' }`.
  */
 async function seattle(where: string, replace: Record<string, string> = {}, limit?: number): Promise<TableProfile> {
-  const select = SEATTLE_COLUMNS.map(([n, t]) => `${replace[n] ?? n}::${t === 'number' ? 'DOUBLE' : t === 'date' ? 'DATE' : 'VARCHAR'} AS "${n}"`);
+  const select = SEATTLE_COLUMNS.map(
+    ([n, t]) => `${replace[n] ?? n}::${t === 'number' ? 'DOUBLE' : t === 'date' ? 'DATE' : 'VARCHAR'} AS "${n}"`,
+  );
   return withDuckDB(':memory:', {}, async (conn) => {
-    await conn.run(`CREATE TEMP TABLE w AS SELECT ${select.join(', ')} FROM read_csv('${SEATTLE}') WHERE ${where} ORDER BY date ${limit ? `LIMIT ${limit}` : ''}`);
+    await conn.run(
+      `CREATE TEMP TABLE w AS SELECT ${select.join(', ')} FROM read_csv('${SEATTLE}') WHERE ${where} ORDER BY date ${limit ? `LIMIT ${limit}` : ''}`,
+    );
     return profileRelation(conn, specOf(SEATTLE_COLUMNS), 'w');
   });
 }
@@ -96,7 +100,9 @@ describe('data that legitimately changes between loads passes', () => {
       for (const name of SEATTLE_NUMBERS) {
         const s = centerShift(col(y(a), name), col(y(b), name));
         expect(s?.sd).toBeLessThan(0.35);
-        expect(detectUnitChange(col(y(a), name), col(y(b), name), DEFAULT_DISTRIBUTION_THRESHOLDS.unitFactors, 1.6)).toBeNull();
+        expect(
+          detectUnitChange(col(y(a), name), col(y(b), name), DEFAULT_DISTRIBUTION_THRESHOLDS.unitFactors, 1.6),
+        ).toBeNull();
       }
     }
     const psi = populationStability(col(y(2012), 'weather'), col(y(2013), 'weather'));
@@ -119,7 +125,9 @@ describe('data that legitimately changes between loads passes', () => {
     ]);
     const decade = (d: number) =>
       withDuckDB(':memory:', {}, async (conn) => {
-        await conn.run(`CREATE TEMP TABLE c AS SELECT "Date"::DATE AS "Date", "CO2"::DOUBLE AS "CO2" FROM read_csv('${CO2}') WHERE year("Date") // 10 = ${d}`);
+        await conn.run(
+          `CREATE TEMP TABLE c AS SELECT "Date"::DATE AS "Date", "CO2"::DOUBLE AS "CO2" FROM read_csv('${CO2}') WHERE year("Date") // 10 = ${d}`,
+        );
         return profileRelation(conn, spec, 'c');
       });
     const [nineties, noughties] = [await decade(199), await decade(200)];
@@ -128,7 +136,13 @@ describe('data that legitimately changes between loads passes', () => {
     expect(s?.relative).toBeLessThan(0.1);
     expect(checkDistribution(nineties, noughties)).toEqual([]);
     const strict = checkDistribution(nineties, noughties, { maxCenterShiftRelative: 0 });
-    expect(strict).toEqual([expect.objectContaining({ kind: 'distribution-shift', column: 'CO2', detail: expect.stringMatching(/median .* a move of 3\.\d sd \(limit 3\)/) })]);
+    expect(strict).toEqual([
+      expect.objectContaining({
+        kind: 'distribution-shift',
+        column: 'CO2',
+        detail: expect.stringMatching(/median .* a move of 3\.\d sd \(limit 3\)/),
+      }),
+    ]);
   });
 
   it('a new batch of ids (1–365, then 366–730) is not a centre shift: identifiers are not judged by their centre', () => {
@@ -153,22 +167,25 @@ describe('data that legitimately changes between loads passes', () => {
 });
 
 describe('a unit change', () => {
-  it.each(SEATTLE_NUMBERS)('×100 on %s (the same rows, as the chaos monkey does it): refused as a unit change (×100)', async (name) => {
-    const cents = await seattle(year(2012), { [name]: `${name} * 100` });
-    const d = checkDistribution(y(2012), cents);
-    expect(d).toEqual([
-      {
-        kind: 'distribution-shift',
-        column: name,
-        expected: expect.stringMatching(/^median .*, mean .*, sd /),
-        found: expect.stringMatching(/^median .*, mean .*, sd /),
-        detail: expect.stringMatching(new RegExp(`^"${name}": stddev ×100.*looks like a unit change \\(×100\\)$`)),
-      },
-    ]);
-  });
+  it.each(SEATTLE_NUMBERS)(
+    '×100 on %s (the same rows, as the chaos monkey does it): refused as a unit change (×100)',
+    async (name) => {
+      const cents = await seattle(year(2012), { [name]: `${name} * 100` });
+      const d = checkDistribution(y(2012), cents);
+      expect(d).toEqual([
+        {
+          kind: 'distribution-shift',
+          column: name,
+          expected: expect.stringMatching(/^median .*, mean .*, sd /),
+          found: expect.stringMatching(/^median .*, mean .*, sd /),
+          detail: expect.stringMatching(new RegExp(`^"${name}": stddev ×100.*looks like a unit change \\(×100\\)$`)),
+        },
+      ]);
+    },
+  );
 
   // Medians are exact here (reservoir_quantile keeps every value below 8,192 rows).
-  it('×100 on next year\'s data: still ×100 (temp_max: sd ×106.8, median ×100, mean ×105.1)', async () => {
+  it("×100 on next year's data: still ×100 (temp_max: sd ×106.8, median ×100, mean ×105.1)", async () => {
     const d = checkDistribution(y(2012), await seattle(year(2013), { temp_max: 'temp_max * 100' }));
     expect(d).toHaveLength(1);
     expect(d[0]?.detail).toBe(
@@ -188,7 +205,9 @@ describe('a unit change', () => {
 
   it('a zero-inflated column (precipitation: median 0) is judged by its mean and spread', async () => {
     const d = checkDistribution(y(2014), await seattle(year(2015), { precipitation: 'precipitation * 100' }));
-    expect(d.map((x) => x.detail)).toEqual([expect.stringMatching(/^"precipitation": stddev ×113\.3, mean ×92\.41 .*\(×100\)$/)]);
+    expect(d.map((x) => x.detail)).toEqual([
+      expect.stringMatching(/^"precipitation": stddev ×113\.3, mean ×92\.41 .*\(×100\)$/),
+    ]);
   });
 
   it('°C → °F is no unit factor but a centre shift (temp_min: 5.9 sd, +545%)', async () => {
@@ -198,7 +217,9 @@ describe('a unit change', () => {
         kind: 'distribution-shift',
         column: 'temp_min',
         expected: 'median 7.2 (sd 4.697)',
-        detail: expect.stringMatching(/^"temp_min": median 46\.94 vs 7\.2 in the baseline, a move of 5\.9 sd \(limit 3\) and 545\.\d% of the baseline's centre$/),
+        detail: expect.stringMatching(
+          /^"temp_min": median 46\.94 vs 7\.2 in the baseline, a move of 5\.9 sd \(limit 3\) and 545\.\d% of the baseline's centre$/,
+        ),
       }),
     ]);
   });
@@ -210,7 +231,10 @@ describe('a unit change', () => {
 
 describe('null rate', () => {
   it('30% of temp_max gone: refused, with the rate', async () => {
-    const d = checkDistribution(y(2012), await seattle(year(2013), { temp_max: 'CASE WHEN dayofyear(date) % 10 < 3 THEN NULL ELSE temp_max END' }));
+    const d = checkDistribution(
+      y(2012),
+      await seattle(year(2013), { temp_max: 'CASE WHEN dayofyear(date) % 10 < 3 THEN NULL ELSE temp_max END' }),
+    );
     expect(d).toEqual([
       {
         kind: 'distribution-shift',
@@ -224,12 +248,21 @@ describe('null rate', () => {
   });
 
   it('10% gone is within the default rise of 0.2', async () => {
-    expect(checkDistribution(y(2012), await seattle(year(2013), { temp_max: 'CASE WHEN dayofyear(date) % 10 = 0 THEN NULL ELSE temp_max END' }))).toEqual([]);
+    expect(
+      checkDistribution(
+        y(2012),
+        await seattle(year(2013), { temp_max: 'CASE WHEN dayofyear(date) % 10 = 0 THEN NULL ELSE temp_max END' }),
+      ),
+    ).toEqual([]);
   });
 });
 
 describe('a categorical column (population stability index)', () => {
-  const relabelled = () => seattle(year(2013), { weather: "CASE WHEN weather = 'rain' THEN (CASE WHEN precipitation > 5 THEN 'heavy rain' ELSE 'light rain' END) ELSE weather END" });
+  const relabelled = () =>
+    seattle(year(2013), {
+      weather:
+        "CASE WHEN weather = 'rain' THEN (CASE WHEN precipitation > 5 THEN 'heavy rain' ELSE 'light rain' END) ELSE weather END",
+    });
 
   it('a new category mix ("rain" split into "light rain" and "heavy rain"): refused with the PSI and the share that moved', async () => {
     const d = checkDistribution(y(2012), await relabelled());
@@ -239,14 +272,23 @@ describe('a categorical column (population stability index)', () => {
       column: 'weather',
       expected: 'rain 52.2%, sun 32.2%, drizzle 8.5%',
       failureRate: expect.any(Number),
-      detail: expect.stringMatching(/^"weather": the category mix moved, population stability index \d+\.\d\d over 7 categories \(limit 0\.25 \+ 0\.\d\d for sampling\)/),
+      detail: expect.stringMatching(
+        /^"weather": the category mix moved, population stability index \d+\.\d\d over 7 categories \(limit 0\.25 \+ 0\.\d\d for sampling\)/,
+      ),
     });
     expect(d[0]?.failureRate).toBeGreaterThan(0.4);
   });
 
   it('a categorical column that became free text is refused', async () => {
-    const d = checkDistribution(y(2012), await seattle(year(2013), { weather: "weather || ' ' || strftime(date, '%j')" }));
-    expect(d.map((x) => x.detail)).toEqual([expect.stringMatching(/^"weather": \d+ distinct values vs 5 in the baseline: a categorical column became free text$/)]);
+    const d = checkDistribution(
+      y(2012),
+      await seattle(year(2013), { weather: "weather || ' ' || strftime(date, '%j')" }),
+    );
+    expect(d.map((x) => x.detail)).toEqual([
+      expect.stringMatching(
+        /^"weather": \d+ distinct values vs 5 in the baseline: a categorical column became free text$/,
+      ),
+    ]);
   });
 });
 
@@ -281,7 +323,12 @@ describe('free text (no top values): length and shape classes', () => {
   it('values of another shape (names became e-mail addresses) are refused, with the share of unknown shapes', () => {
     const d = checkDistribution(names, text(['a.a@a.a', 'a@a.a', 'a9@a.a'], 14));
     expect(d).toEqual([
-      expect.objectContaining({ column: 'name', failureRate: 1, detail: '"name": only 0.0% of values have a shape the baseline had (limit 50.0%); now "a.a@a.a", "a@a.a", "a9@a.a"' }),
+      expect.objectContaining({
+        column: 'name',
+        failureRate: 1,
+        detail:
+          '"name": only 0.0% of values have a shape the baseline had (limit 50.0%); now "a.a@a.a", "a@a.a", "a9@a.a"',
+      }),
     ]);
   });
 
@@ -303,7 +350,8 @@ describe('tiny loads', () => {
 });
 
 describe('thresholds from the spec (quality.profile)', () => {
-  const withProfile = (profile: unknown) => specOf(SEATTLE_COLUMNS, { quality: { quarantineBudget: 0.01, profile } as SpecInput['quality'] });
+  const withProfile = (profile: unknown) =>
+    specOf(SEATTLE_COLUMNS, { quality: { quarantineBudget: 0.01, profile } as SpecInput['quality'] });
 
   it('absent: every default, and the parsed spec carries nothing extra', () => {
     const spec = specOf(SEATTLE_COLUMNS);
@@ -321,7 +369,11 @@ describe('thresholds from the spec (quality.profile)', () => {
   });
 
   it('given: defaults fill what is not set; bad values are path-qualified issues', () => {
-    expect(withProfile({ maxPsi: 0.5 }).quality.profile).toMatchObject({ maxPsi: 0.5, maxNullRateRise: 0.2, minRows: 30 });
+    expect(withProfile({ maxPsi: 0.5 }).quality.profile).toMatchObject({
+      maxPsi: 0.5,
+      maxNullRateRise: 0.2,
+      minRows: 30,
+    });
     const bad = parseSpec({
       apiVersion: 'heal/v1',
       name: 'p',
@@ -344,11 +396,30 @@ describe('thresholds from the spec (quality.profile)', () => {
   });
 
   it('maxNullRateRise and maxPsi are honoured', async () => {
-    const nulls = await seattle(year(2013), { temp_max: 'CASE WHEN dayofyear(date) % 10 < 3 THEN NULL ELSE temp_max END' });
-    expect(checkDistribution(y(2012), nulls, distributionThresholds(withProfile({ maxNullRateRise: 0.5 })))).toEqual([]);
-    expect(checkDistribution(y(2012), nulls, distributionThresholds(withProfile({ columns: { temp_max: { maxNullRateRise: 0.5 } } })))).toEqual([]);
-    expect(checkDistribution(y(2012), nulls, distributionThresholds(withProfile({ columns: { wind: { maxNullRateRise: 0.5 } } })))).toHaveLength(1);
-    const relabelled = await seattle(year(2013), { weather: "CASE WHEN weather = 'rain' THEN (CASE WHEN precipitation > 5 THEN 'heavy rain' ELSE 'light rain' END) ELSE weather END" });
+    const nulls = await seattle(year(2013), {
+      temp_max: 'CASE WHEN dayofyear(date) % 10 < 3 THEN NULL ELSE temp_max END',
+    });
+    expect(checkDistribution(y(2012), nulls, distributionThresholds(withProfile({ maxNullRateRise: 0.5 })))).toEqual(
+      [],
+    );
+    expect(
+      checkDistribution(
+        y(2012),
+        nulls,
+        distributionThresholds(withProfile({ columns: { temp_max: { maxNullRateRise: 0.5 } } })),
+      ),
+    ).toEqual([]);
+    expect(
+      checkDistribution(
+        y(2012),
+        nulls,
+        distributionThresholds(withProfile({ columns: { wind: { maxNullRateRise: 0.5 } } })),
+      ),
+    ).toHaveLength(1);
+    const relabelled = await seattle(year(2013), {
+      weather:
+        "CASE WHEN weather = 'rain' THEN (CASE WHEN precipitation > 5 THEN 'heavy rain' ELSE 'light rain' END) ELSE weather END",
+    });
     expect(checkDistribution(y(2012), relabelled, distributionThresholds(withProfile({ maxPsi: 10 })))).toEqual([]);
   });
 
@@ -356,22 +427,42 @@ describe('thresholds from the spec (quality.profile)', () => {
     const both = await seattle(year(2013), { temp_max: 'temp_max * 100', wind: 'wind * 100' });
     expect(checkDistribution(y(2012), both).map((d) => d.column)).toEqual(['temp_max', 'wind']);
     expect(checkDistribution(y(2012), both, distributionThresholds(withProfile({ enabled: false })))).toEqual([]);
-    expect(checkDistribution(y(2012), both, distributionThresholds(withProfile({ columns: { temp_max: { enabled: false } } }))).map((d) => d.column)).toEqual(['wind']);
     expect(
-      checkDistribution(y(2012), both, distributionThresholds(withProfile({ enabled: false, columns: { wind: { enabled: true } } }))).map((d) => d.column),
+      checkDistribution(
+        y(2012),
+        both,
+        distributionThresholds(withProfile({ columns: { temp_max: { enabled: false } } })),
+      ).map((d) => d.column),
+    ).toEqual(['wind']);
+    expect(
+      checkDistribution(
+        y(2012),
+        both,
+        distributionThresholds(withProfile({ enabled: false, columns: { wind: { enabled: true } } })),
+      ).map((d) => d.column),
     ).toEqual(['wind']);
   });
 
   it('unitFactors: a factor not listed is no unit change (×100 is then a centre shift, as with unitChange: false); one listed is', async () => {
     const cents = await seattle(year(2013), { temp_max: 'temp_max * 100' });
     const d = checkDistribution(y(2012), cents, distributionThresholds(withProfile({ unitFactors: [7] })));
-    expect(d.map((x) => x.detail)).toEqual([expect.stringMatching(/^"temp_max": mean 1606 vs 15\.28 in the baseline, a move of \d+\.\d sd/)]);
-    const noUnits = checkDistribution(y(2012), cents, distributionThresholds(withProfile({ columns: { temp_max: { unitChange: false } } })));
-    expect(noUnits.map((x) => x.detail)).toEqual([expect.stringMatching(/^"temp_max": mean 1606 vs 15\.28 in the baseline, a move of \d+\.\d sd/)]);
-    const sevens = await seattle(year(2013), { temp_max: 'temp_max * 7' });
-    expect(checkDistribution(y(2012), sevens, distributionThresholds(withProfile({ unitFactors: [7] }))).map((x) => x.detail)).toEqual([
-      expect.stringMatching(/unit change \(×7\)$/),
+    expect(d.map((x) => x.detail)).toEqual([
+      expect.stringMatching(/^"temp_max": mean 1606 vs 15\.28 in the baseline, a move of \d+\.\d sd/),
     ]);
+    const noUnits = checkDistribution(
+      y(2012),
+      cents,
+      distributionThresholds(withProfile({ columns: { temp_max: { unitChange: false } } })),
+    );
+    expect(noUnits.map((x) => x.detail)).toEqual([
+      expect.stringMatching(/^"temp_max": mean 1606 vs 15\.28 in the baseline, a move of \d+\.\d sd/),
+    ]);
+    const sevens = await seattle(year(2013), { temp_max: 'temp_max * 7' });
+    expect(
+      checkDistribution(y(2012), sevens, distributionThresholds(withProfile({ unitFactors: [7] }))).map(
+        (x) => x.detail,
+      ),
+    ).toEqual([expect.stringMatching(/unit change \(×7\)$/)]);
   });
 
   it('a column read from a default only is not checked (an optional column the source dropped); merge keys are identifiers', () => {
@@ -383,13 +474,23 @@ describe('thresholds from the spec (quality.profile)', () => {
     const t = distributionThresholds(spec);
     expect(t.columns['wind']).toEqual({ enabled: false });
     expect(t.keys).toEqual(['date']);
-    const noWind: TableProfile = { ...y(2013), columns: y(2013).columns.map((c) => (c.name === 'wind' ? { ...c, count: 0, nullRate: 1, mean: null, median: null, stddev: null } : c)) };
+    const noWind: TableProfile = {
+      ...y(2013),
+      columns: y(2013).columns.map((c) =>
+        c.name === 'wind' ? { ...c, count: 0, nullRate: 1, mean: null, median: null, stddev: null } : c,
+      ),
+    };
     expect(checkDistribution(y(2012), noWind).map((d) => d.column)).toEqual(['wind']);
     expect(checkDistribution(y(2012), noWind, t)).toEqual([]);
   });
 });
 
 it('a column whose type changed since the baseline (a new contract) is not compared', () => {
-  const asText: TableProfile = { ...y(2013), columns: y(2013).columns.map((c) => (c.name === 'temp_max' ? { ...c, type: 'string' as const, mean: 1e6, median: 1e6, stddev: 1 } : c)) };
+  const asText: TableProfile = {
+    ...y(2013),
+    columns: y(2013).columns.map((c) =>
+      c.name === 'temp_max' ? { ...c, type: 'string' as const, mean: 1e6, median: 1e6, stddev: 1 } : c,
+    ),
+  };
   expect(checkDistribution(y(2012), asText)).toEqual([]);
 });

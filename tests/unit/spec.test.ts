@@ -200,7 +200,9 @@ describe('parseSpec: exact error messages', () => {
 
   it('an unknown nested field names its object', () => {
     expect(issuesOf((s) => (s.source['sheet'] = 1))).toEqual(['source: Unrecognized key: "sheet"']);
-    expect(issuesOf((s) => (s.mapping['year'] = { from: 'year', cast: 'date' }))).toEqual(['mapping.year: Unrecognized key: "cast"']);
+    expect(issuesOf((s) => (s.mapping['year'] = { from: 'year', cast: 'date' }))).toEqual([
+      'mapping.year: Unrecognized key: "cast"',
+    ]);
   });
 
   it('a wrong apiVersion', () => {
@@ -208,7 +210,9 @@ describe('parseSpec: exact error messages', () => {
   });
 
   it('a quarantine budget out of range', () => {
-    expect(issuesOf((s) => (s['quality'] = { quarantineBudget: 2 }))).toEqual(['quality.quarantineBudget: Too big: expected number to be <=1']);
+    expect(issuesOf((s) => (s['quality'] = { quarantineBudget: 2 }))).toEqual([
+      'quality.quarantineBudget: Too big: expected number to be <=1',
+    ]);
   });
 
   it('a value that is not an object at all', () => {
@@ -235,6 +239,8 @@ describe('parseSpec: healing.approvalTimeout', () => {
     const res = parseSpec(ok);
     if (!res.ok) throw new Error(res.issues.join('\n'));
     expect(res.spec.healing).toEqual({ maxAttempts: 3, mode: 'review', approvalTimeout: '30m' });
-    expect(issuesOf((s) => Object.assign(s, { healing: { approvalTimeout: 'soon' } })).join('\n')).toMatch(/healing\.approvalTimeout.*duration/);
+    expect(issuesOf((s) => Object.assign(s, { healing: { approvalTimeout: 'soon' } })).join('\n')).toMatch(
+      /healing\.approvalTimeout.*duration/,
+    );
   });
 });

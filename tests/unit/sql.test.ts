@@ -76,7 +76,11 @@ describe('integer', () => {
   });
 
   it('an empty value of an optional column is NULL and fine', async () => {
-    expect(await one(oneColumn({ type: 'integer', required: false }), null)).toEqual({ value: null, fail: false, missing: false });
+    expect(await one(oneColumn({ type: 'integer', required: false }), null)).toEqual({
+      value: null,
+      fail: false,
+      missing: false,
+    });
   });
 });
 
@@ -112,14 +116,25 @@ describe('boolean', () => {
 
   it('trueValues / falseValues replace the vocabulary', async () => {
     const s = oneColumn({ type: 'boolean' }, { trueValues: ['Yes', 'Y'], falseValues: ['No', 'N'] });
-    expect(await evaluate(s, ['yes', 'Y', 'no', 'n', 'true'])).toEqual([ok('true'), ok('true'), ok('false'), ok('false'), bad]);
+    expect(await evaluate(s, ['yes', 'Y', 'no', 'n', 'true'])).toEqual([
+      ok('true'),
+      ok('true'),
+      ok('false'),
+      ok('false'),
+      bad,
+    ]);
   });
 });
 
 describe('date', () => {
   it('uses %Y-%m-%d by default', async () => {
     const s = oneColumn({ type: 'date' });
-    expect(await evaluate(s, ['2001-01-31', '2001-02-30', '01/31/2001', '2001-01-31 10:00:00'])).toEqual([ok('2001-01-31'), bad, bad, bad]);
+    expect(await evaluate(s, ['2001-01-31', '2001-02-30', '01/31/2001', '2001-01-31 10:00:00'])).toEqual([
+      ok('2001-01-31'),
+      bad,
+      bad,
+      bad,
+    ]);
   });
 
   it('uses the contract format', async () => {
@@ -137,7 +152,13 @@ describe('timestamp', () => {
   it('tries the default formats, ISO 8601 with a T included', async () => {
     const s = oneColumn({ type: 'timestamp' });
     expect(
-      await evaluate(s, ['2001-01-01 10:00:00', '2001-01-01 10:00', '2001-01-01 10:00:00.123', '2001-01-01T10:00:00', '2001-01-01T10:00:00.5']),
+      await evaluate(s, [
+        '2001-01-01 10:00:00',
+        '2001-01-01 10:00',
+        '2001-01-01 10:00:00.123',
+        '2001-01-01T10:00:00',
+        '2001-01-01T10:00:00.5',
+      ]),
     ).toEqual([
       ok('2001-01-01 10:00:00'),
       ok('2001-01-01 10:00:00'),
@@ -167,11 +188,24 @@ describe('string', () => {
 describe('strip and replace', () => {
   it('strip ["$", ","] reads "$1,925" as 1925', async () => {
     const s = oneColumn({ type: 'integer' }, { strip: ['$', ','] });
-    expect(await evaluate(s, ['$1,925', '$10,620', '1925', '$1,9x5'])).toEqual([ok('1925'), ok('10620'), ok('1925'), bad]);
+    expect(await evaluate(s, ['$1,925', '$10,620', '1925', '$1,9x5'])).toEqual([
+      ok('1925'),
+      ok('10620'),
+      ok('1925'),
+      bad,
+    ]);
   });
 
   it('replace handles a decimal comma, applied in order', async () => {
-    const s = oneColumn({ type: 'number' }, { replace: [{ from: '.', to: '' }, { from: ',', to: '.' }] });
+    const s = oneColumn(
+      { type: 'number' },
+      {
+        replace: [
+          { from: '.', to: '' },
+          { from: ',', to: '.' },
+        ],
+      },
+    );
     expect(await evaluate(s, ['1.234,5', '57,63', '76'])).toEqual([ok('1234.5'), ok('57.63'), ok('76.0')]);
   });
 
@@ -202,15 +236,27 @@ describe('defaults', () => {
 });
 
 describe('names and values are only ever data', () => {
-  const nasty = ['it\'s "quoted"', '"; DROP TABLE victim; --', "'); DROP TABLE victim; --", 'line1\nline2\r\n', 'back\\slash'];
+  const nasty = [
+    'it\'s "quoted"',
+    '"; DROP TABLE victim; --',
+    "'); DROP TABLE victim; --",
+    'line1\nline2\r\n',
+    'back\\slash',
+  ];
 
   it.each(nasty)('a source column named %j reads its values', async (from) => {
     const s = oneColumn({ type: 'string' }, {}, from);
     const p = columnSql(s, s.contract.columns[0]!, 'r');
     const got = await withDuckDB(':memory:', {}, async (conn) => {
       await conn.run('CREATE TABLE victim (x INTEGER)');
-      const row = await queryOne<{ v: string }>(conn, `SELECT ${p.value} AS v FROM (SELECT 'payload' AS ${ident(from)}) r`);
-      const victim = await queryOne<{ n: number }>(conn, `SELECT count(*) AS n FROM information_schema.tables WHERE table_name = 'victim'`);
+      const row = await queryOne<{ v: string }>(
+        conn,
+        `SELECT ${p.value} AS v FROM (SELECT 'payload' AS ${ident(from)}) r`,
+      );
+      const victim = await queryOne<{ n: number }>(
+        conn,
+        `SELECT count(*) AS n FROM information_schema.tables WHERE table_name = 'victim'`,
+      );
       return { v: row?.v, victim: victim?.n };
     });
     expect(got).toEqual({ v: 'payload', victim: 1 });
@@ -225,7 +271,12 @@ describe('names and values are only ever data', () => {
   it('strip, replace, formats and vocabularies with quotes are literals', async () => {
     const s = oneColumn(
       { type: 'boolean' },
-      { strip: ["'"], replace: [{ from: '"; DROP TABLE victim; --', to: '' }], trueValues: ['ok'], falseValues: ['n"o'] },
+      {
+        strip: ["'"],
+        replace: [{ from: '"; DROP TABLE victim; --', to: '' }],
+        trueValues: ['ok'],
+        falseValues: ['n"o'],
+      },
     );
     // "'o'k'" loses its quotes (strip), the SQL-looking tail is replaced away.
     const got = await evaluate(s, ["'yes'", "'o'k'\"; DROP TABLE victim; --", 'n"o']);
@@ -257,7 +308,12 @@ describe('castExpression and tableColumnsDdl', () => {
       apiVersion: 'heal/v1',
       name: 'p',
       source: { path: '/x.csv', format: 'csv', columns: ['a', 'b'] },
-      contract: { columns: [{ name: 'a', type: 'integer' }, { name: 'b', type: 'timestamp', required: false }] },
+      contract: {
+        columns: [
+          { name: 'a', type: 'integer' },
+          { name: 'b', type: 'timestamp', required: false },
+        ],
+      },
       mapping: { a: 'a', b: 'b' },
       target: { table: 't' },
     });

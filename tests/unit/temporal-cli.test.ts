@@ -6,12 +6,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import {
-  devServerExecutable,
-  findTemporalCli,
-  findTestServer,
-  testServerExecutable,
-} from '../../lib/temporal-cli';
+import { devServerExecutable, findTemporalCli, findTestServer, testServerExecutable } from '../../lib/temporal-cli';
 
 const isWindows = process.platform === 'win32';
 const describeUnix = isWindows ? describe.skip : describe;
@@ -51,7 +46,9 @@ describeUnix('findTemporalCli', () => {
     const first = fakeExe('path-a/temporal');
     fakeExe('path-b/temporal');
     fakeExe('path-0/temporal', 0o644); // not executable: skipped
-    const env = { PATH: [path.join(tmp, 'path-0'), path.join(tmp, 'path-a'), path.join(tmp, 'path-b')].join(path.delimiter) };
+    const env = {
+      PATH: [path.join(tmp, 'path-0'), path.join(tmp, 'path-a'), path.join(tmp, 'path-b')].join(path.delimiter),
+    };
     expect(findTemporalCli(cfg(), env)).toEqual({ path: first, source: 'path' });
   });
 
@@ -101,7 +98,9 @@ describeUnix('findTemporalCli', () => {
   it('throws when TEMPORAL_CLI_PATH is set but missing', () => {
     fakeExe('project/.tools/venv/bin/temporal');
     const missing = path.join(tmp, 'nope/temporal');
-    expect(() => findTemporalCli(cfg({ temporalCliPath: missing }), emptyEnv())).toThrow(/TEMPORAL_CLI_PATH.*not an executable file/);
+    expect(() => findTemporalCli(cfg({ temporalCliPath: missing }), emptyEnv())).toThrow(
+      /TEMPORAL_CLI_PATH.*not an executable file/,
+    );
     expect(() => devServerExecutable(cfg({ temporalCliPath: missing }), emptyEnv())).toThrow(/TEMPORAL_CLI_PATH/);
   });
 

@@ -11,7 +11,10 @@ import { columnsSpec } from '../helpers/fixtures';
 const SEATTLE = path.join(path.dirname(require.resolve('vega-datasets')), '..', 'data', 'seattle-weather.csv');
 
 /** Profiles of one column computed over `select` (an SQL expression over the Seattle file). */
-async function profiles(select: Record<string, string>, types: Record<string, 'number' | 'date' | 'string'>): Promise<Record<string, ColumnProfile>> {
+async function profiles(
+  select: Record<string, string>,
+  types: Record<string, 'number' | 'date' | 'string'>,
+): Promise<Record<string, ColumnProfile>> {
   return withDuckDB(':memory:', {}, async (conn) => {
     const cols = Object.entries(select).map(([k, v]) => `${v} AS "${k}"`);
     await conn.run(`CREATE TEMP TABLE w AS SELECT ${cols.join(', ')} FROM read_csv('${SEATTLE}')`);
@@ -51,13 +54,20 @@ test('a unit change (×100, e.g. a price now in cents) fails', async () => {
 
 test('day and month read the wrong way round fail when it moves the dates', async () => {
   // Dates read as day/month: every date with day ≤ 12 moves to another month; the rest would not parse.
-  const wrong = (await profiles({ date: `CASE WHEN day(date) <= 12 THEN make_date(year(date), day(date), month(date)) END` }, { date: 'date' }))['date']!;
+  const wrong = (
+    await profiles(
+      { date: `CASE WHEN day(date) <= 12 THEN make_date(year(date), day(date), month(date)) END` },
+      { date: 'date' },
+    )
+  )['date']!;
   const c = compareProfiles(base['date']!, wrong);
   expect(c.passed).toBe(false);
 });
 
 test('a categorical column replaced by another fails on category overlap', async () => {
-  const other = (await profiles({ weather: `CASE WHEN precipitation > 0 THEN 'wet' ELSE 'dry' END` }, { weather: 'string' }))['weather']!;
+  const other = (
+    await profiles({ weather: `CASE WHEN precipitation > 0 THEN 'wet' ELSE 'dry' END` }, { weather: 'string' })
+  )['weather']!;
   const c = compareProfiles(base['weather']!, other);
   expect(c.passed).toBe(false);
   expect(c.figure).toMatch(/categories/);
@@ -71,7 +81,9 @@ test('a required column gone empty fails on the null rate', () => {
 test('monthly dates read day-first instead of month-first fail even though every value parses', async () => {
   // Dates on the 1st of each month: "02/01/2006" read as %d/%m/%Y is 2 January, not 1 February.
   const monthly = await withDuckDB(':memory:', {}, async (conn) => {
-    await conn.run(`CREATE TEMP TABLE m AS SELECT d AS "month" FROM range(DATE '2006-01-01', DATE '2016-01-01', INTERVAL 1 MONTH) t(d)`);
+    await conn.run(
+      `CREATE TEMP TABLE m AS SELECT d AS "month" FROM range(DATE '2006-01-01', DATE '2016-01-01', INTERVAL 1 MONTH) t(d)`,
+    );
     await conn.run(`CREATE TEMP TABLE w AS SELECT make_date(year("month"), 1, month("month")) AS "month" FROM m`);
     const s = columnsSpec([{ name: 'month', type: 'date' }]);
     return [(await profileRelation(conn, s, 'm')).columns[0]!, (await profileRelation(conn, s, 'w')).columns[0]!];

@@ -24,7 +24,11 @@ beforeAll(async () => {
   const config = loadConfig({}, path.resolve(__dirname, '../..'));
   env = await TestWorkflowEnvironment.createTimeSkipping({ server: { executable: testServerExecutable(config) } });
   // The test server starts without heal's custom search attributes: register them.
-  const { INDEXED_VALUE_TYPE_KEYWORD: KEYWORD, INDEXED_VALUE_TYPE_KEYWORD_LIST: KEYWORD_LIST, INDEXED_VALUE_TYPE_INT: INT } = temporal.api.enums.v1.IndexedValueType;
+  const {
+    INDEXED_VALUE_TYPE_KEYWORD: KEYWORD,
+    INDEXED_VALUE_TYPE_KEYWORD_LIST: KEYWORD_LIST,
+    INDEXED_VALUE_TYPE_INT: INT,
+  } = temporal.api.enums.v1.IndexedValueType;
   await env.connection.operatorService.addSearchAttributes({
     namespace: env.namespace ?? 'default',
     searchAttributes: { PipelineName: KEYWORD, HealOutcome: KEYWORD, DriftKinds: KEYWORD_LIST, SpecVersion: INT },
@@ -54,11 +58,17 @@ test('no decision within the default 72 h: rejected by the timeout, nothing appl
         args: [{ pipeline: 'iowa', source: driftCase('iowa-camel-rename', 'drifted.csv'), review: true }],
       });
     } catch (err) {
-      if (err instanceof WorkflowFailedError && err.cause instanceof ApplicationFailure) return err.cause.details?.[0] as PipelineRunResult;
+      if (err instanceof WorkflowFailedError && err.cause instanceof ApplicationFailure)
+        return err.cause.details?.[0] as PipelineRunResult;
       throw err;
     }
   });
-  expect(r).toMatchObject({ outcome: 'failed', specVersion: 1, error: { type: 'FixRejected' }, decision: { decision: 'reject', by: 'timeout', via: 'timeout' } });
+  expect(r).toMatchObject({
+    outcome: 'failed',
+    specVersion: 1,
+    error: { type: 'FixRejected' },
+    decision: { decision: 'reject', by: 'timeout', via: 'timeout' },
+  });
   expect(r.decision?.reason).toBe('no decision within 3d');
   // Workflow time moved 72 h; wall-clock time did not.
   expect(Date.parse(r.decision?.at ?? '') - Date.now()).toBeGreaterThan(71 * 3_600_000);

@@ -28,7 +28,12 @@ async function run(
   const taskQueue = uniqueTaskQueue('healing');
   const base = createActivities({ config, ...(overrides.doctors ? { doctors: overrides.doctors } : {}) });
   const activities = overrides.wrap ? overrides.wrap(base) : base;
-  const worker = await Worker.create({ connection: suite.env.nativeConnection, taskQueue, workflowBundle: suite.bundle, activities });
+  const worker = await Worker.create({
+    connection: suite.env.nativeConnection,
+    taskQueue,
+    workflowBundle: suite.bundle,
+    activities,
+  });
   return worker.runUntil(async () => {
     const handle = await suite.env.client.workflow.start(pipelineRun, { taskQueue, workflowId, args: [input] });
     try {
@@ -75,7 +80,15 @@ test('healed at attempt 1 by the rules doctor: the table equals the clean one, a
   const { config, clean } = await cleanPipeline('iowa', 'iowa-camel-rename');
   const id = `iowa-heal1-${Date.now()}`;
   const r = await run(config, { pipeline: 'iowa', source: driftCase('iowa-camel-rename', 'drifted.csv') }, id);
-  expect(r).toMatchObject({ outcome: 'healed', attempts: 1, specVersion: 2, doctor: 'rules', rowsLoaded: 51, rowsQuarantined: 0, episodeId: `${id}-heal` });
+  expect(r).toMatchObject({
+    outcome: 'healed',
+    attempts: 1,
+    specVersion: 2,
+    doctor: 'rules',
+    rowsLoaded: 51,
+    rowsQuarantined: 0,
+    episodeId: `${id}-heal`,
+  });
   expect(r.driftReport?.kinds).toEqual(['renamed']);
   expect(r.patch).toContainEqual({ op: 'map', column: 'net_generation', from: 'netGeneration' });
   expect(typeof r.mttrMs).toBe('number');
@@ -93,7 +106,9 @@ test('healed at attempt 3: each attempt is its own run and the doctor hears why 
   const { config, clean } = await cleanPipeline('iowa', 'iowa-camel-rename');
   const doctor = scriptedDoctor([WRONG_TYPE, WRONG_SWAP, RIGHT]);
   const id = `iowa-heal3-${Date.now()}`;
-  const r = await run(config, { pipeline: 'iowa', source: driftCase('iowa-camel-rename', 'drifted.csv') }, id, { doctors: [doctor] });
+  const r = await run(config, { pipeline: 'iowa', source: driftCase('iowa-camel-rename', 'drifted.csv') }, id, {
+    doctors: [doctor],
+  });
   expect(r).toMatchObject({ outcome: 'healed', attempts: 3, doctor: 'llm' });
   expect(await tableRows(config.warehouse, 'iowa')).toEqual(clean);
   // Attempt 2 was told about attempt 1's patch and its failed verification; attempt 3 about both.
@@ -105,7 +120,8 @@ test('healed at attempt 3: each attempt is its own run and the doctor hears why 
   expect(doctor.inputs[2]?.previous[1]?.report?.checks.find((c) => c.name === 'profile:source')?.passed).toBe(false);
   // Three runs of the attempt child workflow, each with its own history.
   const runs: string[] = [];
-  for await (const wf of suite.env.client.workflow.list({ query: `WorkflowId = '${id}-heal-attempt'` })) runs.push(wf.runId);
+  for await (const wf of suite.env.client.workflow.list({ query: `WorkflowId = '${id}-heal-attempt'` }))
+    runs.push(wf.runId);
   expect(new Set(runs).size).toBe(3);
   await recordHistory(suite.env, `${id}-heal-attempt`, 'attempt-healed-at-3');
 });
@@ -114,7 +130,9 @@ test('every attempt fails: outcome failed, the version and the table stay as the
   const { config, clean } = await cleanPipeline('iowa', 'iowa-camel-rename');
   const doctor = scriptedDoctor([WRONG_TYPE, WRONG_SWAP, WRONG_TYPE]);
   const id = `iowa-fail-${Date.now()}`;
-  const r = await run(config, { pipeline: 'iowa', source: driftCase('iowa-camel-rename', 'drifted.csv') }, id, { doctors: [doctor] });
+  const r = await run(config, { pipeline: 'iowa', source: driftCase('iowa-camel-rename', 'drifted.csv') }, id, {
+    doctors: [doctor],
+  });
   expect(r.outcome).toBe('failed');
   expect(r.attempts).toBe(3);
   expect(r.specVersion).toBe(1);
@@ -131,23 +149,36 @@ test('apply failure: the load with the new version fails → rolled back to the 
   const wrap = (a: Activities): Activities => ({
     ...a,
     loadSource: async (input) => {
-      if (input.runId.endsWith('/apply')) throw ApplicationFailure.nonRetryable('injected: the warehouse refused the load', 'InjectedFault');
+      if (input.runId.endsWith('/apply'))
+        throw ApplicationFailure.nonRetryable('injected: the warehouse refused the load', 'InjectedFault');
       return a.loadSource(input);
     },
   });
-  const r = await run(config, { pipeline: 'iowa', source: driftCase('iowa-camel-rename', 'drifted.csv') }, `iowa-rollback-${Date.now()}`, { wrap });
+  const r = await run(
+    config,
+    { pipeline: 'iowa', source: driftCase('iowa-camel-rename', 'drifted.csv') },
+    `iowa-rollback-${Date.now()}`,
+    { wrap },
+  );
   expect(r.outcome).toBe('failed');
   expect(r.error?.message).toMatch(/rolled back to v1/);
   const store = new SpecStore(config.home);
   expect(store.currentVersion('iowa')).toBe(1);
-  const moves = store.history('iowa').filter((h) => h.event === 'current').map((h) => h.version);
+  const moves = store
+    .history('iowa')
+    .filter((h) => h.event === 'current')
+    .map((h) => h.version);
   expect(moves).toEqual([1, 2, 1]);
   expect(await tableRows(config.warehouse, 'iowa')).toEqual(clean);
 });
 
 test('a dropped required column cannot be healed: one attempt, failed, table unchanged', async () => {
   const { config, clean } = await cleanPipeline('flights', 'flights-dropped-required');
-  const r = await run(config, { pipeline: 'flights', source: driftCase('flights-dropped-required', 'drifted.csv') }, `flights-${Date.now()}`);
+  const r = await run(
+    config,
+    { pipeline: 'flights', source: driftCase('flights-dropped-required', 'drifted.csv') },
+    `flights-${Date.now()}`,
+  );
   expect(r.outcome).toBe('failed');
   expect(r.attempts).toBe(1);
   expect(r.driftReport?.kinds).toEqual(['missing-column']);
@@ -159,7 +190,12 @@ test('HEAL_MAX_ATTEMPTS bounds the attempts for every pipeline', async () => {
   const { config: base } = await cleanPipeline('iowa', 'iowa-camel-rename');
   const config = { ...base, maxAttempts: 2 };
   const doctor = scriptedDoctor([WRONG_TYPE, WRONG_SWAP, RIGHT]);
-  const r = await run(config, { pipeline: 'iowa', source: driftCase('iowa-camel-rename', 'drifted.csv') }, `iowa-max2-${Date.now()}`, { doctors: [doctor] });
+  const r = await run(
+    config,
+    { pipeline: 'iowa', source: driftCase('iowa-camel-rename', 'drifted.csv') },
+    `iowa-max2-${Date.now()}`,
+    { doctors: [doctor] },
+  );
   expect(r).toMatchObject({ outcome: 'failed', attempts: 2, specVersion: 1 });
   expect(doctor.inputs).toHaveLength(2);
 });

@@ -31,7 +31,9 @@ afterAll(async () => {
   await env?.teardown();
 });
 
-const answer = (patch: unknown[]) => ({ content: JSON.stringify({ patch, confidence: 0.9, rationale: ['scripted answer'] }) });
+const answer = (patch: unknown[]) => ({
+  content: JSON.stringify({ patch, confidence: 0.9, rationale: ['scripted answer'] }),
+});
 const SHAPE = { op: 'shape', columns: ['year', 'source', 'netGeneration'] };
 const WRONG = [{ op: 'map', column: 'net_generation', from: 'source' }, SHAPE];
 const RIGHT = [{ op: 'map', column: 'net_generation', from: 'netGeneration' }, SHAPE];
@@ -39,7 +41,12 @@ const RIGHT = [{ op: 'map', column: 'net_generation', from: 'netGeneration' }, S
 async function heal(config: HealConfig, workflowId: string): Promise<{ result: PipelineRunResult; history: string }> {
   const taskQueue = uniqueTaskQueue('llm');
   const doctors = [createLlmDoctor({ baseUrl: fake.url, apiKey: API_KEY, model: 'test-model', timeoutMs: 5000 })];
-  const worker = await Worker.create({ connection: env.nativeConnection, taskQueue, workflowBundle: bundle, activities: createActivities({ config, doctors }) });
+  const worker = await Worker.create({
+    connection: env.nativeConnection,
+    taskQueue,
+    workflowBundle: bundle,
+    activities: createActivities({ config, doctors }),
+  });
   return worker.runUntil(async () => {
     const handle = await env.client.workflow.start(pipelineRun, {
       taskQueue,
@@ -54,7 +61,9 @@ async function heal(config: HealConfig, workflowId: string): Promise<{ result: P
       result = err.cause.details?.[0] as PipelineRunResult;
     }
     const histories = await Promise.all(
-      [workflowId, `${workflowId}-heal`, `${workflowId}-heal-attempt`].map((id) => env.client.workflow.getHandle(id).fetchHistory()),
+      [workflowId, `${workflowId}-heal`, `${workflowId}-heal-attempt`].map((id) =>
+        env.client.workflow.getHandle(id).fetchHistory(),
+      ),
     );
     return { result, history: JSON.stringify(histories) };
   });
@@ -64,8 +73,19 @@ async function pipeline(): Promise<{ config: HealConfig; clean: Record<string, u
   const config = testConfig(tempDir());
   await initPipeline(config, 'iowa', driftCase('iowa-camel-rename', 'clean.csv'));
   const taskQueue = uniqueTaskQueue('llm-clean');
-  const worker = await Worker.create({ connection: env.nativeConnection, taskQueue, workflowBundle: bundle, activities: createActivities({ config }) });
-  await worker.runUntil(env.client.workflow.execute(pipelineRun, { taskQueue, workflowId: `clean-${Date.now()}`, args: [{ pipeline: 'iowa' }] }));
+  const worker = await Worker.create({
+    connection: env.nativeConnection,
+    taskQueue,
+    workflowBundle: bundle,
+    activities: createActivities({ config }),
+  });
+  await worker.runUntil(
+    env.client.workflow.execute(pipelineRun, {
+      taskQueue,
+      workflowId: `clean-${Date.now()}`,
+      args: [{ pipeline: 'iowa' }],
+    }),
+  );
   return { config, clean: await tableRows(config.warehouse, 'iowa') };
 }
 
@@ -77,7 +97,8 @@ test('a wrong mapping is rejected by verification; attempt 2 hears why and heals
   expect(result).toMatchObject({ outcome: 'healed', attempts: 2, doctor: 'llm', specVersion: 3 });
   expect(await tableRows(config.warehouse, 'iowa')).toEqual(clean);
   const [first, second] = fake.requests.slice(before);
-  const userText = (req: typeof first) => JSON.stringify((req?.body as { messages: { role: string; content: string }[] }).messages);
+  const userText = (req: typeof first) =>
+    JSON.stringify((req?.body as { messages: { role: string; content: string }[] }).messages);
   expect(userText(first)).toContain('\\"previousAttempts\\":[]');
   const text = userText(second);
   expect(text).not.toContain('\\"previousAttempts\\":[]');
@@ -90,7 +111,10 @@ test('a wrong mapping is rejected by verification; attempt 2 hears why and heals
 test('a 429 with Retry-After is retried by the activity and the episode still heals at attempt 1', async () => {
   const { config } = await pipeline();
   const before = fake.requests.length;
-  fake.enqueue({ status: 429, headers: { 'retry-after': '1' }, body: { error: { message: 'rate limited' } } }, answer(RIGHT));
+  fake.enqueue(
+    { status: 429, headers: { 'retry-after': '1' }, body: { error: { message: 'rate limited' } } },
+    answer(RIGHT),
+  );
   const { result, history } = await heal(config, `llm-429-${Date.now()}`);
   expect(result).toMatchObject({ outcome: 'healed', attempts: 1, doctor: 'llm' });
   expect(fake.requests.length - before).toBe(2);
@@ -106,7 +130,9 @@ test('garbage from the model fails the attempt with the parse error; the next at
   expect(result).toMatchObject({ outcome: 'healed', attempts: 2 });
   const messages = (fake.requests[before + 1]?.body as { messages: { role: string; content: string }[] }).messages;
   const user = messages.find((m) => m.role === 'user')?.content ?? '';
-  const data = JSON.parse(user.slice(user.indexOf('<heal-data>') + 11, user.indexOf('</heal-data>'))) as { previousAttempts: { whyItFailed: string }[] };
+  const data = JSON.parse(user.slice(user.indexOf('<heal-data>') + 11, user.indexOf('</heal-data>'))) as {
+    previousAttempts: { whyItFailed: string }[];
+  };
   expect(data.previousAttempts).toHaveLength(1);
   expect(data.previousAttempts[0]?.whyItFailed).toMatch(/not valid JSON/);
 });

@@ -27,10 +27,19 @@ import { uniqueTaskQueue, useDevEnv } from '../helpers/temporal';
 const suite = useDevEnv();
 
 let seq = 0;
-async function run(config: HealConfig, input: { pipeline: string; source?: string }, name: string): Promise<PipelineRunResult & { id: string }> {
+async function run(
+  config: HealConfig,
+  input: { pipeline: string; source?: string },
+  name: string,
+): Promise<PipelineRunResult & { id: string }> {
   const taskQueue = uniqueTaskQueue('memory');
   const id = `${name}-${Date.now()}-${++seq}`;
-  const worker = await Worker.create({ connection: suite.env.nativeConnection, taskQueue, workflowBundle: suite.bundle, activities: createActivities({ config }) });
+  const worker = await Worker.create({
+    connection: suite.env.nativeConnection,
+    taskQueue,
+    workflowBundle: suite.bundle,
+    activities: createActivities({ config }),
+  });
   const r = await worker.runUntil(async () => {
     const handle = await suite.env.client.workflow.start(pipelineRun, { taskQueue, workflowId: id, args: [input] });
     try {
@@ -49,7 +58,8 @@ async function episodeOf(r: PipelineRunResult): Promise<EpisodeResult> {
   try {
     return (await handle.result()) as EpisodeResult;
   } catch (err) {
-    if (err instanceof WorkflowFailedError && err.cause instanceof ApplicationFailure) return err.cause.details?.[0] as EpisodeResult;
+    if (err instanceof WorkflowFailedError && err.cause instanceof ApplicationFailure)
+      return err.cause.details?.[0] as EpisodeResult;
     throw err;
   }
 }
@@ -87,7 +97,12 @@ test('healed once by the rules doctor → healed again from memory on the same p
   const first = await run(config, { pipeline: 'iowa', source: IOWA_DRIFTED }, 'iowa-first');
   expect(first).toMatchObject({ outcome: 'healed', attempts: 1, doctor: 'rules', specVersion: 2 });
   const signature = driftSignature(first.driftReport as DriftReport).hash;
-  expect(memory.entry(signature, 'iowa')).toMatchObject({ doctor: 'rules', episodeId: first.episodeId, patch: first.patch, hits: 0 });
+  expect(memory.entry(signature, 'iowa')).toMatchObject({
+    doctor: 'rules',
+    episodeId: first.episodeId,
+    patch: first.patch,
+    hits: 0,
+  });
 
   // 2. The same drift again on the same pipeline (current reset to v1): memory answers at attempt 1.
   store.setCurrent('iowa', 1, 'test: back to v1');
@@ -102,7 +117,12 @@ test('healed once by the rules doctor → healed again from memory on the same p
   expect(ep.attempts).toHaveLength(1);
   expect(ep.attempts[0]).toMatchObject({ doctor: 'memory', error: null, report: { passed: true } });
   // The hit is counted on the entry (once for the episode); the entry still names the rules doctor.
-  expect(memory.entry(signature, 'iowa')).toMatchObject({ doctor: 'rules', episodeId: first.episodeId, hits: 1, hitEpisodes: [again.episodeId] });
+  expect(memory.entry(signature, 'iowa')).toMatchObject({
+    doctor: 'rules',
+    episodeId: first.episodeId,
+    hits: 1,
+    hitEpisodes: [again.episodeId],
+  });
 
   // 3. Another pipeline with the same columns (the same clean file under another name): a cross-pipeline hit.
   const cleanB = await cleanPipeline(config, 'power', IOWA_CLEAN);
@@ -110,7 +130,11 @@ test('healed once by the rules doctor → healed again from memory on the same p
   expect(b).toMatchObject({ outcome: 'healed', attempts: 1, doctor: 'memory', specVersion: 2 });
   expect(await tableRows(config.warehouse, 'power')).toEqual(cleanB);
   expect(memory.entry(signature, 'iowa')?.hits).toBe(2);
-  expect(memory.entry(signature, 'power')).toMatchObject({ learnedFrom: 'iowa', doctor: 'rules', episodeId: b.episodeId });
+  expect(memory.entry(signature, 'power')).toMatchObject({
+    learnedFrom: 'iowa',
+    doctor: 'rules',
+    episodeId: b.episodeId,
+  });
 
   // 4. A different drift (another new column name) is not a hit: the rules doctor diagnoses it.
   const other = path.join(config.home, 'iowa-other.csv');
@@ -132,7 +156,14 @@ test('a remembered patch that fails verification costs attempt 1; the doctors he
     { op: 'map', column: 'net_generation', from: 'source' },
     { op: 'shape', columns: ['year', 'source', 'netGeneration'] },
   ];
-  memory.remember({ drift, spec: store.read('iowa', 1).spec, pipeline: 'iowa', patch: WRONG, doctor: 'llm', episodeId: 'planted' });
+  memory.remember({
+    drift,
+    spec: store.read('iowa', 1).spec,
+    pipeline: 'iowa',
+    patch: WRONG,
+    doctor: 'llm',
+    episodeId: 'planted',
+  });
 
   const r = await run(config, { pipeline: 'iowa', source: IOWA_DRIFTED }, 'iowa-wrong-memory');
   expect(r).toMatchObject({ outcome: 'healed', attempts: 2, doctor: 'rules' });
@@ -151,9 +182,19 @@ test('`heal run --json` shows doctor "memory" on a hit', async () => {
   const home = tempDir();
   const taskQueue = uniqueTaskQueue('memory-cli');
   const config = testConfig(home, { HEAL_TASK_QUEUE: taskQueue });
-  const vars = cliEnv({ HEAL_HOME: home, HEAL_ALLOWED_ROOTS: [home, DRIFT_CASES].join(path.delimiter), TEMPORAL_ADDRESS: suite.env.address, HEAL_TASK_QUEUE: taskQueue });
+  const vars = cliEnv({
+    HEAL_HOME: home,
+    HEAL_ALLOWED_ROOTS: [home, DRIFT_CASES].join(path.delimiter),
+    TEMPORAL_ADDRESS: suite.env.address,
+    HEAL_TASK_QUEUE: taskQueue,
+  });
   await initPipeline(config, 'iowa', IOWA_CLEAN);
-  const worker = await Worker.create({ connection: suite.env.nativeConnection, taskQueue, workflowBundle: suite.bundle, activities: createActivities({ config }) });
+  const worker = await Worker.create({
+    connection: suite.env.nativeConnection,
+    taskQueue,
+    workflowBundle: suite.bundle,
+    activities: createActivities({ config }),
+  });
   const json = async (args: string[]) => {
     const r = await runCli(['run', 'iowa', '--json', ...args], vars);
     expect(r.code).toBe(0);
@@ -163,7 +204,12 @@ test('`heal run --json` shows doctor "memory" on a hit', async () => {
     expect(await json([])).toMatchObject({ outcome: 'succeeded' });
     expect(await json(['--source', IOWA_DRIFTED])).toMatchObject({ outcome: 'healed', doctor: 'rules', attempts: 1 });
     new SpecStore(home).setCurrent('iowa', 1, 'test: back to v1');
-    expect(await json(['--source', IOWA_DRIFTED])).toMatchObject({ outcome: 'healed', doctor: 'memory', attempts: 1, specVersion: 3 });
+    expect(await json(['--source', IOWA_DRIFTED])).toMatchObject({
+      outcome: 'healed',
+      doctor: 'memory',
+      attempts: 1,
+      specVersion: 3,
+    });
   });
 });
 
@@ -183,8 +229,12 @@ async function generate(dir: string): Promise<{ clean: string; currency: string;
       round(40 + (i % 400) / 10.0, 1) AS health, DATE '2000-01-01' + CAST(i % 7000 AS INTEGER) AS joined,
       ['north','south','east','west'][1 + i % 4] AS region FROM range(${ROWS}) r(i)`);
     await conn.run(`COPY t TO ${q(clean)} (HEADER, DELIMITER ',')`);
-    await conn.run(`COPY (SELECT id, name, '$' || format('{:,}', income) AS income, health, joined, region FROM t) TO ${q(currency)} (HEADER, DELIMITER ',')`);
-    await conn.run(`COPY (SELECT id, name AS fullName, income, health, joined, region FROM t) TO ${q(renamed)} (HEADER, DELIMITER ',')`);
+    await conn.run(
+      `COPY (SELECT id, name, '$' || format('{:,}', income) AS income, health, joined, region FROM t) TO ${q(currency)} (HEADER, DELIMITER ',')`,
+    );
+    await conn.run(
+      `COPY (SELECT id, name AS fullName, income, health, joined, region FROM t) TO ${q(renamed)} (HEADER, DELIMITER ',')`,
+    );
   });
   return { clean, currency, renamed };
 }

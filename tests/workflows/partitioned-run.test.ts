@@ -57,20 +57,35 @@ describe('partitionedRun', () => {
     fs.mkdirSync(parts, { recursive: true });
     for (const i of [0, 2, 4]) fs.copyFileSync(path.join(scratch, `part-${i}.csv`), path.join(parts, `part-${i}.csv`));
     // Partition 1 lost a required column (refused: quarantined); partition 3 has a renamed column (healed).
-    const dropped = await writeChaos('drop-required', path.join(scratch, 'part-1.csv'), path.join(parts, 'part-1.csv'), 3);
+    const dropped = await writeChaos(
+      'drop-required',
+      path.join(scratch, 'part-1.csv'),
+      path.join(parts, 'part-1.csv'),
+      3,
+    );
     const renamed = await writeChaos('rename-one', path.join(scratch, 'part-3.csv'), path.join(parts, 'part-3.csv'), 3);
     expect(dropped.applicable && renamed.applicable).toBe(true);
 
     await initPipeline(config, 'orders', path.join(scratch, 'part-0.csv'));
     const taskQueue = uniqueTaskQueue('parts');
-    const worker = await Worker.create({ connection: suite.env.nativeConnection, taskQueue, workflowBundle: suite.bundle, activities: createActivities({ config }) });
+    const worker = await Worker.create({
+      connection: suite.env.nativeConnection,
+      taskQueue,
+      workflowBundle: suite.bundle,
+      activities: createActivities({ config }),
+    });
     const workflowId = `parts-${Date.now()}`;
     const runParts = async (id: string, source: string) => {
-      const handle = await suite.env.client.workflow.start(partitionedRun, { taskQueue, workflowId: id, args: [{ pipeline: 'orders', source, maxParallel: 2, allowPartial: true }] });
+      const handle = await suite.env.client.workflow.start(partitionedRun, {
+        taskQueue,
+        workflowId: id,
+        args: [{ pipeline: 'orders', source, maxParallel: 2, allowPartial: true }],
+      });
       try {
         return await handle.result();
       } catch (err) {
-        if (err instanceof WorkflowFailedError && err.cause instanceof ApplicationFailure) return err.cause.details?.[0] as PartitionedRunResult;
+        if (err instanceof WorkflowFailedError && err.cause instanceof ApplicationFailure)
+          return err.cause.details?.[0] as PartitionedRunResult;
         throw err;
       }
     };
@@ -81,9 +96,14 @@ describe('partitionedRun', () => {
       // The same through `pipelineRun` (what `heal run --partitioned` starts): the same four partitions load.
       let run: PipelineRunResult;
       try {
-        run = await suite.env.client.workflow.execute(pipelineRun, { taskQueue, workflowId: `${workflowId}-run`, args: [{ pipeline: 'orders', source: parts, partitioned: true }] });
+        run = await suite.env.client.workflow.execute(pipelineRun, {
+          taskQueue,
+          workflowId: `${workflowId}-run`,
+          args: [{ pipeline: 'orders', source: parts, partitioned: true }],
+        });
       } catch (err) {
-        if (err instanceof WorkflowFailedError && err.cause instanceof ApplicationFailure) run = err.cause.details?.[0] as PipelineRunResult;
+        if (err instanceof WorkflowFailedError && err.cause instanceof ApplicationFailure)
+          run = err.cause.details?.[0] as PipelineRunResult;
         else throw err;
       }
       return [clean, partial, run] as const;

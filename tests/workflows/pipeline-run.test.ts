@@ -70,12 +70,20 @@ test('a drift no doctor can fix fails with a classified report; the table is unc
   await initPipeline(config, 'flights', driftCase('flights-dropped-required', 'clean.csv'));
   await run(config, { pipeline: 'flights' }, 'wf-before');
   const before = await tableRows(config.warehouse, 'flights');
-  const { result, desc } = await run(config, { pipeline: 'flights', source: driftCase('flights-dropped-required', 'drifted.csv') }, 'wf-drift');
+  const { result, desc } = await run(
+    config,
+    { pipeline: 'flights', source: driftCase('flights-dropped-required', 'drifted.csv') },
+    'wf-drift',
+  );
   expect(result.outcome).toBe('failed');
   expect(result.error?.type).toBe('HealingFailed');
   expect(result.attempts).toBe(1);
   expect(result.driftReport?.kinds).toEqual(['missing-column']);
-  expect(result.driftReport?.differences[0]).toMatchObject({ kind: 'missing-column', column: 'count', expected: 'count' });
+  expect(result.driftReport?.differences[0]).toMatchObject({
+    kind: 'missing-column',
+    column: 'count',
+    expected: 'count',
+  });
   expect(desc.status.name).toBe('FAILED');
   expect(desc.typedSearchAttributes.get(HEAL_OUTCOME)).toBe('failed');
   expect(desc.typedSearchAttributes.get(DRIFT_KINDS)).toEqual(['missing-column']);

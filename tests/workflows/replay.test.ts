@@ -10,7 +10,12 @@ import { DefaultLogger, Runtime, Worker } from '@temporalio/worker';
 import { testWorkflowBundle } from '../helpers/temporal';
 
 const DIR = path.resolve(__dirname, '../fixtures/histories');
-const files = fs.existsSync(DIR) ? fs.readdirSync(DIR).filter((f) => f.endsWith('.json')).sort() : [];
+const files = fs.existsSync(DIR)
+  ? fs
+      .readdirSync(DIR)
+      .filter((f) => f.endsWith('.json'))
+      .sort()
+  : [];
 
 beforeAll(() => {
   try {
@@ -33,7 +38,8 @@ test('every saved history replays deterministically against the current workflow
   const bundle = await testWorkflowBundle();
   const histories = files.map(load);
   const results: { id: string; error?: unknown }[] = [];
-  for await (const r of Worker.runReplayHistories({ workflowBundle: bundle }, histories)) results.push({ id: r.workflowId, error: r.error });
+  for await (const r of Worker.runReplayHistories({ workflowBundle: bundle }, histories))
+    results.push({ id: r.workflowId, error: r.error });
   expect(results.map((r) => r.id).sort()).toEqual(histories.map((h) => h.workflowId).sort());
   for (const r of results) expect(r.error).toBeUndefined();
 }, 120_000);

@@ -20,7 +20,8 @@ export const CLI_RSS_LIMIT_KB = 300 * 1024;
 export const WORKER_RSS_LIMIT_KB = 600 * 1024;
 
 export const HEADER = 'id,name,amount,day';
-export const row = (i: number): string => `${i},name ${i},${(i * 1.25).toFixed(2)},2024-01-${String((i % 28) + 1).padStart(2, '0')}`;
+export const row = (i: number): string =>
+  `${i},name ${i},${(i * 1.25).toFixed(2)},2024-01-${String((i % 28) + 1).padStart(2, '0')}`;
 export const rows = (n: number): string[] => Array.from({ length: n }, (_, i) => row(i + 1));
 
 export interface Outcome {
@@ -54,7 +55,13 @@ export function badInputSuite(): BadInputSuite {
     const taskQueue = uniqueTaskQueue('drill-input');
     const [e] = await Promise.all([createDevEnv(), seedBundle(home)]);
     env = e;
-    vars = cliEnv({ HEAL_HOME: home, HEAL_ALLOWED_ROOTS: home, TEMPORAL_ADDRESS: env.address, HEAL_TASK_QUEUE: taskQueue, HEAL_GIT: '0' });
+    vars = cliEnv({
+      HEAL_HOME: home,
+      HEAL_ALLOWED_ROOTS: home,
+      TEMPORAL_ADDRESS: env.address,
+      HEAL_TASK_QUEUE: taskQueue,
+      HEAL_GIT: '0',
+    });
     worker = await startWorkerProcess(vars);
     const file = path.join(home, 'orders.csv');
     fs.writeFileSync(file, `${HEADER}\n${rows(1000).join('\n')}\n`);
@@ -68,7 +75,9 @@ export function badInputSuite(): BadInputSuite {
     await worker?.kill('SIGKILL');
     await env?.teardown();
     // The figures for the report (jest prints console output of the file).
-    console.log(`bad-input drill peak RSS (MB): ${JSON.stringify(Object.fromEntries(Object.entries(peaks).map(([k, v]) => [k, Math.round(v / 1024)])))}, worker ${Math.round((worker?.peakRssKb() ?? 0) / 1024)}`);
+    console.log(
+      `bad-input drill peak RSS (MB): ${JSON.stringify(Object.fromEntries(Object.entries(peaks).map(([k, v]) => [k, Math.round(v / 1024)])))}, worker ${Math.round((worker?.peakRssKb() ?? 0) / 1024)}`,
+    );
   });
 
   async function cli(args: string[], label: string): Promise<WatchedRun> {
@@ -95,7 +104,8 @@ export function badInputSuite(): BadInputSuite {
     expect(r.peakRssKb).toBeLessThan(CLI_RSS_LIMIT_KB);
     expect(worker.peakRssKb()).toBeLessThan(WORKER_RSS_LIMIT_KB);
     expect(r.stderr).not.toMatch(/\n\s+at /); // no stack trace
-    if (process.env['HEAL_DRILL_VERBOSE']) console.log(label, r.code, JSON.stringify(json?.error ?? null), json?.driftReport?.kinds, r.stderr.trim());
+    if (process.env['HEAL_DRILL_VERBOSE'])
+      console.log(label, r.code, JSON.stringify(json?.error ?? null), json?.driftReport?.kinds, r.stderr.trim());
     if (r.code !== 0) {
       expect(new SpecStore(home).currentVersion('orders')).toBe(version);
       expect(await tableRows(path.join(home, 'warehouse.duckdb'), 'orders')).toEqual(before);

@@ -34,7 +34,11 @@ export async function seedBundle(home: string): Promise<void> {
 
 /** Start `worker.ts` with the given environment; resolves once it polls (its start-up line on stderr). */
 export async function startWorkerProcess(env: NodeJS.ProcessEnv): Promise<WorkerProcess> {
-  const child = spawn(process.execPath, ['-r', 'tsx/cjs', path.join(ROOT, 'worker.ts')], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, ['-r', 'tsx/cjs', path.join(ROOT, 'worker.ts')], {
+    cwd: ROOT,
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let out = '';
   const pid = child.pid ?? 0;
   const rss = watchPeakRss(pid, 25);
