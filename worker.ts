@@ -8,7 +8,7 @@ import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker
 import { createActivities } from './activities';
 import { getConfig, type HealConfig } from './lib/config';
 import { workflowBundlePath } from './lib/workflow-bundle';
-import { stateLayout } from './lib/state';
+import { stateLayout } from './store/layout';
 
 /** Options of {@link createWorker}. */
 export interface CreateWorkerOptions {

@@ -12,18 +12,18 @@ import type { PipelineSpec } from '../common/spec';
 import type { DriftReport, FileNote, VerificationReport } from '../common/types';
 import type { HealConfig } from '../lib/config';
 import { withDuckDB } from '../lib/duckdb';
-import { readJson, stateLayout, writeFileAtomic } from '../lib/state';
-import { compileExpression } from './doctor/expression';
-import { createLlmDoctor, LlmUnavailableError } from './doctor/llm';
-import { createSourceProbe, PROBE_STAGE_ROWS } from './doctor/probe';
-import { createRulesDoctor } from './doctor/rules';
-import type { Diagnosis, Doctor, DoctorName, PreviousAttempt, SourceProbe } from './doctor/types';
-import { resolveSourceFiles } from './etl/source';
-import type { TableProfile } from './etl/profile';
-import { driftSignature, FixMemory, type RememberOutcome } from './memory';
-import type { SpecStore } from './spec-store';
-import { verifiedLoads, verifyCandidate } from './verify';
-import { sourceFingerprint } from './etl/files';
+import { readJson, stateLayout, writeFileAtomic } from '../store/layout';
+import { compileExpression } from '../core/etl/expression';
+import { createLlmDoctor, LlmUnavailableError } from '../core/doctor/llm';
+import { createSourceProbe, PROBE_STAGE_ROWS } from '../core/doctor/probe';
+import { createRulesDoctor } from '../core/doctor/rules';
+import type { Diagnosis, Doctor, DoctorName, PreviousAttempt, SourceProbe } from '../core/doctor/types';
+import { resolveSourceFiles } from '../core/etl/source';
+import type { TableProfile } from '../core/etl/profile';
+import { driftSignature, FixMemory, type RememberOutcome } from '../store/memory';
+import type { SpecStore } from '../store/spec-store';
+import { verifiedLoads, verifyCandidate } from '../core/spec/verify';
+import { sourceFingerprint } from '../core/etl/files';
 
 export interface HealingDeps {
   config: Pick<HealConfig, 'home' | 'allowedRoots' | 'duckdbMemoryLimit' | 'duckdbThreads'> &

@@ -11,14 +11,14 @@ import { HEARTBEAT_INTERVAL_MS } from '../common/policies';
 import type { LoadSummary } from '../common/types';
 import type { HealConfig } from '../lib/config';
 import { withDuckDB } from '../lib/duckdb';
-import { readJson, stateLayout, writeFileAtomic } from '../lib/state';
-import { createAlertActivities } from './alerts';
-import { sourceFingerprint } from './etl/files';
-import { commitVerified, runLoad } from './etl/load';
-import { resolveSourceFiles } from './etl/source';
-import { createGitHubActivities, type GitHubDeps } from './github';
+import { readJson, stateLayout, writeFileAtomic } from '../store/layout';
+import { createAlertActivities } from '../integrations/alerts';
+import { sourceFingerprint } from '../core/etl/files';
+import { commitVerified, runLoad } from '../core/etl/load';
+import { resolveSourceFiles } from '../core/etl/source';
+import { createGitHubActivities, type GitHubDeps } from '../integrations/github';
 import { createMetricsActivities } from './metrics';
-import type { Doctor } from './doctor/types';
+import type { Doctor } from '../core/doctor/types';
 import {
   createHealingActivities,
   readBaseline,
@@ -28,7 +28,7 @@ import {
   type VerifiedScratchMeta,
 } from './healing';
 import { createPartitionActivities } from './partitions';
-import { specStoreFor } from './spec-store';
+import { specStoreFor } from '../store/spec-store';
 
 /** What activities need from the outside world. */
 export interface ActivityDeps {

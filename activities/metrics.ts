@@ -12,8 +12,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { RunRecord } from '../common/types';
 import type { HealConfig } from '../lib/config';
-import { appendLine, readJson } from '../lib/state';
-import { DEFAULT_PRICES, runIdentity, type AlertLogEntry, type PriceTable } from './metrics-model';
+import { appendLine, readJson } from '../store/layout';
+import { DEFAULT_PRICES, runIdentity, type AlertLogEntry, type PriceTable } from '../core/metrics-model';
 
 export interface MetricsDeps {
   config: Pick<HealConfig, 'home'>;

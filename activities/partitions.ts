@@ -18,17 +18,17 @@ import type { PipelineSpec } from '../common/spec';
 import type { HealConfig } from '../lib/config';
 import { ident, lit, queryOne, queryRows, withDuckDB } from '../lib/duckdb';
 import { checkSourceFile, isGlob } from '../lib/paths';
-import { stateLayout, writeFileAtomic } from '../lib/state';
+import { stateLayout, writeFileAtomic } from '../store/layout';
 import { SchemaDriftError } from '../common/errors';
-import { driftReport } from './etl/drift';
-import { committedKeys, ensureLoadFilesTable, findPartitionKeys, LOAD_FILES_TABLE, sourceKey } from './etl/files';
-import { LOADS_TABLE, runLoad } from './etl/load';
-import { profileRelation, type TableProfile } from './etl/profile';
-import { checkDistribution, distributionSummary, distributionThresholds } from './etl/silent-drift';
-import { shapeOf } from './etl/source';
-import { tableColumnsDdl } from './etl/sql';
+import { driftReport } from '../core/etl/drift';
+import { committedKeys, ensureLoadFilesTable, findPartitionKeys, LOAD_FILES_TABLE, sourceKey } from '../core/etl/files';
+import { LOADS_TABLE, runLoad } from '../core/etl/load';
+import { profileRelation, type TableProfile } from '../core/etl/profile';
+import { checkDistribution, distributionSummary, distributionThresholds } from '../core/etl/silent-drift';
+import { shapeOf } from '../core/etl/source';
+import { tableColumnsDdl } from '../core/etl/sql';
 import { readBaseline, removeStaleScratch } from './healing';
-import type { SpecStore } from './spec-store';
+import type { SpecStore } from '../store/spec-store';
 
 export interface PartitionDeps {
   config: Pick<HealConfig, 'home' | 'warehouse' | 'allowedRoots' | 'duckdbMemoryLimit' | 'duckdbThreads'>;

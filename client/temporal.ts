@@ -16,7 +16,7 @@ import type * as WorkerModule from '../worker';
 import { SEARCH_ATTRIBUTE_KEYS } from '../common/search-attributes';
 import type { HealConfig } from '../lib/config';
 import { isServerReachable, PortInUseError, startDevServer, type DevServer } from '../lib/dev-server';
-import { stateLayout } from '../lib/state';
+import { stateLayout } from '../store/layout';
 import { devServerExecutable, findTemporalCli } from '../lib/temporal-cli';
 
 /** How long an external worker gets to pick up a workflow before the CLI runs one itself. */

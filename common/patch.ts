@@ -2,7 +2,7 @@
  * Patches: declarative, typed changes to a pipeline spec. The doctor (rules or a model) proposes
  * a patch; it is validated with zod and applied by {@link applyPatch} — never executed. Expressions
  * in `derive` are checked against DuckDB's parser and an allow-list before any use
- * (activities/doctor/expression.ts).
+ * (core/etl/expression.ts).
  */
 import { z } from 'zod';
 import { withOverride } from './files';

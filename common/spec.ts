@@ -147,7 +147,7 @@ const profileColumnCheckSchema = z
 /** Unit factors looked for by default (each both ways): ten, hundred, thousand, million, minutes, hours, days, KiB. */
 export const DEFAULT_UNIT_FACTORS: readonly number[] = [10, 100, 1000, 1_000_000, 60, 3600, 86_400, 1024];
 
-/** `quality.profile`: the silent drift check (see `activities/etl/silent-drift.ts`). */
+/** `quality.profile`: the silent drift check (see `core/etl/silent-drift.ts`). */
 export const profileCheckSchema = z
   .object({
     /** Run the check on every load (a column's own `enabled` overrides it). @default true */

@@ -7,7 +7,7 @@
  */
 import { ApplicationFailure, proxyActivities, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities';
-import type { PreviousAttempt } from '../activities/doctor/types';
+import type { PreviousAttempt } from '../core/doctor/types';
 import { ACTIVITY_PROFILES } from '../common/policies';
 import type { AttemptRecord, AttemptResult, FileNote, HealingInput } from '../common/types';
 import { failureOf } from './failures';

@@ -4,7 +4,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { CHAOS_KINDS, CHAOS_KIND_NAMES, isChaosKind, writeChaos } from '../../activities/chaos';
+import { CHAOS_KINDS, CHAOS_KIND_NAMES, isChaosKind, writeChaos } from '../../tools/chaos';
 import { checkSourceFile } from '../../lib/paths';
 import { CliError, EXIT, type CliContext } from '../context';
 

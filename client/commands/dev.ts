@@ -1,6 +1,6 @@
 import { NativeConnection } from '@temporalio/worker';
 import type { DevServer } from '../../lib/dev-server';
-import { stateLayout } from '../../lib/state';
+import { stateLayout } from '../../store/layout';
 import { findTemporalCli } from '../../lib/temporal-cli';
 import { createWorker } from '../../worker';
 import { CliError, EXIT, type CliContext } from '../context';

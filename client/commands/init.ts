@@ -1,6 +1,6 @@
 import * as path from 'node:path';
-import { inferSpec } from '../../activities/infer';
-import { specStoreFor } from '../../activities/spec-store';
+import { inferSpec } from '../../core/spec/infer';
+import { specStoreFor } from '../../store/spec-store';
 import { parseSpec, pipelineNameSchema, type PipelineSpec } from '../../common/spec';
 import { CliError, EXIT, type CliContext } from '../context';
 

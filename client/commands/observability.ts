@@ -6,7 +6,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Command } from 'commander';
 import { formatDuration } from '../../common/duration';
-import type { HealMetrics } from '../../activities/metrics-model';
+import type { HealMetrics } from '../../core/metrics-model';
 import { collectMetrics } from '../dashboard/collect';
 import { renderPage } from '../dashboard/page';
 import { startDashboardServer } from '../dashboard/server';

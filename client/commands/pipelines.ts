@@ -1,4 +1,4 @@
-import { SpecStore, specToYaml } from '../../activities/spec-store';
+import { SpecStore, specToYaml } from '../../store/spec-store';
 import type { CliContext } from '../context';
 
 export function runPipelines(ctx: CliContext, o: { json?: boolean }): void {

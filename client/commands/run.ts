@@ -6,7 +6,7 @@ import {
 } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import * as path from 'node:path';
-import { SpecStore } from '../../activities/spec-store';
+import { SpecStore } from '../../store/spec-store';
 import { formatDuration } from '../../common/duration';
 import { pipelineLockId } from '../../common/ids';
 import type { PipelineRunResult } from '../../common/types';

@@ -6,9 +6,9 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { metricsPaths, readAlertLog, readPrices, readRunRecords } from '../../activities/metrics';
-import { computeMetrics, type HealMetrics, type PipelineInfoRow } from '../../activities/metrics-model';
-import { SpecStore } from '../../activities/spec-store';
-import { readJson } from '../../lib/state';
+import { computeMetrics, type HealMetrics, type PipelineInfoRow } from '../../core/metrics-model';
+import { SpecStore } from '../../store/spec-store';
+import { readJson } from '../../store/layout';
 
 export interface CollectOptions {
   home: string;

@@ -7,7 +7,7 @@
  * so what the page shows can be checked against `heal metrics --json`.
  */
 import { formatDuration } from '../../common/duration';
-import type { EpisodeView, HealMetrics } from '../../activities/metrics-model';
+import type { EpisodeView, HealMetrics } from '../../core/metrics-model';
 import { esc, mttrChart, OUTCOME_COLORS, outcomeLegend, outcomesChart } from './svg-charts';
 
 export interface PageLinks {

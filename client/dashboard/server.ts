@@ -13,7 +13,7 @@
 import { randomBytes } from 'node:crypto';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { renderPrometheus, type HealMetrics } from '../../activities/metrics-model';
+import { renderPrometheus, type HealMetrics } from '../../core/metrics-model';
 import { esc } from './svg-charts';
 import { renderMain, renderPage, type PageLinks } from './page';
 

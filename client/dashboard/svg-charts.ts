@@ -4,7 +4,7 @@
  * (the value it draws) so tests and people can read what a chart says.
  */
 import { formatDuration } from '../../common/duration';
-import type { DailyPoint, HealMetrics } from '../../activities/metrics-model';
+import type { DailyPoint, HealMetrics } from '../../core/metrics-model';
 
 /** Escape text for HTML content and double- or single-quoted attributes. */
 export function esc(value: unknown): string {

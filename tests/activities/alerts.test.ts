@@ -14,7 +14,7 @@ import {
   escapeMrkdwn,
   parseRetryAfter,
   type AlertDeps,
-} from '../../activities/alerts';
+} from '../../integrations/alerts';
 import { readAlertLog } from '../../activities/metrics';
 import { asActivityFailure, NotificationFailedError } from '../../common/errors';
 import type { EpisodeNotice } from '../../common/types';

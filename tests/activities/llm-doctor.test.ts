@@ -15,15 +15,15 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { ApplicationFailure } from '@temporalio/common';
 import OpenAI from 'openai';
-import { runLoad } from '../../activities/etl/load';
-import type { TableProfile } from '../../activities/etl/profile';
+import { runLoad } from '../../core/etl/load';
+import type { TableProfile } from '../../core/etl/profile';
 import {
   createLlmDoctor,
   LLM_REQUEST_REJECTED,
   LlmUnavailableError,
   screenExpression,
   type LlmDoctorOptions,
-} from '../../activities/doctor/llm';
+} from '../../core/doctor/llm';
 import {
   buildMessages,
   buildUserMessage,
@@ -33,15 +33,15 @@ import {
   maskValue,
   parseDoctorAnswer,
   type PromptData,
-} from '../../activities/doctor/prompt';
+} from '../../core/doctor/prompt';
 import type {
   DiagnoseInput,
   Diagnosis,
   SourceColumnSummary,
   SourceProbe,
   SourceSummary,
-} from '../../activities/doctor/types';
-import { inferSpec } from '../../activities/infer';
+} from '../../core/doctor/types';
+import { inferSpec } from '../../core/spec/infer';
 import { DoctorAnswerInvalidError, HealError, SchemaDriftError } from '../../common/errors';
 import { applyPatch, type Patch } from '../../common/patch';
 import type { PipelineSpec } from '../../common/spec';

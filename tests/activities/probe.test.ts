@@ -13,11 +13,11 @@ import {
   PROBE_SAMPLE_COUNT,
   PROBE_SAMPLE_LENGTH,
   PROBE_STAGE_ROWS,
-} from '../../activities/doctor/probe';
-import type { SourceSummary } from '../../activities/doctor/types';
-import { runLoad } from '../../activities/etl/load';
-import { profileRelation } from '../../activities/etl/profile';
-import { inferSpec } from '../../activities/infer';
+} from '../../core/doctor/probe';
+import type { SourceSummary } from '../../core/doctor/types';
+import { runLoad } from '../../core/etl/load';
+import { profileRelation } from '../../core/etl/profile';
+import { inferSpec } from '../../core/spec/infer';
 import type { PipelineSpec } from '../../common/spec';
 import { ident, queryRows, withDuckDB } from '../../lib/duckdb';
 

@@ -7,11 +7,11 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { ApplicationFailure } from '@temporalio/common';
 import { createActivities } from '../../activities';
-import { writeChaos } from '../../activities/chaos';
+import { writeChaos } from '../../tools/chaos';
 import { verifiedScratch } from '../../activities/healing';
 import type { DriftReport } from '../../common/types';
 import { queryOne, withDuckDB } from '../../lib/duckdb';
-import { writeBenchCsv } from '../../scripts/bench/generate';
+import { writeBenchCsv } from '../../tools/bench/generate';
 import { initPipeline, tempDir, testConfig } from '../helpers/fixtures';
 
 const ROWS = 400;

@@ -11,7 +11,7 @@ import * as path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { SpecStore, type PointerRecord } from '../../activities/spec-store';
+import { SpecStore, type PointerRecord } from '../../store/spec-store';
 import type { PipelineRunResult } from '../../common/types';
 import { loadConfig } from '../../lib/config';
 import { startDevServer } from '../../lib/dev-server';

@@ -9,9 +9,9 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { createLlmDoctor } from '../../activities/doctor/llm';
-import { DATA_CLOSE, DATA_OPEN } from '../../activities/doctor/prompt';
-import { SpecStore } from '../../activities/spec-store';
+import { createLlmDoctor } from '../../core/doctor/llm';
+import { DATA_CLOSE, DATA_OPEN } from '../../core/doctor/prompt';
+import { SpecStore } from '../../store/spec-store';
 import type { HealConfig } from '../../lib/config';
 import { startFakeOpenAI, type FakeOpenAI } from '../helpers/fake-openai';
 import { initPipeline, tableRows, tempDir, testConfig } from '../helpers/fixtures';

@@ -8,7 +8,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { SpecStore } from '../../activities/spec-store';
+import { SpecStore } from '../../store/spec-store';
 import type { PipelineRunResult } from '../../common/types';
 import { pipelineRun } from '../../workflows';
 import { cliEnv } from '../helpers/cli';

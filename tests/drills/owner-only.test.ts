@@ -1,6 +1,6 @@
 /**
  * Drill: after a full healing episode through the CLI and a real worker process, every file of the
- * state directory is owner-only — heal's own writes (lib/state.ts) and what DuckDB, git and the dev
+ * state directory is owner-only — heal's own writes (store/layout.ts) and what DuckDB, git and the dev
  * server create (the CLI and the worker set `umask 077` at start).
  */
 import * as fs from 'node:fs';

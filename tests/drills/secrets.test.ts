@@ -13,7 +13,7 @@ import type { AddressInfo } from 'node:net';
 import * as path from 'node:path';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { DATA_CLOSE, DATA_OPEN } from '../../activities/doctor/prompt';
+import { DATA_CLOSE, DATA_OPEN } from '../../core/doctor/prompt';
 import { cliEnv } from '../helpers/cli';
 import { startFakeOpenAI, type FakeOpenAI } from '../helpers/fake-openai';
 import { tableRows, tempDir } from '../helpers/fixtures';

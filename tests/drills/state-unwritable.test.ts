@@ -5,8 +5,8 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { SpecStore } from '../../activities/spec-store';
-import { appendLine, ensureDir, writeFileAtomic } from '../../lib/state';
+import { SpecStore } from '../../store/spec-store';
+import { appendLine, ensureDir, writeFileAtomic } from '../../store/layout';
 import { StateUnwritableError } from '../../common/errors';
 import { initPipeline, tableRows, tempDir, testConfig } from '../helpers/fixtures';
 import { useDevEnv } from '../helpers/temporal';

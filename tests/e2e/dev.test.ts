@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import { Client, Connection } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
 import { isServerReachable } from '../../lib/dev-server';
-import { stateLayout } from '../../lib/state';
+import { stateLayout } from '../../store/layout';
 import { cliEnv, HEAL_BIN, ROOT } from '../helpers/cli';
 import { tempDir } from '../helpers/fixtures';
 import { freePort } from '../helpers/ports';

@@ -15,7 +15,7 @@ import type { HealConfig } from '../../lib/config';
 import { cliEnv, ROOT, runCli } from '../helpers/cli';
 import { tableRows, tempDir, testConfig } from '../helpers/fixtures';
 import { uniqueTaskQueue, useDevEnv } from '../helpers/temporal';
-import { startWorker, waitForWorkers, type WorkerProc } from '../../scripts/bench/workers';
+import { startWorker, waitForWorkers, type WorkerProc } from '../../tools/bench/workers';
 
 const suite = useDevEnv();
 const ZIPCODES = path.join(ROOT, 'node_modules', 'vega-datasets', 'data', 'zipcodes.csv');

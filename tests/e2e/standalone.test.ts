@@ -6,7 +6,7 @@ import * as path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import type { PipelineRunResult } from '../../common/types';
 import { isServerReachable, startDevServer } from '../../lib/dev-server';
-import { stateLayout } from '../../lib/state';
+import { stateLayout } from '../../store/layout';
 import { findTemporalCli } from '../../lib/temporal-cli';
 import { cliEnv, runCli } from '../helpers/cli';
 import { DRIFT_CASES, driftCase, tempDir, testConfig } from '../helpers/fixtures';

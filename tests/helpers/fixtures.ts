@@ -2,8 +2,8 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { inferSpec } from '../../activities/infer';
-import { specStoreFor } from '../../activities/spec-store';
+import { inferSpec } from '../../core/spec/infer';
+import { specStoreFor } from '../../store/spec-store';
 import { parseSpec, type ColumnType, type PipelineSpec } from '../../common/spec';
 import { loadConfig, type HealConfig } from '../../lib/config';
 import { queryRows, withDuckDB } from '../../lib/duckdb';

@@ -4,7 +4,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { AlertLogEntry } from '../../activities/metrics-model';
+import type { AlertLogEntry } from '../../core/metrics-model';
 import type { Patch } from '../../common/patch';
 import type {
   AttemptRecord,

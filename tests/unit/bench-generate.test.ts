@@ -8,7 +8,7 @@ import {
   benchRows,
   withHeader,
   writeBenchCsv,
-} from '../../scripts/bench/generate';
+} from '../../tools/bench/generate';
 import { tempDir } from '../helpers/fixtures';
 
 const sha = (file: string) => crypto.createHash('sha256').update(fs.readFileSync(file)).digest('hex');

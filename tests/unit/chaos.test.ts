@@ -16,9 +16,9 @@ import {
   type ChaosKind,
   type ChaosResult,
   type CsvFile,
-} from '../../activities/chaos';
-import { inferSpec } from '../../activities/infer';
-import { columnSql, readerCall } from '../../activities/etl/sql';
+} from '../../tools/chaos';
+import { inferSpec } from '../../core/spec/infer';
+import { columnSql, readerCall } from '../../core/etl/sql';
 import { canonicalName, nameSimilarity } from '../../common/names';
 import type { PipelineSpec } from '../../common/spec';
 import { ident, queryRows, withDuckDB } from '../../lib/duckdb';

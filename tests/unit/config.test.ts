@@ -1,5 +1,5 @@
 import * as path from 'node:path';
-import { PROBE_STAGE_ROWS } from '../../activities/doctor/probe';
+import { PROBE_STAGE_ROWS } from '../../core/doctor/probe';
 import { ConfigError, DEFAULT_PROBE_ROWS, loadConfig } from '../../lib/config';
 
 test('defaults: ./.heal, task queue heal, local dev ports, no LLM, no attempts override', () => {

@@ -1,6 +1,6 @@
 /** Drift classification, pure parts: header comparison and value statistics -> differences. */
-import { classifyValues, clip, compareColumns, driftReport, type ColumnValueStats } from '../../activities/etl/drift';
-import type { SniffResult } from '../../activities/etl/source';
+import { classifyValues, clip, compareColumns, driftReport, type ColumnValueStats } from '../../core/etl/drift';
+import type { SniffResult } from '../../core/etl/source';
 import { parseSpec, type PipelineSpec, type SpecInput } from '../../common/spec';
 
 function spec(over: Partial<SpecInput> = {}): PipelineSpec {

@@ -3,7 +3,7 @@
  * and rendered from the checked tree. Real in-memory DuckDB throughout.
  */
 import type { DuckDBConnection } from '@duckdb/node-api';
-import { compileExpression, validateExpression, MAX_EXPRESSION_CHARS } from '../../activities/doctor/expression';
+import { compileExpression, validateExpression, MAX_EXPRESSION_CHARS } from '../../core/etl/expression';
 import { ExpressionRejectedError } from '../../common/errors';
 import { queryRows, withDuckDB } from '../../lib/duckdb';
 

@@ -6,7 +6,7 @@
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { SpecStore, specRepoDir, specStoreFor } from '../../activities/spec-store';
+import { SpecStore, specRepoDir, specStoreFor } from '../../store/spec-store';
 import type { Patch } from '../../common/patch';
 import type { PipelineSpec } from '../../common/spec';
 import { tempDir, testConfig } from '../helpers/fixtures';
@@ -237,7 +237,7 @@ test("the user's global config and hooks do not apply (no signing, no hooks, hea
 
   // heal's GitRepo, run in a process with that user's environment, commits as heal.
   const script = `
-    const { GitRepo } = require(${JSON.stringify(path.resolve(__dirname, '../../lib/git.ts'))});
+    const { GitRepo } = require(${JSON.stringify(path.resolve(__dirname, '../../integrations/git.ts'))});
     const fs = require('node:fs');
     const dir = ${JSON.stringify(path.join(home, 'r'))};
     fs.mkdirSync(dir + '/x', { recursive: true });

@@ -2,8 +2,8 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { inferSpec } from '../../activities/infer';
-import { runLoad } from '../../activities/etl/load';
+import { inferSpec } from '../../core/spec/infer';
+import { runLoad } from '../../core/etl/load';
 import { SourceUnreadableError } from '../../common/errors';
 import type { PipelineSpec } from '../../common/spec';
 import { lit, withDuckDB } from '../../lib/duckdb';

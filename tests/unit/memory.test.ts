@@ -6,9 +6,9 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { runLoad } from '../../activities/etl/load';
-import { inferSpec } from '../../activities/infer';
-import { contractColumns, driftSignature, FixMemory, patternClass } from '../../activities/memory';
+import { runLoad } from '../../core/etl/load';
+import { inferSpec } from '../../core/spec/infer';
+import { contractColumns, driftSignature, FixMemory, patternClass } from '../../store/memory';
 import { SchemaDriftError } from '../../common/errors';
 import { applyPatch, type Patch } from '../../common/patch';
 import type { PipelineSpec } from '../../common/spec';

@@ -5,7 +5,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { createMetricsActivities, readPrices, readRunRecords } from '../../activities/metrics';
-import { computeMetrics, DEFAULT_PRICES, percentile, priceOf, renderPrometheus } from '../../activities/metrics-model';
+import { computeMetrics, DEFAULT_PRICES, percentile, priceOf, renderPrometheus } from '../../core/metrics-model';
 import { tempDir } from '../helpers/fixtures';
 import { record, seedAlertLog, seedRunRecords } from '../helpers/metrics-seed';
 import { parsePrometheus } from '../helpers/prometheus';

@@ -1,6 +1,6 @@
 /** Column-name tokens, canonical forms, similarity and identifiers. */
 import { canonicalName, levenshtein, nameSimilarity, nameTokens, toIdentifier } from '../../common/names';
-import { RENAME_SIMILARITY } from '../../activities/etl/drift';
+import { RENAME_SIMILARITY } from '../../core/etl/drift';
 
 describe('nameTokens / canonicalName', () => {
   it.each([

@@ -4,7 +4,7 @@
  * (batched queries, re-sorted: most common first, then by text), and an identifier's exact
  * distinct count.
  */
-import { profileRelation, type ColumnProfile } from '../../activities/etl/profile';
+import { profileRelation, type ColumnProfile } from '../../core/etl/profile';
 import { withDuckDB } from '../../lib/duckdb';
 import { columnsSpec } from '../helpers/fixtures';
 

@@ -5,7 +5,7 @@
  * do not. Figures measured on these files are asserted where they set a default.
  */
 import * as path from 'node:path';
-import { profileRelation, type ColumnProfile, type TableProfile } from '../../activities/etl/profile';
+import { profileRelation, type ColumnProfile, type TableProfile } from '../../core/etl/profile';
 import {
   DEFAULT_DISTRIBUTION_THRESHOLDS,
   centerShift,
@@ -13,7 +13,7 @@ import {
   detectUnitChange,
   distributionThresholds,
   populationStability,
-} from '../../activities/etl/silent-drift';
+} from '../../core/etl/silent-drift';
 import { parseSpec, type PipelineSpec, type SpecInput } from '../../common/spec';
 import { withDuckDB } from '../../lib/duckdb';
 

@@ -2,7 +2,7 @@
  * The ETL's SQL builders, run for real on an in-memory DuckDB against literal values: what casts,
  * what fails (and goes to quarantine), what is missing, and that names and values stay data.
  */
-import { castExpression, columnSql, readerCall, tableColumnsDdl } from '../../activities/etl/sql';
+import { castExpression, columnSql, readerCall, tableColumnsDdl } from '../../core/etl/sql';
 import { parseSpec, type MappingEntry, type PipelineSpec } from '../../common/spec';
 import { ident, lit, litList, queryOne, queryRows, withDuckDB } from '../../lib/duckdb';
 

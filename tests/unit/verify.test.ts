@@ -3,8 +3,8 @@
  * computed for real (DuckDB) from real data: Seattle weather from vega-datasets.
  */
 import * as path from 'node:path';
-import { profileRelation, type ColumnProfile } from '../../activities/etl/profile';
-import { compareProfiles } from '../../activities/verify';
+import { profileRelation, type ColumnProfile } from '../../core/etl/profile';
+import { compareProfiles } from '../../core/spec/verify';
 import { withDuckDB } from '../../lib/duckdb';
 import { columnsSpec } from '../helpers/fixtures';
 

@@ -10,7 +10,7 @@ import { temporal } from '@temporalio/proto';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
 import { createActivities } from '../../activities';
-import { SpecStore } from '../../activities/spec-store';
+import { SpecStore } from '../../store/spec-store';
 import type { PipelineRunResult } from '../../common/types';
 import { loadConfig } from '../../lib/config';
 import { testServerExecutable } from '../../lib/temporal-cli';

@@ -9,7 +9,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
 import { createActivities } from '../../activities';
-import { createLlmDoctor } from '../../activities/doctor/llm';
+import { createLlmDoctor } from '../../core/doctor/llm';
 import type { PipelineRunResult } from '../../common/types';
 import type { HealConfig } from '../../lib/config';
 import { pipelineRun } from '../../workflows';

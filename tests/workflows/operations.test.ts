@@ -11,8 +11,8 @@ import {
 import { ApplicationFailure, defaultPayloadConverter } from '@temporalio/common';
 import { Worker } from '@temporalio/worker';
 import { createActivities } from '../../activities';
-import type { Doctor } from '../../activities/doctor/types';
-import { SpecStore } from '../../activities/spec-store';
+import type { Doctor } from '../../core/doctor/types';
+import { SpecStore } from '../../store/spec-store';
 import { episodeIdOf, pipelineLockId } from '../../common/ids';
 import { HEAL_OUTCOME } from '../../common/search-attributes';
 import type { PipelineRunResult, RollbackResult } from '../../common/types';

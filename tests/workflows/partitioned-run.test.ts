@@ -12,13 +12,13 @@ import { ApplicationFailure } from '@temporalio/common';
 import { temporal } from '@temporalio/proto';
 import { Worker } from '@temporalio/worker';
 import { createActivities } from '../../activities';
-import { writeChaos } from '../../activities/chaos';
-import { SpecStore } from '../../activities/spec-store';
+import { writeChaos } from '../../tools/chaos';
+import { SpecStore } from '../../store/spec-store';
 import { queryRows, withDuckDB } from '../../lib/duckdb';
 import type { PipelineRunResult } from '../../common/types';
 import { partitionedRun, pipelineRun } from '../../workflows';
 import type { PartitionedRunResult } from '../../workflows/partitioned-run';
-import { writeBenchCsv } from '../../scripts/bench/generate';
+import { writeBenchCsv } from '../../tools/bench/generate';
 import { initPipeline, tempDir, testConfig } from '../helpers/fixtures';
 import { uniqueTaskQueue, useDevEnv } from '../helpers/temporal';
 

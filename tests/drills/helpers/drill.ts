@@ -11,7 +11,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
 import { createActivities } from '../../../activities';
-import type { Doctor } from '../../../activities/doctor/types';
+import type { Doctor } from '../../../core/doctor/types';
 import type { PipelineRunResult } from '../../../common/types';
 import type { HealConfig } from '../../../lib/config';
 import { queryRows, withDuckDB } from '../../../lib/duckdb';

@@ -4,7 +4,7 @@
  * no Temporal. `npm run bench` runs it in a child process and reports the time it measures around
  * the SQL (start-up of node excluded, as for the pipeline's own figures).
  *
- *   node -r tsx/cjs scripts/bench/duckdb-floor.ts <csv> <db file> [threads] [memory_limit]
+ *   node -r tsx/cjs tools/bench/duckdb-floor.ts <csv> <db file> [threads] [memory_limit]
  */
 import * as fs from 'node:fs';
 import { DuckDBInstance } from '@duckdb/node-api';

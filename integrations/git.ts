@@ -1,6 +1,6 @@
 /**
  * A small, synchronous driver for the real `git` binary, used to keep an auditable repository of
- * spec versions in the state directory (see activities/spec-store.ts). Every command runs through
+ * spec versions in the state directory (see store/spec-store.ts). Every command runs through
  * `execFileSync` (no shell) in an isolated environment: no system or global config, no hooks, no
  * GPG signing, a fixed author, so the user's git setup never changes what heal records.
  *

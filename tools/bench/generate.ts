@@ -88,7 +88,7 @@ const DOMAINS = ['example.com', 'mail.test', 'corp.example', 'post.example.org',
 const COUNTRIES = ['US', 'GB', 'FR', 'DE', 'JP', 'BR', 'IN', 'NO', 'ES', 'CA', 'AU', 'NL'];
 const CATEGORIES = ['books', 'games', 'garden', 'grocery', 'health', 'home', 'music', 'office', 'outdoor', 'toys'];
 
-/** mulberry32: a small, fast, seeded 32-bit PRNG (same as activities/chaos.ts). */
+/** mulberry32: a small, fast, seeded 32-bit PRNG (same as tools/chaos.ts). */
 export function mulberry32(seed: number): () => number {
   let a = seed >>> 0;
   return () => {

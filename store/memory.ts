@@ -9,7 +9,7 @@
  *   <home>/memory/<sha256>/<pipeline>.json   { signature, pipeline, contractColumns, patch, doctor, episodeId, verifiedAt, hits, … }
  *
  * One file per (signature, pipeline): two pipelines healing the same drift at once never write the
- * same file. Files are owner-only and written atomically (lib/state.ts). Nothing in a memory file
+ * same file. Files are owner-only and written atomically (store/layout.ts). Nothing in a memory file
  * is a data value: column names, drift kinds and the *pattern classes* of failing samples only.
  *
  * A remembered patch is never trusted: it is still validated by proposePatch and proven on the whole
@@ -21,7 +21,7 @@ import * as path from 'node:path';
 import { applyPatch, patchSchema, type Patch } from '../common/patch';
 import { pipelineNameSchema, type PipelineSpec } from '../common/spec';
 import type { DriftReport } from '../common/types';
-import { readJson, writeFileAtomic } from '../lib/state';
+import { readJson, writeFileAtomic } from './layout';
 
 /** Bumped when the signature definition changes (old entries then simply stop matching). */
 export const SIGNATURE_VERSION = 1;

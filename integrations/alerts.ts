@@ -22,9 +22,9 @@ import { describeOp } from '../common/patch';
 import { formatDuration } from '../common/duration';
 import type { EpisodeNotice, EpisodeNoticeOutcome, NotifyResult } from '../common/types';
 import type { HealConfig } from '../lib/config';
-import { appendLine, readJson, writeFileAtomic } from '../lib/state';
-import type { AlertLogEntry } from './metrics-model';
-import { metricsPaths } from './metrics';
+import { appendLine, readJson, writeFileAtomic } from '../store/layout';
+import type { AlertLogEntry } from '../core/metrics-model';
+import { metricsPaths } from '../activities/metrics';
 
 export interface AlertDeps {
   config: Pick<HealConfig, 'home' | 'slackWebhookUrl' | 'alertWindowMs' | 'uiUrl' | 'namespace'>;

@@ -1,7 +1,7 @@
 /**
  * `npm run bench [-- --rows N | --sizes 100k,1M,5M] [--runs 5] [--json] [--quick] [--fanout]`
  *
- * Measures, in one run, on a seeded realistic CSV (scripts/bench/generate.ts, cached in
+ * Measures, in one run, on a seeded realistic CSV (tools/bench/generate.ts, cached in
  * .tools/bench-data):
  *  - the pipeline end to end through Temporal (a clean `pipelineRun`: server round trips,
  *    activities, load, profile) vs a bare DuckDB script (the floor) and vs pandas (read-cast-write);
@@ -22,21 +22,21 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { Client, Connection, WorkflowFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
-import { writeChaos } from '../activities/chaos';
-import { inferSpec } from '../activities/infer';
-import { SpecStore } from '../activities/spec-store';
-import type { PipelineRunResult } from '../common/types';
-import { loadConfig } from '../lib/config';
-import { startDevServer, type DevServer } from '../lib/dev-server';
-import { findTemporalCli } from '../lib/temporal-cli';
-import { workflowBundlePath } from '../lib/workflow-bundle';
-import type { PartitionedRunResult } from '../workflows/partitioned-run';
-import { floorLoad } from './bench/duckdb-floor';
-import { benchFile, withHeader, writeBenchCsv } from './bench/generate';
-import { activityTimings, percentile, processCpuMs, processMemory, r, resetPeakMemory } from './bench/stats';
-import { startWorker, waitForWorkers, type WorkerProc } from './bench/workers';
+import { writeChaos } from '../chaos';
+import { inferSpec } from '../../core/spec/infer';
+import { SpecStore } from '../../store/spec-store';
+import type { PipelineRunResult } from '../../common/types';
+import { loadConfig } from '../../lib/config';
+import { startDevServer, type DevServer } from '../../lib/dev-server';
+import { findTemporalCli } from '../../lib/temporal-cli';
+import { workflowBundlePath } from '../../lib/workflow-bundle';
+import type { PartitionedRunResult } from '../../workflows/partitioned-run';
+import { floorLoad } from './duckdb-floor';
+import { benchFile, withHeader, writeBenchCsv } from './generate';
+import { activityTimings, percentile, processCpuMs, processMemory, r, resetPeakMemory } from './stats';
+import { startWorker, waitForWorkers, type WorkerProc } from './workers';
 
-const ROOT = path.resolve(__dirname, '..');
+const ROOT = path.resolve(__dirname, '..', '..');
 const DATA_DIR = path.join(ROOT, '.tools', 'bench-data');
 const SEED = 42;
 
@@ -545,7 +545,7 @@ function pandasRun(csv: string, outBase: string): { ms: number; target: string }
   if (!fs.existsSync(py)) return undefined;
   const check = spawnSync(py, ['-c', 'import pandas'], { encoding: 'utf8' });
   if (check.status !== 0) return undefined;
-  const res = spawnSync(py, [path.join(ROOT, 'scripts', 'bench', 'pandas_load.py'), csv, outBase], {
+  const res = spawnSync(py, [path.join(ROOT, 'tools', 'bench', 'pandas_load.py'), csv, outBase], {
     encoding: 'utf8',
   });
   try {

@@ -16,7 +16,7 @@ import type { PipelineSpec } from '../../common/spec';
 import type { DriftDifference, DriftReport, FileNote, FileOutcome } from '../../common/types';
 import { ident, inList, lit, queryOne, queryRows } from '../../lib/duckdb';
 import { checkSourceFile } from '../../lib/paths';
-import { compileExpression } from '../doctor/expression';
+import { compileExpression } from './expression';
 import {
   classifyRejects,
   classifyValues,

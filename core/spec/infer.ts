@@ -5,14 +5,14 @@
  */
 import * as path from 'node:path';
 import type { DuckDBConnection } from '@duckdb/node-api';
-import { SourceUnreadableError } from '../common/errors';
-import { toIdentifier } from '../common/names';
-import { SPEC_API_VERSION, parseSpec, type ColumnType, type PipelineSpec, type SpecInput } from '../common/spec';
-import { ident, lit, queryOne, queryRows, withDuckDB } from '../lib/duckdb';
-import { checkSourceFile, formatFromName, isGlob } from '../lib/paths';
-import { valueStats } from './etl/drift';
-import { fileFacts, headerWidth, MAX_SOURCE_COLUMNS, resolveSourceFiles, sniffCsv, stageSource } from './etl/source';
-import { DEFAULT_DATE_FORMAT } from './etl/sql';
+import { SourceUnreadableError } from '../../common/errors';
+import { toIdentifier } from '../../common/names';
+import { SPEC_API_VERSION, parseSpec, type ColumnType, type PipelineSpec, type SpecInput } from '../../common/spec';
+import { ident, lit, queryOne, queryRows, withDuckDB } from '../../lib/duckdb';
+import { checkSourceFile, formatFromName, isGlob } from '../../lib/paths';
+import { valueStats } from '../etl/drift';
+import { fileFacts, headerWidth, MAX_SOURCE_COLUMNS, resolveSourceFiles, sniffCsv, stageSource } from '../etl/source';
+import { DEFAULT_DATE_FORMAT } from '../etl/sql';
 
 /** Options of {@link inferSpec}. */
 export interface InferOptions {

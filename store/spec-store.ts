@@ -28,8 +28,8 @@ import { PipelineNotFoundError, SpecInvalidError } from '../common/errors';
 import { parseSpec, pipelineNameSchema, type PipelineSpec } from '../common/spec';
 import { describeOp, type Patch } from '../common/patch';
 import type { HealConfig } from '../lib/config';
-import { GitRepo, GitNotFoundError } from '../lib/git';
-import { appendLine, ensureDir, readJson, stateLayout, writeFileAtomic, type StateLayout } from '../lib/state';
+import { GitRepo, GitNotFoundError } from '../integrations/git';
+import { appendLine, ensureDir, readJson, stateLayout, writeFileAtomic, type StateLayout } from './layout';
 
 /** How the store records its changes in git. */
 export interface SpecStoreOptions {

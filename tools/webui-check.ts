@@ -3,9 +3,9 @@
  * workflow list filtered by `PipelineName` (and optionally `HealOutcome`), and one workflow's page.
  * Prints what the page shows and saves screenshots under test-artifacts/.
  *
- *   node -r tsx/cjs scripts/webui-check.ts <pipeline> [<workflowId>] [--outcome failed] [--ui http://localhost:8233]
+ *   node -r tsx/cjs tools/webui-check.ts <pipeline> [<workflowId>] [--outcome failed] [--ui http://localhost:8233]
  */
-import { artifactPath, launchBrowser } from '../tests/helpers/browser';
+import { artifactPath, launchBrowser } from './browser';
 
 async function main(argv: string[]): Promise<void> {
   const flag = (name: string, dflt?: string) => {

@@ -3,16 +3,16 @@
  * (never the warehouse) and accepted only if every check holds. Each check names its figure.
  */
 import type { DuckDBConnection } from '@duckdb/node-api';
-import { HealError } from '../common/errors';
-import type { PipelineSpec } from '../common/spec';
-import type { VerificationCheck, VerificationReport } from '../common/types';
-import { pct } from './etl/drift';
-import { fileMatches, fileName } from '../common/files';
-import { scopedMatches, touchedColumns, type Patch } from '../common/patch';
-import { ident, lit } from '../lib/duckdb';
-import { runLoad, TYPED, type LoadResult } from './etl/load';
-import { profileRelation } from './etl/profile';
-import type { ColumnProfile, TableProfile } from './etl/profile';
+import { HealError } from '../../common/errors';
+import type { PipelineSpec } from '../../common/spec';
+import type { VerificationCheck, VerificationReport } from '../../common/types';
+import { pct } from '../etl/drift';
+import { fileMatches, fileName } from '../../common/files';
+import { scopedMatches, touchedColumns, type Patch } from '../../common/patch';
+import { ident, lit } from '../../lib/duckdb';
+import { runLoad, TYPED, type LoadResult } from '../etl/load';
+import { profileRelation } from '../etl/profile';
+import type { ColumnProfile, TableProfile } from '../etl/profile';
 
 /** How far a column's profile may move from its baseline and still be "the same column". */
 export interface ProfileTolerance {

@@ -10,7 +10,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { chromium, type Browser } from 'playwright-core';
-import { ROOT } from './cli';
+import { ROOT } from '../tests/helpers/cli';
 
 /** The Chromium executable: `CHROMIUM_PATH`, else the first of the usual Debian/Ubuntu paths that exists. */
 export function chromiumPath(): string {

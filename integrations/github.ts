@@ -28,8 +28,8 @@ import { describeOp, type PatchOp } from '../common/patch';
 import { HEARTBEAT_INTERVAL_MS } from '../common/policies';
 import type { ApprovalDecision, AwaitPullRequestInput, PublishFixInput, PublishFixResult } from '../common/types';
 import type { HealConfig } from '../lib/config';
-import { HEAL_GIT_IDENTITY } from '../lib/git';
-import { SpecStore } from './spec-store';
+import { HEAL_GIT_IDENTITY } from './git';
+import { SpecStore } from '../store/spec-store';
 
 export interface GitHubDeps {
   config: Pick<HealConfig, 'home' | 'github' | 'uiUrl' | 'namespace'>;

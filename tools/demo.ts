@@ -7,16 +7,16 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { inferSpec } from '../activities/infer';
-import { SpecStore, specStoreFor } from '../activities/spec-store';
+import { inferSpec } from '../core/spec/infer';
+import { SpecStore, specStoreFor } from '../store/spec-store';
 import { describeOp } from '../common/patch';
 import type { EpisodeResult, PipelineRunResult } from '../common/types';
 import { getConfig } from '../lib/config';
 import { queryRows, withDuckDB } from '../lib/duckdb';
-import { ensureDir } from '../lib/state';
-import { executeRun } from './commands/run';
-import { bold, dim, formatRunResult, green, red, workflowUrl } from './output';
-import { openSession, type TemporalSession } from './temporal';
+import { ensureDir } from '../store/layout';
+import { executeRun } from '../client/commands/run';
+import { bold, dim, formatRunResult, green, red, workflowUrl } from '../client/output';
+import { openSession, type TemporalSession } from '../client/temporal';
 
 /** vega-datasets (a dev dependency) does not export its data files: find them next to its package.json. */
 function datasetPath(file: string): string {

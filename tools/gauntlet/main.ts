@@ -12,15 +12,15 @@ import * as path from 'node:path';
 import { Worker } from '@temporalio/worker';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { DefaultLogger, Runtime } from '@temporalio/worker';
-import { createActivities } from '../activities';
-import { CHAOS_KINDS, isChaosKind, writeChaos, type ChaosKind } from '../activities/chaos';
-import { formatMatrix, runCases, driftCaseFolders, type CaseResult, type GauntletCase } from '../client/gauntlet';
-import { SEARCH_ATTRIBUTE_KEYS } from '../common/search-attributes';
-import { loadConfig } from '../lib/config';
-import { findTemporalCli } from '../lib/temporal-cli';
-import { workflowBundlePath } from '../lib/workflow-bundle';
+import { createActivities } from '../../activities';
+import { CHAOS_KINDS, isChaosKind, writeChaos, type ChaosKind } from '../chaos';
+import { formatMatrix, runCases, driftCaseFolders, type CaseResult, type GauntletCase } from './cases';
+import { SEARCH_ATTRIBUTE_KEYS } from '../../common/search-attributes';
+import { loadConfig } from '../../lib/config';
+import { findTemporalCli } from '../../lib/temporal-cli';
+import { workflowBundlePath } from '../../lib/workflow-bundle';
 
-const ROOT = path.resolve(__dirname, '..');
+const ROOT = path.resolve(__dirname, '..', '..');
 const VEGA = path.join(path.dirname(require.resolve('vega-datasets')), '..', 'data');
 export const DEFAULT_DATASETS = [
   'seattle-weather',

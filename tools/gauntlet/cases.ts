@@ -13,9 +13,9 @@
 import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { toIdentifier } from '../common/names';
-import type { PipelineRunResult } from '../common/types';
-import { queryRows, withDuckDB } from '../lib/duckdb';
+import { toIdentifier } from '../../common/names';
+import type { PipelineRunResult } from '../../common/types';
+import { queryRows, withDuckDB } from '../../lib/duckdb';
 
 export type Expect = 'healed' | 'quarantined' | 'refused' | 'succeeded';
 export type Verdict =
