@@ -2,6 +2,9 @@
 // cycles, and no Node built-ins (or non-deterministic APIs) in workflow code.
 import tseslint from 'typescript-eslint';
 import importPlugin from 'eslint-plugin-import';
+import layers from './eslint.layers.cjs';
+
+const { LAYER_ZONES } = layers;
 
 const nodeBuiltins = [
   'fs',
@@ -21,78 +24,6 @@ const nodeBuiltins = [
   'zlib',
 ];
 
-const product = ['common', 'core', 'store', 'integrations', 'lib', 'activities', 'workflows', 'client', 'worker.ts'];
-
-/**
- * The layering rules: `target` may not import from `from` (paths from the repository root).
- * `except` names the one exception: `heal chaos` is the CLI's door to the chaos monkey in tools/.
- */
-const LAYER_ZONES = [
-  {
-    target: './common',
-    from: [
-      './core',
-      './store',
-      './integrations',
-      './lib',
-      './activities',
-      './workflows',
-      './client',
-      './tools',
-      './tests',
-      './worker.ts',
-    ],
-    message: 'common/ is the deterministic base: it imports nothing of heal but common/',
-  },
-  {
-    target: './core',
-    from: ['./activities', './workflows', './client', './integrations', './worker.ts'],
-    message: 'core/ never imports activities, workflows, integrations or the client',
-  },
-  {
-    target: './core/etl',
-    from: './core/doctor',
-    message: 'the ETL never imports the doctor (the doctor builds on the ETL)',
-  },
-  {
-    target: './store',
-    from: ['./core', './activities', './workflows', './client', './integrations', './worker.ts'],
-    message: 'store/ owns state only: it imports common/ and lib/',
-  },
-  {
-    target: './integrations',
-    from: ['./activities', './workflows', './client', './worker.ts'],
-    message: 'integrations/ are clients of GitHub, Slack and git, used by activities',
-  },
-  {
-    target: './lib',
-    from: ['./core', './store', './integrations', './activities', './workflows', './client', './worker.ts'],
-    message: 'lib/ is plumbing: it imports nothing of heal but common/',
-  },
-  {
-    target: './activities',
-    from: ['./workflows', './client', './worker.ts'],
-    message: 'activities do not import workflows or the client',
-  },
-  {
-    target: './workflows',
-    from: ['./core', './store', './integrations', './lib', './client', './worker.ts'],
-    message: 'workflows are deterministic: common/ and activity types only',
-  },
-  {
-    target: './client',
-    from: './activities',
-    message: 'the CLI does not import activity internals: use core/, store/ or a workflow',
-  },
-  ...product.map((dir) => ({
-    target: `./${dir}`,
-    from: './tools',
-    except: [],
-    message: 'tools/ is not the product: nothing in the product imports it',
-  })),
-  ...product.map((dir) => ({ target: `./${dir}`, from: './tests', message: 'nothing in the product imports tests/' })),
-];
-
 export default tseslint.config(
   {
     ignores: [
@@ -104,6 +35,7 @@ export default tseslint.config(
       'test-artifacts/**',
       '**/*.js',
       '**/*.mjs',
+      '**/*.cjs',
     ],
   },
   ...tseslint.configs.recommended,

@@ -4,22 +4,24 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { DoctorAnswerInvalidError, HealError, NoDiagnosisError } from '../common/errors';
 import { driftByFile, fileMatches, fileName, opsForFile, specForFile } from '../common/files';
 import { applyPatch, describeOp, patchSchema, scopedMatches, type Patch, type PatchOp } from '../common/patch';
 import type { PipelineSpec } from '../common/spec';
-import type { DriftReport, FileNote, VerificationReport } from '../common/types';
+import type { DriftReport, FileNote, TableProfile, VerificationReport } from '../common/types';
 import type { HealConfig } from '../lib/config';
 import { withDuckDB } from '../lib/duckdb';
-import { readJson, stateLayout, writeFileAtomic } from '../store/layout';
+import { stateLayout } from '../store/layout';
+import { writeFileAtomic } from '../lib/atomic-files';
 import { compileExpression } from '../core/etl/expression';
 import { createLlmDoctor, LlmUnavailableError } from '../core/doctor/llm';
 import { createSourceProbe, PROBE_STAGE_ROWS } from '../core/doctor/probe';
 import { createRulesDoctor } from '../core/doctor/rules';
 import type { Diagnosis, Doctor, DoctorName, PreviousAttempt, SourceProbe } from '../core/doctor/types';
 import { resolveSourceFiles } from '../core/etl/source';
-import type { TableProfile } from '../core/etl/profile';
+import { readBaseline } from '../store/profiles';
 import { driftSignature, FixMemory, type RememberOutcome } from '../store/memory';
 import type { SpecStore } from '../store/spec-store';
 import { verifiedLoads, verifyCandidate } from '../core/spec/verify';
@@ -130,7 +132,7 @@ export interface VerifiedScratchMeta {
 
 /** Where a verification of `version` keeps its scratch database and its description. */
 export function verifiedScratch(home: string, pipeline: string, version: number): { db: string; meta: string } {
-  const dir = path.join(home, 'scratch', pipeline);
+  const dir = stateLayout(home).scratch(pipeline);
   return { db: path.join(dir, `v${version}.duckdb`), meta: path.join(dir, `v${version}.json`) };
 }
 
@@ -160,12 +162,6 @@ export function removeStaleScratch(home: string, pipeline: string, keep?: number
   }
 }
 
-/** The baseline profile of a pipeline: the profile of its last good load. */
-export function readBaseline(home: string, pipeline: string): TableProfile | null {
-  const doc = readJson<{ profile: TableProfile }>(path.join(stateLayout(home).profiles(pipeline), 'baseline.json'));
-  return doc?.profile ?? null;
-}
-
 /** Drifted files grouped by the signature of their own drift (files that drifted alike heal alike). */
 function groupBySignature(perFile: ReadonlyMap<string, DriftReport>): string[][] {
   const groups = new Map<string, string[]>();
@@ -174,6 +170,15 @@ function groupBySignature(perFile: ReadonlyMap<string, DriftReport>): string[][]
     groups.set(sig, [...(groups.get(sig) ?? []), file]);
   }
   return [...groups.values()];
+}
+
+/** The running activity's cancellation signal (none outside an activity: tests, the CLI). */
+function activityCancellation(): AbortSignal | undefined {
+  try {
+    return Context.current().cancellationSignal;
+  } catch {
+    return undefined;
+  }
 }
 
 export function createHealingActivities(deps: HealingDeps) {
@@ -189,6 +194,7 @@ export function createHealingActivities(deps: HealingDeps) {
             apiKey: config.llm.apiKey ?? 'none',
             model: config.llm.model ?? 'gpt-4o-mini',
             maskValues: config.maskSamples ?? false,
+            signal: activityCancellation,
           }),
         ]
       : []),

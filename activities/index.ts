@@ -11,7 +11,7 @@ import { HEARTBEAT_INTERVAL_MS } from '../common/policies';
 import type { LoadSummary } from '../common/types';
 import type { HealConfig } from '../lib/config';
 import { withDuckDB } from '../lib/duckdb';
-import { readJson, stateLayout, writeFileAtomic } from '../store/layout';
+import { readJson } from '../lib/atomic-files';
 import { createAlertActivities } from '../integrations/alerts';
 import { sourceFingerprint } from '../core/etl/files';
 import { commitVerified, runLoad } from '../core/etl/load';
@@ -21,13 +21,13 @@ import { createMetricsActivities } from './metrics';
 import type { Doctor } from '../core/doctor/types';
 import {
   createHealingActivities,
-  readBaseline,
   removeScratch,
   removeStaleScratch,
   verifiedScratch,
   type VerifiedScratchMeta,
 } from './healing';
 import { createPartitionActivities } from './partitions';
+import { readBaseline, saveLoadProfile } from '../store/profiles';
 import { specStoreFor } from '../store/spec-store';
 
 /** What activities need from the outside world. */
@@ -141,7 +141,6 @@ function sameFiles(kept: VerifiedScratchMeta): boolean {
 export function createActivities(deps: ActivityDeps) {
   const { config } = deps;
   const store = specStoreFor(config);
-  const layout = stateLayout(config.home);
   const duck = { memoryLimit: config.duckdbMemoryLimit, threads: config.duckdbThreads };
 
   const links = { uiUrl: config.uiUrl ?? 'http://localhost:8233', namespace: config.namespace ?? 'default' };
@@ -249,24 +248,14 @@ export function createActivities(deps: ActivityDeps) {
         }),
       );
       if (kept) removeScratch(scratch);
-      let profilePath: string | null = null;
-      if (res.profile) {
-        const safeRun = input.runId.replace(/[^A-Za-z0-9_.-]/g, '_');
-        profilePath = path.join(layout.profiles(input.pipeline), `${safeRun}.json`);
-        const doc = JSON.stringify(
-          {
+      const profilePath = res.profile
+        ? saveLoadProfile(config.home, input.pipeline, {
             runId: input.runId,
             specVersion: input.specVersion,
-            at: new Date().toISOString(),
             sources: res.sources,
             profile: res.profile,
-          },
-          null,
-          2,
-        );
-        writeFileAtomic(profilePath, doc);
-        writeFileAtomic(path.join(layout.profiles(input.pipeline), 'baseline.json'), doc);
-      }
+          })
+        : null;
       return {
         pipeline: input.pipeline,
         table: spec.target.table,

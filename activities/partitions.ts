@@ -18,7 +18,7 @@ import type { PipelineSpec } from '../common/spec';
 import type { HealConfig } from '../lib/config';
 import { ident, lit, queryOne, queryRows, withDuckDB } from '../lib/duckdb';
 import { checkSourceFile, isGlob } from '../lib/paths';
-import { stateLayout, writeFileAtomic } from '../store/layout';
+import { stateLayout } from '../store/layout';
 import { SchemaDriftError } from '../common/errors';
 import { driftReport } from '../core/etl/drift';
 import { committedKeys, ensureLoadFilesTable, findPartitionKeys, LOAD_FILES_TABLE, sourceKey } from '../core/etl/files';
@@ -27,7 +27,8 @@ import { profileRelation, type TableProfile } from '../core/etl/profile';
 import { checkDistribution, distributionSummary, distributionThresholds } from '../core/etl/silent-drift';
 import { shapeOf } from '../core/etl/source';
 import { tableColumnsDdl } from '../core/etl/sql';
-import { readBaseline, removeStaleScratch } from './healing';
+import { removeStaleScratch } from './healing';
+import { readBaseline, saveLoadProfile } from '../store/profiles';
 import type { SpecStore } from '../store/spec-store';
 
 export interface PartitionDeps {
@@ -100,11 +101,9 @@ export interface MergePartitionsResult {
 
 const EXTENSIONS: Record<PipelineSpec['source']['format'], string> = { csv: 'csv', json: 'json', parquet: 'parquet' };
 
-const safe = (s: string): string => s.replace(/[^A-Za-z0-9_.-]/g, '_');
-
 /** Staging directory of one partitioned run. */
 export function partitionDir(home: string, pipeline: string, runId: string): string {
-  return path.join(home, 'partitions', safe(pipeline), safe(runId));
+  return stateLayout(home).partitions(pipeline, runId);
 }
 
 export function createPartitionActivities(deps: PartitionDeps) {
@@ -200,20 +199,12 @@ export function createPartitionActivities(deps: PartitionDeps) {
       const baseline = readBaseline(config.home, input.pipeline);
       const res = await withDuckDB(config.warehouse, duck, (conn) => mergeInto(conn, spec, input, baseline));
       if (res.profile) {
-        const dir = stateLayout(config.home).profiles(input.pipeline);
-        const doc = JSON.stringify(
-          {
-            runId: input.runId,
-            specVersion: input.specVersion,
-            at: new Date().toISOString(),
-            sources: input.partitions.map((p) => p.file),
-            profile: res.profile,
-          },
-          null,
-          2,
-        );
-        writeFileAtomic(path.join(dir, `${safe(input.runId)}.json`), doc);
-        writeFileAtomic(path.join(dir, 'baseline.json'), doc);
+        saveLoadProfile(config.home, input.pipeline, {
+          runId: input.runId,
+          specVersion: input.specVersion,
+          sources: input.partitions.map((p) => p.file),
+          profile: res.profile,
+        });
       }
       fs.rmSync(partitionDir(config.home, input.pipeline, input.runId), { recursive: true, force: true });
       // Partitions healed here were verified in scratch files no load reuses: every partition is done.

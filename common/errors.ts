@@ -1,88 +1,160 @@
 /**
- * Domain errors of heal: one module, one `as const` list of failure types.
+ * Domain errors of heal: one module, one table of failure types.
  *
  * Activities throw these classes; at the activity boundary {@link toApplicationFailure} turns them
- * into an `ApplicationFailure` whose `type` is one of {@link ERROR_TYPES}. Retry policies name the
- * non-retryable ones (see `common/policies.ts`), so a retry never repeats what cannot succeed.
+ * into an `ApplicationFailure` whose `type` is a key of {@link ERRORS}, the one table that says of each
+ * type whether a retry can help and whether it ends a healing episode. Retry policies derive their
+ * non-retryable lists from it (see `common/policies.ts`), so a retry never repeats what cannot succeed.
  *
  * This module is deterministic (no Node APIs): workflows import it too.
  */
 import { ApplicationFailure } from '@temporalio/common';
 import type { DriftReport } from './types';
 
-export const ERROR_TYPES = [
-  /** The source no longer fits the contract; details carry the classified {@link DriftReport}. */
-  'SchemaDrift',
-  /** A spec file or patched spec failed validation. */
-  'SpecInvalid',
-  /** No pipeline of that name. */
-  'PipelineNotFound',
-  /** Source file missing, unreadable, a directory, or not a supported format. */
-  'SourceUnreadable',
-  /** A path resolves outside the allowed roots. */
-  'PathNotAllowed',
-  /** More rows would go to quarantine than the pipeline's budget allows. */
-  'QuarantineBudgetExceeded',
-  /** The warehouse file is locked by another process (retryable). */
-  'WarehouseBusy',
-  /** The state directory cannot be written (read-only, disk full). */
-  'StateUnwritable',
-  /** A candidate patch did not hold on the real data; details carry `{ patch, report }`. Fails one attempt. */
-  'VerificationFailed',
-  /** The doctor's answer could not be used (malformed, invalid patch, forbidden expression). Fails one attempt. */
-  'DoctorAnswerInvalid',
-  /** No doctor can fix this drift (nothing to map, a required column gone, an empty file). Ends the episode. */
-  'NoDiagnosis',
-  /** An expression in a patch is not allowed (not parseable, or a node outside the allow-list). */
-  'ExpressionRejected',
-  /** Applying a verified version and reloading failed; the previous version was restored. */
-  'ApplyFailed',
-  /** The model endpoint refused the request for good (bad key, unknown model): thrown by the LLM doctor. */
-  'LlmRequestRejected',
-  /** A Slack (or other alert) delivery failed: retryable; the workflow records a final failure and goes on. */
-  'NotificationFailed',
-  /** GitHub answered 5xx, 429 or timed out (retryable, honouring Retry-After). */
-  'GitHubUnavailable',
-  /** GitHub refused the request for good (401/403 without rate limit, 404, 422): not retried. */
-  'GitHubRequestRejected',
-  /** A local `git` command failed (state directory repository). */
-  'GitCommandFailed',
-  /** A decision on an episode arrived when none is possible (not awaiting, already decided, unknown episode). */
-  'DecisionRejected',
-] as const;
+/** What a failure type means to a retry and to a healing episode. */
+export interface ErrorKind {
+  /** Temporal may retry the activity that failed with it (the same input may succeed later). */
+  retryable: boolean;
+  /** A healing episode ends at once: no further attempt, with any doctor, can fix it. */
+  endsEpisode: boolean;
+  /** When it is thrown. */
+  when: string;
+}
 
-export type ErrorType = (typeof ERROR_TYPES)[number];
+/**
+ * Every failure type that crosses an activity or workflow boundary, once. The retry policies'
+ * `nonRetryableErrorTypes` and the episode's fatal list are derived from it, and a test checks that
+ * every `ApplicationFailure` type the code creates is here.
+ */
+export const ERRORS = {
+  SchemaDrift: {
+    retryable: false,
+    endsEpisode: false,
+    when: 'the source no longer fits the contract; details carry the classified DriftReport',
+  },
+  SpecInvalid: { retryable: false, endsEpisode: true, when: 'a spec file or a patched spec failed validation' },
+  PipelineNotFound: { retryable: false, endsEpisode: true, when: 'no pipeline of that name' },
+  SourceUnreadable: {
+    retryable: false,
+    endsEpisode: true,
+    when: 'the source is missing, unreadable, a directory, or not a supported format',
+  },
+  PathNotAllowed: { retryable: false, endsEpisode: true, when: 'a path resolves outside the allowed roots' },
+  QuarantineBudgetExceeded: {
+    retryable: false,
+    endsEpisode: false,
+    when: "more rows would go to quarantine than the pipeline's budget allows",
+  },
+  WarehouseBusy: { retryable: true, endsEpisode: false, when: 'the warehouse file is locked by another process' },
+  StateUnwritable: {
+    retryable: false,
+    endsEpisode: true,
+    when: 'the state directory cannot be written (read-only, disk full)',
+  },
+  // Same input, same answer: an activity never retries these three; a new healing attempt may.
+  VerificationFailed: {
+    retryable: false,
+    endsEpisode: false,
+    when: 'a candidate patch did not hold on the real data; details carry { patch, report }',
+  },
+  DoctorAnswerInvalid: {
+    retryable: false,
+    endsEpisode: false,
+    when: "the doctor's answer could not be used (malformed, invalid patch, forbidden expression)",
+  },
+  ExpressionRejected: {
+    retryable: false,
+    endsEpisode: false,
+    when: 'an expression in a patch is not parseable or has a node outside the allow-list',
+  },
+  NoDiagnosis: {
+    retryable: false,
+    endsEpisode: true,
+    when: 'no doctor can fix this drift (nothing to map, a required column gone, an empty file)',
+  },
+  ApplyFailed: {
+    retryable: false,
+    endsEpisode: false,
+    when: 'applying a verified version and reloading failed; the previous version was restored',
+  },
+  LlmUnavailable: {
+    retryable: true,
+    endsEpisode: false,
+    when: 'the model endpoint answered 408/409/429/5xx, timed out or could not be reached (Retry-After honoured)',
+  },
+  LlmRequestRejected: {
+    retryable: false,
+    endsEpisode: true,
+    when: 'the model endpoint refused the request for good (bad key, unknown model)',
+  },
+  NotificationFailed: {
+    retryable: true,
+    endsEpisode: false,
+    when: 'a Slack (or webhook) alert was not delivered; the workflow records it and goes on',
+  },
+  GitHubUnavailable: {
+    retryable: true,
+    endsEpisode: false,
+    when: 'GitHub answered 5xx or 429, or timed out (Retry-After honoured)',
+  },
+  GitHubRequestRejected: {
+    retryable: false,
+    endsEpisode: false,
+    when: 'GitHub refused the request for good (401/403 without rate limit, 404, 422)',
+  },
+  GitCommandFailed: { retryable: true, endsEpisode: false, when: 'a local git command failed (the spec repository)' },
+  DecisionRejected: {
+    retryable: false,
+    endsEpisode: false,
+    when: 'a decision arrived when none is possible (not awaiting, already decided, unknown episode)',
+  },
+  // Thrown by workflows: how a run, an attempt, an episode or a rollback ended.
+  PipelineFailed: {
+    retryable: false,
+    endsEpisode: false,
+    when: 'a pipeline run ended failed; the first detail is its PipelineRunResult',
+  },
+  PartialLoad: {
+    retryable: false,
+    endsEpisode: false,
+    when: 'a many-file run set files aside and loaded the rest; the first detail is its result',
+  },
+  PartitionedRunFailed: {
+    retryable: false,
+    endsEpisode: false,
+    when: 'a fanned-out run loaded nothing, or a partial replace was refused',
+  },
+  HealingFailed: {
+    retryable: false,
+    endsEpisode: false,
+    when: 'a healing episode ended without a fix; the first detail is its EpisodeResult',
+  },
+  FixRejected: {
+    retryable: false,
+    endsEpisode: false,
+    when: 'in review mode, the fix was rejected (or the approval timed out)',
+  },
+  RollbackFailed: {
+    retryable: false,
+    endsEpisode: false,
+    when: 'a manual rollback did not load with the version asked for; the pointer was restored',
+  },
+  RunInProgress: {
+    retryable: false,
+    endsEpisode: false,
+    when: 'another run of the pipeline is active (heal run refuses to start a second)',
+  },
+} as const satisfies Record<string, ErrorKind>;
+
+export type ErrorType = keyof typeof ERRORS;
+
+export const ERROR_TYPES = Object.keys(ERRORS) as ErrorType[];
 
 /** Failure types that no retry can fix. Retry policies list them in `nonRetryableErrorTypes`. */
-export const NON_RETRYABLE_ERROR_TYPES: ErrorType[] = [
-  'SchemaDrift',
-  'SpecInvalid',
-  'PipelineNotFound',
-  'SourceUnreadable',
-  'PathNotAllowed',
-  'QuarantineBudgetExceeded',
-  'StateUnwritable',
-  'NoDiagnosis',
-  'ApplyFailed',
-  'LlmRequestRejected',
-  'GitHubRequestRejected',
-  'DecisionRejected',
-  // Same input, same answer: an activity never retries these; a new healing attempt may.
-  'VerificationFailed',
-  'DoctorAnswerInvalid',
-  'ExpressionRejected',
-];
+export const NON_RETRYABLE_ERROR_TYPES: ErrorType[] = ERROR_TYPES.filter((t) => !ERRORS[t].retryable);
 
 /** Failure types that end a healing episode at once: no further attempt can fix them. */
-export const EPISODE_FATAL_ERROR_TYPES: ErrorType[] = [
-  'NoDiagnosis',
-  'SpecInvalid',
-  'PipelineNotFound',
-  'SourceUnreadable',
-  'PathNotAllowed',
-  'StateUnwritable',
-  'LlmRequestRejected',
-];
+export const EPISODE_FATAL_ERROR_TYPES: ErrorType[] = ERROR_TYPES.filter((t) => ERRORS[t].endsEpisode);
 
 /** Base class: every domain error has a `type` from {@link ERROR_TYPES} and optional details. */
 export abstract class HealError extends Error {
@@ -97,7 +169,7 @@ export abstract class HealError extends Error {
   }
 
   get nonRetryable(): boolean {
-    return NON_RETRYABLE_ERROR_TYPES.includes(this.type);
+    return !ERRORS[this.type].retryable;
   }
 }
 
@@ -189,6 +261,11 @@ export class GitHubRequestRejectedError extends HealError {
 
 export class GitCommandFailedError extends HealError {
   readonly type = 'GitCommandFailed' as const;
+}
+
+/** The model endpoint refused the request for good (401, 403, 404, 400, 422): thrown by the LLM doctor. */
+export class LlmRequestRejectedError extends HealError {
+  readonly type = 'LlmRequestRejected' as const;
 }
 
 export class DecisionRejectedError extends HealError {

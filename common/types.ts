@@ -1,4 +1,5 @@
 import type { Patch } from './patch';
+import type { ColumnType } from './spec';
 
 /**
  * Small, serialisable shapes that cross the workflow/activity boundary. Nothing here carries rows:
@@ -422,4 +423,48 @@ export interface RunRecord {
   finishedAt: string;
   /** The healing episode, when one ran. */
   episode: EpisodeResult | null;
+}
+
+/** Per-column profile of loaded data (see core/etl/profile.ts). */
+export interface ColumnProfile {
+  name: string;
+  type: ColumnType;
+  count: number;
+  nullRate: number;
+  distinct: number;
+  distinctRatio: number;
+  min: number | string | null;
+  max: number | string | null;
+  /** Numbers as they are; dates and timestamps as days since 1970-01-01. */
+  mean: number | null;
+  median: number | null;
+  stddev: number | null;
+  length: { min: number; max: number; mean: number } | null;
+  /** Distinct months and days of month (dates and timestamps). */
+  dateParts?: { months: number; days: number } | null;
+  /** Shape classes of values (letters -> a, digits -> 9, runs collapsed), most common first. */
+  patterns: { pattern: string; share: number }[];
+  /** Most common values with their share, for low-cardinality columns (≤ 50 distinct). */
+  topValues: { value: string; share: number }[] | null;
+}
+
+export interface TableProfile {
+  rows: number;
+  columns: ColumnProfile[];
+  /**
+   * Columns the load's files were split by (declared, or found disjoint across them): a later load
+   * — one file of such a source, a batch — is not judged on their mix or range either.
+   */
+  partitionKeys?: string[];
+}
+
+/** A previous attempt of this episode, fed back to the doctor ("your fix, and why it failed"). */
+export interface PreviousAttempt {
+  attempt: number;
+  doctor: string;
+  patch: Patch | null;
+  /** The verification report when the patch was verified and failed. */
+  report: VerificationReport | null;
+  /** Why the attempt failed, one line (a failed check, a parse error of a model's answer, …). */
+  error: string;
 }

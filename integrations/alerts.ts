@@ -22,9 +22,9 @@ import { describeOp } from '../common/patch';
 import { formatDuration } from '../common/duration';
 import type { EpisodeNotice, EpisodeNoticeOutcome, NotifyResult } from '../common/types';
 import type { HealConfig } from '../lib/config';
-import { appendLine, readJson, writeFileAtomic } from '../store/layout';
+import { appendLine, readJson, writeFileAtomic } from '../lib/atomic-files';
 import type { AlertLogEntry } from '../core/metrics-model';
-import { metricsPaths } from '../activities/metrics';
+import { metricsPaths } from '../store/runs';
 
 export interface AlertDeps {
   config: Pick<HealConfig, 'home' | 'slackWebhookUrl' | 'alertWindowMs' | 'uiUrl' | 'namespace'>;

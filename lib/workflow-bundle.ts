@@ -6,7 +6,7 @@ import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { bundleWorkflowCode } from '@temporalio/worker';
-import { ensureDir, writeFileAtomic } from '../store/layout';
+import { ensureDir, writeFileAtomic } from './atomic-files';
 
 const ROOT = path.resolve(__dirname, '..');
 export const WORKFLOWS_PATH = path.join(ROOT, 'workflows', 'index.ts');

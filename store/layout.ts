@@ -1,89 +1,80 @@
 /**
- * The state directory (`HEAL_HOME`): one place for everything heal writes. Files are created
- * owner-only and written atomically (temp file + rename), so a crash never leaves half a file.
+ * The state directory (`HEAL_HOME`): every path heal writes under it is named here, once. The
+ * file backend of store/ and the tools that clean up after themselves read paths from this module;
+ * nothing else joins a path under the home directory.
  */
-import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { StateUnwritableError } from '../common/errors';
+
+/** A name made safe as one path segment (pipelines and run keys may hold characters a file system refuses). */
+export function safeSegment(s: string): string {
+  return s.replace(/[^A-Za-z0-9_.-]/g, '_');
+}
 
 export interface StateLayout {
   home: string;
+  /** `pipelines/`: one folder per pipeline. */
   pipelines: string;
   pipeline(name: string): string;
+  /** `pipelines/<name>/versions/`: immutable spec versions `v<N>.yaml`. */
   versions(name: string): string;
+  /** `pipelines/<name>/current.json`: the current version pointer. */
+  currentPointer(name: string): string;
+  /** `pipelines/<name>/history.jsonl`: every version and pointer move. */
+  specHistory(name: string): string;
+  /** `pipelines/<name>/profiles/`: the baseline profile and one profile per run. */
   profiles(name: string): string;
+  /** The profile of the last good load: what the silent drift check compares with. */
+  baseline(name: string): string;
+  /** The profile of one committed load. */
+  runProfile(name: string, runId: string): string;
+  /** `specs/`: the git repository of spec versions (HEAL_GIT). */
+  specRepo: string;
+  /** `memory/`: fix memory. */
+  memory: string;
+  /** `metrics/runs.jsonl`, `metrics/prices.json`. */
+  runRecords: string;
+  prices: string;
+  /** `alerts/log.jsonl` (every alert sent or not), `alerts/state.json` (grouping window). */
+  alertLog: string;
+  alertState: string;
+  /** `schedules/<pipeline>.json`: what `heal schedule create` set, for the dashboard. */
+  schedule(pipeline: string): string;
+  /** `scratch/<pipeline>/`: verification databases kept for the apply. */
+  scratch(pipeline: string): string;
+  /** `partitions/<pipeline>/<run>/`: one DuckDB file per partition of a fanned-out run. */
+  partitions(pipeline: string, runId: string): string;
+  /** The dev server's SQLite database. */
   temporalDb: string;
+  /** `cache/`: the workflow bundle. */
   cache: string;
   logs: string;
 }
 
 export function stateLayout(home: string): StateLayout {
   const pipelines = path.join(home, 'pipelines');
+  const pipeline = (name: string) => path.join(pipelines, name);
+  const profiles = (name: string) => path.join(pipeline(name), 'profiles');
   return {
     home,
     pipelines,
-    pipeline: (name) => path.join(pipelines, name),
-    versions: (name) => path.join(pipelines, name, 'versions'),
-    profiles: (name) => path.join(pipelines, name, 'profiles'),
+    pipeline,
+    versions: (name) => path.join(pipeline(name), 'versions'),
+    currentPointer: (name) => path.join(pipeline(name), 'current.json'),
+    specHistory: (name) => path.join(pipeline(name), 'history.jsonl'),
+    profiles,
+    baseline: (name) => path.join(profiles(name), 'baseline.json'),
+    runProfile: (name, runId) => path.join(profiles(name), `${safeSegment(runId)}.json`),
+    specRepo: path.join(home, 'specs'),
+    memory: path.join(home, 'memory'),
+    runRecords: path.join(home, 'metrics', 'runs.jsonl'),
+    prices: path.join(home, 'metrics', 'prices.json'),
+    alertLog: path.join(home, 'alerts', 'log.jsonl'),
+    alertState: path.join(home, 'alerts', 'state.json'),
+    schedule: (p) => path.join(home, 'schedules', `${p}.json`),
+    scratch: (p) => path.join(home, 'scratch', p),
+    partitions: (p, run) => path.join(home, 'partitions', safeSegment(p), safeSegment(run)),
     temporalDb: path.join(home, 'temporal', 'dev.sqlite'),
     cache: path.join(home, 'cache'),
     logs: path.join(home, 'logs'),
   };
-}
-
-function unwritable(target: string, err: unknown): StateUnwritableError {
-  const code = (err as NodeJS.ErrnoException).code ?? '';
-  const why =
-    code === 'ENOSPC'
-      ? 'disk full'
-      : code === 'EROFS'
-        ? 'read-only file system'
-        : code === 'EACCES' || code === 'EPERM'
-          ? 'permission denied'
-          : String((err as Error).message ?? err);
-  return new StateUnwritableError(`${target}: cannot write the state directory (${why})`);
-}
-
-export function ensureDir(dir: string): void {
-  try {
-    fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
-  } catch (err) {
-    throw unwritable(dir, err);
-  }
-}
-
-/** Write a file atomically with owner-only permissions. */
-export function writeFileAtomic(file: string, content: string): void {
-  ensureDir(path.dirname(file));
-  const tmp = `${file}.${process.pid}.${Date.now()}.tmp`;
-  try {
-    fs.writeFileSync(tmp, content, { mode: 0o600 });
-    fs.renameSync(tmp, file);
-  } catch (err) {
-    try {
-      fs.rmSync(tmp, { force: true });
-    } catch {
-      // best effort
-    }
-    throw unwritable(file, err);
-  }
-}
-
-/** Append one line (JSON Lines logs) with owner-only permissions. */
-export function appendLine(file: string, line: string): void {
-  ensureDir(path.dirname(file));
-  try {
-    fs.appendFileSync(file, `${line}\n`, { mode: 0o600 });
-  } catch (err) {
-    throw unwritable(file, err);
-  }
-}
-
-export function readJson<T>(file: string): T | undefined {
-  try {
-    return JSON.parse(fs.readFileSync(file, 'utf8')) as T;
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw err;
-  }
 }

@@ -21,7 +21,8 @@ import * as path from 'node:path';
 import { applyPatch, patchSchema, type Patch } from '../common/patch';
 import { pipelineNameSchema, type PipelineSpec } from '../common/spec';
 import type { DriftReport } from '../common/types';
-import { readJson, writeFileAtomic } from './layout';
+import { readJson, writeFileAtomic } from '../lib/atomic-files';
+import { stateLayout } from './layout';
 
 /** Bumped when the signature definition changes (old entries then simply stop matching). */
 export const SIGNATURE_VERSION = 1;
@@ -195,7 +196,7 @@ export class FixMemory {
   readonly dir: string;
 
   constructor(home: string) {
-    this.dir = path.join(home, 'memory');
+    this.dir = stateLayout(home).memory;
   }
 
   private sigDir(signature: string): string {

@@ -29,7 +29,8 @@ import { parseSpec, pipelineNameSchema, type PipelineSpec } from '../common/spec
 import { describeOp, type Patch } from '../common/patch';
 import type { HealConfig } from '../lib/config';
 import { GitRepo, GitNotFoundError } from '../integrations/git';
-import { appendLine, ensureDir, readJson, stateLayout, writeFileAtomic, type StateLayout } from './layout';
+import { stateLayout, type StateLayout } from './layout';
+import { appendLine, ensureDir, readJson, writeFileAtomic } from '../lib/atomic-files';
 
 /** How the store records its changes in git. */
 export interface SpecStoreOptions {
@@ -59,7 +60,7 @@ export function specStoreFor(
 
 /** Where the spec repository lives in a state directory. */
 export function specRepoDir(home: string): string {
-  return path.join(home, 'specs');
+  return stateLayout(home).specRepo;
 }
 
 const warned = new Set<string>();
@@ -127,11 +128,11 @@ export class SpecStore {
   }
 
   private historyFile(name: string): string {
-    return path.join(this.layout.pipeline(name), 'history.jsonl');
+    return this.layout.specHistory(name);
   }
 
   private currentFile(name: string): string {
-    return path.join(this.layout.pipeline(name), 'current.json');
+    return this.layout.currentPointer(name);
   }
 
   versionFile(name: string, version: number): string {

@@ -13,7 +13,7 @@ import { describeOp } from '../common/patch';
 import type { EpisodeResult, PipelineRunResult } from '../common/types';
 import { getConfig } from '../lib/config';
 import { queryRows, withDuckDB } from '../lib/duckdb';
-import { ensureDir } from '../store/layout';
+import { ensureDir } from '../lib/atomic-files';
 import { executeRun } from '../client/commands/run';
 import { bold, dim, formatRunResult, green, red, workflowUrl } from '../client/output';
 import { openSession, type TemporalSession } from '../client/temporal';

@@ -7,9 +7,8 @@
  */
 import { ApplicationFailure, proxyActivities, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities';
-import type { PreviousAttempt } from '../core/doctor/types';
 import { ACTIVITY_PROFILES } from '../common/policies';
-import type { AttemptRecord, AttemptResult, FileNote, HealingInput } from '../common/types';
+import type { AttemptRecord, AttemptResult, FileNote, HealingInput, PreviousAttempt } from '../common/types';
 import { failureOf } from './failures';
 import type { Progress } from './messages';
 import { trackProgress } from './progress';

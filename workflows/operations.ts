@@ -18,6 +18,7 @@ import { pipelineLockId } from '../common/ids';
 import { ACTIVITY_PROFILES } from '../common/policies';
 import { HEAL_OUTCOME, PIPELINE_NAME, SPEC_VERSION } from '../common/search-attributes';
 import type { PipelineRunResult, RollbackInput, RollbackResult } from '../common/types';
+import type { ErrorType } from '../common/errors';
 import { messageOf } from './failures';
 import { trackProgress } from './progress';
 import { PARTIAL_LOAD, PIPELINE_FAILED, pipelineRun } from './pipeline-run';
@@ -26,7 +27,7 @@ const quick = proxyActivities<Pick<Activities, 'getPipeline' | 'rollbackVersion'
 const etl = proxyActivities<Pick<Activities, 'loadSource'>>(ACTIVITY_PROFILES.etl);
 
 /** Failure type of a manual rollback whose reload failed (the version was put back). */
-export const ROLLBACK_FAILED = 'RollbackFailed';
+export const ROLLBACK_FAILED = 'RollbackFailed' satisfies ErrorType;
 
 /**
  * Restore a spec version and reload the table with it. Recorded in the version history like any

@@ -22,7 +22,7 @@
  */
 import { ApplicationFailure, executeChild, proxyActivities, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities';
-import { EPISODE_FATAL_ERROR_TYPES } from '../common/errors';
+import { EPISODE_FATAL_ERROR_TYPES, type ErrorType } from '../common/errors';
 import { ACTIVITY_PROFILES, ATTEMPT_RETRY } from '../common/policies';
 import type { DriftReport } from '../common/types';
 import { failureOf } from './failures';
@@ -108,7 +108,7 @@ export interface PartitionedRunResult {
 }
 
 /** Failure type of a partitioned run with nothing merged; its first detail is the result. */
-export const PARTITIONED_RUN_FAILED = 'PartitionedRunFailed';
+export const PARTITIONED_RUN_FAILED = 'PartitionedRunFailed' satisfies ErrorType;
 
 /** Run `fn` over `items` with at most `limit` in flight; results in item order. Deterministic. */
 export async function boundedMap<T, R>(

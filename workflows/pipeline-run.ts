@@ -27,8 +27,9 @@ import { ACTIVITY_PROFILES } from '../common/policies';
 import { DRIFT_KINDS, HEAL_OUTCOME, PIPELINE_NAME, SPEC_VERSION } from '../common/search-attributes';
 import { runFiles, setAsideLine } from '../common/files';
 import type { DriftReport, EpisodeResult, FileOutcome, PipelineRunInput, PipelineRunResult } from '../common/types';
+import type { ErrorType } from '../common/errors';
 import { healingEpisode } from './healing-episode';
-import { partitionedRun, type PartitionedRunResult } from './partitioned-run';
+import { PARTITIONED_RUN_FAILED, partitionedRun, type PartitionedRunResult } from './partitioned-run';
 import { failureOf, type FailureInfo } from './failures';
 import { episodeStageSignal } from './messages';
 import { trackProgress } from './progress';
@@ -38,9 +39,9 @@ const etl = proxyActivities<Pick<Activities, 'loadSource'>>(ACTIVITY_PROFILES.et
 const alerts = proxyActivities<Pick<Activities, 'notifyEpisode'>>(ACTIVITY_PROFILES.notify);
 
 /** Failure type of a pipeline run that ended `failed`; its first detail is the {@link PipelineRunResult}. */
-export const PIPELINE_FAILED = 'PipelineFailed';
+export const PIPELINE_FAILED = 'PipelineFailed' satisfies ErrorType;
 /** Failure type of a run that ended `partial` (files set aside, the rest loaded); its first detail is the result. */
-export const PARTIAL_LOAD = 'PartialLoad';
+export const PARTIAL_LOAD = 'PartialLoad' satisfies ErrorType;
 
 /** One line about a drift, for summaries: "users: renamed email → e_mail (+1 more)". */
 export function driftLine(report: DriftReport): string {
@@ -189,7 +190,7 @@ export async function pipelineRun(input: PipelineRunInput): Promise<PipelineRunR
     };
     const multi = report.sources.length > 1;
     if (episode.outcome !== 'healed') {
-      const type = episode.outcome === 'rejected' ? 'FixRejected' : 'HealingFailed';
+      const type: ErrorType = episode.outcome === 'rejected' ? 'FixRejected' : 'HealingFailed';
       const error = { type, message: `${report.summary}; not healed: ${episode.error ?? 'failed'}` };
       const aside = episode.setAside ?? [];
       // Some files of a many-file source could not be healed, the others fit: set those aside and load the rest.
@@ -435,7 +436,7 @@ async function fanOut(
   if (!r || !merged)
     return {
       ...withFiles,
-      error: { type: 'PartitionedRunFailed', message: r?.error ?? error ?? 'no partition loaded' },
+      error: { type: PARTITIONED_RUN_FAILED, message: r?.error ?? error ?? 'no partition loaded' },
     };
   const outcome = r.partitions.some((p) => p.outcome === 'healed') ? 'healed' : 'succeeded';
   const result = settle(

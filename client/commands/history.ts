@@ -12,7 +12,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Option, type Command } from 'commander';
-import { stateLayout, ensureDir } from '../../store/layout';
+import { stateLayout } from '../../store/layout';
+import { ensureDir } from '../../lib/atomic-files';
 import { CliError, EXIT, type CliContext } from '../context';
 import type * as FetchModule from '../history/fetch';
 import type { FetchedHistory } from '../history/fetch';

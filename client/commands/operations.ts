@@ -17,7 +17,6 @@ import {
 import { ApplicationFailure, type Duration } from '@temporalio/common';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
-import * as path from 'node:path';
 import type { Command } from 'commander';
 import { SpecStore, type HistoryRecord } from '../../store/spec-store';
 import { formatDuration, parseDuration } from '../../common/duration';
@@ -26,7 +25,8 @@ import { HEAL_OUTCOME, PIPELINE_NAME } from '../../common/search-attributes';
 import type { ApprovalDecision, RollbackResult } from '../../common/types';
 import type { manualRollback, scheduledRun } from '../../workflows';
 import { decideUpdate, progressQuery, type Progress } from '../../workflows/messages';
-import { writeFileAtomic } from '../../store/layout';
+import { writeFileAtomic } from '../../lib/atomic-files';
+import { stateLayout } from '../../store/layout';
 import { CliError, EXIT, type CliContext } from '../context';
 import { bold, dim, green, red, yellow } from '../output';
 import { openSession, type TemporalSession } from '../temporal';
@@ -311,7 +311,7 @@ function describeSchedule(d: ScheduleDescription) {
  * dashboard shows it without a Temporal server. Temporal's schedule is the truth.
  */
 function mirrorSchedule(c: CliContext, pipeline: string, v: ReturnType<typeof describeSchedule> | null): void {
-  const file = path.join(c.config.home, 'schedules', `${pipeline}.json`);
+  const file = stateLayout(c.config.home).schedule(pipeline);
   if (!v) return fs.rmSync(file, { force: true });
   writeFileAtomic(file, JSON.stringify({ schedule: v.spec, paused: v.paused, scheduleId: v.scheduleId }));
 }

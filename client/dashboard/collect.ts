@@ -4,11 +4,11 @@
  * Needs no Temporal server.
  */
 import * as fs from 'node:fs';
-import * as path from 'node:path';
-import { metricsPaths, readAlertLog, readPrices, readRunRecords } from '../../activities/metrics';
+import { metricsPaths, readAlertLog, readPrices, readRunRecords } from '../../store/runs';
 import { computeMetrics, type HealMetrics, type PipelineInfoRow } from '../../core/metrics-model';
 import { SpecStore } from '../../store/spec-store';
-import { readJson } from '../../store/layout';
+import { readJson } from '../../lib/atomic-files';
+import { stateLayout } from '../../store/layout';
 
 export interface CollectOptions {
   home: string;
@@ -24,7 +24,7 @@ export interface CollectOptions {
  */
 export function readScheduleNote(home: string, pipeline: string): string | null {
   try {
-    const doc = readJson<{ schedule?: unknown; paused?: unknown }>(path.join(home, 'schedules', `${pipeline}.json`));
+    const doc = readJson<{ schedule?: unknown; paused?: unknown }>(stateLayout(home).schedule(pipeline));
     if (!doc || typeof doc.schedule !== 'string') return null;
     return doc.paused === true ? `${doc.schedule} (paused)` : doc.schedule;
   } catch {

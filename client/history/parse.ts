@@ -211,12 +211,22 @@ function short(s: string, n = 160): string {
 }
 
 /**
- * Parse one execution's history. `workflowId` and `runId` are not in the history itself: pass
- * them (empty strings when unknown, e.g. a bare history file).
+ * What the handlers share while walking one history. Later events name what they close by an id
+ * (scheduled / initiated / timer-started event id, update id), hence one map per kind.
  */
-export function parseHistory(history: History, ids: { workflowId: string; runId: string }): ParsedExecution {
-  const events = history.events ?? [];
-  const out: ParsedExecution = {
+interface ParseState {
+  out: ParsedExecution;
+  activities: Map<number, ActivityExecution>;
+  children: Map<number, ChildExecution>;
+  timers: Map<number, TimerExecution>;
+  updates: Map<string, UpdateExecution>;
+}
+
+/** `at` is the event's time in ms, computed once by the loop. */
+type EventHandler = (s: ParseState, e: IEvent, at: number) => void;
+
+function newExecution(ids: { workflowId: string; runId: string }): ParsedExecution {
+  return {
     workflowId: ids.workflowId,
     runId: ids.runId,
     type: 'unknown',
@@ -241,344 +251,405 @@ export function parseHistory(history: History, ids: { workflowId: string; runId:
     upserts: [],
     events: [],
   };
-  const activities = new Map<number, ActivityExecution>();
-  const children = new Map<number, ChildExecution>();
-  const timers = new Map<number, TimerExecution>();
-  const updates = new Map<string, UpdateExecution>();
-  const push = (e: IEvent, text: string) =>
-    out.events.push({ eventId: num(e.eventId), ms: ms(e), type: eventTypeName(e.eventType), text });
-  const close = (e: IEvent, status: ExecutionStatus) => {
-    out.status = status;
-    out.endMs = ms(e);
-  };
-  const update = (id: string): UpdateExecution => {
-    let u = updates.get(id);
-    if (!u) {
-      u = {
-        updateId: id,
-        name: '',
-        input: undefined,
-        acceptedMs: null,
-        rejectedMs: null,
-        completedMs: null,
-        result: undefined,
-        failure: null,
-      };
-      updates.set(id, u);
-    }
-    return u;
-  };
+}
 
-  for (const e of events) {
-    const t =
-      typeof e.eventType === 'number'
-        ? e.eventType
-        : (ET[e.eventType as unknown as keyof typeof ET] as number | undefined);
-    const at = ms(e);
-    out.lastEventMs = Math.max(out.lastEventMs, at);
-    switch (t) {
-      case ET.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED: {
-        const a = e.workflowExecutionStartedEventAttributes ?? {};
-        out.type = a.workflowType?.name ?? 'unknown';
-        out.startMs = at;
-        out.attempt = a.attempt ?? 1;
-        out.firstExecutionRunId = a.firstExecutionRunId ?? null;
-        out.input = first(a.input);
-        out.summary = summaryOf(e);
-        const p = a.parentWorkflowExecution;
-        if (p?.workflowId) out.parent = { workflowId: p.workflowId, runId: p.runId ?? '' };
-        if (!out.runId && a.originalExecutionRunId) out.runId = a.originalExecutionRunId;
-        push(
-          e,
-          `started ${out.type}${out.attempt > 1 ? ` (attempt ${out.attempt})` : ''}${out.summary ? `: ${short(out.summary)}` : ''}`,
-        );
-        break;
-      }
-      case ET.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED: {
-        const a = e.workflowExecutionCompletedEventAttributes ?? {};
-        out.result = first(a.result);
-        if (a.newExecutionRunId) out.nextRunId = a.newExecutionRunId;
-        close(e, 'completed');
-        push(e, 'completed');
-        break;
-      }
-      case ET.EVENT_TYPE_WORKFLOW_EXECUTION_FAILED: {
-        const a = e.workflowExecutionFailedEventAttributes ?? {};
-        out.failure = failureInfo(a.failure);
-        if (a.newExecutionRunId) out.nextRunId = a.newExecutionRunId;
-        close(e, 'failed');
-        push(
-          e,
-          `failed${out.failure?.type ? ` (${out.failure.type})` : ''}: ${short(out.failure?.message ?? '')}${out.nextRunId ? ' — retried as a new run' : ''}`,
-        );
-        break;
-      }
-      case ET.EVENT_TYPE_WORKFLOW_EXECUTION_TIMED_OUT: {
-        const a = e.workflowExecutionTimedOutEventAttributes ?? {};
-        if (a.newExecutionRunId) out.nextRunId = a.newExecutionRunId;
-        close(e, 'timed-out');
-        push(e, 'timed out');
-        break;
-      }
-      case ET.EVENT_TYPE_WORKFLOW_EXECUTION_TERMINATED: {
-        const a = e.workflowExecutionTerminatedEventAttributes ?? {};
-        out.closeReason = a.reason ?? null;
-        close(e, 'terminated');
-        push(e, `terminated${a.identity ? ` by ${a.identity}` : ''}${a.reason ? `: ${short(a.reason)}` : ''}`);
-        break;
-      }
-      case ET.EVENT_TYPE_WORKFLOW_EXECUTION_CANCELED: {
-        close(e, 'canceled');
-        push(e, 'canceled');
-        break;
-      }
-      case ET.EVENT_TYPE_WORKFLOW_EXECUTION_CANCEL_REQUESTED: {
-        const a = e.workflowExecutionCancelRequestedEventAttributes ?? {};
-        out.closeReason = a.cause ?? null;
-        push(e, `cancellation requested${a.cause ? `: ${short(a.cause)}` : ''}`);
-        break;
-      }
-      case ET.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW: {
-        const a = e.workflowExecutionContinuedAsNewEventAttributes ?? {};
-        out.nextRunId = a.newExecutionRunId ?? null;
-        close(e, 'continued-as-new');
-        push(e, 'continued as new');
-        break;
-      }
-      case ET.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED: {
-        const a = e.activityTaskScheduledEventAttributes ?? {};
-        const act: ActivityExecution = {
-          scheduledEventId: num(e.eventId),
-          activityId: a.activityId ?? '',
-          name: a.activityType?.name ?? '?',
-          summary: summaryOf(e),
-          input: first(a.input),
-          scheduledMs: at,
-          startedMs: null,
-          closedMs: null,
-          attempt: 1,
-          status: 'scheduled',
-          result: undefined,
-          failure: null,
-        };
-        activities.set(act.scheduledEventId, act);
-        out.activities.push(act);
-        push(e, `activity ${act.name} scheduled${act.summary ? `: ${short(act.summary)}` : ''}`);
-        break;
-      }
-      case ET.EVENT_TYPE_ACTIVITY_TASK_STARTED: {
-        const a = e.activityTaskStartedEventAttributes ?? {};
-        const act = activities.get(num(a.scheduledEventId));
-        if (act) {
-          act.startedMs = at;
-          act.attempt = a.attempt ?? 1;
-          if (act.status === 'scheduled') act.status = 'started';
-        }
-        break;
-      }
-      case ET.EVENT_TYPE_ACTIVITY_TASK_COMPLETED: {
-        const a = e.activityTaskCompletedEventAttributes ?? {};
-        const act = activities.get(num(a.scheduledEventId));
-        if (act) {
-          Object.assign(act, { status: 'completed', closedMs: at, result: first(a.result) });
-          push(
-            e,
-            `activity ${act.name} completed in ${formatMs(at - act.scheduledMs)}${act.attempt > 1 ? ` (attempt ${act.attempt})` : ''}`,
-          );
-        }
-        break;
-      }
-      case ET.EVENT_TYPE_ACTIVITY_TASK_FAILED: {
-        const a = e.activityTaskFailedEventAttributes ?? {};
-        const act = activities.get(num(a.scheduledEventId));
-        if (act) {
-          Object.assign(act, { status: 'failed', closedMs: at, failure: failureInfo(a.failure) });
-          push(
-            e,
-            `activity ${act.name} failed after ${formatMs(at - act.scheduledMs)}${act.failure?.type ? ` (${act.failure.type})` : ''}: ${short(act.failure?.message ?? '')}`,
-          );
-        }
-        break;
-      }
-      case ET.EVENT_TYPE_ACTIVITY_TASK_TIMED_OUT: {
-        const a = e.activityTaskTimedOutEventAttributes ?? {};
-        const act = activities.get(num(a.scheduledEventId));
-        if (act) {
-          Object.assign(act, { status: 'timed-out', closedMs: at, failure: failureInfo(a.failure) });
-          push(e, `activity ${act.name} timed out after ${formatMs(at - act.scheduledMs)}`);
-        }
-        break;
-      }
-      case ET.EVENT_TYPE_ACTIVITY_TASK_CANCELED: {
-        const a = e.activityTaskCanceledEventAttributes ?? {};
-        const act = activities.get(num(a.scheduledEventId));
-        if (act) {
-          Object.assign(act, { status: 'canceled', closedMs: at });
-          push(e, `activity ${act.name} canceled`);
-        }
-        break;
-      }
-      case ET.EVENT_TYPE_START_CHILD_WORKFLOW_EXECUTION_INITIATED: {
-        const a = e.startChildWorkflowExecutionInitiatedEventAttributes ?? {};
-        const c: ChildExecution = {
-          initiatedEventId: num(e.eventId),
-          workflowId: a.workflowId ?? '',
-          type: a.workflowType?.name ?? '?',
-          runId: null,
-          summary: summaryOf(e),
-          input: first(a.input),
-          initiatedMs: at,
-          startedMs: null,
-          closedMs: null,
-          status: 'initiated',
-          result: undefined,
-          failure: null,
-        };
-        children.set(c.initiatedEventId, c);
-        out.children.push(c);
-        push(e, `child ${c.type} ${c.workflowId} initiated${c.summary ? `: ${short(c.summary)}` : ''}`);
-        break;
-      }
-      case ET.EVENT_TYPE_START_CHILD_WORKFLOW_EXECUTION_FAILED: {
-        const a = e.startChildWorkflowExecutionFailedEventAttributes ?? {};
-        const c = children.get(num(a.initiatedEventId));
-        if (c) {
-          Object.assign(c, { status: 'start-failed', closedMs: at });
-          push(e, `child ${c.workflowId} could not start (already running)`);
-        }
-        break;
-      }
-      case ET.EVENT_TYPE_CHILD_WORKFLOW_EXECUTION_STARTED: {
-        const a = e.childWorkflowExecutionStartedEventAttributes ?? {};
-        const c = children.get(num(a.initiatedEventId));
-        if (c) {
-          Object.assign(c, { status: 'running', startedMs: at, runId: a.workflowExecution?.runId ?? null });
-          push(e, `child ${c.workflowId} started`);
-        }
-        break;
-      }
-      case ET.EVENT_TYPE_CHILD_WORKFLOW_EXECUTION_COMPLETED:
-      case ET.EVENT_TYPE_CHILD_WORKFLOW_EXECUTION_FAILED:
-      case ET.EVENT_TYPE_CHILD_WORKFLOW_EXECUTION_TERMINATED:
-      case ET.EVENT_TYPE_CHILD_WORKFLOW_EXECUTION_CANCELED:
-      case ET.EVENT_TYPE_CHILD_WORKFLOW_EXECUTION_TIMED_OUT: {
-        const a =
-          e.childWorkflowExecutionCompletedEventAttributes ??
-          e.childWorkflowExecutionFailedEventAttributes ??
-          e.childWorkflowExecutionTerminatedEventAttributes ??
-          e.childWorkflowExecutionCanceledEventAttributes ??
-          e.childWorkflowExecutionTimedOutEventAttributes ??
-          {};
-        const c = children.get(num(a.initiatedEventId));
-        if (!c) break;
-        c.closedMs = at;
-        if (e.childWorkflowExecutionCompletedEventAttributes) {
-          c.status = 'completed';
-          c.result = first(e.childWorkflowExecutionCompletedEventAttributes.result);
-        } else if (e.childWorkflowExecutionFailedEventAttributes) {
-          c.status = 'failed';
-          c.failure = failureInfo(e.childWorkflowExecutionFailedEventAttributes.failure);
-        } else if (e.childWorkflowExecutionTerminatedEventAttributes) c.status = 'terminated';
-        else if (e.childWorkflowExecutionCanceledEventAttributes) c.status = 'canceled';
-        else c.status = 'timed-out';
-        push(e, `child ${c.workflowId} ${c.status}${c.failure ? `: ${short(c.failure.message)}` : ''}`);
-        break;
-      }
-      case ET.EVENT_TYPE_TIMER_STARTED: {
-        const a = e.timerStartedEventAttributes ?? {};
-        const tm: TimerExecution = {
-          timerId: a.timerId ?? '',
-          summary: summaryOf(e),
-          timeoutMs: durationMs(a.startToFireTimeout),
-          startedMs: at,
-          firedMs: null,
-          canceledMs: null,
-        };
-        timers.set(num(e.eventId), tm);
-        out.timers.push(tm);
-        push(e, `timer started for ${formatMs(tm.timeoutMs)}${tm.summary ? `: ${short(tm.summary)}` : ''}`);
-        break;
-      }
-      case ET.EVENT_TYPE_TIMER_FIRED: {
-        const tm = timers.get(num(e.timerFiredEventAttributes?.startedEventId));
-        if (tm) {
-          tm.firedMs = at;
-          push(e, `timer fired (${formatMs(tm.timeoutMs)} elapsed)${tm.summary ? `: ${short(tm.summary)}` : ''}`);
-        }
-        break;
-      }
-      case ET.EVENT_TYPE_TIMER_CANCELED: {
-        const tm = timers.get(num(e.timerCanceledEventAttributes?.startedEventId));
-        if (tm) {
-          tm.canceledMs = at;
-          push(e, `timer canceled after ${formatMs(at - tm.startedMs)}`);
-        }
-        break;
-      }
-      case ET.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED: {
-        const a = e.workflowExecutionUpdateAcceptedEventAttributes ?? {};
-        const req = a.acceptedRequest;
-        const u = update(req?.meta?.updateId ?? a.protocolInstanceId ?? String(num(e.eventId)));
-        u.name = req?.input?.name ?? u.name;
-        u.input = first(req?.input?.args);
-        u.acceptedMs = at;
-        push(e, `update ${u.name} accepted: ${short(JSON.stringify(u.input) ?? '')}`);
-        break;
-      }
-      case ET.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_REJECTED: {
-        const a = e.workflowExecutionUpdateRejectedEventAttributes ?? {};
-        const req = a.rejectedRequest;
-        const u = update(req?.meta?.updateId ?? a.protocolInstanceId ?? String(num(e.eventId)));
-        u.name = req?.input?.name ?? u.name;
-        u.input = first(req?.input?.args);
-        u.rejectedMs = at;
-        u.failure = failureInfo(a.failure);
-        push(e, `update ${u.name} rejected: ${short(u.failure?.message ?? '')}`);
-        break;
-      }
-      case ET.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_COMPLETED: {
-        const a = e.workflowExecutionUpdateCompletedEventAttributes ?? {};
-        const u = update(a.meta?.updateId ?? String(num(a.acceptedEventId)));
-        u.completedMs = at;
-        if (a.outcome?.failure) u.failure = failureInfo(a.outcome.failure);
-        else u.result = first(a.outcome?.success);
-        push(
-          e,
-          `update ${u.name || u.updateId} completed${u.failure ? ` with an error: ${short(u.failure.message)}` : ''}`,
-        );
-        break;
-      }
-      case ET.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED: {
-        const a = e.workflowExecutionSignaledEventAttributes ?? {};
-        const s = { name: a.signalName ?? '?', input: first(a.input), ms: at };
-        out.signals.push(s);
-        push(e, `signal ${s.name}: ${short(JSON.stringify(s.input) ?? '')}`);
-        break;
-      }
-      case ET.EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES: {
-        const fields = e.upsertWorkflowSearchAttributesEventAttributes?.searchAttributes?.indexedFields ?? {};
-        const attributes: Record<string, unknown> = {};
-        for (const [k, p] of Object.entries(fields)) attributes[k] = decodePayload(p);
-        out.upserts.push({ ms: at, attributes });
-        push(
-          e,
-          `search attributes: ${Object.entries(attributes)
-            .map(([k, v]) => `${k}=${Array.isArray(v) ? v.join(',') : String(v)}`)
-            .join(' ')}`,
-        );
-        break;
-      }
-      case ET.EVENT_TYPE_SIGNAL_EXTERNAL_WORKFLOW_EXECUTION_INITIATED: {
-        const a = e.signalExternalWorkflowExecutionInitiatedEventAttributes ?? {};
-        push(e, `signal ${a.signalName ?? '?'} sent to ${a.workflowExecution?.workflowId ?? '?'}`);
-        break;
-      }
-      default:
-        break;
-    }
+/** Usually the enum number; its name is tolerated too (a history object built by hand, not decoded). */
+function eventTypeOf(e: IEvent): number | undefined {
+  return typeof e.eventType === 'number'
+    ? e.eventType
+    : (ET[e.eventType as unknown as keyof typeof ET] as number | undefined);
+}
+
+function record(s: ParseState, e: IEvent, text: string): void {
+  s.out.events.push({ eventId: num(e.eventId), ms: ms(e), type: eventTypeName(e.eventType), text });
+}
+
+function close(s: ParseState, e: IEvent, status: ExecutionStatus): void {
+  s.out.status = status;
+  s.out.endMs = ms(e);
+}
+
+/** An Update's events may arrive in any combination (a rejection has no acceptance), so create on first sight. */
+function updateFor(s: ParseState, id: string): UpdateExecution {
+  let u = s.updates.get(id);
+  if (!u) {
+    u = {
+      updateId: id,
+      name: '',
+      input: undefined,
+      acceptedMs: null,
+      rejectedMs: null,
+      completedMs: null,
+      result: undefined,
+      failure: null,
+    };
+    s.updates.set(id, u);
   }
-  out.updates = [...updates.values()];
-  return out;
+  return u;
+}
+
+// ── The workflow execution itself ──────────────────────────────────────────────────────────────
+
+function onWorkflowStarted(s: ParseState, e: IEvent, at: number): void {
+  const { out } = s;
+  const a = e.workflowExecutionStartedEventAttributes ?? {};
+  out.type = a.workflowType?.name ?? 'unknown';
+  out.startMs = at;
+  out.attempt = a.attempt ?? 1;
+  out.firstExecutionRunId = a.firstExecutionRunId ?? null;
+  out.input = first(a.input);
+  out.summary = summaryOf(e);
+  const p = a.parentWorkflowExecution;
+  if (p?.workflowId) out.parent = { workflowId: p.workflowId, runId: p.runId ?? '' };
+  // A bare history file has no run id of its own; the first run's id is the best name for it.
+  if (!out.runId && a.originalExecutionRunId) out.runId = a.originalExecutionRunId;
+  record(
+    s,
+    e,
+    `started ${out.type}${out.attempt > 1 ? ` (attempt ${out.attempt})` : ''}${out.summary ? `: ${short(out.summary)}` : ''}`,
+  );
+}
+
+function onWorkflowCompleted(s: ParseState, e: IEvent): void {
+  const a = e.workflowExecutionCompletedEventAttributes ?? {};
+  s.out.result = first(a.result);
+  // Set by a cron schedule: the next run continues under the same workflow id.
+  if (a.newExecutionRunId) s.out.nextRunId = a.newExecutionRunId;
+  close(s, e, 'completed');
+  record(s, e, 'completed');
+}
+
+function onWorkflowFailed(s: ParseState, e: IEvent): void {
+  const { out } = s;
+  const a = e.workflowExecutionFailedEventAttributes ?? {};
+  out.failure = failureInfo(a.failure);
+  if (a.newExecutionRunId) out.nextRunId = a.newExecutionRunId;
+  close(s, e, 'failed');
+  record(
+    s,
+    e,
+    `failed${out.failure?.type ? ` (${out.failure.type})` : ''}: ${short(out.failure?.message ?? '')}${out.nextRunId ? ' — retried as a new run' : ''}`,
+  );
+}
+
+function onWorkflowTimedOut(s: ParseState, e: IEvent): void {
+  const a = e.workflowExecutionTimedOutEventAttributes ?? {};
+  if (a.newExecutionRunId) s.out.nextRunId = a.newExecutionRunId;
+  close(s, e, 'timed-out');
+  record(s, e, 'timed out');
+}
+
+function onWorkflowTerminated(s: ParseState, e: IEvent): void {
+  const a = e.workflowExecutionTerminatedEventAttributes ?? {};
+  s.out.closeReason = a.reason ?? null;
+  close(s, e, 'terminated');
+  record(s, e, `terminated${a.identity ? ` by ${a.identity}` : ''}${a.reason ? `: ${short(a.reason)}` : ''}`);
+}
+
+function onWorkflowCanceled(s: ParseState, e: IEvent): void {
+  close(s, e, 'canceled');
+  record(s, e, 'canceled');
+}
+
+function onWorkflowCancelRequested(s: ParseState, e: IEvent): void {
+  const a = e.workflowExecutionCancelRequestedEventAttributes ?? {};
+  // Canceled carries no reason of its own, so the request's cause stands in for it.
+  s.out.closeReason = a.cause ?? null;
+  record(s, e, `cancellation requested${a.cause ? `: ${short(a.cause)}` : ''}`);
+}
+
+function onWorkflowContinuedAsNew(s: ParseState, e: IEvent): void {
+  const a = e.workflowExecutionContinuedAsNewEventAttributes ?? {};
+  s.out.nextRunId = a.newExecutionRunId ?? null;
+  close(s, e, 'continued-as-new');
+  record(s, e, 'continued as new');
+}
+
+// ── Activities ─────────────────────────────────────────────────────────────────────────────────
+
+function onActivityScheduled(s: ParseState, e: IEvent, at: number): void {
+  const a = e.activityTaskScheduledEventAttributes ?? {};
+  const act: ActivityExecution = {
+    scheduledEventId: num(e.eventId),
+    activityId: a.activityId ?? '',
+    name: a.activityType?.name ?? '?',
+    summary: summaryOf(e),
+    input: first(a.input),
+    scheduledMs: at,
+    startedMs: null,
+    closedMs: null,
+    attempt: 1,
+    status: 'scheduled',
+    result: undefined,
+    failure: null,
+  };
+  s.activities.set(act.scheduledEventId, act);
+  s.out.activities.push(act);
+  record(s, e, `activity ${act.name} scheduled${act.summary ? `: ${short(act.summary)}` : ''}`);
+}
+
+// No line of its own: under a retry policy the server writes Started only as the activity closes, next to its line.
+function onActivityStarted(s: ParseState, e: IEvent, at: number): void {
+  const a = e.activityTaskStartedEventAttributes ?? {};
+  const act = s.activities.get(num(a.scheduledEventId));
+  if (!act) return;
+  act.startedMs = at;
+  act.attempt = a.attempt ?? 1;
+  if (act.status === 'scheduled') act.status = 'started';
+}
+
+function onActivityCompleted(s: ParseState, e: IEvent, at: number): void {
+  const a = e.activityTaskCompletedEventAttributes ?? {};
+  const act = s.activities.get(num(a.scheduledEventId));
+  if (!act) return;
+  Object.assign(act, { status: 'completed', closedMs: at, result: first(a.result) });
+  record(
+    s,
+    e,
+    `activity ${act.name} completed in ${formatMs(at - act.scheduledMs)}${act.attempt > 1 ? ` (attempt ${act.attempt})` : ''}`,
+  );
+}
+
+function onActivityFailed(s: ParseState, e: IEvent, at: number): void {
+  const a = e.activityTaskFailedEventAttributes ?? {};
+  const act = s.activities.get(num(a.scheduledEventId));
+  if (!act) return;
+  Object.assign(act, { status: 'failed', closedMs: at, failure: failureInfo(a.failure) });
+  record(
+    s,
+    e,
+    `activity ${act.name} failed after ${formatMs(at - act.scheduledMs)}${act.failure?.type ? ` (${act.failure.type})` : ''}: ${short(act.failure?.message ?? '')}`,
+  );
+}
+
+function onActivityTimedOut(s: ParseState, e: IEvent, at: number): void {
+  const a = e.activityTaskTimedOutEventAttributes ?? {};
+  const act = s.activities.get(num(a.scheduledEventId));
+  if (!act) return;
+  Object.assign(act, { status: 'timed-out', closedMs: at, failure: failureInfo(a.failure) });
+  record(s, e, `activity ${act.name} timed out after ${formatMs(at - act.scheduledMs)}`);
+}
+
+function onActivityCanceled(s: ParseState, e: IEvent, at: number): void {
+  const a = e.activityTaskCanceledEventAttributes ?? {};
+  const act = s.activities.get(num(a.scheduledEventId));
+  if (!act) return;
+  Object.assign(act, { status: 'canceled', closedMs: at });
+  record(s, e, `activity ${act.name} canceled`);
+}
+
+// ── Child workflows ────────────────────────────────────────────────────────────────────────────
+
+function onChildInitiated(s: ParseState, e: IEvent, at: number): void {
+  const a = e.startChildWorkflowExecutionInitiatedEventAttributes ?? {};
+  const c: ChildExecution = {
+    initiatedEventId: num(e.eventId),
+    workflowId: a.workflowId ?? '',
+    type: a.workflowType?.name ?? '?',
+    runId: null,
+    summary: summaryOf(e),
+    input: first(a.input),
+    initiatedMs: at,
+    startedMs: null,
+    closedMs: null,
+    status: 'initiated',
+    result: undefined,
+    failure: null,
+  };
+  s.children.set(c.initiatedEventId, c);
+  s.out.children.push(c);
+  record(s, e, `child ${c.type} ${c.workflowId} initiated${c.summary ? `: ${short(c.summary)}` : ''}`);
+}
+
+function onChildStartFailed(s: ParseState, e: IEvent, at: number): void {
+  const a = e.startChildWorkflowExecutionFailedEventAttributes ?? {};
+  const c = s.children.get(num(a.initiatedEventId));
+  if (!c) return;
+  Object.assign(c, { status: 'start-failed', closedMs: at });
+  record(s, e, `child ${c.workflowId} could not start (already running)`);
+}
+
+function onChildStarted(s: ParseState, e: IEvent, at: number): void {
+  const a = e.childWorkflowExecutionStartedEventAttributes ?? {};
+  const c = s.children.get(num(a.initiatedEventId));
+  if (!c) return;
+  Object.assign(c, { status: 'running', startedMs: at, runId: a.workflowExecution?.runId ?? null });
+  record(s, e, `child ${c.workflowId} started`);
+}
+
+/** Completed, failed, terminated, canceled or timed out: one handler, as they differ only in status and payload. */
+function onChildClosed(s: ParseState, e: IEvent, at: number): void {
+  const a =
+    e.childWorkflowExecutionCompletedEventAttributes ??
+    e.childWorkflowExecutionFailedEventAttributes ??
+    e.childWorkflowExecutionTerminatedEventAttributes ??
+    e.childWorkflowExecutionCanceledEventAttributes ??
+    e.childWorkflowExecutionTimedOutEventAttributes ??
+    {};
+  const c = s.children.get(num(a.initiatedEventId));
+  if (!c) return;
+  c.closedMs = at;
+  if (e.childWorkflowExecutionCompletedEventAttributes) {
+    c.status = 'completed';
+    c.result = first(e.childWorkflowExecutionCompletedEventAttributes.result);
+  } else if (e.childWorkflowExecutionFailedEventAttributes) {
+    c.status = 'failed';
+    c.failure = failureInfo(e.childWorkflowExecutionFailedEventAttributes.failure);
+  } else if (e.childWorkflowExecutionTerminatedEventAttributes) c.status = 'terminated';
+  else if (e.childWorkflowExecutionCanceledEventAttributes) c.status = 'canceled';
+  else c.status = 'timed-out';
+  record(s, e, `child ${c.workflowId} ${c.status}${c.failure ? `: ${short(c.failure.message)}` : ''}`);
+}
+
+// ── Timers ─────────────────────────────────────────────────────────────────────────────────────
+
+function onTimerStarted(s: ParseState, e: IEvent, at: number): void {
+  const a = e.timerStartedEventAttributes ?? {};
+  const tm: TimerExecution = {
+    timerId: a.timerId ?? '',
+    summary: summaryOf(e),
+    timeoutMs: durationMs(a.startToFireTimeout),
+    startedMs: at,
+    firedMs: null,
+    canceledMs: null,
+  };
+  s.timers.set(num(e.eventId), tm);
+  s.out.timers.push(tm);
+  record(s, e, `timer started for ${formatMs(tm.timeoutMs)}${tm.summary ? `: ${short(tm.summary)}` : ''}`);
+}
+
+function onTimerFired(s: ParseState, e: IEvent, at: number): void {
+  const tm = s.timers.get(num(e.timerFiredEventAttributes?.startedEventId));
+  if (!tm) return;
+  tm.firedMs = at;
+  record(s, e, `timer fired (${formatMs(tm.timeoutMs)} elapsed)${tm.summary ? `: ${short(tm.summary)}` : ''}`);
+}
+
+function onTimerCanceled(s: ParseState, e: IEvent, at: number): void {
+  const tm = s.timers.get(num(e.timerCanceledEventAttributes?.startedEventId));
+  if (!tm) return;
+  tm.canceledMs = at;
+  record(s, e, `timer canceled after ${formatMs(at - tm.startedMs)}`);
+}
+
+// ── Updates, signals, search attributes ────────────────────────────────────────────────────────
+
+function onUpdateAccepted(s: ParseState, e: IEvent, at: number): void {
+  const a = e.workflowExecutionUpdateAcceptedEventAttributes ?? {};
+  const req = a.acceptedRequest;
+  const u = updateFor(s, req?.meta?.updateId ?? a.protocolInstanceId ?? String(num(e.eventId)));
+  u.name = req?.input?.name ?? u.name;
+  u.input = first(req?.input?.args);
+  u.acceptedMs = at;
+  record(s, e, `update ${u.name} accepted: ${short(JSON.stringify(u.input) ?? '')}`);
+}
+
+function onUpdateRejected(s: ParseState, e: IEvent, at: number): void {
+  const a = e.workflowExecutionUpdateRejectedEventAttributes ?? {};
+  const req = a.rejectedRequest;
+  const u = updateFor(s, req?.meta?.updateId ?? a.protocolInstanceId ?? String(num(e.eventId)));
+  u.name = req?.input?.name ?? u.name;
+  u.input = first(req?.input?.args);
+  u.rejectedMs = at;
+  u.failure = failureInfo(a.failure);
+  record(s, e, `update ${u.name} rejected: ${short(u.failure?.message ?? '')}`);
+}
+
+function onUpdateCompleted(s: ParseState, e: IEvent, at: number): void {
+  const a = e.workflowExecutionUpdateCompletedEventAttributes ?? {};
+  const u = updateFor(s, a.meta?.updateId ?? String(num(a.acceptedEventId)));
+  u.completedMs = at;
+  if (a.outcome?.failure) u.failure = failureInfo(a.outcome.failure);
+  else u.result = first(a.outcome?.success);
+  // The name comes from the acceptance; without one the id is all there is to show.
+  record(
+    s,
+    e,
+    `update ${u.name || u.updateId} completed${u.failure ? ` with an error: ${short(u.failure.message)}` : ''}`,
+  );
+}
+
+function onSignaled(s: ParseState, e: IEvent, at: number): void {
+  const a = e.workflowExecutionSignaledEventAttributes ?? {};
+  const sig = { name: a.signalName ?? '?', input: first(a.input), ms: at };
+  s.out.signals.push(sig);
+  record(s, e, `signal ${sig.name}: ${short(JSON.stringify(sig.input) ?? '')}`);
+}
+
+function onSignalExternalInitiated(s: ParseState, e: IEvent): void {
+  const a = e.signalExternalWorkflowExecutionInitiatedEventAttributes ?? {};
+  record(s, e, `signal ${a.signalName ?? '?'} sent to ${a.workflowExecution?.workflowId ?? '?'}`);
+}
+
+function onUpsertSearchAttributes(s: ParseState, e: IEvent, at: number): void {
+  const fields = e.upsertWorkflowSearchAttributesEventAttributes?.searchAttributes?.indexedFields ?? {};
+  const attributes: Record<string, unknown> = {};
+  for (const [k, p] of Object.entries(fields)) attributes[k] = decodePayload(p);
+  s.out.upserts.push({ ms: at, attributes });
+  record(
+    s,
+    e,
+    `search attributes: ${Object.entries(attributes)
+      .map(([k, v]) => `${k}=${Array.isArray(v) ? v.join(',') : String(v)}`)
+      .join(' ')}`,
+  );
+}
+
+/** Event types without a handler (workflow tasks, markers, …) only move `lastEventMs`. */
+const HANDLERS: ReadonlyMap<number, EventHandler> = new Map<number, EventHandler>([
+  [ET.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED, onWorkflowStarted],
+  [ET.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED, onWorkflowCompleted],
+  [ET.EVENT_TYPE_WORKFLOW_EXECUTION_FAILED, onWorkflowFailed],
+  [ET.EVENT_TYPE_WORKFLOW_EXECUTION_TIMED_OUT, onWorkflowTimedOut],
+  [ET.EVENT_TYPE_WORKFLOW_EXECUTION_TERMINATED, onWorkflowTerminated],
+  [ET.EVENT_TYPE_WORKFLOW_EXECUTION_CANCELED, onWorkflowCanceled],
+  [ET.EVENT_TYPE_WORKFLOW_EXECUTION_CANCEL_REQUESTED, onWorkflowCancelRequested],
+  [ET.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW, onWorkflowContinuedAsNew],
+  [ET.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED, onActivityScheduled],
+  [ET.EVENT_TYPE_ACTIVITY_TASK_STARTED, onActivityStarted],
+  [ET.EVENT_TYPE_ACTIVITY_TASK_COMPLETED, onActivityCompleted],
+  [ET.EVENT_TYPE_ACTIVITY_TASK_FAILED, onActivityFailed],
+  [ET.EVENT_TYPE_ACTIVITY_TASK_TIMED_OUT, onActivityTimedOut],
+  [ET.EVENT_TYPE_ACTIVITY_TASK_CANCELED, onActivityCanceled],
+  [ET.EVENT_TYPE_START_CHILD_WORKFLOW_EXECUTION_INITIATED, onChildInitiated],
+  [ET.EVENT_TYPE_START_CHILD_WORKFLOW_EXECUTION_FAILED, onChildStartFailed],
+  [ET.EVENT_TYPE_CHILD_WORKFLOW_EXECUTION_STARTED, onChildStarted],
+  [ET.EVENT_TYPE_CHILD_WORKFLOW_EXECUTION_COMPLETED, onChildClosed],
+  [ET.EVENT_TYPE_CHILD_WORKFLOW_EXECUTION_FAILED, onChildClosed],
+  [ET.EVENT_TYPE_CHILD_WORKFLOW_EXECUTION_TERMINATED, onChildClosed],
+  [ET.EVENT_TYPE_CHILD_WORKFLOW_EXECUTION_CANCELED, onChildClosed],
+  [ET.EVENT_TYPE_CHILD_WORKFLOW_EXECUTION_TIMED_OUT, onChildClosed],
+  [ET.EVENT_TYPE_TIMER_STARTED, onTimerStarted],
+  [ET.EVENT_TYPE_TIMER_FIRED, onTimerFired],
+  [ET.EVENT_TYPE_TIMER_CANCELED, onTimerCanceled],
+  [ET.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED, onUpdateAccepted],
+  [ET.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_REJECTED, onUpdateRejected],
+  [ET.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_COMPLETED, onUpdateCompleted],
+  [ET.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED, onSignaled],
+  [ET.EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES, onUpsertSearchAttributes],
+  [ET.EVENT_TYPE_SIGNAL_EXTERNAL_WORKFLOW_EXECUTION_INITIATED, onSignalExternalInitiated],
+]);
+
+/**
+ * Parse one execution's history. `workflowId` and `runId` are not in the history itself: pass
+ * them (empty strings when unknown, e.g. a bare history file).
+ */
+export function parseHistory(history: History, ids: { workflowId: string; runId: string }): ParsedExecution {
+  const s: ParseState = {
+    out: newExecution(ids),
+    activities: new Map(),
+    children: new Map(),
+    timers: new Map(),
+    updates: new Map(),
+  };
+  for (const e of history.events ?? []) {
+    const at = ms(e);
+    s.out.lastEventMs = Math.max(s.out.lastEventMs, at);
+    const t = eventTypeOf(e);
+    if (t !== undefined) HANDLERS.get(t)?.(s, e, at);
+  }
+  s.out.updates = [...s.updates.values()];
+  return s.out;
 }
 
 /** A duration for people: 850ms, 3.4s, 2m05s, 1h02m, 3d04h. */

@@ -10,7 +10,7 @@ import { historyFromJSON, historyToJSON, type History } from '@temporalio/common
 import type * as WorkerPackage from '@temporalio/worker';
 import type * as BundleModule from '../../lib/workflow-bundle';
 import { pipelineLockId } from '../../common/ids';
-import { writeFileAtomic } from '../../store/layout';
+import { writeFileAtomic } from '../../lib/atomic-files';
 import type { FetchedHistory } from './fetch';
 import { parseHistory } from './parse';
 

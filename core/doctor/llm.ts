@@ -7,24 +7,22 @@
  * Failure handling (Temporal does the retrying; the client never retries by itself):
  * - 408/409/429/5xx, timeouts and connection errors → {@link LlmUnavailableError}, a plain retryable
  *   Error: the `doctor` activity profile retries it with backoff. A 429's Retry-After is in the message.
- * - other 4xx (bad key, unknown model, unsupported request) → a non-retryable `ApplicationFailure`
- *   of type {@link LLM_REQUEST_REJECTED}: retrying the same request cannot help.
+ * - other 4xx (bad key, unknown model, unsupported request) → `LlmRequestRejectedError` (type
+ *   {@link LLM_REQUEST_REJECTED}, not retryable, ends the episode): retrying the same request cannot help.
  * - a malformed answer (not JSON, truncated, off-schema, unknown column names, a patch that does not
  *   apply, a forbidden expression) → `DoctorAnswerInvalidError`, one line: the attempt fails and
  *   the next attempt gets the error back in `previous`.
  * The API key never appears in an error message: server messages are scrubbed of it.
  */
-import { Context } from '@temporalio/activity';
-import { ApplicationFailure } from '@temporalio/common';
 import OpenAI, { APIConnectionError, APIConnectionTimeoutError, APIError, APIUserAbortError } from 'openai';
-import { DoctorAnswerInvalidError } from '../../common/errors';
+import { DoctorAnswerInvalidError, HealError, LlmRequestRejectedError, type ErrorType } from '../../common/errors';
 import { applyPatch, type Patch, type PatchOp } from '../../common/patch';
 import type { CsvOptions } from '../../common/spec';
 import { buildMessages, doctorAnswerResponseFormat, parseDoctorAnswer, type PromptOptions } from './prompt';
 import type { DiagnoseInput, Diagnosis, Doctor, SourceProbe } from './types';
 
 /** Failure type of a request the endpoint refused for good (401, 403, 404, 400, 422). */
-export const LLM_REQUEST_REJECTED = 'LlmRequestRejected';
+export const LLM_REQUEST_REJECTED = 'LlmRequestRejected' satisfies ErrorType;
 
 /** Options of {@link createLlmDoctor}. Prompt options (samples, clipping, masking) are included. */
 export interface LlmDoctorOptions extends PromptOptions {
@@ -48,6 +46,8 @@ export interface LlmDoctorOptions extends PromptOptions {
   responseFormat?: 'json_schema' | 'json_object';
   /** A ready client (tests); used as is, except that requests pass `maxRetries: 0` and the timeout. @default a new `OpenAI` client with `maxRetries: 0` */
   client?: OpenAI;
+  /** Aborts a request in flight (the activity's cancellation signal, read when a request starts). @default none */
+  signal?: () => AbortSignal | undefined;
 }
 
 export const LLM_DOCTOR_DEFAULTS = Object.freeze({
@@ -57,15 +57,14 @@ export const LLM_DOCTOR_DEFAULTS = Object.freeze({
 });
 
 /** A transient failure of the model endpoint (429, 5xx, timeout, connection): retry later. */
-export class LlmUnavailableError extends Error {
+export class LlmUnavailableError extends HealError {
+  readonly type = 'LlmUnavailable' as const;
   /** HTTP status, when there was a response. */
   readonly status: number | undefined;
   /** The server's Retry-After, in milliseconds, when it sent one. */
   readonly retryAfterMs: number | undefined;
-  readonly retryable = true;
   constructor(message: string, status?: number, retryAfterMs?: number) {
     super(message);
-    this.name = 'LlmUnavailableError';
     this.status = status;
     this.retryAfterMs = retryAfterMs;
   }
@@ -147,11 +146,9 @@ function requestError(
         wait,
       );
     }
-    return ApplicationFailure.create({
-      type: LLM_REQUEST_REJECTED,
-      nonRetryable: true,
-      message: `${where}: the model endpoint rejected the request (HTTP ${status}): ${text}; check OPENAI_BASE_URL, OPENAI_API_KEY and HEAL_MODEL`,
-    });
+    return new LlmRequestRejectedError(
+      `${where}: the model endpoint rejected the request (HTTP ${status}): ${text}; check OPENAI_BASE_URL, OPENAI_API_KEY and HEAL_MODEL`,
+    );
   }
   // Anything else (an unreadable response body, a proxy's HTML page): transient as far as we can tell.
   const msg = err instanceof Error ? err.message : String(err);
@@ -318,14 +315,6 @@ async function checkPatch(input: DiagnoseInput, probe: SourceProbe, proposed: Pa
 // ---------------------------------------------------------------------------------------------
 // the doctor
 
-function cancellationSignal(): AbortSignal | undefined {
-  try {
-    return Context.current().cancellationSignal;
-  } catch {
-    return undefined; // not inside an activity (tests, CLI)
-  }
-}
-
 /** The LLM doctor. Construct once per activity call or share: it holds no state between diagnoses. */
 export function createLlmDoctor(opts: LlmDoctorOptions): Doctor {
   const timeoutMs = opts.timeoutMs ?? LLM_DOCTOR_DEFAULTS.timeoutMs;
@@ -343,7 +332,7 @@ export function createLlmDoctor(opts: LlmDoctorOptions): Doctor {
 
   async function diagnose(input: DiagnoseInput, probe: SourceProbe): Promise<Diagnosis> {
     const messages = buildMessages(input, opts);
-    const signal = cancellationSignal();
+    const signal = opts.signal?.();
     let completion: OpenAI.Chat.Completions.ChatCompletion;
     const started = Date.now();
     try {

@@ -13,7 +13,7 @@
 import { nameSimilarity } from '../../common/names';
 import type { Patch, PatchOp } from '../../common/patch';
 import type { ContractColumn, CsvOptions, MappingEntry, PipelineSpec } from '../../common/spec';
-import type { DriftKind } from '../../common/types';
+import type { DriftKind, DriftReport } from '../../common/types';
 import type { ColumnProfile } from '../etl/profile';
 import type {
   Diagnosis,
@@ -274,7 +274,6 @@ interface Cleaning {
   label: string;
 }
 
-/** Cleanings worth trying for numbers written with symbols, thousands separators or a decimal comma. */
 /** Digit-and-separator shape of a sample or pattern: "$10,620" → "99,999". */
 function numberShape(s: string): string {
   return s.replace(/[0-9]/g, '9').replace(/[^9.,]/g, '');
@@ -432,9 +431,11 @@ class NoAnswer extends Error {
   }
 }
 
+type Options = Required<RulesDoctorOptions>;
+
 /** Create the rules doctor (offline, deterministic). */
 export function createRulesDoctor(opts: RulesDoctorOptions = {}): Doctor {
-  const o = {
+  const o: Options = {
     minConfidence: opts.minConfidence ?? 0.8,
     valueWeight: opts.valueWeight ?? 0.55,
     nameWeight: opts.nameWeight ?? 0.4,
@@ -450,7 +451,7 @@ export function createRulesDoctor(opts: RulesDoctorOptions = {}): Doctor {
     name: 'rules',
     async diagnose(input: DiagnoseInput, probe: SourceProbe): Promise<Diagnosis> {
       try {
-        return await diagnose(input, probe);
+        return await diagnose(o, input, probe);
       } catch (err) {
         if (err instanceof NoAnswer)
           return { kind: 'no-answer', doctor: 'rules', reason: err.reason, fatal: err.fatal };
@@ -458,524 +459,746 @@ export function createRulesDoctor(opts: RulesDoctorOptions = {}): Doctor {
       }
     },
   };
+}
 
-  async function diagnose(input: DiagnoseInput, probe: SourceProbe): Promise<Diagnosis> {
-    const { spec, drift, baseline } = input;
-    const minRate = 1 - spec.quality.quarantineBudget;
-    const rationale: string[] = [];
-    const decisions: Decision[] = [];
-    const decide = (what: string, confidence: number, line: string) => {
-      decisions.push({ what, confidence });
-      rationale.push(line);
-    };
-    const kinds = new Set(drift.differences.map((d) => d.kind));
-    const bans = collectBans(input.previous, spec);
-    const baseOf = (col: string) => baseline?.columns.find((c) => c.name === col);
+/**
+ * One diagnosis, phase by phase (see the order of work at the top of this file). A phase that
+ * cannot settle one of its decisions throws {@link NoAnswer}: no later phase may paper over it.
+ */
+async function diagnose(o: Options, input: DiagnoseInput, probe: SourceProbe): Promise<Diagnosis> {
+  const { spec } = input;
+  const session = startSession(o, input, probe);
+  refuseUnfixable(input.drift);
+  const ctx = await settleReader(session);
+  const mapped = spec.contract.columns.filter(
+    (c) => spec.mapping[c.name]?.from !== undefined && spec.mapping[c.name]?.expr === undefined,
+  );
+  if (ctx.headerMissing) {
+    await mapByPosition(ctx, mapped);
+  } else {
+    const kept = mapped.filter((c) => ctx.now.includes(spec.mapping[c.name]?.from ?? ''));
+    const missing = mapped.filter((c) => !ctx.now.includes(spec.mapping[c.name]?.from ?? ''));
+    for (const c of kept) ctx.claimed.add(spec.mapping[c.name]?.from ?? '');
+    const fresh = ctx.now.filter((c) => !ctx.expected.includes(c) && !ctx.claimed.has(c));
+    const pairs = await scorePairs(ctx, missing, fresh);
+    const done = pairRenamed(ctx, missing, pairs);
+    const unpaired = missing.filter((c) => !done.has(c.name));
+    settleUnpaired(ctx, unpaired, pairs, fresh);
+    await fixFormats(ctx, kept);
+  }
+  return pinShape(ctx);
+}
 
-    // 1. What no patch may fix.
-    const shift = drift.differences.find((d) => d.kind === 'distribution-shift');
-    if (shift) {
+// -------------------------------------------------------------------------------------------------
+// What a diagnosis carries from phase to phase
+
+/** A diagnosis in progress: its input, the probe it may ask, and what it has decided so far. */
+interface Session {
+  o: Options;
+  input: DiagnoseInput;
+  probe: SourceProbe;
+  /** Lowest parse rate a column may keep: what the quarantine budget lets the load set aside. */
+  minRate: number;
+  kinds: ReadonlySet<DriftKind>;
+  bans: Bans;
+  isCsv: boolean;
+  /** The source columns the spec reads (its header before the drift). */
+  expected: readonly string[];
+  /** One line per decision or observation, in the order taken: the patch's explanation. */
+  rationale: string[];
+  decisions: Decision[];
+  /** Healing ops per contract column, in the order decided (the patch lists them in contract order). */
+  patchOps: { column: string; ops: PatchOp[] }[];
+  /** Source columns some contract column now reads: the rest of the new ones get ignored. */
+  claimed: Set<string>;
+}
+
+/** The session once the reader is settled: every later question is asked of the source as it reads it. */
+interface ReadSession extends Session {
+  reader: Partial<CsvOptions>;
+  /** `reader` for the probe; undefined while the spec's own reader options still read the source. */
+  readerArg: Partial<CsvOptions> | undefined;
+  src: SourceSummary;
+  /** The source's column names now, in file order. */
+  now: string[];
+  /** Without a header, columns can only be mapped by position. */
+  headerMissing: boolean;
+  /** Pairing asks about the same (column, entry) many times; the probe answers each once. */
+  optionCache: Map<string, Promise<ReadOption[]>>;
+}
+
+function startSession(o: Options, input: DiagnoseInput, probe: SourceProbe): Session {
+  const { spec, drift } = input;
+  return {
+    o,
+    input,
+    probe,
+    minRate: 1 - spec.quality.quarantineBudget,
+    kinds: new Set(drift.differences.map((d) => d.kind)),
+    bans: collectBans(input.previous, spec),
+    isCsv: spec.source.format === 'csv',
+    expected: spec.source.columns,
+    rationale: [],
+    decisions: [],
+    patchOps: [],
+    claimed: new Set(),
+  };
+}
+
+/** Record a decision: the patch's confidence is that of its weakest decision. */
+function decide(ctx: Session, what: string, confidence: number, line: string): void {
+  ctx.decisions.push({ what, confidence });
+  ctx.rationale.push(line);
+}
+
+function baseOf(ctx: Session, col: string): ColumnProfile | undefined {
+  return ctx.input.baseline?.columns.find((c) => c.name === col);
+}
+
+function overlapWithExpected(ctx: Session, s: SourceSummary): number {
+  return s.columns.filter((c) => ctx.expected.includes(c.name)).length;
+}
+
+/** "1461 rows", or "the first 200000 rows" when the probe read only part of the source. */
+function rowsOf(s: SourceSummary): string {
+  return s.complete ? `${s.rows} rows` : `the first ${s.rows} rows`;
+}
+
+// -------------------------------------------------------------------------------------------------
+// Phase 1: what no patch may fix
+
+/**
+ * Refuse before any probing: a value that changed meaning would load as if nothing happened, and a
+ * partial or empty file must never replace the table. These refusals are fatal (no doctor can fix them).
+ */
+function refuseUnfixable(drift: DriftReport): void {
+  const shift = drift.differences.find((d) => d.kind === 'distribution-shift');
+  if (shift) {
+    throw new NoAnswer(
+      `distribution-shift: a column's values changed meaning (e.g. a unit change); refusing rather than loading it as if nothing happened — ${shift.detail}`,
+      true,
+    );
+  }
+  for (const d of drift.differences) {
+    const why = FATAL_KINDS[d.kind];
+    if (why)
+      throw new NoAnswer(`${d.kind}: ${why} — ${d.detail}; a partial or empty file must never replace the table`, true);
+  }
+  if (!drift.differences.length) throw new NoAnswer('the drift report lists no difference to heal', false);
+}
+
+// -------------------------------------------------------------------------------------------------
+// Phase 2: the reader (encoding, delimiter, header)
+
+/** Reader options found so far, and the source as they read it (or why they cannot). */
+interface ReaderFix {
+  reader: Partial<CsvOptions>;
+  summary: SourceSummary | { error: string };
+}
+
+/**
+ * Settle the reader before any column: names and values mean nothing until the file splits right.
+ * Each fix reads the source with the fixes before it, since one change often hides another.
+ */
+async function settleReader(ctx: Session): Promise<ReadSession> {
+  const fix: ReaderFix = { reader: {}, summary: ctx.input.source };
+  await fixEncoding(ctx, fix);
+  await fixDelimiter(ctx, fix);
+  const headerMissing = await fixHeader(ctx, fix);
+  const { reader } = fix;
+  let summary = fix.summary;
+  if ('error' in summary) summary = await ctx.probe.summarize(Object.keys(reader).length ? reader : undefined);
+  if ('error' in summary) throw new NoAnswer(`the source cannot be read: ${summary.error}`, false);
+  const src: SourceSummary = summary;
+  const readerArg = Object.keys(reader).length ? reader : undefined;
+  if (!src.complete) {
+    ctx.rationale.push(
+      `probe: parse rates and profiles below are from the first ${src.rows} rows of the source (it has more); verification proves the patch on the whole file`,
+    );
+  }
+  const now = src.columns.map((c) => c.name);
+  return { ...ctx, reader, readerArg, src, now, headerMissing, optionCache: new Map() };
+}
+
+/**
+ * The encoding. The report may classify a file in another encoding as renamed columns (garbled
+ * names), so the reader's own complaint about the encoding counts too. An encoding qualifies only
+ * when the expected names come back, not merely when the file decodes.
+ */
+async function fixEncoding(ctx: Session, fix: ReaderFix): Promise<void> {
+  const { spec } = ctx.input;
+  const { expected, kinds } = ctx;
+  const encodingError = 'error' in fix.summary && /encod|unicode/i.test(fix.summary.error);
+  if (!(kinds.has('encoding-change') || (ctx.isCsv && encodingError))) return;
+  if (!ctx.isCsv) throw new NoAnswer('encoding-change on a non-CSV source: nothing a reader option can change', false);
+  let found: SourceSummary | undefined;
+  const tried: string[] = [];
+  for (const encoding of (['latin-1', 'utf-16', 'utf-8'] as const).filter((e) => e !== spec.source.csv.encoding)) {
+    const s = await ctx.probe.summarize({ ...fix.reader, encoding });
+    // The expected names must come back (a UTF-16 file read as latin-1 has the right count of garbled names).
+    const ok =
+      !('error' in s) &&
+      s.rows > 0 &&
+      (overlapWithExpected(ctx, s) > 0 || (kinds.has('header-missing') && s.columns.length === expected.length));
+    tried.push(
+      `${encoding}: ${'error' in s ? s.error : `${rowsOf(s)}, ${overlapWithExpected(ctx, s)} of ${expected.length} expected names`}`,
+    );
+    if (ok) {
+      fix.reader.encoding = encoding;
+      found = s;
+      break;
+    }
+  }
+  if (!found)
+    throw new NoAnswer(
+      `the source is not ${spec.source.csv.encoding} and no other encoding reads it (${tried.join('; ')})`,
+      false,
+    );
+  fix.summary = found;
+  decide(
+    ctx,
+    'encoding',
+    1,
+    `reader: encoding ${fix.reader.encoding} → ${rowsOf(found)}, ${overlapWithExpected(ctx, found)} of ${expected.length} expected column names`,
+  );
+}
+
+/**
+ * The delimiter: reported as changed, or suspected when a reader fix leaves one column where the
+ * spec expects several. The candidate that gives back the most expected names wins (ties: the one
+ * closest to the expected column count); one that gives back no name must at least give the
+ * expected column count, and is trusted less.
+ */
+async function fixDelimiter(ctx: Session, fix: ReaderFix): Promise<void> {
+  const { spec, drift } = ctx.input;
+  const { expected, kinds } = ctx;
+  const oneColumn = (s: SourceSummary | { error: string }) =>
+    !('error' in s) && s.columns.length === 1 && expected.length > 1;
+  if (!(ctx.isCsv && (kinds.has('delimiter-change') || (Object.keys(fix.reader).length > 0 && oneColumn(fix.summary)))))
+    return;
+  const foundDelim = drift.differences.find((d) => d.kind === 'delimiter-change')?.found;
+  const candidates = [...new Set([...(foundDelim ? [foundDelim] : []), ...ctx.o.delimiters])].filter(
+    (d) => d !== spec.source.csv.delimiter,
+  );
+  let best: { delimiter: string; s: SourceSummary; overlap: number } | undefined;
+  const tried: string[] = [];
+  for (const delimiter of candidates) {
+    const s = await ctx.probe.summarize({ ...fix.reader, delimiter });
+    if ('error' in s) {
+      tried.push(`${JSON.stringify(delimiter)}: ${s.error}`);
+      continue;
+    }
+    const overlap = overlapWithExpected(ctx, s);
+    tried.push(`${JSON.stringify(delimiter)}: ${s.columns.length} columns, ${overlap} expected names`);
+    if (s.columns.length < 2 || s.rows === 0) continue;
+    const better =
+      !best ||
+      overlap > best.overlap ||
+      (overlap === best.overlap &&
+        Math.abs(s.columns.length - expected.length) < Math.abs(best.s.columns.length - expected.length));
+    if (better) best = { delimiter, s, overlap };
+  }
+  if (!best || (best.overlap === 0 && best.s.columns.length !== expected.length)) {
+    throw new NoAnswer(
+      `the delimiter changed and no candidate delimiter gives back the expected columns (${tried.join('; ')})`,
+      false,
+    );
+  }
+  fix.reader.delimiter = best.delimiter;
+  fix.summary = best.s;
+  decide(
+    ctx,
+    'delimiter',
+    best.overlap > 0 ? 1 : 0.85,
+    `reader: delimiter ${JSON.stringify(best.delimiter)} → ${best.s.columns.length} columns, ${best.overlap} of ${expected.length} expected names`,
+  );
+}
+
+/**
+ * The header. It can go missing together with another reader change (the report then names only
+ * the first): no expected name back, as many columns as expected, and names that look like values.
+ * Returns whether the source is now read without a header.
+ */
+async function fixHeader(ctx: Session, fix: ReaderFix): Promise<boolean> {
+  const { expected } = ctx;
+  const looksHeaderless = (x: SourceSummary | { error: string }) =>
+    !('error' in x) &&
+    overlapWithExpected(ctx, x) === 0 &&
+    x.columns.length === expected.length &&
+    x.columns.filter((c) => looksLikeValue(c.name)).length * 2 >= x.columns.length;
+  const headerMissing =
+    ctx.isCsv &&
+    (ctx.kinds.has('header-missing') || (Object.keys(fix.reader).length > 0 && looksHeaderless(fix.summary)));
+  if (!headerMissing) return false;
+  fix.reader.header = false;
+  const summary = await ctx.probe.summarize(fix.reader);
+  fix.summary = summary;
+  if ('error' in summary) throw new NoAnswer(`the source does not read without a header: ${summary.error}`, false);
+  decide(
+    ctx,
+    'header',
+    1,
+    `reader: header=false → ${summary.columns.length} columns, ${rowsOf(summary)} (the first line holds values)`,
+  );
+  return true;
+}
+
+// -------------------------------------------------------------------------------------------------
+// Ways to read a column, and choosing among them
+
+/** Samples of a source column: the drift report's (taken before any reader fix) first, then the probe's. */
+function samplesOf(ctx: ReadSession, sourceColumn: string, column?: string): string[] {
+  const fromSummary = ctx.src.columns.find((c) => c.name === sourceColumn)?.samples ?? [];
+  const fromDrift = ctx.input.drift.differences
+    .filter((d) => d.samples && (d.sourceColumn === sourceColumn || (column !== undefined && d.column === column)))
+    .flatMap((d) => d.samples ?? []);
+  return [...new Set([...fromDrift, ...fromSummary])].filter((s) => s !== '***');
+}
+
+function patternsOf(ctx: ReadSession, sourceColumn: string): string[] {
+  return ctx.src.columns.find((c) => c.name === sourceColumn)?.patterns.map((x) => x.pattern) ?? [];
+}
+
+/** Ways to read `col` through `entry` (from a given source column): as is, else healed. */
+async function readOptions(
+  ctx: ReadSession,
+  col: ContractColumn,
+  entry: MappingEntry,
+  mapOps: PatchOp[],
+  forceAlternatives = false,
+): Promise<ReadOption[]> {
+  const key = JSON.stringify([col.name, entry, mapOps, forceAlternatives]);
+  let p = ctx.optionCache.get(key);
+  if (!p) {
+    p = computeReadOptions(ctx, col, entry, mapOps, forceAlternatives);
+    ctx.optionCache.set(key, p);
+  }
+  return p;
+}
+
+async function measure(
+  ctx: ReadSession,
+  col: ContractColumn,
+  entry: MappingEntry,
+  ops: PatchOp[],
+  label: string,
+): Promise<ReadOption> {
+  const result = await ctx.probe.tryColumn(col, entry, ctx.readerArg);
+  const b = baseOf(ctx, col.name);
+  const distance = b && result.profile ? profileDistance(b, result.profile) : b ? Infinity : NaN;
+  return { ops, entry, result, distance, label };
+}
+
+/**
+ * Reading as is comes first and, unless alternatives are forced, alone when it parses. A way a
+ * failed verification already banned for this column is never offered again.
+ */
+async function computeReadOptions(
+  ctx: ReadSession,
+  col: ContractColumn,
+  entry: MappingEntry,
+  mapOps: PatchOp[],
+  forceAlternatives: boolean,
+): Promise<ReadOption[]> {
+  const banned = ctx.bans.columns.get(col.name);
+  const raw = await measure(ctx, col, entry, [], 'as is');
+  const rawBanned = banned?.has(sig([...mapOps])) ?? false;
+  const out: ReadOption[] = [];
+  if (raw.result.rate >= ctx.minRate && !rawBanned) {
+    out.push(raw);
+    if (!forceAlternatives) return out;
+  }
+  if (col.type === 'string' || entry.from === undefined) return out;
+  for (const c of healCandidates(ctx, col, entry, entry.from)) {
+    if (banned?.has(sig([...mapOps, ...c.ops]))) continue;
+    const m = await measure(ctx, col, c.entry, c.ops, c.label);
+    if (m.result.rate >= ctx.minRate) out.push(m);
+  }
+  return out;
+}
+
+/**
+ * Healed ways worth probing for a column that does not parse, chosen from its samples and shape
+ * classes so that only plausible ones cost a probe: number cleanings, date formats some sample
+ * fits, boolean words.
+ */
+function healCandidates(
+  ctx: ReadSession,
+  col: ContractColumn,
+  entry: MappingEntry,
+  from: string,
+): { ops: PatchOp[]; entry: MappingEntry; label: string }[] {
+  const samples = samplesOf(ctx, from, col.name);
+  const candidates: { ops: PatchOp[]; entry: MappingEntry; label: string }[] = [];
+  if (col.type === 'integer' || col.type === 'number') {
+    for (const c of numberCleanings(samples, patternsOf(ctx, from))) {
+      const op: PatchOp = {
+        op: 'clean',
+        column: col.name,
+        strip: c.strip,
+        ...(c.replace.length || entry.replace?.length ? { replace: c.replace } : {}),
+      };
+      const e: MappingEntry = {
+        ...entry,
+        strip: c.strip,
+        ...(c.replace.length || entry.replace?.length ? { replace: c.replace } : {}),
+      };
+      candidates.push({ ops: [op], entry: e, label: c.label });
+    }
+  } else if (col.type === 'date' || col.type === 'timestamp') {
+    const current = entry.format ?? col.format;
+    for (const f of ctx.o.dateFormats) {
+      if (f === current) continue;
+      const re = formatRegex(f);
+      if (![...samples, ...patternsOf(ctx, from)].some((s) => re.test(s.trim()))) continue;
+      candidates.push({
+        ops: [{ op: 'format', column: col.name, format: f }],
+        entry: { ...entry, format: f },
+        label: `format ${f}`,
+      });
+    }
+  } else if (col.type === 'boolean') {
+    const words = booleanWords(samples);
+    if (words) {
+      candidates.push({
+        ops: [{ op: 'booleans', column: col.name, ...words }],
+        entry: { ...entry, ...words },
+        label: `booleans true=${words.trueValues.join('/')} false=${words.falseValues.join('/')}`,
+      });
+    }
+  }
+  return candidates;
+}
+
+/** Value evidence in (0, 1]; 0.5 (neutral) when there is no baseline to compare with. */
+function valueScore(distance: number): number {
+  return Number.isNaN(distance) ? 0.5 : 1 / (1 + distance);
+}
+
+/** Confidence of a format fix: its value evidence; without a baseline, a unique candidate that parses reaches the default bar. */
+function formatConfidence(distance: number): number {
+  return Number.isNaN(distance) ? 0.8 : 1 / (1 + distance);
+}
+
+/**
+ * Choose among the parse-able ways to read a column: the one closest to the baseline, if it
+ * matches the baseline and clearly beats the runner-up (or the two load the same numbers).
+ */
+function choose(ctx: ReadSession, col: ContractColumn, options: ReadOption[], what: string): ReadOption {
+  const b = baseOf(ctx, col.name);
+  const tried = options.map(
+    (x) =>
+      `${x.label}: ${pct(x.result.rate)} parse, ${figureOf(x.result.profile, b)}${Number.isNaN(x.distance) ? '' : `, distance ${x.distance.toFixed(2)}`}`,
+  );
+  const ok = options
+    .filter((r) => Number.isNaN(r.distance) || r.distance <= ctx.o.maxProfileDistance)
+    .sort((x, y) => (Number.isNaN(x.distance) ? 0 : x.distance) - (Number.isNaN(y.distance) ? 0 : y.distance));
+  const [first, second] = ok;
+  if (!first) {
+    throw new NoAnswer(
+      `${what}: no candidate restores the baseline profile${tried.length ? ` (${tried.join('; ')})` : ' (no candidate parses the values)'}`,
+      false,
+    );
+  }
+  if (second) {
+    const margin = valueScore(first.distance) - valueScore(second.distance);
+    const same =
+      (col.type === 'integer' || col.type === 'number') &&
+      first.result.profile &&
+      second.result.profile &&
+      profileDistance(first.result.profile, second.result.profile) === 0;
+    if (!same && (margin < ctx.o.minMargin || Number.isNaN(first.distance))) {
       throw new NoAnswer(
-        `distribution-shift: a column's values changed meaning (e.g. a unit change); refusing rather than loading it as if nothing happened — ${shift.detail}`,
+        `${what}: ambiguous — ${first.label} and ${second.label} both parse and match the baseline about equally (${tried.join('; ')})`,
+        false,
+      );
+    }
+  }
+  return first;
+}
+
+// -------------------------------------------------------------------------------------------------
+// Phase 3: which source column each contract column is read from
+
+/**
+ * Without a header, names say nothing: each column is read from its old position, which only a
+ * baseline can confirm (the values must still match it), and only if the column count is unchanged.
+ */
+async function mapByPosition(ctx: ReadSession, mapped: readonly ContractColumn[]): Promise<void> {
+  const { spec, baseline } = ctx.input;
+  const { now, expected } = ctx;
+  if (now.length !== expected.length) {
+    throw new NoAnswer(
+      `without a header the source has ${now.length} columns, the spec expects ${expected.length}: cannot map by position`,
+      false,
+    );
+  }
+  if (!baseline)
+    throw new NoAnswer('the header is missing and there is no baseline profile to confirm a positional mapping', false);
+  for (const col of mapped) {
+    const entry = spec.mapping[col.name] ?? {};
+    const i = expected.indexOf(entry.from ?? '');
+    const u = now[i];
+    if (u === undefined)
+      throw new NoAnswer(`${col.name}: its source column "${entry.from}" is not among the expected columns`, false);
+    const map: PatchOp = { op: 'map', column: col.name, from: u };
+    const opts2 = await readOptions(ctx, col, { ...entry, from: u }, [map]);
+    const chosen = choose(ctx, col, opts2, `${col.name} ← ${u} (position ${i})`);
+    ctx.claimed.add(u);
+    ctx.patchOps.push({ column: col.name, ops: [map, ...chosen.ops] });
+    decide(
+      ctx,
+      col.name,
+      valueScore(chosen.distance),
+      `${col.name} ← ${u} (position ${i}, was "${entry.from}"): ${chosen.ops.length ? `${chosen.label} → ` : ''}${pct(chosen.result.rate)} parse, ${figureOf(chosen.result.profile, baseOf(ctx, col.name))}, distance ${chosen.distance.toFixed(2)}`,
+    );
+  }
+}
+
+/** A candidate pairing of a contract column whose source column is gone with a new source column. */
+interface Pair {
+  col: ContractColumn;
+  u: string;
+  /** The best way to read the column from `u`. */
+  option: ReadOption;
+  value: number;
+  name: number;
+  position: number;
+  score: number;
+  /** Values match the baseline, or the name is strong and the values are not far off. */
+  eligible: boolean;
+}
+
+/**
+ * Score every (missing column, new column) pair on values first, then name, then position (a mere
+ * tie-breaker). Pairs whose values do not parse even after healing are left out.
+ */
+async function scorePairs(
+  ctx: ReadSession,
+  missing: readonly ContractColumn[],
+  fresh: readonly string[],
+): Promise<Pair[]> {
+  const { o, now, expected } = ctx;
+  const pairs: Pair[] = [];
+  for (const col of missing) {
+    const entry = ctx.input.spec.mapping[col.name] ?? {};
+    const old = entry.from ?? '';
+    for (const u of fresh) {
+      const map: PatchOp = { op: 'map', column: col.name, from: u };
+      const options = (await readOptions(ctx, col, { ...entry, from: u }, [map])).sort(
+        (x, y) => (Number.isNaN(x.distance) ? 0 : x.distance) - (Number.isNaN(y.distance) ? 0 : y.distance),
+      );
+      const option = options[0];
+      if (!option) continue;
+      const value = valueScore(option.distance);
+      const name = Math.max(nameSimilarity(old, u), nameSimilarity(col.name, u));
+      const position = expected.indexOf(old) === now.indexOf(u) ? 1 : 0;
+      const score = o.valueWeight * value + o.nameWeight * name + o.positionWeight * position;
+      const eligible =
+        (!Number.isNaN(option.distance) && option.distance <= o.maxProfileDistance) ||
+        (name >= o.strongName && (Number.isNaN(option.distance) || option.distance <= 3 * o.maxProfileDistance));
+      pairs.push({ col, u, option, value, name, position, score, eligible });
+    }
+  }
+  return pairs;
+}
+
+function describePair(ctx: ReadSession, p: Pair): string {
+  return `${p.u} (score ${p.score.toFixed(2)}: ${p.option.ops.length ? `${p.option.label}, ` : ''}${figureOf(p.option.result.profile, baseOf(ctx, p.col.name))}${Number.isNaN(p.option.distance) ? '' : `, distance ${p.option.distance.toFixed(2)}`}, name ${p.name.toFixed(2)}${p.position ? ', same position' : ''})`;
+}
+
+/**
+ * Map renamed columns: take the best assignment of new columns to missing ones (sum of pair
+ * scores); each of its pairs must beat the best assignment without it by the margin, else the
+ * pairing is ambiguous and the doctor refuses. Returns the contract columns it mapped.
+ */
+function pairRenamed(ctx: ReadSession, missing: readonly ContractColumn[], pairs: readonly Pair[]): Set<string> {
+  const { o } = ctx;
+  const eligible = pairs.filter((p) => p.eligible).sort((x, y) => y.score - x.score || x.u.localeCompare(y.u));
+  const best = bestAssignment(
+    missing.map((c) => c.name),
+    eligible,
+    undefined,
+  );
+  const done = new Set<string>();
+  for (const p of best.pairs) {
+    const alt = bestAssignment(
+      missing.map((c) => c.name),
+      eligible,
+      p,
+    );
+    const margin = best.score - alt.score;
+    const rivalFor = alt.pairs.find((q) => q.col.name === p.col.name);
+    const rivalOf = alt.pairs.find((q) => q.u === p.u);
+    const runnerUp = [
+      rivalFor ? `${p.col.name} ← ${describePair(ctx, rivalFor)}` : `${p.col.name} unmapped`,
+      ...(rivalOf && rivalOf !== rivalFor ? [`${rivalOf.col.name} ← ${describePair(ctx, rivalOf)}`] : []),
+    ].join(' and ');
+    if (margin < o.minMargin) {
+      throw new NoAnswer(
+        `ambiguous pairing: ${p.col.name} ← ${describePair(ctx, p)} or ${runnerUp} — the best pairing beats the next by ${margin.toFixed(2)} < ${o.minMargin}`,
+        false,
+      );
+    }
+    done.add(p.col.name);
+    ctx.claimed.add(p.u);
+    const map: PatchOp = { op: 'map', column: p.col.name, from: p.u };
+    ctx.patchOps.push({ column: p.col.name, ops: [map, ...p.option.ops] });
+    decide(
+      ctx,
+      p.col.name,
+      Math.min(1, p.score + margin),
+      `${p.col.name} ← ${describePair(ctx, p)}, was "${ctx.input.spec.mapping[p.col.name]?.from}"; next best: ${runnerUp} (margin ${margin.toFixed(2)})`,
+    );
+  }
+  return done;
+}
+
+/**
+ * Contract columns left without a source: an optional one defaults to null (unless that already
+ * failed verification); a required one cannot load. The refusal is fatal when no new column is
+ * left or none parses as its type: then no doctor could map it either.
+ */
+function settleUnpaired(
+  ctx: ReadSession,
+  unpaired: readonly ContractColumn[],
+  pairs: readonly Pair[],
+  fresh: readonly string[],
+): void {
+  for (const col of unpaired) {
+    const old = ctx.input.spec.mapping[col.name]?.from ?? '';
+    const near = pairs
+      .filter((p) => p.col === col)
+      .sort((x, y) => y.score - x.score)
+      .slice(0, 2)
+      .map((p) => describePair(ctx, p));
+    const leftover = fresh.filter((u) => !ctx.claimed.has(u));
+    if (!col.required) {
+      const op: PatchOp = { op: 'default', column: col.name, value: null };
+      if (ctx.bans.columns.get(col.name)?.has(sig([op])))
+        throw new NoAnswer(`${col.name}: defaulting it to null already failed verification`, false);
+      ctx.patchOps.push({ column: col.name, ops: [op] });
+      decide(
+        ctx,
+        col.name,
+        1,
+        `${col.name}: optional, source column "${old}" is gone and no new column matches${near.length ? ` (closest: ${near.join('; ')})` : ''} → default null`,
+      );
+    } else if (!leftover.length || !pairs.some((p) => p.col === col)) {
+      // Nothing to map: no new column at all, or none whose values parse as this column's type even after cleaning.
+      throw new NoAnswer(
+        `required column ${col.name}: source column "${old}" is gone and ${leftover.length ? `no new column (${leftover.join(', ')}) parses as ${col.type}` : 'the source has no new column it could be read from'}`,
         true,
       );
-    }
-    for (const d of drift.differences) {
-      const why = FATAL_KINDS[d.kind];
-      if (why)
-        throw new NoAnswer(
-          `${d.kind}: ${why} — ${d.detail}; a partial or empty file must never replace the table`,
-          true,
-        );
-    }
-    if (!drift.differences.length) throw new NoAnswer('the drift report lists no difference to heal', false);
-
-    // 2. The reader.
-    const reader: Partial<CsvOptions> = {};
-    const isCsv = spec.source.format === 'csv';
-    const expected = spec.source.columns;
-    let summary: SourceSummary | { error: string } = input.source;
-    const overlapWithExpected = (s: SourceSummary) => s.columns.filter((c) => expected.includes(c.name)).length;
-    /** "1461 rows", or "the first 200000 rows" when the probe read only part of the source. */
-    const rowsOf = (s: SourceSummary) => (s.complete ? `${s.rows} rows` : `the first ${s.rows} rows`);
-
-    // The report may classify a file in another encoding as renamed columns (garbled names): the
-    // reader's own complaint about the encoding counts too.
-    const encodingError = 'error' in summary && /encod|unicode/i.test(summary.error);
-    if (kinds.has('encoding-change') || (isCsv && encodingError)) {
-      if (!isCsv) throw new NoAnswer('encoding-change on a non-CSV source: nothing a reader option can change', false);
-      let found: SourceSummary | undefined;
-      const tried: string[] = [];
-      for (const encoding of (['latin-1', 'utf-16', 'utf-8'] as const).filter((e) => e !== spec.source.csv.encoding)) {
-        const s = await probe.summarize({ ...reader, encoding });
-        // The expected names must come back (a UTF-16 file read as latin-1 has the right count of garbled names).
-        const ok =
-          !('error' in s) &&
-          s.rows > 0 &&
-          (overlapWithExpected(s) > 0 || (kinds.has('header-missing') && s.columns.length === expected.length));
-        tried.push(
-          `${encoding}: ${'error' in s ? s.error : `${rowsOf(s)}, ${overlapWithExpected(s)} of ${expected.length} expected names`}`,
-        );
-        if (ok) {
-          reader.encoding = encoding;
-          found = s;
-          break;
-        }
-      }
-      if (!found)
-        throw new NoAnswer(
-          `the source is not ${spec.source.csv.encoding} and no other encoding reads it (${tried.join('; ')})`,
-          false,
-        );
-      summary = found;
-      decide(
-        'encoding',
-        1,
-        `reader: encoding ${reader.encoding} → ${rowsOf(found)}, ${overlapWithExpected(found)} of ${expected.length} expected column names`,
-      );
-    }
-
-    const oneColumn = (s: SourceSummary | { error: string }) =>
-      !('error' in s) && s.columns.length === 1 && expected.length > 1;
-    if (isCsv && (kinds.has('delimiter-change') || (Object.keys(reader).length > 0 && oneColumn(summary)))) {
-      const foundDelim = drift.differences.find((d) => d.kind === 'delimiter-change')?.found;
-      const candidates = [...new Set([...(foundDelim ? [foundDelim] : []), ...o.delimiters])].filter(
-        (d) => d !== spec.source.csv.delimiter,
-      );
-      let best: { delimiter: string; s: SourceSummary; overlap: number } | undefined;
-      const tried: string[] = [];
-      for (const delimiter of candidates) {
-        const s = await probe.summarize({ ...reader, delimiter });
-        if ('error' in s) {
-          tried.push(`${JSON.stringify(delimiter)}: ${s.error}`);
-          continue;
-        }
-        const overlap = overlapWithExpected(s);
-        tried.push(`${JSON.stringify(delimiter)}: ${s.columns.length} columns, ${overlap} expected names`);
-        if (s.columns.length < 2 || s.rows === 0) continue;
-        const better =
-          !best ||
-          overlap > best.overlap ||
-          (overlap === best.overlap &&
-            Math.abs(s.columns.length - expected.length) < Math.abs(best.s.columns.length - expected.length));
-        if (better) best = { delimiter, s, overlap };
-      }
-      if (!best || (best.overlap === 0 && best.s.columns.length !== expected.length)) {
-        throw new NoAnswer(
-          `the delimiter changed and no candidate delimiter gives back the expected columns (${tried.join('; ')})`,
-          false,
-        );
-      }
-      reader.delimiter = best.delimiter;
-      summary = best.s;
-      decide(
-        'delimiter',
-        best.overlap > 0 ? 1 : 0.85,
-        `reader: delimiter ${JSON.stringify(best.delimiter)} → ${best.s.columns.length} columns, ${best.overlap} of ${expected.length} expected names`,
-      );
-    }
-
-    // A header can go missing together with another reader change (the report then names only the
-    // first): no expected name back, as many columns as expected, and names that look like values.
-    const looksHeaderless = (x: SourceSummary | { error: string }) =>
-      !('error' in x) &&
-      overlapWithExpected(x) === 0 &&
-      x.columns.length === expected.length &&
-      x.columns.filter((c) => looksLikeValue(c.name)).length * 2 >= x.columns.length;
-    const headerMissing =
-      isCsv && (kinds.has('header-missing') || (Object.keys(reader).length > 0 && looksHeaderless(summary)));
-    if (headerMissing) {
-      reader.header = false;
-      summary = await probe.summarize(reader);
-      if ('error' in summary) throw new NoAnswer(`the source does not read without a header: ${summary.error}`, false);
-      decide(
-        'header',
-        1,
-        `reader: header=false → ${summary.columns.length} columns, ${rowsOf(summary)} (the first line holds values)`,
-      );
-    }
-
-    if ('error' in summary) summary = await probe.summarize(Object.keys(reader).length ? reader : undefined);
-    if ('error' in summary) throw new NoAnswer(`the source cannot be read: ${summary.error}`, false);
-    const src: SourceSummary = summary;
-    const readerArg = Object.keys(reader).length ? reader : undefined;
-    if (!src.complete) {
-      rationale.push(
-        `probe: parse rates and profiles below are from the first ${src.rows} rows of the source (it has more); verification proves the patch on the whole file`,
-      );
-    }
-    const now = src.columns.map((c) => c.name);
-    const samplesOf = (sourceColumn: string, column?: string): string[] => {
-      const fromSummary = src.columns.find((c) => c.name === sourceColumn)?.samples ?? [];
-      const fromDrift = drift.differences
-        .filter((d) => d.samples && (d.sourceColumn === sourceColumn || (column !== undefined && d.column === column)))
-        .flatMap((d) => d.samples ?? []);
-      return [...new Set([...fromDrift, ...fromSummary])].filter((s) => s !== '***');
-    };
-
-    const patternsOf = (sourceColumn: string) =>
-      src.columns.find((c) => c.name === sourceColumn)?.patterns.map((x) => x.pattern) ?? [];
-
-    // Ways to read `col` through `entry` (from a given source column): as is, else healed.
-    const optionCache = new Map<string, Promise<ReadOption[]>>();
-    async function readOptions(
-      col: ContractColumn,
-      entry: MappingEntry,
-      mapOps: PatchOp[],
-      forceAlternatives = false,
-    ): Promise<ReadOption[]> {
-      const key = JSON.stringify([col.name, entry, mapOps, forceAlternatives]);
-      let p = optionCache.get(key);
-      if (!p) {
-        p = computeReadOptions(col, entry, mapOps, forceAlternatives);
-        optionCache.set(key, p);
-      }
-      return p;
-    }
-
-    async function measure(
-      col: ContractColumn,
-      entry: MappingEntry,
-      ops: PatchOp[],
-      label: string,
-    ): Promise<ReadOption> {
-      const result = await probe.tryColumn(col, entry, readerArg);
-      const b = baseOf(col.name);
-      const distance = b && result.profile ? profileDistance(b, result.profile) : b ? Infinity : NaN;
-      return { ops, entry, result, distance, label };
-    }
-
-    async function computeReadOptions(
-      col: ContractColumn,
-      entry: MappingEntry,
-      mapOps: PatchOp[],
-      forceAlternatives: boolean,
-    ): Promise<ReadOption[]> {
-      const banned = bans.columns.get(col.name);
-      const raw = await measure(col, entry, [], 'as is');
-      const rawBanned = banned?.has(sig([...mapOps])) ?? false;
-      const out: ReadOption[] = [];
-      if (raw.result.rate >= minRate && !rawBanned) {
-        out.push(raw);
-        if (!forceAlternatives) return out;
-      }
-      if (col.type === 'string' || entry.from === undefined) return out;
-      const samples = samplesOf(entry.from, col.name);
-      const candidates: { ops: PatchOp[]; entry: MappingEntry; label: string }[] = [];
-      if (col.type === 'integer' || col.type === 'number') {
-        for (const c of numberCleanings(samples, patternsOf(entry.from))) {
-          const op: PatchOp = {
-            op: 'clean',
-            column: col.name,
-            strip: c.strip,
-            ...(c.replace.length || entry.replace?.length ? { replace: c.replace } : {}),
-          };
-          const e: MappingEntry = {
-            ...entry,
-            strip: c.strip,
-            ...(c.replace.length || entry.replace?.length ? { replace: c.replace } : {}),
-          };
-          candidates.push({ ops: [op], entry: e, label: c.label });
-        }
-      } else if (col.type === 'date' || col.type === 'timestamp') {
-        const current = entry.format ?? col.format;
-        for (const f of o.dateFormats) {
-          if (f === current) continue;
-          const re = formatRegex(f);
-          if (![...samples, ...patternsOf(entry.from)].some((s) => re.test(s.trim()))) continue;
-          candidates.push({
-            ops: [{ op: 'format', column: col.name, format: f }],
-            entry: { ...entry, format: f },
-            label: `format ${f}`,
-          });
-        }
-      } else if (col.type === 'boolean') {
-        const words = booleanWords(samples);
-        if (words) {
-          candidates.push({
-            ops: [{ op: 'booleans', column: col.name, ...words }],
-            entry: { ...entry, ...words },
-            label: `booleans true=${words.trueValues.join('/')} false=${words.falseValues.join('/')}`,
-          });
-        }
-      }
-      for (const c of candidates) {
-        if (banned?.has(sig([...mapOps, ...c.ops]))) continue;
-        const m = await measure(col, c.entry, c.ops, c.label);
-        if (m.result.rate >= minRate) out.push(m);
-      }
-      return out;
-    }
-
-    /** Value evidence in (0, 1]; 0.5 (neutral) when there is no baseline to compare with. */
-    const valueScore = (distance: number) => (Number.isNaN(distance) ? 0.5 : 1 / (1 + distance));
-    /** Confidence of a format fix: its value evidence; without a baseline, a unique candidate that parses reaches the default bar. */
-    const formatConfidence = (distance: number) => (Number.isNaN(distance) ? 0.8 : 1 / (1 + distance));
-    const matches = (r: ReadOption) => Number.isNaN(r.distance) || r.distance <= o.maxProfileDistance;
-
-    /**
-     * Choose among the parse-able ways to read a column: the one closest to the baseline, if it
-     * matches the baseline and clearly beats the runner-up (or the two load the same numbers).
-     */
-    function choose(col: ContractColumn, options: ReadOption[], what: string): ReadOption {
-      const b = baseOf(col.name);
-      const tried = options.map(
-        (x) =>
-          `${x.label}: ${pct(x.result.rate)} parse, ${figureOf(x.result.profile, b)}${Number.isNaN(x.distance) ? '' : `, distance ${x.distance.toFixed(2)}`}`,
-      );
-      const ok = options
-        .filter(matches)
-        .sort((x, y) => (Number.isNaN(x.distance) ? 0 : x.distance) - (Number.isNaN(y.distance) ? 0 : y.distance));
-      const [first, second] = ok;
-      if (!first) {
-        throw new NoAnswer(
-          `${what}: no candidate restores the baseline profile${tried.length ? ` (${tried.join('; ')})` : ' (no candidate parses the values)'}`,
-          false,
-        );
-      }
-      if (second) {
-        const margin = valueScore(first.distance) - valueScore(second.distance);
-        const same =
-          (col.type === 'integer' || col.type === 'number') &&
-          first.result.profile &&
-          second.result.profile &&
-          profileDistance(first.result.profile, second.result.profile) === 0;
-        if (!same && (margin < o.minMargin || Number.isNaN(first.distance))) {
-          throw new NoAnswer(
-            `${what}: ambiguous — ${first.label} and ${second.label} both parse and match the baseline about equally (${tried.join('; ')})`,
-            false,
-          );
-        }
-      }
-      return first;
-    }
-
-    const patchOps: { column: string; ops: PatchOp[] }[] = [];
-    const claimed = new Set<string>();
-    const oldPos = (c: string) => expected.indexOf(c);
-
-    // 3. Which source column each contract column is read from.
-    const mapped = spec.contract.columns.filter(
-      (c) => spec.mapping[c.name]?.from !== undefined && spec.mapping[c.name]?.expr === undefined,
-    );
-    if (headerMissing) {
-      if (now.length !== expected.length) {
-        throw new NoAnswer(
-          `without a header the source has ${now.length} columns, the spec expects ${expected.length}: cannot map by position`,
-          false,
-        );
-      }
-      if (!baseline)
-        throw new NoAnswer(
-          'the header is missing and there is no baseline profile to confirm a positional mapping',
-          false,
-        );
-      for (const col of mapped) {
-        const entry = spec.mapping[col.name] ?? {};
-        const i = oldPos(entry.from ?? '');
-        const u = now[i];
-        if (u === undefined)
-          throw new NoAnswer(`${col.name}: its source column "${entry.from}" is not among the expected columns`, false);
-        const map: PatchOp = { op: 'map', column: col.name, from: u };
-        const opts2 = await readOptions(col, { ...entry, from: u }, [map]);
-        const chosen = choose(col, opts2, `${col.name} ← ${u} (position ${i})`);
-        claimed.add(u);
-        patchOps.push({ column: col.name, ops: [map, ...chosen.ops] });
-        decide(
-          col.name,
-          valueScore(chosen.distance),
-          `${col.name} ← ${u} (position ${i}, was "${entry.from}"): ${chosen.ops.length ? `${chosen.label} → ` : ''}${pct(chosen.result.rate)} parse, ${figureOf(chosen.result.profile, baseOf(col.name))}, distance ${chosen.distance.toFixed(2)}`,
-        );
-      }
     } else {
-      const kept = mapped.filter((c) => now.includes(spec.mapping[c.name]?.from ?? ''));
-      const missing = mapped.filter((c) => !now.includes(spec.mapping[c.name]?.from ?? ''));
-      for (const c of kept) claimed.add(spec.mapping[c.name]?.from ?? '');
-      const fresh = now.filter((c) => !expected.includes(c) && !claimed.has(c));
-
-      interface Pair {
-        col: ContractColumn;
-        u: string;
-        option: ReadOption;
-        value: number;
-        name: number;
-        position: number;
-        score: number;
-        eligible: boolean;
-      }
-      const pairs: Pair[] = [];
-      for (const col of missing) {
-        const entry = spec.mapping[col.name] ?? {};
-        const old = entry.from ?? '';
-        for (const u of fresh) {
-          const map: PatchOp = { op: 'map', column: col.name, from: u };
-          const options = (await readOptions(col, { ...entry, from: u }, [map])).sort(
-            (x, y) => (Number.isNaN(x.distance) ? 0 : x.distance) - (Number.isNaN(y.distance) ? 0 : y.distance),
-          );
-          const option = options[0];
-          if (!option) continue;
-          const value = valueScore(option.distance);
-          const name = Math.max(nameSimilarity(old, u), nameSimilarity(col.name, u));
-          const position = oldPos(old) === now.indexOf(u) ? 1 : 0;
-          const score = o.valueWeight * value + o.nameWeight * name + o.positionWeight * position;
-          const eligible =
-            (!Number.isNaN(option.distance) && option.distance <= o.maxProfileDistance) ||
-            (name >= o.strongName && (Number.isNaN(option.distance) || option.distance <= 3 * o.maxProfileDistance));
-          pairs.push({ col, u, option, value, name, position, score, eligible });
-        }
-      }
-      const describePair = (p: Pair) =>
-        `${p.u} (score ${p.score.toFixed(2)}: ${p.option.ops.length ? `${p.option.label}, ` : ''}${figureOf(p.option.result.profile, baseOf(p.col.name))}${Number.isNaN(p.option.distance) ? '' : `, distance ${p.option.distance.toFixed(2)}`}, name ${p.name.toFixed(2)}${p.position ? ', same position' : ''})`;
-
-      // The best assignment of new columns to missing ones (sum of pair scores); each of its pairs
-      // must beat the best assignment without it by the margin, else the pairing is ambiguous.
-      const eligible = pairs.filter((p) => p.eligible).sort((x, y) => y.score - x.score || x.u.localeCompare(y.u));
-      const best = bestAssignment(
-        missing.map((c) => c.name),
-        eligible,
-        undefined,
-      );
-      const done = new Set<string>();
-      for (const p of best.pairs) {
-        const alt = bestAssignment(
-          missing.map((c) => c.name),
-          eligible,
-          p,
-        );
-        const margin = best.score - alt.score;
-        const rivalFor = alt.pairs.find((q) => q.col.name === p.col.name);
-        const rivalOf = alt.pairs.find((q) => q.u === p.u);
-        const runnerUp = [
-          rivalFor ? `${p.col.name} ← ${describePair(rivalFor)}` : `${p.col.name} unmapped`,
-          ...(rivalOf && rivalOf !== rivalFor ? [`${rivalOf.col.name} ← ${describePair(rivalOf)}`] : []),
-        ].join(' and ');
-        if (margin < o.minMargin) {
-          throw new NoAnswer(
-            `ambiguous pairing: ${p.col.name} ← ${describePair(p)} or ${runnerUp} — the best pairing beats the next by ${margin.toFixed(2)} < ${o.minMargin}`,
-            false,
-          );
-        }
-        done.add(p.col.name);
-        claimed.add(p.u);
-        const map: PatchOp = { op: 'map', column: p.col.name, from: p.u };
-        patchOps.push({ column: p.col.name, ops: [map, ...p.option.ops] });
-        decide(
-          p.col.name,
-          Math.min(1, p.score + margin),
-          `${p.col.name} ← ${describePair(p)}, was "${spec.mapping[p.col.name]?.from}"; next best: ${runnerUp} (margin ${margin.toFixed(2)})`,
-        );
-      }
-      const unpaired = missing.filter((c) => !done.has(c.name));
-      for (const col of unpaired) {
-        const old = spec.mapping[col.name]?.from ?? '';
-        const near = pairs
-          .filter((p) => p.col === col)
-          .sort((x, y) => y.score - x.score)
-          .slice(0, 2)
-          .map(describePair);
-        const leftover = fresh.filter((u) => !claimed.has(u));
-        if (!col.required) {
-          const op: PatchOp = { op: 'default', column: col.name, value: null };
-          if (bans.columns.get(col.name)?.has(sig([op])))
-            throw new NoAnswer(`${col.name}: defaulting it to null already failed verification`, false);
-          patchOps.push({ column: col.name, ops: [op] });
-          decide(
-            col.name,
-            1,
-            `${col.name}: optional, source column "${old}" is gone and no new column matches${near.length ? ` (closest: ${near.join('; ')})` : ''} → default null`,
-          );
-        } else if (!leftover.length || !pairs.some((p) => p.col === col)) {
-          // Nothing to map: no new column at all, or none whose values parse as this column's type even after cleaning.
-          throw new NoAnswer(
-            `required column ${col.name}: source column "${old}" is gone and ${leftover.length ? `no new column (${leftover.join(', ')}) parses as ${col.type}` : 'the source has no new column it could be read from'}`,
-            true,
-          );
-        } else {
-          throw new NoAnswer(
-            `required column ${col.name}: source column "${old}" is gone and no new column matches its values or name (closest: ${near.join('; ')})`,
-            false,
-          );
-        }
-      }
-
-      // 4. Columns read as before must still parse. When the report is only about values, the load
-      // already checked every column and named the failing ones; otherwise nothing was checked yet.
-      const valuesChecked = [...kinds].every((k) => k === 'format-change' || k === 'type-change');
-      const named = new Set(drift.differences.flatMap((d) => (d.column ? [d.column] : [])));
-      for (const col of kept) {
-        const entry = spec.mapping[col.name] ?? {};
-        const banned = bans.columns.get(col.name)?.has(sig([])) ?? false;
-        if (!banned && (col.type === 'string' || (valuesChecked && !named.has(col.name)))) continue;
-        const raw = await probe.tryColumn(col, entry, readerArg);
-        if (raw.rate >= minRate && !banned) continue;
-        const options = await readOptions(col, entry, [], banned);
-        const what = `${col.name} (source "${entry.from}", ${pct(raw.rate)} parse as ${col.type}${(entry.format ?? col.format) ? ` ${entry.format ?? col.format}` : ''})`;
-        if (!options.length) {
-          const samples = samplesOf(entry.from ?? '', col.name);
-          const never =
-            col.type !== 'string' &&
-            col.type !== 'boolean' &&
-            samples.length > 0 &&
-            samples.every((s) => !/\d/.test(s));
-          const epoch =
-            (col.type === 'date' || col.type === 'timestamp') &&
-            samples.length > 0 &&
-            samples.every((s) => /^\d{9,13}$/.test(s.trim()));
-          throw new NoAnswer(
-            `${what}: ${epoch ? 'values look like epoch seconds, which no strptime format expresses' : never ? 'the values hold no digits at all: nothing could parse them' : 'no cleaning or format makes the values parse'}${
-              samples.length
-                ? ` (e.g. ${samples
-                    .slice(0, 3)
-                    .map((s) => JSON.stringify(s))
-                    .join(', ')})`
-                : ''
-            }`,
-            never,
-          );
-        }
-        const chosen = choose(col, options, what);
-        patchOps.push({ column: col.name, ops: chosen.ops });
-        decide(
-          col.name,
-          formatConfidence(chosen.distance),
-          `${col.name}: ${chosen.label} → ${pct(chosen.result.rate)} parse, ${figureOf(chosen.result.profile, baseOf(col.name))}${Number.isNaN(chosen.distance) ? ' (no baseline)' : `, distance ${chosen.distance.toFixed(2)}`}`,
-        );
-      }
-    }
-
-    // 5. New columns nobody reads, and the new shape.
-    const ignoreOps: PatchOp[] = [];
-    for (const c of now) {
-      if (claimed.has(c) || spec.source.ignore.includes(c) || (!headerMissing && expected.includes(c))) continue;
-      ignoreOps.push({ op: 'ignore', sourceColumn: c });
-      rationale.push(`ignore new source column "${c}" (no contract column reads it)`);
-    }
-    const order = new Map(spec.contract.columns.map((c, i) => [c.name, i]));
-    const patch: Patch = [
-      ...(readerArg ? [{ op: 'reader' as const, ...reader }] : []),
-      ...patchOps.sort((a, b) => (order.get(a.column) ?? 0) - (order.get(b.column) ?? 0)).flatMap((p) => p.ops),
-      ...ignoreOps,
-      { op: 'shape', columns: now },
-    ];
-    rationale.push(`shape: the source columns are now ${now.join(', ')}`);
-
-    const same = bans.patches.find((b) => b.sig === JSON.stringify(patch));
-    if (same)
       throw new NoAnswer(
-        `my best patch is the one attempt ${same.attempt} already tried, and it failed (${same.error}); no other candidate is left`,
-        false,
-      );
-
-    const confidence = decisions.length ? Math.min(...decisions.map((d) => d.confidence)) : 1;
-    if (confidence < o.minConfidence) {
-      const weakest = decisions
-        .filter((d) => d.confidence < o.minConfidence)
-        .map((d) => `${d.what} ${d.confidence.toFixed(2)}`);
-      throw new NoAnswer(
-        `not confident enough (${weakest.join(', ')} < ${o.minConfidence}): ${rationale.join(' | ')}`,
+        `required column ${col.name}: source column "${old}" is gone and no new column matches its values or name (closest: ${near.join('; ')})`,
         false,
       );
     }
-    return { kind: 'patch', doctor: 'rules', patch, confidence: Math.round(confidence * 1000) / 1000, rationale };
   }
+}
+
+// -------------------------------------------------------------------------------------------------
+// Phase 4: formats
+
+/**
+ * Columns read as before must still parse (number formats, date formats, boolean words). When the
+ * report is only about values, the load already checked every column and named the failing ones;
+ * otherwise nothing was checked yet. A column whose reading already failed verification is
+ * re-examined even if it parses.
+ */
+async function fixFormats(ctx: ReadSession, kept: readonly ContractColumn[]): Promise<void> {
+  const { spec, drift } = ctx.input;
+  const valuesChecked = [...ctx.kinds].every((k) => k === 'format-change' || k === 'type-change');
+  const named = new Set(drift.differences.flatMap((d) => (d.column ? [d.column] : [])));
+  for (const col of kept) {
+    const entry = spec.mapping[col.name] ?? {};
+    const banned = ctx.bans.columns.get(col.name)?.has(sig([])) ?? false;
+    if (!banned && (col.type === 'string' || (valuesChecked && !named.has(col.name)))) continue;
+    const raw = await ctx.probe.tryColumn(col, entry, ctx.readerArg);
+    if (raw.rate >= ctx.minRate && !banned) continue;
+    const options = await readOptions(ctx, col, entry, [], banned);
+    const what = `${col.name} (source "${entry.from}", ${pct(raw.rate)} parse as ${col.type}${(entry.format ?? col.format) ? ` ${entry.format ?? col.format}` : ''})`;
+    if (!options.length) throw unparseable(ctx, col, entry, what);
+    const chosen = choose(ctx, col, options, what);
+    ctx.patchOps.push({ column: col.name, ops: chosen.ops });
+    decide(
+      ctx,
+      col.name,
+      formatConfidence(chosen.distance),
+      `${col.name}: ${chosen.label} → ${pct(chosen.result.rate)} parse, ${figureOf(chosen.result.profile, baseOf(ctx, col.name))}${Number.isNaN(chosen.distance) ? ' (no baseline)' : `, distance ${chosen.distance.toFixed(2)}`}`,
+    );
+  }
+}
+
+/**
+ * The refusal for a column no healing makes parse, naming why when the samples show it: epoch
+ * numbers (no strptime format expresses them) or no digits at all (fatal: nothing could parse them).
+ */
+function unparseable(ctx: ReadSession, col: ContractColumn, entry: MappingEntry, what: string): NoAnswer {
+  const samples = samplesOf(ctx, entry.from ?? '', col.name);
+  const never =
+    col.type !== 'string' && col.type !== 'boolean' && samples.length > 0 && samples.every((s) => !/\d/.test(s));
+  const epoch =
+    (col.type === 'date' || col.type === 'timestamp') &&
+    samples.length > 0 &&
+    samples.every((s) => /^\d{9,13}$/.test(s.trim()));
+  return new NoAnswer(
+    `${what}: ${epoch ? 'values look like epoch seconds, which no strptime format expresses' : never ? 'the values hold no digits at all: nothing could parse them' : 'no cleaning or format makes the values parse'}${
+      samples.length
+        ? ` (e.g. ${samples
+            .slice(0, 3)
+            .map((s) => JSON.stringify(s))
+            .join(', ')})`
+        : ''
+    }`,
+    never,
+  );
+}
+
+// -------------------------------------------------------------------------------------------------
+// Phase 5: ignores, shape, and the answer
+
+/**
+ * Ignore new columns nobody reads and pin the new shape, then answer only with a patch that was not
+ * already tried and failed, and whose weakest decision reaches the confidence bar.
+ */
+function pinShape(ctx: ReadSession): Diagnosis {
+  const { spec } = ctx.input;
+  const { o, now, rationale, decisions } = ctx;
+  const ignoreOps: PatchOp[] = [];
+  for (const c of now) {
+    if (ctx.claimed.has(c) || spec.source.ignore.includes(c) || (!ctx.headerMissing && ctx.expected.includes(c)))
+      continue;
+    ignoreOps.push({ op: 'ignore', sourceColumn: c });
+    rationale.push(`ignore new source column "${c}" (no contract column reads it)`);
+  }
+  const order = new Map(spec.contract.columns.map((c, i) => [c.name, i]));
+  const patch: Patch = [
+    ...(ctx.readerArg ? [{ op: 'reader' as const, ...ctx.reader }] : []),
+    ...ctx.patchOps.sort((a, b) => (order.get(a.column) ?? 0) - (order.get(b.column) ?? 0)).flatMap((p) => p.ops),
+    ...ignoreOps,
+    { op: 'shape', columns: now },
+  ];
+  rationale.push(`shape: the source columns are now ${now.join(', ')}`);
+
+  const same = ctx.bans.patches.find((b) => b.sig === JSON.stringify(patch));
+  if (same)
+    throw new NoAnswer(
+      `my best patch is the one attempt ${same.attempt} already tried, and it failed (${same.error}); no other candidate is left`,
+      false,
+    );
+
+  const confidence = decisions.length ? Math.min(...decisions.map((d) => d.confidence)) : 1;
+  if (confidence < o.minConfidence) {
+    const weakest = decisions
+      .filter((d) => d.confidence < o.minConfidence)
+      .map((d) => `${d.what} ${d.confidence.toFixed(2)}`);
+    throw new NoAnswer(
+      `not confident enough (${weakest.join(', ')} < ${o.minConfidence}): ${rationale.join(' | ')}`,
+      false,
+    );
+  }
+  return { kind: 'patch', doctor: 'rules', patch, confidence: Math.round(confidence * 1000) / 1000, rationale };
 }

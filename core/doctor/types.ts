@@ -5,7 +5,7 @@
  */
 import type { Patch } from '../../common/patch';
 import type { ContractColumn, CsvOptions, MappingEntry, PipelineSpec } from '../../common/spec';
-import type { DriftReport, VerificationReport } from '../../common/types';
+import type { DriftReport, PreviousAttempt } from '../../common/types';
 import type { ColumnProfile, TableProfile } from '../etl/profile';
 
 /** What one source column (read as text) looks like. Bounded: a few clipped samples, top patterns. */
@@ -64,16 +64,8 @@ export interface SourceProbe {
   tryColumn(column: ContractColumn, entry: MappingEntry, reader?: Partial<CsvOptions>): Promise<ProbeResult>;
 }
 
-/** A previous attempt of this episode, fed back to the doctor ("your fix, and why it failed"). */
-export interface PreviousAttempt {
-  attempt: number;
-  doctor: string;
-  patch: Patch | null;
-  /** The verification report when the patch was verified and failed. */
-  report: VerificationReport | null;
-  /** Why the attempt failed, one line (a failed check, a parse error of a model's answer, …). */
-  error: string;
-}
+// Workflows build it from their attempt records: common/ owns it.
+export type { PreviousAttempt } from '../../common/types';
 
 export interface DiagnoseInput {
   spec: PipelineSpec;

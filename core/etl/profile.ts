@@ -3,37 +3,9 @@ import type { DuckDBConnection } from '@duckdb/node-api';
 import type { ColumnType, ContractColumn, PipelineSpec } from '../../common/spec';
 import { ident, queryOne, queryRows } from '../../lib/duckdb';
 
-export interface ColumnProfile {
-  name: string;
-  type: ColumnType;
-  count: number;
-  nullRate: number;
-  distinct: number;
-  distinctRatio: number;
-  min: number | string | null;
-  max: number | string | null;
-  /** Numbers as they are; dates and timestamps as days since 1970-01-01. */
-  mean: number | null;
-  median: number | null;
-  stddev: number | null;
-  length: { min: number; max: number; mean: number } | null;
-  /** Distinct months and days of month (dates and timestamps). */
-  dateParts?: { months: number; days: number } | null;
-  /** Shape classes of values (letters -> a, digits -> 9, runs collapsed), most common first. */
-  patterns: { pattern: string; share: number }[];
-  /** Most common values with their share, for low-cardinality columns (≤ 50 distinct). */
-  topValues: { value: string; share: number }[] | null;
-}
-
-export interface TableProfile {
-  rows: number;
-  columns: ColumnProfile[];
-  /**
-   * Columns the load's files were split by (declared, or found disjoint across them): a later load
-   * — one file of such a source, a batch — is not judged on their mix or range either.
-   */
-  partitionKeys?: string[];
-}
+// The profile types are data contracts (stored as baselines, passed between activities): common/ owns them.
+export type { ColumnProfile, TableProfile } from '../../common/types';
+import type { ColumnProfile, TableProfile } from '../../common/types';
 
 const NUMERIC: ReadonlySet<ColumnType> = new Set(['integer', 'number']);
 const ORDERED: ReadonlySet<ColumnType> = new Set(['integer', 'number', 'date', 'timestamp']);

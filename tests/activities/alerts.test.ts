@@ -15,7 +15,7 @@ import {
   parseRetryAfter,
   type AlertDeps,
 } from '../../integrations/alerts';
-import { readAlertLog } from '../../activities/metrics';
+import { readAlertLog } from '../../store/runs';
 import { asActivityFailure, NotificationFailedError } from '../../common/errors';
 import type { EpisodeNotice } from '../../common/types';
 import { startFakeSlack, type FakeSlack } from '../helpers/fake-slack';

@@ -42,7 +42,7 @@ import type {
   SourceSummary,
 } from '../../core/doctor/types';
 import { inferSpec } from '../../core/spec/infer';
-import { DoctorAnswerInvalidError, HealError, SchemaDriftError } from '../../common/errors';
+import { asActivityFailure, DoctorAnswerInvalidError, type HealError, SchemaDriftError } from '../../common/errors';
 import { applyPatch, type Patch } from '../../common/patch';
 import type { PipelineSpec } from '../../common/spec';
 import type { DriftReport, VerificationReport } from '../../common/types';
@@ -535,16 +535,18 @@ describe('forbidden expressions are rejected by the LLM doctor (not silently acc
 });
 
 // ---------------------------------------------------------------------------------------------
-// transport failures: plain retryable errors (Temporal's retry policy backs off)
+// transport failures: retryable domain errors (Temporal's retry policy backs off); at the activity
+// boundary they become retryable ApplicationFailures of the error table's types
 
-describe('transient API errors are retryable plain errors', () => {
+describe('transient API errors are retryable', () => {
   test('a 429 with Retry-After, then success on the next call', async () => {
     fake.enqueue({ status: 429, headers: { 'retry-after': '7' } }, { content: patchAnswer(RIGHT) });
     const dr = doctor();
     const err = await failure(dr.diagnose(input(), stubProbe()));
     expect(err).toBeInstanceOf(LlmUnavailableError);
-    expect(err).not.toBeInstanceOf(HealError);
-    expect(err).not.toBeInstanceOf(ApplicationFailure);
+    expect((err as HealError).nonRetryable).toBe(false);
+    const crossing = asActivityFailure(err) as ApplicationFailure;
+    expect([crossing.type, crossing.nonRetryable]).toEqual(['LlmUnavailable', false]);
     expect(err.message).toMatch(/429/);
     expect(err.message).toMatch(/Retry-After: 7/);
     expect((err as LlmUnavailableError).retryAfterMs).toBe(7000);
@@ -558,7 +560,7 @@ describe('transient API errors are retryable plain errors', () => {
     fake.enqueue({ status: 500 });
     const err = await failure(doctor().diagnose(input(), stubProbe()));
     expect(err).toBeInstanceOf(LlmUnavailableError);
-    expect(err).not.toBeInstanceOf(HealError);
+    expect((err as HealError).nonRetryable).toBe(false);
     expect(err.message).toMatch(/500/);
     expect(fake.requests).toHaveLength(1);
   });
@@ -600,16 +602,16 @@ describe('transient API errors are retryable plain errors', () => {
     expect(err.message).toMatch(/not a chat completion/);
   });
 
-  test('a 401 is not retryable: a non-retryable ApplicationFailure', async () => {
+  test('a 401 is not retryable: a non-retryable ApplicationFailure at the activity boundary', async () => {
     fake.enqueue({
       status: 401,
       body: { error: { message: 'Incorrect API key provided: bad', type: 'invalid_request_error' } },
     });
-    const err = await failure(doctor().diagnose(input(), stubProbe()));
+    const err = asActivityFailure(await failure(doctor().diagnose(input(), stubProbe())));
     expect(err).toBeInstanceOf(ApplicationFailure);
     expect((err as ApplicationFailure).type).toBe(LLM_REQUEST_REJECTED);
     expect((err as ApplicationFailure).nonRetryable).toBe(true);
-    expect(err.message).toMatch(/401/);
+    expect((err as Error).message).toMatch(/401/);
   });
 });
 

@@ -6,7 +6,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { SpecStore } from '../../store/spec-store';
-import { appendLine, ensureDir, writeFileAtomic } from '../../store/layout';
+import { appendLine, ensureDir, writeFileAtomic } from '../../lib/atomic-files';
 import { StateUnwritableError } from '../../common/errors';
 import { initPipeline, tableRows, tempDir, testConfig } from '../helpers/fixtures';
 import { useDevEnv } from '../helpers/temporal';

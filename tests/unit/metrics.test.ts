@@ -4,7 +4,8 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { createMetricsActivities, readPrices, readRunRecords } from '../../activities/metrics';
+import { createMetricsActivities } from '../../activities/metrics';
+import { readPrices, readRunRecords } from '../../store/runs';
 import { computeMetrics, DEFAULT_PRICES, percentile, priceOf, renderPrometheus } from '../../core/metrics-model';
 import { tempDir } from '../helpers/fixtures';
 import { record, seedAlertLog, seedRunRecords } from '../helpers/metrics-seed';
