@@ -19,13 +19,32 @@ import { compileExpression } from '../core/etl/expression';
 import { createLlmDoctor, LlmUnavailableError } from '../core/doctor/llm';
 import { createSourceProbe, PROBE_STAGE_ROWS } from '../core/doctor/probe';
 import { createRulesDoctor } from '../core/doctor/rules';
-import type { Diagnosis, Doctor, DoctorName, PreviousAttempt, SourceProbe } from '../core/doctor/types';
+import type { Doctor, DoctorName, PreviousAttempt, SourceProbe } from '../core/doctor/types';
 import { resolveSourceFiles } from '../core/etl/source';
 import { readBaseline } from '../store/profiles';
 import { driftSignature, FixMemory, type RememberOutcome } from '../store/memory';
 import type { SpecStore } from '../store/spec-store';
 import { verifiedLoads, verifyCandidate } from '../core/spec/verify';
 import { sourceFingerprint } from '../core/etl/files';
+import type {
+  DiagnoseInput,
+  DiagnoseResult,
+  ProposePatchInput,
+  VerifyPatchInput,
+  RememberFixInput,
+  RememberFixResult,
+  ApplyVersionInput,
+} from '../common/contracts';
+// The contracts are common/'s (one owner); re-exported for the callers that import them from here.
+export type {
+  DiagnoseInput,
+  DiagnoseResult,
+  ProposePatchInput,
+  VerifyPatchInput,
+  RememberFixInput,
+  RememberFixResult,
+  ApplyVersionInput,
+};
 
 export interface HealingDeps {
   config: Pick<HealConfig, 'home' | 'allowedRoots' | 'duckdbMemoryLimit' | 'duckdbThreads'> &
@@ -33,83 +52,6 @@ export interface HealingDeps {
   store: SpecStore;
   /** Doctors, tried in order until one answers. @default rules, then the LLM when configured */
   doctors?: Doctor[];
-}
-
-export interface DiagnoseInput {
-  pipeline: string;
-  specVersion: number;
-  drift: DriftReport;
-  /** The drifted source (path or glob). */
-  source: string;
-  /** Earlier attempts of this episode, oldest first. */
-  previous: PreviousAttempt[];
-  /**
-   * A many-file source may end partial: a drifted file with no confident fix is set aside (in
-   * `setAside`) while the others are healed. Without it one such file ends the diagnosis. @default false
-   */
-  allowPartial?: boolean;
-}
-
-export type DiagnoseResult = Extract<Diagnosis, { kind: 'patch' }> & {
-  /** Drifted files of a many-file source with no confident fix, set aside (only with `allowPartial`). */
-  setAside?: FileNote[];
-};
-
-export interface ProposePatchInput {
-  pipeline: string;
-  /** The version the patch applies to. */
-  baseVersion: number;
-  patch: Patch;
-  doctor: string;
-  rationale: string[];
-  episodeId: string;
-  attempt: number;
-}
-
-export interface VerifyPatchInput {
-  pipeline: string;
-  candidateVersion: number;
-  source: string;
-  episodeId: string;
-  attempt: number;
-  /** The files to prove it on (those the drift was found in). @default the files `source` matches */
-  files?: string[];
-  /** Files set aside: not loaded. @default [] */
-  exclude?: string[];
-  /** A file over its quarantine budget is set aside instead of failing the candidate. @default false */
-  allowPartial?: boolean;
-  /** The patch that made the candidate (a fix of some files is judged against the others). */
-  patch?: Patch;
-  /**
-   * The candidate is for one partition of a larger source: compare with these other partitions,
-   * read with `version` (the version they fit), not with the baseline of the whole.
-   */
-  peers?: { version: number; files: string[] };
-}
-
-export interface RememberFixInput {
-  pipeline: string;
-  /** The drift that was healed (its signature is the memory key). */
-  drift: DriftReport;
-  /** The version that drifted (the patch applies to it). */
-  baseVersion: number;
-  /** The verified, applied patch. */
-  patch: Patch;
-  /** The doctor that found it; "memory" records a hit instead of a new fix. */
-  doctor: string;
-  episodeId: string;
-}
-
-export interface RememberFixResult {
-  signature: string;
-  outcome: RememberOutcome;
-}
-
-export interface ApplyVersionInput {
-  pipeline: string;
-  version: number;
-  episodeId: string;
-  reason: string;
 }
 
 /** Table of a verification scratch file holding the candidate's typed rows. */

@@ -29,6 +29,9 @@ import {
 import { createPartitionActivities } from './partitions';
 import { readBaseline, saveLoadProfile } from '../store/profiles';
 import { specStoreFor } from '../store/spec-store';
+import type { GetPipelineInput, PipelineInfo, LoadSourceInput } from '../common/contracts';
+// The contracts are common/'s (one owner); re-exported for the callers that import them from here.
+export type { GetPipelineInput, PipelineInfo, LoadSourceInput };
 
 /** What activities need from the outside world. */
 export interface ActivityDeps {
@@ -53,43 +56,6 @@ export interface ActivityDeps {
   github?: Omit<GitHubDeps, 'config'>;
   /** Doctors tried in order. @default rules, then the LLM when OPENAI_BASE_URL or OPENAI_API_KEY is set */
   doctors?: Doctor[];
-}
-
-export interface GetPipelineInput {
-  pipeline: string;
-}
-
-export interface PipelineInfo {
-  pipeline: string;
-  table: string;
-  warehouse: string;
-  specVersion: number;
-  maxAttempts: number;
-  mode: 'auto' | 'review';
-  /** In `review` mode, how long an episode waits for a decision (ms). */
-  approvalTimeoutMs: number;
-  source: string;
-  /** How the table is written. */
-  loadMode: 'replace' | 'append' | 'merge';
-  /** A many-file run with files that cannot be loaded, in `replace` mode (see `target.partial`). */
-  partial: 'refuse' | 'load-and-flag';
-}
-
-export interface LoadSourceInput {
-  pipeline: string;
-  /** Spec version to load with (the workflow pins it, so a retry loads with the same one). */
-  specVersion: number;
-  /** Overrides the spec's source path for this run. */
-  source?: string;
-  /** Id of this load (the workflow id): quarantine rows and the load record are keyed by it. */
-  runId: string;
-  /** Files of a many-file source not to load (set aside by the run). @default [] */
-  exclude?: string[];
-  /**
-   * The run may end partial: a file over its quarantine budget is set aside instead of failing the
-   * load (see `target.partial`). @default false
-   */
-  allowPartial?: boolean;
 }
 
 /** Run `fn` in an activity, heartbeating while it works; outside an activity just run it. */

@@ -30,73 +30,27 @@ import { tableColumnsDdl } from '../core/etl/sql';
 import { removeStaleScratch } from './healing';
 import { readBaseline, saveLoadProfile } from '../store/profiles';
 import type { SpecStore } from '../store/spec-store';
+import type {
+  ListPartitionsInput,
+  ListPartitionsResult,
+  LoadPartitionInput,
+  PartitionLoad,
+  MergePartitionsInput,
+  MergePartitionsResult,
+} from '../common/contracts';
+// The contracts are common/'s (one owner); re-exported for the callers that import them from here.
+export type {
+  ListPartitionsInput,
+  ListPartitionsResult,
+  LoadPartitionInput,
+  PartitionLoad,
+  MergePartitionsInput,
+  MergePartitionsResult,
+};
 
 export interface PartitionDeps {
   config: Pick<HealConfig, 'home' | 'warehouse' | 'allowedRoots' | 'duckdbMemoryLimit' | 'duckdbThreads'>;
   store: SpecStore;
-}
-
-export interface ListPartitionsInput {
-  pipeline: string;
-  /** A glob, or a directory (its files with the spec's format extension). @default the spec's source */
-  source?: string;
-}
-
-export interface ListPartitionsResult {
-  /** Real paths of the partition files to load, sorted. */
-  files: string[];
-  /** `append`/`merge`: files whose content an earlier run loaded (not loaded again). */
-  skipped?: string[];
-  /** `append`/`merge`: each file's content key (recorded by the merge). */
-  keys?: Record<string, string>;
-}
-
-export interface LoadPartitionInput {
-  pipeline: string;
-  specVersion: number;
-  /** The partition's file. */
-  file: string;
-  /** Position of the partition (names its DuckDB file). */
-  index: number;
-  /** Id of the partitioned run (the parent workflow id): names the staging directory. */
-  runId: string;
-  /** Id of this load (idempotency key inside the partition file). */
-  loadId: string;
-}
-
-export interface PartitionLoad {
-  index: number;
-  file: string;
-  /** The partition's DuckDB file, holding the typed rows and their quarantine. */
-  db: string;
-  specVersion: number;
-  rowsRead: number;
-  rowsLoaded: number;
-  rowsQuarantined: number;
-  /** Content key of the file (append, merge), recorded per file by the merge. */
-  key?: string;
-}
-
-export interface MergePartitionsInput {
-  pipeline: string;
-  /** The pipeline's version at the start of the run: the target table's shape. */
-  specVersion: number;
-  runId: string;
-  /** Loaded partitions to copy into the warehouse (quarantined partitions are left out). */
-  partitions: PartitionLoad[];
-}
-
-export interface MergePartitionsResult {
-  table: string;
-  warehouse: string;
-  rowsLoaded: number;
-  rowsQuarantined: number;
-  partitions: number;
-  committedAt: string;
-  /** True when this run had already merged (a retried activity): nothing was redone. */
-  alreadyMerged: boolean;
-  /** Columns the partitions are split by (declared, or found disjoint across them): not compared with the baseline. */
-  partitionKeys: string[];
 }
 
 const EXTENSIONS: Record<PipelineSpec['source']['format'], string> = { csv: 'csv', json: 'json', parquet: 'parquet' };

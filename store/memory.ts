@@ -23,6 +23,9 @@ import { pipelineNameSchema, type PipelineSpec } from '../common/spec';
 import type { DriftReport } from '../common/types';
 import { readJson, writeFileAtomic } from '../lib/atomic-files';
 import { stateLayout } from './layout';
+import type { RememberOutcome } from '../common/contracts';
+// The contracts are common/'s (one owner); re-exported for the callers that import them from here.
+export type { RememberOutcome };
 
 /** Bumped when the signature definition changes (old entries then simply stop matching). */
 export const SIGNATURE_VERSION = 1;
@@ -186,8 +189,6 @@ export interface RecordHitInput {
   episodeId: string;
   at?: string;
 }
-
-export type RememberOutcome = 'remembered' | 'updated' | 'unchanged' | 'hit';
 
 const samePatch = (a: Patch, b: Patch): boolean => canonicalJson(a) === canonicalJson(b);
 

@@ -8,6 +8,7 @@
 import { ApplicationFailure, proxyActivities, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import { ACTIVITY_PROFILES } from '../common/policies';
+import type { Patch } from '../common/patch';
 import type { AttemptRecord, AttemptResult, FileNote, HealingInput, PreviousAttempt } from '../common/types';
 import { failureOf } from './failures';
 import type { Progress } from './messages';
@@ -29,9 +30,8 @@ export function earlierAttempts(): AttemptRecord[] {
   return Array.isArray(d?.attempts) ? d.attempts : [];
 }
 
-export async function healAttempt(input: HealingInput): Promise<AttemptResult> {
-  const { attempt, parent, startTime } = workflowInfo();
-  const episodeId = parent?.workflowId ?? workflowInfo().workflowId;
+/** The attempt's progress; every detail of an attempt starts with "attempt n/N: ". */
+function attemptProgress(input: HealingInput, episodeId: string, attempt: number, startTime: Date) {
   const of = `attempt ${attempt}/${input.maxAttempts}`;
   const tracked = trackProgress({
     workflow: 'healAttempt',
@@ -43,9 +43,28 @@ export async function healAttempt(input: HealingInput): Promise<AttemptResult> {
     maxAttempts: input.maxAttempts,
     startedAt: startTime.toISOString(),
   });
-  /** Every detail of an attempt starts with "attempt n/N: ". */
-  const step = (stage: string, detail: string, extra: Partial<Progress> = {}) =>
+  return (stage: string, detail: string, extra: Partial<Progress> = {}) =>
     tracked.step(stage, `${of}: ${detail}`, extra);
+}
+
+/**
+ * Which files a many-file verification reads: those the drift was found in (a glob may match more
+ * by now), without those set aside, judged against the run's other files when there are peers.
+ */
+function verifyScope(input: HealingInput, patch: Patch, asideFiles: string[]) {
+  return {
+    ...(input.drift.sources.length > 1 ? { files: input.drift.sources, patch } : {}),
+    ...(asideFiles.length ? { exclude: asideFiles } : {}),
+    ...(input.allowPartial ? { allowPartial: true } : {}),
+    ...(input.peers ? { peers: input.peers, patch } : {}),
+  };
+}
+
+export async function healAttempt(input: HealingInput): Promise<AttemptResult> {
+  const { attempt, parent, startTime } = workflowInfo();
+  const episodeId = parent?.workflowId ?? workflowInfo().workflowId;
+  const of = `attempt ${attempt}/${input.maxAttempts}`;
+  const step = attemptProgress(input, episodeId, attempt, startTime);
   const earlier = earlierAttempts();
   const previous: PreviousAttempt[] = earlier.map((a) => ({
     attempt: a.attempt,
@@ -138,11 +157,7 @@ export async function healAttempt(input: HealingInput): Promise<AttemptResult> {
         source: input.source,
         episodeId,
         attempt,
-        // The files the drift was found in (a glob may match more by now), without those set aside.
-        ...(input.drift.sources.length > 1 ? { files: input.drift.sources, patch: diagnosis.patch } : {}),
-        ...(asideFiles.length ? { exclude: asideFiles } : {}),
-        ...(input.allowPartial ? { allowPartial: true } : {}),
-        ...(input.peers ? { peers: input.peers, patch: diagnosis.patch } : {}),
+        ...verifyScope(input, diagnosis.patch, asideFiles),
       },
     ],
   );

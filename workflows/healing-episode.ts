@@ -41,7 +41,7 @@ import type {
 } from '../common/types';
 import { healAttempt, type AttemptFailureDetails } from './heal-attempt';
 import { messageOf } from './failures';
-import { decideUpdate, episodeStageSignal } from './messages';
+import { decideUpdate, episodeStageSignal, type Progress } from './messages';
 import { trackProgress } from './progress';
 
 const quick = proxyActivities<Pick<Activities, 'applyVersion' | 'rollbackVersion' | 'rememberFix'>>(
@@ -57,10 +57,38 @@ export const HEALING_FAILED = 'HealingFailed';
 /** Default wait for a decision in `review` mode. */
 export const DEFAULT_APPROVAL_TIMEOUT_MS = 72 * 3_600_000;
 
+/** What the phases of one episode share: who it is, its progress, the decision, what was alerted. */
+interface Episode {
+  input: HealingInput;
+  episodeId: string;
+  taskQueue: string;
+  runId: string;
+  mode: 'auto' | 'review';
+  progress: Progress;
+  step: (stage: string, detail: string, extra?: Partial<Progress>) => void;
+  /** The result before anything is known. */
+  base: EpisodeResult;
+  /** `base.notifications` itself: a result built from `base` lists every alert sent so far. */
+  notifications: NotificationRecord[];
+  pullRequest: PublishFixResult | null;
+  /** The `decide` Update is accepted only while this is set (review mode, after publishing). */
+  awaiting: boolean;
+  decision?: ApprovalDecision;
+}
+
+/** The phases in order; an attempt failure, a rejection or a failed reload ends the episode there (`fail` throws). */
 export async function healingEpisode(input: HealingInput): Promise<EpisodeResult> {
+  const episode = startEpisode(input);
+  acceptDecisions(episode);
+  const result = await runAttempts(episode);
+  await publish(episode, result);
+  if (episode.mode === 'review') await awaitApproval(episode, result);
+  return applyAndReload(episode, result);
+}
+
+/** Progress, search attributes and the empty result of a new episode. */
+function startEpisode(input: HealingInput): Episode {
   const { workflowId: episodeId, taskQueue, startTime, parent } = workflowInfo();
-  const mode = input.mode ?? 'auto';
-  const runId = input.runId ?? parent?.workflowId ?? episodeId;
   const { progress, step } = trackProgress({
     workflow: 'healingEpisode',
     pipeline: input.pipeline,
@@ -77,50 +105,6 @@ export async function healingEpisode(input: HealingInput): Promise<EpisodeResult
     { key: DRIFT_KINDS, value: input.drift.kinds },
     { key: SPEC_VERSION, value: input.specVersion },
   ]);
-
-  // The decision in review mode: the `decide` Update (validated), the pull request, or the timeout.
-  let awaiting = false;
-  let decision: ApprovalDecision | undefined;
-  setHandler(
-    decideUpdate,
-    (d) => {
-      decision = {
-        decision: d.decision,
-        by: d.by?.trim() || 'cli',
-        reason: d.reason?.trim() || null,
-        via: 'cli',
-        at: new Date().toISOString(),
-      };
-      return decision;
-    },
-    {
-      validator: (d) => {
-        if (d?.decision !== 'approve' && d?.decision !== 'reject') {
-          throw ApplicationFailure.create({
-            type: 'DecisionRejected',
-            message: 'decision must be "approve" or "reject"',
-          });
-        }
-        if (decision) {
-          throw ApplicationFailure.create({
-            type: 'DecisionRejected',
-            message: `episode ${episodeId} was already ${decision.decision === 'approve' ? 'approved' : 'rejected'} by ${decision.by} (${decision.via}) at ${decision.at}`,
-          });
-        }
-        if (!awaiting) {
-          const why =
-            mode === 'review'
-              ? `it is ${progress.stage}, not awaiting approval yet`
-              : 'its pipeline heals in auto mode (no approval needed)';
-          throw ApplicationFailure.create({
-            type: 'DecisionRejected',
-            message: `episode ${episodeId} is not awaiting a decision: ${why}`,
-          });
-        }
-      },
-    },
-  );
-
   const base: EpisodeResult = {
     outcome: 'failed',
     episodeId,
@@ -136,62 +120,139 @@ export async function healingEpisode(input: HealingInput): Promise<EpisodeResult
     candidateVersion: null,
     notifications: [],
   };
-  const notifications: NotificationRecord[] = base.notifications ?? [];
-  let pullRequest: PublishFixResult | null = null;
-
-  /** Alert one outcome; a failure (after the notify policy's retries) is recorded, never fatal. */
-  const notify = async (
-    outcome: EpisodeNoticeOutcome,
-    r: Partial<EpisodeResult> & { report?: AttemptResult['report'] | null },
-  ) => {
-    try {
-      const res = await alerts.notifyEpisode.executeWithOptions({ summary: `alert: ${input.pipeline} ${outcome}` }, [
-        {
-          pipeline: input.pipeline,
-          episodeId,
-          runId,
-          outcome,
-          drift: { summary: input.drift.summary, kinds: input.drift.kinds },
-          patch: r.patch ?? null,
-          doctor: r.doctor ?? null,
-          report: r.report ?? null,
-          attempts: r.attempts?.length ?? 0,
-          maxAttempts: input.maxAttempts,
-          baseVersion: input.specVersion,
-          candidateVersion: r.candidateVersion ?? null,
-          specVersion: r.specVersion ?? input.specVersion,
-          mttrMs: r.mttrMs ?? null,
-          prUrl: pullRequest?.prUrl ?? null,
-          error: r.error ?? null,
-          at: new Date().toISOString(),
-          ...(r.setAside?.length ? { setAside: r.setAside } : {}),
-        },
-      ]);
-      notifications.push({ channel: 'slack', outcome, status: res.status });
-    } catch (err) {
-      notifications.push({ channel: 'slack', outcome, status: 'failed', error: messageOf(err).slice(0, 300) });
-    }
+  return {
+    input,
+    episodeId,
+    taskQueue,
+    runId: input.runId ?? parent?.workflowId ?? episodeId,
+    mode: input.mode ?? 'auto',
+    progress,
+    step,
+    base,
+    notifications: base.notifications ?? [],
+    pullRequest: null,
+    awaiting: false,
   };
-  /** End the episode as failed (visible as Failed in the Web UI), alerted, with the result as the details. */
-  const fail = async (result: EpisodeResult, outcome: 'failed' | 'rolled-back' | 'rejected'): Promise<never> => {
-    upsertSearchAttributes([{ key: HEAL_OUTCOME, value: outcome }]);
-    step('done', `${outcome}: ${(result.error ?? '').slice(0, 160)}`);
-    await notify(outcome, result);
-    throw ApplicationFailure.create({
-      type: HEALING_FAILED,
-      message: result.error ?? 'healing failed',
-      nonRetryable: true,
-      details: [{ ...result, outcome, notifications, pullRequest }],
-    });
-  };
+}
 
-  // 1. Attempts: diagnose → patch → verify, each attempt its own run of the child workflow.
-  step('attempting', `attempts (up to ${input.maxAttempts}): diagnose → patch → verify`);
-  let result: AttemptResult;
+/**
+ * The `decide` Update, registered from the start so that an early or repeated decision, or one in
+ * auto mode, is refused with the reason instead of being lost.
+ */
+function acceptDecisions(episode: Episode): void {
+  setHandler(
+    decideUpdate,
+    (d) => {
+      episode.decision = {
+        decision: d.decision,
+        by: d.by?.trim() || 'cli',
+        reason: d.reason?.trim() || null,
+        via: 'cli',
+        at: new Date().toISOString(),
+      };
+      return episode.decision;
+    },
+    {
+      validator: (d) => {
+        if (d?.decision !== 'approve' && d?.decision !== 'reject') {
+          throw ApplicationFailure.create({
+            type: 'DecisionRejected',
+            message: 'decision must be "approve" or "reject"',
+          });
+        }
+        const { decision, episodeId } = episode;
+        if (decision) {
+          throw ApplicationFailure.create({
+            type: 'DecisionRejected',
+            message: `episode ${episodeId} was already ${decision.decision === 'approve' ? 'approved' : 'rejected'} by ${decision.by} (${decision.via}) at ${decision.at}`,
+          });
+        }
+        if (!episode.awaiting) {
+          const why =
+            episode.mode === 'review'
+              ? `it is ${episode.progress.stage}, not awaiting approval yet`
+              : 'its pipeline heals in auto mode (no approval needed)';
+          throw ApplicationFailure.create({
+            type: 'DecisionRejected',
+            message: `episode ${episodeId} is not awaiting a decision: ${why}`,
+          });
+        }
+      },
+    },
+  );
+}
+
+/** Alert one outcome; a failure (after the notify policy's retries) is recorded, never fatal. */
+async function notify(
+  episode: Episode,
+  outcome: EpisodeNoticeOutcome,
+  r: Partial<EpisodeResult> & { report?: AttemptResult['report'] | null },
+): Promise<void> {
+  const { input } = episode;
   try {
-    result = await executeChild(healAttempt, {
-      workflowId: attemptIdOf(episodeId),
-      taskQueue,
+    const res = await alerts.notifyEpisode.executeWithOptions({ summary: `alert: ${input.pipeline} ${outcome}` }, [
+      {
+        pipeline: input.pipeline,
+        episodeId: episode.episodeId,
+        runId: episode.runId,
+        outcome,
+        drift: { summary: input.drift.summary, kinds: input.drift.kinds },
+        patch: r.patch ?? null,
+        doctor: r.doctor ?? null,
+        report: r.report ?? null,
+        attempts: r.attempts?.length ?? 0,
+        maxAttempts: input.maxAttempts,
+        baseVersion: input.specVersion,
+        candidateVersion: r.candidateVersion ?? null,
+        specVersion: r.specVersion ?? input.specVersion,
+        mttrMs: r.mttrMs ?? null,
+        prUrl: episode.pullRequest?.prUrl ?? null,
+        error: r.error ?? null,
+        at: new Date().toISOString(),
+        ...(r.setAside?.length ? { setAside: r.setAside } : {}),
+      },
+    ]);
+    episode.notifications.push({ channel: 'slack', outcome, status: res.status });
+  } catch (err) {
+    episode.notifications.push({ channel: 'slack', outcome, status: 'failed', error: messageOf(err).slice(0, 300) });
+  }
+}
+
+/** End the episode as failed (visible as Failed in the Web UI), alerted, with the result as the details. */
+async function fail(
+  episode: Episode,
+  result: EpisodeResult,
+  outcome: 'failed' | 'rolled-back' | 'rejected',
+): Promise<never> {
+  upsertSearchAttributes([{ key: HEAL_OUTCOME, value: outcome }]);
+  episode.step('done', `${outcome}: ${(result.error ?? '').slice(0, 160)}`);
+  await notify(episode, outcome, result);
+  throw ApplicationFailure.create({
+    type: HEALING_FAILED,
+    message: result.error ?? 'healing failed',
+    nonRetryable: true,
+    details: [{ ...result, outcome, notifications: episode.notifications, pullRequest: episode.pullRequest }],
+  });
+}
+
+/** What an episode result says of the verified fix. */
+function verifiedOf(result: AttemptResult): Pick<EpisodeResult, 'attempts' | 'doctor' | 'patch' | 'candidateVersion'> {
+  return {
+    attempts: result.attempts,
+    doctor: result.doctor,
+    patch: result.patch,
+    candidateVersion: result.candidateVersion,
+  };
+}
+
+/** 1. Attempts: diagnose → patch → verify, each attempt its own run of the child workflow. */
+async function runAttempts(episode: Episode): Promise<AttemptResult> {
+  const { input, base } = episode;
+  episode.step('attempting', `attempts (up to ${input.maxAttempts}): diagnose → patch → verify`);
+  try {
+    return await executeChild(healAttempt, {
+      workflowId: attemptIdOf(episode.episodeId),
+      taskQueue: episode.taskQueue,
       staticSummary: `attempts to heal ${input.pipeline} v${input.specVersion} (up to ${input.maxAttempts})`,
       args: [input],
       retry: {
@@ -209,6 +270,7 @@ export async function healingEpisode(input: HealingInput): Promise<EpisodeResult
     // Files no attempt found a fix for (a many-file source): the run may set them aside.
     const setAside = attempts[attempts.length - 1]?.setAside;
     return fail(
+      episode,
       {
         ...base,
         attempts,
@@ -219,14 +281,12 @@ export async function healingEpisode(input: HealingInput): Promise<EpisodeResult
       'failed',
     );
   }
-  const exclude = (result.setAside ?? []).map((n) => n.file);
-  const verified = {
-    attempts: result.attempts,
-    doctor: result.doctor,
-    patch: result.patch,
-    candidateVersion: result.candidateVersion,
-  };
-  step(
+}
+
+/** 2. Publish the verified fix for review (a pull request when GitHub is configured); a failure is recorded. */
+async function publish(episode: Episode, result: AttemptResult): Promise<void> {
+  const { input, mode } = episode;
+  episode.step(
     'publishing',
     `attempt ${result.attempt}/${input.maxAttempts}: candidate v${result.candidateVersion} verified (${result.report.summary})`,
     {
@@ -234,16 +294,14 @@ export async function healingEpisode(input: HealingInput): Promise<EpisodeResult
       candidateVersion: result.candidateVersion,
     },
   );
-
-  // 2. Publish the verified fix for review (a pull request when GitHub is configured).
   try {
-    pullRequest = await github.publishFix.executeWithOptions(
+    episode.pullRequest = await github.publishFix.executeWithOptions(
       { summary: `pull request for v${result.candidateVersion}` },
       [
         {
           pipeline: input.pipeline,
-          episodeId,
-          runId,
+          episodeId: episode.episodeId,
+          runId: episode.runId,
           baseVersion: input.specVersion,
           candidateVersion: result.candidateVersion,
           drift: input.drift,
@@ -256,89 +314,103 @@ export async function healingEpisode(input: HealingInput): Promise<EpisodeResult
       ],
     );
   } catch (err) {
-    notifications.push({
+    episode.notifications.push({
       channel: 'github',
       outcome: mode === 'review' ? 'awaiting-approval' : 'healed',
       status: 'failed',
       error: messageOf(err).slice(0, 300),
     });
   }
+}
 
-  // 3. Review mode: wait for a human (or the pull request), durably, up to the timeout.
-  if (mode === 'review') {
-    const timeoutMs = input.approvalTimeoutMs ?? DEFAULT_APPROVAL_TIMEOUT_MS;
-    const since = new Date();
-    awaiting = true;
-    step(
-      'awaiting-approval',
-      `candidate v${result.candidateVersion} verified; awaiting approval (heal approve|reject ${episodeId}) for ${formatDuration(timeoutMs)}`,
-      {
-        awaitingSince: since.toISOString(),
-        deadline: new Date(since.getTime() + timeoutMs).toISOString(),
-      },
-    );
-    upsertSearchAttributes([{ key: HEAL_OUTCOME, value: 'awaiting-approval' }]);
-    await signalParent('awaiting-approval');
-    await notify('awaiting-approval', { ...verified, report: result.report });
+/**
+ * 3. Review mode: wait for a human (the `decide` Update) or the pull request, durably, up to the
+ * timeout; no decision in time is a rejection. Returns once approved; a rejection ends the episode.
+ */
+async function awaitApproval(episode: Episode, result: AttemptResult): Promise<void> {
+  const { input, episodeId } = episode;
+  const timeoutMs = input.approvalTimeoutMs ?? DEFAULT_APPROVAL_TIMEOUT_MS;
+  const since = new Date();
+  episode.awaiting = true;
+  episode.step(
+    'awaiting-approval',
+    `candidate v${result.candidateVersion} verified; awaiting approval (heal approve|reject ${episodeId}) for ${formatDuration(timeoutMs)}`,
+    {
+      awaitingSince: since.toISOString(),
+      deadline: new Date(since.getTime() + timeoutMs).toISOString(),
+    },
+  );
+  upsertSearchAttributes([{ key: HEAL_OUTCOME, value: 'awaiting-approval' }]);
+  await signalParent('awaiting-approval');
+  await notify(episode, 'awaiting-approval', { ...verifiedOf(result), report: result.report });
 
-    const watching = new CancellationScope();
-    if (pullRequest?.prNumber) {
-      const prNumber = pullRequest.prNumber;
-      watching
-        .run(() =>
-          watch.awaitPullRequestDecision.executeWithOptions({ summary: `watch pull request #${prNumber}` }, [
-            { pipeline: input.pipeline, episodeId, prNumber },
-          ]),
-        )
-        .then(
-          (d) => {
-            if (!decision) decision = d;
-          },
-          (err: unknown) => {
-            // Cancelled (a decision came first), or the watch failed for good: the CLI and the timeout still decide.
-            if (!isCancellation(err))
-              log.warn('watching the pull request failed; waiting for `heal approve|reject` or the timeout', {
-                error: messageOf(err),
-              });
-          },
-        );
-    }
-    const decided = await condition(() => decision !== undefined, timeoutMs, {
-      summary: `approval of v${result.candidateVersion} (timeout ${formatDuration(timeoutMs)})`,
-    });
-    watching.cancel();
-    if (!decided || !decision) {
-      decision = {
-        decision: 'reject',
-        by: 'timeout',
-        reason: `no decision within ${formatDuration(timeoutMs)}`,
-        via: 'timeout',
-        at: new Date().toISOString(),
-      };
-    }
-    awaiting = false;
-    progress.decision = decision;
-    if (decision.decision === 'reject') {
-      const why = decision.reason ? `: ${decision.reason}` : '';
-      return fail(
-        {
-          ...base,
-          ...verified,
-          decision,
-          error: `fix v${result.candidateVersion} rejected by ${decision.by} (${decision.via})${why}; table and version unchanged`,
+  const watching = new CancellationScope();
+  if (episode.pullRequest?.prNumber) {
+    const prNumber = episode.pullRequest.prNumber;
+    watching
+      .run(() =>
+        watch.awaitPullRequestDecision.executeWithOptions({ summary: `watch pull request #${prNumber}` }, [
+          { pipeline: input.pipeline, episodeId, prNumber },
+        ]),
+      )
+      .then(
+        (d) => {
+          if (!episode.decision) episode.decision = d;
         },
-        'rejected',
+        (err: unknown) => {
+          // Cancelled (a decision came first), or the watch failed for good: the CLI and the timeout still decide.
+          if (!isCancellation(err))
+            log.warn('watching the pull request failed; waiting for `heal approve|reject` or the timeout', {
+              error: messageOf(err),
+            });
+        },
       );
-    }
-    upsertSearchAttributes([{ key: HEAL_OUTCOME, value: 'healing' }]);
-    await signalParent('healing');
   }
+  const decided = await condition(() => episode.decision !== undefined, timeoutMs, {
+    summary: `approval of v${result.candidateVersion} (timeout ${formatDuration(timeoutMs)})`,
+  });
+  watching.cancel();
+  let decision = episode.decision;
+  if (!decided || !decision) {
+    decision = episode.decision = {
+      decision: 'reject',
+      by: 'timeout',
+      reason: `no decision within ${formatDuration(timeoutMs)}`,
+      via: 'timeout',
+      at: new Date().toISOString(),
+    };
+  }
+  episode.awaiting = false;
+  episode.progress.decision = decision;
+  if (decision.decision === 'reject') {
+    const why = decision.reason ? `: ${decision.reason}` : '';
+    return fail(
+      episode,
+      {
+        ...episode.base,
+        ...verifiedOf(result),
+        decision,
+        error: `fix v${result.candidateVersion} rejected by ${decision.by} (${decision.via})${why}; table and version unchanged`,
+      },
+      'rejected',
+    );
+  }
+  upsertSearchAttributes([{ key: HEAL_OUTCOME, value: 'healing' }]);
+  await signalParent('healing');
+}
 
-  // 4. Apply the verified version and reload; roll back if the load fails.
-  step('applying', `applying v${result.candidateVersion} and reloading`);
+/**
+ * 4. Apply the verified version and reload; if the load fails, restore the previous version and
+ * end the episode rolled back. A healed load is remembered (best effort) and alerted.
+ */
+async function applyAndReload(episode: Episode, result: AttemptResult): Promise<EpisodeResult> {
+  const { input, episodeId } = episode;
+  const verified = verifiedOf(result);
+  const exclude = (result.setAside ?? []).map((n) => n.file);
+  episode.step('applying', `applying v${result.candidateVersion} and reloading`);
   const reason =
     `healed drift (${input.drift.kinds.join(', ')}) with ${result.doctor}` +
-    (decision ? `, approved by ${decision.by}` : '');
+    (episode.decision ? `, approved by ${episode.decision.by}` : '');
   await quick.applyVersion.executeWithOptions({ summary: `make v${result.candidateVersion} current` }, [
     { pipeline: input.pipeline, version: result.candidateVersion, episodeId, reason },
   ]);
@@ -355,7 +427,7 @@ export async function healingEpisode(input: HealingInput): Promise<EpisodeResult
       },
     ]);
   } catch (err) {
-    step('rolling-back', `the load with v${result.candidateVersion} failed; restoring v${input.specVersion}`);
+    episode.step('rolling-back', `the load with v${result.candidateVersion} failed; restoring v${input.specVersion}`);
     await quick.rollbackVersion.executeWithOptions({ summary: `restore v${input.specVersion}` }, [
       {
         pipeline: input.pipeline,
@@ -365,11 +437,12 @@ export async function healingEpisode(input: HealingInput): Promise<EpisodeResult
       },
     ]);
     return fail(
+      episode,
       {
-        ...base,
+        ...episode.base,
         ...verified,
         outcome: 'rolled-back',
-        ...(decision ? { decision } : {}),
+        ...(episode.decision ? { decision: episode.decision } : {}),
         error: `applied v${result.candidateVersion}, but the load failed (${messageOf(err)}); rolled back to v${input.specVersion}`,
       },
       'rolled-back',
@@ -390,7 +463,7 @@ export async function healingEpisode(input: HealingInput): Promise<EpisodeResult
     // Fix memory only saves a later diagnosis: the table is healed either way.
   }
   const healed: EpisodeResult = {
-    ...base,
+    ...episode.base,
     ...verified,
     outcome: 'healed',
     specVersion: result.candidateVersion,
@@ -399,7 +472,7 @@ export async function healingEpisode(input: HealingInput): Promise<EpisodeResult
     mttrMs: input.drift.detectedAt
       ? Math.max(0, Date.parse(load.committedAt) - Date.parse(input.drift.detectedAt))
       : null,
-    ...(decision ? { decision } : {}),
+    ...(episode.decision ? { decision: episode.decision } : {}),
     ...(result.setAside?.length || load.setAside?.length
       ? { setAside: [...(result.setAside ?? []), ...(load.setAside ?? [])] }
       : {}),
@@ -409,12 +482,12 @@ export async function healingEpisode(input: HealingInput): Promise<EpisodeResult
     { key: HEAL_OUTCOME, value: 'healed' },
     { key: SPEC_VERSION, value: result.candidateVersion },
   ]);
-  step(
+  episode.step(
     'done',
     `healed: v${result.candidateVersion} applied, ${load.rowsLoaded} rows loaded, ${load.rowsQuarantined} quarantined`,
   );
-  await notify('healed', { ...healed, report: result.report });
-  return { ...healed, notifications, pullRequest };
+  await notify(episode, 'healed', { ...healed, report: result.report });
+  return { ...healed, notifications: episode.notifications, pullRequest: episode.pullRequest };
 }
 
 /** Tell the run that started this episode what it waits for (its HealOutcome follows). */

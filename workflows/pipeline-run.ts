@@ -21,17 +21,25 @@ import {
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
-import type { Activities, PipelineInfo } from '../activities';
+import type { Activities } from '../activities';
+import type { PipelineInfo } from '../common/contracts';
 import { episodeIdOf, runKeyOf } from '../common/ids';
 import { ACTIVITY_PROFILES } from '../common/policies';
 import { DRIFT_KINDS, HEAL_OUTCOME, PIPELINE_NAME, SPEC_VERSION } from '../common/search-attributes';
 import { runFiles, setAsideLine } from '../common/files';
-import type { DriftReport, EpisodeResult, FileOutcome, PipelineRunInput, PipelineRunResult } from '../common/types';
+import type {
+  DriftReport,
+  EpisodeResult,
+  FileOutcome,
+  LoadSummary,
+  PipelineRunInput,
+  PipelineRunResult,
+} from '../common/types';
 import type { ErrorType } from '../common/errors';
 import { healingEpisode } from './healing-episode';
 import { PARTITIONED_RUN_FAILED, partitionedRun, type PartitionedRunResult } from './partitioned-run';
 import { failureOf, type FailureInfo } from './failures';
-import { episodeStageSignal } from './messages';
+import { episodeStageSignal, type Progress } from './messages';
 import { trackProgress } from './progress';
 
 const quick = proxyActivities<Pick<Activities, 'getPipeline' | 'recordRun'>>(ACTIVITY_PROFILES.quick);
@@ -51,27 +59,7 @@ export function driftLine(report: DriftReport): string {
 export async function pipelineRun(input: PipelineRunInput): Promise<PipelineRunResult> {
   const { workflowId, runId, startTime } = workflowInfo();
   const runKey = runKeyOf(workflowId, input.pipeline, startTime);
-  const { progress, step } = trackProgress({
-    workflow: 'pipelineRun',
-    pipeline: input.pipeline,
-    stage: 'starting',
-    detail: 'starting',
-    key: runKey,
-    startedAt: startTime.toISOString(),
-  });
-  setHandler(episodeStageSignal, ({ stage }) => {
-    upsertSearchAttributes([{ key: HEAL_OUTCOME, value: stage }]);
-    step(
-      stage,
-      stage === 'awaiting-approval'
-        ? `healing: a verified fix awaits approval (${progress.childId ?? 'episode'})`
-        : 'healing: applying the fix',
-    );
-  });
-  upsertSearchAttributes([
-    { key: PIPELINE_NAME, value: input.pipeline },
-    { key: HEAL_OUTCOME, value: 'running' },
-  ]);
+  const step = startProgress(input.pipeline, runKey, startTime);
 
   let episode: EpisodeResult | null = null;
   const base: PipelineRunResult = {
@@ -177,77 +165,123 @@ export async function pipelineRun(input: PipelineRunInput): Promise<PipelineRunR
       workflowId,
       allowPartial,
     );
-    const attempts = episode.attempts.length;
-    const common = {
-      ...known,
-      driftReport: report,
-      attempts,
-      episodeId: episode.episodeId,
-      doctor: episode.doctor,
-      mttrMs: episode.mttrMs,
-      ...(episode.decision !== undefined ? { decision: episode.decision } : {}),
-      ...(episode.pullRequest?.prUrl ? { prUrl: episode.pullRequest.prUrl } : {}),
-    };
-    const multi = report.sources.length > 1;
-    if (episode.outcome !== 'healed') {
-      const type: ErrorType = episode.outcome === 'rejected' ? 'FixRejected' : 'HealingFailed';
-      const error = { type, message: `${report.summary}; not healed: ${episode.error ?? 'failed'}` };
-      const aside = episode.setAside ?? [];
-      // Some files of a many-file source could not be healed, the others fit: set those aside and load the rest.
-      if (
-        multi &&
-        allowPartial &&
-        episode.outcome === 'failed' &&
-        aside.length &&
-        aside.length < report.sources.length
-      ) {
-        step('loading', `loading ${info.table} without the ${aside.length} file(s) that could not be healed`);
-        try {
-          const rest = await load(aside.map((n) => n.file));
-          const files = runFiles({ loaded: rest.files, setAside: [...aside, ...rest.setAside], drift: report });
-          return finish(
-            settle(
-              { ...common, outcome: 'succeeded', rowsLoaded: rest.rowsLoaded, rowsQuarantined: rest.rowsQuarantined },
-              files,
-              rest.partitionKeys,
-            ),
-          );
-        } catch (e) {
-          return finish({
-            ...common,
-            error: { type: failureOf(e).type, message: failureOf(e).message },
-            partitions: runFiles({ setAside: aside, drift: report, held: true }),
-          });
-        }
-      }
-      return finish({
-        ...common,
-        error,
-        ...(multi ? { partitions: runFiles({ setAside: aside, drift: report, held: true }) } : {}),
-      });
-    }
-    upsertSearchAttributes([
-      { key: HEAL_OUTCOME, value: 'healed' },
-      { key: SPEC_VERSION, value: episode.specVersion },
-    ]);
-    const files = episode.files
-      ? runFiles({ loaded: episode.files, setAside: episode.setAside ?? [], drift: report })
-      : undefined;
-    return finish(
-      settle(
-        {
-          ...common,
-          outcome: 'healed',
-          specVersion: episode.specVersion,
-          rowsLoaded: episode.rowsLoaded,
-          rowsQuarantined: episode.rowsQuarantined,
-          patch: episode.patch,
-        },
-        files,
-        episode.partitionKeys,
-      ),
-    );
+    return finish(await settleEpisode({ known, report, episode, allowPartial, load, step, table: info.table }));
   }
+}
+
+/** Progress for `heal run`/`heal status`, the episode's stage signal, and the first search attributes. */
+function startProgress(pipeline: string, runKey: string, startTime: Date): Step {
+  const { progress, step } = trackProgress({
+    workflow: 'pipelineRun',
+    pipeline,
+    stage: 'starting',
+    detail: 'starting',
+    key: runKey,
+    startedAt: startTime.toISOString(),
+  });
+  setHandler(episodeStageSignal, ({ stage }) => {
+    upsertSearchAttributes([{ key: HEAL_OUTCOME, value: stage }]);
+    step(
+      stage,
+      stage === 'awaiting-approval'
+        ? `healing: a verified fix awaits approval (${progress.childId ?? 'episode'})`
+        : 'healing: applying the fix',
+    );
+  });
+  upsertSearchAttributes([
+    { key: PIPELINE_NAME, value: pipeline },
+    { key: HEAL_OUTCOME, value: 'running' },
+  ]);
+  return step;
+}
+
+type Step = (stage: string, detail: string, extra?: Partial<Progress>) => void;
+
+/** What {@link settleEpisode} needs of the run: its known result, the drift and the episode, how to load again. */
+interface EpisodeEnd {
+  known: PipelineRunResult;
+  report: DriftReport;
+  episode: EpisodeResult;
+  allowPartial: boolean;
+  load: (exclude?: string[]) => Promise<LoadSummary>;
+  step: Step;
+  table: string;
+}
+
+/**
+ * The run's result after its healing episode: healed (every file, or partial with some set aside),
+ * or not healed — then, in a many-file run that may end partial, the files that fit are loaded
+ * without those that could not be healed.
+ */
+async function settleEpisode({
+  known,
+  report,
+  episode,
+  allowPartial,
+  load,
+  step,
+  table,
+}: EpisodeEnd): Promise<PipelineRunResult> {
+  const attempts = episode.attempts.length;
+  const common = {
+    ...known,
+    driftReport: report,
+    attempts,
+    episodeId: episode.episodeId,
+    doctor: episode.doctor,
+    mttrMs: episode.mttrMs,
+    ...(episode.decision !== undefined ? { decision: episode.decision } : {}),
+    ...(episode.pullRequest?.prUrl ? { prUrl: episode.pullRequest.prUrl } : {}),
+  };
+  const multi = report.sources.length > 1;
+  if (episode.outcome !== 'healed') {
+    const type: ErrorType = episode.outcome === 'rejected' ? 'FixRejected' : 'HealingFailed';
+    const error = { type, message: `${report.summary}; not healed: ${episode.error ?? 'failed'}` };
+    const aside = episode.setAside ?? [];
+    // Some files of a many-file source could not be healed, the others fit: set those aside and load the rest.
+    if (multi && allowPartial && episode.outcome === 'failed' && aside.length && aside.length < report.sources.length) {
+      step('loading', `loading ${table} without the ${aside.length} file(s) that could not be healed`);
+      try {
+        const rest = await load(aside.map((n) => n.file));
+        const files = runFiles({ loaded: rest.files, setAside: [...aside, ...rest.setAside], drift: report });
+        return settle(
+          { ...common, outcome: 'succeeded', rowsLoaded: rest.rowsLoaded, rowsQuarantined: rest.rowsQuarantined },
+          files,
+          rest.partitionKeys,
+        );
+      } catch (e) {
+        return {
+          ...common,
+          error: { type: failureOf(e).type, message: failureOf(e).message },
+          partitions: runFiles({ setAside: aside, drift: report, held: true }),
+        };
+      }
+    }
+    return {
+      ...common,
+      error,
+      ...(multi ? { partitions: runFiles({ setAside: aside, drift: report, held: true }) } : {}),
+    };
+  }
+  upsertSearchAttributes([
+    { key: HEAL_OUTCOME, value: 'healed' },
+    { key: SPEC_VERSION, value: episode.specVersion },
+  ]);
+  const files = episode.files
+    ? runFiles({ loaded: episode.files, setAside: episode.setAside ?? [], drift: report })
+    : undefined;
+  return settle(
+    {
+      ...common,
+      outcome: 'healed',
+      specVersion: episode.specVersion,
+      rowsLoaded: episode.rowsLoaded,
+      rowsQuarantined: episode.rowsQuarantined,
+      patch: episode.patch,
+    },
+    files,
+    episode.partitionKeys,
+  );
 }
 
 /** Alert a partial run: the files set aside and why (a failed alert never changes the run). */

@@ -3,10 +3,12 @@
  * source looks like, propose a patch (or say it has no confident answer). Two kinds behind this
  * one interface: `rules` (offline, deterministic) and `llm` (a model through the `openai` package).
  */
-import type { Patch } from '../../common/patch';
 import type { ContractColumn, CsvOptions, MappingEntry, PipelineSpec } from '../../common/spec';
 import type { DriftReport, PreviousAttempt } from '../../common/types';
 import type { ColumnProfile, TableProfile } from '../etl/profile';
+import type { DoctorName, Diagnosis } from '../../common/contracts';
+// The contracts are common/'s (one owner); re-exported for the callers that import them from here.
+export type { DoctorName, Diagnosis };
 
 /** What one source column (read as text) looks like. Bounded: a few clipped samples, top patterns. */
 export interface SourceColumnSummary {
@@ -78,28 +80,6 @@ export interface DiagnoseInput {
   /** Earlier attempts of this episode, oldest first. */
   previous: PreviousAttempt[];
 }
-
-export type DoctorName = 'rules' | 'llm' | 'memory';
-
-export type Diagnosis =
-  | {
-      kind: 'patch';
-      doctor: DoctorName;
-      patch: Patch;
-      /** 0..1; the rules doctor answers only at or above its confidence bar. */
-      confidence: number;
-      /** Why, one line per decision (shown in reports and pull requests). */
-      rationale: string[];
-      /** LLM usage, when a model answered. */
-      usage?: { promptTokens: number; completionTokens: number; model: string };
-    }
-  | {
-      kind: 'no-answer';
-      doctor: DoctorName;
-      reason: string;
-      /** True when no doctor can fix this (e.g. a required column is gone with nothing to map). */
-      fatal: boolean;
-    };
 
 export interface Doctor {
   readonly name: DoctorName;

@@ -5,7 +5,10 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils';
+import { optionalTsToMs } from '@temporalio/common/lib/time';
+import { temporal } from '@temporalio/proto';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { DRIFT_KINDS, HEAL_OUTCOME, PIPELINE_NAME, SPEC_VERSION } from '../../common/search-attributes';
@@ -74,6 +77,56 @@ export async function recordHistory(env: TestWorkflowEnvironment, workflowId: st
     path.join(dir, `${name}.json`),
     JSON.stringify({ workflowId, history: JSON.parse(historyToJSON(history)) as unknown }, null, 1),
   );
+}
+
+/** A running activity as `describe()` shows it. */
+export type PendingActivity = temporal.api.workflow.v1.IPendingActivityInfo;
+
+/**
+ * Wait until activity `activityType` of workflow `workflowId` (its latest run) is running and has
+ * heartbeated in its current attempt (`attempt`, when given, names which one). The heartbeat is
+ * the evidence that a worker is inside the activity now; the history cannot tell (an activity with a
+ * retry policy gets its started event only when the attempt ends), and a fixed delay after the
+ * scheduled event lands anywhere under load. Activities wrapped in `heartbeating`
+ * (activities/index.ts) heartbeat as soon as they begin their work.
+ * Fails at once when the workflow closes first (the activity finished before it was seen running).
+ */
+export async function waitForActivityHeartbeat(
+  client: Client,
+  workflowId: string,
+  activityType: string,
+  { attempt, timeoutMs = 120_000 }: { attempt?: number; timeoutMs?: number } = {},
+): Promise<PendingActivity> {
+  const deadline = Date.now() + timeoutMs;
+  const handle = client.workflow.getHandle(workflowId);
+  for (;;) {
+    let desc;
+    try {
+      desc = await handle.describe();
+    } catch (err) {
+      if (!(err instanceof WorkflowNotFoundError)) throw err;
+      desc = undefined; // a child not started yet
+    }
+    if (desc) {
+      const running = (desc.raw.pendingActivities ?? []).find((a) => {
+        if (a.activityType?.name !== activityType) return false;
+        if (a.state !== temporal.api.enums.v1.PendingActivityState.PENDING_ACTIVITY_STATE_STARTED) return false;
+        if (attempt !== undefined && a.attempt !== attempt) return false;
+        // A heartbeat of an earlier attempt is kept across a retry: this attempt's comes after its start.
+        const beat = optionalTsToMs(a.lastHeartbeatTime);
+        const started = optionalTsToMs(a.lastStartedTime);
+        return beat !== undefined && started !== undefined && beat >= started;
+      });
+      if (running) return running;
+      if (desc.status.name !== 'RUNNING')
+        throw new Error(
+          `${workflowId} is ${desc.status.name}: ${activityType} was never seen running and heartbeating`,
+        );
+    }
+    if (Date.now() > deadline)
+      throw new Error(`${activityType} of ${workflowId} did not heartbeat within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 10)); // the polling interval, not a synchronisation
+  }
 }
 
 let n = 0;
