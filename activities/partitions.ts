@@ -19,13 +19,9 @@ import type { HealConfig } from '../lib/config';
 import { ident, lit, queryOne, queryRows, withDuckDB } from '../lib/duckdb';
 import { checkSourceFile, isGlob } from '../lib/paths';
 import { stateLayout } from '../store/layout';
-import { SchemaDriftError } from '../common/errors';
-import { driftReport } from '../core/etl/drift';
 import { committedKeys, ensureLoadFilesTable, findPartitionKeys, LOAD_FILES_TABLE, sourceKey } from '../core/etl/files';
-import { LOADS_TABLE, runLoad } from '../core/etl/load';
+import { assertNoSilentDrift, LOADS_TABLE, runLoad } from '../core/etl/load';
 import { profileRelation, type TableProfile } from '../core/etl/profile';
-import { checkDistribution, distributionSummary, distributionThresholds } from '../core/etl/silent-drift';
-import { shapeOf } from '../core/etl/source';
 import { tableColumnsDdl } from '../core/etl/sql';
 import { removeStaleScratch } from './healing';
 import { readBaseline, saveLoadProfile } from '../store/profiles';
@@ -230,20 +226,7 @@ async function mergeInto(
       ...(await profileRelation(conn, spec, UNION)),
       ...(partitionKeys.length ? { partitionKeys } : {}),
     };
-    const shifts = baseline
-      ? checkDistribution(baseline, profile, { ...distributionThresholds(spec), partitionKeys })
-      : [];
-    if (shifts.length) {
-      const report = driftReport(
-        spec,
-        input.specVersion,
-        files,
-        shifts,
-        shapeOf(spec, spec.source.columns),
-        shapeOf(spec, spec.source.columns, profile.rows),
-      );
-      throw new SchemaDriftError({ ...report, summary: distributionSummary(spec.name, shifts) });
-    }
+    if (baseline) assertNoSilentDrift(spec, input.specVersion, files, baseline, profile, partitionKeys);
     const counts = await copyPartitions(conn, spec, input, parts, aliases);
     return {
       ...counts,

@@ -147,18 +147,14 @@ export interface RollbackResult {
 }
 
 /** What one load did (returned by the `loadSource` activity). */
-export interface LoadSummary {
-  pipeline: string;
-  table: string;
-  /** Absolute path of the warehouse DuckDB file. */
-  warehouse: string;
-  specVersion: number;
-  mode: 'replace' | 'append' | 'merge';
+/** What a load did with its files: shared by the ETL's result and the loadSource activity's. */
+export interface LoadOutcome {
+  /** The files loaded (not the ones skipped or set aside). */
   sources: string[];
   rowsRead: number;
   rowsLoaded: number;
   rowsQuarantined: number;
-  /** True when an append found this file already loaded and wrote nothing. */
+  /** Nothing was loaded: every file was loaded before (append, merge). */
   skipped: boolean;
   /** Each file of the source and what became of it (one entry for a one-file source). */
   files: FileOutcome[];
@@ -166,6 +162,15 @@ export interface LoadSummary {
   setAside: FileNote[];
   /** Columns whose mix or range was not compared with the baseline: declared, or disjoint across the files. */
   partitionKeys: string[];
+}
+
+export interface LoadSummary extends LoadOutcome {
+  pipeline: string;
+  table: string;
+  /** Absolute path of the warehouse DuckDB file. */
+  warehouse: string;
+  specVersion: number;
+  mode: 'replace' | 'append' | 'merge';
   /** Where the profile of this load was written. */
   profilePath: string | null;
   durationMs: number;

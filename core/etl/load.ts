@@ -13,7 +13,7 @@ import {
 } from '../../common/errors';
 import { groupByReading, specForFile } from '../../common/files';
 import type { PipelineSpec } from '../../common/spec';
-import type { DriftDifference, DriftReport, FileNote, FileOutcome } from '../../common/types';
+import type { DriftDifference, DriftReport, FileNote, FileOutcome, LoadOutcome } from '../../common/types';
 import { ident, inList, lit, queryOne, queryRows } from '../../lib/duckdb';
 import { checkSourceFile } from '../../lib/paths';
 import { compileExpression } from './expression';
@@ -97,20 +97,7 @@ export interface LoadContext {
   keepAs?: string;
 }
 
-export interface LoadResult {
-  /** The files loaded (not the ones skipped or set aside). */
-  sources: string[];
-  rowsRead: number;
-  rowsLoaded: number;
-  rowsQuarantined: number;
-  /** Nothing was loaded: every file was loaded before (append, merge). */
-  skipped: boolean;
-  /** Each file of the source and what became of it. */
-  files: FileOutcome[];
-  /** Files over their quarantine budget, set aside (only with `setAsideOverBudget`). */
-  setAside: FileNote[];
-  /** Columns not compared with the baseline for their mix or range (declared, or disjoint across the files). */
-  partitionKeys: string[];
+export interface LoadResult extends LoadOutcome {
   /** Profile of the rows this load accepted; null when skipped. */
   profile: TableProfile | null;
   /** True when this run id had already committed (a retried activity): nothing was redone. */
@@ -776,20 +763,7 @@ async function checkRows(
     ...(await profileRelation(conn, spec, `(SELECT * FROM ${typed} WHERE NOT __bad)`)),
     ...(partitionKeys.length ? { partitionKeys } : {}),
   };
-  if (ctx.baseline) {
-    const shifts = checkDistribution(ctx.baseline, profile, { ...distributionThresholds(spec), partitionKeys });
-    if (shifts.length) {
-      const report = driftReport(
-        spec,
-        ctx.specVersion,
-        files,
-        shifts,
-        shapeOf(spec, spec.source.columns),
-        shapeOf(spec, spec.source.columns, profile.rows),
-      );
-      throw new SchemaDriftError({ ...report, summary: distributionSummary(spec.name, shifts) });
-    }
-  }
+  if (ctx.baseline) assertNoSilentDrift(spec, ctx.specVersion, files, ctx.baseline, profile, partitionKeys);
   return { profile, partitionKeys };
 }
 
@@ -852,4 +826,30 @@ export async function commitVerified(
   } finally {
     await conn.run(`DETACH ${alias}`).catch(() => undefined);
   }
+}
+
+/**
+ * The silent drift check on what is about to become the table (or join it): refuse with
+ * `SchemaDrift` (distribution-shift) when a column moved beyond the spec's bounds from the baseline.
+ * Partition keys are judged on their null rate only.
+ */
+export function assertNoSilentDrift(
+  spec: PipelineSpec,
+  specVersion: number,
+  files: string[],
+  baseline: TableProfile,
+  profile: TableProfile,
+  partitionKeys: string[],
+): void {
+  const shifts = checkDistribution(baseline, profile, { ...distributionThresholds(spec), partitionKeys });
+  if (!shifts.length) return;
+  const report = driftReport(
+    spec,
+    specVersion,
+    files,
+    shifts,
+    shapeOf(spec, spec.source.columns),
+    shapeOf(spec, spec.source.columns, profile.rows),
+  );
+  throw new SchemaDriftError({ ...report, summary: distributionSummary(spec.name, shifts) });
 }
