@@ -289,48 +289,65 @@ function utcDay(iso: string): string | null {
   return Number.isFinite(t) ? new Date(t).toISOString().slice(0, 10) : null;
 }
 
-/** Compute every figure from the records. Pure: same records, same numbers. */
-export function computeMetrics(opts: ComputeOptions): HealMetrics {
-  const prices = opts.prices ?? DEFAULT_PRICES;
-  const runs = dedupeRuns(opts.runs).sort((a, b) => timeOf(a).localeCompare(timeOf(b)));
-  const alerts = opts.alerts ?? [];
-  const alertsByEpisode = new Map<string, AlertLogEntry[]>();
+/** Alerts by episode, in log order: the last entry of an episode (or of one of its outcomes) is how it stands. */
+function alertsByEpisodeOf(alerts: readonly AlertLogEntry[]): Map<string, AlertLogEntry[]> {
+  const byEpisode = new Map<string, AlertLogEntry[]>();
   for (const a of alerts) {
-    const list = alertsByEpisode.get(a.episodeId) ?? [];
+    const list = byEpisode.get(a.episodeId) ?? [];
     list.push(a);
-    alertsByEpisode.set(a.episodeId, list);
+    byEpisode.set(a.episodeId, list);
   }
+  return byEpisode;
+}
 
-  const runCounts = { total: runs.length, succeeded: 0, healed: 0, partial: 0, failed: 0 };
-  const byKind: Record<string, number> = {};
-  let drifts = 0;
-  const episodes: EpisodeView[] = [];
-  const finishedEpisodeIds = new Set<string>();
-  const attemptRecords: AttemptRecord[] = [];
-  let rowsLoaded = 0;
-  let rowsQuarantined = 0;
+/** What one pass over the finished runs adds up. */
+interface RunTally {
+  runCounts: { total: number; succeeded: number; healed: number; partial: number; failed: number };
+  drifts: number;
+  byKind: Record<string, number>;
+  episodes: EpisodeView[];
+  finishedEpisodeIds: Set<string>;
+  attemptRecords: AttemptRecord[];
+  rowsLoaded: number;
+  rowsQuarantined: number;
+}
 
+/** A run counts as a drift with a drift report or with an episode (an episode implies a drift, report or not). */
+function tallyRuns(runs: readonly RunRecord[], alertsByEpisode: Map<string, AlertLogEntry[]>): RunTally {
+  const t: RunTally = {
+    runCounts: { total: runs.length, succeeded: 0, healed: 0, partial: 0, failed: 0 },
+    drifts: 0,
+    byKind: {},
+    episodes: [],
+    finishedEpisodeIds: new Set<string>(),
+    attemptRecords: [],
+    rowsLoaded: 0,
+    rowsQuarantined: 0,
+  };
   for (const r of runs) {
-    runCounts[r.run.outcome] += 1;
-    rowsLoaded += r.run.rowsLoaded;
-    rowsQuarantined += r.run.rowsQuarantined;
+    t.runCounts[r.run.outcome] += 1;
+    t.rowsLoaded += r.run.rowsLoaded;
+    t.rowsQuarantined += r.run.rowsQuarantined;
     if (r.run.driftReport || r.episode) {
-      drifts += 1;
-      for (const k of r.run.driftReport?.kinds ?? []) byKind[k] = (byKind[k] ?? 0) + 1;
+      t.drifts += 1;
+      for (const k of r.run.driftReport?.kinds ?? []) t.byKind[k] = (t.byKind[k] ?? 0) + 1;
     }
     const ep = episodeOf(r, alertsByEpisode);
     if (ep) {
-      episodes.push(ep);
-      finishedEpisodeIds.add(ep.episodeId);
+      t.episodes.push(ep);
+      t.finishedEpisodeIds.add(ep.episodeId);
     }
-    if (r.episode) attemptRecords.push(...r.episode.attempts);
+    if (r.episode) t.attemptRecords.push(...r.episode.attempts);
   }
+  return t;
+}
 
-  // Episodes waiting for a decision: the latest alert asks for approval and no run has finished it.
+/** An episode awaits a decision when its latest alert asks for approval and no run has finished it. */
+function awaitingEpisodes(alertsByEpisode: Map<string, AlertLogEntry[]>, finished: Set<string>): EpisodeView[] {
   const awaiting: EpisodeView[] = [];
   for (const [episodeId, list] of alertsByEpisode) {
     const last = list[list.length - 1];
-    if (!last || last.outcome !== 'awaiting-approval' || finishedEpisodeIds.has(episodeId)) continue;
+    if (!last || last.outcome !== 'awaiting-approval' || finished.has(episodeId)) continue;
     awaiting.push({
       episodeId,
       runId: last.runId,
@@ -351,21 +368,11 @@ export function computeMetrics(opts: ComputeOptions): HealMetrics {
       notifications: [{ outcome: last.outcome, status: last.status, ...(last.error ? { error: last.error } : {}) }],
     });
   }
+  return awaiting;
+}
 
-  const count = (o: EpisodeView['outcome']) => episodes.filter((e) => e.outcome === o).length;
-  const healed = count('healed');
-  const finished = episodes.length;
-  const mttrs = episodes.filter((e) => e.outcome === 'healed' && e.mttrMs != null).map((e) => e.mttrMs as number);
-  const attemptsList = episodes.map((e) => e.attempts);
-  const histogram: Record<string, number> = {};
-  for (const n of attemptsList) histogram[String(n)] = (histogram[String(n)] ?? 0) + 1;
-
-  const doctors: Record<string, number> = { rules: 0, memory: 0, llm: 0, none: 0 };
-  for (const e of episodes) {
-    const d = e.doctor ?? 'none';
-    doctors[d] = (doctors[d] ?? 0) + 1;
-  }
-
+/** Tokens count for every model; cost only for priced ones, so an unknown model is listed rather than guessed. */
+function llmUsage(attemptRecords: readonly AttemptRecord[], prices: PriceTable): HealMetrics['llm'] {
   const byModel: HealMetrics['llm']['byModel'] = {};
   for (const a of attemptRecords) {
     if (!a.usage) continue;
@@ -386,8 +393,18 @@ export function computeMetrics(opts: ComputeOptions): HealMetrics {
   }
   const promptTokens = Object.values(byModel).reduce((s, m) => s + m.promptTokens, 0);
   const completionTokens = Object.values(byModel).reduce((s, m) => s + m.completionTokens, 0);
+  return {
+    promptTokens,
+    completionTokens,
+    totalTokens: promptTokens + completionTokens,
+    estimatedCostUsd: round(cost, 6),
+    byModel,
+    unpricedModels: unpriced.sort(),
+  };
+}
 
-  // Notifications: the last attempt of each (episode, outcome) alert says how it ended.
+/** Each (episode, outcome) alert ends as its last attempt did; one still rate-limited never went out, so failed. */
+function notificationCounts(alertsByEpisode: Map<string, AlertLogEntry[]>): HealMetrics['notifications'] {
   const notifications = { sent: 0, grouped: 0, disabled: 0, failed: 0 };
   for (const list of alertsByEpisode.values()) {
     for (const a of lastPerOutcome(list)) {
@@ -395,16 +412,38 @@ export function computeMetrics(opts: ComputeOptions): HealMetrics {
       else notifications[a.status] += 1;
     }
   }
+  return notifications;
+}
 
-  // Per day, gaps filled, the latest `days` days of the records' range.
+/** Alerts whose last attempt failed, newest first (ten at most: a dashboard list, not a log). */
+function alertFailuresOf(alertsByEpisode: Map<string, AlertLogEntry[]>): HealMetrics['alertFailures'] {
+  const failed = (a: AlertLogEntry) => a.status === 'failed' || a.status === 'rate-limited';
+  return [...alertsByEpisode.values()]
+    .flatMap((list) =>
+      lastPerOutcome(list)
+        .filter(failed)
+        .map((a) => ({ ...a, attempts: list.filter((x) => x.outcome === a.outcome && failed(x)).length })),
+    )
+    .sort((x, y) => y.at.localeCompare(x.at))
+    .slice(0, 10);
+}
+
+/** A fresh zero per day: the tallies are mutated in place. */
+const noCategories = (): Record<Category, number> => ({
+  succeeded: 0,
+  healed: 0,
+  failed: 0,
+  'rolled-back': 0,
+  rejected: 0,
+});
+
+/** Days are UTC and gap-filled (a day without runs is a zero, not a missing point), the latest `days` of the range. */
+function dailySeries(runs: readonly RunRecord[], days: number): DailyPoint[] {
   const dayMap = new Map<string, { cats: Record<Category, number>; mttr: number[] }>();
   for (const r of runs) {
     const d = utcDay(timeOf(r));
     if (!d) continue;
-    const slot = dayMap.get(d) ?? {
-      cats: { succeeded: 0, healed: 0, failed: 0, 'rolled-back': 0, rejected: 0 },
-      mttr: [],
-    };
+    const slot = dayMap.get(d) ?? { cats: noCategories(), mttr: [] };
     slot.cats[categoryOf(r)] += 1;
     const mttr = r.episode?.outcome === 'healed' ? r.episode.mttrMs : r.run.outcome === 'healed' ? r.run.mttrMs : null;
     if (mttr != null) slot.mttr.push(mttr);
@@ -412,36 +451,67 @@ export function computeMetrics(opts: ComputeOptions): HealMetrics {
   }
   const daily: DailyPoint[] = [];
   const dayKeys = [...dayMap.keys()].sort();
-  if (dayKeys.length) {
-    const last = Date.parse(`${dayKeys[dayKeys.length - 1]}T00:00:00Z`);
-    const first = Math.max(Date.parse(`${dayKeys[0]}T00:00:00Z`), last - ((opts.days ?? 60) - 1) * DAY_MS);
-    for (let t = first; t <= last; t += DAY_MS) {
-      const date = new Date(t).toISOString().slice(0, 10);
-      const slot = dayMap.get(date);
-      const c = slot?.cats ?? { succeeded: 0, healed: 0, failed: 0, 'rolled-back': 0, rejected: 0 };
-      daily.push({
-        date,
-        runs: c.succeeded + c.healed + c.failed + c['rolled-back'] + c.rejected,
-        succeeded: c.succeeded,
-        healed: c.healed,
-        failed: c.failed,
-        'rolled-back': c['rolled-back'],
-        rejected: c.rejected,
-        mttrP50Ms: percentile(slot?.mttr ?? [], 50),
-      });
-    }
+  if (!dayKeys.length) return daily;
+  const last = Date.parse(`${dayKeys[dayKeys.length - 1]}T00:00:00Z`);
+  const first = Math.max(Date.parse(`${dayKeys[0]}T00:00:00Z`), last - (days - 1) * DAY_MS);
+  for (let t = first; t <= last; t += DAY_MS) {
+    const date = new Date(t).toISOString().slice(0, 10);
+    const slot = dayMap.get(date);
+    const c = slot?.cats ?? noCategories();
+    daily.push({
+      date,
+      runs: c.succeeded + c.healed + c.failed + c['rolled-back'] + c.rejected,
+      succeeded: c.succeeded,
+      healed: c.healed,
+      failed: c.failed,
+      'rolled-back': c['rolled-back'],
+      rejected: c.rejected,
+      mttrP50Ms: percentile(slot?.mttr ?? [], 50),
+    });
   }
+  return daily;
+}
 
-  const mttrSeries = episodes
-    .filter((e) => e.outcome === 'healed' && e.mttrMs != null)
-    .map((e) => ({ at: e.at, pipeline: e.pipeline, episodeId: e.episodeId, mttrMs: e.mttrMs as number }))
-    .slice(-200);
+/** MTTR counts healed episodes only: a failed episode never restored the table, so it has no time to repair. */
+function mttrOf(episodes: readonly EpisodeView[]): HealMetrics['mttr'] {
+  const mttrs = episodes.filter((e) => e.outcome === 'healed' && e.mttrMs != null).map((e) => e.mttrMs as number);
+  return {
+    count: mttrs.length,
+    p50Ms: percentile(mttrs, 50),
+    p95Ms: percentile(mttrs, 95),
+    meanMs: mttrs.length ? Math.round(mttrs.reduce((s, n) => s + n, 0) / mttrs.length) : null,
+    maxMs: mttrs.length ? Math.max(...mttrs) : null,
+  };
+}
 
-  const recentEpisodes = [...episodes, ...awaiting]
-    .sort((a, b) => b.at.localeCompare(a.at))
-    .slice(0, opts.recent ?? 25);
+/** Finished episodes only: an awaiting one is known from its alert alone, which does not carry its attempts. */
+function attemptsOf(episodes: readonly EpisodeView[]): HealMetrics['attempts'] {
+  const attemptsList = episodes.map((e) => e.attempts);
+  const histogram: Record<string, number> = {};
+  for (const n of attemptsList) histogram[String(n)] = (histogram[String(n)] ?? 0) + 1;
+  const total = attemptsList.reduce((s, n) => s + n, 0);
+  return {
+    episodes: attemptsList.length,
+    total,
+    mean: attemptsList.length ? round(total / attemptsList.length, 2) : null,
+    max: attemptsList.length ? Math.max(...attemptsList) : 0,
+    histogram,
+  };
+}
 
-  const pipelines: PipelineMetricsRow[] = (opts.pipelines ?? []).map((p) => {
+/** The doctors show at zero too, so one that never fixed anything is still listed; no fix applied counts as `none`. */
+function doctorCounts(episodes: readonly EpisodeView[]): Record<string, number> {
+  const doctors: Record<string, number> = { rules: 0, memory: 0, llm: 0, none: 0 };
+  for (const e of episodes) {
+    const d = e.doctor ?? 'none';
+    doctors[d] = (doctors[d] ?? 0) + 1;
+  }
+  return doctors;
+}
+
+/** The last outcome is the latest run's category (runs are in time order), so a partial run shows as failed. */
+function pipelineRows(pipelines: readonly PipelineInfoRow[], runs: readonly RunRecord[]): PipelineMetricsRow[] {
+  return pipelines.map((p) => {
     const mine = runs.filter((r) => r.run.pipeline === p.pipeline);
     const last = mine[mine.length - 1];
     return {
@@ -451,6 +521,18 @@ export function computeMetrics(opts: ComputeOptions): HealMetrics {
       lastOutcome: last ? categoryOf(last) : null,
     };
   });
+}
+
+/** Compute every figure from the records. Pure: same records, same numbers. */
+export function computeMetrics(opts: ComputeOptions): HealMetrics {
+  const runs = dedupeRuns(opts.runs).sort((a, b) => timeOf(a).localeCompare(timeOf(b)));
+  const alertsByEpisode = alertsByEpisodeOf(opts.alerts ?? []);
+  const t = tallyRuns(runs, alertsByEpisode);
+  const { runCounts, episodes } = t;
+  const awaiting = awaitingEpisodes(alertsByEpisode, t.finishedEpisodeIds);
+  const count = (o: EpisodeView['outcome']) => episodes.filter((e) => e.outcome === o).length;
+  const healed = count('healed');
+  const finished = episodes.length;
 
   return {
     generatedAt: (opts.now ?? new Date()).toISOString(),
@@ -458,7 +540,7 @@ export function computeMetrics(opts: ComputeOptions): HealMetrics {
       ...runCounts,
       successRate: runs.length ? round((runCounts.succeeded + runCounts.healed) / runs.length, 4) : null,
     },
-    drifts: { total: drifts, byKind },
+    drifts: { total: t.drifts, byKind: t.byKind },
     episodes: {
       total: finished + awaiting.length,
       healed,
@@ -468,48 +550,21 @@ export function computeMetrics(opts: ComputeOptions): HealMetrics {
       awaiting: awaiting.length,
       successRate: finished ? round(healed / finished, 4) : null,
     },
-    mttr: {
-      count: mttrs.length,
-      p50Ms: percentile(mttrs, 50),
-      p95Ms: percentile(mttrs, 95),
-      meanMs: mttrs.length ? Math.round(mttrs.reduce((s, n) => s + n, 0) / mttrs.length) : null,
-      maxMs: mttrs.length ? Math.max(...mttrs) : null,
-    },
-    attempts: {
-      episodes: attemptsList.length,
-      total: attemptsList.reduce((s, n) => s + n, 0),
-      mean: attemptsList.length ? round(attemptsList.reduce((s, n) => s + n, 0) / attemptsList.length, 2) : null,
-      max: attemptsList.length ? Math.max(...attemptsList) : 0,
-      histogram,
-    },
-    doctors,
-    llm: {
-      promptTokens,
-      completionTokens,
-      totalTokens: promptTokens + completionTokens,
-      estimatedCostUsd: round(cost, 6),
-      byModel,
-      unpricedModels: unpriced.sort(),
-    },
-    rows: { loaded: rowsLoaded, quarantined: rowsQuarantined },
-    notifications,
-    daily,
-    mttrSeries,
-    recentEpisodes,
-    alertFailures: [...alertsByEpisode.values()]
-      .flatMap((list) =>
-        lastPerOutcome(list)
-          .filter((a) => a.status === 'failed' || a.status === 'rate-limited')
-          .map((a) => ({
-            ...a,
-            attempts: list.filter(
-              (x) => x.outcome === a.outcome && (x.status === 'failed' || x.status === 'rate-limited'),
-            ).length,
-          })),
-      )
-      .sort((x, y) => y.at.localeCompare(x.at))
-      .slice(0, 10),
-    pipelines,
+    mttr: mttrOf(episodes),
+    attempts: attemptsOf(episodes),
+    doctors: doctorCounts(episodes),
+    llm: llmUsage(t.attemptRecords, opts.prices ?? DEFAULT_PRICES),
+    rows: { loaded: t.rowsLoaded, quarantined: t.rowsQuarantined },
+    notifications: notificationCounts(alertsByEpisode),
+    daily: dailySeries(runs, opts.days ?? 60),
+    // The last 200 healed episodes: enough for a scatter chart without shipping the whole history.
+    mttrSeries: episodes
+      .filter((e) => e.outcome === 'healed' && e.mttrMs != null)
+      .map((e) => ({ at: e.at, pipeline: e.pipeline, episodeId: e.episodeId, mttrMs: e.mttrMs as number }))
+      .slice(-200),
+    recentEpisodes: [...episodes, ...awaiting].sort((a, b) => b.at.localeCompare(a.at)).slice(0, opts.recent ?? 25),
+    alertFailures: alertFailuresOf(alertsByEpisode),
+    pipelines: pipelineRows(opts.pipelines ?? [], runs),
   };
 }
 

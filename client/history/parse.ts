@@ -8,6 +8,7 @@
 import { defaultPayloadConverter } from '@temporalio/common';
 import type { History } from '@temporalio/common/lib/proto-utils';
 import { temporal } from '@temporalio/proto';
+import { formatDuration } from '../../common/duration';
 
 type IEvent = temporal.api.history.v1.IHistoryEvent;
 type IPayload = temporal.api.common.v1.IPayload;
@@ -406,7 +407,7 @@ function onActivityCompleted(s: ParseState, e: IEvent, at: number): void {
   record(
     s,
     e,
-    `activity ${act.name} completed in ${formatMs(at - act.scheduledMs)}${act.attempt > 1 ? ` (attempt ${act.attempt})` : ''}`,
+    `activity ${act.name} completed in ${formatDuration(at - act.scheduledMs, 'compact')}${act.attempt > 1 ? ` (attempt ${act.attempt})` : ''}`,
   );
 }
 
@@ -418,7 +419,7 @@ function onActivityFailed(s: ParseState, e: IEvent, at: number): void {
   record(
     s,
     e,
-    `activity ${act.name} failed after ${formatMs(at - act.scheduledMs)}${act.failure?.type ? ` (${act.failure.type})` : ''}: ${short(act.failure?.message ?? '')}`,
+    `activity ${act.name} failed after ${formatDuration(at - act.scheduledMs, 'compact')}${act.failure?.type ? ` (${act.failure.type})` : ''}: ${short(act.failure?.message ?? '')}`,
   );
 }
 
@@ -427,7 +428,7 @@ function onActivityTimedOut(s: ParseState, e: IEvent, at: number): void {
   const act = s.activities.get(num(a.scheduledEventId));
   if (!act) return;
   Object.assign(act, { status: 'timed-out', closedMs: at, failure: failureInfo(a.failure) });
-  record(s, e, `activity ${act.name} timed out after ${formatMs(at - act.scheduledMs)}`);
+  record(s, e, `activity ${act.name} timed out after ${formatDuration(at - act.scheduledMs, 'compact')}`);
 }
 
 function onActivityCanceled(s: ParseState, e: IEvent, at: number): void {
@@ -515,21 +516,29 @@ function onTimerStarted(s: ParseState, e: IEvent, at: number): void {
   };
   s.timers.set(num(e.eventId), tm);
   s.out.timers.push(tm);
-  record(s, e, `timer started for ${formatMs(tm.timeoutMs)}${tm.summary ? `: ${short(tm.summary)}` : ''}`);
+  record(
+    s,
+    e,
+    `timer started for ${formatDuration(tm.timeoutMs, 'compact')}${tm.summary ? `: ${short(tm.summary)}` : ''}`,
+  );
 }
 
 function onTimerFired(s: ParseState, e: IEvent, at: number): void {
   const tm = s.timers.get(num(e.timerFiredEventAttributes?.startedEventId));
   if (!tm) return;
   tm.firedMs = at;
-  record(s, e, `timer fired (${formatMs(tm.timeoutMs)} elapsed)${tm.summary ? `: ${short(tm.summary)}` : ''}`);
+  record(
+    s,
+    e,
+    `timer fired (${formatDuration(tm.timeoutMs, 'compact')} elapsed)${tm.summary ? `: ${short(tm.summary)}` : ''}`,
+  );
 }
 
 function onTimerCanceled(s: ParseState, e: IEvent, at: number): void {
   const tm = s.timers.get(num(e.timerCanceledEventAttributes?.startedEventId));
   if (!tm) return;
   tm.canceledMs = at;
-  record(s, e, `timer canceled after ${formatMs(at - tm.startedMs)}`);
+  record(s, e, `timer canceled after ${formatDuration(at - tm.startedMs, 'compact')}`);
 }
 
 // ── Updates, signals, search attributes ────────────────────────────────────────────────────────
@@ -650,15 +659,4 @@ export function parseHistory(history: History, ids: { workflowId: string; runId:
   }
   s.out.updates = [...s.updates.values()];
   return s.out;
-}
-
-/** A duration for people: 850ms, 3.4s, 2m05s, 1h02m, 3d04h. */
-export function formatMs(n: number): string {
-  if (!Number.isFinite(n) || n < 0) return '?';
-  if (n < 1000) return `${Math.round(n)}ms`;
-  if (n < 60_000) return `${(n / 1000).toFixed(1)}s`;
-  const s = Math.round(n / 1000);
-  if (s < 3600) return `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s`;
-  if (s < 86_400) return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`;
-  return `${Math.floor(s / 86_400)}d${String(Math.floor((s % 86_400) / 3600)).padStart(2, '0')}h`;
 }

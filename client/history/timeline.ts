@@ -17,7 +17,8 @@ import type {
   VerificationCheck,
   VerificationReport,
 } from '../../common/types';
-import { formatMs, type ActivityExecution, type ExecutionStatus, type ParsedExecution } from './parse';
+import { formatDuration } from '../../common/duration';
+import type { ActivityExecution, ExecutionStatus, ParsedExecution } from './parse';
 
 /** The executions behind one timeline. */
 export interface TimelineSources {
@@ -293,61 +294,72 @@ function decisionOf(
   };
 }
 
-/** Build the timeline of a run or an episode from its parsed executions. */
-export function buildTimeline(src: TimelineSources, now: number = Date.now()): Timeline {
-  const { root, run, episode } = src;
-  const runResult = runResultOf(run);
-  const epResult = episodeResultOf(episode);
-  // The healing input: the episode's, else an attempt's (same input), when only attempts are at hand.
-  const healingInput =
-    episode?.input ?? src.attempts[0]?.input ?? (root.type === 'healAttempt' ? root.input : undefined);
-  const epInput: Partial<HealingInput> = isObj(healingInput) ? (healingInput as Partial<HealingInput>) : {};
-  const runInput = isObj(run?.input) ? run.input : {};
+/** What the phases of {@link buildTimeline} read: the executions at hand and what they recorded. */
+interface BuildContext {
+  root: ParsedExecution;
+  run: ParsedExecution | null;
+  episode: ParsedExecution | null;
+  runResult: PipelineRunResult | null;
+  epResult: EpisodeResult | null;
+  /** The healing input (empty when no execution carries one). */
+  epInput: Partial<HealingInput>;
+}
 
-  // Drift: the episode's input, else the run's failed load (SchemaDrift details), else the run's result.
-  const driftLoad = run?.activities.find((a) => a.name === 'loadSource' && a.failure?.type === 'SchemaDrift');
-  const drift: DriftReport | null =
-    (isObj(epInput.drift) ? epInput.drift : null) ??
+/** The drift report: the episode was given it; without the episode, the run's failed load or result still has it. */
+function driftOf(c: BuildContext): DriftReport | null {
+  const driftLoad = c.run?.activities.find((a) => a.name === 'loadSource' && a.failure?.type === 'SchemaDrift');
+  return (
+    (isObj(c.epInput.drift) ? c.epInput.drift : null) ??
     (isObj(driftLoad?.failure?.details) ? (driftLoad.failure.details as unknown as DriftReport) : null) ??
-    runResult?.driftReport ??
-    null;
+    c.runResult?.driftReport ??
+    null
+  );
+}
 
-  // Attempts: one per attempt run; attempts known only from records (missing histories) are added.
+/** One attempt per attempt run; attempts known only from records (their histories missing) still show. */
+function attemptsOf(c: BuildContext, runs: ParsedExecution[]): TimelineAttempt[] {
   const records = new Map<number, AttemptRecord>();
-  const attemptChild = episode?.children.find((c) => c.type === 'healAttempt');
+  const attemptChild = c.episode?.children.find((ch) => ch.type === 'healAttempt');
   const known = [
-    ...(epResult?.attempts ?? []),
+    ...(c.epResult?.attempts ?? []),
     ...recordsIn(attemptChild?.failure?.details),
     ...recordsIn(attemptChild?.result),
-    ...src.attempts.flatMap(recordsOf),
+    ...runs.flatMap(recordsOf),
   ];
   for (const r of known) {
     if (isObj(r) && typeof r.attempt === 'number') records.set(r.attempt, r);
   }
   const byAttempt = new Map<number, TimelineAttempt>();
-  for (const x of [...src.attempts].sort((a, b) => a.attempt - b.attempt || a.startMs - b.startMs))
+  for (const x of [...runs].sort((a, b) => a.attempt - b.attempt || a.startMs - b.startMs))
     byAttempt.set(x.attempt, attemptFromRun(x, records.get(x.attempt)));
   for (const [n, r] of records) if (!byAttempt.has(n)) byAttempt.set(n, attemptFromRecord(r));
-  const attempts = [...byAttempt.values()].sort((a, b) => a.attempt - b.attempt);
+  return [...byAttempt.values()].sort((a, b) => a.attempt - b.attempt);
+}
 
-  let decision = episode ? decisionOf(episode, epInput, epResult) : null;
-  if (!episode && runResult?.decision) {
-    // Only the run's history at hand: its result still records the decision.
-    const d = runResult.decision;
-    const status = d.via === 'timeout' ? 'timed-out' : d.decision === 'approve' ? 'approved' : 'rejected';
-    decision = {
-      mode: 'review',
-      status,
-      decision: d,
-      timeoutMs: null,
-      waitStartedAt: null,
-      waitEndedAt: null,
-      waitedMs: null,
-      updates: [],
-    };
-  }
+/** With only the run's history at hand, its result still records the decision (but not the wait). */
+function decisionFromRunResult(runResult: PipelineRunResult | null): TimelineDecision | null {
+  const d = runResult?.decision;
+  if (!d) return null;
+  const status = d.via === 'timeout' ? 'timed-out' : d.decision === 'approve' ? 'approved' : 'rejected';
+  return {
+    mode: 'review',
+    status,
+    decision: d,
+    timeoutMs: null,
+    waitStartedAt: null,
+    waitEndedAt: null,
+    waitedMs: null,
+    updates: [],
+  };
+}
 
-  // Versions.
+/** The current version trusts the episode's result, then a version applied and not rolled back, then the run's. */
+function specVersionsOf(
+  c: BuildContext,
+  drift: DriftReport | null,
+  attempts: TimelineAttempt[],
+): Timeline['specVersion'] {
+  const { run, episode, epInput, epResult, runResult } = c;
   const pipelineInfo = run?.activities.find((a) => a.name === 'getPipeline' && a.status === 'completed')?.result;
   const before =
     typeof epInput.specVersion === 'number'
@@ -366,52 +378,99 @@ export function buildTimeline(src: TimelineSources, now: number = Date.now()): T
   else if (applied && !rolledBack && isObj(applied.input))
     after = typeof applied.input['version'] === 'number' ? applied.input['version'] : before;
   else if (runResult?.specVersion != null) after = runResult.specVersion;
+  return { before, candidate, after, rolledBack };
+}
 
-  // Outcome.
-  const main = episode ?? run ?? root;
-  let outcome: string;
-  let error: string | null = null;
-  if (epResult) {
-    outcome = epResult.outcome;
-    error = epResult.error;
-  } else if (episode && episode.status !== 'completed' && episode.status !== 'failed') {
-    outcome =
-      episode.status === 'running'
-        ? decision?.status === 'awaiting'
-          ? 'awaiting-approval'
-          : 'running'
-        : episode.status;
-    if (episode.status !== 'running')
-      error = `episode ${episode.status}${episode.closeReason ? `: ${episode.closeReason}` : ''}`;
-  } else if (runResult) {
-    outcome = runResult.outcome;
-    error = runResult.error?.message ?? null;
-  } else {
-    outcome = main.status === 'completed' ? (main.type === 'healAttempt' ? 'verified' : 'succeeded') : main.status;
-    if (main.failure) error = main.failure.message;
-    else if (main.status === 'terminated' || main.status === 'canceled')
-      error = `${main.status}${main.closeReason ? `: ${main.closeReason}` : ''}`;
+/** Recorded results outrank statuses, the episode's outrank the run's; a bare execution speaks for itself. */
+function outcomeOf(c: BuildContext, decision: TimelineDecision | null): { outcome: string; error: string | null } {
+  const { episode, epResult, runResult } = c;
+  if (epResult) return { outcome: epResult.outcome, error: epResult.error };
+  if (episode && episode.status !== 'completed' && episode.status !== 'failed') {
+    if (episode.status === 'running')
+      return { outcome: decision?.status === 'awaiting' ? 'awaiting-approval' : 'running', error: null };
+    return {
+      outcome: episode.status,
+      error: `episode ${episode.status}${episode.closeReason ? `: ${episode.closeReason}` : ''}`,
+    };
   }
-  const reload = episode?.activities.find((a) => a.name === 'loadSource' && a.status === 'completed')?.result;
-  const runLoad = run?.activities.find((a) => a.name === 'loadSource' && a.status === 'completed')?.result;
-  const rows = epResult
-    ? { loaded: epResult.rowsLoaded, quarantined: epResult.rowsQuarantined }
-    : isObj(reload)
-      ? { loaded: Number(reload['rowsLoaded'] ?? 0), quarantined: Number(reload['rowsQuarantined'] ?? 0) }
-      : runResult
-        ? { loaded: runResult.rowsLoaded, quarantined: runResult.rowsQuarantined }
-        : isObj(runLoad)
-          ? { loaded: Number(runLoad['rowsLoaded'] ?? 0), quarantined: Number(runLoad['rowsQuarantined'] ?? 0) }
-          : null;
+  if (runResult) return { outcome: runResult.outcome, error: runResult.error?.message ?? null };
+  const main = episode ?? c.run ?? c.root;
+  const outcome = main.status === 'completed' ? (main.type === 'healAttempt' ? 'verified' : 'succeeded') : main.status;
+  let error: string | null = null;
+  if (main.failure) error = main.failure.message;
+  else if (main.status === 'terminated' || main.status === 'canceled')
+    error = `${main.status}${main.closeReason ? `: ${main.closeReason}` : ''}`;
+  return { outcome, error };
+}
 
-  const episodeChild = run?.children.find((c) => c.type === 'healingEpisode') ?? null;
+/** Rows of the load that counts: the episode's reload (the healed table) over the run's own load. */
+function rowsOf(c: BuildContext): Timeline['rows'] {
+  const { run, episode, epResult, runResult } = c;
+  const loaded = (x: ParsedExecution | null) =>
+    x?.activities.find((a) => a.name === 'loadSource' && a.status === 'completed')?.result;
+  const reload = loaded(episode);
+  const runLoad = loaded(run);
+  if (epResult) return { loaded: epResult.rowsLoaded, quarantined: epResult.rowsQuarantined };
+  if (isObj(reload))
+    return { loaded: Number(reload['rowsLoaded'] ?? 0), quarantined: Number(reload['rowsQuarantined'] ?? 0) };
+  if (runResult) return { loaded: runResult.rowsLoaded, quarantined: runResult.rowsQuarantined };
+  if (isObj(runLoad))
+    return { loaded: Number(runLoad['rowsLoaded'] ?? 0), quarantined: Number(runLoad['rowsQuarantined'] ?? 0) };
+  return null;
+}
 
-  // Events, merged in time order; labels say which execution each belongs to.
-  const label = (x: ParsedExecution): string =>
-    x === run ? 'run' : x === episode ? 'episode' : x.type === 'healAttempt' ? `attempt ${x.attempt}` : x.type;
-  const all = [...new Set([root, ...(run ? [run] : []), ...(episode ? [episode] : []), ...src.attempts])];
-  const t0 = Math.min(...all.map((x) => x.startMs).filter((n) => n > 0));
-  const events: TimelineEvent[] = all
+/** The pipeline's name from whichever input names it: the healing input, the run's, else the root's. */
+function pipelineOf(c: BuildContext): string | null {
+  const runInput = isObj(c.run?.input) ? c.run.input : {};
+  return (
+    (typeof c.epInput.pipeline === 'string' ? c.epInput.pipeline : null) ??
+    (typeof runInput['pipeline'] === 'string' ? runInput['pipeline'] : null) ??
+    (isObj(c.root.input) && typeof c.root.input['pipeline'] === 'string' ? c.root.input['pipeline'] : null)
+  );
+}
+
+/** The run: its history when at hand, else the episode's parent (whose run key is the episode id minus `-heal`). */
+function runRefOf(c: BuildContext): Timeline['run'] {
+  const { run, episode } = c;
+  if (run)
+    return {
+      workflowId: run.workflowId,
+      runId: run.runId,
+      status: run.status,
+      runKey: c.runResult?.runKey ?? (episode ? episode.workflowId.replace(/-heal$/, '') : null),
+    };
+  if (episode?.parent)
+    return {
+      workflowId: episode.parent.workflowId,
+      runId: episode.parent.runId,
+      status: null,
+      runKey: episode.workflowId.replace(/-heal$/, ''),
+    };
+  return null;
+}
+
+/** The episode: its history when at hand, else the run's child (one not yet started counts as running). */
+function episodeRefOf(c: BuildContext): Timeline['episode'] {
+  const { run, episode } = c;
+  if (episode) return { workflowId: episode.workflowId, runId: episode.runId, status: episode.status };
+  const child = run?.children.find((ch) => ch.type === 'healingEpisode') ?? null;
+  if (!child) return null;
+  return {
+    workflowId: child.workflowId,
+    runId: child.runId ?? '',
+    status: child.status === 'initiated' || child.status === 'start-failed' ? 'running' : child.status,
+  };
+}
+
+/** Names each execution as the reader knows it (run, episode, attempt n), as events of all of them are merged. */
+function executionLabel(c: BuildContext): (x: ParsedExecution) => string {
+  return (x) =>
+    x === c.run ? 'run' : x === c.episode ? 'episode' : x.type === 'healAttempt' ? `attempt ${x.attempt}` : x.type;
+}
+
+/** Events of every execution on one clock (offsets from `t0`), in time order; event ids break ties. */
+function mergedEvents(all: ParsedExecution[], label: (x: ParsedExecution) => string, t0: number): TimelineEvent[] {
+  return all
     .flatMap((x) =>
       x.events.map((e) => ({
         at: new Date(e.ms).toISOString(),
@@ -425,67 +484,58 @@ export function buildTimeline(src: TimelineSources, now: number = Date.now()): T
       })),
     )
     .sort((a, b) => a.offsetMs - b.offsetMs || a.eventId - b.eventId);
+}
 
+/** Build the timeline of a run or an episode from its parsed executions. */
+export function buildTimeline(src: TimelineSources, now: number = Date.now()): Timeline {
+  const { root, run, episode } = src;
+  const epResult = episodeResultOf(episode);
+  // The healing input: the episode's, else an attempt's (same input), when only attempts are at hand.
+  const healingInput =
+    episode?.input ?? src.attempts[0]?.input ?? (root.type === 'healAttempt' ? root.input : undefined);
+  const epInput: Partial<HealingInput> = isObj(healingInput) ? (healingInput as Partial<HealingInput>) : {};
+  const c: BuildContext = { root, run, episode, runResult: runResultOf(run), epResult, epInput };
+
+  const drift = driftOf(c);
+  const attempts = attemptsOf(c, src.attempts);
+  const decision = episode ? decisionOf(episode, epInput, epResult) : decisionFromRunResult(c.runResult);
+  const { outcome, error } = outcomeOf(c, decision);
+
+  const label = executionLabel(c);
+  const all = [...new Set([root, ...(run ? [run] : []), ...(episode ? [episode] : []), ...src.attempts])];
+  const t0 = Math.min(...all.map((x) => x.startMs).filter((n) => n > 0));
+  // Attempt runs' steps come from their attempts (already labelled), after everyone else's.
   const activities = all
     .filter((x) => x.type !== 'healAttempt')
     .flatMap((x) => x.activities.map((a) => activityView(a, label(x))));
   activities.push(...attempts.flatMap((a) => a.activities));
-  const rootEnd = root.endMs ?? (root.status === 'running' ? now : root.lastEventMs);
-  const end = Math.max(rootEnd, ...all.map((x) => x.endMs ?? (x.status === 'running' ? now : x.lastEventMs)));
-  const pipeline =
-    (typeof epInput.pipeline === 'string' ? epInput.pipeline : null) ??
-    (typeof runInput['pipeline'] === 'string' ? runInput['pipeline'] : null) ??
-    (isObj(root.input) && typeof root.input['pipeline'] === 'string' ? root.input['pipeline'] : null);
+  const endOf = (x: ParsedExecution) => x.endMs ?? (x.status === 'running' ? now : x.lastEventMs);
+  const end = Math.max(endOf(root), ...all.map(endOf));
 
   return {
     workflowId: root.workflowId,
     runId: root.runId,
     type: root.type,
     status: root.status,
-    pipeline,
-    run: run
-      ? {
-          workflowId: run.workflowId,
-          runId: run.runId,
-          status: run.status,
-          runKey: runResult?.runKey ?? (episode ? episode.workflowId.replace(/-heal$/, '') : null),
-        }
-      : episode?.parent
-        ? {
-            workflowId: episode.parent.workflowId,
-            runId: episode.parent.runId,
-            status: null,
-            runKey: episode.workflowId.replace(/-heal$/, ''),
-          }
-        : null,
-    episode: episode
-      ? { workflowId: episode.workflowId, runId: episode.runId, status: episode.status }
-      : episodeChild
-        ? {
-            workflowId: episodeChild.workflowId,
-            runId: episodeChild.runId ?? '',
-            status:
-              episodeChild.status === 'initiated' || episodeChild.status === 'start-failed'
-                ? 'running'
-                : episodeChild.status,
-          }
-        : null,
+    pipeline: pipelineOf(c),
+    run: runRefOf(c),
+    episode: episodeRefOf(c),
     drift,
     attempts,
     maxAttempts: typeof epInput.maxAttempts === 'number' ? epInput.maxAttempts : null,
     decision,
     outcome,
     error,
-    specVersion: { before, candidate, after, rolledBack },
-    rows,
+    specVersion: specVersionsOf(c, drift, attempts),
+    rows: rowsOf(c),
     durations: {
       totalMs: Math.max(0, end - t0),
-      mttrMs: epResult?.mttrMs ?? runResult?.mttrMs ?? null,
+      mttrMs: epResult?.mttrMs ?? c.runResult?.mttrMs ?? null,
       attemptsMs: attempts.map((a) => a.durationMs),
       approvalWaitMs: decision?.waitedMs ?? null,
       activities,
     },
-    events,
+    events: mergedEvents(all, label, t0),
   };
 }
 
@@ -507,10 +557,10 @@ export interface FormatOptions {
 
 const plain = (s: string): string => s;
 
-/** The timeline as lines a person can follow, top to bottom. */
-export function formatTimeline(t: Timeline, opts: FormatOptions = {}): string {
-  const p = opts.paint ?? { green: plain, red: plain, yellow: plain, dim: plain, bold: plain };
-  const L: string[] = [];
+type Paint = NonNullable<FormatOptions['paint']>;
+
+/** Names the kind of execution in words and says where it sits (its run, its episode) when it is not that itself. */
+function headerLines(t: Timeline, p: Paint): string[] {
   const what =
     t.type === 'healingEpisode'
       ? 'healing episode'
@@ -519,110 +569,121 @@ export function formatTimeline(t: Timeline, opts: FormatOptions = {}): string {
         : t.type === 'healAttempt'
           ? 'healing attempt'
           : t.type;
-  L.push(`${p.bold(what)} ${t.workflowId}${t.runId ? p.dim(` (run ${t.runId})`) : ''} — ${t.status}`);
+  const L = [`${p.bold(what)} ${t.workflowId}${t.runId ? p.dim(` (run ${t.runId})`) : ''} — ${t.status}`];
   const start = t.events[0]?.at;
   L.push(
-    `  pipeline: ${t.pipeline ?? '?'}${start ? `   started ${start}` : ''}   total ${formatMs(t.durations.totalMs)}${t.status === 'running' ? ' so far' : ''}`,
+    `  pipeline: ${t.pipeline ?? '?'}${start ? `   started ${start}` : ''}   total ${formatDuration(t.durations.totalMs, 'compact')}${t.status === 'running' ? ' so far' : ''}`,
   );
   if (t.run && t.type !== 'pipelineRun')
     L.push(p.dim(`  run:      ${t.run.workflowId}${t.run.runId ? ` (run ${t.run.runId})` : ''}`));
   if (t.episode && t.type !== 'healingEpisode')
     L.push(p.dim(`  episode:  ${t.episode.workflowId} (run ${t.episode.runId}) — ${t.episode.status}`));
+  return L;
+}
 
-  if (t.drift) {
-    L.push('', p.bold(`Drift`) + ` (spec v${t.drift.specVersion}; ${t.drift.kinds.join(', ')})`);
-    L.push(`  ${t.drift.summary}`);
-    for (const d of t.drift.differences.slice(0, 20)) {
-      const rate = d.failureRate != null ? ` [${(d.failureRate * 100).toFixed(1)}% of values]` : '';
-      L.push(`   - ${d.kind}${d.column ? ` ${d.column}` : ''}: ${d.detail}${rate}`);
-    }
-    if (t.drift.differences.length > 20) L.push(`   … ${t.drift.differences.length - 20} more (use --json)`);
-    if (t.drift.sources.length)
-      L.push(
-        p.dim(
-          `  source: ${t.drift.sources.slice(0, 3).join(', ')}${t.drift.sources.length > 3 ? ` (+${t.drift.sources.length - 3})` : ''}`,
-        ),
-      );
-  } else if (t.type === 'pipelineRun') {
-    L.push('', 'No drift: the source fit the spec.');
+/** Shows the first 20 differences and 3 sources (the rest is in --json); a run without drift says so. */
+function driftLines(t: Timeline, p: Paint): string[] {
+  if (!t.drift) return t.type === 'pipelineRun' ? ['', 'No drift: the source fit the spec.'] : [];
+  const { drift } = t;
+  const L = ['', p.bold(`Drift`) + ` (spec v${drift.specVersion}; ${drift.kinds.join(', ')})`, `  ${drift.summary}`];
+  for (const d of drift.differences.slice(0, 20)) {
+    const rate = d.failureRate != null ? ` [${(d.failureRate * 100).toFixed(1)}% of values]` : '';
+    L.push(`   - ${d.kind}${d.column ? ` ${d.column}` : ''}: ${d.detail}${rate}`);
   }
-
-  const of = t.maxAttempts ? `/${t.maxAttempts}` : '';
-  for (const a of t.attempts) {
-    const verdict =
-      a.status === 'running'
-        ? p.yellow('… running')
-        : a.error
-          ? p.red('✖ failed')
-          : a.checks.length
-            ? p.green('✔ verified')
-            : a.status === 'completed'
-              ? p.green('✔')
-              : a.status;
+  if (drift.differences.length > 20) L.push(`   … ${drift.differences.length - 20} more (use --json)`);
+  if (drift.sources.length)
     L.push(
-      '',
-      `${p.bold(`Attempt ${a.attempt}${of}`)} — ${a.doctor && a.doctor !== 'none' ? `${a.doctor} doctor` : 'no doctor had a fix'}${a.durationMs != null ? `, ${formatMs(a.durationMs)}` : ''}  ${verdict}`,
+      p.dim(
+        `  source: ${drift.sources.slice(0, 3).join(', ')}${drift.sources.length > 3 ? ` (+${drift.sources.length - 3})` : ''}`,
+      ),
     );
-    if (a.usage)
-      L.push(
-        p.dim(
-          `  model ${a.usage.model}: ${a.usage.promptTokens} prompt + ${a.usage.completionTokens} completion tokens`,
-        ),
-      );
-    if (a.patchText.length) {
-      L.push(`  patch${a.candidateVersion != null ? ` (candidate v${a.candidateVersion})` : ''}:`);
-      for (const line of a.patchText) L.push(`   + ${line}`);
-    }
-    if (a.checks.length) {
-      L.push(`  verification: ${a.verification ?? ''}`);
-      for (const c of a.checks) {
-        const mark = c.passed ? p.green('✔') : p.red('✖');
-        L.push(
-          `   ${mark} ${c.name}: ${c.figure}${c.threshold ? ` (threshold ${c.threshold})` : ''}${!c.passed && c.detail ? ` — ${c.detail}` : ''}`,
-        );
-      }
-    }
-    if (a.error) L.push(`  why it failed: ${a.error}`);
-    const acts = a.activities
-      .filter((x) => x.durationMs != null)
-      .map((x) => `${x.name} ${formatMs(x.durationMs ?? 0)}${x.tries > 1 ? ` (${x.tries} tries)` : ''}`);
-    if (acts.length) L.push(p.dim(`  steps: ${acts.join(', ')}`));
-  }
-  if (t.drift && t.attempts.length === 0 && t.episode) L.push('', 'No attempt recorded yet.');
+  return L;
+}
 
-  if (t.decision) {
-    const d = t.decision;
-    L.push('', p.bold('Approval') + ` (${d.mode} mode)`);
-    if (d.decision) {
-      const verb =
-        d.status === 'timed-out' ? 'timed out → rejected' : d.decision.decision === 'approve' ? 'approved' : 'rejected';
-      L.push(
-        `  ${verb} by ${d.decision.by} via ${d.decision.via} at ${d.decision.at}${d.decision.reason ? `: ${d.decision.reason}` : ''}`,
-      );
-    } else if (d.status === 'awaiting') {
-      L.push(
-        `  awaiting a decision since ${d.waitStartedAt ?? '?'}${d.timeoutMs != null ? ` (times out after ${formatMs(d.timeoutMs)}, then counts as rejected)` : ''}`,
-      );
-      if (t.episode)
-        L.push(
-          `  decide with: heal approve ${t.episode.workflowId}   or   heal reject ${t.episode.workflowId} --reason TEXT`,
-        );
-    } else if (d.status === 'timed-out') {
-      L.push(`  no decision within ${formatMs(d.timeoutMs ?? 0)}: rejected`);
-    } else {
-      L.push('  not asked (no verified fix reached the approval step)');
-    }
-    if (d.waitedMs != null && d.status !== 'awaiting')
-      L.push(p.dim(`  waited ${formatMs(d.waitedMs)}${d.timeoutMs != null ? ` of ${formatMs(d.timeoutMs)}` : ''}`));
-    for (const u of d.updates)
-      L.push(
-        p.dim(
-          `  update ${u.updateId}: ${JSON.stringify(u.input)} → ${u.error ? `error: ${u.error}` : u.accepted ? 'accepted' : 'rejected'}`,
-        ),
-      );
-  }
+/** An attempt's verdict: an error means failed even with checks; passing checks mean verified. */
+function attemptVerdict(a: TimelineAttempt, p: Paint): string {
+  return a.status === 'running'
+    ? p.yellow('… running')
+    : a.error
+      ? p.red('✖ failed')
+      : a.checks.length
+        ? p.green('✔ verified')
+        : a.status === 'completed'
+          ? p.green('✔')
+          : a.status;
+}
 
-  L.push('', p.bold('Outcome'));
+/** Failed checks carry their detail (the reason to read on); passed ones only their figures. */
+function attemptLines(a: TimelineAttempt, maxAttempts: number | null, p: Paint): string[] {
+  const of = maxAttempts ? `/${maxAttempts}` : '';
+  const L = [
+    '',
+    `${p.bold(`Attempt ${a.attempt}${of}`)} — ${a.doctor && a.doctor !== 'none' ? `${a.doctor} doctor` : 'no doctor had a fix'}${a.durationMs != null ? `, ${formatDuration(a.durationMs, 'compact')}` : ''}  ${attemptVerdict(a, p)}`,
+  ];
+  if (a.usage)
+    L.push(
+      p.dim(`  model ${a.usage.model}: ${a.usage.promptTokens} prompt + ${a.usage.completionTokens} completion tokens`),
+    );
+  if (a.patchText.length) {
+    L.push(`  patch${a.candidateVersion != null ? ` (candidate v${a.candidateVersion})` : ''}:`);
+    for (const line of a.patchText) L.push(`   + ${line}`);
+  }
+  if (a.checks.length) {
+    L.push(`  verification: ${a.verification ?? ''}`);
+    for (const c of a.checks) {
+      const mark = c.passed ? p.green('✔') : p.red('✖');
+      L.push(
+        `   ${mark} ${c.name}: ${c.figure}${c.threshold ? ` (threshold ${c.threshold})` : ''}${!c.passed && c.detail ? ` — ${c.detail}` : ''}`,
+      );
+    }
+  }
+  if (a.error) L.push(`  why it failed: ${a.error}`);
+  const acts = a.activities
+    .filter((x) => x.durationMs != null)
+    .map((x) => `${x.name} ${formatDuration(x.durationMs ?? 0, 'compact')}${x.tries > 1 ? ` (${x.tries} tries)` : ''}`);
+  if (acts.length) L.push(p.dim(`  steps: ${acts.join(', ')}`));
+  return L;
+}
+
+/** A pending decision tells the reader how to make it and what silence means (a reject after the timeout). */
+function decisionLines(d: TimelineDecision, episode: Timeline['episode'], p: Paint): string[] {
+  const L = ['', p.bold('Approval') + ` (${d.mode} mode)`];
+  if (d.decision) {
+    const verb =
+      d.status === 'timed-out' ? 'timed out → rejected' : d.decision.decision === 'approve' ? 'approved' : 'rejected';
+    L.push(
+      `  ${verb} by ${d.decision.by} via ${d.decision.via} at ${d.decision.at}${d.decision.reason ? `: ${d.decision.reason}` : ''}`,
+    );
+  } else if (d.status === 'awaiting') {
+    L.push(
+      `  awaiting a decision since ${d.waitStartedAt ?? '?'}${d.timeoutMs != null ? ` (times out after ${formatDuration(d.timeoutMs, 'compact')}, then counts as rejected)` : ''}`,
+    );
+    if (episode)
+      L.push(
+        `  decide with: heal approve ${episode.workflowId}   or   heal reject ${episode.workflowId} --reason TEXT`,
+      );
+  } else if (d.status === 'timed-out') {
+    L.push(`  no decision within ${formatDuration(d.timeoutMs ?? 0, 'compact')}: rejected`);
+  } else {
+    L.push('  not asked (no verified fix reached the approval step)');
+  }
+  if (d.waitedMs != null && d.status !== 'awaiting')
+    L.push(
+      p.dim(
+        `  waited ${formatDuration(d.waitedMs, 'compact')}${d.timeoutMs != null ? ` of ${formatDuration(d.timeoutMs, 'compact')}` : ''}`,
+      ),
+    );
+  for (const u of d.updates)
+    L.push(
+      p.dim(
+        `  update ${u.updateId}: ${JSON.stringify(u.input)} → ${u.error ? `error: ${u.error}` : u.accepted ? 'accepted' : 'rejected'}`,
+      ),
+    );
+  return L;
+}
+
+/** Says which spec version is current now, and rows only when the table was actually (re)loaded. */
+function outcomeLines(t: Timeline, p: Paint): string[] {
   const v = t.specVersion;
   const mark =
     t.outcome === 'healed' || t.outcome === 'succeeded'
@@ -630,7 +691,7 @@ export function formatTimeline(t: Timeline, opts: FormatOptions = {}): string {
       : t.outcome === 'running' || t.outcome === 'awaiting-approval'
         ? p.yellow(t.outcome)
         : p.red(t.outcome);
-  L.push(`  ${mark}${t.error ? `: ${t.error}` : ''}`);
+  const L = ['', p.bold('Outcome'), `  ${mark}${t.error ? `: ${t.error}` : ''}`];
   if (t.outcome === 'healed') L.push(`  spec v${v.before ?? '?'} → v${v.after ?? '?'} applied`);
   else if (v.rolledBack)
     L.push(
@@ -642,26 +703,40 @@ export function formatTimeline(t: Timeline, opts: FormatOptions = {}): string {
     );
   if (t.rows && (t.outcome === 'healed' || t.outcome === 'succeeded'))
     L.push(`  ${t.rows.loaded} rows loaded, ${t.rows.quarantined} quarantined`);
+  return L;
+}
 
-  const dur = t.durations;
-  const parts = [`total ${formatMs(dur.totalMs)}`];
-  if (dur.mttrMs != null) parts.push(`drift → healed table ${formatMs(dur.mttrMs)}`);
-  if (dur.attemptsMs.length)
-    parts.push(`attempts ${dur.attemptsMs.map((x) => (x == null ? '?' : formatMs(x))).join(', ')}`);
-  if (dur.approvalWaitMs != null) parts.push(`approval wait ${formatMs(dur.approvalWaitMs)}`);
-  L.push('', `${p.bold('Durations')}: ${parts.join('; ')}`);
-  const steps = dur.activities.filter((a) => !a.in.startsWith('attempt'));
-  for (const a of steps)
+/** Lists steps outside the attempts one per line (each attempt already listed its own). */
+function durationLines(dur: Timeline['durations'], p: Paint): string[] {
+  const ms = (n: number) => formatDuration(n, 'compact');
+  const parts = [`total ${ms(dur.totalMs)}`];
+  if (dur.mttrMs != null) parts.push(`drift → healed table ${ms(dur.mttrMs)}`);
+  if (dur.attemptsMs.length) parts.push(`attempts ${dur.attemptsMs.map((x) => (x == null ? '?' : ms(x))).join(', ')}`);
+  if (dur.approvalWaitMs != null) parts.push(`approval wait ${ms(dur.approvalWaitMs)}`);
+  const L = ['', `${p.bold('Durations')}: ${parts.join('; ')}`];
+  for (const a of dur.activities.filter((x) => !x.in.startsWith('attempt')))
     L.push(
       p.dim(
-        `  ${a.in.padEnd(8)} ${a.name.padEnd(16)} ${a.durationMs != null ? formatMs(a.durationMs).padStart(7) : '   open'}  ${a.status}${a.tries > 1 ? ` (${a.tries} tries)` : ''}${a.summary ? `  ${a.summary}` : ''}`,
+        `  ${a.in.padEnd(8)} ${a.name.padEnd(16)} ${a.durationMs != null ? ms(a.durationMs).padStart(7) : '   open'}  ${a.status}${a.tries > 1 ? ` (${a.tries} tries)` : ''}${a.summary ? `  ${a.summary}` : ''}`,
       ),
     );
+  return L;
+}
 
+/** The timeline as lines a person can follow, top to bottom. */
+export function formatTimeline(t: Timeline, opts: FormatOptions = {}): string {
+  const p = opts.paint ?? { green: plain, red: plain, yellow: plain, dim: plain, bold: plain };
+  const L = [...headerLines(t, p), ...driftLines(t, p)];
+  for (const a of t.attempts) L.push(...attemptLines(a, t.maxAttempts, p));
+  if (t.drift && t.attempts.length === 0 && t.episode) L.push('', 'No attempt recorded yet.');
+  if (t.decision) L.push(...decisionLines(t.decision, t.episode, p));
+  L.push(...outcomeLines(t, p), ...durationLines(t.durations, p));
   if (opts.events !== false && t.events.length) {
     L.push('', p.bold('Events'));
     for (const e of t.events)
-      L.push(`  ${e.at.slice(11, 23)} ${`+${formatMs(e.offsetMs)}`.padStart(8)}  ${e.in.padEnd(9)} ${e.text}`);
+      L.push(
+        `  ${e.at.slice(11, 23)} ${`+${formatDuration(e.offsetMs, 'compact')}`.padStart(8)}  ${e.in.padEnd(9)} ${e.text}`,
+      );
   }
   return L.join('\n');
 }
