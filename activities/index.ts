@@ -6,10 +6,17 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Context } from '@temporalio/activity';
 import { parseDuration } from '../common/duration';
+import { DEFAULT_APPROVAL_TIMEOUT_MS } from '../common/defaults';
 import { asActivityFailure } from '../common/errors';
 import { HEARTBEAT_INTERVAL_MS } from '../common/policies';
 import type { LoadSummary } from '../common/types';
-import type { HealConfig } from '../lib/config';
+import {
+  DEFAULT_ALERT_WINDOW_MS,
+  DEFAULT_GITHUB_API_URL,
+  DEFAULT_NAMESPACE,
+  DEFAULT_UI_URL,
+  type HealConfig,
+} from '../lib/config';
 import { withDuckDB } from '../lib/duckdb';
 import { readJson } from '../lib/atomic-files';
 import { createAlertActivities } from '../integrations/alerts';
@@ -109,7 +116,7 @@ export function createActivities(deps: ActivityDeps) {
   const store = specStoreFor(config);
   const duck = { memoryLimit: config.duckdbMemoryLimit, threads: config.duckdbThreads };
 
-  const links = { uiUrl: config.uiUrl ?? 'http://localhost:8233', namespace: config.namespace ?? 'default' };
+  const links = { uiUrl: config.uiUrl ?? DEFAULT_UI_URL, namespace: config.namespace ?? DEFAULT_NAMESPACE };
   const healing = createHealingActivities({ config, store, ...(deps.doctors ? { doctors: deps.doctors } : {}) });
   const partitions = createPartitionActivities({ config, store });
   return atBoundary({
@@ -121,7 +128,7 @@ export function createActivities(deps: ActivityDeps) {
       config: {
         home: config.home,
         slackWebhookUrl: config.slackWebhookUrl,
-        alertWindowMs: config.alertWindowMs ?? 3_600_000,
+        alertWindowMs: config.alertWindowMs ?? DEFAULT_ALERT_WINDOW_MS,
         ...links,
       },
     }),
@@ -134,7 +141,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createGitHubActivities({
       config: {
         home: config.home,
-        github: config.github ?? { token: undefined, repository: undefined, apiUrl: 'https://api.github.com' },
+        github: config.github ?? { token: undefined, repository: undefined, apiUrl: DEFAULT_GITHUB_API_URL },
         ...links,
       },
       ...deps.github,
@@ -151,7 +158,7 @@ export function createActivities(deps: ActivityDeps) {
         maxAttempts: config.maxAttempts ?? cur.spec.healing.maxAttempts,
         mode: cur.spec.healing.mode,
         approvalTimeoutMs:
-          config.approvalTimeoutMs ?? parseDuration(cur.spec.healing.approvalTimeout) ?? 72 * 3_600_000,
+          config.approvalTimeoutMs ?? parseDuration(cur.spec.healing.approvalTimeout) ?? DEFAULT_APPROVAL_TIMEOUT_MS,
         source: cur.spec.source.path,
         loadMode: cur.spec.target.mode,
         partial: cur.spec.target.partial,

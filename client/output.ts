@@ -1,4 +1,5 @@
 /** Human output of CLI commands. JSON output is the result objects themselves. */
+import { workflowUrl } from '../common/ids';
 import { describeOp } from '../common/patch';
 import type { FileOutcome, PipelineRunResult } from '../common/types';
 
@@ -10,10 +11,12 @@ export const yellow = paint(33);
 export const dim = paint(2);
 export const bold = paint(1);
 
-export { workflowUrl } from '../common/ids';
-
-/** A few lines a data engineer can act on. */
-export function formatRunResult(r: PipelineRunResult, opts: { url: string; seconds: number }): string {
+/** A few lines a data engineer can act on, with Web UI links to the run and its episode. */
+export function formatRunResult(
+  r: PipelineRunResult,
+  opts: { links: { uiUrl: string; namespace: string }; seconds: number },
+): string {
+  const ui = (id: string, runId?: string) => workflowUrl(opts.links.uiUrl, opts.links.namespace, id, runId);
   const lines: string[] = [];
   const where = r.table ? `${r.table} in ${r.warehouse}` : '';
   if (r.outcome === 'succeeded' || r.outcome === 'healed' || r.outcome === 'partial') {
@@ -67,11 +70,10 @@ export function formatRunResult(r: PipelineRunResult, opts: { url: string; secon
       );
     if (r.table) lines.push(`  the table ${r.table} is unchanged (spec v${r.specVersion})`);
   }
-  lines.push(dim(`  workflow: ${r.workflowId}  ${opts.url}`));
+  lines.push(dim(`  workflow: ${r.workflowId}  ${ui(r.workflowId, r.runId)}`));
   if (r.partitions?.length) lines.push(...formatFiles(r.partitions, r.fanOutId, r.partitionKeys));
   if (r.episodeId) {
-    const episodeUrl = opts.url.replace(/\/workflows\/.*$/, `/workflows/${encodeURIComponent(r.episodeId)}`);
-    lines.push(dim(`  healing episode: ${r.episodeId}  ${episodeUrl}`));
+    lines.push(dim(`  healing episode: ${r.episodeId}  ${ui(r.episodeId)}`));
     lines.push(dim(`  explain it: heal inspect ${r.episodeId}`));
   }
   return lines.join('\n');

@@ -1,5 +1,5 @@
 /**
- * Workflow ids heal uses, in one place. Deterministic (workflows import it too).
+ * Workflow ids heal uses, and the Web UI links to them, in one place. Deterministic (workflows import it too).
  *
  * One active run per pipeline: every workflow that loads a pipeline's table (a run, a manual
  * rollback, a scheduled run's child) uses the pipeline's lock id `pipeline-<name>`. Temporal keeps
@@ -41,8 +41,13 @@ export function scheduleIdOf(pipeline: string): string {
   return `heal-${pipeline}`;
 }
 
-/** Web UI link of a workflow (its latest run, or a given run). */
-export function workflowUrl(uiUrl: string, namespace: string, workflowId: string, runId?: string): string {
-  const base = `${uiUrl}/namespaces/${encodeURIComponent(namespace)}/workflows/${encodeURIComponent(workflowId)}`;
+/** Web UI page listing the workflows of a namespace. `uiUrl` has no trailing slash (config strips it). */
+export function workflowsUrl(uiUrl: string, namespace: string): string {
+  return `${uiUrl}/namespaces/${encodeURIComponent(namespace)}/workflows`;
+}
+
+/** Web UI page of a workflow: its latest run, or one exact run when its Temporal run id is known. */
+export function workflowUrl(uiUrl: string, namespace: string, workflowId: string, runId?: string | null): string {
+  const base = `${workflowsUrl(uiUrl, namespace)}/${encodeURIComponent(workflowId)}`;
   return runId ? `${base}/${encodeURIComponent(runId)}/history` : base;
 }

@@ -2,6 +2,7 @@
  * The pipeline spec: the pipeline's code, a versioned and reviewable file (YAML or JSON).
  * Validated with zod; {@link parseSpec} returns exact, path-qualified error messages.
  */
+import { DEFAULT_APPROVAL_TIMEOUT } from './defaults';
 import { z } from 'zod';
 import { parseDuration } from './duration';
 
@@ -236,15 +237,15 @@ export const specSchema = z
         mode: z.enum(HEAL_MODES).default('auto'),
         /**
          * In `review` mode, how long an episode waits for approve/reject before it counts as
-         * rejected ("72h", "30m", "2d"). @default "72h"
+         * rejected ("72h", "30m", "2d"). @default {@link DEFAULT_APPROVAL_TIMEOUT}
          */
         approvalTimeout: z
           .string()
           .refine((v) => parseDuration(v) !== undefined, { message: 'must be a duration such as "72h", "30m" or "2d"' })
-          .default('72h'),
+          .default(DEFAULT_APPROVAL_TIMEOUT),
       })
       .strict()
-      .default({ maxAttempts: 3, mode: 'auto', approvalTimeout: '72h' }),
+      .default({ maxAttempts: 3, mode: 'auto', approvalTimeout: DEFAULT_APPROVAL_TIMEOUT }),
   })
   .strict()
   .superRefine((spec, ctx) => {

@@ -20,6 +20,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import { NotificationFailedError } from '../common/errors';
 import { describeOp } from '../common/patch';
 import { formatDuration } from '../common/duration';
+import { workflowUrl } from '../common/ids';
 import type { EpisodeNotice, EpisodeNoticeOutcome, NotifyResult } from '../common/types';
 import type { HealConfig } from '../lib/config';
 import { appendLine, readJson, writeFileAtomic } from '../lib/atomic-files';
@@ -82,10 +83,6 @@ function link(url: string | null | undefined, text: string): string | null {
   return `<${safe}|${escapeMrkdwn(text)}>`;
 }
 
-export function workflowLink(uiUrl: string, namespace: string, workflowId: string): string {
-  return `${uiUrl}/namespaces/${encodeURIComponent(namespace)}/workflows/${encodeURIComponent(workflowId)}`;
-}
-
 /** The group of an alert: pipeline + drift kinds (sorted) + outcome. */
 export function groupKey(n: Pick<EpisodeNotice, 'pipeline' | 'drift' | 'outcome'>): string {
   return JSON.stringify([n.pipeline, [...new Set(n.drift.kinds)].sort(), n.outcome]);
@@ -144,8 +141,8 @@ export function buildSlackMessage(
   const ui =
     n.outcome === 'partial'
       ? null
-      : link(workflowLink(links.uiUrl, links.namespace, n.episodeId), 'Episode in the Temporal Web UI');
-  const run = link(workflowLink(links.uiUrl, links.namespace, n.runId), 'latest pipeline run');
+      : link(workflowUrl(links.uiUrl, links.namespace, n.episodeId), 'Episode in the Temporal Web UI');
+  const run = link(workflowUrl(links.uiUrl, links.namespace, n.runId), 'latest pipeline run');
   const pr = link(n.prUrl, 'Pull request');
 
   const blocks: unknown[] = [

@@ -24,6 +24,7 @@ import { Octokit } from '@octokit/rest';
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { GitHubRequestRejectedError, GitHubUnavailableError } from '../common/errors';
+import { workflowUrl } from '../common/ids';
 import { describeOp, type PatchOp } from '../common/patch';
 import { HEARTBEAT_INTERVAL_MS } from '../common/policies';
 import type { ApprovalDecision, AwaitPullRequestInput, PublishFixInput, PublishFixResult } from '../common/types';
@@ -136,10 +137,9 @@ export function pullRequestLinks(
   repoHtmlUrl: string | null,
   baseBranch: string | null,
 ): PullRequestLinks {
-  const ui = `${config.uiUrl.replace(/\/$/, '')}/namespaces/${encodeURIComponent(config.namespace)}/workflows`;
   return {
-    episode: `${ui}/${encodeURIComponent(input.episodeId)}`,
-    run: `${ui}/${encodeURIComponent(input.runId)}`,
+    episode: workflowUrl(config.uiUrl, config.namespace, input.episodeId),
+    run: workflowUrl(config.uiUrl, config.namespace, input.runId),
     specHistory:
       repoHtmlUrl && baseBranch
         ? `${repoHtmlUrl}/commits/${encodeURIComponent(baseBranch)}/${specPathInRepo(input.pipeline)}`

@@ -26,6 +26,23 @@ const intFromEnv = (def: number, min: number, max: number) =>
       return n;
     });
 
+/*
+ * Defaults that code given a partial config (activities built by tests) falls back to as well:
+ * exported so each is written once, here.
+ */
+/** Temporal namespace when TEMPORAL_NAMESPACE is unset. */
+export const DEFAULT_NAMESPACE = 'default';
+/** Dev server Web UI port when HEAL_UI_PORT is unset. */
+export const DEFAULT_UI_PORT = 8233;
+/** Web UI base URL when TEMPORAL_UI_URL is unset: the local dev server's. */
+export const localUiUrl = (uiPort: number): string => `http://localhost:${uiPort}`;
+/** {@link localUiUrl} on the default port. */
+export const DEFAULT_UI_URL = localUiUrl(DEFAULT_UI_PORT);
+/** Alert grouping window when HEAL_ALERT_WINDOW is unset: 1h. */
+export const DEFAULT_ALERT_WINDOW_MS = 3_600_000;
+/** GitHub REST API base URL when GITHUB_API_URL is unset (github.com, not an Enterprise server). */
+export const DEFAULT_GITHUB_API_URL = 'https://api.github.com';
+
 /** Rows the rules doctor's source probe reads by default (the first N of the source); see `HealConfig.probeRows`. */
 export const DEFAULT_PROBE_ROWS = 100_000;
 
@@ -54,7 +71,7 @@ const envSchema = z.object({
   HEAL_TASK_QUEUE: optionalString,
   HEAL_MAX_ATTEMPTS: intFromEnv(0, 1, 10),
   HEAL_DEV_PORT: intFromEnv(7233, 1, 65535),
-  HEAL_UI_PORT: intFromEnv(8233, 1, 65535),
+  HEAL_UI_PORT: intFromEnv(DEFAULT_UI_PORT, 1, 65535),
   HEAL_DUCKDB_MEMORY_LIMIT: optionalString,
   HEAL_DUCKDB_THREADS: intFromEnv(0, 0, 256),
   HEAL_VERBOSE: optionalString,
@@ -90,13 +107,13 @@ export interface HealConfig {
   readonly maxAttempts: number | undefined;
   /** Address of an existing Temporal server; when unset, `heal` runs a local dev server. */
   readonly temporalAddress: string | undefined;
-  /** @default "default" */
+  /** @default {@link DEFAULT_NAMESPACE} */
   readonly namespace: string;
   /** Dev server gRPC port. @default 7233 */
   readonly devPort: number;
-  /** Dev server Web UI port. @default 8233 */
+  /** Dev server Web UI port. @default {@link DEFAULT_UI_PORT} */
   readonly uiPort: number;
-  /** Base URL of the Temporal Web UI, for links. @default "http://localhost:<uiPort>" */
+  /** Base URL of the Temporal Web UI, for links, without a trailing slash. @default {@link localUiUrl}(uiPort) */
   readonly uiUrl: string;
   readonly temporalCliPath: string | undefined;
   readonly temporalTestServerPath: string | undefined;
@@ -112,7 +129,8 @@ export interface HealConfig {
   };
   /**
    * In `review` mode, how long an episode waits for a decision, overriding each spec's
-   * healing.approvalTimeout, in milliseconds. @default unset (the spec's, 72h)
+   * healing.approvalTimeout, in milliseconds. @default unset (the spec's, whose default is
+   * DEFAULT_APPROVAL_TIMEOUT in common/defaults.ts)
    */
   readonly approvalTimeoutMs: number | undefined;
   /** Mask every sample value sent to a model (as if every column were `pii: true`). @default false */
@@ -125,7 +143,10 @@ export interface HealConfig {
   readonly probeRows: number;
   /** Slack incoming webhook for episode alerts. @default unset (no Slack messages) */
   readonly slackWebhookUrl: string | undefined;
-  /** Alerts for the same pipeline and drift within this window are grouped, in ms. @default 1h */
+  /**
+   * Alerts for the same pipeline and drift within this window are grouped, in ms.
+   * @default {@link DEFAULT_ALERT_WINDOW_MS}
+   */
   readonly alertWindowMs: number;
   /**
    * GitHub pull requests for spec changes: token, "owner/repo", API base URL (GitHub Enterprise).
@@ -167,10 +188,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd: string = p
     taskQueue: e.HEAL_TASK_QUEUE ?? 'heal',
     maxAttempts: e.HEAL_MAX_ATTEMPTS || undefined,
     temporalAddress: e.TEMPORAL_ADDRESS,
-    namespace: e.TEMPORAL_NAMESPACE ?? 'default',
+    namespace: e.TEMPORAL_NAMESPACE ?? DEFAULT_NAMESPACE,
     devPort: e.HEAL_DEV_PORT,
     uiPort,
-    uiUrl: (e.TEMPORAL_UI_URL ?? `http://localhost:${uiPort}`).replace(/\/$/, ''),
+    uiUrl: (e.TEMPORAL_UI_URL ?? localUiUrl(uiPort)).replace(/\/$/, ''),
     temporalCliPath: e.TEMPORAL_CLI_PATH,
     temporalTestServerPath: e.TEMPORAL_TEST_SERVER_PATH,
     duckdbMemoryLimit: e.HEAL_DUCKDB_MEMORY_LIMIT,
@@ -181,11 +202,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd: string = p
     maskSamples: isTrue(e.HEAL_MASK_SAMPLES),
     probeRows: e.HEAL_PROBE_ROWS,
     slackWebhookUrl: e.SLACK_WEBHOOK_URL,
-    alertWindowMs: durationFromEnv('HEAL_ALERT_WINDOW', e.HEAL_ALERT_WINDOW) ?? 3_600_000,
+    alertWindowMs: durationFromEnv('HEAL_ALERT_WINDOW', e.HEAL_ALERT_WINDOW) ?? DEFAULT_ALERT_WINDOW_MS,
     github: Object.freeze({
       token: e.GITHUB_TOKEN,
       repository: e.GITHUB_REPOSITORY,
-      apiUrl: (e.GITHUB_API_URL ?? 'https://api.github.com').replace(/\/$/, ''),
+      apiUrl: (e.GITHUB_API_URL ?? DEFAULT_GITHUB_API_URL).replace(/\/$/, ''),
     }),
     gitCommits: e.HEAL_GIT === undefined || isTrue(e.HEAL_GIT),
     projectRoot: path.resolve(__dirname, '..'),

@@ -9,13 +9,15 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { inferSpec } from '../core/spec/infer';
 import { SpecStore, specStoreFor } from '../store/spec-store';
+import { workflowsUrl } from '../common/ids';
 import { describeOp } from '../common/patch';
 import type { EpisodeResult, PipelineRunResult } from '../common/types';
 import { getConfig } from '../lib/config';
 import { queryRows, withDuckDB } from '../lib/duckdb';
 import { ensureDir } from '../lib/atomic-files';
 import { executeRun } from '../client/commands/run';
-import { bold, dim, formatRunResult, green, red, workflowUrl } from '../client/output';
+import { bold, dim, formatRunResult, green, red } from '../client/output';
+import { workflowEnd } from '../client/results';
 import { openSession, type TemporalSession } from '../client/temporal';
 
 /** vega-datasets (a dev dependency) does not export its data files: find them next to its package.json. */
@@ -36,13 +38,7 @@ const toCsv = (t: Table) => t.map((r) => r.join(',')).join('\n') + '\n';
 
 /** Print each attempt of an episode: the doctor, the patch, the verification checks with their figures. */
 async function showEpisode(session: TemporalSession, episodeId: string): Promise<void> {
-  let episode: EpisodeResult;
-  try {
-    episode = await session.client.workflow.getHandle(episodeId).result();
-  } catch (err) {
-    const cause = (err as { cause?: { details?: unknown[] } }).cause;
-    episode = cause?.details?.[0] as EpisodeResult;
-  }
+  const { result: episode } = await workflowEnd<EpisodeResult>(session.client.workflow.getHandle(episodeId));
   for (const a of episode?.attempts ?? []) {
     const who = a.doctor === 'none' ? 'no doctor had a confident fix' : `${a.doctor} doctor`;
     console.log(`     attempt ${a.attempt} (${who}): ${a.error ? red('failed') : green('verified on the whole file')}`);
@@ -108,8 +104,9 @@ async function main(): Promise<void> {
     const run = async (source: string): Promise<PipelineRunResult> => {
       const started = Date.now();
       const result = await executeRun(session, { config, log }, 'weather', source);
-      const url = workflowUrl(config.uiUrl, config.namespace, result.workflowId);
-      console.log(formatRunResult(result, { url, seconds: (Date.now() - started) / 1000 }).replace(/^/gm, '   '));
+      console.log(
+        formatRunResult(result, { links: config, seconds: (Date.now() - started) / 1000 }).replace(/^/gm, '   '),
+      );
       if (result.episodeId) await showEpisode(session, result.episodeId);
       return result;
     };
@@ -154,7 +151,7 @@ async function main(): Promise<void> {
     await session.close();
   }
   console.log(
-    `\n${bold('done.')} Warehouse: ${config.warehouse}. Browse the runs: ${config.uiUrl}/namespaces/${config.namespace}/workflows`,
+    `\n${bold('done.')} Warehouse: ${config.warehouse}. Browse the runs: ${workflowsUrl(config.uiUrl, config.namespace)}`,
   );
   if (session.ownsServer)
     console.log(dim('   (the demo stopped its dev server; `npm run dev` keeps one running, with the same history)'));

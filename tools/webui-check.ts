@@ -5,6 +5,8 @@
  *
  *   node -r tsx/cjs tools/webui-check.ts <pipeline> [<workflowId>] [--outcome failed] [--ui http://localhost:8233]
  */
+import { workflowsUrl, workflowUrl } from '../common/ids';
+import { loadConfig } from '../lib/config';
 import { artifactPath, launchBrowser } from './browser';
 
 async function main(argv: string[]): Promise<void> {
@@ -12,7 +14,8 @@ async function main(argv: string[]): Promise<void> {
     const i = argv.indexOf(name);
     return i >= 0 ? argv.splice(i, 2)[1] : dflt;
   };
-  const ui = (flag('--ui', process.env['TEMPORAL_UI_URL'] ?? 'http://localhost:8233') ?? '').replace(/\/$/, '');
+  const { uiUrl, namespace } = loadConfig();
+  const ui = (flag('--ui') ?? uiUrl).replace(/\/$/, '');
   const outcome = flag('--outcome');
   const [pipeline, workflowId] = argv;
   if (!pipeline) throw new Error('usage: webui-check.ts <pipeline> [<workflowId>] [--outcome failed] [--ui URL]');
@@ -20,7 +23,7 @@ async function main(argv: string[]): Promise<void> {
   try {
     const page = await browser.newPage({ viewport: { width: 1500, height: 900 } });
     const query = `PipelineName="${pipeline}"` + (outcome ? ` AND HealOutcome="${outcome}"` : '');
-    await page.goto(`${ui}/namespaces/default/workflows?query=${encodeURIComponent(query)}`, {
+    await page.goto(`${workflowsUrl(ui, namespace)}?query=${encodeURIComponent(query)}`, {
       waitUntil: 'networkidle',
     });
     await page.getByText('Workflow ID').first().waitFor({ timeout: 15_000 });
@@ -28,7 +31,7 @@ async function main(argv: string[]): Promise<void> {
     const rows = await page.locator('table tbody tr').allInnerTexts();
     console.log(`${query}: ${rows.length} workflow(s)\n${rows.map((r) => `  ${r.replace(/\s+/g, ' ')}`).join('\n')}`);
     if (workflowId) {
-      await page.goto(`${ui}/namespaces/default/workflows/${encodeURIComponent(workflowId)}`, {
+      await page.goto(workflowUrl(ui, namespace, workflowId), {
         waitUntil: 'networkidle',
       });
       await page.getByText('Timeline').first().waitFor({ timeout: 15_000 });

@@ -7,6 +7,7 @@
  */
 import { ApplicationFailure, proxyActivities, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities';
+import { ERRORS, isErrorType } from '../common/errors';
 import { ACTIVITY_PROFILES } from '../common/policies';
 import type { Patch } from '../common/patch';
 import type { AttemptRecord, AttemptResult, FileNote, HealingInput, PreviousAttempt } from '../common/types';
@@ -28,6 +29,11 @@ export function earlierAttempts(): AttemptRecord[] {
   if (!(last instanceof ApplicationFailure)) return [];
   const d = last.details?.[0] as Partial<AttemptFailureDetails> | undefined;
   return Array.isArray(d?.attempts) ? d.attempts : [];
+}
+
+/** Does a failure of this type end the episode (no other attempt can fix it)? From the error table. */
+function endsEpisode(type: string): boolean {
+  return isErrorType(type) && ERRORS[type].endsEpisode;
 }
 
 /** The attempt's progress; every detail of an attempt starts with "attempt n/N: ". */
@@ -81,6 +87,17 @@ export async function healAttempt(input: HealingInput): Promise<AttemptResult> {
       details: [{ attempts: [...earlier, rec] } satisfies AttemptFailureDetails],
     });
   };
+  /** Fail this attempt with an activity's failure: its type (a fatal one ends the episode) and what was known. */
+  const failWith = (err: unknown, known: Partial<AttemptRecord>, nonRetryable?: boolean): never => {
+    const c = failureOf(err);
+    const files = (c.details[0] as { files?: FileNote[] } | undefined)?.files;
+    const rec: AttemptRecord = {
+      ...{ attempt, doctor: 'none', patch: null, candidateVersion: null, report: null, error: c.message },
+      ...(files?.length ? { setAside: files } : {}),
+      ...known,
+    };
+    return failAttempt(rec, c.type, nonRetryable ?? endsEpisode(c.type));
+  };
 
   let diagnosis;
   step('diagnosing', previous.length ? `diagnosing (${previous.length} earlier attempt(s) fed back)` : 'diagnosing');
@@ -96,18 +113,7 @@ export async function healAttempt(input: HealingInput): Promise<AttemptResult> {
       },
     ]);
   } catch (err) {
-    const c = failureOf(err);
-    const files = (c.details[0] as { files?: FileNote[] } | undefined)?.files;
-    const rec: AttemptRecord = {
-      attempt,
-      doctor: 'none',
-      patch: null,
-      candidateVersion: null,
-      report: null,
-      error: c.message,
-      ...(files?.length ? { setAside: files } : {}),
-    };
-    return failAttempt(rec, c.type, c.type === 'NoDiagnosis');
+    return failWith(err, {});
   }
   const setAside = diagnosis.setAside ?? [];
   const asideFiles = setAside.map((n) => n.file);
@@ -131,36 +137,30 @@ export async function healAttempt(input: HealingInput): Promise<AttemptResult> {
       ],
     ));
   } catch (err) {
-    const c = failureOf(err);
-    return failAttempt(
-      {
-        attempt,
-        doctor: diagnosis.doctor,
-        patch: diagnosis.patch,
-        candidateVersion: null,
-        report: null,
-        error: c.message,
-        ...usage,
-      },
-      c.type,
-      false,
-    );
+    return failWith(err, { doctor: diagnosis.doctor, patch: diagnosis.patch, ...usage }, false);
   }
 
   step('verifying', `verifying candidate v${candidateVersion}`, { candidateVersion });
-  const report = await verify.verifyPatch.executeWithOptions(
-    { summary: `${of}: verify candidate v${candidateVersion} on the whole source` },
-    [
-      {
-        pipeline: input.pipeline,
-        candidateVersion,
-        source: input.source,
-        episodeId,
-        attempt,
-        ...verifyScope(input, diagnosis.patch, asideFiles),
-      },
-    ],
-  );
+  let report;
+  try {
+    report = await verify.verifyPatch.executeWithOptions(
+      { summary: `${of}: verify candidate v${candidateVersion} on the whole source` },
+      [
+        {
+          pipeline: input.pipeline,
+          candidateVersion,
+          source: input.source,
+          episodeId,
+          attempt,
+          ...verifyScope(input, diagnosis.patch, asideFiles),
+        },
+      ],
+    );
+  } catch (err) {
+    // A verification that could not run (the source went away, the state is unwritable) fails the
+    // attempt with its own type, so a fatal one ends the episode and the next attempt hears why.
+    return failWith(err, { doctor: diagnosis.doctor, patch: diagnosis.patch, candidateVersion, ...usage });
+  }
   const rec: AttemptRecord = {
     attempt,
     doctor: diagnosis.doctor,

@@ -25,6 +25,7 @@ import {
 } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import { formatDuration } from '../common/duration';
+import { DEFAULT_APPROVAL_TIMEOUT_MS } from '../common/defaults';
 import { EPISODE_FATAL_ERROR_TYPES } from '../common/errors';
 import { attemptIdOf } from '../common/ids';
 import { ACTIVITY_PROFILES, ATTEMPT_RETRY } from '../common/policies';
@@ -54,8 +55,6 @@ const watch = proxyActivities<Pick<Activities, 'awaitPullRequestDecision'>>(ACTI
 
 /** Failure type of an episode that did not heal; its first detail is the {@link EpisodeResult}. */
 export const HEALING_FAILED = 'HealingFailed';
-/** Default wait for a decision in `review` mode. */
-export const DEFAULT_APPROVAL_TIMEOUT_MS = 72 * 3_600_000;
 
 /** What the phases of one episode share: who it is, its progress, the decision, what was alerted. */
 interface Episode {
@@ -411,9 +410,24 @@ async function applyAndReload(episode: Episode, result: AttemptResult): Promise<
   const reason =
     `healed drift (${input.drift.kinds.join(', ')}) with ${result.doctor}` +
     (episode.decision ? `, approved by ${episode.decision.by}` : '');
-  await quick.applyVersion.executeWithOptions({ summary: `make v${result.candidateVersion} current` }, [
-    { pipeline: input.pipeline, version: result.candidateVersion, episodeId, reason },
-  ]);
+  try {
+    await quick.applyVersion.executeWithOptions({ summary: `make v${result.candidateVersion} current` }, [
+      { pipeline: input.pipeline, version: result.candidateVersion, episodeId, reason },
+    ]);
+  } catch (err) {
+    // Nothing was loaded and the pointer did not move: the episode fails, alerted, with the cause.
+    return fail(
+      episode,
+      {
+        ...episode.base,
+        ...verified,
+        outcome: 'failed',
+        ...(episode.decision ? { decision: episode.decision } : {}),
+        error: `verified v${result.candidateVersion}, but could not make it current: ${messageOf(err)}`,
+      },
+      'failed',
+    );
+  }
   let load;
   try {
     load = await etl.loadSource.executeWithOptions({ summary: `reload with v${result.candidateVersion}` }, [

@@ -1,4 +1,5 @@
 import { NativeConnection } from '@temporalio/worker';
+import { workflowsUrl } from '../../common/ids';
 import type { DevServer } from '../../lib/dev-server';
 import { stateLayout } from '../../store/layout';
 import { findTemporalCli } from '../../lib/temporal-cli';
@@ -25,7 +26,7 @@ export async function runDev(ctx: CliContext): Promise<void> {
     server = await startProjectDevServer(config, cli.path);
     address = server.address;
     console.error(`heal dev: Temporal dev server on ${address} (history: ${layout.temporalDb})`);
-    console.error(`heal dev: Web UI ${config.uiUrl}/namespaces/${config.namespace}/workflows`);
+    console.error(`heal dev: Web UI ${workflowsUrl(config.uiUrl, config.namespace)}`);
   }
   const connection = await NativeConnection.connect({ address });
   const worker = await createWorker({ connection, config });

@@ -7,7 +7,6 @@ import {
   ScheduleNotFoundError,
   ScheduleOverlapPolicy,
   WorkflowExecutionAlreadyStartedError,
-  WorkflowFailedError,
   WorkflowNotFoundError,
   WorkflowUpdateFailedError,
   type Client,
@@ -29,6 +28,7 @@ import { writeFileAtomic } from '../../lib/atomic-files';
 import { stateLayout } from '../../store/layout';
 import { CliError, EXIT, type CliContext } from '../context';
 import { bold, dim, green, red, yellow } from '../output';
+import { workflowEnd } from '../results';
 import { openSession, type TemporalSession } from '../temporal';
 
 type Ctx = (json?: boolean) => CliContext;
@@ -163,15 +163,8 @@ async function decide(
     let outcome: string | undefined;
     if (ownWorker) {
       c.log('waiting for the episode to finish (this process runs the worker)');
-      try {
-        outcome = (await handle.result()).outcome;
-      } catch (err) {
-        const r =
-          err instanceof WorkflowFailedError && err.cause instanceof ApplicationFailure
-            ? (err.cause.details?.[0] as { outcome?: string } | undefined)
-            : undefined;
-        outcome = r?.outcome ?? 'failed';
-      }
+      const end = await workflowEnd<{ outcome?: string }>(handle);
+      outcome = end.result?.outcome ?? 'failed';
     }
     const verb = decision === 'approve' ? 'approved' : 'rejected';
     print(o.json, { episodeId, ...recorded, ...(outcome ? { outcome } : {}) }, () =>
@@ -709,20 +702,14 @@ export function registerOperationCommands(program: Command, ctx: Ctx): void {
           throw err;
         }
         await s.ensureWorker(id);
-        let r: RollbackResult;
-        try {
-          r = await handle.result();
-        } catch (err) {
-          const d =
-            err instanceof WorkflowFailedError && err.cause instanceof ApplicationFailure
-              ? (err.cause.details?.[0] as RollbackResult | undefined)
-              : undefined;
-          const message = err instanceof WorkflowFailedError && err.cause ? err.cause.message : String(err);
+        const { result: r, failure } = await workflowEnd<RollbackResult>(handle);
+        if (failure) {
+          const { message } = failure;
           print(
             o.json,
             {
               outcome: 'failed',
-              ...(d ?? { pipeline, fromVersion: cur, toVersion: to }),
+              ...(r ?? { pipeline, fromVersion: cur, toVersion: to }),
               error: { type: 'RollbackFailed', message },
             },
             () => `${red('✖')} rollback of ${pipeline} to v${to} failed: ${message}`,

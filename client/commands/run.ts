@@ -1,10 +1,8 @@
 import {
   WorkflowExecutionAlreadyStartedError,
-  WorkflowFailedError,
   type WorkflowHandle,
   type WorkflowHandleWithFirstExecutionRunId,
 } from '@temporalio/client';
-import { ApplicationFailure } from '@temporalio/common';
 import * as path from 'node:path';
 import { SpecStore } from '../../store/spec-store';
 import { formatDuration } from '../../common/duration';
@@ -14,7 +12,8 @@ import { checkSourceFile, isGlob } from '../../lib/paths';
 import type { pipelineRun } from '../../workflows';
 import { progressQuery, type Progress } from '../../workflows/messages';
 import { CliError, EXIT, type CliContext } from '../context';
-import { dim, formatRunResult, workflowUrl } from '../output';
+import { dim, formatRunResult } from '../output';
+import { workflowEnd } from '../results';
 import { openSession, type TemporalSession } from '../temporal';
 
 /**
@@ -23,15 +22,6 @@ import { openSession, type TemporalSession } from '../temporal';
  */
 export function runWorkflowId(name: string): string {
   return pipelineLockId(name);
-}
-
-/** The run's result from a completed or failed workflow. */
-export function resultOf(err: unknown): PipelineRunResult | undefined {
-  if (err instanceof WorkflowFailedError && err.cause instanceof ApplicationFailure) {
-    const d = err.cause.details?.[0] as PipelineRunResult | undefined;
-    if (d && typeof d === 'object' && 'outcome' in d) return d;
-  }
-  return undefined;
 }
 
 export interface RunOptions {
@@ -66,10 +56,7 @@ export async function runRun(ctx: CliContext, name: string, o: RunOptions): Prom
       live?.stop();
     }
     if (o.json) process.stdout.write(`${JSON.stringify(result)}\n`);
-    else {
-      const url = workflowUrl(ctx.config.uiUrl, ctx.config.namespace, result.workflowId, result.runId);
-      console.log(formatRunResult(result, { url, seconds: (Date.now() - started) / 1000 }));
-    }
+    else console.log(formatRunResult(result, { links: ctx.config, seconds: (Date.now() - started) / 1000 }));
     return result.outcome === 'succeeded' || result.outcome === 'healed' ? EXIT.ok : EXIT.failed;
   } finally {
     await session.close();
@@ -120,13 +107,10 @@ export async function executeRun(
   ctx.log(`started ${workflowId} (run ${handle.firstExecutionRunId})`);
   opts.onStarted?.(handle);
   await session.ensureWorker(workflowId);
-  try {
-    return await handle.result();
-  } catch (err) {
-    const r = resultOf(err);
-    if (r) return r;
-    throw err;
-  }
+  const { result, failure } = await workflowEnd(handle);
+  // A failed run still reports what it did; only a failure that carries no result is an error here.
+  if (result) return result;
+  throw failure.error;
 }
 
 /** The clear refusal of a second concurrent run, saying what the active one is doing. */

@@ -7,6 +7,7 @@
  * so what the page shows can be checked against `heal metrics --json`.
  */
 import { formatDuration } from '../../common/duration';
+import { workflowUrl } from '../../common/ids';
 import type { EpisodeView, HealMetrics } from '../../core/metrics-model';
 import { esc, mttrChart, OUTCOME_COLORS, outcomeLegend, outcomesChart } from './svg-charts';
 
@@ -28,12 +29,6 @@ export interface PageOptions extends PageLinks {
 }
 
 const nf = new Intl.NumberFormat('en-US');
-
-/** The Web UI page of a workflow (of one exact run when its Temporal run id is known). */
-function workflowUrl(links: PageLinks, id: string, runId?: string | null): string {
-  const base = `${links.uiUrl}/namespaces/${encodeURIComponent(links.namespace)}/workflows/${encodeURIComponent(id)}`;
-  return runId ? `${base}/${encodeURIComponent(runId)}/history` : base;
-}
 
 /** An anchor for an http(s) URL; anything else is shown as text. */
 function a(url: string | null | undefined, text: string): string {
@@ -74,6 +69,7 @@ function notificationsCell(e: EpisodeView): string {
 
 function episodesTable(m: HealMetrics, links: PageLinks): string {
   if (!m.recentEpisodes.length) return '<p class="muted">No healing episode yet.</p>';
+  const ui = (id: string, runId?: string | null) => workflowUrl(links.uiUrl, links.namespace, id, runId);
   const rows = m.recentEpisodes
     .map(
       (e) => `<tr data-episode="${esc(e.episodeId)}">
@@ -87,7 +83,7 @@ function episodesTable(m: HealMetrics, links: PageLinks): string {
 <td class="num">${esc(dur(e.mttrMs))}</td>
 <td class="num">${e.specVersion === null ? '—' : `v${esc(e.specVersion)}`}</td>
 <td class="small">${notificationsCell(e)}</td>
-<td class="nowrap small">${a(workflowUrl(links, e.episodeId), 'episode')} · ${a(workflowUrl(links, e.runWorkflowId, e.temporalRunId), 'run')}${e.prUrl ? ` · ${a(e.prUrl, 'PR')}` : ''}</td>
+<td class="nowrap small">${a(ui(e.episodeId), 'episode')} · ${a(ui(e.runWorkflowId, e.temporalRunId), 'run')}${e.prUrl ? ` · ${a(e.prUrl, 'PR')}` : ''}</td>
 </tr>`,
     )
     .join('');

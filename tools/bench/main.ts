@@ -20,9 +20,9 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { Client, Connection, WorkflowFailedError } from '@temporalio/client';
-import { ApplicationFailure } from '@temporalio/common';
+import { Client, Connection } from '@temporalio/client';
 import { writeChaos } from '../chaos';
+import { workflowEnd } from '../../client/results';
 import { inferSpec } from '../../core/spec/infer';
 import { SpecStore } from '../../store/spec-store';
 import type { PipelineRunResult } from '../../common/types';
@@ -156,14 +156,6 @@ interface RunOutcome {
   workflowId: string;
 }
 
-function resultOf(err: unknown): PipelineRunResult | undefined {
-  if (err instanceof WorkflowFailedError && err.cause instanceof ApplicationFailure) {
-    const d = err.cause.details?.[0] as PipelineRunResult | undefined;
-    if (d && typeof d === 'object' && 'outcome' in d) return d;
-  }
-  return undefined;
-}
-
 let runCounter = 0;
 async function runPipeline(client: Client, taskQueue: string, pipeline: string, source?: string): Promise<RunOutcome> {
   runCounter += 1;
@@ -174,14 +166,8 @@ async function runPipeline(client: Client, taskQueue: string, pipeline: string, 
     workflowId,
     args: [{ pipeline, ...(source ? { source } : {}) }],
   });
-  let result: PipelineRunResult;
-  try {
-    result = (await handle.result()) as PipelineRunResult;
-  } catch (err) {
-    const res = resultOf(err);
-    if (!res) throw err;
-    result = res;
-  }
+  const { result, failure } = await workflowEnd<PipelineRunResult>(handle);
+  if (!result) throw failure.error;
   return { result, wallMs: performance.now() - started, workflowId };
 }
 
