@@ -124,6 +124,9 @@ export function createActivities(deps: ActivityDeps) {
     // Whole-file DuckDB work: heartbeat while it runs (the `doctor` and `etl` profiles time out a silent activity).
     diagnose: (input: Parameters<typeof healing.diagnose>[0]) => heartbeating(() => healing.diagnose(input)),
     verifyPatch: (input: Parameters<typeof healing.verifyPatch>[0]) => heartbeating(() => healing.verifyPatch(input)),
+    // Quick, but on the `doctor` profile: every activity whose profile has a heartbeat timeout heartbeats.
+    proposePatch: (input: Parameters<typeof healing.proposePatch>[0]) =>
+      heartbeating(() => healing.proposePatch(input)),
     ...createAlertActivities({
       config: {
         home: config.home,

@@ -29,9 +29,14 @@ export async function workflowEnd<T extends object>(handle: { result(): Promise<
   } catch (error) {
     const cause = error instanceof WorkflowFailedError ? error.cause : undefined;
     const failure = { error, message: cause ? cause.message : String(error) };
-    const detail: unknown = cause instanceof ApplicationFailure ? cause.details?.[0] : undefined;
-    return detail !== null && typeof detail === 'object'
-      ? { result: detail as T, failure }
-      : { result: undefined, failure };
+    const result = resultInFailure<T>(error);
+    return result ? { result, failure } : { result: undefined, failure };
   }
+}
+
+/** The result object a failed heal workflow carries as its failure's first detail, if any. */
+export function resultInFailure<T extends object>(error: unknown): T | undefined {
+  const cause = error instanceof WorkflowFailedError ? error.cause : undefined;
+  const detail: unknown = cause instanceof ApplicationFailure ? cause.details?.[0] : undefined;
+  return detail !== null && typeof detail === 'object' ? (detail as T) : undefined;
 }

@@ -113,7 +113,11 @@ const formatOf = (d: DiagnoseResult) =>
   d.patch.flatMap((op) => (op.op === 'format' && op.column === 'day' ? [op.format] : []));
 
 async function proposeAndVerify(d: DiagnoseResult, source: string, attempt: number): Promise<VerificationReport> {
-  const { candidateVersion }: { candidateVersion: number } = await env().run(activities.proposePatch, {
+  // Every activity on a profile with a heartbeat timeout heartbeats, the quick proposePatch too.
+  const proposeEnv = env();
+  let proposeBeats = 0;
+  proposeEnv.on('heartbeat', () => proposeBeats++);
+  const { candidateVersion }: { candidateVersion: number } = await proposeEnv.run(activities.proposePatch, {
     pipeline: 'events',
     baseVersion: 1,
     patch: d.patch,
@@ -122,6 +126,7 @@ async function proposeAndVerify(d: DiagnoseResult, source: string, attempt: numb
     episodeId: 'ep-1',
     attempt,
   });
+  expect(proposeBeats).toBeGreaterThanOrEqual(1);
   const verifyEnv = env();
   let beats = 0;
   verifyEnv.on('heartbeat', () => beats++);

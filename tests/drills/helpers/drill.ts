@@ -6,11 +6,10 @@
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { WorkflowFailedError } from '@temporalio/client';
-import { ApplicationFailure } from '@temporalio/common';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
 import { createActivities } from '../../../activities';
+import { resultInFailure } from '../../../client/results';
 import type { Doctor } from '../../../core/doctor/types';
 import type { PipelineRunResult } from '../../../common/types';
 import type { HealConfig } from '../../../lib/config';
@@ -60,12 +59,10 @@ export async function runPipeline(
   });
 }
 
+/** The run result a failed pipelineRun carries (see client/results.ts). */
 export function resultOfFailure(err: unknown): PipelineRunResult | undefined {
-  if (err instanceof WorkflowFailedError && err.cause instanceof ApplicationFailure) {
-    const d = err.cause.details?.[0] as PipelineRunResult | undefined;
-    if (d && typeof d === 'object' && 'outcome' in d) return d;
-  }
-  return undefined;
+  const d = resultInFailure<PipelineRunResult>(err);
+  return d && 'outcome' in d ? d : undefined;
 }
 
 /** Every table and view of a DuckDB file, as "schema.name", sorted (attached databases included). */
