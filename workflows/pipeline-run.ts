@@ -346,13 +346,17 @@ function settle(
 
 /** A refused many-file load over the quarantine budget: the file that was over it, and the others held. */
 function budgetFiles(f: FailureInfo): Pick<PipelineRunResult, 'partitions'> {
-  const file =
-    f.type === 'QuarantineBudgetExceeded' ? (f.details[0] as { file?: string } | undefined)?.file : undefined;
-  return file
-    ? {
-        partitions: [{ file, outcome: 'set-aside', rowsRead: 0, rowsLoaded: 0, rowsQuarantined: 0, reason: f.message }],
-      }
-    : {};
+  if (f.type !== 'QuarantineBudgetExceeded') return {};
+  const d = f.details[0] as { file?: string; files?: string[] } | undefined;
+  if (!d?.file) return {};
+  const none = { rowsRead: 0, rowsLoaded: 0, rowsQuarantined: 0 };
+  return {
+    partitions: (d.files ?? [d.file]).map((file): FileOutcome =>
+      file === d.file
+        ? { file, outcome: 'set-aside', ...none, reason: f.message }
+        : { file, outcome: 'held', ...none, reason: 'not loaded: another file of the run was refused' },
+    ),
+  };
 }
 
 /** Run the healing episode as a child workflow; a failed episode's result comes back from its failure. */

@@ -640,7 +640,8 @@ async function applyBudget(
       rowsRead: f.rowsRead,
       quarantined: f.rowsQuarantined,
       budget,
-      ...(files.length > 1 ? { file: f.file } : {}),
+      // Many files: which one was over, and every file of the run (the others are held with it).
+      ...(files.length > 1 ? { file: f.file, files: files.map((x) => x.file) } : {}),
     });
   }
   const notes: FileNote[] = [];

@@ -224,13 +224,14 @@ test('a many-file load that sets a file aside: partial (PartialLoad), the file n
 });
 
 test('a load over the quarantine budget: failed with QuarantineBudgetExceeded, no healing, not retried', async () => {
+  const a = '/stub/orders/a.csv';
   const b = '/stub/orders/b.csv';
   const message = 'b.csv: 40% of rows quarantined (budget 1%)';
   const { activities, calls } = recording({
     ...quietActivities(),
     getPipeline: async () => pipelineInfo({ source: '/stub/orders/*.csv' }),
     loadSource: async () => {
-      throw failure('QuarantineBudgetExceeded', message, { file: b });
+      throw failure('QuarantineBudgetExceeded', message, { file: b, files: [a, b] });
     },
   });
   const run = await runStubbed(suite, activities, pipelineRun, {
@@ -245,7 +246,10 @@ test('a load over the quarantine budget: failed with QuarantineBudgetExceeded, n
     driftReport: null,
     attempts: 0,
     error: { type: 'QuarantineBudgetExceeded', message },
-    partitions: [{ file: b, outcome: 'set-aside', rowsLoaded: 0, reason: message }],
+    partitions: [
+      { file: a, outcome: 'held', rowsLoaded: 0 },
+      { file: b, outcome: 'set-aside', rowsLoaded: 0, reason: message },
+    ],
   });
   // A replace that refuses partial loads asks for none; the non-retryable failure is not retried.
   expect(inputsOf(calls, 'loadSource')).toEqual([{ pipeline: PIPELINE, specVersion: 1, runId: 'stub-budget' }]);
