@@ -228,7 +228,8 @@ export const specSchema = z
         profile: profileCheckSchema.optional(),
       })
       .strict()
-      .default({ quarantineBudget: 0.01 }),
+      // prefault: an absent block is parsed as {}, so the field defaults above are the only ones.
+      .prefault({}),
     healing: z
       .object({
         /** Healing attempts per episode. @default 3 */
@@ -245,7 +246,7 @@ export const specSchema = z
           .default(DEFAULT_APPROVAL_TIMEOUT),
       })
       .strict()
-      .default({ maxAttempts: 3, mode: 'auto', approvalTimeout: DEFAULT_APPROVAL_TIMEOUT }),
+      .prefault({}),
   })
   .strict()
   .superRefine((spec, ctx) => {
