@@ -200,6 +200,10 @@ export function createHealingActivities(deps: HealingDeps) {
                   nextRetryDelay: Math.min(err.retryAfterMs, 60_000),
                 });
               }
+              // An answer that could not be used is that doctor's: the attempt's record names it.
+              if (err instanceof DoctorAnswerInvalidError && err.details === undefined) {
+                throw new DoctorAnswerInvalidError(err.message, { doctor: doctor.name });
+              }
               throw err;
             });
           if (d.kind === 'patch') return d;

@@ -90,9 +90,9 @@ export async function healAttempt(input: HealingInput): Promise<AttemptResult> {
   /** Fail this attempt with an activity's failure: its type (a fatal one ends the episode) and what was known. */
   const failWith = (err: unknown, known: Partial<AttemptRecord>, nonRetryable?: boolean): never => {
     const c = failureOf(err);
-    const files = (c.details[0] as { files?: FileNote[] } | undefined)?.files;
+    const { files, doctor = 'none' } = (c.details[0] ?? {}) as { files?: FileNote[]; doctor?: string };
     const rec: AttemptRecord = {
-      ...{ attempt, doctor: 'none', patch: null, candidateVersion: null, report: null, error: c.message },
+      ...{ attempt, doctor, patch: null, candidateVersion: null, report: null, error: c.message },
       ...(files?.length ? { setAside: files } : {}),
       ...known,
     };

@@ -131,8 +131,10 @@ test('garbage from the model fails the attempt with the parse error; the next at
   const messages = (fake.requests[before + 1]?.body as { messages: { role: string; content: string }[] }).messages;
   const user = messages.find((m) => m.role === 'user')?.content ?? '';
   const data = JSON.parse(user.slice(user.indexOf('<heal-data>') + 11, user.indexOf('</heal-data>'))) as {
-    previousAttempts: { whyItFailed: string }[];
+    previousAttempts: { whyItFailed: string; doctor: string }[];
   };
   expect(data.previousAttempts).toHaveLength(1);
   expect(data.previousAttempts[0]?.whyItFailed).toMatch(/not valid JSON/);
+  // The unusable answer is the model's: the attempt is recorded as the llm doctor's, not "none".
+  expect(data.previousAttempts[0]?.doctor).toBe('llm');
 });
