@@ -1,0 +1,112 @@
+/**
+ * heal's state behind one interface. `openStore` returns the backend a configuration names; every
+ * backend keeps the same promises, checked by one contract suite (tests/store/contract.test.ts):
+ *   - spec versions are immutable; a version becomes current only through `setCurrent`/`create`;
+ *   - every version and pointer move is in the history, oldest first;
+ *   - fix memory is keyed by drift signature and pipeline, and a hit never loses the fix;
+ *   - a run record is appended once per run (a retried append writes nothing);
+ *   - the baseline is the profile of the last good load.
+ * Methods are asynchronous so that a database backend (PostgreSQL) fits the same callers; the file
+ * backend (`HEAL_HOME`, store/layout.ts) does its I/O synchronously inside them.
+ */
+import type { RunRecord, TableProfile } from '../common/types';
+import type { PipelineSpec } from '../common/spec';
+import type { AlertLogEntry } from '../core/metrics-model';
+import type { HealConfig } from '../lib/config';
+import { FixMemory, type MemoryEntry, type RecordHitInput, type RememberInput, type RememberOutcome } from './memory';
+import { readBaseline, saveLoadProfile, type LoadProfileRecord } from './profiles';
+import { appendRunRecord, readAlertLog, readRunRecords } from './runs';
+import {
+  specStoreFor,
+  type CurrentSpec,
+  type HistoryRecord,
+  type PointerRecord,
+  type VersionMeta,
+  type VersionRecord,
+} from './spec-store';
+
+/** Pipelines' spec versions, their current pointer and their history. */
+export interface SpecRepository {
+  list(): Promise<string[]>;
+  exists(name: string): Promise<boolean>;
+  currentVersion(name: string): Promise<number>;
+  read(name: string, version: number): Promise<CurrentSpec>;
+  current(name: string): Promise<CurrentSpec>;
+  history(name: string): Promise<HistoryRecord[]>;
+  versions(name: string): Promise<VersionRecord[]>;
+  /** Add a version (not current); a retried add of the same spec returns the same version. */
+  addVersion(name: string, spec: PipelineSpec, meta: VersionMeta): Promise<VersionRecord>;
+  /** Move the current pointer; null when it already pointed there. */
+  setCurrent(name: string, version: number, reason: string, episodeId?: string | null): Promise<PointerRecord | null>;
+  /** A new pipeline at version 1, current. */
+  create(spec: PipelineSpec, opts?: { force?: boolean }): Promise<VersionRecord>;
+}
+
+/** Fixes that healed a drift, by drift signature, for the next pipeline that drifts the same way. */
+export interface FixMemoryRepository {
+  entries(signature: string): Promise<MemoryEntry[]>;
+  entry(signature: string, pipeline: string): Promise<MemoryEntry | undefined>;
+  remember(input: RememberInput): Promise<{ entry: MemoryEntry; outcome: RememberOutcome }>;
+  recordHit(input: RecordHitInput): Promise<{ entry: MemoryEntry | undefined; outcome: RememberOutcome }>;
+}
+
+/** Finished runs (for metrics and the dashboard) and the alert log. */
+export interface RunLog {
+  /** Append a finished run's record, once per run. */
+  append(record: RunRecord): Promise<void>;
+  runs(): Promise<RunRecord[]>;
+  alerts(): Promise<AlertLogEntry[]>;
+}
+
+/** Load profiles: each committed load's, and the baseline the silent drift check compares with. */
+export interface ProfileRepository {
+  /** Record a committed load's profile and make it the baseline; returns where it is kept. */
+  save(pipeline: string, record: LoadProfileRecord): Promise<string>;
+  baseline(pipeline: string): Promise<TableProfile | null>;
+}
+
+export interface HealStore {
+  /** Which backend this is, for messages: "files <home>". */
+  readonly where: string;
+  readonly specs: SpecRepository;
+  readonly memory: FixMemoryRepository;
+  readonly runs: RunLog;
+  readonly profiles: ProfileRepository;
+}
+
+/** The store of a configuration: the state directory (`HEAL_HOME`), git commits as HEAL_GIT says. */
+export function openStore(config: Pick<HealConfig, 'home'> & Partial<Pick<HealConfig, 'gitCommits'>>): HealStore {
+  const specs = specStoreFor(config);
+  const memory = new FixMemory(config.home);
+  const { home } = config;
+  return {
+    where: `files ${home}`,
+    specs: {
+      list: async () => specs.list(),
+      exists: async (name) => specs.exists(name),
+      currentVersion: async (name) => specs.currentVersion(name),
+      read: async (name, version) => specs.read(name, version),
+      current: async (name) => specs.current(name),
+      history: async (name) => specs.history(name),
+      versions: async (name) => specs.versions(name),
+      addVersion: async (name, spec, meta) => specs.addVersion(name, spec, meta),
+      setCurrent: async (name, version, reason, episodeId) => specs.setCurrent(name, version, reason, episodeId),
+      create: async (spec, opts) => specs.create(spec, opts),
+    },
+    memory: {
+      entries: async (signature) => memory.entries(signature),
+      entry: async (signature, pipeline) => memory.entry(signature, pipeline),
+      remember: async (input) => memory.remember(input),
+      recordHit: async (input) => memory.recordHit(input),
+    },
+    runs: {
+      append: async (record) => appendRunRecord(home, record),
+      runs: async () => readRunRecords(home),
+      alerts: async () => readAlertLog(home),
+    },
+    profiles: {
+      save: async (pipeline, record) => saveLoadProfile(home, pipeline, record),
+      baseline: async (pipeline) => readBaseline(home, pipeline),
+    },
+  };
+}
