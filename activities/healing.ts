@@ -21,9 +21,8 @@ import { createSourceProbe, PROBE_STAGE_ROWS } from '../core/doctor/probe';
 import { createRulesDoctor } from '../core/doctor/rules';
 import type { Doctor, DoctorName, PreviousAttempt, SourceProbe } from '../core/doctor/types';
 import { resolveSourceFiles } from '../core/etl/source';
-import { readBaseline } from '../store/profiles';
-import { driftSignature, FixMemory, type RememberOutcome } from '../store/memory';
-import type { SpecStore } from '../store/spec-store';
+import { driftSignature, type RememberOutcome } from '../store/memory';
+import type { HealStore } from '../store';
 import { verifiedLoads, verifyCandidate } from '../core/spec/verify';
 import { sourceFingerprint } from '../core/etl/files';
 import type {
@@ -49,7 +48,7 @@ export type {
 export interface HealingDeps {
   config: Pick<HealConfig, 'home' | 'allowedRoots' | 'duckdbMemoryLimit' | 'duckdbThreads'> &
     Partial<Pick<HealConfig, 'llm' | 'maskSamples' | 'probeRows'>>;
-  store: SpecStore;
+  store: HealStore;
   /** Doctors, tried in order until one answers. @default rules, then the LLM when configured */
   doctors?: Doctor[];
 }
@@ -125,7 +124,7 @@ function activityCancellation(): AbortSignal | undefined {
 
 export function createHealingActivities(deps: HealingDeps) {
   const { config, store } = deps;
-  const memory = new FixMemory(config.home);
+  const memory = deps.store.memory;
   const duck = { memoryLimit: config.duckdbMemoryLimit, threads: config.duckdbThreads };
   const doctors = deps.doctors ?? [
     createRulesDoctor(),
@@ -159,7 +158,7 @@ export function createHealingActivities(deps: HealingDeps) {
     if (!previous.some((p) => p.doctor === 'memory')) {
       let hit;
       try {
-        hit = memory.recall(driftSignature(drift).hash, spec, {
+        hit = await memory.recall(driftSignature(drift).hash, spec, {
           pipeline: spec.name,
           exclude: previous.flatMap((p) => (p.patch ? [p.patch] : [])),
         });
@@ -179,7 +178,7 @@ export function createHealingActivities(deps: HealingDeps) {
         };
       }
     }
-    const baseline = readBaseline(config.home, spec.name);
+    const baseline = await deps.store.profiles.baseline(spec.name);
     const masked = new Set(spec.contract.columns.filter((c) => c.pii).flatMap((c) => spec.mapping[c.name]?.from ?? []));
     const mask = (c: string) => config.maskSamples === true || masked.has(c);
     const sampleRows = previous.length ? Infinity : (config.probeRows ?? PROBE_STAGE_ROWS);
@@ -308,7 +307,7 @@ export function createHealingActivities(deps: HealingDeps) {
      * A many-file source where some files drifted is diagnosed file by file (see diagnoseFiles).
      */
     async diagnose(input: DiagnoseInput): Promise<DiagnoseResult> {
-      const { spec } = store.read(input.pipeline, input.specVersion);
+      const { spec } = await store.specs.read(input.pipeline, input.specVersion);
       const [only] = input.drift.sources;
       const perFile =
         driftByFile(input.drift) ??
@@ -328,7 +327,7 @@ export function createHealingActivities(deps: HealingDeps) {
 
     /** Validate a patch and write it as a candidate version (not current). Idempotent per episode attempt. */
     async proposePatch(input: ProposePatchInput): Promise<{ candidateVersion: number }> {
-      const { spec } = store.read(input.pipeline, input.baseVersion);
+      const { spec } = await store.specs.read(input.pipeline, input.baseVersion);
       const shape = patchSchema.safeParse(input.patch);
       if (!shape.success) {
         const issues = shape.error.issues.slice(0, 5).map((i) => `${i.path.join('.') || 'patch'}: ${i.message}`);
@@ -352,7 +351,7 @@ export function createHealingActivities(deps: HealingDeps) {
           }
         });
       }
-      const rec = store.addVersion(input.pipeline, applied.spec, {
+      const rec = await store.specs.addVersion(input.pipeline, applied.spec, {
         reason: 'heal candidate',
         parent: input.baseVersion,
         episodeId: `${input.episodeId}#${input.attempt}`,
@@ -370,8 +369,9 @@ export function createHealingActivities(deps: HealingDeps) {
      * commits them instead of reading, casting and profiling the source again.
      */
     async verifyPatch(input: VerifyPatchInput): Promise<VerificationReport> {
-      const { spec } = store.read(input.pipeline, input.candidateVersion);
-      const baseline = readBaseline(config.home, input.pipeline);
+      const { spec } = await store.specs.read(input.pipeline, input.candidateVersion);
+      const baseline = await deps.store.profiles.baseline(input.pipeline);
+      const peerSpec = input.peers ? (await store.specs.read(input.pipeline, input.peers.version)).spec : undefined;
       const kept = verifiedScratch(config.home, input.pipeline, input.candidateVersion);
       removeScratch(kept);
       const report = await withDuckDB(kept.db, duck, (conn) =>
@@ -383,9 +383,7 @@ export function createHealingActivities(deps: HealingDeps) {
           ...(input.exclude ? { exclude: input.exclude } : {}),
           setAsideOverBudget: input.allowPartial ?? false,
           ...(input.patch ? { patch: input.patch } : {}),
-          ...(input.peers
-            ? { peers: { spec: store.read(input.pipeline, input.peers.version).spec, files: input.peers.files } }
-            : {}),
+          ...(input.peers && peerSpec ? { peers: { spec: peerSpec, files: input.peers.files } } : {}),
           allowedRoots: config.allowedRoots,
           baseline,
           runId: `${input.episodeId}#${input.attempt}/verify`,
@@ -417,7 +415,7 @@ export function createHealingActivities(deps: HealingDeps) {
      * that came from memory counts a hit on the entry that supplied it instead.
      */
     async rememberFix(input: RememberFixInput): Promise<RememberFixResult> {
-      const { spec } = store.read(input.pipeline, input.baseVersion);
+      const { spec } = await store.specs.read(input.pipeline, input.baseVersion);
       // A fix of some files of a glob is remembered as what it did to each of them, under that file's
       // own drift: the same drift in any file (of this source or another) is answered from memory.
       const perFile = scopedMatches(input.patch) ? driftByFile(input.drift) : undefined;
@@ -431,7 +429,9 @@ export function createHealingActivities(deps: HealingDeps) {
       for (const fix of fixes) {
         const common = { ...fix, pipeline: input.pipeline, episodeId: input.episodeId };
         const { outcome } =
-          input.doctor === 'memory' ? memory.recordHit(common) : memory.remember({ ...common, doctor: input.doctor });
+          input.doctor === 'memory'
+            ? await memory.recordHit(common)
+            : await memory.remember({ ...common, doctor: input.doctor });
         result ??= { signature: driftSignature(fix.drift).hash, outcome };
       }
       return result ?? { signature: driftSignature(input.drift).hash, outcome: 'unchanged' as RememberOutcome };
@@ -439,14 +439,14 @@ export function createHealingActivities(deps: HealingDeps) {
 
     /** Make a version current. Idempotent: applying the current version again records nothing. */
     async applyVersion(input: ApplyVersionInput): Promise<{ previous: number; version: number }> {
-      const previous = store.currentVersion(input.pipeline);
-      store.setCurrent(input.pipeline, input.version, input.reason, input.episodeId);
+      const previous = await store.specs.currentVersion(input.pipeline);
+      await store.specs.setCurrent(input.pipeline, input.version, input.reason, input.episodeId);
       return { previous, version: input.version };
     },
 
     /** Move the current pointer back (recorded as a rollback). */
     async rollbackVersion(input: ApplyVersionInput): Promise<{ version: number }> {
-      store.setCurrent(input.pipeline, input.version, input.reason, input.episodeId);
+      await store.specs.setCurrent(input.pipeline, input.version, input.reason, input.episodeId);
       return { version: input.version };
     },
   };

@@ -34,8 +34,7 @@ import {
   type VerifiedScratchMeta,
 } from './healing';
 import { createPartitionActivities } from './partitions';
-import { readBaseline, saveLoadProfile } from '../store/profiles';
-import { specStoreFor } from '../store/spec-store';
+import { openStore } from '../store';
 import type { GetPipelineInput, PipelineInfo, LoadSourceInput } from '../common/contracts';
 // The contracts are common/'s (one owner); re-exported for the callers that import them from here.
 export type { GetPipelineInput, PipelineInfo, LoadSourceInput };
@@ -113,7 +112,7 @@ function sameFiles(kept: VerifiedScratchMeta): boolean {
 
 export function createActivities(deps: ActivityDeps) {
   const { config } = deps;
-  const store = specStoreFor(config);
+  const store = openStore(config);
   const duck = { memoryLimit: config.duckdbMemoryLimit, threads: config.duckdbThreads };
 
   const links = { uiUrl: config.uiUrl ?? DEFAULT_UI_URL, namespace: config.namespace ?? DEFAULT_NAMESPACE };
@@ -135,7 +134,7 @@ export function createActivities(deps: ActivityDeps) {
         ...links,
       },
     }),
-    ...createMetricsActivities({ config: { home: config.home } }),
+    ...createMetricsActivities({ store }),
     ...partitions,
     loadPartition: (input: Parameters<typeof partitions.loadPartition>[0]) =>
       heartbeating(() => partitions.loadPartition(input)),
@@ -152,7 +151,7 @@ export function createActivities(deps: ActivityDeps) {
 
     /** Read the pipeline's current spec: table, warehouse, version, healing settings. */
     async getPipeline({ pipeline }: GetPipelineInput): Promise<PipelineInfo> {
-      const cur = store.current(pipeline);
+      const cur = await store.specs.current(pipeline);
       return {
         pipeline,
         table: cur.spec.target.table,
@@ -175,7 +174,7 @@ export function createActivities(deps: ActivityDeps) {
      */
     async loadSource(input: LoadSourceInput): Promise<LoadSummary> {
       const started = Date.now();
-      const { spec } = store.read(input.pipeline, input.specVersion);
+      const { spec } = await store.specs.read(input.pipeline, input.specVersion);
       const source = input.source ? path.resolve(input.source) : spec.source.path;
       const ctx = {
         spec,
@@ -184,7 +183,7 @@ export function createActivities(deps: ActivityDeps) {
         source,
         allowedRoots: config.allowedRoots,
         commit: true,
-        baseline: readBaseline(config.home, input.pipeline),
+        baseline: await store.profiles.baseline(input.pipeline),
         ...(input.exclude?.length ? { exclude: input.exclude } : {}),
         setAsideOverBudget: input.allowPartial ?? false,
       };
@@ -225,7 +224,7 @@ export function createActivities(deps: ActivityDeps) {
       );
       if (kept) removeScratch(scratch);
       const profilePath = res.profile
-        ? saveLoadProfile(config.home, input.pipeline, {
+        ? await store.profiles.save(input.pipeline, {
             runId: input.runId,
             specVersion: input.specVersion,
             sources: res.sources,

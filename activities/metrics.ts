@@ -1,17 +1,16 @@
-/** The metrics activity: a finished run's record, kept by store/runs.ts for `heal metrics` and the dashboard. */
+/** The metrics activity: a finished run's record, kept by the store's run log for `heal metrics` and the dashboard. */
 import type { RunRecord } from '../common/types';
-import type { HealConfig } from '../lib/config';
-import { appendRunRecord } from '../store/runs';
+import type { HealStore } from '../store';
 
 export interface MetricsDeps {
-  config: Pick<HealConfig, 'home'>;
+  store: Pick<HealStore, 'runs'>;
 }
 
 export function createMetricsActivities(deps: MetricsDeps) {
   return {
     /** Record one finished pipeline run (and its episode); idempotent per run. */
     async recordRun(input: RunRecord): Promise<void> {
-      appendRunRecord(deps.config.home, input);
+      await deps.store.runs.append(input);
     },
   };
 }

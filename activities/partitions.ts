@@ -24,8 +24,7 @@ import { assertNoSilentDrift, LOADS_TABLE, runLoad } from '../core/etl/load';
 import { profileRelation, type TableProfile } from '../core/etl/profile';
 import { tableColumnsDdl } from '../core/etl/sql';
 import { removeStaleScratch } from './healing';
-import { readBaseline, saveLoadProfile } from '../store/profiles';
-import type { SpecStore } from '../store/spec-store';
+import type { HealStore } from '../store';
 import type {
   ListPartitionsInput,
   ListPartitionsResult,
@@ -46,7 +45,7 @@ export type {
 
 export interface PartitionDeps {
   config: Pick<HealConfig, 'home' | 'warehouse' | 'allowedRoots' | 'duckdbMemoryLimit' | 'duckdbThreads'>;
-  store: SpecStore;
+  store: HealStore;
 }
 
 const EXTENSIONS: Record<PipelineSpec['source']['format'], string> = { csv: 'csv', json: 'json', parquet: 'parquet' };
@@ -63,7 +62,7 @@ export function createPartitionActivities(deps: PartitionDeps) {
   return {
     /** The files of a partitioned source (a glob, or a directory), checked against the allowed roots. */
     async listPartitions(input: ListPartitionsInput): Promise<ListPartitionsResult> {
-      const spec = store.current(input.pipeline).spec;
+      const spec = (await store.specs.current(input.pipeline)).spec;
       let pattern = path.resolve(input.source ?? spec.source.path);
       if (!isGlob(pattern)) {
         let st: fs.Stats;
@@ -108,7 +107,7 @@ export function createPartitionActivities(deps: PartitionDeps) {
      * when the partition no longer fits.
      */
     async loadPartition(input: LoadPartitionInput): Promise<PartitionLoad> {
-      const { spec } = store.read(input.pipeline, input.specVersion);
+      const { spec } = await store.specs.read(input.pipeline, input.specVersion);
       const dir = partitionDir(config.home, input.pipeline, input.runId);
       fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
       const db = path.join(dir, `p${String(input.index).padStart(5, '0')}.duckdb`);
@@ -144,12 +143,12 @@ export function createPartitionActivities(deps: PartitionDeps) {
      * Throws SchemaDrift (nothing written) when the union shifted.
      */
     async mergePartitions(input: MergePartitionsInput): Promise<MergePartitionsResult> {
-      const { spec } = store.read(input.pipeline, input.specVersion);
+      const { spec } = await store.specs.read(input.pipeline, input.specVersion);
       const t = spec.target.table;
-      const baseline = readBaseline(config.home, input.pipeline);
+      const baseline = await store.profiles.baseline(input.pipeline);
       const res = await withDuckDB(config.warehouse, duck, (conn) => mergeInto(conn, spec, input, baseline));
       if (res.profile) {
-        saveLoadProfile(config.home, input.pipeline, {
+        await store.profiles.save(input.pipeline, {
           runId: input.runId,
           specVersion: input.specVersion,
           sources: input.partitions.map((p) => p.file),

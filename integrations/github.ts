@@ -19,7 +19,6 @@
  * - Values taken from data (column names, samples, drift details, errors) are escaped for
  *   Markdown and HTML before they go into the pull request.
  */
-import * as fs from 'node:fs';
 import { Octokit } from '@octokit/rest';
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
@@ -30,7 +29,7 @@ import { HEARTBEAT_INTERVAL_MS } from '../common/policies';
 import type { ApprovalDecision, AwaitPullRequestInput, PublishFixInput, PublishFixResult } from '../common/types';
 import type { HealConfig } from '../lib/config';
 import { HEAL_GIT_IDENTITY } from './git';
-import { SpecStore } from '../store/spec-store';
+import { openStore } from '../store';
 
 export interface GitHubDeps {
   config: Pick<HealConfig, 'home' | 'github' | 'uiUrl' | 'namespace'>;
@@ -411,11 +410,12 @@ export function createGitHubActivities(deps: GitHubDeps) {
       const filePath = specPathInRepo(input.pipeline);
 
       // The candidate, as the store holds it (validated by reading it).
-      const store = new SpecStore(deps.config.home, { git: false });
-      const candidate = store.read(input.pipeline, input.candidateVersion);
+      const specs = openStore({ home: deps.config.home, gitCommits: false }).specs;
+      await specs.read(input.pipeline, input.candidateVersion);
+      const text = await specs.text(input.pipeline, input.candidateVersion);
       const content =
         `# ${input.pipeline} v${input.candidateVersion} (heal episode ${plainLine(input.episodeId, 200)}, doctor ${plainLine(input.doctor, 40)})\n` +
-        fs.readFileSync(candidate.file, 'utf8');
+        text;
 
       const findPull = async () => {
         const list = await must('list pull requests', (signal) =>

@@ -9,11 +9,20 @@
  * Methods are asynchronous so that a database backend (PostgreSQL) fits the same callers; the file
  * backend (`HEAL_HOME`, store/layout.ts) does its I/O synchronously inside them.
  */
+import * as fs from 'node:fs';
 import type { RunRecord, TableProfile } from '../common/types';
 import type { PipelineSpec } from '../common/spec';
 import type { AlertLogEntry } from '../core/metrics-model';
 import type { HealConfig } from '../lib/config';
-import { FixMemory, type MemoryEntry, type RecordHitInput, type RememberInput, type RememberOutcome } from './memory';
+import type { Patch } from '../common/patch';
+import {
+  FixMemory,
+  type MemoryEntry,
+  type Recalled,
+  type RecordHitInput,
+  type RememberInput,
+  type RememberOutcome,
+} from './memory';
 import { readBaseline, saveLoadProfile, type LoadProfileRecord } from './profiles';
 import { appendRunRecord, readAlertLog, readRunRecords } from './runs';
 import {
@@ -31,6 +40,8 @@ export interface SpecRepository {
   exists(name: string): Promise<boolean>;
   currentVersion(name: string): Promise<number>;
   read(name: string, version: number): Promise<CurrentSpec>;
+  /** A version exactly as stored (YAML): what a pull request commits. */
+  text(name: string, version: number): Promise<string>;
   current(name: string): Promise<CurrentSpec>;
   history(name: string): Promise<HistoryRecord[]>;
   versions(name: string): Promise<VersionRecord[]>;
@@ -48,6 +59,12 @@ export interface FixMemoryRepository {
   entry(signature: string, pipeline: string): Promise<MemoryEntry | undefined>;
   remember(input: RememberInput): Promise<{ entry: MemoryEntry; outcome: RememberOutcome }>;
   recordHit(input: RecordHitInput): Promise<{ entry: MemoryEntry | undefined; outcome: RememberOutcome }>;
+  /** A remembered patch for this signature that applies to `spec` (this pipeline's first, then others'). */
+  recall(
+    signature: string,
+    spec: PipelineSpec,
+    opts?: { pipeline?: string; exclude?: readonly Patch[] },
+  ): Promise<Recalled | undefined>;
 }
 
 /** Finished runs (for metrics and the dashboard) and the alert log. */
@@ -86,6 +103,7 @@ export function openStore(config: Pick<HealConfig, 'home'> & Partial<Pick<HealCo
       exists: async (name) => specs.exists(name),
       currentVersion: async (name) => specs.currentVersion(name),
       read: async (name, version) => specs.read(name, version),
+      text: async (name, version) => fs.readFileSync(specs.versionFile(name, version), 'utf8'),
       current: async (name) => specs.current(name),
       history: async (name) => specs.history(name),
       versions: async (name) => specs.versions(name),
@@ -98,6 +116,7 @@ export function openStore(config: Pick<HealConfig, 'home'> & Partial<Pick<HealCo
       entry: async (signature, pipeline) => memory.entry(signature, pipeline),
       remember: async (input) => memory.remember(input),
       recordHit: async (input) => memory.recordHit(input),
+      recall: async (signature, spec, opts) => memory.recall(signature, spec, opts),
     },
     runs: {
       append: async (record) => appendRunRecord(home, record),

@@ -43,6 +43,8 @@ describe.each(BACKENDS)('store contract: %s', (_name, open) => {
     // Versions are immutable: version 1 still reads as it was.
     expect((await store.specs.read('orders', 1)).spec.mapping['email']).toEqual({ from: 'email' });
     expect((await store.specs.versions('orders')).map((v) => v.version)).toEqual([1, 2]);
+    // The stored text of a version is what a pull request commits: it reads back as that version.
+    expect(await store.specs.text('orders', 2)).toMatch(/from: e_mail/);
   });
 
   test('every version and pointer move is in the history, oldest first; moving to where it points is no move', async () => {

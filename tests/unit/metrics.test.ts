@@ -5,6 +5,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { createMetricsActivities } from '../../activities/metrics';
+import { openStore } from '../../store';
 import { readPrices, readRunRecords } from '../../store/runs';
 import { computeMetrics, DEFAULT_PRICES, percentile, priceOf, renderPrometheus } from '../../core/metrics-model';
 import { tempDir } from '../helpers/fixtures';
@@ -160,7 +161,7 @@ test('recent episodes newest first; no records gives zeros and nulls', () => {
 
 test('recordRun appends once per run (run key), without sample values, and survives a torn line', async () => {
   const home = tempDir();
-  const { recordRun } = createMetricsActivities({ config: { home } });
+  const { recordRun } = createMetricsActivities({ store: openStore({ home }) });
   const [r1, r2] = seedRunRecords();
   await recordRun(r1!);
   await recordRun(r2!);
@@ -214,7 +215,7 @@ test('Prometheus text: every sample line parses and carries the same figures', (
 
 test('a stored record is bounded: no samples, 50 differences and 50 columns at most, no per-column checks', async () => {
   const home = tempDir();
-  const { recordRun } = createMetricsActivities({ config: { home } });
+  const { recordRun } = createMetricsActivities({ store: openStore({ home }) });
   const big = seedRunRecords()[2]!; // r3: healed by the LLM in 2 attempts
   const columns = Array.from({ length: 5000 }, (_, i) => `column_${i}`);
   big.run.driftReport = {
