@@ -115,7 +115,7 @@ export function buildProgram(): Command {
     .description('list pipelines with their current spec version')
     .option('--json', 'print JSON')
     .action(async (o: { json?: boolean }) => {
-      runPipelines(ctx(o.json), o);
+      await runPipelines(ctx(o.json), o);
     });
 
   program
@@ -125,7 +125,7 @@ export function buildProgram(): Command {
     .option('--version <n>', 'spec version', (v) => Number.parseInt(v, 10))
     .option('--json', 'print JSON')
     .action(async (name: string, o: { version?: number; json?: boolean }) => {
-      runSpecShow(ctx(o.json), name, o);
+      await runSpecShow(ctx(o.json), name, o);
     });
 
   program

@@ -23,9 +23,8 @@ import { formatDuration } from '../common/duration';
 import { workflowUrl } from '../common/ids';
 import type { EpisodeNotice, EpisodeNoticeOutcome, NotifyResult } from '../common/types';
 import type { HealConfig } from '../lib/config';
-import { appendLine, readJson, writeFileAtomic } from '../lib/atomic-files';
 import type { AlertLogEntry } from '../core/metrics-model';
-import { metricsPaths } from '../store/runs';
+import { openStore } from '../store';
 
 export interface AlertDeps {
   config: Pick<HealConfig, 'home' | 'slackWebhookUrl' | 'alertWindowMs' | 'uiUrl' | 'namespace'>;
@@ -235,7 +234,7 @@ function withLock<T>(key: string, fn: () => T): Promise<T> {
 
 export function createAlertActivities(deps: AlertDeps) {
   const { config } = deps;
-  const paths = metricsPaths(config.home);
+  const store = openStore({ home: config.home, gitCommits: false }).runs;
   const now = deps.now ?? Date.now;
   const doFetch = deps.fetch ?? ((...args: Parameters<typeof fetch>) => fetch(...args));
   const requestTimeoutMs = deps.requestTimeoutMs ?? 10_000;
@@ -258,7 +257,10 @@ export function createAlertActivities(deps: AlertDeps) {
     return t.replace(/hooks\.slack\.com\/\S+/gi, 'hooks.slack.com/[redacted]');
   };
 
-  const log = (n: EpisodeNotice, entry: Pick<AlertLogEntry, 'status' | 'attempt'> & Partial<AlertLogEntry>) => {
+  const log = async (
+    n: EpisodeNotice,
+    entry: Pick<AlertLogEntry, 'status' | 'attempt'> & Partial<AlertLogEntry>,
+  ): Promise<void> => {
     const line: AlertLogEntry = {
       at: new Date(now()).toISOString(),
       pipeline: n.pipeline,
@@ -270,14 +272,14 @@ export function createAlertActivities(deps: AlertDeps) {
       ...(entry.error ? { error: redact(entry.error) } : {}),
     };
     try {
-      appendLine(paths.alertLog, JSON.stringify(line));
+      await store.appendAlert(line);
     } catch {
       // the log is best effort: a full disk must not turn a sent alert into a failed one
     }
   };
 
-  const readState = (): AlertState => {
-    const s = readJson<AlertState>(paths.alertState);
+  const readState = async (): Promise<AlertState> => {
+    const s = (await store.alertState()) as AlertState | undefined;
     return s && typeof s.groups === 'object' && s.groups ? s : { groups: {} };
   };
 
@@ -288,15 +290,15 @@ export function createAlertActivities(deps: AlertDeps) {
       const attempt = ctx?.info.attempt ?? 1;
       const started = now();
       if (!webhook) {
-        log(input, { status: 'disabled', attempt, detail: 'SLACK_WEBHOOK_URL not set' });
+        await log(input, { status: 'disabled', attempt, detail: 'SLACK_WEBHOOK_URL not set' });
         return { status: 'disabled', detail: 'SLACK_WEBHOOK_URL is not set' };
       }
       const key = groupKey(input);
       const at = Number.isFinite(Date.parse(input.at)) ? Date.parse(input.at) : started;
 
       // Decide under the lock: grouped, already sent (a retry), or reserve the group and send.
-      const decision = await withLock(config.home, () => {
-        const state = readState();
+      const decision = await withLock(config.home, async () => {
+        const state = await readState();
         const g = state.groups[key];
         if (g && g.episodeId === input.episodeId) {
           if (!g.pending) return { kind: 'already' as const };
@@ -304,7 +306,7 @@ export function createAlertActivities(deps: AlertDeps) {
         }
         if (g && Math.abs(at - g.lastSentAt) < config.alertWindowMs) {
           g.grouped += 1;
-          writeFileAtomic(paths.alertState, JSON.stringify(state, null, 1));
+          await store.saveAlertState(state);
           return { kind: 'grouped' as const, since: g.lastSentAt, with: g.episodeId };
         }
         // Forget groups long past any window.
@@ -313,28 +315,28 @@ export function createAlertActivities(deps: AlertDeps) {
             delete state.groups[k];
         }
         state.groups[key] = { lastSentAt: at, episodeId: input.episodeId, pending: true, grouped: 0 };
-        writeFileAtomic(paths.alertState, JSON.stringify(state, null, 1));
+        await store.saveAlertState(state);
         return { kind: 'send' as const, previous: g, groupedBefore: g?.grouped ?? 0 };
       });
 
       if (decision.kind === 'already') {
-        log(input, { status: 'sent', attempt, detail: 'already sent by an earlier attempt' });
+        await log(input, { status: 'sent', attempt, detail: 'already sent by an earlier attempt' });
         return { status: 'sent', detail: 'already sent' };
       }
       if (decision.kind === 'grouped') {
         const detail = `same pipeline, drift and outcome as episode ${decision.with} alerted at ${new Date(decision.since).toISOString()}`;
-        log(input, { status: 'grouped', attempt, detail });
+        await log(input, { status: 'grouped', attempt, detail });
         return { status: 'grouped', detail };
       }
 
       const release = () =>
-        withLock(config.home, () => {
-          const state = readState();
+        withLock(config.home, async () => {
+          const state = await readState();
           const g = state.groups[key];
           if (g && g.episodeId === input.episodeId && g.pending) {
             if (decision.previous) state.groups[key] = decision.previous;
             else delete state.groups[key];
-            writeFileAtomic(paths.alertState, JSON.stringify(state, null, 1));
+            await store.saveAlertState(state);
           }
         });
 
@@ -350,7 +352,7 @@ export function createAlertActivities(deps: AlertDeps) {
       const sleep = deps.sleep ?? ((ms: number) => (ctx ? ctx.sleep(ms) : new Promise<void>((r) => setTimeout(r, ms))));
 
       const fail = async (err: Error, httpStatus?: number): Promise<never> => {
-        log(input, {
+        await log(input, {
           status: 'failed',
           attempt,
           error: err.message,
@@ -383,15 +385,15 @@ export function createAlertActivities(deps: AlertDeps) {
         }
         const text = clip(await res.text().catch(() => ''), 200);
         if (res.ok) {
-          await withLock(config.home, () => {
-            const state = readState();
+          await withLock(config.home, async () => {
+            const state = await readState();
             const g = state.groups[key];
             if (g && g.episodeId === input.episodeId) {
               g.pending = false;
-              writeFileAtomic(paths.alertState, JSON.stringify(state, null, 1));
+              await store.saveAlertState(state);
             }
           });
-          log(input, {
+          await log(input, {
             status: 'sent',
             attempt,
             httpStatus: res.status,
@@ -409,7 +411,7 @@ export function createAlertActivities(deps: AlertDeps) {
         if (res.status === 429) {
           const wait = parseRetryAfter(res.headers.get('retry-after'), now());
           if (wait !== null && now() + wait + 1_000 < deadline && tries < 3) {
-            log(input, {
+            await log(input, {
               status: 'rate-limited',
               attempt,
               httpStatus: 429,
@@ -419,7 +421,7 @@ export function createAlertActivities(deps: AlertDeps) {
             continue;
           }
           if (wait !== null && wait <= maxRetryAfterMs) {
-            log(input, {
+            await log(input, {
               status: 'failed',
               attempt,
               httpStatus: 429,
@@ -438,7 +440,13 @@ export function createAlertActivities(deps: AlertDeps) {
         }
         if (res.status >= 400 && res.status < 500 && res.status !== 408) {
           // An invalid payload or a revoked/archived hook: a retry cannot succeed.
-          log(input, { status: 'failed', attempt, httpStatus: res.status, error: reason, durationMs: now() - started });
+          await log(input, {
+            status: 'failed',
+            attempt,
+            httpStatus: res.status,
+            error: reason,
+            durationMs: now() - started,
+          });
           await release();
           throw ApplicationFailure.create({ type: 'NotificationFailed', message: reason, nonRetryable: true });
         }

@@ -12,7 +12,7 @@
 import * as fs from 'node:fs';
 import type { RunRecord, TableProfile } from '../common/types';
 import type { PipelineSpec } from '../common/spec';
-import type { AlertLogEntry } from '../core/metrics-model';
+import type { AlertLogEntry, PriceTable } from '../core/metrics-model';
 import type { HealConfig } from '../lib/config';
 import type { Patch } from '../common/patch';
 import {
@@ -24,7 +24,9 @@ import {
   type RememberOutcome,
 } from './memory';
 import { readBaseline, saveLoadProfile, type LoadProfileRecord } from './profiles';
-import { appendRunRecord, readAlertLog, readRunRecords } from './runs';
+import { appendRunRecord, readAlertLog, readCached, readPrices, readRunRecords } from './runs';
+import { stateLayout } from './layout';
+import { appendLine, readJson, writeFileAtomic } from '../lib/atomic-files';
 import {
   specStoreFor,
   type CurrentSpec,
@@ -73,6 +75,21 @@ export interface RunLog {
   append(record: RunRecord): Promise<void>;
   runs(): Promise<RunRecord[]>;
   alerts(): Promise<AlertLogEntry[]>;
+  /** USD per 1,000 tokens by model: the defaults, overridden by the store's table, then by `file`. */
+  prices(file?: string): Promise<PriceTable>;
+  /** Record an alert attempt (sent, grouped, failed) in the alert log. */
+  appendAlert(entry: AlertLogEntry): Promise<void>;
+  /** The alerts' grouping state (a JSON document the alerts integration owns), or undefined. */
+  alertState(): Promise<unknown>;
+  saveAlertState(state: unknown): Promise<void>;
+}
+
+/** A copy of each pipeline's Temporal schedule (Temporal's is the truth), so the dashboard needs no server. */
+export interface ScheduleNotes {
+  /** "every 1h", "every 1h (paused)", or null when the pipeline has no schedule noted. */
+  note(pipeline: string): Promise<string | null>;
+  /** Record the schedule, or forget it (null). */
+  save(pipeline: string, schedule: { schedule: string; paused: boolean; scheduleId: string } | null): Promise<void>;
 }
 
 /** Load profiles: each committed load's, and the baseline the silent drift check compares with. */
@@ -89,6 +106,7 @@ export interface HealStore {
   readonly memory: FixMemoryRepository;
   readonly runs: RunLog;
   readonly profiles: ProfileRepository;
+  readonly schedules: ScheduleNotes;
 }
 
 /** The store of a configuration: the state directory (`HEAL_HOME`), git commits as HEAL_GIT says. */
@@ -96,6 +114,7 @@ export function openStore(config: Pick<HealConfig, 'home'> & Partial<Pick<HealCo
   const specs = specStoreFor(config);
   const memory = new FixMemory(config.home);
   const { home } = config;
+  const layout = stateLayout(home);
   return {
     where: `files ${home}`,
     specs: {
@@ -120,12 +139,28 @@ export function openStore(config: Pick<HealConfig, 'home'> & Partial<Pick<HealCo
     },
     runs: {
       append: async (record) => appendRunRecord(home, record),
-      runs: async () => readRunRecords(home),
-      alerts: async () => readAlertLog(home),
+      // Cached while the file is unchanged: the live dashboard reads these every few seconds.
+      runs: async () => readCached(layout.runRecords, () => readRunRecords(home)),
+      alerts: async () => readCached(layout.alertLog, () => readAlertLog(home)),
+      prices: async (file) => readPrices(home, file),
+      appendAlert: async (entry) => appendLine(layout.alertLog, JSON.stringify(entry)),
+      alertState: async () => readJson<unknown>(layout.alertState),
+      saveAlertState: async (state) => writeFileAtomic(layout.alertState, JSON.stringify(state, null, 1)),
     },
     profiles: {
       save: async (pipeline, record) => saveLoadProfile(home, pipeline, record),
       baseline: async (pipeline) => readBaseline(home, pipeline),
+    },
+    schedules: {
+      note: async (pipeline) => {
+        const doc = readJson<{ schedule?: unknown; paused?: unknown }>(layout.schedule(pipeline));
+        if (!doc || typeof doc.schedule !== 'string') return null;
+        return doc.paused === true ? `${doc.schedule} (paused)` : doc.schedule;
+      },
+      save: async (pipeline, schedule) => {
+        if (!schedule) fs.rmSync(layout.schedule(pipeline), { force: true });
+        else writeFileAtomic(layout.schedule(pipeline), JSON.stringify(schedule));
+      },
     },
   };
 }

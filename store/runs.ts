@@ -161,3 +161,22 @@ export function appendRunRecord(home: string, record: RunRecord): void {
   const torn = endsWithoutNewline(file);
   appendLine(file, `${torn ? '\n' : ''}${JSON.stringify(compactRunRecord(record))}`);
 }
+
+/** Parsed files, reused while a file's size and modification time are unchanged. */
+const parsed = new Map<string, { size: number; mtimeMs: number; value: unknown }>();
+
+/** `read()` of `file`, from the cache while the file's size and modification time are unchanged. */
+export function readCached<T>(file: string, read: () => T): T {
+  let st: fs.Stats | undefined;
+  try {
+    st = fs.statSync(file);
+  } catch {
+    st = undefined;
+  }
+  const hit = parsed.get(file);
+  if (st && hit && hit.size === st.size && hit.mtimeMs === st.mtimeMs) return hit.value as T;
+  const value = read();
+  if (st) parsed.set(file, { size: st.size, mtimeMs: st.mtimeMs, value });
+  else parsed.delete(file);
+  return value;
+}

@@ -8,7 +8,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { inferSpec } from '../core/spec/infer';
-import { SpecStore, specStoreFor } from '../store/spec-store';
+import { openStore } from '../store';
 import { workflowsUrl } from '../common/ids';
 import { describeOp } from '../common/patch';
 import type { EpisodeResult, PipelineRunResult } from '../common/types';
@@ -94,7 +94,7 @@ async function main(): Promise<void> {
   try {
     step(2, `heal init weather --source ${path.relative(process.cwd(), clean)}`);
     const spec = await inferSpec({ name: 'weather', source: clean, allowedRoots: config.allowedRoots });
-    const rec = specStoreFor(config).create(spec, { force: true });
+    const rec = await openStore(config).specs.create(spec, { force: true });
     console.log(`   spec v${rec.version}: ${rec.file}`);
     for (const c of spec.contract.columns)
       console.log(
@@ -140,7 +140,7 @@ async function main(): Promise<void> {
     step(6, 'and then a required column (tempMax) disappears: no fix is safe, the load is refused');
     outcomes.push(await run(files.dropped));
     console.log(
-      `\n   table weather still holds ${await count()} rows; spec v${new SpecStore(config.home).currentVersion('weather')} is current.`,
+      `\n   table weather still holds ${await count()} rows; spec v${await openStore(config).specs.currentVersion('weather')} is current.`,
     );
     const expected = ['succeeded', 'healed', 'healed', 'failed'];
     if (outcomes.some((o, i) => o.outcome !== expected[i])) {

@@ -1,6 +1,6 @@
 import * as path from 'node:path';
 import { inferSpec } from '../../core/spec/infer';
-import { specStoreFor } from '../../store/spec-store';
+import { openStore } from '../../store';
 import { parseSpec, pipelineNameSchema, type PipelineSpec } from '../../common/spec';
 import { CliError, EXIT, type CliContext } from '../context';
 
@@ -45,10 +45,10 @@ export async function runInit(ctx: CliContext, name: string, o: InitOptions): Pr
       EXIT.badInput,
       'SpecInvalid',
     );
-  const store = specStoreFor(ctx.config);
-  if (store.exists(name) && !o.force) {
+  const store = openStore(ctx.config).specs;
+  if ((await store.exists(name)) && !o.force) {
     throw new CliError(
-      `pipeline "${name}" already exists (spec v${store.currentVersion(name)}); use --force to replace it with a new version`,
+      `pipeline "${name}" already exists (spec v${await store.currentVersion(name)}); use --force to replace it with a new version`,
       EXIT.badInput,
       'SpecInvalid',
     );
@@ -62,7 +62,7 @@ export async function runInit(ctx: CliContext, name: string, o: InitOptions): Pr
     ...(o.optional ? { optional: list(o.optional) } : {}),
   });
   const spec = withChoices(inferred, o);
-  const rec = store.create(spec, { force: Boolean(o.force) });
+  const rec = await store.create(spec, { force: Boolean(o.force) });
   if (o.json) {
     process.stdout.write(
       `${JSON.stringify({ pipeline: name, specVersion: rec.version, specFile: rec.file, table: spec.target.table, columns: spec.contract.columns })}\n`,

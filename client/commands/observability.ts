@@ -58,9 +58,9 @@ export function formatMetrics(m: HealMetrics, home: string): string {
   return lines.join('\n');
 }
 
-function collect(ctx: CliContext, prices?: string): HealMetrics {
+async function collect(ctx: CliContext, prices?: string): Promise<HealMetrics> {
   try {
-    return collectMetrics({ home: ctx.config.home, ...(prices ? { prices } : {}) });
+    return await collectMetrics({ home: ctx.config.home, ...(prices ? { prices } : {}) });
   } catch (err) {
     throw new CliError(`metrics: ${(err as Error).message}`, EXIT.badInput, 'MetricsUnreadable');
   }
@@ -99,9 +99,9 @@ export function registerObservabilityCommands(program: Command, ctx: (json?: boo
       '--prices <file>',
       'JSON price table (USD per 1k tokens by model) overriding the defaults and <home>/metrics/prices.json',
     )
-    .action((o: { json?: boolean; prices?: string }) => {
+    .action(async (o: { json?: boolean; prices?: string }) => {
       const c = ctx(o.json);
-      const m = collect(c, o.prices);
+      const m = await collect(c, o.prices);
       if (o.json) process.stdout.write(`${JSON.stringify(m)}\n`);
       else console.log(formatMetrics(m, c.config.home));
     });
@@ -138,7 +138,7 @@ export function registerObservabilityCommands(program: Command, ctx: (json?: boo
         const links = { uiUrl: c.config.uiUrl, namespace: c.config.namespace };
         if (o.out) {
           const out = path.resolve(o.out);
-          const html = renderPage(collect(c, o.prices), { ...links, live: false, home: c.config.home });
+          const html = renderPage(await collect(c, o.prices), { ...links, live: false, home: c.config.home });
           try {
             fs.mkdirSync(path.dirname(out), { recursive: true });
             fs.writeFileSync(out, html);
@@ -160,7 +160,7 @@ export function registerObservabilityCommands(program: Command, ctx: (json?: boo
             EXIT.badInput,
             'BadInput',
           );
-        collect(c, o.prices); // a bad price table is an error now, not on the first request
+        await collect(c, o.prices); // a bad price table is an error now, not on the first request
         let server;
         try {
           server = await startDashboardServer({

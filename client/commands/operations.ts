@@ -14,18 +14,16 @@ import {
   type ScheduleSpec,
 } from '@temporalio/client';
 import { ApplicationFailure, type Duration } from '@temporalio/common';
-import * as fs from 'node:fs';
 import * as os from 'node:os';
 import type { Command } from 'commander';
-import { SpecStore, type HistoryRecord } from '../../store/spec-store';
+import { openStore, type SpecRepository } from '../../store';
+import type { HistoryRecord } from '../../store/spec-store';
 import { formatDuration, parseDuration } from '../../common/duration';
 import { pipelineLockId, scheduleIdOf, workflowUrl } from '../../common/ids';
 import { HEAL_OUTCOME, PIPELINE_NAME } from '../../common/search-attributes';
 import type { ApprovalDecision, RollbackResult } from '../../common/types';
 import type { manualRollback, scheduledRun } from '../../workflows';
 import { decideUpdate, progressQuery, type Progress } from '../../workflows/messages';
-import { writeFileAtomic } from '../../lib/atomic-files';
-import { stateLayout } from '../../store/layout';
 import { CliError, EXIT, type CliContext } from '../context';
 import { bold, dim, green, red, yellow } from '../output';
 import { workflowEnd } from '../results';
@@ -47,9 +45,9 @@ async function withSession<T>(c: CliContext, fn: (s: TemporalSession) => Promise
   }
 }
 
-function requirePipeline(c: CliContext, name: string): SpecStore {
-  const store = new SpecStore(c.config.home);
-  store.current(name); // PipelineNotFound → exit 2
+async function requirePipeline(c: CliContext, name: string): Promise<SpecRepository> {
+  const store = openStore(c.config).specs;
+  await store.current(name); // PipelineNotFound → exit 2
   return store;
 }
 
@@ -225,17 +223,13 @@ export interface VersionView {
   madeCurrent: { at: string; reason: string; previous: number | null }[];
 }
 
-export function versionsOf(store: SpecStore, name: string): VersionView[] {
-  const history: HistoryRecord[] = store.history(name);
-  const current = store.currentVersion(name);
-  const text = (v: number) => {
-    try {
-      return fs.readFileSync(store.versionFile(name, v), 'utf8');
-    } catch {
-      return '';
-    }
-  };
-  return store.versions(name).map((v) => {
+export async function versionsOf(store: SpecRepository, name: string): Promise<VersionView[]> {
+  const history: HistoryRecord[] = await store.history(name);
+  const current = await store.currentVersion(name);
+  const texts = new Map<number, string>();
+  for (const v of await store.versions(name)) texts.set(v.version, await store.text(name, v.version).catch(() => ''));
+  const text = (v: number) => texts.get(v) ?? '';
+  return (await store.versions(name)).map((v) => {
     const parent = typeof v.parent === 'number' ? v.parent : v.version > 1 ? v.version - 1 : null;
     return {
       version: v.version,
@@ -303,10 +297,15 @@ function describeSchedule(d: ScheduleDescription) {
  * A copy of a pipeline's schedule in the state directory (`schedules/<pipeline>.json`), so the
  * dashboard shows it without a Temporal server. Temporal's schedule is the truth.
  */
-function mirrorSchedule(c: CliContext, pipeline: string, v: ReturnType<typeof describeSchedule> | null): void {
-  const file = stateLayout(c.config.home).schedule(pipeline);
-  if (!v) return fs.rmSync(file, { force: true });
-  writeFileAtomic(file, JSON.stringify({ schedule: v.spec, paused: v.paused, scheduleId: v.scheduleId }));
+async function mirrorSchedule(
+  c: CliContext,
+  pipeline: string,
+  v: ReturnType<typeof describeSchedule> | null,
+): Promise<void> {
+  await openStore(c.config).schedules.save(
+    pipeline,
+    v ? { schedule: v.spec, paused: v.paused, scheduleId: v.scheduleId } : null,
+  );
 }
 
 async function scheduleHandle(s: TemporalSession, pipeline: string) {
@@ -344,7 +343,7 @@ function registerSchedule(program: Command, ctx: Ctx): void {
         o: { every?: string; cron?: string; paused?: boolean; note?: string; json?: boolean },
       ) => {
         const c = ctx(o.json);
-        requirePipeline(c, pipeline);
+        await requirePipeline(c, pipeline);
         const spec = scheduleSpecOf(o);
         await withSession(c, async (s) => {
           try {
@@ -375,7 +374,7 @@ function registerSchedule(program: Command, ctx: Ctx): void {
           }
           const { d } = await scheduleHandle(s, pipeline);
           const v = describeSchedule(d);
-          mirrorSchedule(c, pipeline, v);
+          await mirrorSchedule(c, pipeline, v);
           print(
             o.json,
             v,
@@ -428,7 +427,7 @@ function registerSchedule(program: Command, ctx: Ctx): void {
         await withSession(c, async (s) => {
           const { h } = await scheduleHandle(s, pipeline);
           await fn(h, o);
-          if (name === 'delete') mirrorSchedule(c, pipeline, null);
+          if (name === 'delete') await mirrorSchedule(c, pipeline, null);
           if (name === 'delete')
             return print(
               o.json,
@@ -436,7 +435,7 @@ function registerSchedule(program: Command, ctx: Ctx): void {
               () => `${green('✔')} ${done} ${scheduleIdOf(pipeline)}`,
             );
           const v = describeSchedule(await h.describe());
-          mirrorSchedule(c, pipeline, v);
+          await mirrorSchedule(c, pipeline, v);
           print(o.json, v, () => `${green('✔')} ${done} ${v.scheduleId}${v.paused ? ' (paused)' : ''}`);
         });
       });
@@ -551,8 +550,8 @@ export function registerOperationCommands(program: Command, ctx: Ctx): void {
     .option('--json', 'print JSON')
     .action(async (pipeline: string, o: { runs: number; json?: boolean }) => {
       const c = ctx(o.json);
-      const store = requirePipeline(c, pipeline);
-      const cur = store.current(pipeline);
+      const store = await requirePipeline(c, pipeline);
+      const cur = await store.current(pipeline);
       await withSession(c, async (s) => {
         const runs: {
           workflowId: string;
@@ -633,10 +632,10 @@ export function registerOperationCommands(program: Command, ctx: Ctx): void {
     .description("a pipeline's spec versions with what changed (diffs), why and when they were current")
     .argument('<pipeline>', 'pipeline name')
     .option('--json', 'print JSON')
-    .action((pipeline: string, o: { json?: boolean }) => {
+    .action(async (pipeline: string, o: { json?: boolean }) => {
       const c = ctx(o.json);
-      const store = requirePipeline(c, pipeline);
-      const versions = versionsOf(store, pipeline);
+      const store = await requirePipeline(c, pipeline);
+      const versions = await versionsOf(store, pipeline);
       print(o.json, { pipeline, versions }, () =>
         versions
           .map((v) =>
@@ -660,15 +659,13 @@ export function registerOperationCommands(program: Command, ctx: Ctx): void {
     .option('--json', 'print JSON')
     .action(async (pipeline: string, o: { to?: number; by?: string; reason?: string; json?: boolean }) => {
       const c = ctx(o.json);
-      const store = requirePipeline(c, pipeline);
-      const cur = store.currentVersion(pipeline);
+      const store = await requirePipeline(c, pipeline);
+      const cur = await store.currentVersion(pipeline);
       const to = o.to ?? cur - 1;
-      if (!Number.isInteger(to) || to < 1 || !store.versions(pipeline).some((v) => v.version === to)) {
+      const known = await store.versions(pipeline);
+      if (!Number.isInteger(to) || to < 1 || !known.some((v) => v.version === to)) {
         throw new CliError(
-          `${pipeline} has no version v${to} (versions: ${store
-            .versions(pipeline)
-            .map((v) => `v${v.version}`)
-            .join(', ')})`,
+          `${pipeline} has no version v${to} (versions: ${known.map((v) => `v${v.version}`).join(', ')})`,
           EXIT.badInput,
           'BadInput',
         );

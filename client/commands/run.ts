@@ -4,7 +4,7 @@ import {
   type WorkflowHandleWithFirstExecutionRunId,
 } from '@temporalio/client';
 import * as path from 'node:path';
-import { SpecStore } from '../../store/spec-store';
+import { openStore } from '../../store';
 import { formatDuration } from '../../common/duration';
 import { pipelineLockId } from '../../common/ids';
 import type { PipelineRunResult } from '../../common/types';
@@ -35,8 +35,7 @@ export interface RunOptions {
 
 export async function runRun(ctx: CliContext, name: string, o: RunOptions): Promise<number> {
   // Bad input is caught here, before Temporal is involved: one line, exit 2.
-  const store = new SpecStore(ctx.config.home);
-  const current = store.current(name);
+  const current = await openStore(ctx.config).specs.current(name);
   const source = o.source ? path.resolve(o.source) : undefined;
   if (source && !isGlob(source) && !o.partitioned) checkSourceFile(source, ctx.config.allowedRoots);
 

@@ -19,7 +19,7 @@ import { renderMain, renderPage, type PageLinks } from './page';
 
 export interface DashboardServerOptions extends PageLinks {
   /** Computes the metrics (called per request). */
-  metrics: () => HealMetrics;
+  metrics: () => Promise<HealMetrics>;
   /** @default "127.0.0.1" */
   host?: string;
   /** 0 lets the OS pick a free port. @default 8484 */
@@ -62,7 +62,8 @@ export async function startDashboardServer(opts: DashboardServerOptions): Promis
     res.end(head ? undefined : body);
   };
 
-  const server = http.createServer((req, res) => {
+  const server = http.createServer((req, res) => void serve(req, res));
+  async function serve(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     const head = req.method === 'HEAD';
     if (req.method !== 'GET' && !head) {
       send(res, 405, 'text/plain; charset=utf-8', 'method not allowed\n', { allow: 'GET, HEAD' });
@@ -74,7 +75,7 @@ export async function startDashboardServer(opts: DashboardServerOptions): Promis
         case '/':
         case '/index.html': {
           const nonce = randomBytes(16).toString('base64');
-          const html = renderPage(opts.metrics(), {
+          const html = renderPage(await opts.metrics(), {
             ...links,
             live: true,
             nonce,
@@ -86,7 +87,7 @@ export async function startDashboardServer(opts: DashboardServerOptions): Promis
           return;
         }
         case '/api/view': {
-          const m = opts.metrics();
+          const m = await opts.metrics();
           send(
             res,
             200,
@@ -98,10 +99,10 @@ export async function startDashboardServer(opts: DashboardServerOptions): Promis
           return;
         }
         case '/api/metrics':
-          send(res, 200, 'application/json; charset=utf-8', `${JSON.stringify(opts.metrics())}\n`, {}, head);
+          send(res, 200, 'application/json; charset=utf-8', `${JSON.stringify(await opts.metrics())}\n`, {}, head);
           return;
         case '/metrics':
-          send(res, 200, 'text/plain; version=0.0.4; charset=utf-8', renderPrometheus(opts.metrics()), {}, head);
+          send(res, 200, 'text/plain; version=0.0.4; charset=utf-8', renderPrometheus(await opts.metrics()), {}, head);
           return;
         case '/healthz':
           send(res, 200, 'text/plain; charset=utf-8', 'ok\n', {}, head);
@@ -123,7 +124,7 @@ export async function startDashboardServer(opts: DashboardServerOptions): Promis
         );
       else send(res, 500, 'application/json; charset=utf-8', JSON.stringify({ error: message }), {}, head);
     }
-  });
+  }
 
   const host = opts.host ?? '127.0.0.1';
   await new Promise<void>((resolve, reject) => {

@@ -24,7 +24,8 @@ import { Client, Connection } from '@temporalio/client';
 import { writeChaos } from '../chaos';
 import { workflowEnd } from '../../client/results';
 import { inferSpec } from '../../core/spec/infer';
-import { SpecStore } from '../../store/spec-store';
+import { openStore, type SpecRepository } from '../../store';
+import { stateLayout } from '../../store/layout';
 import type { PipelineRunResult } from '../../common/types';
 import { loadConfig } from '../../lib/config';
 import { startDevServer, type DevServer } from '../../lib/dev-server';
@@ -279,7 +280,7 @@ async function main(): Promise<void> {
     ...(opts.memoryLimit ? { HEAL_DUCKDB_MEMORY_LIMIT: opts.memoryLimit } : {}),
   };
   const config = loadConfig(env, ROOT);
-  const store = new SpecStore(home);
+  const store = openStore(config).specs;
   const workers: WorkerProc[] = [];
   let connection: Connection | undefined;
   const out: Record<string, unknown> = {};
@@ -352,13 +353,13 @@ async function main(): Promise<void> {
 
       const drifted = await renamedCopy(file, work, SEED);
       log(`${n} rows: drift = ${drifted.note}`);
-      const v1 = store.currentVersion(name);
+      const v1 = await store.currentVersion(name);
       for (const mode of ['rules', 'memory'] as const) {
         const target = mode === 'rules' ? f.mttrRules : f.mttrMemory;
         const phases: Record<string, number>[] = [];
         for (let i = 0; i < f.runs; i++) {
-          if (mode === 'rules') fs.rmSync(path.join(home, 'memory'), { recursive: true, force: true });
-          store.setCurrent(name, v1, 'bench: back to the version that drifts');
+          if (mode === 'rules') fs.rmSync(stateLayout(home).memory, { recursive: true, force: true });
+          await store.setCurrent(name, v1, 'bench: back to the version that drifts');
           log(`${n} rows: heal (${mode}) ${i + 1}/${f.runs}`);
           const run = await runPipeline(client, taskQueue, name, drifted.file);
           if (run.result.outcome !== 'healed')
@@ -369,7 +370,7 @@ async function main(): Promise<void> {
         }
         target.phases = medianPhases(phases);
       }
-      store.setCurrent(name, v1, 'bench: done');
+      await store.setCurrent(name, v1, 'bench: done');
       f.workerPeakRssMb = r(processMemory(worker.pid)?.peakMb, 0);
       fs.rmSync(drifted.file, { force: true });
     }
@@ -387,7 +388,7 @@ async function main(): Promise<void> {
       const cleanWall = performance.now() - cleanStart;
       if (cleanRuns.some((x) => x.result.outcome !== 'succeeded')) throw new Error('concurrency: a clean run failed');
       const drifted = await renamedCopy(clean, work, SEED + 1);
-      fs.rmSync(path.join(home, 'memory'), { recursive: true, force: true });
+      fs.rmSync(stateLayout(home).memory, { recursive: true, force: true });
       resetPeakMemory(worker.pid);
       const started = performance.now();
       const runs = await Promise.all(names.map((nm) => runPipeline(client, taskQueue, nm, drifted.file)));
@@ -481,10 +482,10 @@ async function main(): Promise<void> {
   }
 }
 
-async function createPipeline(store: SpecStore, name: string, sample: string, source: string): Promise<void> {
+async function createPipeline(store: SpecRepository, name: string, sample: string, source: string): Promise<void> {
   const spec = await inferSpec({ name, source: sample, allowedRoots: [ROOT, DATA_DIR, os.tmpdir()] });
   spec.source.path = source;
-  store.create(spec, { force: true });
+  await store.create(spec, { force: true });
 }
 
 async function duckdbMemoryLimit(limit: string | undefined): Promise<string> {
