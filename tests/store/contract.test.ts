@@ -3,6 +3,7 @@
  * backend runs it here; a database backend runs the same cases against its own server.
  */
 import type { Patch } from '../../common/patch';
+import type { AlertLogEntry } from '../../core/metrics-model';
 import type { TableProfile } from '../../common/types';
 import { openStore, type HealStore } from '../../store';
 import { columnsSpec, tempDir } from '../helpers/fixtures';
@@ -95,6 +96,32 @@ describe.each(BACKENDS)('store contract: %s', (_name, open) => {
     await store.runs.append(r); // a retried append
     expect((await store.runs.runs()).map((x) => x.run.runKey)).toEqual(['r1']);
     expect(await store.runs.alerts()).toEqual([]);
+  });
+
+  test('alerts: the log keeps every attempt, the grouping state reads back as saved', async () => {
+    const entry: AlertLogEntry = {
+      at: '2026-11-20T10:00:00.000Z',
+      pipeline: 'orders',
+      episodeId: 'e1',
+      runId: 'r1',
+      outcome: 'healed',
+      kinds: ['renamed'],
+      status: 'sent',
+      attempt: 1,
+    };
+    await store.runs.appendAlert(entry);
+    expect(await store.runs.alerts()).toEqual([entry]);
+    expect(await store.runs.alertState()).toBeUndefined();
+    await store.runs.saveAlertState({ groups: { k: { lastSentAt: 1 } } });
+    expect(await store.runs.alertState()).toEqual({ groups: { k: { lastSentAt: 1 } } });
+  });
+
+  test('schedule notes: saved, shown paused, forgotten', async () => {
+    expect(await store.schedules.note('orders')).toBeNull();
+    await store.schedules.save('orders', { schedule: 'every 1h', paused: true, scheduleId: 'heal-orders' });
+    expect(await store.schedules.note('orders')).toBe('every 1h (paused)');
+    await store.schedules.save('orders', null);
+    expect(await store.schedules.note('orders')).toBeNull();
   });
 
   test('the baseline is the profile of the last good load', async () => {
