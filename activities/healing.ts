@@ -34,16 +34,6 @@ import type {
   RememberFixResult,
   ApplyVersionInput,
 } from '../common/contracts';
-// The contracts are common/'s (one owner); re-exported for the callers that import them from here.
-export type {
-  DiagnoseInput,
-  DiagnoseResult,
-  ProposePatchInput,
-  VerifyPatchInput,
-  RememberFixInput,
-  RememberFixResult,
-  ApplyVersionInput,
-};
 
 export interface HealingDeps {
   config: Pick<HealConfig, 'home' | 'allowedRoots' | 'duckdbMemoryLimit' | 'duckdbThreads'> &

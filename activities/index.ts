@@ -36,8 +36,6 @@ import {
 import { createPartitionActivities } from './partitions';
 import { openStore } from '../store';
 import type { GetPipelineInput, PipelineInfo, LoadSourceInput } from '../common/contracts';
-// The contracts are common/'s (one owner); re-exported for the callers that import them from here.
-export type { GetPipelineInput, PipelineInfo, LoadSourceInput };
 
 /** What activities need from the outside world. */
 export interface ActivityDeps {

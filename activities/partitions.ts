@@ -33,15 +33,6 @@ import type {
   MergePartitionsInput,
   MergePartitionsResult,
 } from '../common/contracts';
-// The contracts are common/'s (one owner); re-exported for the callers that import them from here.
-export type {
-  ListPartitionsInput,
-  ListPartitionsResult,
-  LoadPartitionInput,
-  PartitionLoad,
-  MergePartitionsInput,
-  MergePartitionsResult,
-};
 
 export interface PartitionDeps {
   config: Pick<HealConfig, 'home' | 'warehouse' | 'allowedRoots' | 'duckdbMemoryLimit' | 'duckdbThreads'>;

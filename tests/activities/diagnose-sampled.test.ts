@@ -12,7 +12,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { DefaultLogger } from '@temporalio/worker';
 import { createActivities } from '../../activities';
-import type { DiagnoseResult } from '../../activities/healing';
+import type { DiagnoseResult } from '../../common/contracts';
 import * as probeModule from '../../core/doctor/probe';
 import { createSourceProbe } from '../../core/doctor/probe';
 import { createRulesDoctor } from '../../core/doctor/rules';
