@@ -114,7 +114,7 @@ function activityCancellation(): AbortSignal | undefined {
 
 export function createHealingActivities(deps: HealingDeps) {
   const { config, store } = deps;
-  const memory = deps.store.memory;
+  const memory = store.memory;
   const duck = { memoryLimit: config.duckdbMemoryLimit, threads: config.duckdbThreads };
   const doctors = deps.doctors ?? [
     createRulesDoctor(),
@@ -168,7 +168,7 @@ export function createHealingActivities(deps: HealingDeps) {
         };
       }
     }
-    const baseline = await deps.store.profiles.baseline(spec.name);
+    const baseline = await store.profiles.baseline(spec.name);
     const masked = new Set(spec.contract.columns.filter((c) => c.pii).flatMap((c) => spec.mapping[c.name]?.from ?? []));
     const mask = (c: string) => config.maskSamples === true || masked.has(c);
     const sampleRows = previous.length ? Infinity : (config.probeRows ?? PROBE_STAGE_ROWS);
@@ -360,7 +360,7 @@ export function createHealingActivities(deps: HealingDeps) {
      */
     async verifyPatch(input: VerifyPatchInput): Promise<VerificationReport> {
       const { spec } = await store.specs.read(input.pipeline, input.candidateVersion);
-      const baseline = await deps.store.profiles.baseline(input.pipeline);
+      const baseline = await store.profiles.baseline(input.pipeline);
       const peerSpec = input.peers ? (await store.specs.read(input.pipeline, input.peers.version)).spec : undefined;
       const kept = verifiedScratch(config.home, input.pipeline, input.candidateVersion);
       removeScratch(kept);

@@ -14,12 +14,6 @@ import { appendLine, readJson } from '../lib/atomic-files';
 import { DEFAULT_PRICES, runIdentity, type AlertLogEntry, type PriceTable } from '../core/metrics-model';
 import { stateLayout } from './layout';
 
-/** Where metrics and alert records live under a state directory. */
-export function metricsPaths(home: string) {
-  const layout = stateLayout(home);
-  return { runs: layout.runRecords, prices: layout.prices, alertLog: layout.alertLog, alertState: layout.alertState };
-}
-
 /** Read a JSON Lines file; a missing file is empty and a torn last line (a crash mid-append) is skipped. */
 export function readJsonLines<T>(file: string): T[] {
   let text: string;
@@ -42,22 +36,23 @@ export function readJsonLines<T>(file: string): T[] {
 }
 
 export function readRunRecords(home: string): RunRecord[] {
-  return readJsonLines<RunRecord>(metricsPaths(home).runs).filter(
+  return readJsonLines<RunRecord>(stateLayout(home).runRecords).filter(
     (r) => r && typeof r === 'object' && r.run && typeof r.run.workflowId === 'string',
   );
 }
 
 export function readAlertLog(home: string): AlertLogEntry[] {
-  return readJsonLines<AlertLogEntry>(metricsPaths(home).alertLog).filter((a) => a && typeof a.episodeId === 'string');
+  return readJsonLines<AlertLogEntry>(stateLayout(home).alertLog).filter((a) => a && typeof a.episodeId === 'string');
 }
 
 /** The default prices, overridden (per model) by `<home>/metrics/prices.json` and then by `file`. */
 export function readPrices(home: string, file?: string): PriceTable {
   const table: PriceTable = { ...DEFAULT_PRICES };
-  for (const f of [metricsPaths(home).prices, ...(file ? [path.resolve(file)] : [])]) {
+  const own = stateLayout(home).prices;
+  for (const f of [own, ...(file ? [path.resolve(file)] : [])]) {
     const doc = readJson<Record<string, unknown>>(f);
     if (doc === undefined) {
-      if (f !== metricsPaths(home).prices) throw new Error(`${f}: no such price table`);
+      if (f !== own) throw new Error(`${f}: no such price table`);
       continue;
     }
     for (const [model, p] of Object.entries(doc)) {
