@@ -1,6 +1,17 @@
 // The layers of heal (README, "Project layout"), as import/no-restricted-paths zones: used by
 // eslint.config.mjs and by tests/unit/layers.test.ts, which shows each rule failing when broken.
-const product = ['common', 'core', 'store', 'integrations', 'lib', 'activities', 'workflows', 'client', 'worker.ts'];
+const product = [
+  'common',
+  'core',
+  'store',
+  'warehouse',
+  'integrations',
+  'lib',
+  'activities',
+  'workflows',
+  'client',
+  'worker.ts',
+];
 
 /**
  * The layering rules: `target` may not import from `from` (paths from the repository root).
@@ -13,6 +24,7 @@ const LAYER_ZONES = [
     from: [
       './core',
       './store',
+      './warehouse',
       './integrations',
       './lib',
       './activities',
@@ -26,7 +38,7 @@ const LAYER_ZONES = [
   },
   {
     target: './core',
-    from: ['./store', './activities', './workflows', './client', './integrations', './worker.ts'],
+    from: ['./store', './warehouse', './activities', './workflows', './client', './integrations', './worker.ts'],
     message: 'core/ is the logic: it never imports state, Temporal adapters, integrations or the client',
   },
   {
@@ -46,13 +58,33 @@ const LAYER_ZONES = [
     message: 'store/ uses git (HEAL_GIT) and no other integration',
   },
   {
+    target: './warehouse',
+    from: ['./integrations', './activities', './workflows', './client', './worker.ts'],
+    message: 'warehouse/ is where loads commit: it builds on core/ and lib/, and is used by activities',
+  },
+  {
+    target: './warehouse',
+    from: './store',
+    except: ['./layout.ts'],
+    message: 'warehouse/ uses the state layout (partition files of the embedded warehouse) and no other part of store/',
+  },
+  {
     target: './integrations',
     from: ['./activities', './workflows', './client', './worker.ts'],
     message: 'integrations/ are clients of GitHub, Slack and git, used by activities',
   },
   {
     target: './lib',
-    from: ['./core', './store', './integrations', './activities', './workflows', './client', './worker.ts'],
+    from: [
+      './core',
+      './store',
+      './warehouse',
+      './integrations',
+      './activities',
+      './workflows',
+      './client',
+      './worker.ts',
+    ],
     message: 'lib/ is plumbing: it imports nothing of heal but common/',
   },
   {
@@ -62,7 +94,7 @@ const LAYER_ZONES = [
   },
   {
     target: './workflows',
-    from: ['./core', './store', './integrations', './lib', './client', './worker.ts'],
+    from: ['./core', './store', './warehouse', './integrations', './lib', './client', './worker.ts'],
     message: 'workflows are deterministic: common/ and activity types only',
   },
   {

@@ -17,7 +17,6 @@ import {
   DEFAULT_UI_URL,
   type HealConfig,
 } from '../lib/config';
-import { withDuckDB } from '../lib/duckdb';
 import { readJson } from '../lib/atomic-files';
 import { createAlertActivities } from '../integrations/alerts';
 import { sourceFingerprint } from '../core/etl/files';
@@ -35,6 +34,7 @@ import {
 } from './healing';
 import { createPartitionActivities } from './partitions';
 import { openStore } from '../store';
+import { openWarehouse } from '../warehouse';
 import type { GetPipelineInput, PipelineInfo, LoadSourceInput } from '../common/contracts';
 
 /** What activities need from the outside world. */
@@ -43,6 +43,10 @@ export interface ActivityDeps {
     Partial<
       Pick<
         HealConfig,
+        | 'warehouseUrl'
+        | 'warehouseSchema'
+        | 'storeUrl'
+        | 'pgLockTimeout'
         | 'llm'
         | 'maxAttempts'
         | 'maskSamples'
@@ -111,11 +115,11 @@ function sameFiles(kept: VerifiedScratchMeta): boolean {
 export function createActivities(deps: ActivityDeps) {
   const { config } = deps;
   const store = openStore(config);
-  const duck = { memoryLimit: config.duckdbMemoryLimit, threads: config.duckdbThreads };
+  const warehouse = openWarehouse(config);
 
   const links = { uiUrl: config.uiUrl ?? DEFAULT_UI_URL, namespace: config.namespace ?? DEFAULT_NAMESPACE };
   const healing = createHealingActivities({ config, store, ...(deps.doctors ? { doctors: deps.doctors } : {}) });
-  const partitions = createPartitionActivities({ config, store });
+  const partitions = createPartitionActivities({ config, store, warehouse });
   return atBoundary({
     ...healing,
     // Whole-file DuckDB work: heartbeat while it runs (the `doctor` and `etl` profiles time out a silent activity).
@@ -125,6 +129,7 @@ export function createActivities(deps: ActivityDeps) {
     proposePatch: (input: Parameters<typeof healing.proposePatch>[0]) =>
       heartbeating(() => healing.proposePatch(input)),
     ...createAlertActivities({
+      runs: store.runs,
       config: {
         home: config.home,
         slackWebhookUrl: config.slackWebhookUrl,
@@ -139,6 +144,7 @@ export function createActivities(deps: ActivityDeps) {
     mergePartitions: (input: Parameters<typeof partitions.mergePartitions>[0]) =>
       heartbeating(() => partitions.mergePartitions(input)),
     ...createGitHubActivities({
+      specs: store.specs,
       config: {
         home: config.home,
         github: config.github ?? { token: undefined, repository: undefined, apiUrl: DEFAULT_GITHUB_API_URL },
@@ -153,7 +159,7 @@ export function createActivities(deps: ActivityDeps) {
       return {
         pipeline,
         table: cur.spec.target.table,
-        warehouse: config.warehouse,
+        warehouse: warehouse.where,
         specVersion: cur.version,
         maxAttempts: config.maxAttempts ?? cur.spec.healing.maxAttempts,
         mode: cur.spec.healing.mode,
@@ -198,7 +204,7 @@ export function createActivities(deps: ActivityDeps) {
         fs.existsSync(scratch.db) &&
         sameFiles(kept);
       const res = await heartbeating(() =>
-        withDuckDB(config.warehouse, duck, async (conn) => {
+        warehouse.withLoad(async (conn, target) => {
           // The kept rows are of the files verified: the source must still be exactly those files.
           const excluded = new Set(input.exclude ?? []);
           const listed = reusable
@@ -206,7 +212,7 @@ export function createActivities(deps: ActivityDeps) {
             : [];
           if (reusable && sameList(listed, kept.files)) {
             try {
-              const r = await commitVerified(conn, ctx, {
+              const r = await commitVerified(conn, { ...ctx, target }, {
                 db: scratch.db,
                 table: kept.table,
                 files: kept.files,
@@ -217,7 +223,7 @@ export function createActivities(deps: ActivityDeps) {
               // An unreadable scratch only loses the shortcut (the commit is one transaction): load the source.
             }
           }
-          return runLoad(conn, ctx);
+          return runLoad(conn, { ...ctx, target });
         }),
       );
       if (kept) removeScratch(scratch);
@@ -232,7 +238,7 @@ export function createActivities(deps: ActivityDeps) {
       return {
         pipeline: input.pipeline,
         table: spec.target.table,
-        warehouse: config.warehouse,
+        warehouse: warehouse.where,
         specVersion: input.specVersion,
         mode: spec.target.mode,
         sources: res.sources,

@@ -1,30 +1,25 @@
 /**
  * Partitioned loads (the `partitionedRun` fan-out): a source given as a glob or a directory of
- * many files is loaded one file per child workflow, each into **its own DuckDB file**
- * (`<home>/partitions/<pipeline>/<run>/p<index>.duckdb`), and a final `mergePartitions` activity
- * copies every loaded partition into the warehouse in one transaction.
- *
- * Why a file per partition: DuckDB allows one read-write process per database file, so children
- * on several worker processes writing the warehouse at once would queue on its lock (each load
- * retried as WarehouseBusy). Partition files never contend; only the merge, a short sequential
- * copy of already typed rows, takes the warehouse. With workers on several machines, `HEAL_HOME`
- * (or at least its `partitions/` directory) must be a shared volume the merge can read.
+ * many files is loaded one file per child workflow, each staged on its own by the warehouse
+ * (warehouse/: a DuckDB file per partition, or a PostgreSQL staging table), and a final
+ * `mergePartitions` activity checks their union and commits every loaded partition in one
+ * transaction.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { DuckDBConnection } from '@duckdb/node-api';
 import { SourceUnreadableError } from '../common/errors';
 import type { PipelineSpec } from '../common/spec';
 import type { HealConfig } from '../lib/config';
-import { ident, lit, queryOne, queryRows, withDuckDB } from '../lib/duckdb';
+import { ident, lit, queryRows, withDuckDB } from '../lib/duckdb';
 import { checkSourceFile, isGlob } from '../lib/paths';
-import { stateLayout } from '../store/layout';
-import { committedKeys, ensureLoadFilesTable, findPartitionKeys, LOAD_FILES_TABLE, sourceKey } from '../core/etl/files';
-import { assertNoSilentDrift, LOADS_TABLE, runLoad } from '../core/etl/load';
+import { findPartitionKeys, sourceKey } from '../core/etl/files';
+import { assertNoSilentDrift, runLoad } from '../core/etl/load';
 import { profileRelation, type TableProfile } from '../core/etl/profile';
-import { tableColumnsDdl } from '../core/etl/sql';
 import { removeStaleScratch } from './healing';
 import type { HealStore } from '../store';
+import type { StagedRelations, Warehouse } from '../warehouse';
+import type { DuckDBConnection } from '@duckdb/node-api';
+import type { LoadTarget } from '../core/etl/target';
 import type {
   ListPartitionsInput,
   ListPartitionsResult,
@@ -35,19 +30,15 @@ import type {
 } from '../common/contracts';
 
 export interface PartitionDeps {
-  config: Pick<HealConfig, 'home' | 'warehouse' | 'allowedRoots' | 'duckdbMemoryLimit' | 'duckdbThreads'>;
+  config: Pick<HealConfig, 'home' | 'allowedRoots' | 'duckdbMemoryLimit' | 'duckdbThreads'>;
   store: HealStore;
+  warehouse: Warehouse;
 }
 
 const EXTENSIONS: Record<PipelineSpec['source']['format'], string> = { csv: 'csv', json: 'json', parquet: 'parquet' };
 
-/** Staging directory of one partitioned run. */
-export function partitionDir(home: string, pipeline: string, runId: string): string {
-  return stateLayout(home).partitions(pipeline, runId);
-}
-
 export function createPartitionActivities(deps: PartitionDeps) {
-  const { config, store } = deps;
+  const { config, store, warehouse } = deps;
   const duck = { memoryLimit: config.duckdbMemoryLimit, threads: config.duckdbThreads };
 
   return {
@@ -73,11 +64,7 @@ export function createPartitionActivities(deps: PartitionDeps) {
       if (spec.target.mode === 'replace') return { files };
       // Appends and merges load a file's content once: the files an earlier run loaded are skipped.
       const keys = Object.fromEntries(files.map((f) => [f, sourceKey([f])]));
-      const done = fs.existsSync(config.warehouse)
-        ? await withDuckDB(config.warehouse, duck, (conn) =>
-            committedKeys(conn, spec.target.table, Object.values(keys), LOADS_TABLE),
-          )
-        : new Set<string>();
+      const done = await warehouse.committedKeys(spec.target.table, Object.values(keys));
       return {
         files: files.filter((f) => !done.has(keys[f] ?? '')),
         skipped: files.filter((f) => done.has(keys[f] ?? '')),
@@ -87,31 +74,29 @@ export function createPartitionActivities(deps: PartitionDeps) {
 
     /** Remove a partitioned run's staging files (nothing was merged, or the merge is done). */
     async discardPartitions(input: { pipeline: string; runId: string }): Promise<void> {
-      fs.rmSync(partitionDir(config.home, input.pipeline, input.runId), { recursive: true, force: true });
+      await warehouse.discardPartitions(input.pipeline, input.runId);
       removeStaleScratch(config.home, input.pipeline);
     },
 
     /**
-     * Load one partition into its own DuckDB file: the same load as `loadSource` (shape and value
-     * checks, cast, quarantine), never the warehouse. No silent drift check here: a partition is a
+     * Load one partition into its own staging (a DuckDB file, a PostgreSQL staging table): the same
+     * load as `loadSource` (shape and value checks, cast, quarantine), never the target table. No silent drift check here: a partition is a
      * slice of the whole, judged with the others at the merge. Throws SchemaDrift (nothing written)
      * when the partition no longer fits.
      */
     async loadPartition(input: LoadPartitionInput): Promise<PartitionLoad> {
       const { spec } = await store.specs.read(input.pipeline, input.specVersion);
-      const dir = partitionDir(config.home, input.pipeline, input.runId);
-      fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
-      const db = path.join(dir, `p${String(input.index).padStart(5, '0')}.duckdb`);
-      // Each partition file holds this partition only: whatever the pipeline's mode, replace.
-      const partSpec: PipelineSpec = { ...spec, target: { ...spec.target, mode: 'replace' } };
-      const res = await withDuckDB(db, duck, (conn) =>
+      const ref = { pipeline: input.pipeline, runId: input.runId, index: input.index, table: spec.target.table };
+      const { result: res, stage: db } = await warehouse.withPartition(ref, (conn, target, table) =>
         runLoad(conn, {
-          spec: partSpec,
+          // Each staging holds this partition only: whatever the pipeline's mode, replace.
+          spec: { ...spec, target: { ...spec.target, table, mode: 'replace' } },
           specVersion: input.specVersion,
           runId: input.loadId,
           source: input.file,
           allowedRoots: config.allowedRoots,
           commit: true,
+          target,
         }),
       );
       return {
@@ -137,7 +122,21 @@ export function createPartitionActivities(deps: PartitionDeps) {
       const { spec } = await store.specs.read(input.pipeline, input.specVersion);
       const t = spec.target.table;
       const baseline = await store.profiles.baseline(input.pipeline);
-      const res = await withDuckDB(config.warehouse, duck, (conn) => mergeInto(conn, spec, input, baseline));
+      const parts = [...input.partitions].sort((a, b) => a.index - b.index);
+      // Merged already (a retried activity): its staged partitions may be gone; nothing to redo.
+      const done = await warehouse.committedLoad(t, input.runId);
+      const res = done
+        ? {
+            rowsLoaded: done.rowsLoaded,
+            rowsQuarantined: done.rowsQuarantined,
+            committedAt: new Date().toISOString(),
+            alreadyMerged: true,
+            profile: null,
+            partitionKeys: [],
+          }
+        : await warehouse.withStaged(spec, parts, (conn, target, staged) =>
+            mergeInto(conn, target, spec, { ...input, partitions: parts }, staged, baseline),
+          );
       if (res.profile) {
         await store.profiles.save(input.pipeline, {
           runId: input.runId,
@@ -146,12 +145,12 @@ export function createPartitionActivities(deps: PartitionDeps) {
           profile: res.profile,
         });
       }
-      fs.rmSync(partitionDir(config.home, input.pipeline, input.runId), { recursive: true, force: true });
+      await warehouse.discardPartitions(input.pipeline, input.runId);
       // Partitions healed here were verified in scratch files no load reuses: every partition is done.
       removeStaleScratch(config.home, input.pipeline);
       return {
         table: t,
-        warehouse: config.warehouse,
+        warehouse: warehouse.where,
         rowsLoaded: res.rowsLoaded,
         rowsQuarantined: res.rowsQuarantined,
         partitions: input.partitions.length,
@@ -175,39 +174,26 @@ type MergeOutcome = {
 /** The partitions' rows as one relation, each row with its file (`__file`) and `__bad` false, for the union's checks. */
 const UNION = '__heal_union';
 
+/**
+ * The merge on the warehouse's connection, its partitions staged as relations: done once per run
+ * (a retried merge finds its load record), the union checked against the baseline, then one commit.
+ */
 async function mergeInto(
   conn: DuckDBConnection,
+  target: LoadTarget,
   spec: PipelineSpec,
   input: MergePartitionsInput,
+  staged: readonly StagedRelations[],
   baseline: TableProfile | null,
 ): Promise<MergeOutcome> {
-  const t = ident(spec.target.table);
   const cols = spec.contract.columns.map((c) => ident(c.name)).join(', ');
-  await conn.run(`CREATE TABLE IF NOT EXISTS ${LOADS_TABLE} (
-    run_id VARCHAR, pipeline VARCHAR, table_name VARCHAR, mode VARCHAR, load_key VARCHAR, spec_version INTEGER,
-    sources VARCHAR, rows_read BIGINT, rows_loaded BIGINT, rows_quarantined BIGINT, loaded_at TIMESTAMP)`);
-  const done = await queryOne<{ rows_loaded: number; rows_quarantined: number; loaded_at: unknown }>(
-    conn,
-    `SELECT rows_loaded, rows_quarantined, CAST(loaded_at AS VARCHAR) AS loaded_at FROM ${LOADS_TABLE} WHERE run_id = ${lit(input.runId)} AND table_name = ${lit(spec.target.table)} LIMIT 1`,
-  );
-  if (done) {
-    return {
-      rowsLoaded: done.rows_loaded,
-      rowsQuarantined: done.rows_quarantined,
-      committedAt: new Date().toISOString(),
-      alreadyMerged: true,
-      profile: null,
-      partitionKeys: [],
-    };
-  }
-  const parts = [...input.partitions].sort((a, b) => a.index - b.index);
-  const aliases = parts.map((_, i) => `__heal_p${i}`);
-  for (const [i, p] of parts.entries()) await conn.run(`ATTACH ${lit(p.db)} AS ${aliases[i]} (READ_ONLY)`);
+  const base = { committedAt: new Date().toISOString() };
+  const parts = input.partitions;
   try {
     // The union is what becomes the table (replace) or joins it (a batch): its distribution is
     // judged against the baseline here, never a partition's alone.
     await conn.run(
-      `CREATE OR REPLACE TEMP VIEW ${UNION} AS ${parts.map((p, i) => `SELECT ${lit(p.file)} AS __file, false AS __bad, ${cols} FROM ${aliases[i]}.${t}`).join(' UNION ALL ')}`,
+      `CREATE OR REPLACE TEMP VIEW ${UNION} AS ${parts.map((p, i) => `SELECT ${lit(p.file)} AS __file, ${i} AS __p, false AS __bad, ${cols} FROM ${staged[i]?.rows}`).join(' UNION ALL ')}`,
     );
     const files = parts.map((p) => p.file);
     const found = await findPartitionKeys(conn, spec, UNION, files);
@@ -217,67 +203,38 @@ async function mergeInto(
       ...(partitionKeys.length ? { partitionKeys } : {}),
     };
     if (baseline) assertNoSilentDrift(spec, input.specVersion, files, baseline, profile, partitionKeys);
-    const counts = await copyPartitions(conn, spec, input, parts, aliases);
+    const key = spec.target.key ?? [];
+    // Merge on key: of rows with the same key in several partitions, the last partition's wins.
+    const rows =
+      spec.target.mode === 'merge' && key.length
+        ? `(SELECT * FROM ${UNION} QUALIFY row_number() OVER (PARTITION BY ${key.map(ident).join(', ')} ORDER BY __p DESC) = 1)`
+        : UNION;
+    const quarantines = staged.flatMap((s) => (s.quarantine ? [`SELECT * FROM ${s.quarantine}`] : []));
+    const sum = (k: 'rowsRead' | 'rowsLoaded' | 'rowsQuarantined') => parts.reduce((a, p) => a + p[k], 0);
+    await target.commit(conn, {
+      spec,
+      specVersion: input.specVersion,
+      runId: input.runId,
+      rows,
+      quarantine: quarantines.length ? quarantines.join(' UNION ALL ') : null,
+      loadKey: `partitions:${parts.length}`,
+      files: parts.map((p) => ({
+        file: p.file,
+        key: p.key ?? '',
+        rowsRead: p.rowsRead,
+        rowsLoaded: p.rowsLoaded,
+        rowsQuarantined: p.rowsQuarantined,
+      })),
+    });
     return {
-      ...counts,
-      committedAt: new Date().toISOString(),
+      ...base,
+      rowsLoaded: sum('rowsLoaded'),
+      rowsQuarantined: sum('rowsQuarantined'),
       alreadyMerged: false,
       profile: parts.length ? profile : null,
       partitionKeys,
     };
   } finally {
     await conn.run(`DROP VIEW IF EXISTS ${UNION}`).catch(() => undefined);
-    for (const a of aliases) await conn.run(`DETACH ${a}`).catch(() => undefined);
   }
-}
-
-/** The one merge transaction: target, quarantine, the load record and one record per file. */
-async function copyPartitions(
-  conn: DuckDBConnection,
-  spec: PipelineSpec,
-  input: MergePartitionsInput,
-  parts: readonly PartitionLoad[],
-  aliases: readonly string[],
-): Promise<{ rowsLoaded: number; rowsQuarantined: number }> {
-  const t = ident(spec.target.table);
-  const q = ident(`${spec.target.table}__quarantine`);
-  const cols = spec.contract.columns.map((c) => ident(c.name)).join(', ');
-  let rowsLoaded = 0;
-  let rowsQuarantined = 0;
-  await conn.run('BEGIN TRANSACTION');
-  try {
-    if (spec.target.mode === 'replace') await conn.run(`CREATE OR REPLACE TABLE ${t} (${tableColumnsDdl(spec)})`);
-    else await conn.run(`CREATE TABLE IF NOT EXISTS ${t} (${tableColumnsDdl(spec)})`);
-    await conn.run(`CREATE TABLE IF NOT EXISTS ${q} (
-      run_id VARCHAR, pipeline VARCHAR, spec_version INTEGER, source_file VARCHAR, line BIGINT,
-      column_name VARCHAR, reason VARCHAR, raw_row VARCHAR, quarantined_at TIMESTAMP)`);
-    await ensureLoadFilesTable(conn);
-    for (const [i, p] of parts.entries()) {
-      const a = aliases[i] as string;
-      if (spec.target.mode === 'merge' && spec.target.key?.length) {
-        const on = spec.target.key.map((k) => `${t}.${ident(k)} IS NOT DISTINCT FROM s.${ident(k)}`).join(' AND ');
-        await conn.run(
-          `DELETE FROM ${t} USING (SELECT ${spec.target.key.map(ident).join(', ')} FROM ${a}.${t}) s WHERE ${on}`,
-        );
-      }
-      await conn.run(`INSERT INTO ${t} (${cols}) SELECT ${cols} FROM ${a}.${t}`);
-      const hasQ = await queryOne<{ n: number }>(
-        conn,
-        `SELECT count(*) AS n FROM duckdb_tables() WHERE database_name = ${lit(a)} AND table_name = ${lit(`${spec.target.table}__quarantine`)}`,
-      );
-      if ((hasQ?.n ?? 0) > 0) await conn.run(`INSERT INTO ${q} SELECT * FROM ${a}.${q}`);
-      await conn.run(`INSERT INTO ${LOAD_FILES_TABLE} VALUES (${lit(input.runId)}, ${lit(spec.target.table)}, ${lit(spec.target.mode)}, ${lit(p.file)},
-        ${lit(p.key ?? '')}, ${p.rowsRead}, ${p.rowsLoaded}, ${p.rowsQuarantined}, now()::TIMESTAMP)`);
-      rowsLoaded += p.rowsLoaded;
-      rowsQuarantined += p.rowsQuarantined;
-    }
-    await conn.run(`INSERT INTO ${LOADS_TABLE} VALUES (${lit(input.runId)}, ${lit(spec.name)}, ${lit(spec.target.table)}, ${lit(spec.target.mode)},
-      ${lit(`partitions:${parts.length}`)}, ${input.specVersion}, ${lit(JSON.stringify(parts.map((p) => p.file)))},
-      ${parts.reduce((s, p) => s + p.rowsRead, 0)}, ${rowsLoaded}, ${rowsQuarantined}, now()::TIMESTAMP)`);
-    await conn.run('COMMIT');
-  } catch (err) {
-    await conn.run('ROLLBACK').catch(() => undefined);
-    throw err;
-  }
-  return { rowsLoaded, rowsQuarantined };
 }

@@ -103,11 +103,15 @@ export function buildProgram(): Command {
     .description(
       'start a Temporal dev server (SQLite under HEAL_HOME, Web UI) and a worker, in the foreground; with TEMPORAL_ADDRESS, only the worker',
     )
-    .action(async () => {
+    .option(
+      '--postgres',
+      'also start a PostgreSQL server under HEAL_HOME/postgres (port HEAL_DEV_PG_PORT) and use it as warehouse and state store',
+    )
+    .action(async (o: { postgres?: boolean }) => {
       // Loaded on demand: the worker package is heavy and only `dev` needs it here.
       // eslint-disable-next-line @typescript-eslint/no-require-imports -- lazy load of a heavy module
       const { runDev } = require('./commands/dev') as typeof DevCommand;
-      await runDev(ctx());
+      await runDev(ctx(), { postgres: o.postgres === true });
     });
 
   program

@@ -175,7 +175,10 @@ export interface LoadPartitionInput {
 export interface PartitionLoad {
   index: number;
   file: string;
-  /** The partition's DuckDB file, holding the typed rows and their quarantine. */
+  /**
+   * Where the partition's typed rows and quarantine are staged: a DuckDB file (embedded warehouse)
+   * or a PostgreSQL staging table (`heal_staging.<name>`) every worker can reach.
+   */
   db: string;
   specVersion: number;
   rowsRead: number;

@@ -45,7 +45,21 @@ export const ERRORS = {
     endsEpisode: false,
     when: "more rows would go to quarantine than the pipeline's budget allows",
   },
-  WarehouseBusy: { retryable: true, endsEpisode: false, when: 'the warehouse file is locked by another process' },
+  WarehouseBusy: {
+    retryable: true,
+    endsEpisode: false,
+    when: 'the warehouse file is locked by another process, or a PostgreSQL table stayed locked past the lock timeout',
+  },
+  DatabaseUnreachable: {
+    retryable: true,
+    endsEpisode: false,
+    when: 'the PostgreSQL server (warehouse or state store) refused the connection, restarted or dropped it',
+  },
+  DatabaseAuthFailed: {
+    retryable: false,
+    endsEpisode: true,
+    when: 'the PostgreSQL server refused the credentials (wrong user or password, no access to the database)',
+  },
   StateUnwritable: {
     retryable: false,
     endsEpisode: true,
@@ -221,6 +235,16 @@ export class QuarantineBudgetExceededError extends HealError {
 
 export class WarehouseBusyError extends HealError {
   readonly type = 'WarehouseBusy' as const;
+}
+
+/** Thrown when a PostgreSQL connection is refused or lost; names the host, never the password. */
+export class DatabaseUnreachableError extends HealError {
+  readonly type = 'DatabaseUnreachable' as const;
+}
+
+/** Thrown when PostgreSQL refuses the credentials of HEAL_WAREHOUSE / HEAL_STORE. */
+export class DatabaseAuthFailedError extends HealError {
+  readonly type = 'DatabaseAuthFailed' as const;
 }
 
 export class StateUnwritableError extends HealError {

@@ -24,10 +24,12 @@ import { workflowUrl } from '../common/ids';
 import type { EpisodeNotice, EpisodeNoticeOutcome, NotifyResult } from '../common/types';
 import type { HealConfig } from '../lib/config';
 import type { AlertLogEntry } from '../core/metrics-model';
-import { openStore } from '../store';
+import { openStore, type RunLog } from '../store';
 
 export interface AlertDeps {
   config: Pick<HealConfig, 'home' | 'slackWebhookUrl' | 'alertWindowMs' | 'uiUrl' | 'namespace'>;
+  /** The alert log and grouping state. @default the state directory's (`config.home`) */
+  runs?: RunLog;
   /** HTTP client. @default globalThis.fetch */
   fetch?: typeof fetch;
   /** Wall clock in ms (log times, budgets). @default Date.now */
@@ -234,7 +236,7 @@ function withLock<T>(key: string, fn: () => T): Promise<T> {
 
 export function createAlertActivities(deps: AlertDeps) {
   const { config } = deps;
-  const store = openStore({ home: config.home, gitCommits: false }).runs;
+  const store = deps.runs ?? openStore({ home: config.home, gitCommits: false }).runs;
   const now = deps.now ?? Date.now;
   const doFetch = deps.fetch ?? ((...args: Parameters<typeof fetch>) => fetch(...args));
   const requestTimeoutMs = deps.requestTimeoutMs ?? 10_000;

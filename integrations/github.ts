@@ -29,10 +29,12 @@ import { HEARTBEAT_INTERVAL_MS } from '../common/policies';
 import type { ApprovalDecision, AwaitPullRequestInput, PublishFixInput, PublishFixResult } from '../common/types';
 import type { HealConfig } from '../lib/config';
 import { HEAL_GIT_IDENTITY } from './git';
-import { openStore } from '../store';
+import { openStore, type SpecRepository } from '../store';
 
 export interface GitHubDeps {
   config: Pick<HealConfig, 'home' | 'github' | 'uiUrl' | 'namespace'>;
+  /** Where a fix's spec text is read. @default the state directory's (`config.home`) */
+  specs?: SpecRepository;
   /** Between two looks at a pull request awaiting a decision (ms). @default 30000 */
   pollIntervalMs?: number;
   /** Tries of one GitHub request inside the activity (5xx, 429, rate limit, network error). @default 4 */
@@ -410,7 +412,7 @@ export function createGitHubActivities(deps: GitHubDeps) {
       const filePath = specPathInRepo(input.pipeline);
 
       // The candidate, as the store holds it (validated by reading it).
-      const specs = openStore({ home: deps.config.home, gitCommits: false }).specs;
+      const specs = deps.specs ?? openStore({ home: deps.config.home, gitCommits: false }).specs;
       await specs.read(input.pipeline, input.candidateVersion);
       const text = await specs.text(input.pipeline, input.candidateVersion);
       const content =

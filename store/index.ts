@@ -6,8 +6,8 @@
  *   - fix memory is keyed by drift signature and pipeline, and a hit never loses the fix;
  *   - a run record is appended once per run (a retried append writes nothing);
  *   - the baseline is the profile of the last good load.
- * Methods are asynchronous so that a database backend (PostgreSQL) fits the same callers; the file
- * backend (`HEAL_HOME`, store/layout.ts) does its I/O synchronously inside them.
+ * Methods are asynchronous so that a database backend (PostgreSQL, store/postgres.ts) fits the same
+ * callers; the file backend (`HEAL_HOME`, store/layout.ts) does its I/O synchronously inside them.
  */
 import * as fs from 'node:fs';
 import type { RunRecord, TableProfile } from '../common/types';
@@ -24,7 +24,17 @@ import {
   type RememberOutcome,
 } from './memory';
 import { readBaseline, saveLoadProfile, type LoadProfileRecord } from './profiles';
-import { appendRunRecord, readAlertLog, readCached, readPrices, readRunRecords } from './runs';
+import {
+  appendRunRecord,
+  readAlertLog,
+  readCached,
+  readPrices,
+  readRunRecords,
+  scheduleNote,
+  type ScheduleNote,
+} from './runs';
+import { openPostgresStore } from './postgres';
+import { isPostgresUrl } from '../lib/pg';
 import { stateLayout } from './layout';
 import { appendLine, readJson, writeFileAtomic } from '../lib/atomic-files';
 import {
@@ -89,7 +99,7 @@ export interface ScheduleNotes {
   /** "every 1h", "every 1h (paused)", or null when the pipeline has no schedule noted. */
   note(pipeline: string): Promise<string | null>;
   /** Record the schedule, or forget it (null). */
-  save(pipeline: string, schedule: { schedule: string; paused: boolean; scheduleId: string } | null): Promise<void>;
+  save(pipeline: string, schedule: ScheduleNote | null): Promise<void>;
 }
 
 /** Load profiles: each committed load's, and the baseline the silent drift check compares with. */
@@ -100,7 +110,7 @@ export interface ProfileRepository {
 }
 
 export interface HealStore {
-  /** Which backend this is, for messages: "files <home>". */
+  /** Which backend this is, for messages: "files <home>", "postgres <URL without password> (schema heal)". */
   readonly where: string;
   readonly specs: SpecRepository;
   readonly memory: FixMemoryRepository;
@@ -109,8 +119,15 @@ export interface HealStore {
   readonly schedules: ScheduleNotes;
 }
 
-/** The store of a configuration: the state directory (`HEAL_HOME`), git commits as HEAL_GIT says. */
-export function openStore(config: Pick<HealConfig, 'home'> & Partial<Pick<HealConfig, 'gitCommits'>>): HealStore {
+/**
+ * The store of a configuration: the PostgreSQL database `storeUrl` names (HEAL_STORE), else the
+ * state directory (`HEAL_HOME`); git commits of spec versions as HEAL_GIT says, in either.
+ */
+export function openStore(
+  config: Pick<HealConfig, 'home'> & Partial<Pick<HealConfig, 'gitCommits'>> & { storeUrl?: string },
+): HealStore {
+  if (isPostgresUrl(config.storeUrl))
+    return openPostgresStore({ url: config.storeUrl, home: config.home, gitCommits: config.gitCommits ?? true });
   const specs = specStoreFor(config);
   const memory = new FixMemory(config.home);
   const { home } = config;
@@ -152,11 +169,8 @@ export function openStore(config: Pick<HealConfig, 'home'> & Partial<Pick<HealCo
       baseline: async (pipeline) => readBaseline(home, pipeline),
     },
     schedules: {
-      note: async (pipeline) => {
-        const doc = readJson<{ schedule?: unknown; paused?: unknown }>(layout.schedule(pipeline));
-        if (!doc || typeof doc.schedule !== 'string') return null;
-        return doc.paused === true ? `${doc.schedule} (paused)` : doc.schedule;
-      },
+      note: async (pipeline) =>
+        scheduleNote(readJson<{ schedule?: unknown; paused?: unknown }>(layout.schedule(pipeline))),
       save: async (pipeline, schedule) => {
         if (!schedule) fs.rmSync(layout.schedule(pipeline), { force: true });
         else writeFileAtomic(layout.schedule(pipeline), JSON.stringify(schedule));

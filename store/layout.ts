@@ -43,6 +43,9 @@ export interface StateLayout {
   scratch(pipeline: string): string;
   /** `partitions/<pipeline>/<run>/`: one DuckDB file per partition of a fanned-out run. */
   partitions(pipeline: string, runId: string): string;
+  /** `postgres/`: the cluster `heal dev --postgres` runs; `postgres/url`: its URL, owner-only. */
+  postgres: string;
+  postgresUrl: string;
   /** The dev server's SQLite database. */
   temporalDb: string;
   /** `cache/`: the workflow bundle. */
@@ -73,6 +76,8 @@ export function stateLayout(home: string): StateLayout {
     schedule: (p) => path.join(home, 'schedules', `${p}.json`),
     scratch: (p) => path.join(home, 'scratch', p),
     partitions: (p, run) => path.join(home, 'partitions', safeSegment(p), safeSegment(run)),
+    postgres: path.join(home, 'postgres'),
+    postgresUrl: path.join(home, 'postgres', 'url'),
     temporalDb: path.join(home, 'temporal', 'dev.sqlite'),
     cache: path.join(home, 'cache'),
     logs: path.join(home, 'logs'),

@@ -9,7 +9,8 @@
  *   <home>/memory/<sha256>/<pipeline>.json   { signature, pipeline, contractColumns, patch, doctor, episodeId, verifiedAt, hits, … }
  *
  * One file per (signature, pipeline): two pipelines healing the same drift at once never write the
- * same file. Files are owner-only and written atomically (store/layout.ts). Nothing in a memory file
+ * same file. (The PostgreSQL backend, store/postgres.ts, keeps the same entries in rows, through the
+ * pure functions below: {@link planRemember}, {@link planHit}, {@link recallFrom}.) Files are owner-only and written atomically (store/layout.ts). Nothing in a memory file
  * is a data value: column names, drift kinds and the *pattern classes* of failing samples only.
  *
  * A remembered patch is never trusted: it is still validated by proposePatch and proven on the whole
@@ -192,6 +193,126 @@ export interface RecordHitInput {
 
 const samePatch = (a: Patch, b: Patch): boolean => canonicalJson(a) === canonicalJson(b);
 
+/** A drift signature, checked: it names a folder of the file backend and a key of the database's. */
+export function checkedSignature(signature: string): string {
+  if (!/^[0-9a-f]{64}$/.test(signature)) throw new Error(`not a drift signature: ${signature}`);
+  return signature;
+}
+
+/** A pipeline name, checked before an entry is written under it. */
+export function checkedPipeline(pipeline: string): string {
+  if (!pipelineNameSchema.safeParse(pipeline).success) throw new Error(`not a pipeline name: ${pipeline}`);
+  return pipeline;
+}
+
+/** The name of a pipeline's entry file; entries are listed in the order of these names, in every backend. */
+export function entryFileName(pipeline: string): string {
+  return `${pipeline}.json`;
+}
+
+/** A stored entry as read back, or undefined when it is not a valid entry of `signature` (damaged or foreign). */
+export function validEntry(signature: string, stored: unknown): MemoryEntry | undefined {
+  const e = stored as MemoryEntry | undefined;
+  if (!e || e.signature !== signature || !patchSchema.safeParse(e.patch).success) return undefined;
+  return { ...e, hits: e.hits ?? 0, hitEpisodes: e.hitEpisodes ?? [], contractColumns: e.contractColumns ?? [] };
+}
+
+/**
+ * What `remember` writes: a newer verified fix of the drift replaces the pipeline's older one (its
+ * hits kept when the patch is the same); the episode that wrote `prior` writes nothing again.
+ */
+export function planRemember(
+  input: RememberInput,
+  signature: string,
+  prior: MemoryEntry | undefined,
+): { entry: MemoryEntry; outcome: RememberOutcome; write: boolean } {
+  if (prior && prior.episodeId === input.episodeId) return { entry: prior, outcome: 'unchanged', write: false };
+  const same = prior !== undefined && samePatch(prior.patch, input.patch);
+  const entry: MemoryEntry = {
+    signature,
+    pipeline: input.pipeline,
+    contractColumns: contractColumns(input.spec),
+    patch: input.patch,
+    doctor: input.doctor,
+    episodeId: input.episodeId,
+    verifiedAt: input.at ?? new Date().toISOString(),
+    hits: same ? prior.hits : 0,
+    hitEpisodes: same ? prior.hitEpisodes : [],
+    ...(same && prior.lastHitAt ? { lastHitAt: prior.lastHitAt } : {}),
+  };
+  return { entry, outcome: prior ? 'updated' : 'remembered', write: true };
+}
+
+/** What `recordHit` writes; `source: undefined` when no entry holds the patch (remember it again instead). */
+export type HitPlan = { source: undefined } | { source: MemoryEntry; writes: MemoryEntry[]; outcome: RememberOutcome };
+
+/**
+ * The writes of a hit, from the signature's entries: the entry that supplied the patch (this
+ * pipeline's first) counts the episode once; another pipeline's entry also teaches this pipeline
+ * (an own entry, learnedFrom). `source` is the supplying entry as it is after the writes.
+ */
+export function planHit(input: RecordHitInput, entries: readonly MemoryEntry[], at: string): HitPlan {
+  const all = entries.filter((e) => samePatch(e.patch, input.patch));
+  const source = all.find((e) => e.pipeline === input.pipeline) ?? all[0];
+  if (!source) return { source: undefined };
+  const writes: MemoryEntry[] = [];
+  let outcome: RememberOutcome = 'unchanged';
+  let after = source;
+  if (!source.hitEpisodes.includes(input.episodeId)) {
+    after = {
+      ...source,
+      hits: source.hits + 1,
+      hitEpisodes: [...source.hitEpisodes, input.episodeId].slice(-HIT_EPISODES_KEPT),
+      lastHitAt: at,
+    };
+    writes.push(after);
+    outcome = 'hit';
+  }
+  if (source.pipeline !== input.pipeline) {
+    const own = entries.find((e) => e.pipeline === input.pipeline);
+    if (!own || !samePatch(own.patch, input.patch)) {
+      writes.push({
+        signature: source.signature,
+        pipeline: input.pipeline,
+        contractColumns: contractColumns(input.spec),
+        patch: input.patch,
+        doctor: source.doctor,
+        episodeId: input.episodeId,
+        verifiedAt: at,
+        hits: 0,
+        hitEpisodes: [],
+        learnedFrom: source.pipeline,
+      });
+    }
+  }
+  return { source: after, writes, outcome };
+}
+
+/**
+ * A remembered patch among a signature's entries that applies to `spec`: this pipeline's entry
+ * first, then other pipelines' entries with the same contract columns (the signature already pins
+ * the source columns), most hits first, then newest. Patches in `exclude` (failed earlier) are skipped.
+ */
+export function recallFrom(
+  entries: readonly MemoryEntry[],
+  spec: PipelineSpec,
+  opts: { pipeline?: string; exclude?: readonly Patch[] } = {},
+): Recalled | undefined {
+  const pipeline = opts.pipeline ?? spec.name;
+  const contract = contractColumns(spec).join('\u0000');
+  const excluded = new Set((opts.exclude ?? []).map((p) => canonicalJson(p)));
+  const all = entries.filter((e) => !excluded.has(canonicalJson(e.patch)));
+  const own = all.filter((e) => e.pipeline === pipeline);
+  const others = all
+    .filter((e) => e.pipeline !== pipeline && e.contractColumns.join('\u0000') === contract)
+    .sort((a, b) => b.hits - a.hits || byCodeUnit(b.verifiedAt, a.verifiedAt) || byCodeUnit(a.pipeline, b.pipeline));
+  for (const entry of [...own, ...others]) {
+    if (applyPatch(spec, entry.patch).ok)
+      return { patch: entry.patch, entry, crossPipeline: entry.pipeline !== pipeline };
+  }
+  return undefined;
+}
+
 /** The fix memory under `<home>/memory`. */
 export class FixMemory {
   readonly dir: string;
@@ -201,13 +322,11 @@ export class FixMemory {
   }
 
   private sigDir(signature: string): string {
-    if (!/^[0-9a-f]{64}$/.test(signature)) throw new Error(`not a drift signature: ${signature}`);
-    return path.join(this.dir, signature);
+    return path.join(this.dir, checkedSignature(signature));
   }
 
   private entryFile(signature: string, pipeline: string): string {
-    if (!pipelineNameSchema.safeParse(pipeline).success) throw new Error(`not a pipeline name: ${pipeline}`);
-    return path.join(this.sigDir(signature), `${pipeline}.json`);
+    return path.join(this.sigDir(signature), entryFileName(checkedPipeline(pipeline)));
   }
 
   /** Every readable entry for a signature (unreadable or invalid files are skipped). */
@@ -221,14 +340,8 @@ export class FixMemory {
     const out: MemoryEntry[] = [];
     for (const f of files.sort()) {
       try {
-        const e = readJson<MemoryEntry>(path.join(this.sigDir(signature), f));
-        if (!e || e.signature !== signature || !patchSchema.safeParse(e.patch).success) continue;
-        out.push({
-          ...e,
-          hits: e.hits ?? 0,
-          hitEpisodes: e.hitEpisodes ?? [],
-          contractColumns: e.contractColumns ?? [],
-        });
+        const e = validEntry(signature, readJson<MemoryEntry>(path.join(this.sigDir(signature), f)));
+        if (e) out.push(e);
       } catch {
         // A damaged memory file is ignored: memory only ever saves a diagnosis.
       }
@@ -255,23 +368,9 @@ export class FixMemory {
    */
   remember(input: RememberInput): { entry: MemoryEntry; outcome: RememberOutcome } {
     const sig = driftSignature(input.drift);
-    const prior = this.entry(sig.hash, input.pipeline);
-    if (prior && prior.episodeId === input.episodeId) return { entry: prior, outcome: 'unchanged' };
-    const same = prior !== undefined && samePatch(prior.patch, input.patch);
-    const entry: MemoryEntry = {
-      signature: sig.hash,
-      pipeline: input.pipeline,
-      contractColumns: contractColumns(input.spec),
-      patch: input.patch,
-      doctor: input.doctor,
-      episodeId: input.episodeId,
-      verifiedAt: input.at ?? new Date().toISOString(),
-      hits: same ? prior.hits : 0,
-      hitEpisodes: same ? prior.hitEpisodes : [],
-      ...(same && prior.lastHitAt ? { lastHitAt: prior.lastHitAt } : {}),
-    };
-    this.write(entry, sig.doc);
-    return { entry, outcome: prior ? 'updated' : 'remembered' };
+    const plan = planRemember(input, sig.hash, this.entry(sig.hash, input.pipeline));
+    if (plan.write) this.write(plan.entry, sig.doc);
+    return { entry: plan.entry, outcome: plan.outcome };
   }
 
   /**
@@ -281,69 +380,20 @@ export class FixMemory {
    */
   recordHit(input: RecordHitInput): { entry: MemoryEntry | undefined; outcome: RememberOutcome } {
     const sig = driftSignature(input.drift);
-    const all = this.entries(sig.hash).filter((e) => samePatch(e.patch, input.patch));
-    const source = all.find((e) => e.pipeline === input.pipeline) ?? all[0];
     const at = input.at ?? new Date().toISOString();
-    if (!source) {
-      // The entry is gone (deleted by hand): remember the fix again, as found by memory.
-      return this.remember({ ...input, doctor: 'memory', at });
-    }
-    let outcome: RememberOutcome = 'unchanged';
-    if (!source.hitEpisodes.includes(input.episodeId)) {
-      this.write(
-        {
-          ...source,
-          hits: source.hits + 1,
-          hitEpisodes: [...source.hitEpisodes, input.episodeId].slice(-HIT_EPISODES_KEPT),
-          lastHitAt: at,
-        },
-        sig.doc,
-      );
-      outcome = 'hit';
-    }
-    if (source.pipeline !== input.pipeline) {
-      const own = this.entry(sig.hash, input.pipeline);
-      if (!own || !samePatch(own.patch, input.patch)) {
-        const entry: MemoryEntry = {
-          signature: sig.hash,
-          pipeline: input.pipeline,
-          contractColumns: contractColumns(input.spec),
-          patch: input.patch,
-          doctor: source.doctor,
-          episodeId: input.episodeId,
-          verifiedAt: at,
-          hits: 0,
-          hitEpisodes: [],
-          learnedFrom: source.pipeline,
-        };
-        this.write(entry, sig.doc);
-      }
-    }
-    return { entry: this.entry(sig.hash, source.pipeline), outcome };
+    const plan = planHit(input, this.entries(sig.hash), at);
+    // The entry is gone (deleted by hand): remember the fix again, as found by memory.
+    if (!plan.source) return this.remember({ ...input, doctor: 'memory', at });
+    for (const entry of plan.writes) this.write(entry, sig.doc);
+    return { entry: this.entry(sig.hash, plan.source.pipeline), outcome: plan.outcome };
   }
 
-  /**
-   * A remembered patch for this signature that applies to `spec`: this pipeline's entry first, then
-   * other pipelines' entries with the same contract columns (the signature already pins the source
-   * columns), most hits first, then newest. Patches in `exclude` (failed earlier) are skipped.
-   */
+  /** A remembered patch for this signature that applies to `spec` (see {@link recallFrom}). */
   recall(
     signature: string,
     spec: PipelineSpec,
     opts: { pipeline?: string; exclude?: readonly Patch[] } = {},
   ): Recalled | undefined {
-    const pipeline = opts.pipeline ?? spec.name;
-    const contract = contractColumns(spec).join('\u0000');
-    const excluded = new Set((opts.exclude ?? []).map((p) => canonicalJson(p)));
-    const all = this.entries(signature).filter((e) => !excluded.has(canonicalJson(e.patch)));
-    const own = all.filter((e) => e.pipeline === pipeline);
-    const others = all
-      .filter((e) => e.pipeline !== pipeline && e.contractColumns.join('\u0000') === contract)
-      .sort((a, b) => b.hits - a.hits || byCodeUnit(b.verifiedAt, a.verifiedAt) || byCodeUnit(a.pipeline, b.pipeline));
-    for (const entry of [...own, ...others]) {
-      if (applyPatch(spec, entry.patch).ok)
-        return { patch: entry.patch, entry, crossPipeline: entry.pipeline !== pipeline };
-    }
-    return undefined;
+    return recallFrom(this.entries(signature), spec, opts);
   }
 }

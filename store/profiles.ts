@@ -14,11 +14,9 @@ export interface LoadProfileRecord {
   profile: TableProfile;
 }
 
-/** Record a committed load's profile and make it the baseline; returns where the run's profile is. */
-export function saveLoadProfile(home: string, pipeline: string, record: LoadProfileRecord): string {
-  const layout = stateLayout(home);
-  const file = layout.runProfile(pipeline, record.runId);
-  const doc = JSON.stringify(
+/** The document kept of a committed load: its run's profile, and the baseline until the next load. */
+export function loadProfileDoc(record: LoadProfileRecord): string {
+  return JSON.stringify(
     {
       runId: record.runId,
       specVersion: record.specVersion,
@@ -29,6 +27,18 @@ export function saveLoadProfile(home: string, pipeline: string, record: LoadProf
     null,
     2,
   );
+}
+
+/** The profile a baseline document holds, or null when there is none. */
+export function baselineProfile(doc: { profile?: TableProfile } | null | undefined): TableProfile | null {
+  return doc?.profile ?? null;
+}
+
+/** Record a committed load's profile and make it the baseline; returns where the run's profile is. */
+export function saveLoadProfile(home: string, pipeline: string, record: LoadProfileRecord): string {
+  const layout = stateLayout(home);
+  const file = layout.runProfile(pipeline, record.runId);
+  const doc = loadProfileDoc(record);
   writeFileAtomic(file, doc);
   writeFileAtomic(layout.baseline(pipeline), doc);
   return file;
@@ -36,5 +46,5 @@ export function saveLoadProfile(home: string, pipeline: string, record: LoadProf
 
 /** The baseline profile of a pipeline: the profile of its last good load. */
 export function readBaseline(home: string, pipeline: string): TableProfile | null {
-  return readJson<{ profile: TableProfile }>(stateLayout(home).baseline(pipeline))?.profile ?? null;
+  return baselineProfile(readJson<{ profile: TableProfile }>(stateLayout(home).baseline(pipeline)));
 }

@@ -35,35 +35,71 @@ export function readJsonLines<T>(file: string): T[] {
   return out;
 }
 
+/** Is this a run record (not a damaged or foreign line)? */
+export function isRunRecord(r: RunRecord | null | undefined): r is RunRecord {
+  return !!r && typeof r === 'object' && !!r.run && typeof r.run.workflowId === 'string';
+}
+
+/** Is this an alert log entry (not a damaged or foreign line)? */
+export function isAlertLogEntry(a: AlertLogEntry | null | undefined): a is AlertLogEntry {
+  return !!a && typeof a.episodeId === 'string';
+}
+
 export function readRunRecords(home: string): RunRecord[] {
-  return readJsonLines<RunRecord>(stateLayout(home).runRecords).filter(
-    (r) => r && typeof r === 'object' && r.run && typeof r.run.workflowId === 'string',
-  );
+  return readJsonLines<RunRecord>(stateLayout(home).runRecords).filter(isRunRecord);
 }
 
 export function readAlertLog(home: string): AlertLogEntry[] {
-  return readJsonLines<AlertLogEntry>(stateLayout(home).alertLog).filter((a) => a && typeof a.episodeId === 'string');
+  return readJsonLines<AlertLogEntry>(stateLayout(home).alertLog).filter(isAlertLogEntry);
 }
 
 /** The default prices, overridden (per model) by `<home>/metrics/prices.json` and then by `file`. */
 export function readPrices(home: string, file?: string): PriceTable {
-  const table: PriceTable = { ...DEFAULT_PRICES };
   const own = stateLayout(home).prices;
-  for (const f of [own, ...(file ? [path.resolve(file)] : [])]) {
+  const doc = readJson<Record<string, unknown>>(own);
+  return pricesWith(doc === undefined ? undefined : { where: own, doc }, file);
+}
+
+/**
+ * The default prices, overridden (per model) by the store's own table (`where` names it in
+ * errors; undefined when the store has none) and then by the table in `file`, which must exist.
+ */
+export function pricesWith(
+  own: { where: string; doc: Record<string, unknown> } | undefined,
+  file?: string,
+): PriceTable {
+  const table: PriceTable = { ...DEFAULT_PRICES };
+  if (own) overridePrices(table, own.where, own.doc);
+  if (file) {
+    const f = path.resolve(file);
     const doc = readJson<Record<string, unknown>>(f);
-    if (doc === undefined) {
-      if (f !== own) throw new Error(`${f}: no such price table`);
-      continue;
-    }
-    for (const [model, p] of Object.entries(doc)) {
-      const price = p as { input?: unknown; output?: unknown };
-      if (typeof price?.input !== 'number' || typeof price.output !== 'number' || price.input < 0 || price.output < 0) {
-        throw new Error(`${f}: "${model}" must be {"input": <USD per 1k tokens>, "output": <USD per 1k tokens>}`);
-      }
-      table[model] = { input: price.input, output: price.output };
-    }
+    if (doc === undefined) throw new Error(`${f}: no such price table`);
+    overridePrices(table, f, doc);
   }
   return table;
+}
+
+function overridePrices(table: PriceTable, where: string, doc: Record<string, unknown>): void {
+  for (const [model, p] of Object.entries(doc)) {
+    const price = p as { input?: unknown; output?: unknown };
+    if (typeof price?.input !== 'number' || typeof price.output !== 'number' || price.input < 0 || price.output < 0) {
+      throw new Error(`${where}: "${model}" must be {"input": <USD per 1k tokens>, "output": <USD per 1k tokens>}`);
+    }
+    table[model] = { input: price.input, output: price.output };
+  }
+}
+
+/** A schedule as noted for the dashboard (`heal schedule create`). */
+export interface ScheduleNote {
+  schedule: string;
+  paused: boolean;
+  scheduleId: string;
+}
+
+/** How a noted schedule reads: "every 1h", "every 1h (paused)", or null when none (or not a note). */
+export function scheduleNote(doc: { schedule?: unknown; paused?: unknown } | null | undefined): string | null {
+  if (!doc || typeof doc.schedule !== 'string') return null;
+  return doc.paused === true ? `${doc.schedule} (paused)` : doc.schedule;
 }
 
 const clip = (t: string | null | undefined, max: number): string | null =>

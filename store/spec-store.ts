@@ -63,6 +63,16 @@ export function specRepoDir(home: string): string {
   return stateLayout(home).specRepo;
 }
 
+/** The git repository a store commits its changes to (`<home>/specs`), or null when git commits are off. */
+export function specGitRepo(home: string, opts: SpecStoreOptions = {}): GitRepo | null {
+  return opts.git === false
+    ? null
+    : new GitRepo(specRepoDir(home), {
+        ...(opts.gitBinary ? { binary: opts.gitBinary } : {}),
+        ...(opts.gitSearchPath !== undefined ? { searchPath: opts.gitSearchPath } : {}),
+      });
+}
+
 const warned = new Set<string>();
 
 /** Metadata recorded with a version. */
@@ -117,13 +127,7 @@ export class SpecStore {
 
   constructor(home: string, opts: SpecStoreOptions = {}) {
     this.layout = stateLayout(home);
-    this.git =
-      opts.git === false
-        ? null
-        : new GitRepo(specRepoDir(home), {
-            ...(opts.gitBinary ? { binary: opts.gitBinary } : {}),
-            ...(opts.gitSearchPath !== undefined ? { searchPath: opts.gitSearchPath } : {}),
-          });
+    this.git = specGitRepo(home, opts);
     this.warn = opts.warn ?? ((m) => console.warn(m));
   }
 
@@ -210,8 +214,7 @@ export class SpecStore {
     meta: VersionMeta,
     event: 'version' | 'create',
   ): VersionRecord {
-    const checked = parseSpec(toPlain(spec));
-    if (!checked.ok) throw new SpecInvalidError(`${name} (new version)`, checked.issues);
+    const yaml = checkedSpecYaml(name, spec);
     const versions = this.versions(name);
     if (meta.episodeId) {
       const prior = versions.find((v) => v.episodeId === meta.episodeId);
@@ -220,7 +223,7 @@ export class SpecStore {
     ensureDir(this.layout.versions(name));
     const version = versions.reduce((m, v) => Math.max(m, v.version), 0) + 1;
     const file = this.versionFile(name, version);
-    writeFileAtomic(file, specToYaml(checked.spec));
+    writeFileAtomic(file, yaml);
     const createdAt = new Date().toISOString();
     const draft: VersionRecord = { event: 'version', version, file, createdAt, ...meta };
     // Commit before the history line: a crash in between leaves a commit that a retry finds again.
@@ -259,80 +262,114 @@ export class SpecStore {
     return rec;
   }
 
-  /**
-   * Mirror the pipeline's versions (and its current version) into the spec repository and commit.
-   * Never throws: a git failure is logged once and returned as `{ commit: null, error }`.
-   * Returns null when git commits are off.
-   */
-  private commit(
-    name: string,
-    ev: { kind: 'version' | 'create'; rec: VersionRecord } | { kind: 'current'; rec: PointerRecord },
-  ): GitRecord | null {
-    const repo = this.git;
-    if (!repo) return null;
-    try {
-      repo.init();
-      const dir = path.join(repo.dir, name);
-      fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
-      for (const f of fs.readdirSync(this.layout.versions(name))) {
-        if (!/^v\d+\.yaml$/.test(f)) continue;
-        const target = path.join(dir, f);
-        // Versions are immutable: copy the ones missing; this event's own version always (a number
-        // reused after a crash before its history line must show its final content).
-        if (!fs.existsSync(target) || (ev.kind !== 'current' && f === `v${ev.rec.version}.yaml`))
-          fs.copyFileSync(path.join(this.layout.versions(name), f), target);
-      }
-      const current =
-        ev.kind === 'version'
-          ? (readJson<{ version: number }>(this.currentFile(name))?.version ?? null)
-          : ev.rec.version;
-      if (current !== null) {
-        const text =
-          `# ${name}: current version v${current} (a copy of v${current}.yaml)\n` +
-          fs.readFileSync(this.versionFile(name, current), 'utf8');
-        const target = path.join(dir, 'current.yaml');
-        if (!fs.existsSync(target) || fs.readFileSync(target, 'utf8') !== text)
-          fs.writeFileSync(target, text, { mode: 0o600 });
-      }
-      const own = ev.kind === 'current' ? null : ev.rec.version;
-      const res = repo.commit([name], (staged) => {
-        const extra = staged
-          .map((f) => /\/v(\d+)\.yaml$/.exec(f)?.[1])
-          .filter((v): v is string => v !== undefined)
-          .map(Number)
-          .filter((v) => v !== own)
-          .sort((a, b) => a - b);
-        return commitMessage(name, ev, this.versions(name), extra);
-      });
-      return { commit: res.commit };
-    } catch (err) {
-      const error = err instanceof Error ? err.message : String(err);
-      const key = err instanceof GitNotFoundError ? `missing:${repo.dir}` : `failed:${repo.dir}:${error}`;
-      if (!warned.has(key)) {
-        warned.add(key);
-        this.warn(`heal: spec versions are not committed to git (${error}); the spec store is unaffected`);
-      }
-      return { commit: null, error };
-    }
+  /** Commit the change to the spec repository from the version files (see {@link commitSpecEvent}); null when git commits are off. */
+  private commit(name: string, ev: SpecEvent): GitRecord | null {
+    if (!this.git) return null;
+    return commitSpecEvent(
+      this.git,
+      name,
+      ev,
+      {
+        versions: () =>
+          fs
+            .readdirSync(this.layout.versions(name))
+            .map((f) => /^v(\d+)\.yaml$/.exec(f)?.[1])
+            .filter((v): v is string => v !== undefined)
+            .map(Number),
+        text: (version) => fs.readFileSync(this.versionFile(name, version), 'utf8'),
+        pointer: () => readJson<{ version: number }>(this.currentFile(name))?.version ?? null,
+        record: (version) => this.versions(name).find((v) => v.version === version),
+      },
+      this.warn,
+    );
   }
 
   /** Create a pipeline with version 1 as current. */
   create(spec: PipelineSpec, opts: { force?: boolean } = {}): VersionRecord {
-    if (this.exists(spec.name) && !opts.force) {
-      throw new SpecInvalidError(spec.name, [
-        `pipeline "${spec.name}" already exists (use --force to add a new version from this source)`,
-      ]);
-    }
-    const existed = this.exists(spec.name);
-    const rec = this.writeVersion(
-      spec.name,
-      spec,
-      { reason: existed ? 'init --force' : 'init', parent: existed ? this.currentVersion(spec.name) : null },
-      'create',
-    );
+    const meta = createMeta(spec.name, this.exists(spec.name) ? this.currentVersion(spec.name) : null, opts.force);
+    const rec = this.writeVersion(spec.name, spec, meta, 'create');
     // The version and the pointer are one commit (made by writeVersion); the pointer record shares it.
     this.movePointer(spec.name, rec.version, rec.reason, null, rec.git ?? null);
     return rec;
+  }
+}
+
+/** A change of a pipeline's specs, as committed: a new version, a new pipeline (version + pointer), a pointer move. */
+export type SpecEvent = { kind: 'version' | 'create'; rec: VersionRecord } | { kind: 'current'; rec: PointerRecord };
+
+/** What a commit mirrors of a pipeline, read from wherever the backend keeps it (files, a database). */
+export interface SpecMirrorSource {
+  /** Every stored version of the pipeline (this event's included). */
+  versions(): number[];
+  /** The stored YAML of a version: asked for those {@link versionsToMirror} names and the current one. */
+  text(version: number): string;
+  /** The current version as stored before this event (null: none yet). */
+  pointer(): number | null;
+  /** A version's record (for the message of a pointer move). */
+  record(version: number): VersionRecord | undefined;
+}
+
+/**
+ * The versions a commit writes into the repository's copy of the pipeline. Versions are
+ * immutable: the ones missing are copied; this event's own version always (a number reused after a
+ * crash before its history line must show its final content).
+ */
+export function versionsToMirror(repoDir: string, name: string, ev: SpecEvent, versions: readonly number[]): number[] {
+  const dir = path.join(repoDir, name);
+  return versions.filter(
+    (v) => !fs.existsSync(path.join(dir, `v${v}.yaml`)) || (ev.kind !== 'current' && v === ev.rec.version),
+  );
+}
+
+/** The current version once `ev` is recorded: a new version leaves the pointer where it was. */
+export function currentAfter(ev: SpecEvent, pointer: () => number | null): number | null {
+  return ev.kind === 'version' ? pointer() : ev.rec.version;
+}
+
+/**
+ * Mirror the pipeline's versions (and its current version) into the spec repository and commit.
+ * Never throws: a git failure is logged once per process and kind of failure (`warn`) and returned
+ * as `{ commit: null, error }`.
+ */
+export function commitSpecEvent(
+  repo: GitRepo,
+  name: string,
+  ev: SpecEvent,
+  source: SpecMirrorSource,
+  warn: (message: string) => void,
+): GitRecord {
+  try {
+    repo.init();
+    const dir = path.join(repo.dir, name);
+    fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+    for (const v of versionsToMirror(repo.dir, name, ev, source.versions()))
+      fs.writeFileSync(path.join(dir, `v${v}.yaml`), source.text(v), { mode: 0o600 });
+    const current = currentAfter(ev, () => source.pointer());
+    if (current !== null) {
+      const text = `# ${name}: current version v${current} (a copy of v${current}.yaml)\n` + source.text(current);
+      const target = path.join(dir, 'current.yaml');
+      if (!fs.existsSync(target) || fs.readFileSync(target, 'utf8') !== text)
+        fs.writeFileSync(target, text, { mode: 0o600 });
+    }
+    const own = ev.kind === 'current' ? null : ev.rec.version;
+    const res = repo.commit([name], (staged) => {
+      const extra = staged
+        .map((f) => /\/v(\d+)\.yaml$/.exec(f)?.[1])
+        .filter((v): v is string => v !== undefined)
+        .map(Number)
+        .filter((v) => v !== own)
+        .sort((a, b) => a - b);
+      return commitMessage(name, ev, (v) => source.record(v), extra);
+    });
+    return { commit: res.commit };
+  } catch (err) {
+    const error = err instanceof Error ? err.message : String(err);
+    const key = err instanceof GitNotFoundError ? `missing:${repo.dir}` : `failed:${repo.dir}:${error}`;
+    if (!warned.has(key)) {
+      warned.add(key);
+      warn(`heal: spec versions are not committed to git (${error}); the spec store is unaffected`);
+    }
+    return { commit: null, error };
   }
 }
 
@@ -347,6 +384,26 @@ export function parseSpecText(text: string, where: string): PipelineSpec {
   const res = parseSpec(value);
   if (!res.ok) throw new SpecInvalidError(where, res.issues);
   return res.spec;
+}
+
+/** A new version's YAML: `spec` validated (SpecInvalidError naming the pipeline) and serialised as stored. */
+export function checkedSpecYaml(name: string, spec: PipelineSpec): string {
+  const checked = parseSpec(toPlain(spec));
+  if (!checked.ok) throw new SpecInvalidError(`${name} (new version)`, checked.issues);
+  return specToYaml(checked.spec);
+}
+
+/**
+ * The metadata of `create`'s version, given the pipeline's current version (null: a new
+ * pipeline). An existing pipeline is refused unless forced: then the new version's parent is the current one.
+ */
+export function createMeta(name: string, current: number | null, force: boolean | undefined): VersionMeta {
+  if (current !== null && !force) {
+    throw new SpecInvalidError(name, [
+      `pipeline "${name}" already exists (use --force to add a new version from this source)`,
+    ]);
+  }
+  return { reason: current !== null ? 'init --force' : 'init', parent: current };
 }
 
 /** Drop undefined fields, and the many-file settings when unused, so the YAML is minimal and stable. */
@@ -375,8 +432,8 @@ function oneLine(value: unknown, max = 300): string {
 
 function commitMessage(
   name: string,
-  ev: { kind: 'version' | 'create'; rec: VersionRecord } | { kind: 'current'; rec: PointerRecord },
-  versions: VersionRecord[],
+  ev: SpecEvent,
+  record: (version: number) => VersionRecord | undefined,
   extra: number[],
 ): string {
   const body: string[] = [];
@@ -385,7 +442,7 @@ function commitMessage(
   let meta: VersionRecord | undefined;
   if (ev.kind === 'current') {
     const { rec } = ev;
-    meta = versions.find((v) => v.version === rec.version);
+    meta = record(rec.version);
     subject = `${name}: current ${rec.previous === null ? '' : `v${rec.previous} → `}v${rec.version} (${oneLine(rec.reason, 80)}${rec.episodeId ? `, episode ${oneLine(rec.episodeId, 120)}` : ''})`;
     trailers.push(
       ['Heal-Event', 'current'],

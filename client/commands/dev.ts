@@ -2,17 +2,36 @@ import { NativeConnection } from '@temporalio/worker';
 import { workflowsUrl } from '../../common/ids';
 import type { DevServer } from '../../lib/dev-server';
 import { stateLayout } from '../../store/layout';
+import { loadConfig, type HealConfig } from '../../lib/config';
+import { writeFileAtomic } from '../../lib/atomic-files';
+import { redactUrl } from '../../lib/pg';
+import { startPostgres, type PostgresServer } from '../../lib/postgres-server';
 import { findTemporalCli } from '../../lib/temporal-cli';
 import { createWorker } from '../../worker';
 import { CliError, EXIT, type CliContext } from '../context';
 import { startProjectDevServer } from '../temporal';
 
 /**
+ * `heal dev --postgres`: a real PostgreSQL server in `<home>/postgres`, kept between runs. Its URL
+ * (with the password) goes to a file only the owner reads, never to the terminal.
+ */
+async function startDevPostgres(config: HealConfig): Promise<PostgresServer> {
+  const layout = stateLayout(config.home);
+  const pg = await startPostgres({ dir: layout.postgres, port: config.devPgPort });
+  writeFileAtomic(layout.postgresUrl, `${pg.url}\n`); // owner-only: the CLI sets umask 077
+  console.error(`heal dev: PostgreSQL on ${redactUrl(pg.url)} (data: ${layout.postgres}), warehouse and state store`);
+  console.error(`heal dev: for the CLI: export HEAL_WAREHOUSE="$(cat ${layout.postgresUrl})"`);
+  return pg;
+}
+
+/**
  * `npm run dev`: the dev server (SQLite under HEAL_HOME, Web UI, search attributes) and a worker,
  * in the foreground. Ctrl-C / SIGTERM stops both. With TEMPORAL_ADDRESS, only the worker.
  */
-export async function runDev(ctx: CliContext): Promise<void> {
-  const { config } = ctx;
+export async function runDev(ctx: CliContext, opts: { postgres?: boolean } = {}): Promise<void> {
+  let { config } = ctx;
+  const postgres = opts.postgres ? await startDevPostgres(config) : undefined;
+  if (postgres) config = loadConfig({ ...process.env, HEAL_WAREHOUSE: postgres.url });
   let server: DevServer | undefined;
   let address = config.temporalAddress;
   if (!address) {
@@ -46,6 +65,7 @@ export async function runDev(ctx: CliContext): Promise<void> {
   } finally {
     await connection.close();
     await stopServer();
+    await postgres?.stop();
     void serverDied;
     console.error('heal dev: stopped');
   }

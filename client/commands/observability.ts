@@ -60,7 +60,7 @@ export function formatMetrics(m: HealMetrics, home: string): string {
 
 async function collect(ctx: CliContext, prices?: string): Promise<HealMetrics> {
   try {
-    return await collectMetrics({ home: ctx.config.home, ...(prices ? { prices } : {}) });
+    return await collectMetrics({ config: ctx.config, ...(prices ? { prices } : {}) });
   } catch (err) {
     throw new CliError(`metrics: ${(err as Error).message}`, EXIT.badInput, 'MetricsUnreadable');
   }

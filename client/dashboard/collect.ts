@@ -6,7 +6,8 @@ import { computeMetrics, type HealMetrics, type PipelineInfoRow } from '../../co
 import { openStore, type HealStore } from '../../store';
 
 export interface CollectOptions {
-  home: string;
+  /** Where the runs and pipelines are read: the configuration's store (files or PostgreSQL). */
+  config: Parameters<typeof openStore>[0];
   /** A price table file (USD per 1k tokens by model) overriding the defaults. */
   prices?: string;
   /** @default new Date() */
@@ -44,7 +45,7 @@ export async function readPipelines(store: HealStore): Promise<PipelineInfoRow[]
 }
 
 export async function collectMetrics(opts: CollectOptions): Promise<HealMetrics> {
-  const store = openStore({ home: opts.home, gitCommits: false });
+  const store = openStore({ ...opts.config, gitCommits: false });
   return computeMetrics({
     runs: await store.runs.runs(),
     alerts: await store.runs.alerts(),

@@ -8,11 +8,8 @@ import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import type { DuckDBConnection } from '@duckdb/node-api';
 import type { PipelineSpec } from '../../common/spec';
-import { ident, inList, lit, queryRows } from '../../lib/duckdb';
+import { ident, queryRows } from '../../lib/duckdb';
 import { REJECT_SCANS, REJECTS } from './source';
-
-/** One row per file of every committed load: what makes a file of an append or a merge load once. */
-export const LOAD_FILES_TABLE = '__heal_load_files';
 
 /**
  * Share of a column's rows that sit in the file holding most of their value, from which the column
@@ -51,46 +48,6 @@ export function sourceFingerprint(files: readonly string[]): string {
       return `${f}:${st.size}:${st.mtimeMs}`;
     })
     .join('|');
-}
-
-export async function ensureLoadFilesTable(conn: DuckDBConnection): Promise<void> {
-  await conn.run(`CREATE TABLE IF NOT EXISTS ${LOAD_FILES_TABLE} (
-    run_id VARCHAR, table_name VARCHAR, mode VARCHAR, file VARCHAR, content_key VARCHAR,
-    rows_read BIGINT, rows_loaded BIGINT, rows_quarantined BIGINT, loaded_at TIMESTAMP)`);
-}
-
-async function tableExists(conn: DuckDBConnection, table: string): Promise<boolean> {
-  const rows = await queryRows<{ n: number }>(
-    conn,
-    `SELECT count(*) AS n FROM information_schema.tables WHERE table_schema = 'main' AND table_name = ${lit(table)} AND table_type = 'BASE TABLE'`,
-  );
-  return (rows[0]?.n ?? 0) > 0;
-}
-
-/**
- * Of `keys` (content keys of files), those already committed to `table` by an append or a merge:
- * recorded per file, or (before per-file records) as the key of a one-file append.
- */
-export async function committedKeys(
-  conn: DuckDBConnection,
-  table: string,
-  keys: readonly string[],
-  loadsTable: string,
-): Promise<Set<string>> {
-  if (!keys.length) return new Set();
-  const parts: string[] = [];
-  if (await tableExists(conn, LOAD_FILES_TABLE)) {
-    parts.push(
-      `SELECT content_key AS k FROM ${LOAD_FILES_TABLE} WHERE table_name = ${lit(table)} AND mode IN ('append', 'merge') AND content_key IN (${inList(keys)})`,
-    );
-  }
-  if (await tableExists(conn, loadsTable)) {
-    parts.push(
-      `SELECT load_key AS k FROM ${loadsTable} WHERE table_name = ${lit(table)} AND mode = 'append' AND load_key IN (${inList(keys)})`,
-    );
-  }
-  if (!parts.length) return new Set();
-  return new Set((await queryRows<{ k: string }>(conn, parts.join(' UNION '))).map((r) => r.k));
 }
 
 /** Rows and malformed lines of each file of a load. */

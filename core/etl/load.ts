@@ -5,12 +5,7 @@
  * on any DuckDB connection: the warehouse for a real load, a scratch database for verification.
  */
 import type { DuckDBConnection } from '@duckdb/node-api';
-import {
-  QuarantineBudgetExceededError,
-  SchemaDriftError,
-  SourceUnreadableError,
-  SpecInvalidError,
-} from '../../common/errors';
+import { QuarantineBudgetExceededError, SchemaDriftError, SourceUnreadableError } from '../../common/errors';
 import { groupByReading, specForFile } from '../../common/files';
 import type { PipelineSpec } from '../../common/spec';
 import type { DriftDifference, DriftReport, FileNote, FileOutcome, LoadOutcome } from '../../common/types';
@@ -27,16 +22,7 @@ import {
   valueStatsByFile,
   type ReadGroup,
 } from './drift';
-import {
-  committedKeys,
-  countByFile,
-  ensureLoadFilesTable,
-  findPartitionKeys,
-  LOAD_FILES_TABLE,
-  sourceFingerprint,
-  sourceKey,
-  type FileCounts,
-} from './files';
+import { countByFile, findPartitionKeys, sourceFingerprint, sourceKey, type FileCounts } from './files';
 import { profileRelation, type TableProfile } from './profile';
 import { checkDistribution, distributionSummary, distributionThresholds } from './silent-drift';
 import {
@@ -54,10 +40,10 @@ import {
   stageSource,
   type OpenedSource,
 } from './source';
-import { columnSql, DUCKDB_TYPES, tableColumnsDdl, type CompiledExpressions } from './sql';
+import { columnSql, DUCKDB_TYPES, type CompiledExpressions } from './sql';
+import { DUCKDB_TARGET, type CommitFile, type LoadTarget } from './target';
 
 export const TYPED = '__heal_typed';
-export const LOADS_TABLE = '__heal_loads';
 
 export interface LoadContext {
   spec: PipelineSpec;
@@ -95,7 +81,14 @@ export interface LoadContext {
    * @default a temp table
    */
   keepAs?: string;
+  /**
+   * Where a committing load writes the table, its quarantine and its records.
+   * @default the DuckDB database of the load's connection
+   */
+  target?: LoadTarget;
 }
+
+const targetOf = (ctx: LoadContext): LoadTarget => ctx.target ?? DUCKDB_TARGET;
 
 export interface LoadResult extends LoadOutcome {
   /** Profile of the rows this load accepted; null when skipped. */
@@ -359,38 +352,14 @@ async function flagDuplicateKeys(
   }
 }
 
-async function ensureLoadsTable(conn: DuckDBConnection): Promise<void> {
-  await conn.run(`CREATE TABLE IF NOT EXISTS ${LOADS_TABLE} (
-    run_id VARCHAR, pipeline VARCHAR, table_name VARCHAR, mode VARCHAR, load_key VARCHAR, spec_version INTEGER,
-    sources VARCHAR, rows_read BIGINT, rows_loaded BIGINT, rows_quarantined BIGINT, loaded_at TIMESTAMP)`);
-}
-
 /** The result of this run id's load when it already committed (a retried activity), else undefined. */
 async function alreadyCommitted(conn: DuckDBConnection, ctx: LoadContext): Promise<LoadResult | undefined> {
-  await ensureLoadsTable(conn);
-  const done = await queryOne<{ rows_read: number; rows_loaded: number; rows_quarantined: number; sources: string }>(
-    conn,
-    `SELECT rows_read, rows_loaded, rows_quarantined, sources FROM ${LOADS_TABLE} WHERE run_id = ${lit(ctx.runId)} AND table_name = ${lit(ctx.spec.target.table)} LIMIT 1`,
-  );
+  const done = await targetOf(ctx).committedLoad(conn, ctx.spec.target.table, ctx.runId);
   if (!done) return undefined;
-  await ensureLoadFilesTable(conn);
-  const files = await queryRows<{ file: string; rows_read: number; rows_loaded: number; rows_quarantined: number }>(
-    conn,
-    `SELECT file, rows_read, rows_loaded, rows_quarantined FROM ${LOAD_FILES_TABLE} WHERE run_id = ${lit(ctx.runId)} AND table_name = ${lit(ctx.spec.target.table)} ORDER BY file`,
-  );
   return {
-    sources: JSON.parse(done.sources) as string[],
-    rowsRead: done.rows_read,
-    rowsLoaded: done.rows_loaded,
-    rowsQuarantined: done.rows_quarantined,
+    ...done,
     skipped: false,
-    files: files.map((f) => ({
-      file: f.file,
-      outcome: 'loaded',
-      rowsRead: f.rows_read,
-      rowsLoaded: f.rows_loaded,
-      rowsQuarantined: f.rows_quarantined,
-    })),
+    files: done.files.map((f) => ({ ...f, outcome: 'loaded' })),
     setAside: [],
     partitionKeys: [],
     profile: null,
@@ -411,7 +380,7 @@ async function pendingFiles(conn: DuckDBConnection, ctx: LoadContext, files: str
   if (!ctx.commit || mode === 'replace')
     return { files, keys: new Map(files.map((f) => [f, sourceFingerprint([f])])), skipped: [] };
   const keys = new Map(files.map((f) => [f, sourceKey([f])]));
-  const done = await committedKeys(conn, table, [...keys.values()], LOADS_TABLE);
+  const done = await targetOf(ctx).committedKeys(conn, table, [...keys.values()]);
   const skipped: FileOutcome[] = files
     .filter((f) => done.has(keys.get(f) ?? ''))
     .map((file) => ({
@@ -498,50 +467,23 @@ async function collectBadRows(
 }
 
 /**
- * Write this run's quarantine rows (bad rows collected by collectBadRows, malformed lines of the
- * files loaded); inside the load's transaction.
+ * A query of this run's quarantine rows (the target's quarantine columns): bad rows collected by
+ * collectBadRows, then the malformed lines of the files loaded; null when there are none.
  */
-async function writeQuarantine(
-  conn: DuckDBConnection,
-  ctx: LoadContext,
-  bad: number,
-  rejected: number,
-  files: readonly string[],
-): Promise<void> {
-  const q = ident(`${ctx.spec.target.table}__quarantine`);
-  await conn.run(`CREATE TABLE IF NOT EXISTS ${q} (
-    run_id VARCHAR, pipeline VARCHAR, spec_version INTEGER, source_file VARCHAR, line BIGINT,
-    column_name VARCHAR, reason VARCHAR, raw_row VARCHAR, quarantined_at TIMESTAMP)`);
-  await conn.run(`DELETE FROM ${q} WHERE run_id = ${lit(ctx.runId)}`);
-  // Nothing to quarantine (the common case): skip the numbering pass over every typed row.
-  if (bad === 0 && rejected === 0) return;
-  const common = `${lit(ctx.runId)}, ${lit(ctx.spec.name)}, ${ctx.specVersion}`;
+function quarantineRows(ctx: LoadContext, bad: number, rejected: number, files: readonly string[]): string | null {
+  const common = `${lit(ctx.runId)} AS run_id, ${lit(ctx.spec.name)} AS pipeline, ${ctx.specVersion} AS spec_version`;
+  const parts: string[] = [];
   if (bad > 0) {
-    await conn.run(`INSERT INTO ${q}
-      SELECT ${common}, b.__file, b.line, b.__columns, b.__reason, b.__raw, now()::TIMESTAMP
-      FROM ${BAD_ROWS} b ORDER BY b.line`);
+    parts.push(`(SELECT ${common}, b.__file AS source_file, b.line, b.__columns AS column_name, b.__reason AS reason,
+      b.__raw AS raw_row, now()::TIMESTAMP AS quarantined_at FROM ${BAD_ROWS} b ORDER BY b.line)`);
   }
   if (ctx.spec.source.format === 'csv' && rejected > 0) {
-    await conn.run(`INSERT INTO ${q}
-      SELECT ${common}, s.file_path, e.line, string_agg(DISTINCT coalesce(e.column_name, ''), ','),
+    parts.push(`(SELECT ${common}, s.file_path, e.line, string_agg(DISTINCT coalesce(e.column_name, ''), ','),
         string_agg(DISTINCT e.error_type || ': ' || coalesce(e.error_message, ''), '; '), any_value(e.csv_line), now()::TIMESTAMP
       FROM ${REJECTS} e JOIN ${REJECT_SCANS} s USING (scan_id, file_id)
-      WHERE s.file_path IN (${inList(files)}) GROUP BY s.file_path, e.line`);
+      WHERE s.file_path IN (${inList(files)}) GROUP BY s.file_path, e.line ORDER BY s.file_path, e.line)`);
   }
-}
-
-async function checkTargetColumns(conn: DuckDBConnection, spec: PipelineSpec): Promise<void> {
-  const cols = await queryRows<{ column_name: string }>(
-    conn,
-    `SELECT column_name FROM information_schema.columns WHERE table_schema = 'main' AND table_name = ${lit(spec.target.table)} ORDER BY ordinal_position`,
-  );
-  const have = cols.map((c) => c.column_name).join(', ');
-  const want = spec.contract.columns.map((c) => c.name).join(', ');
-  if (have !== want) {
-    throw new SpecInvalidError(`target ${spec.target.table}`, [
-      `${spec.target.mode} needs the table's columns to match the contract: the table has (${have}), the contract (${want})`,
-    ]);
-  }
+  return parts.length ? `SELECT * FROM (${parts.join(' UNION ALL ')})` : null;
 }
 
 /** Per-file rows of a load about to commit (its files, with the counts of each). */
@@ -551,49 +493,29 @@ interface CommitFiles {
   keys: ReadonlyMap<string, string>;
 }
 
-/** Write the target table, quarantine and load records in one transaction, from the cast rows in `typed`. */
+/** Commit the cast rows in `typed` to the load's target: table, quarantine and load records in one transaction. */
 async function commitLoad(conn: DuckDBConnection, ctx: LoadContext, typed: string, commit: CommitFiles): Promise<void> {
-  const { spec } = ctx;
-  const t = ident(spec.target.table);
-  const cols = spec.contract.columns.map((c) => ident(c.name)).join(', ');
   const files = commit.files.map((f) => f.file);
-  const sum = (k: 'rowsRead' | 'rowsLoaded' | 'rowsQuarantined') => commit.files.reduce((a, f) => a + f[k], 0);
   const bad = Number((await queryOne<{ n: number }>(conn, `SELECT count(*) AS n FROM ${typed} WHERE __bad`))?.n ?? 0);
+  const quarantined = commit.files.reduce((a, f) => a + f.rowsQuarantined, 0);
   await collectBadRows(conn, ctx, typed, files, bad);
-  await conn.run('BEGIN TRANSACTION');
   try {
-    await writeQuarantine(conn, ctx, bad, sum('rowsQuarantined') - bad, files);
-    if (spec.target.mode === 'replace') {
-      await conn.run(`CREATE OR REPLACE TABLE ${t} (${tableColumnsDdl(spec)})`);
-    } else {
-      await conn.run(`CREATE TABLE IF NOT EXISTS ${t} (${tableColumnsDdl(spec)})`);
-      await checkTargetColumns(conn, spec);
-    }
-    if (spec.target.mode === 'merge' && spec.target.key?.length) {
-      const on = spec.target.key.map((k) => `${t}.${ident(k)} IS NOT DISTINCT FROM s.${ident(k)}`).join(' AND ');
-      await conn.run(
-        `DELETE FROM ${t} USING (SELECT ${spec.target.key.map(ident).join(', ')} FROM ${typed} WHERE NOT __bad) s WHERE ${on}`,
-      );
-    }
-    // File order without a sort: the typed rows were written in file order and DuckDB preserves
-    // insertion order (preserve_insertion_order, on by default) through a filtered scan.
-    await conn.run(`INSERT INTO ${t} (${cols}) SELECT ${cols} FROM ${typed} WHERE NOT __bad`);
-    await ensureLoadsTable(conn);
-    const loadKey =
-      files.length === 1
-        ? (commit.keys.get(files[0] as string) ?? '')
-        : files.map((f) => commit.keys.get(f) ?? '').join('|');
-    await conn.run(`INSERT INTO ${LOADS_TABLE} VALUES (${lit(ctx.runId)}, ${lit(spec.name)}, ${lit(spec.target.table)}, ${lit(spec.target.mode)},
-      ${lit(loadKey)}, ${ctx.specVersion}, ${lit(JSON.stringify(files))}, ${sum('rowsRead')}, ${sum('rowsLoaded')}, ${sum('rowsQuarantined')}, now()::TIMESTAMP)`);
-    await ensureLoadFilesTable(conn);
-    for (const f of commit.files) {
-      await conn.run(`INSERT INTO ${LOAD_FILES_TABLE} VALUES (${lit(ctx.runId)}, ${lit(spec.target.table)}, ${lit(spec.target.mode)}, ${lit(f.file)},
-        ${lit(commit.keys.get(f.file) ?? '')}, ${f.rowsRead}, ${f.rowsLoaded}, ${f.rowsQuarantined}, now()::TIMESTAMP)`);
-    }
-    await conn.run('COMMIT');
-  } catch (err) {
-    await conn.run('ROLLBACK').catch(() => undefined);
-    throw err;
+    const commitFiles: CommitFile[] = commit.files.map((f) => ({
+      file: f.file,
+      key: commit.keys.get(f.file) ?? '',
+      rowsRead: f.rowsRead,
+      rowsLoaded: f.rowsLoaded,
+      rowsQuarantined: f.rowsQuarantined,
+    }));
+    await targetOf(ctx).commit(conn, {
+      spec: ctx.spec,
+      specVersion: ctx.specVersion,
+      runId: ctx.runId,
+      rows: `(SELECT * FROM ${typed} WHERE NOT __bad)`,
+      quarantine: quarantineRows(ctx, bad, quarantined - bad, files),
+      loadKey: commitFiles.map((f) => f.key).join('|'),
+      files: commitFiles,
+    });
   } finally {
     if (bad > 0) await conn.run(`DROP TABLE IF EXISTS ${BAD_ROWS}`).catch(() => undefined);
   }

@@ -119,12 +119,13 @@ export async function profileRelation(
   const patternRows = await unionAll<{ i: number; p: string; n: number }>(conn, indexed, ({ c, i }) => {
     const x = ident(c.name);
     return `SELECT ${i} AS i, ${patternSql(`CAST(${x} AS VARCHAR)`)} AS p, count(*) AS n
-      FROM (SELECT ${x} FROM ${relation} WHERE ${x} IS NOT NULL LIMIT ${PATTERN_SAMPLE_ROWS}) GROUP BY p ORDER BY n DESC, p LIMIT 5`;
+      FROM (SELECT ${x} FROM ${relation} WHERE ${x} IS NOT NULL LIMIT ${PATTERN_SAMPLE_ROWS}) GROUP BY 2 ORDER BY 3 DESC, 2 LIMIT 5`;
   });
   const low = indexed.filter(({ i }) => (distincts[i] ?? 0) > 0 && (distincts[i] ?? 0) <= TOP_VALUES_MAX_DISTINCT);
+  // Positions, not aliases, in GROUP BY / ORDER BY: a source column may be named v, p or n.
   const topRows = await unionAll<{ i: number; v: string; n: number }>(conn, low, ({ c, i }) => {
     const x = ident(c.name);
-    return `SELECT ${i} AS i, CAST(${x} AS VARCHAR) AS v, count(*) AS n FROM ${relation} WHERE ${x} IS NOT NULL GROUP BY v ORDER BY n DESC, v LIMIT ${TOP_VALUES_MAX_DISTINCT}`;
+    return `SELECT ${i} AS i, CAST(${x} AS VARCHAR) AS v, count(*) AS n FROM ${relation} WHERE ${x} IS NOT NULL GROUP BY 2 ORDER BY 3 DESC, 2 LIMIT ${TOP_VALUES_MAX_DISTINCT}`;
   });
   const columns: ColumnProfile[] = [];
   for (const [i, c] of cols.entries()) {

@@ -1,16 +1,29 @@
 /**
- * The store contract: what every backend of store/ (openStore) promises its callers. The file
- * backend runs it here; a database backend runs the same cases against its own server.
+ * The store contract: what every backend of store/ (openStore) promises its callers. Every case
+ * runs against each backend: the file backend in a fresh state directory, the PostgreSQL backend in
+ * a fresh database of a real server started for this file.
  */
 import type { Patch } from '../../common/patch';
 import type { AlertLogEntry } from '../../core/metrics-model';
 import type { TableProfile } from '../../common/types';
 import { openStore, type HealStore } from '../../store';
 import { columnsSpec, tempDir } from '../helpers/fixtures';
+import { usePostgres } from '../helpers/postgres';
 import { record } from '../helpers/metrics-seed';
 import { driftReport } from '../helpers/stub-activities';
 
-const BACKENDS: [string, () => HealStore][] = [['files', () => openStore({ home: tempDir(), gitCommits: false })]];
+const pg = usePostgres();
+
+const BACKENDS: [string, () => Promise<HealStore>][] = [
+  ['files', async () => openStore({ home: tempDir(), gitCommits: false })],
+  [
+    'postgres',
+    async () => {
+      const storeUrl = await pg.fresh('contract');
+      return openStore({ home: tempDir(), gitCommits: false, storeUrl });
+    },
+  ],
+];
 
 const spec = (name: string) => ({
   ...columnsSpec([
@@ -24,8 +37,8 @@ const profile = (rows: number): TableProfile => ({ rows, columns: [] });
 
 describe.each(BACKENDS)('store contract: %s', (_name, open) => {
   let store: HealStore;
-  beforeEach(() => {
-    store = open();
+  beforeEach(async () => {
+    store = await open();
   });
 
   test('a new pipeline is version 1, current; an added version is not current until the pointer moves', async () => {

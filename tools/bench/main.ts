@@ -33,6 +33,7 @@ import { findTemporalCli } from '../../lib/temporal-cli';
 import { workflowBundlePath } from '../../lib/workflow-bundle';
 import type { PartitionedRunResult } from '../../workflows/partitioned-run';
 import { floorLoad } from './duckdb-floor';
+import { benchPostgres, type PostgresFigures } from './postgres';
 import { benchFile, withHeader, writeBenchCsv } from './generate';
 import { activityTimings, percentile, processCpuMs, processMemory, r, resetPeakMemory } from './stats';
 import { startWorker, waitForWorkers, type WorkerProc } from './workers';
@@ -60,6 +61,8 @@ interface BenchOptions {
   pandasMaxRows: number;
   memoryLimit: string | undefined;
   keep: boolean;
+  /** The PostgreSQL warehouse section (at 1M rows, or the largest size below). */
+  postgres: boolean;
 }
 
 function parseCount(s: string): number {
@@ -84,6 +87,7 @@ function parseArgs(argv: string[]): BenchOptions {
     pandasMaxRows: 5_000_000,
     memoryLimit: undefined,
     keep: false,
+    postgres: true,
   };
   let sizesGiven = false;
   let runsGiven = false;
@@ -114,11 +118,12 @@ function parseArgs(argv: string[]): BenchOptions {
     else if (a === '--pandas-max') o.pandasMaxRows = parseCount(next());
     else if (a === '--memory-limit') o.memoryLimit = next();
     else if (a === '--keep') o.keep = true;
+    else if (a === '--no-postgres') o.postgres = false;
     else if (a === '--help' || a === '-h') {
       console.log(
         'npm run bench -- [--rows N | --sizes 100k,1M,5M] [--runs 5] [--runs-large N] [--json] [--quick] [--fanout]\n' +
           '  [--concurrency 50] [--concurrency-rows 10k] [--partitions 20] [--partition-rows 50k]\n' +
-          '  [--pandas-max 5M] [--memory-limit 1GB] [--keep]',
+          '  [--pandas-max 5M] [--memory-limit 1GB] [--keep] [--no-postgres]',
       );
       process.exit(0);
     } else throw new Error(`unknown option ${a} (see --help)`);
@@ -455,6 +460,28 @@ async function main(): Promise<void> {
       };
     }
 
+    let postgres: PostgresFigures | null = null;
+    const pgRows = Math.max(...opts.sizes.filter((n) => n <= 1_000_000), 0);
+    if (opts.postgres && pgRows > 0) {
+      const file = files.get(pgRows) as string;
+      const drifted = await renamedCopy(file, work, SEED + 2);
+      postgres = await benchPostgres({
+        client: new Client({ connection, namespace: config.namespace }),
+        namespace: config.namespace,
+        file,
+        sample: sampleFile,
+        rows: pgRows,
+        drifted: drifted.file,
+        runs: Math.min(opts.runs, 3),
+        home,
+        env,
+        port: await freePort(),
+        log,
+        run: runPipeline,
+      });
+      fs.rmSync(drifted.file, { force: true });
+    }
+
     const loadEnd = os.loadavg();
     const machine = {
       nproc: os.availableParallelism?.() ?? os.cpus().length,
@@ -466,7 +493,15 @@ async function main(): Promise<void> {
       loadAvgEnd: loadEnd.map((x) => r(x)),
       duckdbMemoryLimit: duckdbLimit,
     };
-    Object.assign(out, { machine, seed: SEED, runs: opts.runs, sizes: sizes.map(summarize), concurrency, fanout });
+    Object.assign(out, {
+      machine,
+      seed: SEED,
+      runs: opts.runs,
+      sizes: sizes.map(summarize),
+      concurrency,
+      fanout,
+      postgres,
+    });
     out['targets'] = targets(sizes);
     // With --json, stdout is the one JSON object and the table goes to stderr.
     if (opts.json) {
@@ -689,6 +724,12 @@ function formatTable(out: Record<string, unknown>): string {
     lines.push('');
     lines.push(
       `concurrency: ${v(c['pipelines'])} pipelines × ${v(c['rows'])} rows drifting at once on one worker: ${v(c['healed'])} healed in ${v(c['wallS'])} s = ${v(c['episodesPerMin'])} episodes/min; MTTR p50 ${v(c['mttrP50S'])} s, p95 ${v(c['mttrP95S'])} s; doctors ${JSON.stringify(c['doctors'])}; worker peak ${v(c['workerPeakRssMb'])} MB`,
+    );
+  }
+  const pg = out['postgres'] as PostgresFigures | null;
+  if (pg) {
+    lines.push(
+      `PostgreSQL warehouse at ${fmtRows(pg.rows)} rows (${pg.server}): clean heal run ${v(pg.healRunS)} s vs bare COPY of the typed rows ${v(pg.copyFloorS)} s = ×${v(pg.ratioVsCopy)}; MTTR p50 ${v(pg.mttrP50S)} s (runs ${JSON.stringify(pg.mttrRunsS)}, doctors ${JSON.stringify([...new Set(pg.doctors)])})`,
     );
   }
   const f = out['fanout'] as Record<string, unknown> | null;

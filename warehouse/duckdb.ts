@@ -1,0 +1,65 @@
+/**
+ * The embedded warehouse: one DuckDB file. Loads run on it and commit in it. A fanned-out run
+ * stages each partition in **its own DuckDB file** (`<home>/partitions/<pipeline>/<run>/p<i>.duckdb`)
+ * because DuckDB allows one read-write process per file: children on several worker processes
+ * writing the warehouse at once would queue on its lock. Only the merge, a short copy of typed
+ * rows, takes the warehouse. (Workers on several machines: use the PostgreSQL warehouse.)
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { ident, lit, queryOne, withDuckDB } from '../lib/duckdb';
+import { stateLayout } from '../store/layout';
+import { DUCKDB_TARGET, quarantineTable } from '../core/etl/target';
+import type { Warehouse, WarehouseConfig } from './index';
+
+export function duckdbWarehouse(config: WarehouseConfig): Warehouse {
+  const duck = { memoryLimit: config.duckdbMemoryLimit, threads: config.duckdbThreads };
+  const file = config.warehouse;
+  const partitionDir = (pipeline: string, runId: string) => stateLayout(config.home).partitions(pipeline, runId);
+  return {
+    kind: 'duckdb',
+    where: file,
+    withLoad: (fn) => withDuckDB(file, duck, (conn) => fn(conn, DUCKDB_TARGET)),
+    async committedKeys(table, keys) {
+      if (!fs.existsSync(file)) return new Set();
+      return withDuckDB(file, duck, (conn) => DUCKDB_TARGET.committedKeys(conn, table, keys));
+    },
+    async committedLoad(table, runId) {
+      if (!fs.existsSync(file)) return undefined;
+      return withDuckDB(file, duck, (conn) => DUCKDB_TARGET.committedLoad(conn, table, runId));
+    },
+    async withPartition(ref, fn) {
+      const dir = partitionDir(ref.pipeline, ref.runId);
+      fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+      const db = path.join(dir, `p${String(ref.index).padStart(5, '0')}.duckdb`);
+      const result = await withDuckDB(db, duck, (conn) => fn(conn, DUCKDB_TARGET, ref.table));
+      return { result, stage: db };
+    },
+    withStaged: (spec, parts, fn) =>
+      withDuckDB(file, duck, async (conn) => {
+        const aliases = parts.map((_, i) => `__heal_p${i}`);
+        const t = ident(spec.target.table);
+        try {
+          const staged = [];
+          for (const [i, p] of parts.entries()) {
+            const a = aliases[i] as string;
+            await conn.run(`ATTACH ${lit(p.db)} AS ${a} (READ_ONLY)`);
+            const hasQ = await queryOne<{ n: number }>(
+              conn,
+              `SELECT count(*) AS n FROM duckdb_tables() WHERE database_name = ${lit(a)} AND table_name = ${lit(quarantineTable(spec.target.table))}`,
+            );
+            staged.push({
+              rows: `${a}.${t}`,
+              quarantine: (hasQ?.n ?? 0) > 0 ? `${a}.${ident(quarantineTable(spec.target.table))}` : null,
+            });
+          }
+          return await fn(conn, DUCKDB_TARGET, staged);
+        } finally {
+          for (const a of aliases) await conn.run(`DETACH ${a}`).catch(() => undefined);
+        }
+      }),
+    async discardPartitions(pipeline, runId) {
+      fs.rmSync(partitionDir(pipeline, runId), { recursive: true, force: true });
+    },
+  };
+}

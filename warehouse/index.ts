@@ -1,0 +1,60 @@
+/**
+ * The warehouse: where loads commit and where a fanned-out run stages its partitions. One
+ * interface, two backends, chosen by the configuration (HEAL_WAREHOUSE):
+ *   - DuckDB (the default): one database file; loads run on it; partitions are DuckDB files under
+ *     the state directory (warehouse/duckdb.ts);
+ *   - PostgreSQL: loads run on an in-memory DuckDB of the activity and commit to the server;
+ *     partitions are staging tables on the server, so any worker can merge them
+ *     (warehouse/postgres-warehouse.ts).
+ */
+import type { DuckDBConnection } from '@duckdb/node-api';
+import type { PipelineSpec } from '../common/spec';
+import type { PartitionLoad } from '../common/contracts';
+import type { HealConfig } from '../lib/config';
+import type { CommittedLoad, LoadTarget } from '../core/etl/target';
+import { duckdbWarehouse } from './duckdb';
+import { postgresWarehouse } from './postgres-warehouse';
+
+/** A staged partition as relations of the merge's DuckDB connection. */
+export interface StagedRelations {
+  /** The partition's typed rows (the contract's columns). */
+  rows: string;
+  /** Its quarantine rows, or null when it has none. */
+  quarantine: string | null;
+}
+
+export interface Warehouse {
+  readonly kind: 'duckdb' | 'postgres';
+  /** As output shows it: the file, or the URL without password. */
+  readonly where: string;
+  /** Run a load's DuckDB work on `conn`; its commit goes to `target`. */
+  withLoad<T>(fn: (conn: DuckDBConnection, target: LoadTarget) => Promise<T>): Promise<T>;
+  /** Of these content keys, those an append or a merge into `table` already committed. */
+  committedKeys(table: string, keys: readonly string[]): Promise<Set<string>>;
+  /** This run id's committed load of `table` (a merge already done), or undefined. */
+  committedLoad(table: string, runId: string): Promise<CommittedLoad | undefined>;
+  /**
+   * Stage one partition of a run: `fn` loads it on `conn` into `table` of `target`. Returns what
+   * {@link PartitionLoad.db} records.
+   */
+  withPartition<T>(
+    ref: { pipeline: string; runId: string; index: number; table: string },
+    fn: (conn: DuckDBConnection, target: LoadTarget, table: string) => Promise<T>,
+  ): Promise<{ result: T; stage: string }>;
+  /** Open the staged partitions as relations of one DuckDB connection, on which the merge checks and commits to `target`. */
+  withStaged<T>(
+    spec: PipelineSpec,
+    parts: readonly PartitionLoad[],
+    fn: (conn: DuckDBConnection, target: LoadTarget, staged: StagedRelations[]) => Promise<T>,
+  ): Promise<T>;
+  /** Remove a run's staged partitions (merged, or nothing to merge). */
+  discardPartitions(pipeline: string, runId: string): Promise<void>;
+}
+
+export type WarehouseConfig = Pick<HealConfig, 'home' | 'warehouse' | 'duckdbMemoryLimit' | 'duckdbThreads'> &
+  Partial<Pick<HealConfig, 'warehouseUrl' | 'warehouseSchema' | 'pgLockTimeout'>>;
+
+/** The warehouse a configuration names. */
+export function openWarehouse(config: WarehouseConfig): Warehouse {
+  return config.warehouseUrl ? postgresWarehouse(config, config.warehouseUrl) : duckdbWarehouse(config);
+}
