@@ -212,12 +212,16 @@ export function createActivities(deps: ActivityDeps) {
             : [];
           if (reusable && sameList(listed, kept.files)) {
             try {
-              const r = await commitVerified(conn, { ...ctx, target }, {
-                db: scratch.db,
-                table: kept.table,
-                files: kept.files,
-                rowsRead: kept.rowsRead,
-              });
+              const r = await commitVerified(
+                conn,
+                { ...ctx, target },
+                {
+                  db: scratch.db,
+                  table: kept.table,
+                  files: kept.files,
+                  rowsRead: kept.rowsRead,
+                },
+              );
               return { ...r, profile: r.alreadyCommitted ? null : kept.profile };
             } catch {
               // An unreadable scratch only loses the shortcut (the commit is one transaction): load the source.

@@ -252,7 +252,8 @@ function warehouseSettings(
     throw new ConfigError('HEAL_STORE: must be a postgres:// URL, or "files" for the state directory (HEAL_HOME)');
   const lock = e.HEAL_PG_LOCK_TIMEOUT ?? '60s';
   const lockMs = parseDuration(lock);
-  if (lockMs === undefined) throw new ConfigError(`HEAL_PG_LOCK_TIMEOUT: must be a duration such as "60s", got "${lock}"`);
+  if (lockMs === undefined)
+    throw new ConfigError(`HEAL_PG_LOCK_TIMEOUT: must be a duration such as "60s", got "${lock}"`);
   const schema = e.HEAL_WAREHOUSE_SCHEMA ?? 'public';
   if (!/^[A-Za-z_][A-Za-z0-9_]{0,62}$/.test(schema))
     throw new ConfigError(`HEAL_WAREHOUSE_SCHEMA: must be a plain identifier (letters, digits, _), got "${schema}"`);
