@@ -1,3 +1,5 @@
+import { randomBytes } from 'node:crypto';
+import * as fs from 'node:fs';
 import { NativeConnection } from '@temporalio/worker';
 import { workflowsUrl } from '../../common/ids';
 import type { DevServer } from '../../lib/dev-server';
@@ -17,7 +19,14 @@ import { startProjectDevServer } from '../temporal';
  */
 async function startDevPostgres(config: HealConfig): Promise<PostgresServer> {
   const layout = stateLayout(config.home);
-  const pg = await startPostgres({ dir: layout.postgres, port: config.devPgPort });
+  // A password of its own, made when the cluster is, kept in the URL file for the next start.
+  let password = randomBytes(12).toString('hex');
+  try {
+    password = decodeURIComponent(new URL(fs.readFileSync(layout.postgresUrl, 'utf8').trim()).password) || password;
+  } catch {
+    // no cluster yet
+  }
+  const pg = await startPostgres({ dir: layout.postgres, port: config.devPgPort, password });
   writeFileAtomic(layout.postgresUrl, `${pg.url}\n`); // owner-only: the CLI sets umask 077
   console.error(`heal dev: PostgreSQL on ${redactUrl(pg.url)} (data: ${layout.postgres}), warehouse and state store`);
   console.error(`heal dev: for the CLI: export HEAL_WAREHOUSE="$(cat ${layout.postgresUrl})"`);

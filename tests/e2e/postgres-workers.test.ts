@@ -14,7 +14,7 @@ import type { PipelineRunResult } from '../../common/types';
 import { openStore } from '../../store';
 import { cliEnv, runCli, type CliRun } from '../helpers/cli';
 import { tempDir } from '../helpers/fixtures';
-import { pgQuery, usePostgres } from '../helpers/postgres';
+import { pgQuery, TEST_PG_PASSWORD, usePostgres } from '../helpers/postgres';
 import { uniqueTaskQueue, useDevEnv } from '../helpers/temporal';
 import { startWorker, waitForWorkers, type WorkerProc } from '../../tools/bench/workers';
 
@@ -217,6 +217,25 @@ test('PostgreSQL restarted during a load’s COPY: the activity retries, nothing
   );
   expect(Math.max(...attempts)).toBeGreaterThan(1);
 }, 240_000);
+
+test('the password appears in no output, log, history or state file', async () => {
+  const seen: string[] = [];
+  for await (const wf of suite.env.client.workflow.list({ query: `TaskQueue = "${taskQueue}"` }))
+    seen.push(
+      JSON.stringify((await suite.env.client.workflow.getHandle(wf.workflowId, wf.runId).fetchHistory()).events),
+    );
+  expect(seen.length).toBeGreaterThan(10);
+  const status = await cli(['status', 'orders', '--json']);
+  seen.push(status.stdout, status.stderr);
+  for (const h of Object.values(homes)) {
+    for (const f of fs.readdirSync(h, { recursive: true }) as string[]) {
+      const file = path.join(h, f);
+      if (fs.statSync(file).isFile()) seen.push(fs.readFileSync(file, 'latin1'));
+    }
+  }
+  const leaks = seen.filter((t) => t.includes(TEST_PG_PASSWORD));
+  expect(leaks).toEqual([]);
+});
 
 test('a refused connection: the CLI names the host, no stack', async () => {
   const r = await runCli(['status', 'orders'], {

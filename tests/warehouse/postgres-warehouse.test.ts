@@ -19,7 +19,7 @@ import { queryRows, withDuckDB } from '../../lib/duckdb';
 import { copyFromPostgres, copyToPostgres } from '../../warehouse/postgres';
 import { inferSpec } from '../../core/spec/infer';
 import { openStore } from '../../store';
-import { pgQuery, usePostgres } from '../helpers/postgres';
+import { pgQuery, TEST_PG_PASSWORD, usePostgres } from '../helpers/postgres';
 import { freePort } from '../helpers/ports';
 import { tableRows, tempDir, testConfig } from '../helpers/fixtures';
 
@@ -80,7 +80,7 @@ test('a clean load puts the same typed rows in PostgreSQL as in DuckDB, types ma
   const res = await load(activities, 'typed', 'run-1');
   expect(res).toMatchObject({ rowsRead: 5, rowsLoaded: 5, rowsQuarantined: 0 });
   expect(res.warehouse).toBe(url.replace(/:[^:@/]*@/, '@'));
-  expect(JSON.stringify(res)).not.toContain(':heal@');
+  expect(JSON.stringify(res)).not.toContain(TEST_PG_PASSWORD);
 
   const cols = await pgQuery<{ column_name: string; data_type: string }>(
     url,
@@ -233,7 +233,7 @@ test('a refused connection and a wrong password: typed failures naming the host,
   expect((refused as Error).message).toMatch(/connection refused/);
   expect((refused as Error).message).not.toContain('s3cret-pw');
 
-  url = pg.server.url.replace(/:heal@/, ':s3cret-pw@');
+  url = pg.server.url.replace(`:${TEST_PG_PASSWORD}@`, ':s3cret-pw@');
   const denied = await load(activitiesFor().activities, 'f', 'x2').catch((e: unknown) => e);
   expect(denied).toMatchObject({ type: 'DatabaseAuthFailed', nonRetryable: true });
   expect((denied as Error).message).toContain(`127.0.0.1:${pg.server.port}`);

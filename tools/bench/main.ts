@@ -17,7 +17,6 @@
  */
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
@@ -30,6 +29,7 @@ import type { PipelineRunResult } from '../../common/types';
 import { loadConfig } from '../../lib/config';
 import { startDevServer, type DevServer } from '../../lib/dev-server';
 import { findTemporalCli } from '../../lib/temporal-cli';
+import { freePort } from '../../lib/ports';
 import { workflowBundlePath } from '../../lib/workflow-bundle';
 import type { PartitionedRunResult } from '../../workflows/partitioned-run';
 import { floorLoad } from './duckdb-floor';
@@ -141,17 +141,6 @@ function parseArgs(argv: string[]): BenchOptions {
 
 // -------------------------------------------------------------------------------------------------
 // Processes
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const a = srv.address();
-      srv.close(() => resolve(typeof a === 'object' && a ? a.port : 0));
-    });
-  });
-}
 
 // -------------------------------------------------------------------------------------------------
 // Runs

@@ -16,6 +16,7 @@ import * as path from 'node:path';
 import { toIdentifier } from '../../common/names';
 import type { PipelineRunResult } from '../../common/types';
 import { queryRows, withDuckDB } from '../../lib/duckdb';
+import { isPostgresUrl, pgIdent, poolFor, withClient } from '../../lib/pg';
 
 export type Expect = 'healed' | 'quarantined' | 'refused' | 'succeeded';
 export type Verdict =
@@ -47,6 +48,7 @@ export interface CaseResult extends GauntletCase {
 export interface GauntletEnv {
   /** Environment for CLI children (HEAL_HOME, TEMPORAL_ADDRESS, HEAL_TASK_QUEUE, HEAL_ALLOWED_ROOTS…). */
   env: NodeJS.ProcessEnv;
+  /** The warehouse DuckDB file, or a PostgreSQL URL. */
   warehouse: string;
   /** Path of bin/heal.js. */
   bin: string;
@@ -81,6 +83,7 @@ function cli(g: GauntletEnv, args: string[]): Promise<CliRun> {
  * `nulled` columns are shown as NULL (the expected table of a dropped optional column).
  */
 async function snapshot(warehouse: string, table: string, nulled: string[] = []): Promise<string[] | null> {
+  if (isPostgresUrl(warehouse)) return pgSnapshot(warehouse, table, nulled);
   return withDuckDB(warehouse, {}, async (conn) => {
     const exists = await queryRows<{ n: number }>(
       conn,
@@ -94,6 +97,24 @@ async function snapshot(warehouse: string, table: string, nulled: string[] = [])
         return JSON.stringify(r, (_k, v: unknown) =>
           v instanceof Date ? v.toISOString() : typeof v === 'bigint' ? Number(v) : v,
         );
+      })
+      .sort();
+  });
+}
+
+/** {@link snapshot} of a PostgreSQL table (rows as JSON objects, as the server writes them). */
+async function pgSnapshot(url: string, table: string, nulled: string[]): Promise<string[] | null> {
+  return withClient(poolFor(url), url, async (c) => {
+    const exists = await c.query(
+      `SELECT 1 FROM information_schema.tables WHERE table_schema = 'public' AND table_name = $1`,
+      [table],
+    );
+    if (!exists.rowCount) return null;
+    const rows = await c.query<{ j: Record<string, unknown> }>(`SELECT to_json(t) AS j FROM ${pgIdent(table)} t`);
+    return rows.rows
+      .map(({ j }) => {
+        for (const col of nulled) if (col in j) j[col] = null;
+        return JSON.stringify(j);
       })
       .sort();
   });

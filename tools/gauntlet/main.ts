@@ -4,7 +4,10 @@
  * dataset × kind matrix and fails on any WRONG.
  *
  *   npm run gauntlet -- [--datasets a,b] [--kinds k1,k2] [--concurrency 3] [--seed 7]
- *                       [--cases <dir>] [--no-cases] [--write-readme] [--json <file>]
+ *                       [--cases <dir>] [--no-cases] [--write-readme] [--json <file>] [--postgres]
+ *
+ * With --postgres, a real PostgreSQL server (lib/postgres-server.ts) is started for the run and is
+ * the warehouse and the state store (HEAL_WAREHOUSE): tables are judged as they are there.
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -19,6 +22,9 @@ import { SEARCH_ATTRIBUTE_KEYS } from '../../common/search-attributes';
 import { loadConfig } from '../../lib/config';
 import { findTemporalCli } from '../../lib/temporal-cli';
 import { workflowBundlePath } from '../../lib/workflow-bundle';
+import { closePools } from '../../lib/pg';
+import { startPostgres } from '../../lib/postgres-server';
+import { freePort } from '../../lib/ports';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const VEGA = path.join(path.dirname(require.resolve('vega-datasets')), '..', 'data');
@@ -126,8 +132,17 @@ async function main(): Promise<void> {
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'heal-gauntlet-'));
   const home = path.join(work, 'state');
   const taskQueue = `gauntlet-${process.pid}`;
+  const pg = flag('postgres')
+    ? await startPostgres({ dir: path.join(work, 'postgres'), port: await freePort() })
+    : null;
+  const warehouseEnv = pg ? { HEAL_WAREHOUSE: pg.url } : {};
   const config = loadConfig(
-    { HEAL_HOME: home, HEAL_ALLOWED_ROOTS: [work, casesDir].join(path.delimiter), HEAL_TASK_QUEUE: taskQueue },
+    {
+      HEAL_HOME: home,
+      HEAL_ALLOWED_ROOTS: [work, casesDir].join(path.delimiter),
+      HEAL_TASK_QUEUE: taskQueue,
+      ...warehouseEnv,
+    },
     ROOT,
   );
   Runtime.install({ logger: new DefaultLogger('ERROR') });
@@ -164,8 +179,9 @@ async function main(): Promise<void> {
         HEAL_ALLOWED_ROOTS: config.allowedRoots.join(path.delimiter),
         TEMPORAL_ADDRESS: env.address,
         HEAL_TASK_QUEUE: taskQueue,
+        ...warehouseEnv,
       },
-      warehouse: config.warehouse,
+      warehouse: pg ? pg.url : config.warehouse,
       bin: path.join(ROOT, 'bin', 'heal.js'),
     };
     const applicable = cases.filter((c) => c.drifted).length;
@@ -185,13 +201,15 @@ async function main(): Promise<void> {
     worker.shutdown();
     await running;
     await env.teardown();
+    await closePools();
+    await pg?.stop();
   }
   const chaosResults = results.filter((r) => r.kind !== 'case');
   const folders = results.filter((r) => r.kind === 'case');
   const m = formatMatrix(chaosResults);
   const minutes = ((Date.now() - started) / 60000).toFixed(1);
   console.log(m.table);
-  console.log(`\n${m.summary}; ${minutes} min`);
+  console.log(`\n${m.summary}; ${minutes} min; warehouse ${pg ? 'PostgreSQL' : 'DuckDB'}`);
   if (folders.length) {
     console.log('\ndrift-case folders:');
     for (const r of folders)
