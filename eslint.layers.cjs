@@ -112,4 +112,4 @@ const LAYER_ZONES = [
   ...product.map((dir) => ({ target: `./${dir}`, from: './tests', message: 'nothing in the product imports tests/' })),
 ];
 
-module.exports = { LAYER_ZONES };
+module.exports = { LAYER_ZONES, PRODUCT: product };

@@ -8,17 +8,9 @@ import * as path from 'node:path';
 import * as ts from 'typescript';
 
 const ROOT = path.resolve(__dirname, '..');
-const DEFAULT_DIRS = [
-  'common',
-  'core',
-  'store',
-  'integrations',
-  'lib',
-  'activities',
-  'workflows',
-  'client',
-  'worker.ts',
-];
+// The product's folders, as the layer rules name them.
+// eslint-disable-next-line @typescript-eslint/no-require-imports -- a CommonJS config shared with ESLint
+const DEFAULT_DIRS: readonly string[] = (require('../eslint.layers.cjs') as { PRODUCT: string[] }).PRODUCT;
 
 interface Fn {
   file: string;

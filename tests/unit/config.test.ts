@@ -66,3 +66,34 @@ test('HEAL_PROBE_ROWS: the first N rows a first diagnosis reads (default PROBE_S
     );
   }
 });
+
+describe('warehouse and state store', () => {
+  test('default: the DuckDB file and the state directory; HEAL_WAREHOUSE may name another DuckDB file', () => {
+    expect(loadConfig({}, '/srv/app')).toMatchObject({ warehouseUrl: undefined, storeUrl: undefined });
+    expect(loadConfig({ HEAL_WAREHOUSE: 'w/main.duckdb' }, '/srv/app').warehouse).toBe('/srv/app/w/main.duckdb');
+  });
+
+  test('a PostgreSQL URL: shown without its password; the store follows it unless told otherwise', () => {
+    const url = 'postgres://loader:p%40ss@db.internal:6543/dw?sslmode=require';
+    const c = loadConfig({ HEAL_WAREHOUSE: url }, '/srv/app');
+    expect(c).toMatchObject({
+      warehouse: 'postgres://loader@db.internal:6543/dw',
+      warehouseUrl: url,
+      storeUrl: url,
+      warehouseSchema: 'public',
+      pgLockTimeout: '60000ms',
+    });
+    expect(JSON.stringify({ warehouse: c.warehouse })).not.toContain('p%40ss');
+    expect(loadConfig({ HEAL_WAREHOUSE: url, HEAL_STORE: 'files' }, '/srv/app').storeUrl).toBeUndefined();
+    const other = 'postgresql://state@db2/heal';
+    expect(loadConfig({ HEAL_WAREHOUSE: url, HEAL_STORE: other }, '/srv/app').storeUrl).toBe(other);
+    expect(loadConfig({ HEAL_STORE: other }, '/srv/app')).toMatchObject({ storeUrl: other, warehouseUrl: undefined });
+  });
+
+  test('bad settings are refused with the variable named', () => {
+    expect(() => loadConfig({ HEAL_STORE: '/var/heal' })).toThrow(/HEAL_STORE: must be a postgres:\/\/ URL/);
+    expect(() => loadConfig({ HEAL_WAREHOUSE_SCHEMA: 'a; drop' })).toThrow(/HEAL_WAREHOUSE_SCHEMA/);
+    expect(() => loadConfig({ HEAL_PG_LOCK_TIMEOUT: 'soon' })).toThrow(/HEAL_PG_LOCK_TIMEOUT/);
+    expect(() => loadConfig({ HEAL_DEV_PG_PORT: '70000' })).toThrow(ConfigError);
+  });
+});
