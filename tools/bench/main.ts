@@ -9,7 +9,9 @@
  *    fix-memory hit, p50/p95 over `--runs` runs, with the time of each activity;
  *  - the worker's peak RSS (VmHWM of the worker subprocess) and the DuckDB memory limit in effect;
  *  - concurrency: `--concurrency` pipelines (default 50) drifting at once on one worker;
- *  - with `--fanout`: a partitioned source (20 files) through `partitionedRun`, 1 vs 2 workers.
+ *  - with `--fanout`: a partitioned source (20 files) through `partitionedRun`, 1 vs 2 workers;
+ *  - the PostgreSQL warehouse (tools/bench/postgres.ts; `--no-postgres` skips it): a clean run at
+ *    1M rows (or the largest size below) vs a bare `COPY` of the same typed rows, and the MTTR.
  *
  * One dev server (the project's Temporal CLI, headless, SQLite in WAL mode) and worker
  * subprocesses (`node -r tsx/cjs worker.ts`, what `npm run worker` runs) are started for the bench
@@ -536,7 +538,7 @@ function floorSubprocess(
     const args = [
       '-r',
       'tsx/cjs',
-      path.join(ROOT, 'scripts', 'bench', 'duckdb-floor.ts'),
+      path.join(ROOT, 'tools', 'bench', 'duckdb-floor.ts'),
       csv,
       db,
       '0',
@@ -546,6 +548,8 @@ function floorSubprocess(
     try {
       resolve(JSON.parse(res.stdout.trim()) as { ms: number; cpuMs: number });
     } catch {
+      // The floor is what every ratio is measured against: a failure is shown, never a blank.
+      console.error(`bench: the bare DuckDB floor failed (exit ${res.status}): ${res.stderr.trim().slice(0, 500)}`);
       resolve(null);
     }
   });
