@@ -130,10 +130,11 @@ export function columnMismatch(spec: PipelineSpec, have: readonly string[]): Spe
   ]);
 }
 
+/** Tables of the connection's own database only: a merge attaches partition files holding tables of the same name. */
 async function tableExists(conn: DuckDBConnection, table: string): Promise<boolean> {
   const row = await queryOne<{ n: number }>(
     conn,
-    `SELECT count(*) AS n FROM information_schema.tables WHERE table_schema = 'main' AND table_name = ${lit(table)} AND table_type = 'BASE TABLE'`,
+    `SELECT count(*) AS n FROM information_schema.tables WHERE table_catalog = current_database() AND table_schema = 'main' AND table_name = ${lit(table)} AND table_type = 'BASE TABLE'`,
   );
   return (row?.n ?? 0) > 0;
 }
@@ -226,7 +227,7 @@ export const DUCKDB_TARGET: LoadTarget = {
         await conn.run(`CREATE TABLE IF NOT EXISTS ${t} (${tableColumnsDdl(spec)})`);
         const have = await queryRows<{ column_name: string }>(
           conn,
-          `SELECT column_name FROM information_schema.columns WHERE table_schema = 'main' AND table_name = ${lit(spec.target.table)} ORDER BY ordinal_position`,
+          `SELECT column_name FROM information_schema.columns WHERE table_catalog = current_database() AND table_schema = 'main' AND table_name = ${lit(spec.target.table)} ORDER BY ordinal_position`,
         );
         const mismatch = columnMismatch(
           spec,
