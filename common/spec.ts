@@ -123,6 +123,29 @@ const contractColumnSchema = z
   })
   .strict();
 
+/** Rows a load may always quarantine, whatever their share (`quality.quarantineBudgetRows`). */
+export const DEFAULT_QUARANTINE_BUDGET_ROWS = 3;
+
+/**
+ * The quarantine budget of `rows` rows: how many may go to quarantine before a load is refused —
+ * the share (`quality.quarantineBudget`) or the floor in rows (`quality.quarantineBudgetRows`),
+ * whichever allows more, the floor kept below half the rows. The one rule every check uses.
+ */
+export function quarantineAllowance(quality: PipelineSpec['quality'], rows: number): number {
+  const floor = Math.min(quality.quarantineBudgetRows, Math.ceil(rows / 2) - 1);
+  return Math.max(quality.quarantineBudget * rows, floor, 0);
+}
+
+/** Is quarantining `bad` of `rows` rows within the budget? */
+export const withinQuarantineBudget = (quality: PipelineSpec['quality'], bad: number, rows: number): boolean =>
+  bad <= quarantineAllowance(quality, rows);
+
+/** The budget as a reader sees it: "1.0% or 3 rows". */
+export function budgetLabel(quality: PipelineSpec['quality']): string {
+  const share = `${(quality.quarantineBudget * 100).toFixed(1)}%`;
+  return quality.quarantineBudgetRows > 0 ? `${share} or ${quality.quarantineBudgetRows} rows` : share;
+}
+
 /** Bounds of the silent drift check that can be set per column (`quality.profile.columns.<name>`). */
 const profileColumnCheckSchema = z
   .object({
@@ -220,6 +243,12 @@ export const specSchema = z
       .object({
         /** Largest share of rows that may go to quarantine before the load is refused. @default 0.01 */
         quarantineBudget: z.number().min(0).max(1).default(0.01),
+        /**
+         * Rows that may always go to quarantine, whatever their share: a small file's few bad rows
+         * (1 of 60 is over 1 %) do not refuse its load. Never half of a file's rows or more: the
+         * floor then gives way to the share. @default 3
+         */
+        quarantineBudgetRows: z.number().int().min(0).default(DEFAULT_QUARANTINE_BUDGET_ROWS),
         /**
          * The silent drift check run on every load: the profile of the rows about to load is compared
          * with the baseline (the last good load's profile) and the load stops, table untouched, when a

@@ -80,12 +80,37 @@ function ensureServerUser(dir: string): void {
     const made = spawnSync('useradd', ['--system', '--no-create-home', '--shell', '/usr/sbin/nologin', SERVER_USER]);
     if (made.status !== 0) throw new Error(`cannot create the ${SERVER_USER} user: ${String(made.stderr)}`);
   }
-  spawnSync('chown', ['-R', SERVER_USER, dir]);
+  // The directory and what the server writes in it; not `install/` (hard links to the checkout's files).
+  spawnSync('chown', [SERVER_USER, dir]);
+  for (const entry of fs.readdirSync(dir))
+    if (entry !== 'install') spawnSync('chown', ['-R', SERVER_USER, path.join(dir, entry)]);
   // The server user must reach its directory through every parent (mktemp's are owner-only).
   for (let d = path.dirname(dir); d !== path.dirname(d); d = path.dirname(d)) {
     const mode = fs.statSync(d).mode;
     if ((mode & 0o001) === 0) fs.chmodSync(d, mode | 0o001);
   }
+}
+
+/**
+ * As root, binaries the server user can run: where they are when it can reach them (Debian's),
+ * else a mirror of their installation (bin/, lib/, share/: hard links, a copy across file systems)
+ * inside the server's own directory — a checkout under an owner-only folder (mktemp's) is out of
+ * the server user's reach, and heal does not open up a user's folders for it.
+ */
+function reachableBinaries(bin: string, dir: string): string {
+  if (!asRoot() || spawnSync('runuser', ['-u', SERVER_USER, '--', 'test', '-x', path.join(bin, 'initdb')]).status === 0)
+    return bin;
+  const install = path.join(dir, 'install');
+  if (!fs.existsSync(path.join(install, 'bin', 'initdb'))) {
+    fs.rmSync(install, { recursive: true, force: true });
+    const from = path.dirname(bin);
+    if (spawnSync('cp', ['-al', from, install]).status !== 0) {
+      fs.rmSync(install, { recursive: true, force: true });
+      const copied = spawnSync('cp', ['-a', from, install], { encoding: 'utf8' });
+      if (copied.status !== 0) throw new Error(`cannot copy the PostgreSQL binaries: ${copied.stderr}`);
+    }
+  }
+  return path.join(install, 'bin');
 }
 
 function initCluster(bin: string, dir: string, user: string, password: string): void {
@@ -162,7 +187,8 @@ export async function startPostgres(opts: PostgresServerOptions): Promise<Postgr
   const database = opts.database ?? 'heal';
   const dir = path.resolve(opts.dir);
   fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
-  const bin = postgresBinaries();
+  ensureServerUser(dir);
+  const bin = reachableBinaries(postgresBinaries(), dir);
   initCluster(bin, dir, user, password);
   let child = await startProcess(bin, dir, opts.port);
   const url = `postgres://${encodeURIComponent(user)}:${encodeURIComponent(password)}@127.0.0.1:${opts.port}`;

@@ -4,7 +4,7 @@
  */
 import type { DuckDBConnection } from '@duckdb/node-api';
 import { nameSimilarity } from '../../common/names';
-import type { PipelineSpec } from '../../common/spec';
+import { withinQuarantineBudget, type PipelineSpec } from '../../common/spec';
 import type { DriftDifference, DriftKind, DriftReport, SourceShape } from '../../common/types';
 import { ident, inList, lit, queryOne, queryRows } from '../../lib/duckdb';
 import type { SniffResult } from './source';
@@ -267,13 +267,12 @@ export function classifyValues(
   stats: readonly ColumnValueStats[],
   rows: number,
 ): DriftDifference[] {
-  const budget = spec.quality.quarantineBudget;
   const out: DriftDifference[] = [];
   for (const s of stats) {
     const col = spec.contract.columns.find((c) => c.name === s.column);
     if (!col) continue;
     const rate = s.nonEmpty > 0 ? s.failed / s.nonEmpty : 0;
-    if (s.failed > 0 && rate > budget) {
+    if (s.failed > 0 && !withinQuarantineBudget(spec.quality, s.failed, s.nonEmpty)) {
       const hint =
         col.type === 'integer' || col.type === 'number'
           ? numberFormatHint(s.samples)
@@ -300,7 +299,7 @@ export function classifyValues(
       });
     }
     const nullRate = rows > 0 ? s.missing / rows : 0;
-    if (col.required && s.missing > 0 && nullRate > budget) {
+    if (col.required && s.missing > 0 && !withinQuarantineBudget(spec.quality, s.missing, rows)) {
       out.push({
         kind: 'null-values',
         column: col.name,
@@ -334,7 +333,7 @@ export async function classifyRejects(
       },
     ];
   }
-  if (rate <= spec.quality.quarantineBudget) return [];
+  if (withinQuarantineBudget(spec.quality, rejectedLines, total)) return [];
   const onFile = file === undefined ? '' : ` WHERE s.file_path = ${lit(file)}`;
   const samples = await queryRows<{ e: string }>(
     conn,

@@ -7,7 +7,7 @@
 import type { DuckDBConnection } from '@duckdb/node-api';
 import { QuarantineBudgetExceededError, SchemaDriftError, SourceUnreadableError } from '../../common/errors';
 import { groupByReading, specForFile } from '../../common/files';
-import type { PipelineSpec } from '../../common/spec';
+import { budgetLabel, withinQuarantineBudget, type PipelineSpec } from '../../common/spec';
 import type { DriftDifference, DriftReport, FileNote, FileOutcome, LoadOutcome } from '../../common/types';
 import { ident, inList, lit, queryOne, queryRows } from '../../lib/duckdb';
 import { checkSourceFile } from '../../lib/paths';
@@ -542,8 +542,9 @@ async function applyBudget(
   typed: string,
   files: FileOutcome[],
 ): Promise<FileNote[]> {
-  const budget = ctx.spec.quality.quarantineBudget;
-  const over = files.filter((f) => f.rowsRead > 0 && f.rowsQuarantined / f.rowsRead > budget);
+  const { quality } = ctx.spec;
+  const budget = quality.quarantineBudget;
+  const over = files.filter((f) => f.rowsRead > 0 && !withinQuarantineBudget(quality, f.rowsQuarantined, f.rowsRead));
   if (!over.length) return [];
   const reasons = async (f: FileOutcome) =>
     (
@@ -555,13 +556,14 @@ async function applyBudget(
       .map((r) => clip(r.r, 100))
       .join(' | ');
   const why = async (f: FileOutcome) =>
-    `${f.rowsQuarantined} of ${f.rowsRead} rows${files.length > 1 ? ` of ${f.file}` : ''} (${pct(f.rowsQuarantined / f.rowsRead)}) would go to quarantine, over the budget of ${pct(budget)}; e.g. ${await reasons(f)}`;
+    `${f.rowsQuarantined} of ${f.rowsRead} rows${files.length > 1 ? ` of ${f.file}` : ''} (${pct(f.rowsQuarantined / f.rowsRead)}) would go to quarantine, over the budget of ${budgetLabel(quality)}; e.g. ${await reasons(f)}`;
   if (!ctx.setAsideOverBudget || files.length === 1 || over.length === files.length) {
     const f = over[0] as FileOutcome;
     throw new QuarantineBudgetExceededError(await why(f), {
       rowsRead: f.rowsRead,
       quarantined: f.rowsQuarantined,
       budget,
+      budgetRows: quality.quarantineBudgetRows,
       // Many files: which one was over, and every file of the run (the others are held with it).
       ...(files.length > 1 ? { file: f.file, files: files.map((x) => x.file) } : {}),
     });

@@ -4,7 +4,7 @@
  */
 import type { DuckDBConnection } from '@duckdb/node-api';
 import { HealError } from '../../common/errors';
-import type { PipelineSpec } from '../../common/spec';
+import { budgetLabel, withinQuarantineBudget, type PipelineSpec } from '../../common/spec';
 import type { VerificationCheck, VerificationReport } from '../../common/types';
 import { pct } from '../etl/drift';
 import { fileMatches, fileName } from '../../common/files';
@@ -447,7 +447,7 @@ export async function verifyCandidate(conn: DuckDBConnection, opts: VerifyOption
       name,
       passed: false,
       figure: err.message.slice(0, 300),
-      threshold: name === 'contract' ? 'the source fits the contract' : `≤ ${pct(spec.quality.quarantineBudget)}`,
+      threshold: name === 'contract' ? 'the source fits the contract' : `≤ ${budgetLabel(spec.quality)}`,
     });
     return { ...base, checks, summary: `${name} failed: ${err.message.slice(0, 200)}` };
   }
@@ -467,9 +467,9 @@ export async function verifyCandidate(conn: DuckDBConnection, opts: VerifyOption
   const share = res.rowsRead ? res.rowsQuarantined / res.rowsRead : 0;
   checks.push({
     name: 'quarantine-budget',
-    passed: share <= spec.quality.quarantineBudget,
+    passed: withinQuarantineBudget(spec.quality, res.rowsQuarantined, res.rowsRead),
     figure: `${pct(share)} quarantined (${res.rowsQuarantined} rows)`,
-    threshold: `≤ ${pct(spec.quality.quarantineBudget)}`,
+    threshold: `≤ ${budgetLabel(spec.quality)}`,
   });
   const profile = res.profile;
   for (const c of spec.contract.columns) {

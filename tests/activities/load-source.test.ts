@@ -318,6 +318,30 @@ describe('quarantine', () => {
     expect(ids).toEqual(Array.from({ length: 200 }, (_, i) => i + 1).filter((i) => i !== 120 && i !== 180));
   });
 
+  it('a small file: a few bad rows within the floor in rows load around them; without the floor they refuse it', async () => {
+    const lines = numbered(60, ok);
+    lines[31] = '31,name 31,not-a-number';
+    const src = write('small.csv', `${lines.join('\n')}\n`);
+    await createPipeline('small', write('small-clean.csv', `${numbered(60, ok).join('\n')}\n`));
+    // 1 of 60 (1.7%) is over the 1% share, within the default floor of 3 rows.
+    expect(await load('small', 'run-1', src)).toMatchObject({ rowsRead: 60, rowsLoaded: 59, rowsQuarantined: 1 });
+    expect(await query("SELECT line::INTEGER AS line FROM small__quarantine WHERE run_id = 'run-1'")).toEqual([
+      { line: 32 },
+    ]);
+
+    await createPipeline('strict', write('strict-clean.csv', `${numbered(60, ok).join('\n')}\n`), (sp) => {
+      sp.quality.quarantineBudgetRows = 0;
+    });
+    expect((await loadFailure('strict', 'run-1', src)).type).toBe('SchemaDrift');
+
+    // Half of a tiny file is never within the floor.
+    const tiny = numbered(4, ok);
+    tiny[1] = '1,name 1,x';
+    tiny[2] = '2,name 2,y';
+    await createPipeline('tiny', write('tiny-clean.csv', `${numbered(4, ok).join('\n')}\n`));
+    expect((await loadFailure('tiny', 'run-1', write('tiny.csv', `${tiny.join('\n')}\n`))).type).toBe('SchemaDrift');
+  });
+
   it('too many bad rows: QuarantineBudgetExceeded, and the previous table is unchanged', async () => {
     const good = numbered(200, ok, 'id,name,amount,score');
     const rows = good.map((l, i) => (i === 0 ? l : `${l},${i}`));
@@ -334,8 +358,10 @@ describe('quarantine', () => {
     const err = await loadFailure('q', 'run-2', write('bad.csv', `${bad.join('\n')}\n`));
     expect(err.type).toBe('QuarantineBudgetExceeded');
     expect(err.nonRetryable).toBe(true);
-    expect(err.message).toMatch(/^4 of 200 rows \(2\.0%\) would go to quarantine, over the budget of 1\.0%; e\.g\. /);
-    expect(err.details).toEqual([{ rowsRead: 200, quarantined: 4, budget: 0.01 }]);
+    expect(err.message).toMatch(
+      /^4 of 200 rows \(2\.0%\) would go to quarantine, over the budget of 1\.0% or 3 rows; e\.g\. /,
+    );
+    expect(err.details).toEqual([{ rowsRead: 200, quarantined: 4, budget: 0.01, budgetRows: 3 }]);
     expect(await tableRows(spec)).toEqual(before);
     expect(await query("SELECT count(*)::INTEGER AS n FROM q__quarantine WHERE run_id = 'run-2'")).toEqual([{ n: 0 }]);
   });

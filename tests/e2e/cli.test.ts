@@ -202,3 +202,18 @@ describe('bad input: one line, non-zero exit, no stack trace, table untouched', 
     expect(r.stderr).toMatch(/\n\s+at /);
   });
 });
+
+test('a small file with one bad value: within the floor in rows, the run loads around it and quarantines it', async () => {
+  const rows = (bad: boolean) =>
+    [
+      'id,name,amount',
+      ...Array.from({ length: 60 }, (_, i) => `${i + 1},n${i + 1},${bad && i === 30 ? 'n/a' : i}`),
+    ].join('\n');
+  fs.writeFileSync(path.join(home, 'small.csv'), `${rows(false)}\n`);
+  expect((await runCli(['init', 'small', '--source', path.join(home, 'small.csv')], vars)).code).toBe(0);
+  fs.writeFileSync(path.join(home, 'small-bad.csv'), `${rows(true)}\n`);
+  const r = await runCli(['run', 'small', '--source', path.join(home, 'small-bad.csv'), '--json'], vars);
+  expect(r.code).toBe(0);
+  expect(parseOnlyJson(r.stdout)).toMatchObject({ outcome: 'succeeded', rowsLoaded: 59, rowsQuarantined: 1 });
+  expect(await tableRows(config.warehouse, 'small')).toHaveLength(59);
+});

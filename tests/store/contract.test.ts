@@ -65,7 +65,7 @@ describe.each(BACKENDS)('store contract: %s', (_name, open) => {
     await store.specs.create(spec('users'));
     await store.specs.addVersion(
       'users',
-      { ...spec('users'), quality: { quarantineBudget: 0.05 } },
+      { ...spec('users'), quality: { quarantineBudget: 0.05, quarantineBudgetRows: 3 } },
       { reason: 'manual' },
     );
     await store.specs.setCurrent('users', 2, 'manual');

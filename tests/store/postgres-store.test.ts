@@ -38,7 +38,7 @@ function spec(name: string, budget?: number): PipelineSpec {
     ]),
     name,
   };
-  return budget === undefined ? s : { ...s, quality: { quarantineBudget: budget } };
+  return budget === undefined ? s : { ...s, quality: { quarantineBudget: budget, quarantineBudgetRows: 3 } };
 }
 
 const pointerMoves = async (store: HealStore, name: string): Promise<PointerRecord[]> =>

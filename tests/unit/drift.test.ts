@@ -256,9 +256,31 @@ describe('classifyValues', () => {
     expect(
       classifyValues(gapminder(), [stats({ column: 'income', nonEmpty: 100, failed: 1, samples: ['abc'] })], 100),
     ).toEqual([]);
+    // Over the share but within the floor in rows (3 by default): quarantine, not drift.
     expect(
-      classifyValues(gapminder(), [stats({ column: 'income', nonEmpty: 100, failed: 2, samples: ['abc'] })], 100),
+      classifyValues(gapminder(), [stats({ column: 'income', nonEmpty: 100, failed: 3, samples: ['abc'] })], 100),
+    ).toEqual([]);
+    expect(
+      classifyValues(gapminder(), [stats({ column: 'income', nonEmpty: 100, failed: 4, samples: ['abc'] })], 100),
     ).toHaveLength(1);
+    // Without the floor, the share alone decides.
+    const noFloor = gapminder();
+    noFloor.quality = { ...noFloor.quality, quarantineBudgetRows: 0 };
+    expect(
+      classifyValues(noFloor, [stats({ column: 'income', nonEmpty: 100, failed: 2, samples: ['abc'] })], 100),
+    ).toHaveLength(1);
+  });
+
+  it('the floor in rows never lets half of the values or more fail', () => {
+    const spec = gapminder();
+    spec.quality = { ...spec.quality, quarantineBudgetRows: 10 };
+    const fails = (failed: number, n: number) =>
+      classifyValues(spec, [stats({ column: 'income', nonEmpty: n, failed, samples: ['abc'] })], n).length;
+    expect(fails(2, 6)).toBe(0);
+    expect(fails(3, 6)).toBe(1);
+    expect(fails(1, 2)).toBe(1);
+    expect(fails(10, 60)).toBe(0);
+    expect(fails(11, 60)).toBe(1);
   });
 
   it('required values missing beyond the budget are null-values; optional ones are not', () => {

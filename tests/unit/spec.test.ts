@@ -2,7 +2,14 @@
  * parseSpec: defaults are filled in, the mapping shorthand is normalised, and every invalid spec
  * is reported with the exact, path-qualified message (these messages are part of the product).
  */
-import { parseSpec, parseFormat } from '../../common/spec';
+import {
+  budgetLabel,
+  DEFAULT_QUARANTINE_BUDGET_ROWS,
+  parseFormat,
+  parseSpec,
+  quarantineAllowance,
+  withinQuarantineBudget,
+} from '../../common/spec';
 
 /** A spec as plain, loosely typed data, so a test can break it in any way. */
 interface LooseSpec {
@@ -59,7 +66,7 @@ describe('parseSpec: a valid spec', () => {
       nullStrings: [''],
     });
     expect(spec.source.ignore).toEqual([]);
-    expect(spec.quality).toEqual({ quarantineBudget: 0.01 });
+    expect(spec.quality).toEqual({ quarantineBudget: 0.01, quarantineBudgetRows: 3 });
     expect(spec.healing).toEqual({ maxAttempts: 3, mode: 'auto', approvalTimeout: '72h' });
     expect(spec.target).toEqual({ table: 'energy', mode: 'replace', partial: 'refuse' });
     expect(spec.mapping).toEqual({
@@ -242,5 +249,28 @@ describe('parseSpec: healing.approvalTimeout', () => {
     expect(issuesOf((s) => Object.assign(s, { healing: { approvalTimeout: 'soon' } })).join('\n')).toMatch(
       /healing\.approvalTimeout.*duration/,
     );
+  });
+});
+
+describe('quarantine budget', () => {
+  const quality = (quarantineBudget: number, quarantineBudgetRows: number) => ({
+    quarantineBudget,
+    quarantineBudgetRows,
+  });
+  test('the share or the floor in rows, whichever allows more; the floor stays below half the rows', () => {
+    expect(quarantineAllowance(quality(0.01, 3), 60)).toBe(3);
+    expect(quarantineAllowance(quality(0.01, 3), 1000)).toBe(10);
+    expect(quarantineAllowance(quality(0.01, 3), 4)).toBe(1);
+    expect(quarantineAllowance(quality(0.01, 3), 2)).toBe(0.02);
+    expect(quarantineAllowance(quality(0.01, 0), 60)).toBeCloseTo(0.6);
+    expect(withinQuarantineBudget(quality(0.01, 3), 3, 60)).toBe(true);
+    expect(withinQuarantineBudget(quality(0.01, 3), 4, 60)).toBe(false);
+    expect(budgetLabel(quality(0.01, 3))).toBe('1.0% or 3 rows');
+    expect(budgetLabel(quality(0.05, 0))).toBe('5.0%');
+  });
+  test('a spec without it gets the default floor', () => {
+    const res = parseSpec(minimal());
+    if (!res.ok) throw new Error(res.issues.join('\n'));
+    expect(res.spec.quality.quarantineBudgetRows).toBe(DEFAULT_QUARANTINE_BUDGET_ROWS);
   });
 });
