@@ -355,7 +355,7 @@ describe('thresholds from the spec (quality.profile)', () => {
 
   it('absent: every default, and the parsed spec carries nothing extra', () => {
     const spec = specOf(SEATTLE_COLUMNS);
-    expect(spec.quality).toEqual({ quarantineBudget: 0.01 });
+    expect(spec.quality).toEqual({ quarantineBudget: 0.01, quarantineBudgetRows: 3 });
     expect(distributionThresholds(spec)).toMatchObject({
       enabled: true,
       maxCenterShiftSd: 3,
