@@ -12,8 +12,8 @@
  *
  * A few kinds change their expectation with the file (the result's `expect` is the one that holds):
  * `header-quoted-spaces` is `succeeded` when only spaces around names were added (DuckDB trims them),
- * `bad-values` is `refused` when even one bad value exceeds the quarantine budget (files under 100
- * rows with the default 1%), `timestamp-t` is `healed` when some value has no seconds (the load's
+ * `bad-values` is `refused` when its bad values exceed the quarantine budget (the share or the floor
+ * in rows, `withinQuarantineBudget`: with the defaults, more than 3 bad values in a file under 400 rows), `timestamp-t` is `healed` when some value has no seconds (the load's
  * default timestamp formats read "…T10:11:12" but not "…T10:11"). `tests/unit/chaos.test.ts` checks
  * every `succeeded` (and that no other kind reads unchanged) against DuckDB with the spec `heal init`
  * infers. The kinds `date-us`/`date-eu` flag `details.ambiguousDates` when every day is ≤ 12. A kind that cannot apply to a file (no date column for `date-us`) gives
@@ -25,6 +25,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { canonicalName, nameSimilarity, nameTokens } from '../common/names';
+import { budgetLabel, DEFAULT_QUARANTINE_BUDGET_ROWS, withinQuarantineBudget } from '../common/spec';
 
 /** The outcome a pipeline must reach on a drifted copy. */
 export type ChaosExpect = 'healed' | 'quarantined' | 'refused' | 'succeeded';
@@ -222,6 +223,8 @@ export interface ChaosProfile {
   required?: readonly string[];
   /** The pipeline's quarantine budget (share of rows). @default 0.01 */
   quarantineBudget?: number;
+  /** The pipeline's floor in rows of the budget. @default DEFAULT_QUARANTINE_BUDGET_ROWS */
+  quarantineBudgetRows?: number;
 }
 
 export interface ChaosInput {
@@ -1177,14 +1180,18 @@ const TRANSFORMS: Record<ChaosKind, (c: Ctx) => Outcome> = {
       out[col.index] = b;
       return out;
     });
-    const budget = c.profile.quarantineBudget ?? 0.01;
-    const share = chosen.length / Math.max(1, Math.min(c.file.rows.length, col.nonEmpty));
-    const over = share > budget;
+    const quality = {
+      quarantineBudget: c.profile.quarantineBudget ?? 0.01,
+      quarantineBudgetRows: c.profile.quarantineBudgetRows ?? DEFAULT_QUARANTINE_BUDGET_ROWS,
+    };
+    const rowsIn = Math.max(1, Math.min(c.file.rows.length, col.nonEmpty));
+    const share = chosen.length / rowsIn;
+    const over = !withinQuarantineBudget(quality, chosen.length, rowsIn);
     const shown = chosen.slice(0, 5).map((i) => i + 1);
     return {
       ok: true,
       data: write(c.file, c.file.header, rows),
-      note: `${chosen.length} unparseable value${chosen.length === 1 ? '' : 's'} in "${col.name}" (data row${chosen.length === 1 ? '' : 's'} ${shown.join(', ')}${chosen.length > 5 ? ', …' : ''}): ${[...new Set(bad.values())].map((v) => JSON.stringify(v)).join(', ')}${over ? `; ${(share * 100).toFixed(1)}% of rows is over the ${(budget * 100).toFixed(1)}% quarantine budget` : ''}`,
+      note: `${chosen.length} unparseable value${chosen.length === 1 ? '' : 's'} in "${col.name}" (data row${chosen.length === 1 ? '' : 's'} ${shown.join(', ')}${chosen.length > 5 ? ', …' : ''}): ${[...new Set(bad.values())].map((v) => JSON.stringify(v)).join(', ')}${over ? `; ${(share * 100).toFixed(1)}% of rows is over the quarantine budget of ${budgetLabel(quality)}` : ''}`,
       details: { columns: [col.name], rows: chosen },
       ...(over ? { expect: 'refused' as const } : {}),
     };

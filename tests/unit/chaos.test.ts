@@ -346,7 +346,9 @@ function checkKind(kind: ChaosKind, clean: CsvFile, r: Extract<ChaosResult, { ap
       expect(wrong).toEqual([]);
       const i = clean.header.indexOf(target);
       same(without(out.rows, i), without(clean.rows, i));
-      expect(r.expect).toBe(k / clean.rows.length <= 0.01 ? 'quarantined' : 'refused');
+      // The default budget: 1% of the rows or 3 rows, whichever allows more (the floor below half the rows).
+      const n = clean.rows.length;
+      expect(r.expect).toBe(k <= Math.max(0.01 * n, Math.min(3, Math.ceil(n / 2) - 1)) ? 'quarantined' : 'refused');
       return;
     }
     default:
@@ -562,9 +564,13 @@ describe('seeds', () => {
     expect(opt.applicable && opt.details.dropped).toBe('source');
     const req = chaos('drop-required', { text, seed: 1, profile: { optional: ['source', 'year'] } });
     expect(req.applicable && req.details.dropped).toBe('net_generation');
-    // 1 bad value of 51 rows: over a 1% budget (refused), within a 5% one (quarantined).
-    expect(chaos('bad-values', { text, seed: 1 }).expect).toBe('refused');
-    expect(chaos('bad-values', { text, seed: 1, profile: { quarantineBudget: 0.05 } }).expect).toBe('quarantined');
+    // 1 bad value of 51 rows: over a 1% share, within the default floor of 3 rows (quarantined);
+    // with no floor, refused; within a 5% share, quarantined.
+    expect(chaos('bad-values', { text, seed: 1 }).expect).toBe('quarantined');
+    expect(chaos('bad-values', { text, seed: 1, profile: { quarantineBudgetRows: 0 } }).expect).toBe('refused');
+    expect(
+      chaos('bad-values', { text, seed: 1, profile: { quarantineBudget: 0.05, quarantineBudgetRows: 0 } }).expect,
+    ).toBe('quarantined');
   });
 
   it('not applicable, never an error: no dates, ASCII-only latin-1, empty or non-UTF-8 input', () => {
