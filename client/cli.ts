@@ -14,6 +14,7 @@ import type * as DevCommand from './commands/dev';
 import { runInit, type InitOptions } from './commands/init';
 import { registerHistoryCommands } from './commands/history';
 import { registerObservabilityCommands } from './commands/observability';
+import { registerQuarantineCommands } from './commands/quarantine';
 import { registerOperationCommands } from './commands/operations';
 import { runPipelines, runSpecShow } from './commands/pipelines';
 import { runRun } from './commands/run';
@@ -153,6 +154,7 @@ export function buildProgram(): Command {
   registerOperationCommands(program, ctx);
   registerHistoryCommands(program, ctx);
   registerObservabilityCommands(program, ctx);
+  registerQuarantineCommands(program, ctx);
 
   return program;
 }

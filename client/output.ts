@@ -113,3 +113,9 @@ export function formatFiles(
   if (files.length > shown.length) lines.push(dim(`   … ${files.length - shown.length} more (use --json)`));
   return lines;
 }
+
+/** A command's result: one JSON object on stdout with --json, else the human text. */
+export function print(json: boolean | undefined, obj: unknown, human: () => string): void {
+  if (json) process.stdout.write(`${JSON.stringify(obj)}\n`);
+  else console.log(human());
+}

@@ -118,9 +118,13 @@ export function litList(values: readonly string[]): string {
   return `[${values.map(lit).join(', ')}]`;
 }
 
-/** Run a query and return plain JSON-safe row objects (BIGINT as number when safe). */
-export async function queryRows<T = Record<string, unknown>>(conn: DuckDBConnection, sql: string): Promise<T[]> {
-  const reader = await conn.runAndReadAll(sql);
+/** Run a query (with `$1`-style parameters, if any) and return plain JSON-safe row objects (BIGINT as number). */
+export async function queryRows<T = Record<string, unknown>>(
+  conn: DuckDBConnection,
+  sql: string,
+  params?: (string | number)[],
+): Promise<T[]> {
+  const reader = await conn.runAndReadAll(sql, params);
   return reader.getRowObjectsJS().map((row) => {
     const out: Record<string, unknown> = {};
     for (const [k, v] of Object.entries(row)) out[k] = typeof v === 'bigint' ? Number(v) : v;

@@ -7,10 +7,20 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { ident, lit, queryOne, withDuckDB } from '../lib/duckdb';
+import type { DuckDBConnection } from '@duckdb/node-api';
+import { ident, lit, queryOne, queryRows, withDuckDB } from '../lib/duckdb';
 import { stateLayout } from '../store/layout';
 import { DUCKDB_TARGET, quarantineTable } from '../core/etl/target';
 import type { Warehouse, WarehouseConfig } from './index';
+import { listStatements, purgeStatement, quarantinedRow } from './quarantine';
+
+async function hasTable(conn: DuckDBConnection, table: string): Promise<boolean> {
+  const row = await queryOne<{ n: number }>(
+    conn,
+    `SELECT count(*) AS n FROM duckdb_tables() WHERE database_name = current_database() AND schema_name = 'main' AND table_name = ${lit(table)}`,
+  );
+  return (row?.n ?? 0) > 0;
+}
 
 export function duckdbWarehouse(config: WarehouseConfig): Warehouse {
   const duck = { memoryLimit: config.duckdbMemoryLimit, threads: config.duckdbThreads };
@@ -60,6 +70,27 @@ export function duckdbWarehouse(config: WarehouseConfig): Warehouse {
       }),
     async discardPartitions(pipeline, runId) {
       fs.rmSync(partitionDir(pipeline, runId), { recursive: true, force: true });
+    },
+    quarantine: {
+      async list(table, filter) {
+        if (!fs.existsSync(file)) return { rows: [], total: 0 };
+        return withDuckDB(file, duck, async (conn) => {
+          if (!(await hasTable(conn, quarantineTable(table)))) return { rows: [], total: 0 };
+          const s = listStatements(ident(quarantineTable(table)), filter);
+          const rows = await queryRows(conn, s.rows.sql, s.rows.params);
+          const total = await queryRows<{ n: number }>(conn, s.total.sql, s.total.params);
+          return { rows: rows.map(quarantinedRow), total: Number(total[0]?.n ?? 0) };
+        });
+      },
+      async purge(table, before) {
+        if (!fs.existsSync(file)) return 0;
+        return withDuckDB(file, duck, async (conn) => {
+          if (!(await hasTable(conn, quarantineTable(table)))) return 0;
+          const s = purgeStatement(ident(quarantineTable(table)), before);
+          const res = await conn.run(s.sql, s.params);
+          return Number(res.rowsChanged);
+        });
+      },
     },
   };
 }

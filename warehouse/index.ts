@@ -15,6 +15,35 @@ import type { CommittedLoad, LoadTarget } from '../core/etl/target';
 import { duckdbWarehouse } from './duckdb';
 import { postgresWarehouse } from './postgres-warehouse';
 
+/** One quarantined row, as `heal quarantine list` shows it. */
+export interface QuarantinedRow {
+  runId: string;
+  specVersion: number;
+  sourceFile: string | null;
+  line: number | null;
+  column: string | null;
+  reason: string;
+  rawRow: string | null;
+  quarantinedAt: string;
+}
+
+/** Which quarantined rows of a table: all, or one run's, or those whose reason contains a text. */
+export interface QuarantineFilter {
+  runId?: string;
+  /** A substring of the reason (case-insensitive). */
+  reason?: string;
+  /** At most this many rows, newest run first. */
+  limit: number;
+}
+
+/** The quarantine table of a target table, read and trimmed. */
+export interface QuarantineTables {
+  /** The rows the filter selects (at most `limit`) and how many it selects in all. */
+  list(table: string, filter: QuarantineFilter): Promise<{ rows: QuarantinedRow[]; total: number }>;
+  /** Delete the rows quarantined before `before`; returns how many. */
+  purge(table: string, before: Date): Promise<number>;
+}
+
 /** A staged partition as relations of the merge's DuckDB connection. */
 export interface StagedRelations {
   /** The partition's typed rows (the contract's columns). */
@@ -49,6 +78,8 @@ export interface Warehouse {
   ): Promise<T>;
   /** Remove a run's staged partitions (merged, or nothing to merge). */
   discardPartitions(pipeline: string, runId: string): Promise<void>;
+  /** The tables' quarantine rows. */
+  readonly quarantine: QuarantineTables;
 }
 
 export type WarehouseConfig = Pick<HealConfig, 'home' | 'warehouse' | 'duckdbMemoryLimit' | 'duckdbThreads'> &

@@ -11,7 +11,9 @@ import { pgIdent, poolFor, redactUrl, withClient } from '../lib/pg';
 import { DUCKDB_TYPES } from '../core/etl/sql';
 import { LOAD_FILES_TABLE, LOADS_TABLE, QUARANTINE_COLUMNS, quarantineTable } from '../core/etl/target';
 import { copyFromPostgres, postgresTarget, stagingPrefix, stagingTableName } from './postgres';
+import type { PoolClient } from 'pg';
 import type { StagedRelations, Warehouse, WarehouseConfig } from './index';
+import { listStatements, purgeStatement, quarantinedRow } from './quarantine';
 
 /** Schema of the partitions' staging tables. */
 export const STAGING_SCHEMA = 'heal_staging';
@@ -21,11 +23,22 @@ const RECORD_DUCK_TYPES = { text: 'VARCHAR', int: 'INTEGER', bigint: 'BIGINT', t
 export function postgresWarehouse(config: WarehouseConfig, url: string): Warehouse {
   const duck = { memoryLimit: config.duckdbMemoryLimit, threads: config.duckdbThreads };
   const lockTimeout = config.pgLockTimeout;
-  const target = postgresTarget({ url, schema: config.warehouseSchema ?? 'public', lockTimeout });
+  const schema = config.warehouseSchema ?? 'public';
+  const target = postgresTarget({ url, schema, lockTimeout });
   const staging = postgresTarget({ url, schema: STAGING_SCHEMA, lockTimeout });
   const pool = poolFor(url, { lockTimeout });
   // Loads only read and cast in DuckDB: a private in-memory database per activity.
   const engine = <T>(fn: (conn: DuckDBConnection) => Promise<T>) => withDuckDB(':memory:', duck, fn);
+
+  /** The quoted quarantine table of `table` in the warehouse schema, or null when there is none. */
+  const quarantineIn = async (c: PoolClient, table: string): Promise<string | null> => {
+    const name = quarantineTable(table);
+    const found = await c.query(`SELECT 1 FROM information_schema.tables WHERE table_schema = $1 AND table_name = $2`, [
+      schema,
+      name,
+    ]);
+    return found.rowCount ? `${pgIdent(schema)}.${pgIdent(name)}` : null;
+  };
 
   const stagedTables = (pipeline: string, runId: string) =>
     withClient(pool, url, async (c) => {
@@ -84,6 +97,24 @@ export function postgresWarehouse(config: WarehouseConfig, url: string): Warehou
         });
         return fn(conn, target, staged);
       }),
+    quarantine: {
+      list: (table, filter) =>
+        withClient(pool, url, async (c) => {
+          const q = await quarantineIn(c, table);
+          if (!q) return { rows: [], total: 0 };
+          const s = listStatements(q, filter);
+          const rows = await c.query<Record<string, unknown>>(s.rows.sql, s.rows.params);
+          const total = await c.query<{ n: string }>(s.total.sql, s.total.params);
+          return { rows: rows.rows.map(quarantinedRow), total: Number(total.rows[0]?.n ?? 0) };
+        }),
+      purge: (table, before) =>
+        withClient(pool, url, async (c) => {
+          const q = await quarantineIn(c, table);
+          if (!q) return 0;
+          const s = purgeStatement(q, before);
+          return (await c.query(s.sql, s.params)).rowCount ?? 0;
+        }),
+    },
     async discardPartitions(pipeline, runId) {
       const tables = await stagedTables(pipeline, runId);
       if (!tables.length) return;

@@ -25,16 +25,11 @@ import type { ApprovalDecision, RollbackResult } from '../../common/types';
 import type { manualRollback, scheduledRun } from '../../workflows';
 import { decideUpdate, progressQuery, type Progress } from '../../workflows/messages';
 import { CliError, EXIT, type CliContext } from '../context';
-import { bold, dim, green, red, yellow } from '../output';
+import { bold, dim, green, red, yellow, print } from '../output';
 import { workflowEnd } from '../results';
 import { openSession, type TemporalSession } from '../temporal';
 
 type Ctx = (json?: boolean) => CliContext;
-
-const print = (json: boolean | undefined, obj: unknown, human: () => string) => {
-  if (json) process.stdout.write(`${JSON.stringify(obj)}\n`);
-  else console.log(human());
-};
 
 async function withSession<T>(c: CliContext, fn: (s: TemporalSession) => Promise<T>): Promise<T> {
   const s = await openSession(c.config, c.log);

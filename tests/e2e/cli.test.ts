@@ -214,6 +214,35 @@ test('a small file with one bad value: within the floor in rows, the run loads a
   fs.writeFileSync(path.join(home, 'small-bad.csv'), `${rows(true)}\n`);
   const r = await runCli(['run', 'small', '--source', path.join(home, 'small-bad.csv'), '--json'], vars);
   expect(r.code).toBe(0);
-  expect(parseOnlyJson(r.stdout)).toMatchObject({ outcome: 'succeeded', rowsLoaded: 59, rowsQuarantined: 1 });
+  const run = parseOnlyJson(r.stdout);
+  expect(run).toMatchObject({ outcome: 'succeeded', rowsLoaded: 59, rowsQuarantined: 1 });
   expect(await tableRows(config.warehouse, 'small')).toHaveLength(59);
+
+  // heal quarantine: the row, by run and reason; then purged by age.
+  const list = async (...args: string[]) => {
+    const out = await runCli(['quarantine', 'list', 'small', ...args, '--json'], vars);
+    expect(out.code).toBe(0);
+    return JSON.parse(out.stdout) as { total: number; rows: { line: number; reason: string; runId: string }[] };
+  };
+  const all = await list();
+  expect(all.total).toBe(1);
+  expect(all.rows[0]).toMatchObject({ line: 32, runId: run.runKey });
+  expect((await list('--run', run.runKey ?? '')).total).toBe(1);
+  expect(all.rows[0]?.reason).toMatch(/amount: 'n\/a' is not a valid integer/);
+  expect((await list('--reason', 'NOT A VALID')).total).toBe(1);
+  expect((await list('--reason', 'missing')).total).toBe(0);
+  expect((await list('--run', 'another-run')).total).toBe(0);
+  const human = await runCli(['quarantine', 'list', 'small'], vars);
+  expect(human.stdout).toMatch(/small-bad\.csv:32 {2}amount: 'n\/a' is not a valid integer/);
+
+  const purge = async (before: string) => runCli(['quarantine', 'purge', 'small', '--before', before, '--json'], vars);
+  expect(JSON.parse((await purge('2000-01-01')).stdout)).toMatchObject({ purged: 0 });
+  expect(JSON.parse((await purge(new Date(Date.now() + 86_400_000).toISOString())).stdout)).toMatchObject({
+    purged: 1,
+  });
+  expect(JSON.parse((await purge('30d')).stdout)).toMatchObject({ purged: 0 });
+  expect((await list()).total).toBe(0);
+  const bad = await purge('soon');
+  expect(bad.code).toBe(2);
+  expect(bad.stderr).toMatch(/--before: an ISO date/);
 });

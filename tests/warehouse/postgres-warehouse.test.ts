@@ -17,6 +17,7 @@ import type { LoadSummary } from '../../common/types';
 import { poolFor } from '../../lib/pg';
 import { queryRows, withDuckDB } from '../../lib/duckdb';
 import { copyFromPostgres, copyToPostgres } from '../../warehouse/postgres';
+import { openWarehouse } from '../../warehouse';
 import { inferSpec } from '../../core/spec/infer';
 import { openStore } from '../../store';
 import { pgQuery, TEST_PG_PASSWORD, usePostgres } from '../helpers/postgres';
@@ -171,6 +172,16 @@ test('quarantine rows and load records land in PostgreSQL; a retried load with t
   expect(await pgQuery(url, `SELECT run_id, rows_loaded::int FROM __heal_loads`)).toEqual([
     { run_id: 'run-q', rows_loaded: 9 },
   ]);
+  // heal quarantine reads and trims the PostgreSQL table.
+  const { quarantine } = openWarehouse(activitiesFor().config);
+  expect(await quarantine.list('q', { limit: 10, reason: 'VALID INTEGER' })).toMatchObject({
+    total: 1,
+    rows: [{ runId: 'run-q', line: 3, column: 'amount', sourceFile: src }],
+  });
+  expect((await quarantine.list('q', { limit: 10, runId: 'other' })).total).toBe(0);
+  expect(await quarantine.purge('q', new Date(Date.now() - 86_400_000))).toBe(0);
+  expect(await quarantine.purge('q', new Date(Date.now() + 60_000))).toBe(1);
+  expect((await quarantine.list('q', { limit: 10 })).total).toBe(0);
 });
 
 test('append loads a file content once; merge upserts on the key; replace keeps views on the table', async () => {
