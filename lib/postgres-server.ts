@@ -118,7 +118,8 @@ function initCluster(bin: string, dir: string, user: string, password: string): 
   if (fs.existsSync(path.join(data, 'PG_VERSION'))) return;
   const pwfile = path.join(dir, '.pw');
   fs.writeFileSync(pwfile, `${password}\n`, { mode: 0o600 });
-  ensureServerUser(dir);
+  // initdb runs as the server user (startPostgres handed it the directory): it must read the password file.
+  if (asRoot()) spawnSync('chown', [SERVER_USER, pwfile]);
   const [cmd, args] = command(path.join(bin, 'initdb'), [
     '-D',
     data,

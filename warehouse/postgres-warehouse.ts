@@ -9,7 +9,13 @@ import type { DuckDBConnection } from '@duckdb/node-api';
 import { withDuckDB } from '../lib/duckdb';
 import { pgIdent, poolFor, redactUrl, withClient } from '../lib/pg';
 import { DUCKDB_TYPES } from '../core/etl/sql';
-import { LOAD_FILES_TABLE, LOADS_TABLE, QUARANTINE_COLUMNS, quarantineTable } from '../core/etl/target';
+import {
+  DUCKDB_RECORD_TYPES,
+  LOAD_FILES_TABLE,
+  LOADS_TABLE,
+  QUARANTINE_COLUMNS,
+  quarantineTable,
+} from '../core/etl/target';
 import { copyFromPostgres, postgresTarget, stagingPrefix, stagingTableName } from './postgres';
 import type { PoolClient } from 'pg';
 import type { StagedRelations, Warehouse, WarehouseConfig } from './index';
@@ -17,8 +23,6 @@ import { listStatements, purgeStatement, quarantinedRow } from './quarantine';
 
 /** Schema of the partitions' staging tables. */
 export const STAGING_SCHEMA = 'heal_staging';
-
-const RECORD_DUCK_TYPES = { text: 'VARCHAR', int: 'INTEGER', bigint: 'BIGINT', timestamp: 'TIMESTAMP' } as const;
 
 export function postgresWarehouse(config: WarehouseConfig, url: string): Warehouse {
   const duck = { memoryLimit: config.duckdbMemoryLimit, threads: config.duckdbThreads };
@@ -82,7 +86,7 @@ export function postgresWarehouse(config: WarehouseConfig, url: string): Warehou
             );
             let quarantine: string | null = null;
             if (hasQ.rowCount) {
-              const qCols = QUARANTINE_COLUMNS.map(([name, kind]) => ({ name, duckType: RECORD_DUCK_TYPES[kind] }));
+              const qCols = QUARANTINE_COLUMNS.map(([name, kind]) => ({ name, duckType: DUCKDB_RECORD_TYPES[kind] }));
               await copyFromPostgres(
                 c,
                 conn,

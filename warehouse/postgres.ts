@@ -309,13 +309,12 @@ export function postgresTarget(opts: PostgresTargetOptions): LoadTarget {
   };
 }
 
-/** A name for a PostgreSQL staging table of one partition of a run (at most 63 bytes, whatever the names). */
-export function stagingTableName(pipeline: string, runId: string, index: number): string {
-  const h = crypto.createHash('sha256').update(`${pipeline}\u0000${runId}`).digest('hex').slice(0, 20);
-  return `p_${h}_${String(index).padStart(5, '0')}`;
+/** The prefix of every staging table of one run (at most 63 bytes in all, whatever the names): to find and drop them. */
+export function stagingPrefix(pipeline: string, runId: string): string {
+  return `p_${crypto.createHash('sha256').update(`${pipeline}\u0000${runId}`).digest('hex').slice(0, 20)}_`;
 }
 
-/** The prefix of every staging table of one run (to drop them all). */
-export function stagingPrefix(pipeline: string, runId: string): string {
-  return stagingTableName(pipeline, runId, 0).replace(/_0+$/, '_');
+/** The PostgreSQL staging table of one partition of a run. */
+export function stagingTableName(pipeline: string, runId: string, index: number): string {
+  return `${stagingPrefix(pipeline, runId)}${String(index).padStart(5, '0')}`;
 }

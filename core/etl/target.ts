@@ -58,7 +58,8 @@ export const QUARANTINE_COLUMNS: readonly (readonly [string, RecordColumnKind])[
   ['quarantined_at', 'timestamp'],
 ];
 
-const DUCKDB_RECORD_TYPES: Record<RecordColumnKind, string> = {
+/** DuckDB type of each record column kind. */
+export const DUCKDB_RECORD_TYPES: Record<RecordColumnKind, string> = {
   text: 'VARCHAR',
   int: 'INTEGER',
   bigint: 'BIGINT',

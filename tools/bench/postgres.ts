@@ -12,7 +12,8 @@ import { Client as PgClient } from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import type { PipelineRunResult } from '../../common/types';
 import { loadConfig } from '../../lib/config';
-import { withDuckDB } from '../../lib/duckdb';
+import { lit, withDuckDB } from '../../lib/duckdb';
+import { redactUrl } from '../../lib/pg';
 import { startPostgres } from '../../lib/postgres-server';
 import { openStore, type SpecRepository } from '../../store';
 import { pgColumnsDdl } from '../../warehouse/postgres';
@@ -59,8 +60,8 @@ async function copyFloor(url: string, file: string, work: string, spec: Paramete
   const typed = path.join(work, 'typed.csv');
   await withDuckDB(':memory:', {}, (conn) =>
     conn.run(
-      `COPY (SELECT * FROM read_csv('${file.replace(/'/g, "''")}', header=true, columns=${FLOOR_COLUMNS}, timestampformat='%Y-%m-%d %H:%M:%S', dateformat='%Y-%m-%d'))
-       TO '${typed.replace(/'/g, "''")}' (FORMAT csv, HEADER false)`,
+      `COPY (SELECT * FROM read_csv(${lit(file)}, header=true, columns=${FLOOR_COLUMNS}, timestampformat='%Y-%m-%d %H:%M:%S', dateformat='%Y-%m-%d'))
+       TO ${lit(typed)} (FORMAT csv, HEADER false)`,
     ),
   );
   const pg = new PgClient({ connectionString: url });
@@ -101,7 +102,7 @@ export async function benchPostgres(b: PostgresBenchInput): Promise<PostgresFigu
     const name = `bench_pg_${b.rows}`;
     await createPipeline(store, name, b, [...config.allowedRoots]);
     const spec = (await store.current(name)).spec;
-    b.log(`PostgreSQL ${server.url.replace(/:[^:@/]*@/, '@')}: bare COPY of ${b.rows} typed rows`);
+    b.log(`PostgreSQL ${redactUrl(server.url)}: bare COPY of ${b.rows} typed rows`);
     const floorMs = await copyFloor(server.url, b.file, b.home, spec);
     worker = startWorker(env, path.join(b.home, 'pg-worker.log'));
     await waitForWorkers(b.client, taskQueue, b.namespace, [worker]);
