@@ -17,12 +17,15 @@ import { stateLayout } from '../store/layout';
 import { writeFileAtomic } from '../lib/atomic-files';
 import { compileExpression } from '../core/etl/expression';
 import { createLlmDoctor, LlmUnavailableError } from '../core/doctor/llm';
+import { policyDecisions } from '../common/policy';
 import { createSourceProbe, PROBE_STAGE_ROWS } from '../core/doctor/probe';
 import { createRulesDoctor } from '../core/doctor/rules';
 import type { Doctor, DoctorName, PreviousAttempt, SourceProbe } from '../core/doctor/types';
 import { resolveSourceFiles } from '../core/etl/source';
 import { driftSignature, type RememberOutcome } from '../store/memory';
 import type { HealStore } from '../store';
+import type { Warehouse } from '../warehouse';
+import type { ValueSketch } from '../core/etl/sketch';
 import { verifiedLoads, verifyCandidate } from '../core/spec/verify';
 import { sourceFingerprint } from '../core/etl/files';
 import type {
@@ -41,6 +44,11 @@ export interface HealingDeps {
   store: HealStore;
   /** Doctors, tried in order until one answers. @default rules, then the LLM when configured */
   doctors?: Doctor[];
+  /**
+   * Where the pipelines' tables are: the rules doctor compares a renamed column's new values with the
+   * values the table already holds. @default none (the doctor decides without the table's values)
+   */
+  warehouse?: Pick<Warehouse, 'valueSketch'>;
 }
 
 /** Table of a verification scratch file holding the candidate's typed rows. */
@@ -112,6 +120,27 @@ function activityCancellation(): AbortSignal | undefined {
   }
 }
 
+/**
+ * The values `spec`'s table holds, by contract column (read as its contract type): each column's
+ * sketch is asked of the warehouse once per diagnosis, however many times the doctors ask.
+ */
+function tableValuesOf(
+  warehouse: Pick<Warehouse, 'valueSketch'>,
+  spec: PipelineSpec,
+): (column: string) => Promise<ValueSketch | undefined> {
+  const asked = new Map<string, Promise<ValueSketch | undefined>>();
+  return (column) => {
+    const type = spec.contract.columns.find((c) => c.name === column)?.type;
+    if (!type) return Promise.resolve(undefined);
+    let p = asked.get(column);
+    if (!p) {
+      p = warehouse.valueSketch(spec.target.table, column, type);
+      asked.set(column, p);
+    }
+    return p;
+  };
+}
+
 export function createHealingActivities(deps: HealingDeps) {
   const { config, store } = deps;
   const memory = store.memory;
@@ -155,7 +184,8 @@ export function createHealingActivities(deps: HealingDeps) {
       } catch {
         hit = undefined; // an unreadable memory never blocks a diagnosis
       }
-      if (hit) {
+      // A remembered fix the policy would now refuse (say, an `ignore` once new columns evolve) is not offered.
+      if (hit && !policyDecisions(spec, drift, hit.patch).some((d) => d.outcome === 'refused')) {
         return {
           kind: 'patch',
           doctor: 'memory',
@@ -172,6 +202,7 @@ export function createHealingActivities(deps: HealingDeps) {
     const masked = new Set(spec.contract.columns.filter((c) => c.pii).flatMap((c) => spec.mapping[c.name]?.from ?? []));
     const mask = (c: string) => config.maskSamples === true || masked.has(c);
     const sampleRows = previous.length ? Infinity : (config.probeRows ?? PROBE_STAGE_ROWS);
+    const tableValues = deps.warehouse ? tableValuesOf(deps.warehouse, spec) : undefined;
     return withDuckDB(':memory:', duck, async (conn) => {
       /** Ask the doctors in order over one probe: the first patch, else every reason to refuse. */
       const ask = async (probe: SourceProbe): Promise<DiagnoseResult | { reasons: string[]; fatal: boolean }> => {
@@ -179,7 +210,10 @@ export function createHealingActivities(deps: HealingDeps) {
         const reasons: string[] = [];
         for (const doctor of doctors) {
           const d = await doctor
-            .diagnose({ spec, specVersion, drift, baseline, source, previous }, probe)
+            .diagnose(
+              { spec, specVersion, drift, baseline, source, previous, ...(tableValues ? { tableValues } : {}) },
+              probe,
+            )
             .catch((err: unknown) => {
               // A rate limit's Retry-After sets the next activity retry's delay (bounded); other transient errors back off.
               if (err instanceof LlmUnavailableError && err.retryAfterMs) {
@@ -282,6 +316,23 @@ export function createHealingActivities(deps: HealingDeps) {
     };
   }
 
+  /** The diagnosis of a drift of one file or of many (see diagnoseSource, diagnoseFiles). */
+  async function diagnoseAny(spec: PipelineSpec, input: DiagnoseInput): Promise<DiagnoseResult> {
+    const [only] = input.drift.sources;
+    const perFile =
+      driftByFile(input.drift) ??
+      (input.drift.sources.length === 1 && only ? new Map([[only, input.drift]]) : undefined);
+    // A file read its own way (a `source.files` entry fits it) is healed within that entry.
+    const overridden = [...(perFile?.keys() ?? [])].some((f) => spec.source.files.some((o) => fileMatches(o.match, f)));
+    if (perFile && (overridden || input.drift.sources.length > 1)) {
+      const groups = groupBySignature(perFile);
+      // Every file drifted the same way: one fix for the source. Else each way on its own.
+      if (overridden || !(groups.length === 1 && perFile.size === input.drift.sources.length))
+        return diagnoseFiles(spec, input, perFile, groups);
+    }
+    return diagnoseSource(spec, input.specVersion, input.drift, await sourceFiles(input.source), input.previous);
+  }
+
   return {
     /**
      * Fix memory first: a patch that healed this drift signature before (on this pipeline, or on
@@ -298,21 +349,7 @@ export function createHealingActivities(deps: HealingDeps) {
      */
     async diagnose(input: DiagnoseInput): Promise<DiagnoseResult> {
       const { spec } = await store.specs.read(input.pipeline, input.specVersion);
-      const [only] = input.drift.sources;
-      const perFile =
-        driftByFile(input.drift) ??
-        (input.drift.sources.length === 1 && only ? new Map([[only, input.drift]]) : undefined);
-      // A file read its own way (a `source.files` entry fits it) is healed within that entry.
-      const overridden = [...(perFile?.keys() ?? [])].some((f) =>
-        spec.source.files.some((o) => fileMatches(o.match, f)),
-      );
-      if (perFile && (overridden || input.drift.sources.length > 1)) {
-        const groups = groupBySignature(perFile);
-        // Every file drifted the same way: one fix for the source. Else each way on its own.
-        if (overridden || !(groups.length === 1 && perFile.size === input.drift.sources.length))
-          return diagnoseFiles(spec, input, perFile, groups);
-      }
-      return diagnoseSource(spec, input.specVersion, input.drift, await sourceFiles(input.source), input.previous);
+      return judgedByPolicy(spec, input.drift, await diagnoseAny(spec, input));
     },
 
     /** Validate a patch and write it as a candidate version (not current). Idempotent per episode attempt. */
@@ -445,4 +482,19 @@ export function createHealingActivities(deps: HealingDeps) {
 /** One line per op. */
 export function describePatch(patch: Patch): string[] {
   return patch.map(describeOp);
+}
+
+/**
+ * The spec's `healing.policy` on a diagnosis, whichever doctor made it: an op the policy refuses
+ * ends the diagnosis (NoDiagnosis naming the policy); the decisions travel with the patch, so the
+ * episode waits for approval when one says `review`.
+ */
+function judgedByPolicy(spec: PipelineSpec, drift: DriftReport, result: DiagnoseResult): DiagnoseResult {
+  const policies = policyDecisions(spec, drift, result.patch);
+  const refused = policies.filter((d) => d.outcome === 'refused');
+  if (refused.length) {
+    const reasons = refused.map((d) => `${result.doctor}: ${d.detail}`);
+    throw new NoDiagnosisError(`no fix the pipeline's policy allows: ${reasons.join('; ')}`, { reasons });
+  }
+  return policies.length ? { ...result, policies } : result;
 }

@@ -33,6 +33,7 @@ import {
   type VerifiedScratchMeta,
 } from './healing';
 import { createPartitionActivities } from './partitions';
+import { createQuarantineActivities } from './quarantine';
 import { openStore } from '../store';
 import { openWarehouse } from '../warehouse';
 import type { GetPipelineInput, PipelineInfo, LoadSourceInput } from '../common/contracts';
@@ -118,8 +119,14 @@ export function createActivities(deps: ActivityDeps) {
   const warehouse = openWarehouse(config);
 
   const links = { uiUrl: config.uiUrl ?? DEFAULT_UI_URL, namespace: config.namespace ?? DEFAULT_NAMESPACE };
-  const healing = createHealingActivities({ config, store, ...(deps.doctors ? { doctors: deps.doctors } : {}) });
+  const healing = createHealingActivities({
+    config,
+    store,
+    warehouse,
+    ...(deps.doctors ? { doctors: deps.doctors } : {}),
+  });
   const partitions = createPartitionActivities({ config, store, warehouse });
+  const quarantine = createQuarantineActivities({ store, warehouse });
   return atBoundary({
     ...healing,
     // Whole-file DuckDB work: heartbeat while it runs (the `doctor` and `etl` profiles time out a silent activity).
@@ -143,6 +150,9 @@ export function createActivities(deps: ActivityDeps) {
       heartbeating(() => partitions.loadPartition(input)),
     mergePartitions: (input: Parameters<typeof partitions.mergePartitions>[0]) =>
       heartbeating(() => partitions.mergePartitions(input)),
+    // A replay casts and commits like a load: on the `etl` profile, heartbeating.
+    replayQuarantine: (input: Parameters<typeof quarantine.replayQuarantine>[0]) =>
+      heartbeating(() => quarantine.replayQuarantine(input)),
     ...createGitHubActivities({
       specs: store.specs,
       config: {

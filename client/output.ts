@@ -1,6 +1,7 @@
 /** Human output of CLI commands. JSON output is the result objects themselves. */
 import { workflowUrl } from '../common/ids';
 import { describeOp } from '../common/patch';
+import { describeDecisions } from '../common/policy';
 import type { FileOutcome, PipelineRunResult } from '../common/types';
 
 const useColor = process.stdout.isTTY && !process.env['NO_COLOR'];
@@ -48,6 +49,7 @@ export function formatRunResult(
           (r.mttrMs != null ? `, ${(r.mttrMs / 1000).toFixed(1)}s from detection to the healed table` : ''),
       );
       for (const op of r.patch ?? []) if (op.op !== 'shape') lines.push(`   + ${describeOp(op)}`);
+      for (const line of describeDecisions(r.policies ?? [])) lines.push(dim(`   policy ${line}`));
       if (r.driftReport) lines.push(`  spec v${r.driftReport.specVersion} → v${r.specVersion}`);
     }
     if (where) lines.push(`  table:    ${where}`);

@@ -3,6 +3,7 @@
  * them (deterministic, types only); activities implement them; nothing here does anything.
  * Domain types they carry (drift reports, results of runs and episodes) are in `types.ts`.
  */
+import type { PolicyDecision } from './policy';
 import type { Patch } from './patch';
 import type { DriftReport, FileNote, PreviousAttempt } from './types';
 
@@ -85,6 +86,8 @@ export interface DiagnoseInput {
 export type DiagnoseResult = Extract<Diagnosis, { kind: 'patch' }> & {
   /** Drifted files of a many-file source with no confident fix, set aside (only with `allowPartial`). */
   setAside?: FileNote[];
+  /** What `healing.policy` made of the patch's ops (none refused: a refused op ends the diagnosis). */
+  policies?: PolicyDecision[];
 };
 
 export interface ProposePatchInput {
@@ -209,3 +212,68 @@ export interface MergePartitionsResult {
   /** Columns the partitions are split by (declared, or found disjoint across them): not compared with the baseline. */
   partitionKeys: string[];
 }
+
+export interface ReplayQuarantineInput {
+  pipeline: string;
+  /** The version the rows are cast with (the workflow pins the current one: a retry casts the same way). */
+  specVersion: number;
+  /** Id of this replay: the run id of its load record (a retried activity adds to it, never a second one). */
+  replayId: string;
+  /** Only this run's rows (its run key, as `heal quarantine list` shows it). */
+  runId?: string;
+  /** Only rows whose reason contains this text (case-insensitive). */
+  reason?: string;
+}
+
+/** Rows of one run a replay dealt with. */
+export interface ReplayRunCount {
+  runId: string;
+  replayed: number;
+  stillQuarantined: number;
+  superseded: number;
+}
+
+/** What a replay did to the quarantine and the table (core/etl/replay.ts counts it). */
+export interface ReplayOutcome {
+  /** Rows the filters selected. */
+  selected: number;
+  /** Rows now in the table, out of quarantine (this replay's, a retried attempt's included). */
+  replayed: number;
+  /** Rows that still fail with this version: in quarantine with their new reason and spec version. */
+  stillQuarantined: number;
+  /** `replace` mode: rows of earlier runs, whose file is no longer the table's content; left as they were. */
+  superseded: number;
+  /** `replace` mode: the run whose load is the table's content (null otherwise, or when none). */
+  currentRun: string | null;
+  /** Why rows stay, their values masked, most rows first (at most 20). */
+  byReason: { reason: string; rows: number }[];
+  /** The same counts run by run. */
+  runs: ReplayRunCount[];
+  /** An earlier attempt of this replay had committed (a retried activity). */
+  alreadyCommitted: boolean;
+}
+
+/** What a quarantine replay did (the `replayQuarantine` activity; `heal quarantine replay --json`). */
+export interface ReplayQuarantineResult extends ReplayOutcome {
+  pipeline: string;
+  table: string;
+  /** `<table>__quarantine`. */
+  quarantineTable: string;
+  warehouse: string;
+  specVersion: number;
+  mode: 'replace' | 'append' | 'merge';
+  replayId: string;
+  durationMs: number;
+}
+
+/** Input of the `quarantineReplay` workflow (`heal quarantine replay`). */
+export interface QuarantineReplayInput {
+  pipeline: string;
+  /** Only this run's rows (its run key). */
+  runId?: string;
+  /** Only rows whose reason contains this text (case-insensitive). */
+  reason?: string;
+}
+
+/** What the `quarantineReplay` workflow returns: the activity's result and the workflow that ran it. */
+export type QuarantineReplayResult = ReplayQuarantineResult & { workflowId: string };

@@ -153,6 +153,11 @@ export const ERRORS = {
     endsEpisode: false,
     when: 'a manual rollback did not load with the version asked for; the pointer was restored',
   },
+  ReplayRefused: {
+    retryable: false,
+    endsEpisode: false,
+    when: "a quarantine replay cannot insert into the table as it is (gone, or its columns are not the current contract's)",
+  },
   RunInProgress: {
     retryable: false,
     endsEpisode: false,
@@ -294,6 +299,11 @@ export class LlmRequestRejectedError extends HealError {
 
 export class DecisionRejectedError extends HealError {
   readonly type = 'DecisionRejected' as const;
+}
+
+/** A quarantine replay would insert rows into a table that is gone or no longer has the contract's columns. */
+export class ReplayRefusedError extends HealError {
+  readonly type = 'ReplayRefused' as const;
 }
 
 /** Turn a domain error into the `ApplicationFailure` that crosses the activity boundary. */

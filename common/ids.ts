@@ -31,6 +31,14 @@ export function episodeIdOf(runKey: string): string {
   return `${runKey}-heal`;
 }
 
+/**
+ * A quarantine replay of a run key (the replay runs under the pipeline's lock id: it writes the
+ * table): the run id of its load record.
+ */
+export function replayIdOf(runKey: string): string {
+  return `${runKey}-replay`;
+}
+
 /** The attempts of an episode (one workflow id, one run per attempt). */
 export function attemptIdOf(episodeId: string): string {
   return `${episodeId}-attempt`;

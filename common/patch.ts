@@ -6,7 +6,8 @@
  */
 import { z } from 'zod';
 import { withOverride } from './files';
-import { ENCODINGS, parseSpec, type FileOverride, type MappingEntry, type PipelineSpec } from './spec';
+import { WIDENINGS } from './policy';
+import { COLUMN_TYPES, ENCODINGS, parseSpec, type FileOverride, type MappingEntry, type PipelineSpec } from './spec';
 
 const name = z.string().min(1).max(256);
 
@@ -62,6 +63,29 @@ export const filePatchOpSchema = z.discriminatedUnion('op', [
   z.object({ op: z.literal('derive'), column: name, expr: z.string().min(1).max(500) }).strict(),
   /** The source's columns as they are now, in order (re-pins the shape drift is measured against). */
   z.object({ op: z.literal('shape'), columns: z.array(name).min(1).max(5000) }).strict(),
+  /**
+   * Schema evolution: a new source column joins the contract as optional column `column` of `type`
+   * (and the table, earlier rows NULL). Governed by `healing.policy.newColumns`.
+   */
+  z.object({ op: z.literal('add'), column: name, from: name, type: z.enum(COLUMN_TYPES) }).strict(),
+  /** Widen a contract column's type losslessly (integer → number, date → timestamp): `healing.policy.typeChanges`. */
+  z.object({ op: z.literal('widen'), column: name, type: z.enum(COLUMN_TYPES) }).strict(),
+  /** Values read as NULL in one column (missing values spelled "NA", "-", "null"…): `mapping.<column>.nullValues`. */
+  z
+    .object({
+      op: z.literal('nulls'),
+      column: name,
+      values: z.array(z.string().min(1).max(16)).min(1).max(32),
+    })
+    .strict(),
+  /** Rows whose `column` holds one of `labels` are totals or footers: quarantined, never loaded (`summaryLabels`). */
+  z
+    .object({
+      op: z.literal('summary'),
+      column: name,
+      labels: z.array(z.string().min(1).max(64)).min(1).max(32),
+    })
+    .strict(),
 ]);
 
 // One discriminated union (a nested one): a bad op's error names its field, not "Invalid input".
@@ -98,6 +122,11 @@ export function applyPatch(spec: PipelineSpec, patch: Patch): ApplyResult {
   const contract = new Set(next.contract.columns.map((c) => c.name));
   patch.forEach((op, i) => {
     const where = `patch[${i}] (${op.op})`;
+    if (op.op === 'add') {
+      issues.push(...addColumn(next, op, where));
+      contract.add(op.column);
+      return;
+    }
     if ('column' in op && !contract.has(op.column)) {
       issues.push(`${where}: "${op.column}" is not a contract column`);
       return;
@@ -156,7 +185,20 @@ export function applyPatch(spec: PipelineSpec, patch: Patch): ApplyResult {
       case 'shape':
         next.source.columns = [...op.columns];
         break;
+      case 'widen':
+        issues.push(...widenColumn(next, op, where));
+        break;
+      case 'nulls':
+        next.mapping[op.column] = { ...entryOf(next, op.column), nullValues: [...op.values] };
+        break;
+      case 'summary':
+        next.mapping[op.column] = { ...entryOf(next, op.column), summaryLabels: [...op.labels] };
+        break;
       case 'files': {
+        if (op.ops.some((o) => o.op === 'add' || o.op === 'widen')) {
+          issues.push(`${where}: add and widen change the contract, which every file shares: not for some files only`);
+          return;
+        }
         const at = next.source.files.findIndex((o) => o.match === op.match);
         const base: PipelineSpec = { ...next, source: { ...next.source, files: [] } };
         const prior = next.source.files[at];
@@ -177,6 +219,31 @@ export function applyPatch(spec: PipelineSpec, patch: Patch): ApplyResult {
   next.source.ignore = next.source.ignore.filter((c) => next.source.columns.includes(c));
   const res = parseSpec(JSON.parse(JSON.stringify(next)));
   return res.ok ? { ok: true, spec: res.spec } : { ok: false, issues: res.issues };
+}
+
+/** `add`: a new optional contract column read from a source column (which leaves `source.ignore`). */
+function addColumn(next: PipelineSpec, op: Extract<PatchOp, { op: 'add' }>, where: string): string[] {
+  if (next.contract.columns.some((c) => c.name.toLowerCase() === op.column.toLowerCase()))
+    return [`${where}: "${op.column}" is already a contract column`];
+  next.contract.columns.push({ name: op.column, type: op.type, required: false, pii: false });
+  next.mapping[op.column] = { from: op.from };
+  next.source.ignore = next.source.ignore.filter((c) => c !== op.from);
+  return [];
+}
+
+/** `widen`: only along {@link WIDENINGS}; a date format no longer applies to a timestamp read by the default formats. */
+function widenColumn(next: PipelineSpec, op: Extract<PatchOp, { op: 'widen' }>, where: string): string[] {
+  const col = next.contract.columns.find((c) => c.name === op.column);
+  if (!col) return [];
+  if (WIDENINGS[col.type] !== op.type)
+    return [`${where}: ${col.type} → ${op.type} is not a lossless widening (only integer → number, date → timestamp)`];
+  if (col.type === 'date') {
+    delete col.format;
+    const e = next.mapping[op.column];
+    if (e) delete e.format;
+  }
+  col.type = op.type;
+  return [];
 }
 
 const same = (a: unknown, b: unknown): boolean => JSON.stringify(a) === JSON.stringify(b);
@@ -243,5 +310,13 @@ export function describeOp(op: PatchOp): string {
       return `expect source columns ${op.columns.join(', ')}`;
     case 'files':
       return `for files named ${JSON.stringify(op.match)}: ${op.ops.map(describeOp).join('; ')}`;
+    case 'add':
+      return `add the new source column "${op.from}" as optional ${op.type} column ${op.column}`;
+    case 'widen':
+      return `widen ${op.column} to ${op.type}`;
+    case 'nulls':
+      return `read ${op.values.map((v) => JSON.stringify(v)).join(', ')} as NULL in ${op.column}`;
+    case 'summary':
+      return `quarantine rows whose ${op.column} is ${op.labels.map((v) => JSON.stringify(v)).join(' or ')} (total/summary rows)`;
   }
 }

@@ -5,6 +5,7 @@
 import { DEFAULT_APPROVAL_TIMEOUT } from './defaults';
 import { z } from 'zod';
 import { parseDuration } from './duration';
+import { policySchema } from './policy';
 
 export const SPEC_API_VERSION = 'heal/v1';
 
@@ -66,6 +67,19 @@ const mappingEntrySchema = z
     /** Text values read as true / false for boolean columns. */
     trueValues: z.array(z.string()).optional(),
     falseValues: z.array(z.string()).optional(),
+    /**
+     * Values (compared trimmed, case-sensitively) read as NULL in this column only, e.g. `[NA, "-"]`:
+     * missing values spelled out. Per column, not per file: "NA" stays text where it is a value
+     * (Namibia's country code). A required column's NULL still goes to quarantine, or is drift
+     * (`null-values`) beyond the budget: never loaded.
+     */
+    nullValues: z.array(z.string().min(1).max(16)).max(32).optional(),
+    /**
+     * Values of this column (compared trimmed, case-insensitively) that mark a row as a total,
+     * subtotal or footer row, e.g. `[Total, Grand total]`: such rows go to quarantine as summary
+     * rows, never into the table, even when every field parses.
+     */
+    summaryLabels: z.array(z.string().min(1).max(64)).max(32).optional(),
   })
   .strict();
 
@@ -273,6 +287,12 @@ export const specSchema = z
           .string()
           .refine((v) => parseDuration(v) !== undefined, { message: 'must be a duration such as "72h", "30m" or "2d"' })
           .default(DEFAULT_APPROVAL_TIMEOUT),
+        /**
+         * What each class of drift may do on its own (see common/policy.ts): new columns, renames,
+         * type changes, dropped optional columns, distribution shifts; per column in `columns`.
+         * Absent: every default.
+         */
+        policy: policySchema.prefault({}),
       })
       .strict()
       .prefault({}),

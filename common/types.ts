@@ -1,4 +1,5 @@
 import type { Patch } from './patch';
+import type { PolicyDecision } from './policy';
 import type { ColumnType } from './spec';
 
 /**
@@ -25,6 +26,8 @@ export const DRIFT_KINDS = [
   'malformed-rows',
   /** A column's values moved beyond the silent drift check's bounds (a unit change, a centre shift, nulls, a category mix). */
   'distribution-shift',
+  /** Rows that would load but are totals, subtotals or footers ("Total", "Grand total", "(c) 2026 …"), not data. */
+  'summary-rows',
 ] as const;
 export type DriftKind = (typeof DRIFT_KINDS)[number];
 
@@ -45,6 +48,8 @@ export interface DriftDifference {
   samples?: string[];
   /** The file it was seen in, for a source of many files (each file is checked on its own). */
   file?: string;
+  /** A unit change's factor (now ÷ baseline; < 1: divided), when one known factor alone fits the move. */
+  unitFactor?: number;
   /** One sentence a data engineer can act on. */
   detail: string;
 }
@@ -204,6 +209,8 @@ export interface PipelineRunResult {
   mttrMs?: number | null;
   /** The fix that was applied. */
   patch?: Patch | null;
+  /** What `healing.policy` decided about the fix, op by op. */
+  policies?: PolicyDecision[];
   /** Temporal run id of this run (the workflow id is shared by every run of the pipeline). */
   runId?: string;
   /** The run's key: loads and the episode are named after it. */
@@ -296,6 +303,8 @@ export interface AttemptResult {
   attempts: AttemptRecord[];
   /** Drifted files with no fix, set aside (the run may end partial): the fix was verified without them. */
   setAside?: FileNote[];
+  /** What `healing.policy` made of the fix's ops; one `review` makes the episode wait for approval. */
+  policies?: PolicyDecision[];
 }
 
 export type EpisodeOutcome = 'healed' | 'failed' | 'rolled-back' | 'rejected';
@@ -330,6 +339,8 @@ export interface EpisodeResult {
   files?: FileOutcome[];
   /** The reload's columns the files are split by. */
   partitionKeys?: string[];
+  /** What `healing.policy` decided about the fix (which policy allowed, held for review, or refused each op). */
+  policies?: PolicyDecision[];
 }
 
 /** A human (or the pull request, or the timeout) deciding on a verified fix in `review` mode. */
@@ -357,6 +368,8 @@ export interface EpisodeNotice {
   /** The fix (render each op with `describeOp` from common/patch). */
   patch: Patch | null;
   doctor: string | null;
+  /** What `healing.policy` decided about the fix (render with `describeDecisions` from common/policy). */
+  policies?: PolicyDecision[];
   /** The last verification report. */
   report: VerificationReport | null;
   attempts: number;

@@ -19,6 +19,7 @@ import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { NotificationFailedError } from '../common/errors';
 import { describeOp } from '../common/patch';
+import { describeDecisions } from '../common/policy';
 import { formatDuration } from '../common/duration';
 import { workflowUrl } from '../common/ids';
 import type { EpisodeNotice, EpisodeNoticeOutcome, NotifyResult } from '../common/types';
@@ -125,6 +126,7 @@ export function buildSlackMessage(
     n.patch && n.patch.length
       ? clip(ops.length ? ops.map((op) => describeOp(op)).join('; ') : 're-pin the source columns', 900)
       : null;
+  const policyLine = n.policies?.length ? clip(describeDecisions(n.policies).join('; '), 900) : null;
   const mttr = n.mttrMs != null ? formatDuration(n.mttrMs) : '—';
   const versions =
     n.candidateVersion != null && n.candidateVersion !== n.baseVersion
@@ -165,6 +167,7 @@ export function buildSlackMessage(
     { type: 'section', text: { type: 'mrkdwn', text: `*Drift:* ${e(driftLine)}` } },
   ];
   if (fixLine) blocks.push({ type: 'section', text: { type: 'mrkdwn', text: `*Fix:* ${e(fixLine)}` } });
+  if (policyLine) blocks.push({ type: 'section', text: { type: 'mrkdwn', text: `*Policy:* ${e(policyLine)}` } });
   if (checks)
     blocks.push({
       type: 'section',
@@ -196,6 +199,7 @@ export function buildSlackMessage(
     `heal: ${n.pipeline} ${n.outcome}`,
     `drift: ${driftLine}`,
     fixLine ? `fix: ${fixLine}` : null,
+    policyLine ? `policy: ${policyLine}` : null,
     `attempts ${n.attempts}/${n.maxAttempts}`,
     n.mttrMs != null ? `MTTR ${mttr}` : null,
     n.error ? `why: ${clip(n.error, 300)}` : null,

@@ -6,14 +6,17 @@
  * the clean file (`heal init`) must reach on the drifted copy:
  * - `healed`: the table equals the one the clean file gives (for `drop-optional`: with the dropped
  *   column all NULL);
- * - `quarantined`: the rows in `details.rows` are quarantined, every other row is loaded exactly;
+ * - `quarantined`: the rows in `details.rows` are quarantined, every other row is loaded exactly
+ *   (`footer-total`: the `details.addedRows` lines it appended are quarantined, the table is the
+ *   clean one);
  * - `refused`: nothing is written, the table stays as it was;
  * - `succeeded`: DuckDB reads the drifted copy exactly as the clean file (no drift, no healing).
  *
  * A few kinds change their expectation with the file (the result's `expect` is the one that holds):
  * `header-quoted-spaces` is `succeeded` when only spaces around names were added (DuckDB trims them),
  * `bad-values` is `refused` when its bad values exceed the quarantine budget (the share or the floor
- * in rows, `withinQuarantineBudget`: with the defaults, more than 3 bad values in a file under 400 rows), `timestamp-t` is `healed` when some value has no seconds (the load's
+ * in rows, `withinQuarantineBudget`: with the defaults, more than 3 bad values in a file under 400 rows)
+ * (so are `footer-total` and `invalid-byte-line` in a file too small for their lines), `timestamp-t` is `healed` when some value has no seconds (the load's
  * default timestamp formats read "…T10:11:12" but not "…T10:11"). `tests/unit/chaos.test.ts` checks
  * every `succeeded` (and that no other kind reads unchanged) against DuckDB with the spec `heal init`
  * infers. The kinds `date-us`/`date-eu` flag `details.ambiguousDates` when every day is ≤ 12. A kind that cannot apply to a file (no date column for `date-us`) gives
@@ -46,7 +49,8 @@ export type ChaosNeed =
   | 'boolean-column'
   | 'date-column'
   | 'timestamp-column'
-  | 'non-ascii';
+  | 'non-ascii'
+  | 'nullable-typed-column';
 
 export interface ChaosKindInfo {
   readonly kind: string;
@@ -194,10 +198,58 @@ export const CHAOS_KINDS = [
     needs: 'numeric-column',
   },
   {
+    kind: 'int-gains-decimals',
+    description:
+      'an integer column whose values gain decimals (every other one + .5): healed by widening it to number (healing.policy.typeChanges: widen, the default)',
+    expect: 'healed',
+    needs: 'integer-column',
+  },
+  {
+    kind: 'date-gains-time',
+    description:
+      'an ISO date column whose values gain a time of day (never midnight): healed by widening it to timestamp (typeChanges: widen)',
+    expect: 'healed',
+    needs: 'date-column',
+  },
+  {
     kind: 'unit-x100',
     description: 'a numeric column multiplied by 100 (a unit change)',
     expect: 'refused',
     needs: 'numeric-column',
+  },
+  {
+    kind: 'preamble',
+    description: 'one to three lines of preamble above the header ("Report generated …", "Source: …", a blank line)',
+    expect: 'healed',
+    needs: 'rows',
+  },
+  {
+    kind: 'null-tokens',
+    description:
+      'the empty values of an optional non-text column written as a missing-value token ("NA", "N/A", "null", "-"…)',
+    expect: 'healed',
+    needs: 'nullable-typed-column',
+  },
+  {
+    kind: 'timestamp-offset',
+    description:
+      'a timestamp column written with UTC offsets or a zone ("…T12:00:00+02:00", "… +0100", "… UTC"), the same instants',
+    expect: 'healed',
+    needs: 'timestamp-column',
+  },
+  {
+    kind: 'footer-total',
+    description:
+      'a "Total" row (sums, its other fields filled so that it parses) and a footer line ("(c) 2026 …") appended; quarantined, never loaded',
+    expect: 'quarantined',
+    needs: 'two-columns',
+  },
+  {
+    kind: 'invalid-byte-line',
+    description:
+      'max(1, floor(rows × 0.5%)) lines given a byte that is not UTF-8 (0x81); quarantined, the rest loads as UTF-8',
+    expect: 'quarantined',
+    needs: 'rows',
   },
 ] as const satisfies readonly ChaosKindInfo[];
 
@@ -245,6 +297,11 @@ export interface ChaosDetails {
   added?: { name: string; position: number };
   /** Data rows concerned, 0-based (bad-values: the rows to be quarantined). */
   rows?: number[];
+  /**
+   * A column the drift widened (int-gains-decimals, date-gains-time): the healed table holds the
+   * clean rows with this column of the wider type; `sum` is the sum of its drifted numbers.
+   */
+  widened?: { column: string; to: 'number' | 'timestamp'; sum?: number };
   /** Data rows of the clean file. */
   cleanRows: number;
   /** Data rows the drifted copy holds complete (truncated: one fewer; empty/header-only: 0). */
@@ -255,6 +312,11 @@ export interface ChaosDetails {
   encoding: 'utf-8' | 'latin-1';
   /** Every date in the changed column has day ≤ 12 (day and month could be read either way). */
   ambiguousDates?: boolean;
+  /**
+   * Lines the drift added that are not data (footer-total: a "Total" row and a footer line): they
+   * must be quarantined, never loaded; the table holds exactly the clean rows.
+   */
+  addedRows?: number;
 }
 
 export type ChaosResult =
@@ -1196,11 +1258,229 @@ const TRANSFORMS: Record<ChaosKind, (c: Ctx) => Outcome> = {
       ...(over ? { expect: 'refused' as const } : {}),
     };
   },
+  'int-gains-decimals': (c) => {
+    const ints = c.cols.filter((x) => x.type === 'integer');
+    if (ints.length === 0) return na('no integer column');
+    const col = c.rng.pick(ints);
+    let k = 0;
+    let sum = 0;
+    const { rows, example } = mapColumn(c, col, (v) => {
+      const out = k++ % 2 ? `${v}.5` : v;
+      sum += Number(out);
+      return out;
+    });
+    return {
+      ok: true,
+      data: write(c.file, c.file.header, rows),
+      note: `"${col.name}" integers gain decimals${example ? `: ${example[0]} → ${JSON.stringify(example[1])}` : ''}`,
+      details: { columns: [col.name], widened: { column: col.name, to: 'number', sum } },
+    };
+  },
+  'date-gains-time': (c) => {
+    const dates = c.cols.filter((x) => x.type === 'date');
+    if (dates.length === 0) return na('no ISO date (YYYY-MM-DD) column');
+    const col = c.rng.pick(dates);
+    const pad = (n: number) => String(n).padStart(2, '0');
+    const { rows, example } = mapColumn(c, col, (v) => `${v} ${pad(1 + c.rng.int(23))}:${pad(c.rng.int(60))}:00`);
+    return {
+      ok: true,
+      data: write(c.file, c.file.header, rows),
+      note: `"${col.name}" dates gain a time of day${example ? `: ${example[0]} → ${JSON.stringify(example[1])}` : ''}`,
+      details: { columns: [col.name], widened: { column: col.name, to: 'timestamp' } },
+    };
+  },
   'unit-x100': (c) => {
     const nums = measureCols(c).filter((x) => x.maxAbs > 0);
     return valueChange(c, nums, 'numeric', 'multiplied by 100', times100);
   },
+  preamble: (c) => preambleKind(c),
+  'null-tokens': (c) => nullTokensKind(c),
+  'timestamp-offset': (c) => timestampOffsetKind(c),
+  'footer-total': (c) => footerTotalKind(c),
+  'invalid-byte-line': (c) => invalidByteLineKind(c),
 };
+
+// -------------------------------------------------------------------------------------------------
+// Everyday file habits
+
+const PREAMBLES = [
+  'Report generated 2026-01-01 06:00 UTC',
+  'Source: ERP export (sales)',
+  'Exported by reporting@example.com',
+  'Confidential - internal use only',
+];
+
+/** Lines of preamble above the header; a blank line between them and the header, sometimes. */
+function preambleKind(c: Ctx): Outcome {
+  // None of these lines holds a column name: heal finds the header as the first line that does.
+  const lines = c.rng.shuffle(PREAMBLES).slice(0, 1 + c.rng.int(3));
+  if (c.rng.int(2) === 0) lines.push('');
+  const head = lines.join(c.file.eol) + c.file.eol;
+  const body = write(c.file, c.file.header, c.file.rows, { bom: false });
+  return {
+    ok: true,
+    data: Buffer.concat([Buffer.from((c.file.bom ? '\uFEFF' : '') + head, 'utf8'), body]),
+    note: `${lines.length} line${lines.length === 1 ? '' : 's'} of preamble above the header (${lines
+      .filter(Boolean)
+      .map((l) => JSON.stringify(l))
+      .join(', ')}${lines.includes('') ? ', a blank line' : ''}): the header is on line ${lines.length + 1}`,
+    details: { columns: [] },
+  };
+}
+
+/** Missing-value tokens the chaos monkey writes (each one heal's rules doctor knows). */
+const NULL_TOKENS = ['NA', 'N/A', 'null', 'NULL', 'None', '-', '#N/A', 'NaN', '.'];
+
+/** The empty values of an optional number, date, timestamp or boolean column, spelled as tokens. */
+function nullTokensKind(c: Ctx): Outcome {
+  const typed: ValueType[] = ['integer', 'number', 'date', 'timestamp', 'boolean'];
+  const cols = c.cols.filter((x) => x.nulls > 0 && isOptional(c, x) && typed.includes(x.type));
+  if (cols.length === 0) return na('no optional number, date, timestamp or boolean column with empty values');
+  const col = c.rng.pick(cols);
+  const tokens = c.rng.shuffle(NULL_TOKENS).slice(0, 1 + c.rng.int(2));
+  let k = 0;
+  const rows = c.file.rows.map((r) => {
+    if (cell(r, col.index).trim() !== '' || col.index >= r.length) return r;
+    const out = [...r];
+    out[col.index] = tokens[k++ % tokens.length] ?? 'NA';
+    return out;
+  });
+  return {
+    ok: true,
+    data: write(c.file, c.file.header, rows),
+    note: `the ${col.nulls} empty values of optional ${col.type} column "${col.name}" written as ${tokens.map((t) => JSON.stringify(t)).join(' / ')}`,
+    details: { columns: [col.name] },
+  };
+}
+
+/** "2024-05-01 12:00:00[.f]" read as UTC, moved by `minutes`, in "YYYY-MM-DD?HH:MM:SS[.f]" with separator `sep`. */
+function shiftTimestamp(v: string, minutes: number, sep: string): string {
+  const m = /^(\d{4}-\d{2}-\d{2})[ T](\d{2}:\d{2})(?::(\d{2}))?(\.\d+)?$/.exec(v);
+  if (!m) return v;
+  const t = new Date(Date.parse(`${m[1]}T${m[2]}:${m[3] ?? '00'}Z`) + minutes * 60_000).toISOString();
+  return `${t.slice(0, 10)}${sep}${t.slice(11, 19)}${m[4] ?? ''}`;
+}
+
+function offsetText(minutes: number, colon: boolean): string {
+  const a = Math.abs(minutes);
+  return `${minutes < 0 ? '-' : '+'}${String(Math.floor(a / 60)).padStart(2, '0')}${colon ? ':' : ''}${String(a % 60).padStart(2, '0')}`;
+}
+
+/**
+ * A timestamp column (its values UTC instants) written with offsets or a zone: the local time of
+ * each instant with its offset, so that the healed table (stored at UTC) equals the clean one.
+ */
+function timestampOffsetKind(c: Ctx): Outcome {
+  const fraction = (x: ColumnInfo) => {
+    const values = c.file.rows.map((r) => cell(r, x.index).trim()).filter(Boolean);
+    const some = values.filter((v) => v.includes('.')).length;
+    return some === 0 ? 'none' : some === values.length ? 'all' : 'mixed';
+  };
+  // Fractional seconds on some values only would need two formats: not a habit of one export.
+  const ts = c.cols.filter((x) => x.type === 'timestamp' && fraction(x) !== 'mixed');
+  if (ts.length === 0) return na('no ISO timestamp column (with fractional seconds on all values or none)');
+  const col = c.rng.pick(ts);
+  const styles: { label: string; fn: (v: string, i: number) => string }[] = [
+    {
+      label: 'ISO with +hh:mm offsets (+02:00, -05:00, +05:30)',
+      fn: (v, i) => {
+        const m = [120, -300, 330][i % 3] as number;
+        return `${shiftTimestamp(v, m, 'T')}${offsetText(m, true)}`;
+      },
+    },
+    { label: 'a space and +0100', fn: (v) => `${shiftTimestamp(v, 60, ' ')} ${offsetText(60, false)}` },
+    { label: 'a " UTC" suffix', fn: (v) => `${shiftTimestamp(v, 0, ' ')} UTC` },
+  ];
+  const style = c.rng.pick(styles);
+  let i = 0;
+  const { rows, example } = mapColumn(c, col, (v) => style.fn(v, i++));
+  return {
+    ok: true,
+    data: write(c.file, c.file.header, rows),
+    note: `"${col.name}" timestamps with ${style.label}, the same instants${example ? `: ${example[0]} → ${JSON.stringify(example[1])}` : ''}`,
+    details: { columns: [col.name] },
+  };
+}
+
+/** Sum of a numeric column's values as text, with as many decimals as its values have. */
+function sumText(c: Ctx, col: ColumnInfo): string {
+  const values = c.file.rows.map((r) => cell(r, col.index).trim()).filter(Boolean);
+  const decimals = Math.max(0, ...values.map((v) => (v.includes('.') ? v.length - v.indexOf('.') - 1 : 0)));
+  return values.reduce((a, v) => a + Number(v), 0).toFixed(Math.min(decimals, 6));
+}
+
+const TOTAL_LABELS = ['Total', 'TOTAL', 'Grand total'];
+const FOOTERS = ['(c) 2026 Example Corp. All rights reserved.', 'Generated by ReportTool 4.2', 'End of report'];
+
+/**
+ * A "Total" row and a footer line after the data. The total row is written to parse: its label in
+ * the first text column (the first column when none is text), sums in the numeric columns, the
+ * last row's values in the other required ones; only heal's summary-row check keeps it out.
+ */
+function footerTotalKind(c: Ctx): Outcome {
+  if (c.cols.length < 2) return na('a single column: a footer line would read as a value');
+  const last = c.file.rows[c.file.rows.length - 1] ?? [];
+  const label = c.cols.find((x) => x.type === 'text') ?? (c.cols[0] as ColumnInfo);
+  const word = c.rng.pick(TOTAL_LABELS);
+  const total = c.cols.map((x) =>
+    x === label
+      ? word
+      : (x.type === 'integer' || x.type === 'number') && !x.hasExponent
+        ? sumText(c, x)
+        : isOptional(c, x)
+          ? ''
+          : cell(last, x.index),
+  );
+  const footer = c.rng.pick(FOOTERS);
+  if (footer.includes(c.file.delimiter)) return na('the footer line would hold the delimiter');
+  const data = write(c.file, c.file.header, [...c.file.rows, total], { trailingNewline: true });
+  const quality = {
+    quarantineBudget: c.profile.quarantineBudget ?? 0.01,
+    quarantineBudgetRows: c.profile.quarantineBudgetRows ?? DEFAULT_QUARANTINE_BUDGET_ROWS,
+  };
+  const over = !withinQuarantineBudget(quality, 2, c.file.rows.length + 2);
+  return {
+    ok: true,
+    data: Buffer.concat([data, Buffer.from(`${footer}${c.file.eol}`, 'utf8')]),
+    note: `appended a ${JSON.stringify(word)} row (label in "${label.name}") and a footer line ${JSON.stringify(footer)}${over ? `; 2 rows is over the quarantine budget of ${budgetLabel(quality)}` : ''}`,
+    details: { columns: [label.name], addedRows: 2 },
+    ...(over ? { expect: 'refused' as const } : {}),
+  };
+}
+
+/**
+ * A byte that is not UTF-8 (0x81: not a letter in latin-1 or cp1252 either, so the file is not
+ * taken for latin-1) in a few lines: those lines are quarantined, the rest loads as UTF-8.
+ */
+function invalidByteLineKind(c: Ctx): Outcome {
+  const k = Math.max(1, Math.floor(c.file.rows.length * 0.005));
+  const chosen = c.rng.sample(c.file.rows.length, Math.min(k, c.file.rows.length));
+  const lines = [c.file.header, ...c.file.rows].map((r) => Buffer.from(serializeRecord(r, c.file.delimiter), 'utf8'));
+  for (const i of chosen) {
+    const line = lines[i + 1] as Buffer;
+    // Before the first letter or digit: never between a quote and its pair, or in a delimiter.
+    const at = Math.max(
+      0,
+      line.findIndex((b) => (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5a) || (b >= 0x61 && b <= 0x7a)),
+    );
+    lines[i + 1] = Buffer.concat([line.subarray(0, at), Buffer.from([0x81]), line.subarray(at)]);
+  }
+  const eol = Buffer.from(c.file.eol, 'utf8');
+  const parts = lines.flatMap((l, i) => (i < lines.length - 1 || c.file.trailingNewline ? [l, eol] : [l]));
+  const quality = {
+    quarantineBudget: c.profile.quarantineBudget ?? 0.01,
+    quarantineBudgetRows: c.profile.quarantineBudgetRows ?? DEFAULT_QUARANTINE_BUDGET_ROWS,
+  };
+  const over = !withinQuarantineBudget(quality, chosen.length, c.file.rows.length);
+  const shown = chosen.slice(0, 5).map((i) => i + 1);
+  return {
+    ok: true,
+    data: Buffer.concat([Buffer.from(c.file.bom ? '\uFEFF' : '', 'utf8'), ...parts]),
+    note: `a 0x81 byte (not UTF-8) in ${chosen.length} line${chosen.length === 1 ? '' : 's'} (data row${chosen.length === 1 ? '' : 's'} ${shown.join(', ')}${chosen.length > 5 ? ', …' : ''})${over ? `; over the quarantine budget of ${budgetLabel(quality)}` : ''}`,
+    details: { columns: [], rows: chosen },
+    ...(over ? { expect: 'refused' as const } : {}),
+  };
+}
 
 function dropColumn(c: Ctx, col: ColumnInfo, note: string): Outcome {
   const keep = (r: readonly string[]) => c.file.header.map((_, j) => cell(r, j)).filter((_, j) => j !== col.index);

@@ -10,6 +10,9 @@ import * as path from 'node:path';
 import type { DuckDBConnection } from '@duckdb/node-api';
 import { ident, lit, queryOne, queryRows, withDuckDB } from '../lib/duckdb';
 import { stateLayout } from '../store/layout';
+import { sketchOf, sketchQuery } from '../core/etl/sketch';
+import { DUCKDB_TYPES } from '../core/etl/sql';
+import { DUCKDB_REPLAY } from '../core/etl/replay';
 import { DUCKDB_TARGET, quarantineTable } from '../core/etl/target';
 import type { Warehouse, WarehouseConfig } from './index';
 import { listStatements, purgeStatement, quarantinedRow } from './quarantine';
@@ -18,6 +21,14 @@ async function hasTable(conn: DuckDBConnection, table: string): Promise<boolean>
   const row = await queryOne<{ n: number }>(
     conn,
     `SELECT count(*) AS n FROM duckdb_tables() WHERE database_name = current_database() AND schema_name = 'main' AND table_name = ${lit(table)}`,
+  );
+  return (row?.n ?? 0) > 0;
+}
+
+async function hasColumn(conn: DuckDBConnection, table: string, column: string): Promise<boolean> {
+  const row = await queryOne<{ n: number }>(
+    conn,
+    `SELECT count(*) AS n FROM duckdb_columns() WHERE database_name = current_database() AND schema_name = 'main' AND table_name = ${lit(table)} AND column_name = ${lit(column)}`,
   );
   return (row?.n ?? 0) > 0;
 }
@@ -71,6 +82,16 @@ export function duckdbWarehouse(config: WarehouseConfig): Warehouse {
     async discardPartitions(pipeline, runId) {
       fs.rmSync(partitionDir(pipeline, runId), { recursive: true, force: true });
     },
+    async valueSketch(table, column, type) {
+      // Never create the warehouse file to answer a question about it.
+      if (!fs.existsSync(file)) return undefined;
+      return withDuckDB(file, duck, async (conn) => {
+        if (!(await hasColumn(conn, table, column))) return undefined;
+        const x = `TRY_CAST(${ident(column)} AS ${DUCKDB_TYPES[type]})`;
+        const rows = await queryRows<{ h: string }>(conn, sketchQuery('duckdb', ident(table), x, type));
+        return sketchOf(rows.map((r) => r.h));
+      });
+    },
     quarantine: {
       async list(table, filter) {
         if (!fs.existsSync(file)) return { rows: [], total: 0 };
@@ -91,6 +112,9 @@ export function duckdbWarehouse(config: WarehouseConfig): Warehouse {
           return Number(res.rowsChanged);
         });
       },
+      // Replays cast on the warehouse file itself and commit in it, like a load; a warehouse
+      // not yet created has nothing in quarantine (and is not created to say so).
+      replay: (fn) => withDuckDB(fs.existsSync(file) ? file : ':memory:', duck, (conn) => fn(conn, DUCKDB_REPLAY)),
     },
   };
 }

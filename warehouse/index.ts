@@ -8,9 +8,11 @@
  *     (warehouse/postgres-warehouse.ts).
  */
 import type { DuckDBConnection } from '@duckdb/node-api';
-import type { PipelineSpec } from '../common/spec';
+import type { ContractColumn, PipelineSpec } from '../common/spec';
 import type { PartitionLoad } from '../common/contracts';
 import type { HealConfig } from '../lib/config';
+import type { ValueSketch } from '../core/etl/sketch';
+import type { ReplayTarget } from '../core/etl/replay';
 import type { CommittedLoad, LoadTarget } from '../core/etl/target';
 import { duckdbWarehouse } from './duckdb';
 import { postgresWarehouse } from './postgres-warehouse';
@@ -42,6 +44,8 @@ export interface QuarantineTables {
   list(table: string, filter: QuarantineFilter): Promise<{ rows: QuarantinedRow[]; total: number }>;
   /** Delete the rows quarantined before `before`; returns how many. */
   purge(table: string, before: Date): Promise<number>;
+  /** Run a quarantine replay's DuckDB work on `conn`; it reads and commits through `target` (core/etl/replay.ts). */
+  replay<T>(fn: (conn: DuckDBConnection, target: ReplayTarget) => Promise<T>): Promise<T>;
 }
 
 /** A staged partition as relations of the merge's DuckDB connection. */
@@ -80,6 +84,12 @@ export interface Warehouse {
   discardPartitions(pipeline: string, runId: string): Promise<void>;
   /** The tables' quarantine rows. */
   readonly quarantine: QuarantineTables;
+  /**
+   * The sketch of the distinct values `table` holds in `column`, read as `type` (core/etl/sketch.ts):
+   * what the rules doctor compares a renamed column's new values with. Undefined when the table or
+   * the column does not exist. One scan of the column; nothing is written.
+   */
+  valueSketch(table: string, column: string, type: ContractColumn['type']): Promise<ValueSketch | undefined>;
 }
 
 export type WarehouseConfig = Pick<HealConfig, 'home' | 'warehouse' | 'duckdbMemoryLimit' | 'duckdbThreads'> &

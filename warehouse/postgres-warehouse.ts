@@ -16,8 +16,9 @@ import {
   QUARANTINE_COLUMNS,
   quarantineTable,
 } from '../core/etl/target';
-import { copyFromPostgres, postgresTarget, stagingPrefix, stagingTableName } from './postgres';
+import { copyFromPostgres, pgValueSketch, postgresTarget, stagingPrefix, stagingTableName } from './postgres';
 import type { PoolClient } from 'pg';
+import { postgresReplayTarget } from './postgres-replay';
 import type { StagedRelations, Warehouse, WarehouseConfig } from './index';
 import { listStatements, purgeStatement, quarantinedRow } from './quarantine';
 
@@ -29,6 +30,7 @@ export function postgresWarehouse(config: WarehouseConfig, url: string): Warehou
   const lockTimeout = config.pgLockTimeout;
   const schema = config.warehouseSchema ?? 'public';
   const target = postgresTarget({ url, schema, lockTimeout });
+  const replay = postgresReplayTarget({ url, schema, lockTimeout });
   const staging = postgresTarget({ url, schema: STAGING_SCHEMA, lockTimeout });
   const pool = poolFor(url, { lockTimeout });
   // Loads only read and cast in DuckDB: a private in-memory database per activity.
@@ -118,7 +120,10 @@ export function postgresWarehouse(config: WarehouseConfig, url: string): Warehou
           const s = purgeStatement(q, before);
           return (await c.query(s.sql, s.params)).rowCount ?? 0;
         }),
+      // Cast in the activity's in-memory DuckDB, committed to the server (warehouse/postgres-replay.ts).
+      replay: (fn) => engine((conn) => fn(conn, replay)),
     },
+    valueSketch: (table, column, type) => withClient(pool, url, (c) => pgValueSketch(c, schema, table, column, type)),
     async discardPartitions(pipeline, runId) {
       const tables = await stagedTables(pipeline, runId);
       if (!tables.length) return;

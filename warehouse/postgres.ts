@@ -18,12 +18,12 @@ import { pipeline } from 'node:stream/promises';
 import type { DuckDBConnection } from '@duckdb/node-api';
 import type { Pool, PoolClient } from 'pg';
 import { from as copyFrom, to as copyTo } from 'pg-copy-streams';
-import { WarehouseBusyError } from '../common/errors';
+import { SpecInvalidError, WarehouseBusyError } from '../common/errors';
 import type { ContractColumn, PipelineSpec } from '../common/spec';
 import { ident, lit } from '../lib/duckdb';
 import { inTransaction, pgIdent, poolFor, redactUrl, withClient } from '../lib/pg';
 import {
-  columnMismatch,
+  planEvolution,
   LOAD_FILES_COLUMNS,
   LOAD_FILES_TABLE,
   LOADS_COLUMNS,
@@ -37,6 +37,7 @@ import {
   type LoadTarget,
   type RecordColumnKind,
 } from '../core/etl/target';
+import { sketchOf, sketchQuery, type ValueSketch } from '../core/etl/sketch';
 
 /** PostgreSQL type of each contract type. */
 export const PG_TYPES: Record<ContractColumn['type'], string> = {
@@ -183,13 +184,13 @@ async function writeTable(c: PoolClient, conn: DuckDBConnection, schema: string,
   } else if (!have.length) {
     await c.query(`CREATE TABLE ${t} (${pgColumnsDdl(spec)})`);
   } else {
-    const mismatch = columnMismatch(
-      spec,
-      have.map((h) => h.name),
-    );
-    if (mismatch) throw mismatch;
+    const plan = planEvolution(spec, have, PG_TYPES);
+    if (plan instanceof SpecInvalidError) throw plan;
     // Waits here (lock_timeout) while another connection holds the table.
     await c.query(`LOCK TABLE ${t} IN SHARE ROW EXCLUSIVE MODE`);
+    for (const col of plan.widen)
+      await c.query(`ALTER TABLE ${t} ALTER COLUMN ${pgIdent(col.name)} TYPE ${PG_TYPES[col.type]}`);
+    for (const col of plan.add) await c.query(`ALTER TABLE ${t} ADD COLUMN ${pgIdent(col.name)} ${PG_TYPES[col.type]}`);
   }
   const columns = spec.contract.columns.map((col) => ({ name: col.name, type: col.type }));
   if (spec.target.mode === 'merge' && spec.target.key?.length) {
@@ -307,6 +308,37 @@ export function postgresTarget(opts: PostgresTargetOptions): LoadTarget {
       });
     },
   };
+}
+
+/** Longest a table's value sketch may scan: past it the doctor decides without the table's values. */
+export const SKETCH_STATEMENT_TIMEOUT = '60s';
+
+/**
+ * The value sketch of `schema.table`'s `column` read as `type` (core/etl/sketch.ts), in one read-only
+ * transaction bounded by {@link SKETCH_STATEMENT_TIMEOUT}; undefined when the table or the column
+ * does not exist.
+ */
+export async function pgValueSketch(
+  c: PoolClient,
+  schema: string,
+  table: string,
+  column: string,
+  type: ContractColumn['type'],
+): Promise<ValueSketch | undefined> {
+  const found = await c.query(
+    `SELECT 1 FROM information_schema.columns WHERE table_schema = $1 AND table_name = $2 AND column_name = $3`,
+    [schema, table, column],
+  );
+  if (!found.rowCount) return undefined;
+  await c.query('BEGIN READ ONLY');
+  try {
+    await c.query(`SET LOCAL statement_timeout = '${SKETCH_STATEMENT_TIMEOUT}'`);
+    const x = `${pgIdent(column)}::${PG_TYPES[type]}`;
+    const res = await c.query<{ h: string }>(sketchQuery('postgres', `${pgIdent(schema)}.${pgIdent(table)}`, x, type));
+    return sketchOf(res.rows.map((r) => r.h));
+  } finally {
+    await c.query('ROLLBACK').catch(() => undefined);
+  }
 }
 
 /** The prefix of every staging table of one run (at most 63 bytes in all, whatever the names): to find and drop them. */

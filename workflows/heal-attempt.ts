@@ -187,5 +187,6 @@ export async function healAttempt(input: HealingInput): Promise<AttemptResult> {
     report,
     attempts: [...earlier, rec],
     ...(setAside.length ? { setAside } : {}),
+    ...(diagnosis.policies?.length ? { policies: diagnosis.policies } : {}),
   };
 }

@@ -80,6 +80,8 @@ export async function healingEpisode(input: HealingInput): Promise<EpisodeResult
   const episode = startEpisode(input);
   acceptDecisions(episode);
   const result = await runAttempts(episode);
+  // A policy that says `review` for one of the fix's ops holds it for a human, whatever `healing.mode` says.
+  if (result.policies?.some((p) => p.outcome === 'review')) episode.mode = 'review';
   await publish(episode, result);
   if (episode.mode === 'review') await awaitApproval(episode, result);
   return applyAndReload(episode, result);
@@ -198,6 +200,7 @@ async function notify(
         drift: { summary: input.drift.summary, kinds: input.drift.kinds },
         patch: r.patch ?? null,
         doctor: r.doctor ?? null,
+        ...(r.policies?.length ? { policies: r.policies } : {}),
         report: r.report ?? null,
         attempts: r.attempts?.length ?? 0,
         maxAttempts: input.maxAttempts,
@@ -235,12 +238,15 @@ async function fail(
 }
 
 /** What an episode result says of the verified fix. */
-function verifiedOf(result: AttemptResult): Pick<EpisodeResult, 'attempts' | 'doctor' | 'patch' | 'candidateVersion'> {
+function verifiedOf(
+  result: AttemptResult,
+): Pick<EpisodeResult, 'attempts' | 'doctor' | 'patch' | 'candidateVersion' | 'policies'> {
   return {
     attempts: result.attempts,
     doctor: result.doctor,
     patch: result.patch,
     candidateVersion: result.candidateVersion,
+    ...(result.policies ? { policies: result.policies } : {}),
   };
 }
 
@@ -322,6 +328,14 @@ async function publish(episode: Episode, result: AttemptResult): Promise<void> {
   }
 }
 
+/** "; held by healing.policy (newColumns: review for note)" when a policy, not the mode, asked for review. */
+function heldBy(result: AttemptResult): string {
+  const held = (result.policies ?? []).filter((p) => p.outcome === 'review');
+  return held.length
+    ? `; held by healing.policy (${held.map((p) => `${p.drift}: review for ${p.column}`).join(', ')})`
+    : '';
+}
+
 /**
  * 3. Review mode: wait for a human (the `decide` Update) or the pull request, durably, up to the
  * timeout; no decision in time is a rejection. Returns once approved; a rejection ends the episode.
@@ -333,7 +347,7 @@ async function awaitApproval(episode: Episode, result: AttemptResult): Promise<v
   episode.awaiting = true;
   episode.step(
     'awaiting-approval',
-    `candidate v${result.candidateVersion} verified; awaiting approval (heal approve|reject ${episodeId}) for ${formatDuration(timeoutMs)}`,
+    `candidate v${result.candidateVersion} verified; awaiting approval (heal approve|reject ${episodeId}) for ${formatDuration(timeoutMs)}${heldBy(result)}`,
     {
       awaitingSince: since.toISOString(),
       deadline: new Date(since.getTime() + timeoutMs).toISOString(),

@@ -4,3 +4,4 @@ export { healingEpisode, HEALING_FAILED } from './healing-episode';
 export { healAttempt } from './heal-attempt';
 export { manualRollback, scheduledRun, ROLLBACK_FAILED } from './operations';
 export { partitionedRun, partitionRun, PARTITIONED_RUN_FAILED } from './partitioned-run';
+export { quarantineReplay } from './quarantine-replay';

@@ -7,12 +7,12 @@ import type { ApprovalDecision } from '../common/types';
 
 /** Where a workflow is now: shown by `heal run` (live), `heal status` and `heal pending`. */
 export interface Progress {
-  /** Workflow type ("pipelineRun", "healingEpisode", "healAttempt", "manualRollback", "scheduledRun"). */
+  /** Workflow type ("pipelineRun", "healingEpisode", "healAttempt", "manualRollback", "scheduledRun", "quarantineReplay"). */
   workflow: string;
   pipeline: string;
   /**
    * "starting", "loading", "healing", "diagnosing", "proposing", "verifying", "publishing",
-   * "awaiting-approval", "applying", "reloading", "rolling-back", "done".
+   * "awaiting-approval", "applying", "reloading", "rolling-back", "replaying", "done".
    */
   stage: string;
   /** One line, as in the Web UI's current details ("attempt 2/3: verifying candidate v7"). */

@@ -230,6 +230,7 @@ async function settleEpisode({
     episodeId: episode.episodeId,
     doctor: episode.doctor,
     mttrMs: episode.mttrMs,
+    ...(episode.policies?.length ? { policies: episode.policies } : {}),
     ...(episode.decision !== undefined ? { decision: episode.decision } : {}),
     ...(episode.pullRequest?.prUrl ? { prUrl: episode.pullRequest.prUrl } : {}),
   };

@@ -558,7 +558,7 @@ export function registerOperationCommands(program: Command, ctx: Ctx): void {
           closeTime: string | null;
           url: string;
         }[] = [];
-        const q = `PipelineName = '${pipeline.replace(/'/g, "\\'")}' AND WorkflowType IN ('pipelineRun', 'manualRollback')`;
+        const q = `PipelineName = '${pipeline.replace(/'/g, "\\'")}' AND WorkflowType IN ('pipelineRun', 'manualRollback', 'quarantineReplay')`;
         for await (const wf of s.client.workflow.list({ query: q })) {
           runs.push({
             workflowId: wf.workflowId,

@@ -1,13 +1,20 @@
 /**
  * `heal quarantine`: the rows a pipeline's loads set aside, read from its warehouse (DuckDB file or
- * PostgreSQL) by pipeline, run and reason, and trimmed by age.
+ * PostgreSQL) by pipeline, run and reason, trimmed by age, and replayed through the current spec
+ * (the `quarantineReplay` workflow).
  */
+import { WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
 import type { Command } from 'commander';
+import type { QuarantineReplayResult } from '../../common/contracts';
 import { parseDuration } from '../../common/duration';
+import { pipelineLockId, workflowUrl } from '../../common/ids';
 import { openStore } from '../../store';
 import { openWarehouse, type QuarantinedRow } from '../../warehouse';
+import type { quarantineReplay } from '../../workflows';
 import { CliError, EXIT, type CliContext } from '../context';
-import { bold, dim, print } from '../output';
+import { bold, dim, green, red, yellow, print } from '../output';
+import { workflowEnd } from '../results';
+import { openSession } from '../temporal';
 
 type Ctx = (json?: boolean) => CliContext;
 
@@ -37,8 +44,86 @@ async function tableOf(c: CliContext, pipeline: string): Promise<string> {
   return (await openStore(c.config).specs.current(pipeline)).spec.target.table;
 }
 
+/** The human summary of a replay. */
+export function formatReplay(r: QuarantineReplayResult, links: { uiUrl: string; namespace: string }): string {
+  const n = (k: number, what: string) => `${k} ${what}${k === 1 ? '' : 's'}`;
+  const mark = r.stillQuarantined || r.superseded ? yellow('✔') : green('✔');
+  const lines = [
+    r.selected === 0
+      ? `${green('✔')} ${bold(r.pipeline)}: nothing in quarantine to replay`
+      : `${mark} ${bold(r.pipeline)}: ${n(r.replayed, 'quarantined row')} replayed into ${r.table} with spec v${r.specVersion}; ${r.stillQuarantined} still in quarantine${r.mode === 'replace' ? `, ${r.superseded} superseded` : ''}`,
+  ];
+  if (r.byReason.length) lines.push('  still failing:');
+  for (const b of r.byReason) lines.push(`    ${String(b.rows).padStart(5)}  ${b.reason}`);
+  if (r.superseded)
+    lines.push(
+      dim(
+        `  superseded: rows of runs whose file is no longer ${r.table}'s content (replace mode; the table is ${r.currentRun ?? 'no load'}'s); left in quarantine`,
+      ),
+    );
+  lines.push(`  table:    ${r.table} in ${r.warehouse}`);
+  lines.push(dim(`  ${workflowUrl(links.uiUrl, links.namespace, r.workflowId)}`));
+  return lines.join('\n');
+}
+
+/**
+ * `heal quarantine replay`: start the `quarantineReplay` workflow under the pipeline's lock id, make
+ * sure a worker runs it, wait for its result and print it. Exit 0 when it ran (rows may stay in
+ * quarantine: they are reported), 1 when it failed or another run of the pipeline is active.
+ */
+async function replay(c: CliContext, pipeline: string, o: { run?: string; reason?: string; json?: boolean }) {
+  const current = await openStore(c.config).specs.current(pipeline); // PipelineNotFound → exit 2
+  const s = await openSession(c.config, c.log);
+  try {
+    const id = pipelineLockId(pipeline);
+    let handle;
+    try {
+      handle = await s.client.workflow.start<typeof quarantineReplay>('quarantineReplay', {
+        taskQueue: c.config.taskQueue,
+        workflowId: id,
+        args: [{ pipeline, ...(o.run ? { runId: o.run } : {}), ...(o.reason ? { reason: o.reason } : {}) }],
+        staticSummary: `replay quarantined rows of ${pipeline} through spec v${current.version}`,
+        staticDetails: `Pipeline \`${pipeline}\`, started by \`heal quarantine replay\` at ${new Date().toISOString()}${o.run ? `, run \`${o.run}\`` : ''}${o.reason ? `, reason containing \`${o.reason}\`` : ''}.`,
+      });
+    } catch (err) {
+      if (err instanceof WorkflowExecutionAlreadyStartedError)
+        throw new CliError(
+          `pipeline "${pipeline}" has a run in progress (${id}); replay its quarantine when it is done (heal status ${pipeline})`,
+          EXIT.failed,
+          'RunInProgress',
+        );
+      throw err;
+    }
+    c.log(`started ${id} (run ${handle.firstExecutionRunId})`);
+    await s.ensureWorker(id);
+    const { result, failure } = await workflowEnd<QuarantineReplayResult>(handle);
+    if (failure || !result) {
+      const message = failure?.message ?? 'no result';
+      const type = failureType(failure?.error) ?? 'Error';
+      print(
+        o.json,
+        { pipeline, outcome: 'failed', error: { type, message } },
+        () => `${red('✖')} replay of ${pipeline}'s quarantine failed: ${message}`,
+      );
+      return EXIT.failed;
+    }
+    print(o.json, { outcome: 'succeeded', ...result }, () => formatReplay(result, c.config));
+    return EXIT.ok;
+  } finally {
+    await s.close();
+  }
+}
+
+/** The failure type a workflow ended with (its ApplicationFailure cause), if any. */
+function failureType(err: unknown): string | undefined {
+  const cause = (err as { cause?: { type?: unknown } } | undefined)?.cause;
+  return typeof cause?.type === 'string' ? cause.type : undefined;
+}
+
 export function registerQuarantineCommands(program: Command, ctx: Ctx): void {
-  const q = program.command('quarantine').description("a pipeline's quarantined rows: list them, purge old ones");
+  const q = program
+    .command('quarantine')
+    .description("a pipeline's quarantined rows: list them, replay them through the current spec, purge old ones");
   q.command('list <pipeline>')
     .description('quarantined rows of a pipeline, newest run first: file, line, reason, run')
     .option('--run <id>', "only this run's rows (its workflow id)")
@@ -78,5 +163,15 @@ export function registerQuarantineCommands(program: Command, ctx: Ctx): void {
         () =>
           `${bold(pipeline)}: ${purged} quarantined row${purged === 1 ? '' : 's'} from before ${before.toISOString()} deleted`,
       );
+    });
+  q.command('replay <pipeline>')
+    .description(
+      'cast quarantined rows again with the current spec: those that now load go into the table (once) and leave quarantine',
+    )
+    .option('--run <id>', "only this run's rows (its run key, as `list` shows it)")
+    .option('--reason <text>', 'only rows whose reason contains this text')
+    .option('--json', 'print exactly one JSON object on stdout')
+    .action(async (pipeline: string, o: { run?: string; reason?: string; json?: boolean }) => {
+      process.exitCode = await replay(ctx(o.json), pipeline, o);
     });
 }

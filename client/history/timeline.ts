@@ -6,6 +6,7 @@
  * {@link formatTimeline} renders it for people.
  */
 import { describeOp, type Patch } from '../../common/patch';
+import { describeDecisions, type PolicyDecision } from '../../common/policy';
 import type {
   ApprovalDecision,
   AttemptRecord,
@@ -49,6 +50,8 @@ export interface TimelineAttempt {
   patch: Patch | null;
   /** The patch, one line per op (`describeOp`). */
   patchText: string[];
+  /** What `healing.policy` made of the patch, one line per decision (`describeDecisions`). */
+  policies: string[];
   candidateVersion: number | null;
   /** The verification's one-line summary. */
   verification: string | null;
@@ -225,6 +228,7 @@ function attemptFromRun(x: ParsedExecution, fallback: AttemptRecord | undefined)
     doctor: rec?.doctor ?? (typeof diag['doctor'] === 'string' ? diag['doctor'] : null),
     patch,
     patchText: patchText(patch),
+    policies: Array.isArray(diag['policies']) ? describeDecisions(diag['policies'] as PolicyDecision[]) : [],
     candidateVersion:
       rec?.candidateVersion ??
       (isObj(propose?.result) && typeof propose.result['candidateVersion'] === 'number'
@@ -247,6 +251,7 @@ function attemptFromRecord(r: AttemptRecord): TimelineAttempt {
     doctor: r.doctor,
     patch: r.patch,
     patchText: patchText(r.patch),
+    policies: [],
     candidateVersion: r.candidateVersion,
     verification: r.report?.summary ?? null,
     checks: checksOf(r.report),
@@ -628,6 +633,7 @@ function attemptLines(a: TimelineAttempt, maxAttempts: number | null, p: Paint):
     L.push(`  patch${a.candidateVersion != null ? ` (candidate v${a.candidateVersion})` : ''}:`);
     for (const line of a.patchText) L.push(`   + ${line}`);
   }
+  for (const line of a.policies) L.push(`  policy ${line}`);
   if (a.checks.length) {
     L.push(`  verification: ${a.verification ?? ''}`);
     for (const c of a.checks) {

@@ -12,11 +12,18 @@
  * they describe such a sample. Verification proves every candidate fix on the whole file afterwards.
  */
 import type { DuckDBConnection } from '@duckdb/node-api';
-import type { ContractColumn, CsvOptions, MappingEntry, PipelineSpec } from '../../common/spec';
+import {
+  withinQuarantineBudget,
+  type ContractColumn,
+  type CsvOptions,
+  type MappingEntry,
+  type PipelineSpec,
+} from '../../common/spec';
 import { DEFAULT_PROBE_ROWS } from '../../lib/config';
 import { ident, queryOne, queryRows } from '../../lib/duckdb';
 import { clip } from '../etl/drift';
 import { patternSql, profileRelation } from '../etl/profile';
+import { sketchOf, sketchQuery, type ValueSketch } from '../etl/sketch';
 import { tooWide } from '../etl/source';
 import { columnSql, readerCall } from '../etl/sql';
 import type { ProbeResult, SourceColumnSummary, SourceProbe, SourceSummary } from './types';
@@ -57,6 +64,12 @@ export interface SourceProbeOptions {
 export interface StagedSourceProbe extends SourceProbe {
   /** True once a reader variant staged only the first `sampleRows` rows of a source that has more. */
   readonly partial: boolean;
+  /** This probe always sketches values (see {@link SourceProbe.valueSketch}). */
+  valueSketch(
+    column: ContractColumn,
+    entry: MappingEntry,
+    reader?: Partial<CsvOptions>,
+  ): Promise<ValueSketch | undefined>;
 }
 
 interface Staged {
@@ -121,6 +134,7 @@ export async function createSourceProbe(
   };
   const summaries = new Map<string, Promise<SourceSummary | { error: string }>>();
   const tries = new Map<string, Promise<ProbeResult>>();
+  const sketches = new Map<string, Promise<ValueSketch | undefined>>();
 
   return {
     get partial(): boolean {
@@ -152,6 +166,24 @@ export async function createSourceProbe(
           'error' in st ? EMPTY : tryStaged(ctx, st, column, entry).catch(() => EMPTY),
         );
         tries.set(key, p);
+      }
+      return p;
+    },
+
+    async valueSketch(
+      column: ContractColumn,
+      entry: MappingEntry,
+      reader?: Partial<CsvOptions>,
+    ): Promise<ValueSketch | undefined> {
+      if (entry.expr !== undefined) return undefined;
+      const key = JSON.stringify([keyOf(specFor(spec, reader)), column, entry]);
+      let p = sketches.get(key);
+      if (!p) {
+        // Value evidence is optional: a variant that does not read, or a cast DuckDB refuses, gives none.
+        p = stage(ctx, reader).then((st) =>
+          'error' in st ? undefined : sketchStaged(ctx, st, column, entry).catch(() => undefined),
+        );
+        sketches.set(key, p);
       }
       return p;
     },
@@ -277,12 +309,14 @@ async function stageWhole(
       const rej = ident(`${table}_rej`);
       rejected =
         (await queryOne<{ n: number }>(conn, `SELECT count(DISTINCT (file_id, line)) AS n FROM ${rej}`))?.n ?? 0;
-      // A line in another encoding is not "malformed": the whole variant reads the file wrongly.
+      // Lines in another encoding: a few (within the quarantine budget) are corrupt lines of a
+      // file in this encoding, which the load quarantines; more mean the variant reads it wrongly.
       const enc = await queryOne<{ n: number; m: string | null }>(
         conn,
         `SELECT count(DISTINCT (file_id, line)) AS n, min(error_message) AS m FROM ${rej} WHERE error_type = 'INVALID ENCODING'`,
       );
-      if (enc && enc.n > 0) {
+      const read = (await queryOne<{ n: number }>(conn, `SELECT count(*) AS n FROM ${ident(full)}`))?.n ?? 0;
+      if (enc && enc.n > 0 && !withinQuarantineBudget(s.quality, Number(enc.n), Number(read) + Number(rejected))) {
         return {
           error: clip(`${enc.n} line(s) are not valid ${s.source.csv.encoding}: ${enc.m ?? 'invalid unicode'}`, 240),
         };
@@ -449,7 +483,8 @@ async function tryStaged(
   if (entry.from === undefined || !st.columns.includes(entry.from)) return EMPTY;
   const one: PipelineSpec = { ...ctx.spec, contract: { columns: [column] }, mapping: { [column.name]: entry } };
   const sql = columnSql(one, column, 'r');
-  const raw = `nullif(trim(r.${ident(entry.from)}), '')`;
+  // A value read as NULL (`nullValues`) is missing, not a value that fails to parse: as the load counts it.
+  const raw = entry.nullValues?.length ? sql.text : `nullif(trim(r.${ident(entry.from)}), '')`;
   // Cast once into a scratch table; count and profile from it (a strptime over 1M rows is the cost).
   const scratch = ident(`${st.table}_try`);
   const x = ident(column.name);
@@ -464,4 +499,24 @@ async function tryStaged(
   const parsed = counts?.p ?? 0;
   const table = await profileRelation(conn, one, `(SELECT ${x} FROM ${scratch})`);
   return { nonEmpty, parsed, rate: nonEmpty ? parsed / nonEmpty : 1, profile: table.columns[0] ?? null };
+}
+
+/**
+ * The sketch of what `entry.from` of a staged variant loads as `column` (the load's own cast, see
+ * tryStaged): the same normal form and hash the warehouse side uses, so the two compare.
+ */
+async function sketchStaged(
+  ctx: ProbeContext,
+  st: Staged,
+  column: ContractColumn,
+  entry: MappingEntry,
+): Promise<ValueSketch | undefined> {
+  if (entry.from === undefined || !st.columns.includes(entry.from)) return undefined;
+  const one: PipelineSpec = { ...ctx.spec, contract: { columns: [column] }, mapping: { [column.name]: entry } };
+  const value = columnSql(one, column, 'r').value;
+  const rows = await queryRows<{ h: string }>(
+    ctx.conn,
+    sketchQuery('duckdb', `${ident(st.table)} r`, `(${value})`, column.type),
+  );
+  return rows.length ? sketchOf(rows.map((r) => r.h)) : undefined;
 }

@@ -6,6 +6,7 @@
 import type { ContractColumn, CsvOptions, MappingEntry, PipelineSpec } from '../../common/spec';
 import type { DriftReport, PreviousAttempt } from '../../common/types';
 import type { ColumnProfile, TableProfile } from '../etl/profile';
+import type { ValueSketch } from '../etl/sketch';
 import type { DoctorName, Diagnosis } from '../../common/contracts';
 // The contracts are common/'s (one owner); re-exported for the callers that import them from here.
 export type { DoctorName, Diagnosis };
@@ -64,6 +65,16 @@ export interface SourceProbe {
   summarize(reader?: Partial<CsvOptions>): Promise<SourceSummary | { error: string }>;
   /** Read `entry.from` (or `entry.expr`) as `column` with the entry's cleaning/format; measure it (over the summary's rows). */
   tryColumn(column: ContractColumn, entry: MappingEntry, reader?: Partial<CsvOptions>): Promise<ProbeResult>;
+  /**
+   * The sketch of the values `entry.from` loads as `column` (over the summary's rows), to compare with
+   * the values the table already holds (see core/etl/sketch.ts). Undefined when nothing parses or the
+   * entry is an expression. Optional: a probe without it gives the doctor no value evidence.
+   */
+  valueSketch?(
+    column: ContractColumn,
+    entry: MappingEntry,
+    reader?: Partial<CsvOptions>,
+  ): Promise<ValueSketch | undefined>;
 }
 
 // Workflows build it from their attempt records: common/ owns it.
@@ -79,6 +90,12 @@ export interface DiagnoseInput {
   source: SourceSummary | { error: string };
   /** Earlier attempts of this episode, oldest first. */
   previous: PreviousAttempt[];
+  /**
+   * The sketch of the values the target table already holds in a contract column (the last good
+   * loads), to tell renamed columns apart by their values; undefined when the table or the column
+   * does not exist. Absent when no warehouse is at hand: the doctor then decides without it.
+   */
+  tableValues?: (column: string) => Promise<ValueSketch | undefined>;
 }
 
 export interface Doctor {

@@ -5,11 +5,11 @@
 import type { DuckDBConnection } from '@duckdb/node-api';
 import { nameSimilarity } from '../../common/names';
 import { withinQuarantineBudget, type PipelineSpec } from '../../common/spec';
-import type { DriftDifference, DriftKind, DriftReport, SourceShape } from '../../common/types';
+import type { DriftDifference, DriftKind, DriftReport, SourceShape, TableProfile } from '../../common/types';
 import { ident, inList, lit, queryOne, queryRows } from '../../lib/duckdb';
 import type { SniffResult } from './source';
 import { FILE_COLUMN, RAW, REJECT_SCANS, REJECTS } from './source';
-import { columnSql, type CompiledExpressions } from './sql';
+import { columnSql, isNullToken, summaryLabelSql, type CompiledExpressions } from './sql';
 
 /** Longest sample value kept in a report, and how many samples per difference. */
 export const SAMPLE_MAX_LENGTH = 60;
@@ -200,6 +200,75 @@ export async function valueStatsByFile(
   return out;
 }
 
+/** Text columns (the first ones of the file) where a total row's label is looked for. */
+export const SUMMARY_LABEL_COLUMNS = 2;
+
+/**
+ * Rows about to load that look like totals or footers: a text column reading "Total", "Grand
+ * total", "(c) 2026 …" (`SUMMARY_LABEL_PATTERN` in sql.ts), per file, from the cast rows in `typed`
+ * (rows already going to quarantine aside). Such a row often parses field by field ("Total" in a
+ * text column, a sum in a number column) and would load as data: it is drift, found before
+ * anything is written. A label the baseline already holds for the column (a category "Total")
+ * is data, not a total row.
+ */
+export async function summaryRowsByFile(
+  conn: DuckDBConnection,
+  typed: string,
+  group: ReadGroup,
+  multi: boolean,
+  baseline?: TableProfile | null,
+): Promise<Map<string, DriftDifference[]>> {
+  const out = new Map<string, DriftDifference[]>(group.files.map((f) => [f, []]));
+  const { spec } = group;
+  // Where spreadsheets put a row's label: the first two text columns of the file (a regular
+  // expression over every text column of millions of rows would cost seconds), and any column the
+  // spec already names labels for.
+  const at = (c: { name: string }) => spec.source.columns.indexOf(spec.mapping[c.name]?.from ?? '');
+  const cols = spec.contract.columns
+    .filter((c) => c.type === 'string' && at(c) >= 0)
+    .sort((a, b) => at(a) - at(b))
+    .filter((c, i) => i < SUMMARY_LABEL_COLUMNS || spec.mapping[c.name]?.summaryLabels?.length);
+  if (!cols.length) return out;
+  const match = (c: string) => summaryLabelSql(ident(c));
+  const where = `NOT __bad${multi ? ` AND __file IN (${inList(group.files)})` : ''}`;
+  const counts = await queryRows<Record<string, number> & { __f: string | null }>(
+    conn,
+    `SELECT __file AS __f, count(*) AS __t, ${cols.map((c, i) => `count(*) FILTER (WHERE ${match(c.name)}) AS s${i}`).join(', ')} FROM ${typed} WHERE ${where} GROUP BY __file`,
+  );
+  for (const file of group.files) {
+    const totals = counts.find((r) => (multi ? r.__f === file : true));
+    for (const [i, c] of cols.entries()) {
+      if (!Number(totals?.[`s${i}`] ?? 0)) continue;
+      const known = new Set(
+        (baseline?.columns.find((b) => b.name === c.name)?.topValues ?? []).map((t) => t.value.trim().toLowerCase()),
+      );
+      const labels = (
+        await queryRows<{ v: string; n: number }>(
+          conn,
+          `SELECT trim(${ident(c.name)}) AS v, count(*) AS n FROM ${typed} WHERE ${where}${multi ? ` AND __file = ${lit(file)}` : ''} AND ${match(c.name)} GROUP BY v ORDER BY n DESC, v LIMIT 20`,
+        )
+      ).filter((r) => !known.has(r.v.toLowerCase()));
+      const n = labels.reduce((a, r) => a + Number(r.n), 0);
+      // With no baseline to tell a category from a total, many rows reading "Total" are data (a
+      // column of Partial/Total): only a few, within the quarantine budget, are taken for totals.
+      const judged = baseline?.columns.some((b) => b.name === c.name) ?? false;
+      if (!n || (!judged && !withinQuarantineBudget(spec.quality, n, Number(totals?.['__t'] ?? 0)))) continue;
+      const shown = labels.slice(0, SAMPLE_COUNT).map((r) => clip(r.v));
+      out.get(file)?.push({
+        kind: 'summary-rows',
+        column: c.name,
+        ...(spec.mapping[c.name]?.from ? { sourceColumn: spec.mapping[c.name]?.from } : {}),
+        // Not the labels themselves: `found` goes into fix memory's signature, which holds no value.
+        found: 'total or footer labels',
+        failureRate: round(n / Math.max(Number(totals?.['__t'] ?? 0), 1)),
+        samples: shown,
+        detail: `${n} row${n === 1 ? '' : 's'} look${n === 1 ? 's' : ''} like a total or footer, not data: "${spec.mapping[c.name]?.from ?? c.name}" is ${shown.map((v) => JSON.stringify(v)).join(', ')}; ${n === 1 ? 'it' : 'they'} would load as data`,
+      });
+    }
+  }
+  return out;
+}
+
 /** Stats from count totals (`n<i>`, `f<i>`, `m<i>`), with samples of failing values read from `view` (of `file` only, when given). */
 async function statsFromTotals(
   conn: DuckDBConnection,
@@ -272,9 +341,26 @@ export function classifyValues(
     const col = spec.contract.columns.find((c) => c.name === s.column);
     if (!col) continue;
     const rate = s.nonEmpty > 0 ? s.failed / s.nonEmpty : 0;
-    if (s.failed > 0 && !withinQuarantineBudget(spec.quality, s.failed, s.nonEmpty)) {
-      const hint =
-        col.type === 'integer' || col.type === 'number'
+    // Values that fail only because a missing value is spelled out ("NA", "-"). In an optional
+    // column that is drift even within the budget: declared (`nullValues`), those rows load with
+    // NULL instead of going to quarantine. In a required column a missing value is one: quarantined
+    // within the budget, `null-values` beyond it, never loaded.
+    const tokens = col.type !== 'string' && s.failed > 0 && s.samples.length > 0 && s.samples.every(isNullToken);
+    if (tokens && col.required) {
+      if (!withinQuarantineBudget(spec.quality, s.failed, rows))
+        out.push({
+          kind: 'null-values',
+          column: col.name,
+          ...(s.sourceColumn ? { sourceColumn: s.sourceColumn } : {}),
+          found: 'missing-value tokens',
+          failureRate: round(rows > 0 ? s.failed / rows : 0),
+          samples: s.samples,
+          detail: `required column "${col.name}" holds missing-value tokens (${s.samples.map((v) => JSON.stringify(v)).join(', ')}) in ${pct(rows > 0 ? s.failed / rows : 0)} of rows: its values are missing`,
+        });
+    } else if (s.failed > 0 && (tokens || !withinQuarantineBudget(spec.quality, s.failed, s.nonEmpty))) {
+      const hint = tokens
+        ? 'missing-value tokens'
+        : col.type === 'integer' || col.type === 'number'
           ? numberFormatHint(s.samples)
           : col.type === 'date' || col.type === 'timestamp'
             ? dateFormatHint(s.samples)
@@ -340,6 +426,30 @@ export async function classifyRejects(
     `SELECT DISTINCT e.error_type || ': ' || coalesce(e.error_message, '') AS e
      FROM ${REJECTS} e JOIN ${REJECT_SCANS} s USING (scan_id, file_id)${onFile} LIMIT ${SAMPLE_COUNT}`,
   );
+  // Lines with bytes not in the file's encoding, in a file that otherwise reads (the file was
+  // judged not latin-1 by its bytes, see load.ts readFileHeader): too many to quarantine, and no
+  // other encoding reads every line. `found: mixed` tells the doctor not to switch encodings.
+  const encoding = spec.source.format === 'csv' ? spec.source.csv.encoding : 'utf-8';
+  const undecodable =
+    (
+      await queryOne<{ n: number }>(
+        conn,
+        `SELECT count(DISTINCT (e.file_id, e.line)) AS n FROM ${REJECTS} e JOIN ${REJECT_SCANS} s USING (scan_id, file_id)
+         WHERE e.error_type = 'INVALID ENCODING'${onFile.replace(' WHERE', ' AND')}`,
+      )
+    )?.n ?? 0;
+  if (Number(undecodable) * 2 >= rejectedLines) {
+    return [
+      {
+        kind: 'encoding-change',
+        expected: encoding,
+        found: 'mixed',
+        failureRate: round(rate),
+        samples: samples.map((s) => clip(s.e, 120)),
+        detail: `${undecodable} lines hold bytes that are not ${encoding}, the others are ${encoding}: more than the quarantine budget allows, and no one encoding reads every line`,
+      },
+    ];
+  }
   return [
     {
       kind: 'malformed-rows',

@@ -19,6 +19,7 @@ import {
   compareColumns,
   driftReport,
   pct,
+  summaryRowsByFile,
   valueStatsByFile,
   type ReadGroup,
 } from './drift';
@@ -40,7 +41,8 @@ import {
   stageSource,
   type OpenedSource,
 } from './source';
-import { columnSql, DUCKDB_TYPES, type CompiledExpressions } from './sql';
+import { columnSql, DUCKDB_TYPES, summarySql, totalHint, type CompiledExpressions } from './sql';
+import { findHeaderLine, looksLatin1, looksUtf8, scanEncoding } from './text';
 import { DUCKDB_TARGET, type CommitFile, type LoadTarget } from './target';
 
 export const TYPED = '__heal_typed';
@@ -122,23 +124,9 @@ export async function checkStructure(
       });
       continue;
     }
-    const header = await readHeader(conn, fs, file);
+    const header = await readFileHeader(conn, fs, file);
     if (!header.ok) {
-      const encoding = fs.source.format === 'csv' ? fs.source.csv.encoding : 'utf-8';
-      if (ENCODING_ERROR.test(header.error)) {
-        differences.push({
-          kind: 'encoding-change',
-          expected: encoding,
-          ...(multi ? { file } : {}),
-          detail: `${file} is not valid ${encoding} (${clip(header.error, 120)})`,
-        });
-      } else {
-        differences.push({
-          kind: 'malformed-rows',
-          ...(multi ? { file } : {}),
-          detail: `${file} cannot be read as ${fs.source.format}: ${clip(header.error, 160)}`,
-        });
-      }
+      differences.push({ ...header.difference, ...(multi ? { file } : {}) });
       continue;
     }
     found = header.columns;
@@ -162,6 +150,60 @@ export async function checkStructure(
 }
 
 /**
+ * The header of one file as the spec reads it, or the difference that stops it being read:
+ * - lines of preamble above the header ("Report generated …", blank lines): `header-changed`,
+ *   naming the line the header is on (the reader's `skipRows` is one less);
+ * - bytes that are not in the spec's encoding: a UTF-8 file with a few corrupt lines is read on
+ *   (those lines go to quarantine, within the budget); only a file whose bytes really are latin-1
+ *   (no valid UTF-8 multi-byte sequence, letters) is `encoding-change` found `latin-1`;
+ * - a file read as latin-1 that is valid UTF-8 with accents (its accents would load as "Ã©"
+ *   without any error): `encoding-change` found `utf-8`;
+ * - anything else unreadable: `malformed-rows`.
+ */
+async function readFileHeader(
+  conn: DuckDBConnection,
+  spec: PipelineSpec,
+  file: string,
+): Promise<{ ok: true; columns: string[] } | { ok: false; difference: DriftDifference }> {
+  const csv = spec.source.format === 'csv' ? spec.source.csv : undefined;
+  const moved = csv?.header ? findHeaderLine(file, csv, spec.source.columns) : undefined;
+  if (csv && moved) {
+    const above = moved.preamble.slice(0, 3).map((l) => JSON.stringify(clip(l, 40)));
+    return {
+      ok: false,
+      difference: {
+        kind: 'header-changed',
+        expected: `line ${csv.skipRows + 1}`,
+        found: `line ${moved.line}`,
+        samples: moved.preamble.slice(0, 3).map((l) => clip(l)),
+        detail: `${file}: the header is on line ${moved.line}, not line ${csv.skipRows + 1}; the lines above it are not data${above.length ? ` (${above.join(', ')})` : ' (blank)'}`,
+      },
+    };
+  }
+  let header = await readHeader(conn, spec, file);
+  const encoding = csv?.encoding ?? 'utf-8';
+  let found: string | undefined;
+  if (csv && !header.ok && ENCODING_ERROR.test(header.error) && encoding === 'utf-8') {
+    const scan = scanEncoding(file, (s) => s.multibyte > 0 && s.invalid > 0);
+    if (looksLatin1(scan)) found = 'latin-1';
+    else header = await readHeader(conn, spec, file, true);
+  } else if (csv && header.ok && encoding === 'latin-1' && looksUtf8(scanEncoding(file, (s) => s.invalid > 0))) {
+    const detail = `${file} is UTF-8 with non-ASCII text, the spec reads it as latin-1 (its accents would load as "Ã©")`;
+    return { ok: false, difference: { kind: 'encoding-change', expected: encoding, found: 'utf-8', detail } };
+  }
+  if (header.ok) return header;
+  const difference: DriftDifference = ENCODING_ERROR.test(header.error)
+    ? {
+        kind: 'encoding-change',
+        expected: encoding,
+        ...(found ? { found } : {}),
+        detail: `${file} is not valid ${encoding} (${clip(header.error, 120)})${found ? `: no valid UTF-8 multi-byte sequence, its other bytes read as ${found} letters` : ''}`,
+      }
+    : { kind: 'malformed-rows', detail: `${file} cannot be read as ${spec.source.format}: ${clip(header.error, 160)}` };
+  return { ok: false, difference };
+}
+
+/**
  * Value drift of each file, from its cast rows: no rows, a cut-off last line, malformed lines,
  * values that no longer parse, required values missing — each beyond the quarantine budget.
  */
@@ -176,6 +218,7 @@ async function checkFileValues(
   const differences: DriftDifference[] = [];
   for (const g of cast.groups) {
     const stats = await valueStatsByFile(conn, cast.typed, g, multi);
+    const summaries = await summaryRowsByFile(conn, cast.typed, g, multi, ctx.baseline);
     for (const file of g.files) {
       const c = counts.get(file) ?? { rows: 0, bad: 0, rejected: 0, lastRejected: null };
       const diffs: DriftDifference[] = [];
@@ -190,6 +233,7 @@ async function checkFileValues(
           c.lastRejected != null && fileFacts(file).endsWithoutNewline && c.lastRejected >= c.rows + c.rejected + h;
         diffs.push(...(await classifyRejects(conn, g.spec, c.rejected, c.rows, truncated, multi ? file : undefined)));
         diffs.push(...classifyValues(g.spec, stats.get(file) ?? [], c.rows));
+        diffs.push(...(summaries.get(file) ?? []));
       }
       differences.push(
         ...diffs.map((d) =>
@@ -285,6 +329,26 @@ export async function castStaged(
   opts: { append?: boolean; view?: string; fileColumn?: boolean } = {},
 ): Promise<void> {
   const typed = table === undefined ? TYPED : ident(table);
+  const select = castSelect(spec, sourceSelect(spec, source.files, { rejects: true }), source.columns, exprs, {
+    fileColumn: opts.fileColumn ?? source.files.length > 1,
+  });
+  if (opts.append) await conn.run(`INSERT INTO ${typed} ${select}`);
+  else await conn.run(`CREATE OR REPLACE ${table === undefined ? 'TEMP ' : ''}TABLE ${typed} AS ${select}`);
+}
+
+/**
+ * The cast of a load as one SELECT over `relation` (its `columns` as text, plus `__heal_file`):
+ * `__file`, the contract's typed columns, `__heal_n<i>`, and `__bad`/`__reason`/`__columns`/`__raw`
+ * (see castStaged). The quarantine replay casts quarantined rows with it, so they pass exactly the
+ * checks a load makes. `carry`: columns of the relation passed through as they are (a row's id).
+ */
+export function castSelect(
+  spec: PipelineSpec,
+  relation: string,
+  columns: readonly string[],
+  exprs: CompiledExpressions = {},
+  opts: { fileColumn: boolean; carry?: readonly string[] },
+): string {
   const parts = spec.contract.columns.map((c) => columnSql(spec, c, 'r', exprs));
   // Three levels, so that every cast runs once per row: the inner one casts each column
   // (`__heal_v<i>`) and notes whether its text is not empty (`__heal_n<i>`: the value checks count
@@ -294,26 +358,33 @@ export async function castStaged(
   const missings = parts.map((p, i) =>
     p.missing === 'false' || p.missing === 'true' ? p.missing : `(NOT __heal_n${i})`,
   );
-  const bad = [...fails, ...missings].filter((x) => x !== 'false');
+  // Rows the spec declares totals or footers (`summaryLabels`) are bad whatever their values.
+  const summary = summarySql(spec, 'r');
+  const bad = [...fails, ...missings, ...(summary ? ['__heal_summary'] : [])].filter((x) => x !== 'false');
   const reasons = parts.flatMap((p, i) => {
     const out: string[] = [];
+    if (i === 0 && summary) out.push(`CASE WHEN __heal_summary THEN ${summary.reason} END`);
     if (p.fail !== 'false')
       out.push(
-        `CASE WHEN ${fails[i]} THEN ${lit(`${p.column.name}: `)} || '''' || left(${p.text}, 80) || ''' is not a valid ${p.column.type}' END`,
+        `CASE WHEN ${fails[i]} THEN ${lit(`${p.column.name}: `)} || '''' || left(${p.text}, 80) || ''' is not a valid ${p.column.type}' || ${totalHint(p.text)} END`,
       );
     if (p.missing !== 'false')
       out.push(`CASE WHEN ${missings[i]} THEN ${lit(`${p.column.name}: required value is missing`)} END`);
     return out;
   });
-  const badCols = parts.flatMap((p, i) =>
-    p.fail !== 'false' || p.missing !== 'false'
-      ? [`CASE WHEN ${fails[i]} OR ${missings[i]} THEN ${lit(p.column.name)} END`]
-      : [],
-  );
-  const rawColumns = [...source.columns, FILE_COLUMN];
-  const inner = `SELECT r.*, ${parts.map((p, i) => `${p.value} AS __heal_v${i}, (${p.text}) IS NOT NULL AS __heal_n${i}`).join(', ')}
-    FROM (${sourceSelect(spec, source.files, { rejects: true })}) r`;
-  const select = `SELECT ${(opts.fileColumn ?? source.files.length > 1) ? `r.${ident(FILE_COLUMN)}` : 'NULL::VARCHAR'} AS __file,
+  const badCols = [
+    ...(summary?.columns ?? []),
+    ...parts.flatMap((p, i) =>
+      p.fail !== 'false' || p.missing !== 'false'
+        ? [`CASE WHEN ${fails[i]} OR ${missings[i]} THEN ${lit(p.column.name)} END`]
+        : [],
+    ),
+  ];
+  const rawColumns = [...columns, FILE_COLUMN];
+  const inner = `SELECT r.*, ${parts.map((p, i) => `${p.value} AS __heal_v${i}, (${p.text}) IS NOT NULL AS __heal_n${i}`).join(', ')}${summary ? `, ${summary.when} AS __heal_summary` : ''}
+    FROM (${relation}) r`;
+  const carried = (opts.carry ?? []).map((c) => `r.${ident(c)}, `).join('');
+  return `SELECT ${carried}${opts.fileColumn ? `r.${ident(FILE_COLUMN)}` : 'NULL::VARCHAR'} AS __file,
       ${parts.map((p, i) => `CAST(__heal_v${i} AS ${DUCKDB_TYPES[p.column.type]}) AS ${ident(p.column.name)}`).join(', ')},
       ${parts.map((_p, i) => `__heal_n${i}`).join(', ')},
       __heal_bad AS __bad,
@@ -321,8 +392,6 @@ export async function castStaged(
       ${badCols.length ? `CASE WHEN __heal_bad THEN concat_ws(',', ${badCols.join(', ')}) END` : 'NULL::VARCHAR'} AS __columns,
       CASE WHEN __heal_bad THEN json_object(${rawColumns.map((c) => `${lit(c)}, r.${ident(c)}`).join(', ')})::VARCHAR END AS __raw
     FROM (SELECT *, ${bad.length ? bad.join(' OR ') : 'false'} AS __heal_bad FROM (${inner})) r`;
-  if (opts.append) await conn.run(`INSERT INTO ${typed} ${select}`);
-  else await conn.run(`CREATE OR REPLACE ${table === undefined ? 'TEMP ' : ''}TABLE ${typed} AS ${select}`);
 }
 
 /** Merge: of rows with the same key, the last one in the source wins; the others go to quarantine. */
@@ -470,20 +539,51 @@ async function collectBadRows(
  * A query of this run's quarantine rows (the target's quarantine columns): bad rows collected by
  * collectBadRows, then the malformed lines of the files loaded; null when there are none.
  */
-function quarantineRows(ctx: LoadContext, bad: number, rejected: number, files: readonly string[]): string | null {
+function quarantineRows(
+  ctx: LoadContext,
+  bad: number,
+  rejected: number,
+  files: readonly string[],
+  typed?: string,
+): string | null {
   const common = `${lit(ctx.runId)} AS run_id, ${lit(ctx.spec.name)} AS pipeline, ${ctx.specVersion} AS spec_version`;
   const parts: string[] = [];
   if (bad > 0) {
     parts.push(`(SELECT ${common}, b.__file AS source_file, b.line, b.__columns AS column_name, b.__reason AS reason,
       b.__raw AS raw_row, now()::TIMESTAMP AS quarantined_at FROM ${BAD_ROWS} b ORDER BY b.line)`);
   }
-  if (ctx.spec.source.format === 'csv' && rejected > 0) {
-    parts.push(`(SELECT ${common}, s.file_path, e.line, string_agg(DISTINCT coalesce(e.column_name, ''), ','),
-        string_agg(DISTINCT e.error_type || ': ' || coalesce(e.error_message, ''), '; '), any_value(e.csv_line), now()::TIMESTAMP
-      FROM ${REJECTS} e JOIN ${REJECT_SCANS} s USING (scan_id, file_id)
-      WHERE s.file_path IN (${inList(files)}) GROUP BY s.file_path, e.line ORDER BY s.file_path, e.line)`);
-  }
+  if (ctx.spec.source.format === 'csv' && rejected > 0) parts.push(rejectedLines(ctx, common, files, typed));
   return parts.length ? `SELECT * FROM (${parts.join(' UNION ALL ')})` : null;
+}
+
+/**
+ * The malformed lines of the files loaded, as quarantine rows. The reason says what a person needs:
+ * a line with bytes that are not in the file's encoding is "invalid UTF-8" (the rest of the file
+ * is read as UTF-8); a line after the last data row ("(c) 2026 Acme", "Rows: 120") is a footer
+ * line. `typed` (the cast rows) tells how many data rows each file has; without it, no footer is named.
+ */
+function rejectedLines(ctx: LoadContext, common: string, files: readonly string[], typed?: string): string {
+  const { spec } = ctx;
+  const own = files.filter((f) => headerLines(specForFile(spec, f)) !== headerLines(spec));
+  const h = own.length
+    ? `(CASE f ${own.map((f) => `WHEN ${lit(f)} THEN ${headerLines(specForFile(spec, f))}`).join(' ')} ELSE ${headerLines(spec)} END)`
+    : String(headerLines(spec));
+  const enc = spec.source.format === 'csv' ? spec.source.csv.encoding.toUpperCase() : 'UTF-8';
+  // Data rows before the line = lines before it, less the header lines and the malformed lines before it.
+  const footer = typed
+    ? `WHEN line - ${h} - 1 - before >= (SELECT count(*) FROM ${typed} t WHERE coalesce(t.__file, f) = f) THEN 'footer line (after the last data row, not data): ' || why`
+    : '';
+  return `(WITH rl AS (
+      SELECT s.file_path AS f, e.line, string_agg(DISTINCT coalesce(e.column_name, ''), ',') AS cols,
+        string_agg(DISTINCT e.error_type || ': ' || coalesce(e.error_message, ''), '; ') AS why,
+        bool_and(e.error_type = 'INVALID ENCODING') AS enc, any_value(e.csv_line) AS raw
+      FROM ${REJECTS} e JOIN ${REJECT_SCANS} s USING (scan_id, file_id)
+      WHERE s.file_path IN (${inList(files)}) GROUP BY s.file_path, e.line),
+    rn AS (SELECT *, row_number() OVER (PARTITION BY f ORDER BY line) - 1 AS before FROM rl)
+    SELECT ${common}, f, line, cols,
+      CASE WHEN enc THEN ${lit(`invalid ${enc}: a byte sequence on this line is not ${enc} (the rest of the file is read as ${enc})`)}
+        ${footer} ELSE why END, raw, now()::TIMESTAMP
+    FROM rn ORDER BY f, line)`;
 }
 
 /** Per-file rows of a load about to commit (its files, with the counts of each). */
@@ -512,7 +612,7 @@ async function commitLoad(conn: DuckDBConnection, ctx: LoadContext, typed: strin
       specVersion: ctx.specVersion,
       runId: ctx.runId,
       rows: `(SELECT * FROM ${typed} WHERE NOT __bad)`,
-      quarantine: quarantineRows(ctx, bad, quarantined - bad, files),
+      quarantine: quarantineRows(ctx, bad, quarantined - bad, files, typed),
       loadKey: commitFiles.map((f) => f.key).join('|'),
       files: commitFiles,
     });

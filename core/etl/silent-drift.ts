@@ -297,6 +297,7 @@ export function checkDistribution(
         diff({
           expected: `median ${fig(b.median)}, mean ${fig(b.mean)}, sd ${fig(b.stddev)}`,
           found: `median ${fig(c.median)}, mean ${fig(c.mean)}, sd ${fig(c.stddev)}`,
+          ...(unit.alternatives.length ? {} : { unitFactor: unit.factor }),
           detail: `"${c.name}": ${moved} against the baseline (mean ${fig(c.mean)} vs ${fig(b.mean)}, sd ${fig(c.stddev)} vs ${fig(b.stddev)}): looks like a unit change (${[unit.factor, ...unit.alternatives].map(factorLabel).join(' or ')})`,
         });
         continue;

@@ -117,7 +117,13 @@ export const ENCODING_ERROR = /invalid unicode|is not [\w-]+ encoded/i;
  * Column names of one file as the spec's reader options see them. Malformed lines (a ragged row)
  * do not hide the header: they are staged to quarantine later. An encoding error is reported.
  */
-export async function readHeader(conn: DuckDBConnection, spec: PipelineSpec, file: string): Promise<HeaderResult> {
+export async function readHeader(
+  conn: DuckDBConnection,
+  spec: PipelineSpec,
+  file: string,
+  /** Read past lines in another encoding too (a UTF-8 file with a few corrupt lines: they go to quarantine). */
+  tolerateEncoding = false,
+): Promise<HeaderResult> {
   if (spec.source.format === 'csv') {
     const wide = tooWide(file, spec.source.csv);
     if (wide) return { ok: false, error: wide };
@@ -137,7 +143,7 @@ export async function readHeader(conn: DuckDBConnection, spec: PipelineSpec, fil
     const lines = (err instanceof Error ? err.message : String(err)).split('\n');
     error = lines.find((l) => ENCODING_ERROR.test(l)) ?? lines[0] ?? 'unreadable';
   }
-  if (spec.source.format === 'csv' && !ENCODING_ERROR.test(error)) {
+  if (spec.source.format === 'csv' && (tolerateEncoding || !ENCODING_ERROR.test(error))) {
     // UTF-16 read as UTF-8 fails the sniffer; with ignore_errors it would come back with garbled names ("renamed").
     if (spec.source.csv.encoding !== 'utf-16' && looksUtf16(file)) {
       return {

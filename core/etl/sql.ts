@@ -14,6 +14,33 @@ export const DEFAULT_TIMESTAMP_FORMATS = [
   '%Y-%m-%dT%H:%M:%S.%f',
 ];
 export const DEFAULT_DATE_FORMAT = '%Y-%m-%d';
+
+/**
+ * How exports spell a missing value (R, pandas, Excel, SQL dumps, hand-made sheets). None of them
+ * is a number, date or boolean, so in such a column a value that is one of these is a missing
+ * value written out; in a text column it may be data ("NA" is Namibia), which heal never guesses.
+ */
+export const NULL_TOKENS: readonly string[] = [
+  'NA',
+  'N/A',
+  'n/a',
+  'na',
+  'null',
+  'NULL',
+  'Null',
+  'None',
+  'none',
+  'nil',
+  'NaN',
+  'nan',
+  '#N/A',
+  '-',
+  '--',
+  '.',
+];
+
+/** Is `value` (trimmed) a missing value spelled out ({@link NULL_TOKENS})? */
+export const isNullToken = (value: string): boolean => NULL_TOKENS.includes(value.trim());
 export const DEFAULT_TRUE_VALUES = ['true', 't', '1'];
 export const DEFAULT_FALSE_VALUES = ['false', 'f', '0'];
 
@@ -31,8 +58,13 @@ export interface ReaderOptions {
   /** Extra read_csv options, e.g. store_rejects. */
   rejectsTable?: string;
   rejectsScan?: string;
-  /** Add a `filename` column. */
-  filename?: boolean;
+  /** Add a column naming each row's file: `filename`, or the name given. */
+  filename?: boolean | string;
+  /**
+   * CSV: read exactly these columns, in order, as text, with no sniffing (for text heal wrote
+   * itself, e.g. quarantined lines replayed: one line per file, no header).
+   */
+  columns?: readonly string[];
   /** Skip lines that do not parse (CSV), e.g. to read the header of a file with a ragged row. */
   ignoreErrors?: boolean;
 }
@@ -52,9 +84,9 @@ export function readerCall(spec: PipelineSpec, files: readonly string[], opts: R
         `skip=${c.skipRows}`,
         `encoding=${lit(c.encoding)}`,
         `nullstr=${litList(c.nullStrings)}`,
-        'all_varchar=true',
-        'normalize_names=false',
-        'sample_size=-1',
+        ...(opts.columns
+          ? [`columns={${opts.columns.map((n) => `${lit(n)}: 'VARCHAR'`).join(', ')}}`, 'auto_detect=false']
+          : ['all_varchar=true', 'normalize_names=false', 'sample_size=-1']),
       ];
       if (opts.rejectsTable && opts.rejectsScan) {
         args.push(
@@ -64,26 +96,46 @@ export function readerCall(spec: PipelineSpec, files: readonly string[], opts: R
         );
       }
       if (opts.ignoreErrors) args.push('ignore_errors=true');
-      if (opts.filename) args.push('filename=true');
+      if (opts.filename) args.push(fileNameArg(opts.filename));
       return `read_csv(${args.join(', ')})`;
     }
     case 'json':
-      return `read_json(${fileArg}, format='auto'${opts.filename ? ', filename=true' : ''})`;
+      return `read_json(${fileArg}, format='auto'${opts.filename ? `, ${fileNameArg(opts.filename)}` : ''})`;
     case 'parquet':
-      return `read_parquet(${fileArg}${opts.filename ? ', filename=true' : ''})`;
+      return `read_parquet(${fileArg}${opts.filename ? `, ${fileNameArg(opts.filename)}` : ''})`;
   }
 }
+
+const fileNameArg = (f: true | string): string => (f === true ? 'filename=true' : `filename=${lit(f)}`);
 
 function cleaned(raw: string, entry: MappingEntry, trim: boolean): string {
   let x = raw;
   for (const s of entry.strip ?? []) x = `replace(${x}, ${lit(s)}, '')`;
   for (const r of entry.replace ?? []) x = `replace(${x}, ${lit(r.from)}, ${lit(r.to)})`;
   if (trim) x = `trim(${x})`;
+  // Null tokens are matched on the value as written (trimmed), before strip/replace can turn "-"
+  // or "." into something else.
+  const nulls = entry.nullValues ?? [];
+  if (nulls.length)
+    return `CASE WHEN trim(${raw}) IN (${nulls.map(lit).join(', ')}) THEN NULL ELSE nullif(${x}, '') END`;
   return `nullif(${x}, '')`;
 }
 
 function formatArg(formats: string | readonly string[]): string {
   return typeof formats === 'string' ? lit(formats) : litList(formats);
+}
+
+/** A strptime format that reads a UTC offset (`%z`: +02:00, +0200) or a zone name (`%Z`: UTC). */
+export const hasZone = (format: string): boolean => /%[zZ]/.test(format.replace(/%%/g, ''));
+
+/**
+ * Parse `text` with `format`. A format with a zone gives DuckDB a TIMESTAMPTZ: it is brought to
+ * UTC explicitly with `timezone('UTC', …)`, which returns the plain TIMESTAMP of the UTC instant;
+ * a bare CAST would use the session's TimeZone setting (the machine's zone by default).
+ */
+function parseTime(text: string, format: string | readonly string[]): string {
+  const parsed = `try_strptime(${text}, ${formatArg(format)})`;
+  return typeof format === 'string' && hasZone(format) ? `timezone('UTC', ${parsed})` : parsed;
 }
 
 /** SQL that casts a cleaned text expression to the contract type; NULL when it does not parse. */
@@ -102,9 +154,9 @@ export function castExpression(column: ContractColumn, entry: MappingEntry, text
       return `CASE WHEN lower(${text}) IN (${t.map(lit).join(', ') || 'NULL'}) THEN true WHEN lower(${text}) IN (${f.map(lit).join(', ') || 'NULL'}) THEN false END`;
     }
     case 'date':
-      return `CAST(try_strptime(${text}, ${formatArg(format ?? DEFAULT_DATE_FORMAT)}) AS DATE)`;
+      return `CAST(${parseTime(text, format ?? DEFAULT_DATE_FORMAT)} AS DATE)`;
     case 'timestamp':
-      return `CAST(try_strptime(${text}, ${formatArg(format ?? DEFAULT_TIMESTAMP_FORMATS)}) AS TIMESTAMP)`;
+      return `CAST(${parseTime(text, format ?? DEFAULT_TIMESTAMP_FORMATS)} AS TIMESTAMP)`;
   }
 }
 
@@ -169,6 +221,64 @@ function columnFromRaw(_spec: PipelineSpec, column: ContractColumn, entry: Mappi
     // Text never fails to be text: no per-row check for string columns.
     fail: column.type === 'string' ? 'false' : `(${text} IS NOT NULL AND (${cast}) IS NULL)`,
     missing: column.required && !hasDefault ? `(${text} IS NULL)` : 'false',
+  };
+}
+
+/**
+ * What a total, subtotal or footer label looks like (RE2, case-insensitive, the whole value but
+ * surrounding spaces): "Total", "Grand total", "Subtotal:", "North total", "(c) 2026 Acme",
+ * "Rows: 120", "Generated on 2026-01-01". Used by drift detection to notice such a row even when
+ * every field of it parses; a spec declares the labels it treats as such (`summaryLabels`).
+ * Never "Total Gym" (a label starting with "total" followed by more words is a name), nor
+ * "Generated on demand" or "(c) option" (a footer has its date or year).
+ */
+export const SUMMARY_LABEL_PATTERN =
+  '((grand|sub)[ -]?)?totals?:?|.{1,40}[ -](sub)?totals?:?|(©|\\(c\\)|copyright)\\s.*(19|20)[0-9]{2}.*|(rows|records|row count)\\s*:\\s*[0-9][0-9,.]*|(report )?generated (on|at):? [0-9].*|end of (report|file|data)';
+
+/**
+ * SQL: does the text `x` read as a total or footer label ({@link SUMMARY_LABEL_PATTERN})? One
+ * case-insensitive match of the value as it is (no lower()/trim() copies: twice as fast over
+ * millions of rows).
+ */
+export function summaryLabelSql(x: string): string {
+  return `regexp_full_match(${x}, ${lit(`(?i)\\s*(?:${SUMMARY_LABEL_PATTERN})\\s*`)})`;
+}
+
+/**
+ * SQL text to append to a quarantine reason for the value `text`: says the value looks like a total
+ * or footer label (a "Total" row in a date column fails its cast and is quarantined anyway; the
+ * reason then tells why it is there). Only evaluated for rows already going to quarantine.
+ */
+export function totalHint(text: string): string {
+  return `CASE WHEN ${summaryLabelSql(text)} THEN ' (a total or footer label: a summary row, not data)' ELSE '' END`;
+}
+
+/**
+ * The rows a spec declares totals or footers (`summaryLabels` of a mapping entry), as a condition
+ * on `rel`, and a reason naming the column and its value; undefined when it declares none.
+ */
+export function summarySql(
+  spec: PipelineSpec,
+  rel: string,
+): { when: string; reason: string; columns: string[] } | undefined {
+  const parts = spec.contract.columns.flatMap((c) => {
+    const e = spec.mapping[c.name];
+    if (!e?.summaryLabels?.length || e.from === undefined) return [];
+    const x = `${rel}.${ident(e.from)}`;
+    const when = `lower(trim(${x})) IN (${e.summaryLabels.map((l) => lit(l.trim().toLowerCase())).join(', ')})`;
+    return [
+      {
+        when,
+        reason: `CASE WHEN ${when} THEN ${lit(`${c.name}: '`)} || trim(${x}) || '''' END`,
+        column: `CASE WHEN ${when} THEN ${lit(c.name)} END`,
+      },
+    ];
+  });
+  if (!parts.length) return undefined;
+  return {
+    when: `(${parts.map((p) => p.when).join(' OR ')})`,
+    reason: `'summary row (a total, subtotal or footer, not data): ' || concat_ws(', ', ${parts.map((p) => p.reason).join(', ')})`,
+    columns: parts.map((p) => p.column),
   };
 }
 

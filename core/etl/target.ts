@@ -8,9 +8,10 @@
  */
 import type { DuckDBConnection } from '@duckdb/node-api';
 import { SpecInvalidError } from '../../common/errors';
-import type { PipelineSpec } from '../../common/spec';
+import { WIDENINGS } from '../../common/policy';
+import type { ColumnType, ContractColumn, PipelineSpec } from '../../common/spec';
 import { ident, inList, lit, queryOne, queryRows } from '../../lib/duckdb';
-import { tableColumnsDdl } from './sql';
+import { DUCKDB_TYPES, tableColumnsDdl } from './sql';
 
 /** One row per committed load (run id and table): what makes a retried load a no-op. */
 export const LOADS_TABLE = '__heal_loads';
@@ -122,12 +123,51 @@ export interface LoadTarget {
 export const sumFiles = (files: readonly CommitFile[], k: 'rowsRead' | 'rowsLoaded' | 'rowsQuarantined'): number =>
   files.reduce((a, f) => a + f[k], 0);
 
-/** The contract's columns of `spec` in order, and the table's: the mismatch message of an append or a merge. */
-export function columnMismatch(spec: PipelineSpec, have: readonly string[]): SpecInvalidError | undefined {
-  const want = spec.contract.columns.map((c) => c.name);
-  if (have.join(', ') === want.join(', ')) return undefined;
+/** A column of an existing table, its type in the target's own words (`BIGINT`, `double precision`). */
+export interface TableColumn {
+  name: string;
+  type: string;
+}
+
+/** How an append or a merge brings an existing table to the contract: columns to add, columns to widen. */
+export interface Evolution {
+  add: ContractColumn[];
+  widen: ContractColumn[];
+}
+
+/**
+ * Schema evolution of an append or a merge target (`healing.policy`): the table's columns must be
+ * the contract's first columns, in order; the contract's further columns are added (optional
+ * only: earlier rows hold NULL) and a column of the table's type one step narrower along
+ * {@link WIDENINGS} is widened. Anything else is the mismatch error: never a narrowing, a drop or
+ * a reorder. `types` maps each contract type to the target's type name.
+ */
+export function planEvolution(
+  spec: PipelineSpec,
+  have: readonly TableColumn[],
+  types: Record<ColumnType, string>,
+): Evolution | SpecInvalidError {
+  const want = spec.contract.columns;
+  const typeOf = (t: string) =>
+    (Object.keys(types) as ColumnType[]).find((k) => types[k].toLowerCase() === t.toLowerCase());
+  const evolution: Evolution = { add: [], widen: [] };
+  const prefix = have.length <= want.length && have.every((h, i) => h.name === want[i]?.name);
+  const extra = want.slice(have.length);
+  let ok = prefix && extra.every((c) => !c.required);
+  if (ok) {
+    evolution.add = extra;
+    for (const [i, h] of have.entries()) {
+      const col = want[i] as ContractColumn;
+      const was = typeOf(h.type);
+      if (was === col.type) continue;
+      if (was !== undefined && WIDENINGS[was] === col.type) evolution.widen.push(col);
+      else ok = false;
+    }
+  }
+  if (ok) return evolution;
+  const names = (cols: readonly { name: string; type: string }[]) => cols.map((c) => `${c.name} ${c.type}`).join(', ');
   return new SpecInvalidError(`target ${spec.target.table}`, [
-    `${spec.target.mode} needs the table's columns to match the contract: the table has (${have.join(', ')}), the contract (${want.join(', ')})`,
+    `${spec.target.mode} needs the table's columns to match the contract (new optional columns last, types only widened): the table has (${names(have)}), the contract (${names(want.map((c) => ({ name: c.name, type: types[c.type] })))})`,
   ]);
 }
 
@@ -161,6 +201,24 @@ function recordInserts(b: CommitBatch): string[] {
         ${f.rowsRead}, ${f.rowsLoaded}, ${f.rowsQuarantined}, now()::TIMESTAMP)`,
     ),
   ];
+}
+
+/** Bring an existing append or merge table to the contract (see {@link planEvolution}), inside the commit's transaction. */
+async function evolveDuckDBTable(conn: DuckDBConnection, spec: PipelineSpec): Promise<void> {
+  const have = await queryRows<{ column_name: string; data_type: string }>(
+    conn,
+    `SELECT column_name, data_type FROM information_schema.columns WHERE table_catalog = current_database() AND table_schema = 'main' AND table_name = ${lit(spec.target.table)} ORDER BY ordinal_position`,
+  );
+  const plan = planEvolution(
+    spec,
+    have.map((c) => ({ name: c.column_name, type: c.data_type })),
+    DUCKDB_TYPES,
+  );
+  if (plan instanceof SpecInvalidError) throw plan;
+  const t = ident(spec.target.table);
+  for (const c of plan.widen)
+    await conn.run(`ALTER TABLE ${t} ALTER COLUMN ${ident(c.name)} SET DATA TYPE ${DUCKDB_TYPES[c.type]}`);
+  for (const c of plan.add) await conn.run(`ALTER TABLE ${t} ADD COLUMN ${ident(c.name)} ${DUCKDB_TYPES[c.type]}`);
 }
 
 /** The target that is the DuckDB database the load runs on: the embedded warehouse, a partition file. */
@@ -226,15 +284,7 @@ export const DUCKDB_TARGET: LoadTarget = {
         await conn.run(`CREATE OR REPLACE TABLE ${t} (${tableColumnsDdl(spec)})`);
       } else {
         await conn.run(`CREATE TABLE IF NOT EXISTS ${t} (${tableColumnsDdl(spec)})`);
-        const have = await queryRows<{ column_name: string }>(
-          conn,
-          `SELECT column_name FROM information_schema.columns WHERE table_catalog = current_database() AND table_schema = 'main' AND table_name = ${lit(spec.target.table)} ORDER BY ordinal_position`,
-        );
-        const mismatch = columnMismatch(
-          spec,
-          have.map((c) => c.column_name),
-        );
-        if (mismatch) throw mismatch;
+        await evolveDuckDBTable(conn, spec);
       }
       if (spec.target.mode === 'merge' && spec.target.key?.length) {
         const on = spec.target.key.map((k) => `${t}.${ident(k)} IS NOT DISTINCT FROM s.${ident(k)}`).join(' AND ');

@@ -4,6 +4,7 @@
  */
 import type { DuckDBConnection } from '@duckdb/node-api';
 import { HealError } from '../../common/errors';
+import { WIDENINGS } from '../../common/policy';
 import { budgetLabel, withinQuarantineBudget, type PipelineSpec } from '../../common/spec';
 import type { VerificationCheck, VerificationReport } from '../../common/types';
 import { pct } from '../etl/drift';
@@ -61,7 +62,11 @@ export function compareProfiles(
   const name = `profile:${base.name}`;
   const problems: string[] = [];
   const figures: string[] = [];
-  if (cand.type !== base.type) problems.push(`type ${cand.type} vs baseline ${base.type}`);
+  // A lossless widening (integer → number, date → timestamp: the `widen` op) keeps the column; its
+  // values are compared as the wider type, but not as categories (1 and 1.0, a date and its midnight).
+  const widened = cand.type !== base.type && WIDENINGS[base.type] === cand.type;
+  if (widened) figures.push(`widened ${base.type} → ${cand.type}`);
+  else if (cand.type !== base.type) problems.push(`type ${cand.type} vs baseline ${base.type}`);
   const nullRise = cand.nullRate - base.nullRate;
   if (nullRise > tol.maxNullRateRise)
     problems.push(`null rate ${pct(cand.nullRate)} vs baseline ${pct(base.nullRate)}`);
@@ -130,7 +135,9 @@ export function compareProfiles(
       problems.push(`mean length ${fmt(cand.length.mean)} vs baseline ${fmt(base.length.mean)}`);
     }
   }
-  if (base.topValues && base.topValues.length && !cand.topValues && cand.distinct > 2 * base.distinct) {
+  if (widened) {
+    // Categories and shapes of the narrower type say nothing about the wider one's values.
+  } else if (base.topValues && base.topValues.length && !cand.topValues && cand.distinct > 2 * base.distinct) {
     problems.push(
       `${cand.distinct} distinct values vs ${base.distinct} in the baseline (a low-cardinality column became high-cardinality)`,
     );

@@ -878,6 +878,7 @@ describe('the answer JSON schema', () => {
       if (op) ops.push(op['const'] ?? (op['enum'] as unknown[] | undefined)?.[0]);
     });
     expect(ops.sort()).toEqual([
+      'add',
       'booleans',
       'clean',
       'default',
@@ -885,8 +886,11 @@ describe('the answer JSON schema', () => {
       'format',
       'ignore',
       'map',
+      'nulls',
       'reader',
       'shape',
+      'summary',
+      'widen',
     ]);
   });
 

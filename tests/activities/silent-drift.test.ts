@@ -128,6 +128,7 @@ describe('replace mode', () => {
         column: 'temp_max',
         expected: expect.stringMatching(/^median [\d.]+, mean 15\.28, sd 7\.08$/),
         found: expect.stringMatching(/^median [\d.]+, mean 1528, sd 708$/),
+        unitFactor: 100,
         detail:
           '"temp_max": stddev ×100, median ×100, mean ×100 against the baseline (mean 1528 vs 15.28, sd 708 vs 7.08): looks like a unit change (×100)',
       },
@@ -177,7 +178,7 @@ describe('replace mode', () => {
       expect(f.type).toBe('NoDiagnosis');
       expect(f.nonRetryable).toBe(true);
       expect(f.message).toMatch(
-        /distribution-shift: a column's values changed meaning \(e\.g\. a unit change\); refusing rather than loading it as if nothing happened — "temp_max": /,
+        /distribution-shift: a column's values changed meaning \(e\.g\. a unit change\); refusing rather than loading it as if nothing happened \(healing\.policy\.distributionShifts: refuse\) — "temp_max": /,
       );
     }
   });

@@ -21,6 +21,7 @@ const KINDS: ChaosKind[] = [
   'bad-values',
   'drop-required',
   'truncated',
+  'date-gains-time',
 ];
 
 let env: TestWorkflowEnvironment;
@@ -62,6 +63,7 @@ test('chaos kinds on real data and the drift-case folders: no WRONG, every case 
       drifted: r.applicable ? out : undefined,
       expect: r.expect,
       change: r.note,
+      ...(r.applicable && r.details.widened ? { widened: r.details.widened } : {}),
     });
   }
   cases.push(...driftCaseFolders(DRIFT_CASES));

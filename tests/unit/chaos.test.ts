@@ -10,6 +10,7 @@ import {
   parseCsv,
   readCsvText,
   serializeCsv,
+  serializeRecord,
   times100,
   toCurrency,
   writeChaos,
@@ -39,7 +40,7 @@ afterAll(() => {
   fs.rmSync(tmp, { recursive: true, force: true });
 });
 
-/** A file that every kind applies to: camelCase and snake_case names, a similar pair, nulls, booleans, dates, timestamps, non-ASCII, quoted commas and line breaks. */
+/** A file that every kind applies to: camelCase and snake_case names, a similar pair, nulls (in text and in numbers), booleans, dates, timestamps, non-ASCII, quoted commas and line breaks. */
 function synthetic(): string {
   const names = ['José Müller', 'Zoë Brontë', 'Ana, María', 'Olé "Ace" Berg', 'Françoise', 'Åsa Ström', 'Bob', 'Chloé'];
   const cities = ['Paris', 'Saint-Denis\nCedex', 'Zürich', 'Oslo'];
@@ -57,6 +58,7 @@ function synthetic(): string {
       'note_text',
       'temp_min',
       'temp_max',
+      'discount',
     ],
   ];
   for (let i = 0; i < 240; i++) {
@@ -72,6 +74,7 @@ function synthetic(): string {
       i % 5 === 0 ? '' : `note ${i}`,
       ((i % 20) - 5 + 0.5).toFixed(1),
       ((i % 20) + 10.5).toFixed(1),
+      i % 4 === 0 ? '' : (((i * 13) % 50) / 2).toFixed(1),
     ]);
   }
   return serializeCsv(records);
@@ -210,6 +213,8 @@ function checkKind(kind: ChaosKind, clean: CsvFile, r: Extract<ChaosResult, { ap
     case 'decimal-comma':
     case 'booleans-yes-no':
     case 'int-as-float':
+    case 'int-gains-decimals':
+    case 'date-gains-time':
     case 'date-us':
     case 'date-eu':
     case 'date-with-time':
@@ -351,6 +356,95 @@ function checkKind(kind: ChaosKind, clean: CsvFile, r: Extract<ChaosResult, { ap
       expect(r.expect).toBe(k <= Math.max(0.01 * n, Math.min(3, Math.ceil(n / 2) - 1)) ? 'quarantined' : 'refused');
       return;
     }
+    case 'preamble':
+    case 'null-tokens':
+    case 'timestamp-offset':
+    case 'footer-total':
+    case 'invalid-byte-line':
+      checkHabit(kind, clean, r);
+      return;
+    default:
+      throw new Error(`no structural check for ${kind}`);
+  }
+}
+
+/** UTC milliseconds of "YYYY-MM-DD[ T]HH:MM[:SS][.f]" followed by an offset ("+02:00", " +0100", " UTC") or nothing. */
+function utcMs(v: string): number {
+  const m = /^(\d{4}-\d{2}-\d{2})[ T](\d{2}:\d{2})(?::(\d{2}))?(\.\d+)?(?: ?([+-])(\d{2}):?(\d{2})| UTC)?$/.exec(v);
+  if (!m) return NaN;
+  const local = Date.parse(`${m[1]}T${m[2]}:${m[3] ?? '00'}${(m[4] ?? '').slice(0, 4)}Z`);
+  const offset = m[5] ? (m[5] === '-' ? -1 : 1) * (Number(m[6]) * 60 + Number(m[7])) : 0;
+  return local - offset * 60_000;
+}
+
+/** Structural checks of the everyday-habit kinds. */
+function checkHabit(kind: ChaosKind, clean: CsvFile, r: Extract<ChaosResult, { applicable: true }>): void {
+  const d = r.details;
+  const target = d.columns[0] ?? '';
+  switch (kind) {
+    case 'preamble': {
+      const lines = r.data.toString('utf8').split(clean.eol);
+      const at = lines.findIndex((l) => l === serializeRecord(clean.header, clean.delimiter));
+      expect(at).toBeGreaterThan(0);
+      expect(at).toBeLessThanOrEqual(4);
+      const out = readCsvText(lines.slice(at).join(clean.eol));
+      same(out.rows, clean.rows);
+      return;
+    }
+    case 'null-tokens': {
+      const out = reparse(r);
+      const i = clean.header.indexOf(target);
+      same(without(out.rows, i), without(clean.rows, i));
+      const before = col(clean, target);
+      const after = col(out, target);
+      expect(before.some((v) => v.trim() === '')).toBe(true);
+      const wrong = before.flatMap((b, k) =>
+        b.trim() === ''
+          ? ['NA', 'N/A', 'null', 'NULL', 'None', '-', '#N/A', 'NaN', '.'].includes(after[k] ?? '')
+            ? []
+            : [{ k, a: after[k] }]
+          : after[k] === b
+            ? []
+            : [{ k, a: after[k], b }],
+      );
+      expect(wrong).toEqual([]);
+      return;
+    }
+    case 'timestamp-offset': {
+      const out = reparse(r);
+      const i = clean.header.indexOf(target);
+      same(without(out.rows, i), without(clean.rows, i));
+      const before = col(clean, target);
+      const after = col(out, target);
+      const wrong = before.flatMap((b, k) => {
+        if (b.trim() === '') return after[k] === b ? [] : [{ k, b, a: after[k] }];
+        const a = after[k] ?? '';
+        return /[+-]\d{2}:?\d{2}$| UTC$/.test(a) && utcMs(a) === utcMs(b.trim()) ? [] : [{ k, b, a }];
+      });
+      expect(wrong.slice(0, 5)).toEqual([]);
+      return;
+    }
+    case 'footer-total': {
+      expect(d.addedRows).toBe(2);
+      const records = parseCsv(r.data.toString('utf8'), clean.delimiter);
+      same(records.slice(0, clean.rows.length + 1), [clean.header, ...clean.rows]);
+      const total = records[clean.rows.length + 1] ?? [];
+      expect(total).toHaveLength(clean.header.length);
+      expect(total[clean.header.indexOf(target)]).toMatch(/^(total|grand total)$/i);
+      expect(records.slice(clean.rows.length + 2)).toEqual([[expect.stringMatching(/\S/)]]);
+      return;
+    }
+    case 'invalid-byte-line': {
+      expect(() => new TextDecoder('utf-8', { fatal: true }).decode(r.data)).toThrow();
+      const rows = d.rows ?? [];
+      expect(rows).toHaveLength(Math.max(1, Math.floor(clean.rows.length * 0.005)));
+      const lines = r.data.toString('latin1').split(clean.eol);
+      expect(lines.filter((l) => l.includes('\u0081')).length).toBe(rows.length);
+      const back = readCsvText(Buffer.from(r.data.filter((b) => b !== 0x81)).toString('utf8'));
+      expect(back.header).toEqual(clean.header);
+      same(back.rows, clean.rows);
+      return;
+    }
     default:
       throw new Error(`no structural check for ${kind}`);
   }
@@ -367,6 +461,12 @@ function parseBack(kind: ChaosKind, v: string): number | string {
     case 'int-as-float':
       expect(v).toMatch(/^-?\d+\.0$/);
       return Number(v);
+    case 'int-gains-decimals':
+      // "-3" became "-3.5": half a unit away from zero.
+      return v.endsWith('.5') ? Number(v) - Math.sign(Number(v)) * 0.5 : Number(v);
+    case 'date-gains-time':
+      expect(v).toMatch(/^\d{4}-\d{2}-\d{2} (?!00:00)\d{2}:\d{2}:00$/);
+      return v.slice(0, 10);
     case 'unit-x100':
       return Number(v);
     case 'booleans-yes-no':
@@ -400,9 +500,12 @@ const NOT_APPLICABLE: Record<string, ChaosKind[]> = {
     'drop-optional',
     'booleans-yes-no',
     'int-as-float',
+    'int-gains-decimals',
     'timestamp-t',
     'timestamp-z',
     'latin1',
+    'null-tokens',
+    'timestamp-offset',
   ],
   // Also: no similar pair, no fractional column, no snake_case name, no ISO date ("Jan 1 2000").
   stocks: [
@@ -412,6 +515,8 @@ const NOT_APPLICABLE: Record<string, ChaosKind[]> = {
     'drop-optional',
     'booleans-yes-no',
     'int-as-float',
+    'int-gains-decimals',
+    'date-gains-time',
     'date-us',
     'date-eu',
     'date-with-time',
@@ -419,6 +524,8 @@ const NOT_APPLICABLE: Record<string, ChaosKind[]> = {
     'timestamp-t',
     'timestamp-z',
     'latin1',
+    'null-tokens',
+    'timestamp-offset',
   ],
   [SYNTHETIC]: [],
 };
@@ -627,7 +734,14 @@ async function readAsSpec(conn: DuckDBConnection, spec: PipelineSpec, file: stri
     );
     const columns = described.map((c) => c.column_name);
     if (columns.join('\u0000') !== spec.source.columns.join('\u0000')) return { columns, rows: [] };
-    const select = spec.contract.columns.map((c) => `${columnSql(spec, c, 'r').value} AS ${ident(c.name)}`).join(', ');
+    // Each value and whether it failed its cast: a value read as NULL because it does not parse
+    // ("NA" in a number column) is not the clean file's empty value.
+    const select = spec.contract.columns
+      .map((c, i) => {
+        const p = columnSql(spec, c, 'r');
+        return `${p.value} AS ${ident(c.name)}, ${p.fail} AS ${ident(`__fail${i}`)}`;
+      })
+      .join(', ');
     const rows = await queryRows(conn, `SELECT ${select} FROM ${readerCall(spec, [file])} r`);
     return { columns, rows: rows.map((row) => JSON.stringify(row)) };
   } catch (err) {

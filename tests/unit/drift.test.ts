@@ -301,7 +301,18 @@ describe('classifyValues', () => {
   it('uses the pipeline budget', () => {
     const s = gapminder();
     s.quality.quarantineBudget = 0.5;
-    expect(classifyValues(s, [stats({ column: 'health', failed: 30, samples: ['n/a'] })], 100)).toEqual([]);
+    expect(classifyValues(s, [stats({ column: 'health', failed: 30, samples: ['#VALUE!'] })], 100)).toEqual([]);
+  });
+
+  it('missing-value tokens: drift in an optional column even within the budget; null-values in a required one', () => {
+    const tokens = classifyValues(gapminder(), [stats({ column: 'health', failed: 1, samples: ['NA', '-'] })], 100);
+    expect(tokens).toEqual([
+      expect.objectContaining({ kind: 'format-change', column: 'health', found: 'missing-value tokens' }),
+    ]);
+    expect(classifyValues(gapminder(), [stats({ column: 'income', failed: 1, samples: ['NA'] })], 100)).toEqual([]);
+    expect(classifyValues(gapminder(), [stats({ column: 'income', failed: 40, samples: ['NA'] })], 100)).toEqual([
+      expect.objectContaining({ kind: 'null-values', column: 'income', found: 'missing-value tokens' }),
+    ]);
   });
 });
 

@@ -178,6 +178,7 @@ describe('a unit change', () => {
           column: name,
           expected: expect.stringMatching(/^median .*, mean .*, sd /),
           found: expect.stringMatching(/^median .*, mean .*, sd /),
+          unitFactor: 100,
           detail: expect.stringMatching(new RegExp(`^"${name}": stddev ×100.*looks like a unit change \\(×100\\)$`)),
         },
       ]);

@@ -2,6 +2,7 @@
  * parseSpec: defaults are filled in, the mapping shorthand is normalised, and every invalid spec
  * is reported with the exact, path-qualified message (these messages are part of the product).
  */
+import { DEFAULT_POLICY } from '../../common/policy';
 import {
   budgetLabel,
   DEFAULT_QUARANTINE_BUDGET_ROWS,
@@ -67,7 +68,12 @@ describe('parseSpec: a valid spec', () => {
     });
     expect(spec.source.ignore).toEqual([]);
     expect(spec.quality).toEqual({ quarantineBudget: 0.01, quarantineBudgetRows: 3 });
-    expect(spec.healing).toEqual({ maxAttempts: 3, mode: 'auto', approvalTimeout: '72h' });
+    expect(spec.healing).toEqual({
+      maxAttempts: 3,
+      mode: 'auto',
+      approvalTimeout: '72h',
+      policy: { ...DEFAULT_POLICY, columns: {} },
+    });
     expect(spec.target).toEqual({ table: 'energy', mode: 'replace', partial: 'refuse' });
     expect(spec.mapping).toEqual({
       year: { from: 'year' },
@@ -245,7 +251,12 @@ describe('parseSpec: healing.approvalTimeout', () => {
     ok.healing = { mode: 'review', approvalTimeout: '30m' };
     const res = parseSpec(ok);
     if (!res.ok) throw new Error(res.issues.join('\n'));
-    expect(res.spec.healing).toEqual({ maxAttempts: 3, mode: 'review', approvalTimeout: '30m' });
+    expect(res.spec.healing).toEqual({
+      maxAttempts: 3,
+      mode: 'review',
+      approvalTimeout: '30m',
+      policy: { ...DEFAULT_POLICY, columns: {} },
+    });
     expect(issuesOf((s) => Object.assign(s, { healing: { approvalTimeout: 'soon' } })).join('\n')).toMatch(
       /healing\.approvalTimeout.*duration/,
     );

@@ -4,7 +4,8 @@
  *   heal init <p> --source clean.csv;  heal run <p>;  heal run <p> --source drifted.csv --json
  * then the resulting table is compared with the right one:
  *   healed      → the table equals the one the clean file produced;
- *   quarantined → every loaded row is a clean row, loaded + quarantined = all rows, some quarantined;
+ *   quarantined → every loaded row is a clean row, loaded + quarantined = all rows, some quarantined
+ *                 (rows the drift added that are not data, such as a "Total" row, count among all rows);
  *   refused     → the run failed (exit ≠ 0) and the table is exactly as before;
  *   succeeded   → nothing to heal (the reader absorbs the change) and the table equals the clean one.
  * WRONG means data that should not be there (a wrong table reported as healed, a changed table after
@@ -34,6 +35,13 @@ export interface GauntletCase {
   change: string;
   /** A column the drift removed that the healed table holds as NULL (drop-optional). */
   nulledColumn?: string;
+  /** A column the drift widened (int-gains-decimals, date-gains-time): see {@link widenedOk}. */
+  widened?: { column: string; to: 'number' | 'timestamp'; sum?: number };
+  /**
+   * Lines the drift added that are not data (footer-total: a "Total" row, a footer line): they must
+   * be quarantined, and the table must hold exactly the clean rows. @default 0
+   */
+  extraRows?: number;
 }
 
 export interface CaseResult extends GauntletCase {
@@ -141,6 +149,30 @@ function pipelineName(c: GauntletCase): string {
     .slice(0, 63);
 }
 
+/**
+ * The widened column of a healed table: every value there (no row lost to NULL), numbers summing
+ * to the drifted file's sum, timestamps keeping their time of day. Undefined when right, else why not.
+ */
+function widenedOk(c: GauntletCase, after: string[] | null): string | undefined {
+  const w = c.widened;
+  if (!w || !after) return 'no table';
+  const names = [w.column, toIdentifier(w.column)];
+  const values = after.map((j) => {
+    const row = JSON.parse(j) as Record<string, unknown>;
+    const key = names.find((n) => n in row);
+    return key === undefined ? undefined : row[key];
+  });
+  if (values.some((v) => v === null || v === undefined)) return `"${w.column}" has NULLs or is missing`;
+  if (w.to === 'number') {
+    const sum = values.reduce<number>((a, v) => a + Number(v), 0);
+    if (w.sum !== undefined && Math.abs(sum - w.sum) > 1e-6 * Math.max(1, Math.abs(w.sum)))
+      return `"${w.column}" sums to ${sum}, the drifted file to ${w.sum}`;
+  } else if (!values.some((v) => /[T ](?!00:00:00)\d{2}:\d{2}:\d{2}/.test(String(v)))) {
+    return `"${w.column}" lost its times of day`;
+  }
+  return undefined;
+}
+
 /** Run one case through the CLI and judge it. */
 export async function runCase(g: GauntletEnv, c: GauntletCase): Promise<CaseResult> {
   const started = Date.now();
@@ -160,7 +192,8 @@ export async function runCase(g: GauntletEnv, c: GauntletCase): Promise<CaseResu
   const first = await cli(g, ['run', name, '--json']);
   if (first.code !== 0)
     return done('WRONG', 'clean-run-failed', first.stderr.trim().split('\n')[0] ?? first.stdout.slice(0, 200));
-  const nulled = c.nulledColumn ? [c.nulledColumn, toIdentifier(c.nulledColumn)] : [];
+  const nulledName = c.nulledColumn ?? c.widened?.column;
+  const nulled = nulledName ? [nulledName, toIdentifier(nulledName)] : [];
   const before = await snapshot(g.warehouse, table);
   const expected = nulled.length ? await snapshot(g.warehouse, table, nulled) : before;
   const run = await cli(g, ['run', name, '--json', '--source', c.drifted]);
@@ -184,7 +217,7 @@ export async function runCase(g: GauntletEnv, c: GauntletCase): Promise<CaseResu
       after !== null &&
       before !== null &&
       isSubMultiset(after, before) &&
-      after.length + r.rowsQuarantined === before.length;
+      after.length + r.rowsQuarantined === before.length + (c.extraRows ?? 0);
     if (!ok)
       return done(
         'WRONG',
@@ -198,6 +231,13 @@ export async function runCase(g: GauntletEnv, c: GauntletCase): Promise<CaseResu
       `${r.rowsQuarantined} rows quarantined`,
       r,
     );
+  }
+  if (c.widened && r.outcome === 'healed') {
+    const rest = await snapshot(g.warehouse, table, nulled);
+    const bad =
+      !same(expected, rest) || !loadedOk ? 'the other columns differ from the clean ones' : widenedOk(c, after);
+    if (bad) return done('WRONG', 'healed', `reported healed (widened), but ${bad}`, r);
+    return done('healed-correct', 'healed', r.patch?.map((p) => p.op).join('+') ?? '', r);
   }
   if (!same(r.outcome === 'healed' ? expected : before, after) || !loadedOk) {
     return done(

@@ -115,6 +115,8 @@ async function buildCases(work: string, datasets: string[], kinds: ChaosKind[], 
         expect: r.expect,
         change: r.note,
         ...(r.applicable && kind === 'drop-optional' && r.details.dropped ? { nulledColumn: r.details.dropped } : {}),
+        ...(r.applicable && r.details.addedRows ? { extraRows: r.details.addedRows } : {}),
+        ...(r.applicable && r.details.widened ? { widened: r.details.widened } : {}),
       });
     }
   }
