@@ -16,7 +16,7 @@ import { detectUnitChange } from '../etl/silent-drift';
 import type { Patch, PatchOp } from '../../common/patch';
 import type { ColumnType, ContractColumn, CsvOptions, MappingEntry, PipelineSpec } from '../../common/spec';
 import type { DriftDifference, DriftKind, DriftReport } from '../../common/types';
-import { DEFAULT_UNIT_FACTORS, ENCODINGS, withinQuarantineBudget } from '../../common/spec';
+import { DEFAULT_UNIT_FACTORS, ENCODINGS, quarantineAllowance, withinQuarantineBudget } from '../../common/spec';
 import type { ColumnProfile } from '../etl/profile';
 import { hasZone, isNullToken } from '../etl/sql';
 import { containment, isReliable, type Containment, type ValueSketch } from '../etl/sketch';
@@ -553,7 +553,7 @@ function startSession(o: Options, input: DiagnoseInput, probe: SourceProbe): Ses
     o,
     input,
     probe,
-    minRate: 1 - spec.quality.quarantineBudget,
+    minRate: lowestParseRate(spec, 'error' in input.source ? 0 : input.source.rows),
     kinds: new Set(drift.differences.map((d) => d.kind)),
     bans: collectBans(input.previous, spec),
     isCsv: spec.source.format === 'csv',
@@ -563,6 +563,11 @@ function startSession(o: Options, input: DiagnoseInput, probe: SourceProbe): Ses
     patchOps: [],
     claimed: new Set(),
   };
+}
+
+/** The parse rate a column needs: what the quarantine budget (its share, or its floor in rows) lets a load set aside. */
+function lowestParseRate(spec: PipelineSpec, rows: number): number {
+  return rows > 0 ? 1 - quarantineAllowance(spec.quality, rows) / rows : 1 - spec.quality.quarantineBudget;
 }
 
 /** Record a decision: the patch's confidence is that of its weakest decision. */

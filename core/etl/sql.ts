@@ -265,7 +265,8 @@ export function summarySql(
     const e = spec.mapping[c.name];
     if (!e?.summaryLabels?.length || e.from === undefined) return [];
     const x = `${rel}.${ident(e.from)}`;
-    const when = `lower(trim(${x})) IN (${e.summaryLabels.map((l) => lit(l.trim().toLowerCase())).join(', ')})`;
+    // Never NULL (an empty label cell): a NULL flag would neither load the row nor quarantine it.
+    const when = `coalesce(lower(trim(${x})) IN (${e.summaryLabels.map((l) => lit(l.trim().toLowerCase())).join(', ')}), false)`;
     return [
       {
         when,

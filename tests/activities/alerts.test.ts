@@ -158,6 +158,25 @@ test('failed / awaiting-approval messages say why and what to do', () => {
   const waiting = allText(buildSlackMessage(notice({ outcome: 'awaiting-approval', specVersion: 1 }), links).blocks);
   expect(waiting).toContain('merge the pull request to apply it');
   expect(waiting).toContain('heal approve pipeline-iowa-20261125T100000000Z-heal');
+  // Which policy held the fix for review.
+  const held = buildSlackMessage(
+    notice({
+      outcome: 'awaiting-approval',
+      specVersion: 1,
+      policies: [
+        {
+          drift: 'newColumns',
+          column: 'wind',
+          policy: 'review',
+          outcome: 'review',
+          detail: 'add new column "wind" as wind: waits for approval (newColumns: review)',
+        },
+      ],
+    }),
+    links,
+  );
+  expect(allText(held.blocks)).toContain('*Policy:* newColumns: review → review (add new column');
+  expect(held.text).toContain('policy: newColumns: review');
   // A PR "URL" that is not http(s) is not linked.
   expect(allText(buildSlackMessage(notice({ prUrl: 'javascript:alert(1)' }), links).blocks)).not.toContain(
     'javascript:',

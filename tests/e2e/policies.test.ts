@@ -235,6 +235,22 @@ test('typeChanges: refuse fails the run, table unchanged', async () => {
   expect(await tableRows(warehouse(), table)).toEqual(before);
 });
 
+test('typeChanges: review waits for approval before the column is widened', async () => {
+  const table = await pipeline('tc-review', (s) => {
+    s.healing.policy.columns = { qty: { typeChanges: 'review' } };
+  });
+  const drifted = rows().map((r, i) => ({ ...r, qty: i % 3 ? `${r.qty}.25` : (r.qty ?? '') }));
+  const run = runCli(['run', 'tc-review', '--json', '--source', writeCsv(path.join(home, 'tcv.csv'), drifted)], vars);
+  expect((await runCli(['approve', await waitingEpisode('tc-review')], vars)).code).toBe(0);
+  const out = json(await run);
+  expect(out).toMatchObject({ outcome: 'healed', rowsLoaded: 80, decision: { decision: 'approve' } });
+  expect(decided(out)).toEqual([{ drift: 'typeChanges', policy: 'review', outcome: 'review' }]);
+  expect(await columnTypes(table)).toMatchObject({ qty: 'DOUBLE' });
+  // `heal inspect` names the policy under the patch.
+  const inspect = await runCli(['inspect', out.episodeId ?? ''], vars);
+  expect(inspect.stdout).toContain('policy typeChanges: review → review (widen qty to number: waits for approval');
+});
+
 test('renames: review holds the mapping for a human; rejected, nothing changes', async () => {
   const table = await pipeline('rn-review', (s) => {
     s.healing.policy.renames = 'review';

@@ -13,7 +13,7 @@ import { createRulesDoctor } from '../../core/doctor/rules';
 import type { Diagnosis } from '../../core/doctor/types';
 import { runLoad, type LoadResult } from '../../core/etl/load';
 import { profileRelation, type TableProfile } from '../../core/etl/profile';
-import { summaryLabelSql } from '../../core/etl/sql';
+import { summaryLabelSql, summarySql } from '../../core/etl/sql';
 import { findHeaderLine, looksLatin1, looksUtf8, scanEncoding } from '../../core/etl/text';
 import { inferSpec } from '../../core/spec/infer';
 import { SchemaDriftError } from '../../common/errors';
@@ -444,6 +444,28 @@ describe('total, subtotal and footer rows', () => {
       ),
     );
     expect(Object.fromEntries(got.map((r) => [r.s, r.m]))).toEqual(values);
+  });
+
+  it('an empty label cell is not a summary row, and its row is still judged (never NULL, never lost)', async () => {
+    const spec = parseSpec({
+      apiVersion: 'heal/v1',
+      name: 'p',
+      source: { path: '/x.csv', format: 'csv', columns: ['region', 'sales'] },
+      contract: {
+        columns: [
+          { name: 'region', type: 'string', required: false },
+          { name: 'sales', type: 'integer' },
+        ],
+      },
+      mapping: { region: { from: 'region', summaryLabels: ['Total'] }, sales: 'sales' },
+      target: { table: 't' },
+    });
+    if (!spec.ok) throw new Error(spec.issues.join('; '));
+    const when = summarySql(spec.spec, 'r')?.when ?? 'NULL';
+    const got = await withDuckDB(':memory:', {}, async (conn) =>
+      queryRows<{ m: boolean | null }>(conn, `SELECT ${when} AS m FROM (VALUES (NULL::VARCHAR), ('Total')) r(region)`),
+    );
+    expect(got.map((r) => r.m)).toEqual([false, true]);
   });
 
   it('"Total" in a date column fails its cast: quarantined within the budget, the reason says why', async () => {

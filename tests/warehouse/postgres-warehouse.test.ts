@@ -329,3 +329,38 @@ test('rows cross DuckDB → PostgreSQL → DuckDB unchanged: empty text is not N
     expect(back.map((r) => r.d)).toEqual([Infinity, -Infinity, NaN, 0.1]);
   });
 });
+
+test('schema evolution on an append table: a new optional column is added, an integer widened; earlier rows keep their values', async () => {
+  const first = write('evolve-1.csv', 'id,qty\n1,3\n2,4\n');
+  await createPipeline('evolve', first, (s) => {
+    s.target.mode = 'append';
+  });
+  const { activities } = activitiesFor();
+  await load(activities, 'evolve', 'evolve-run-1', first);
+  const specs = openStore({ home, gitCommits: false }).specs;
+  const { spec } = await specs.current('evolve');
+  spec.source.columns = ['id', 'qty', 'wind'];
+  spec.contract.columns.push({ name: 'wind', type: 'number', required: false, pii: false });
+  spec.mapping['wind'] = { from: 'wind' };
+  const qty = spec.contract.columns.find((c) => c.name === 'qty');
+  if (qty) qty.type = 'number';
+  await specs.create(spec, { force: true });
+  const second = write('evolve-2.csv', 'id,qty,wind\n3,4.5,2.5\n');
+  const input: LoadSourceInput = { pipeline: 'evolve', specVersion: 2, runId: 'evolve-run-2', source: second };
+  await mockEnv().run(activities.loadSource, input);
+  const types = await pgQuery(
+    url,
+    `SELECT column_name, data_type FROM information_schema.columns WHERE table_name = 'evolve' ORDER BY ordinal_position`,
+  );
+  expect(types.map((r) => [r['column_name'], r['data_type']])).toEqual([
+    ['id', 'bigint'],
+    ['qty', 'double precision'],
+    ['wind', 'double precision'],
+  ]);
+  const rows = await pgQuery(url, `SELECT id::int AS id, qty, wind FROM evolve ORDER BY id`);
+  expect(rows).toEqual([
+    { id: 1, qty: 3, wind: null },
+    { id: 2, qty: 4, wind: null },
+    { id: 3, qty: 4.5, wind: 2.5 },
+  ]);
+});
