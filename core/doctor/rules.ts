@@ -1436,9 +1436,8 @@ async function fixFormats(ctx: ReadSession, kept: readonly ContractColumn[]): Pr
     if (raw.rate >= ctx.minRate && !banned && !tokens) continue;
     const options = await readOptions(ctx, col, entry, [], banned || tokens);
     const what = `${col.name} (source "${entry.from}", ${pct(raw.rate)} parse as ${col.type}${(entry.format ?? col.format) ? ` ${entry.format ?? col.format}` : ''})`;
-    const lossless = options.filter(
-      (x) => !dropsTime(ctx, col, x.entry) && (!tokens || x.ops.some((op) => op.op === 'nulls')),
-    );
+    // (A date format with a time of day parses midnights only: times never make a date option.)
+    const lossless = options.filter((x) => !tokens || x.ops.some((op) => op.op === 'nulls'));
     if (!lossless.length && (await widen(ctx, col, entry, what))) continue;
     if (!lossless.length) throw unparseable(ctx, col, entry, what);
     const chosen = choose(ctx, col, lossless, what);
@@ -1485,14 +1484,6 @@ function settleSummaryRows(ctx: ReadSession): void {
       `${col.name}: rows reading ${labels.map((l) => JSON.stringify(l)).join(', ')} are totals or footers, not data (${d.detail}) → quarantined as summary rows`,
     );
   }
-}
-
-/** Would reading a date column with this entry's format drop times of day its values carry (a lossy "heal")? */
-function dropsTime(ctx: ReadSession, col: ContractColumn, entry: MappingEntry): boolean {
-  if (col.type !== 'date' || !/%[HIMS]/.test(entry.format ?? '')) return false;
-  return samplesOf(ctx, entry.from ?? '', col.name).some(
-    (v) => /[T ]\d{1,2}:\d{2}/.test(v) && !/[T ]0?0:00(:00(\.0+)?)?\b/.test(v),
-  );
 }
 
 /**

@@ -580,9 +580,9 @@ function rejectedLines(ctx: LoadContext, common: string, files: readonly string[
       FROM ${REJECTS} e JOIN ${REJECT_SCANS} s USING (scan_id, file_id)
       WHERE s.file_path IN (${inList(files)}) GROUP BY s.file_path, e.line),
     rn AS (SELECT *, row_number() OVER (PARTITION BY f ORDER BY line) - 1 AS before FROM rl)
-    SELECT ${common}, f, line, cols,
+    SELECT ${common}, f AS source_file, line, cols AS column_name,
       CASE WHEN enc THEN ${lit(`invalid ${enc}: a byte sequence on this line is not ${enc} (the rest of the file is read as ${enc})`)}
-        ${footer} ELSE why END, raw, now()::TIMESTAMP
+        ${footer} ELSE why END AS reason, raw AS raw_row, now()::TIMESTAMP AS quarantined_at
     FROM rn ORDER BY f, line)`;
 }
 

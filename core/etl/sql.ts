@@ -153,8 +153,16 @@ export function castExpression(column: ContractColumn, entry: MappingEntry, text
       const f = (entry.falseValues ?? DEFAULT_FALSE_VALUES).map((v) => v.toLowerCase());
       return `CASE WHEN lower(${text}) IN (${t.map(lit).join(', ') || 'NULL'}) THEN true WHEN lower(${text}) IN (${f.map(lit).join(', ') || 'NULL'}) THEN false END`;
     }
-    case 'date':
-      return `CAST(${parseTime(text, format ?? DEFAULT_DATE_FORMAT)} AS DATE)`;
+    case 'date': {
+      const f = format ?? DEFAULT_DATE_FORMAT;
+      const parsed = parseTime(text, f);
+      // A date read through a format with a time of day keeps midnights only: any other time would
+      // be cut off without a trace, whichever doctor (or memory) chose the format. Such values fail
+      // to parse, so they are drift (a widening to timestamp keeps them) or quarantined, never lost.
+      if (!(typeof f === 'string' ? [f] : f).some((x) => /%[HIklMSfgnpTXRrcsz]/.test(x)))
+        return `CAST(${parsed} AS DATE)`;
+      return `CASE WHEN CAST(${parsed} AS TIME) = TIME '00:00:00' THEN CAST(${parsed} AS DATE) END`;
+    }
     case 'timestamp':
       return `CAST(${parseTime(text, format ?? DEFAULT_TIMESTAMP_FORMATS)} AS TIMESTAMP)`;
   }

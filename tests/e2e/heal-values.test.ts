@@ -8,50 +8,16 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { Worker } from '@temporalio/worker';
-import { createActivities } from '../../activities';
 import type { AttemptResult, PipelineRunResult } from '../../common/types';
-import { cliEnv, runCli } from '../helpers/cli';
-import { tableRows, tempDir, testConfig } from '../helpers/fixtures';
-import { createDevEnv, testWorkflowBundle, uniqueTaskQueue } from '../helpers/temporal';
+import { runCli } from '../helpers/cli';
+import { useCliSuite } from '../helpers/cli-suite';
+import { tableRows } from '../helpers/fixtures';
 
 const CO2 = path.join(path.dirname(require.resolve('vega-datasets')), '..', 'data', 'co2-concentration.csv');
 
-let env: TestWorkflowEnvironment;
-let worker: Worker;
-let running: Promise<void>;
-let home: string;
-let vars: NodeJS.ProcessEnv;
-const taskQueue = uniqueTaskQueue('e2e-heal-values');
+const suite = useCliSuite('e2e-heal-values');
 
-beforeAll(async () => {
-  home = tempDir();
-  const config = testConfig(home, { HEAL_TASK_QUEUE: taskQueue });
-  const [e, bundle] = await Promise.all([createDevEnv(), testWorkflowBundle()]);
-  env = e;
-  worker = await Worker.create({
-    connection: env.nativeConnection,
-    taskQueue,
-    workflowBundle: bundle,
-    activities: createActivities({ config }),
-  });
-  running = worker.run();
-  vars = cliEnv({
-    HEAL_HOME: home,
-    HEAL_ALLOWED_ROOTS: home,
-    TEMPORAL_ADDRESS: env.address,
-    HEAL_TASK_QUEUE: taskQueue,
-  });
-}, 120_000);
-
-afterAll(async () => {
-  worker?.shutdown();
-  await running;
-  await env?.teardown();
-});
-
-const warehouse = () => path.join(home, 'warehouse.duckdb');
+const warehouse = () => path.join(suite.home, 'warehouse.duckdb');
 
 /** The CO2 rows as `Date,<a>,<b>` with a = adjusted CO2 and b = CO2 (swapped and renamed), values optionally moved. */
 function swapped(file: string, [a, b]: [string, string], value: (v: string) => string = (v) => v): void {
@@ -64,26 +30,26 @@ function swapped(file: string, [a, b]: [string, string], value: (v: string) => s
 }
 
 async function cleanPipeline(name: string): Promise<Record<string, unknown>[]> {
-  const file = path.join(home, `${name}-clean.csv`);
+  const file = path.join(suite.home, `${name}-clean.csv`);
   fs.copyFileSync(CO2, file);
-  expect((await runCli(['init', name, '--source', file], vars)).code).toBe(0);
-  const ok = await runCli(['run', name, '--json'], vars);
+  expect((await runCli(['init', name, '--source', file], suite.vars)).code).toBe(0);
+  const ok = await runCli(['run', name, '--json'], suite.vars);
   expect(ok.code).toBe(0);
   return tableRows(warehouse(), (JSON.parse(ok.stdout) as PipelineRunResult).table ?? '');
 }
 
 test('two near-identical measures renamed to opaque names: healed by the values the table holds', async () => {
   const clean = await cleanPipeline('co2');
-  const drifted = path.join(home, 'co2-drifted.csv');
+  const drifted = path.join(suite.home, 'co2-drifted.csv');
   swapped(drifted, ['x', 'y']);
-  const r = await runCli(['run', 'co2', '--json', '--source', drifted], vars);
+  const r = await runCli(['run', 'co2', '--json', '--source', drifted], suite.vars);
   const out = JSON.parse(r.stdout) as PipelineRunResult;
   expect({ code: r.code, outcome: out.outcome, error: out.error }).toEqual({ code: 0, outcome: 'healed', error: null });
   expect(out).toMatchObject({ attempts: 1, specVersion: 2, doctor: 'rules', rowsLoaded: 741, rowsQuarantined: 0 });
   expect(await tableRows(warehouse(), out.table ?? '')).toEqual(clean);
 
   // The attempt's rationale (in its result, and in the spec version's commit message) names the overlaps.
-  const attempt = (await env.client.workflow.getHandle(`${out.episodeId}-attempt`).result()) as AttemptResult;
+  const attempt = (await suite.env.client.workflow.getHandle(`${out.episodeId}-attempt`).result()) as AttemptResult;
   expect(attempt.rationale.find((l) => l.startsWith('CO2 ← y'))).toMatch(
     /, 100% of its values in the table\), was "CO2"; decided by the table's values \(\d+ sampled values compared, vs CO2 ← x: \d/,
   );
@@ -91,10 +57,10 @@ test('two near-identical measures renamed to opaque names: healed by the values 
 
 test('the same rename over values the table never held: failed, table and version unchanged', async () => {
   const clean = await cleanPipeline('co2new');
-  const drifted = path.join(home, 'co2new-drifted.csv');
+  const drifted = path.join(suite.home, 'co2new-drifted.csv');
   // Other names than the first test's: its fix, remembered, would otherwise be recalled for this drift.
   swapped(drifted, ['u', 'v'], (v) => (Number(v) + 0.01).toFixed(2));
-  const r = await runCli(['run', 'co2new', '--json', '--source', drifted], vars);
+  const r = await runCli(['run', 'co2new', '--json', '--source', drifted], suite.vars);
   expect(r.code).toBe(1);
   const out = JSON.parse(r.stdout) as PipelineRunResult;
   expect(out).toMatchObject({ outcome: 'failed', specVersion: 1 });

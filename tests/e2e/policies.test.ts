@@ -6,53 +6,18 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { Worker } from '@temporalio/worker';
-import { createActivities } from '../../activities';
 import type { PolicyDecision } from '../../common/policy';
 import type { PipelineSpec } from '../../common/spec';
 import type { PipelineRunResult } from '../../common/types';
-import type { HealConfig } from '../../lib/config';
 import { queryRows, withDuckDB } from '../../lib/duckdb';
 import { openStore } from '../../store';
-import { cliEnv, runCli, type CliRun } from '../helpers/cli';
-import { tableRows, tempDir, testConfig } from '../helpers/fixtures';
-import { createDevEnv, testWorkflowBundle, uniqueTaskQueue } from '../helpers/temporal';
+import { runCli, type CliRun } from '../helpers/cli';
+import { useCliSuite } from '../helpers/cli-suite';
+import { recordHistory } from '../helpers/temporal';
+import { tableRows } from '../helpers/fixtures';
 
-let env: TestWorkflowEnvironment;
-let worker: Worker;
-let running: Promise<void>;
-let home: string;
-let config: HealConfig;
-let vars: NodeJS.ProcessEnv;
-const taskQueue = uniqueTaskQueue('e2e-policy');
+const suite = useCliSuite('e2e-policy');
 jest.setTimeout(180_000);
-
-beforeAll(async () => {
-  home = tempDir();
-  config = testConfig(home, { HEAL_TASK_QUEUE: taskQueue });
-  const [e, bundle] = await Promise.all([createDevEnv(), testWorkflowBundle()]);
-  env = e;
-  worker = await Worker.create({
-    connection: env.nativeConnection,
-    taskQueue,
-    workflowBundle: bundle,
-    activities: createActivities({ config }),
-  });
-  running = worker.run();
-  vars = cliEnv({
-    HEAL_HOME: home,
-    HEAL_ALLOWED_ROOTS: home,
-    TEMPORAL_ADDRESS: env.address,
-    HEAL_TASK_QUEUE: taskQueue,
-  });
-}, 120_000);
-
-afterAll(async () => {
-  worker?.shutdown();
-  await running;
-  await env?.teardown();
-});
 
 type Row = Record<string, string>;
 const HEADER = ['id', 'city', 'temp', 'qty', 'day', 'note'];
@@ -86,7 +51,7 @@ const json = (r: CliRun): PipelineRunResult => {
   if (process.env.DEBUG_POLICY && out.error) console.log(out.error.message);
   return out;
 };
-const warehouse = () => path.join(home, 'warehouse.duckdb');
+const warehouse = () => path.join(suite.home, 'warehouse.duckdb');
 const columnTypes = (table: string) =>
   withDuckDB(warehouse(), {}, (conn) =>
     queryRows<{ column_name: string; data_type: string }>(
@@ -97,13 +62,13 @@ const columnTypes = (table: string) =>
 
 /** A pipeline loaded once from the clean rows, its spec then changed by `edit` (a new version). */
 async function pipeline(name: string, edit: (s: PipelineSpec) => void): Promise<string> {
-  const clean = writeCsv(path.join(home, `${name}-clean.csv`), rows(), HEADER);
-  expect((await runCli(['init', name, '--source', clean, '--optional', 'note'], vars)).code).toBe(0);
-  const specs = openStore(config).specs;
+  const clean = writeCsv(path.join(suite.home, `${name}-clean.csv`), rows(), HEADER);
+  expect((await runCli(['init', name, '--source', clean, '--optional', 'note'], suite.vars)).code).toBe(0);
+  const specs = openStore(suite.config).specs;
   const { spec } = await specs.current(name);
   edit(spec);
   await specs.create(spec, { force: true });
-  const ok = await runCli(['run', name, '--json'], vars);
+  const ok = await runCli(['run', name, '--json'], suite.vars);
   expect(json(ok)).toMatchObject({ outcome: 'succeeded', rowsLoaded: 80 });
   return json(ok).table ?? '';
 }
@@ -112,7 +77,7 @@ async function pipeline(name: string, edit: (s: PipelineSpec) => void): Promise<
 async function waitingEpisode(name: string): Promise<string> {
   const deadline = Date.now() + 90_000;
   for (;;) {
-    const r = await runCli(['pending', '--json'], vars);
+    const r = await runCli(['pending', '--json'], suite.vars);
     const p = (JSON.parse(r.stdout) as { pending: { pipeline: string; episodeId: string }[] }).pending.find(
       (x) => x.pipeline === name,
     );
@@ -129,7 +94,10 @@ test('newColumns: ignore (the default) leaves the table as it is; the result nam
   const table = await pipeline('nc-ignore', () => undefined);
   const drifted = rows().map((r) => ({ ...r, wind: '3.5' }));
   const out = json(
-    await runCli(['run', 'nc-ignore', '--json', '--source', writeCsv(path.join(home, 'nci.csv'), drifted)], vars),
+    await runCli(
+      ['run', 'nc-ignore', '--json', '--source', writeCsv(path.join(suite.home, 'nci.csv'), drifted)],
+      suite.vars,
+    ),
   );
   expect(out).toMatchObject({ outcome: 'healed', rowsLoaded: 80 });
   expect(decided(out)).toEqual([{ drift: 'newColumns', policy: 'ignore', outcome: 'applied' }]);
@@ -143,8 +111,8 @@ test('newColumns: evolve adds the column to the contract and the append table, e
   });
   const drifted = rows(81).map((r, i) => ({ ...r, wind: (2 + (i % 5) * 0.5).toFixed(1) }));
   const r = await runCli(
-    ['run', 'nc-evolve', '--json', '--source', writeCsv(path.join(home, 'nce.csv'), drifted)],
-    vars,
+    ['run', 'nc-evolve', '--json', '--source', writeCsv(path.join(suite.home, 'nce.csv'), drifted)],
+    suite.vars,
   );
   const out = json(r);
   expect({ code: r.code, outcome: out.outcome, rowsLoaded: out.rowsLoaded }).toEqual({
@@ -158,7 +126,7 @@ test('newColumns: evolve adds the column to the contract and the append table, e
   expect(all).toHaveLength(160);
   expect(all.filter((x) => x['wind'] === null)).toHaveLength(80);
   expect(all.find((x) => x['id'] === 81)?.['wind']).toBe(2);
-  const { spec } = await openStore(config).specs.current('nc-evolve');
+  const { spec } = await openStore(suite.config).specs.current('nc-evolve');
   expect(spec.contract.columns.at(-1)).toMatchObject({ name: 'wind', type: 'number', required: false });
 });
 
@@ -169,8 +137,8 @@ test('newColumns: refuse fails the run, table and version unchanged', async () =
   const before = await tableRows(warehouse(), table);
   const drifted = rows().map((r) => ({ ...r, wind: '3.5' }));
   const r = await runCli(
-    ['run', 'nc-refuse', '--json', '--source', writeCsv(path.join(home, 'ncr.csv'), drifted)],
-    vars,
+    ['run', 'nc-refuse', '--json', '--source', writeCsv(path.join(suite.home, 'ncr.csv'), drifted)],
+    suite.vars,
   );
   expect(r.code).toBe(1);
   expect(json(r)).toMatchObject({ outcome: 'failed', specVersion: 2 });
@@ -184,12 +152,16 @@ test('newColumns: review waits for approval (per column), then adds the column',
     s.healing.policy.columns = { gust: { newColumns: 'review' } };
   });
   const drifted = rows().map((r) => ({ ...r, gust: '4' }));
-  const run = runCli(['run', 'nc-review', '--json', '--source', writeCsv(path.join(home, 'ncv.csv'), drifted)], vars);
+  const run = runCli(
+    ['run', 'nc-review', '--json', '--source', writeCsv(path.join(suite.home, 'ncv.csv'), drifted)],
+    suite.vars,
+  );
   const episode = await waitingEpisode('nc-review');
-  expect((await runCli(['approve', episode, '--by', 'ops'], vars)).code).toBe(0);
+  expect((await runCli(['approve', episode, '--by', 'ops'], suite.vars)).code).toBe(0);
   const out = json(await run);
   expect(out).toMatchObject({ outcome: 'healed', decision: { decision: 'approve', by: 'ops' } });
   expect(decided(out)).toEqual([{ drift: 'newColumns', policy: 'review', outcome: 'review' }]);
+  await recordHistory(suite.env, out.episodeId ?? '', 'episode-policy-review');
   expect(await columnTypes(table)).toMatchObject({ gust: 'BIGINT' });
 });
 
@@ -199,7 +171,10 @@ test('typeChanges: widen (the default) turns integers that gained decimals into 
   });
   const drifted = rows(81).map((r, i) => ({ ...r, qty: i % 2 ? `${r.qty}.5` : (r.qty ?? '') }));
   const out = json(
-    await runCli(['run', 'tc-widen', '--json', '--source', writeCsv(path.join(home, 'tcw.csv'), drifted)], vars),
+    await runCli(
+      ['run', 'tc-widen', '--json', '--source', writeCsv(path.join(suite.home, 'tcw.csv'), drifted)],
+      suite.vars,
+    ),
   );
   expect(out).toMatchObject({ outcome: 'healed', rowsLoaded: 80, rowsQuarantined: 0 });
   expect(decided(out)).toEqual([{ drift: 'typeChanges', policy: 'widen', outcome: 'applied' }]);
@@ -213,7 +188,10 @@ test('typeChanges: widen also takes a date column to timestamp when its values g
   const table = await pipeline('tc-date', () => undefined);
   const drifted = rows().map((r, i) => ({ ...r, day: `${r.day} ${String(8 + (i % 9)).padStart(2, '0')}:30:00` }));
   const out = json(
-    await runCli(['run', 'tc-date', '--json', '--source', writeCsv(path.join(home, 'tcd.csv'), drifted)], vars),
+    await runCli(
+      ['run', 'tc-date', '--json', '--source', writeCsv(path.join(suite.home, 'tcd.csv'), drifted)],
+      suite.vars,
+    ),
   );
   expect(out).toMatchObject({ outcome: 'healed', rowsLoaded: 80 });
   expect(decided(out)).toEqual([{ drift: 'typeChanges', policy: 'widen', outcome: 'applied' }]);
@@ -227,8 +205,8 @@ test('typeChanges: refuse fails the run, table unchanged', async () => {
   const before = await tableRows(warehouse(), table);
   const drifted = rows().map((r, i) => ({ ...r, qty: i % 2 ? `${r.qty}.5` : (r.qty ?? '') }));
   const r = await runCli(
-    ['run', 'tc-refuse', '--json', '--source', writeCsv(path.join(home, 'tcr.csv'), drifted)],
-    vars,
+    ['run', 'tc-refuse', '--json', '--source', writeCsv(path.join(suite.home, 'tcr.csv'), drifted)],
+    suite.vars,
   );
   expect(r.code).toBe(1);
   expect(json(r).error?.message).toContain('healing.policy.typeChanges is refuse');
@@ -240,14 +218,17 @@ test('typeChanges: review waits for approval before the column is widened', asyn
     s.healing.policy.columns = { qty: { typeChanges: 'review' } };
   });
   const drifted = rows().map((r, i) => ({ ...r, qty: i % 3 ? `${r.qty}.25` : (r.qty ?? '') }));
-  const run = runCli(['run', 'tc-review', '--json', '--source', writeCsv(path.join(home, 'tcv.csv'), drifted)], vars);
-  expect((await runCli(['approve', await waitingEpisode('tc-review')], vars)).code).toBe(0);
+  const run = runCli(
+    ['run', 'tc-review', '--json', '--source', writeCsv(path.join(suite.home, 'tcv.csv'), drifted)],
+    suite.vars,
+  );
+  expect((await runCli(['approve', await waitingEpisode('tc-review')], suite.vars)).code).toBe(0);
   const out = json(await run);
   expect(out).toMatchObject({ outcome: 'healed', rowsLoaded: 80, decision: { decision: 'approve' } });
   expect(decided(out)).toEqual([{ drift: 'typeChanges', policy: 'review', outcome: 'review' }]);
   expect(await columnTypes(table)).toMatchObject({ qty: 'DOUBLE' });
   // `heal inspect` names the policy under the patch.
-  const inspect = await runCli(['inspect', out.episodeId ?? ''], vars);
+  const inspect = await runCli(['inspect', out.episodeId ?? ''], suite.vars);
   expect(inspect.stdout).toContain('policy typeChanges: review → review (widen qty to number: waits for approval');
 });
 
@@ -259,11 +240,11 @@ test('renames: review holds the mapping for a human; rejected, nothing changes',
   const header = HEADER.map((h) => (h === 'city' ? 'city_name' : h));
   const drifted = rows().map((r) => ({ ...r, city_name: r.city ?? '' }));
   const run = runCli(
-    ['run', 'rn-review', '--json', '--source', writeCsv(path.join(home, 'rnv.csv'), drifted, header)],
-    vars,
+    ['run', 'rn-review', '--json', '--source', writeCsv(path.join(suite.home, 'rnv.csv'), drifted, header)],
+    suite.vars,
   );
   const episode = await waitingEpisode('rn-review');
-  expect((await runCli(['reject', episode, '--reason', 'not that column'], vars)).code).toBe(0);
+  expect((await runCli(['reject', episode, '--reason', 'not that column'], suite.vars)).code).toBe(0);
   const r = await run;
   expect(r.code).toBe(1);
   expect(json(r).outcome).toBe('failed');
@@ -276,10 +257,10 @@ test('droppedColumns: review waits, then the optional column reads NULL', async 
   });
   const header = HEADER.filter((h) => h !== 'note');
   const run = runCli(
-    ['run', 'dc-review', '--json', '--source', writeCsv(path.join(home, 'dcv.csv'), rows(), header)],
-    vars,
+    ['run', 'dc-review', '--json', '--source', writeCsv(path.join(suite.home, 'dcv.csv'), rows(), header)],
+    suite.vars,
   );
-  expect((await runCli(['approve', await waitingEpisode('dc-review')], vars)).code).toBe(0);
+  expect((await runCli(['approve', await waitingEpisode('dc-review')], suite.vars)).code).toBe(0);
   const out = json(await run);
   expect(out).toMatchObject({ outcome: 'healed', rowsLoaded: 80 });
   expect(decided(out)).toEqual([{ drift: 'droppedColumns', policy: 'review', outcome: 'review' }]);
@@ -292,8 +273,11 @@ test('distributionShifts: review proposes converting a unit change back; approve
   });
   const clean = await tableRows(warehouse(), table);
   const drifted = rows().map((r) => ({ ...r, temp: String(Math.round(Number(r.temp) * 100)) }));
-  const run = runCli(['run', 'ds-review', '--json', '--source', writeCsv(path.join(home, 'dsv.csv'), drifted)], vars);
-  expect((await runCli(['approve', await waitingEpisode('ds-review')], vars)).code).toBe(0);
+  const run = runCli(
+    ['run', 'ds-review', '--json', '--source', writeCsv(path.join(suite.home, 'dsv.csv'), drifted)],
+    suite.vars,
+  );
+  expect((await runCli(['approve', await waitingEpisode('ds-review')], suite.vars)).code).toBe(0);
   const out = json(await run);
   expect(out).toMatchObject({ outcome: 'healed', rowsLoaded: 80 });
   expect(out.driftReport?.kinds).toEqual(['distribution-shift']);

@@ -146,6 +146,11 @@ describe('date', () => {
     const s = oneColumn({ type: 'date', format: '%Y-%m-%d' }, { format: '%d.%m.%Y' });
     expect(await evaluate(s, ['31.01.2001', '2001-01-31'])).toEqual([ok('2001-01-31'), bad]);
   });
+
+  it('a format with a time of day reads midnights only: another time fails, never cut off', async () => {
+    const s = oneColumn({ type: 'date' }, { format: '%Y-%m-%d %H:%M:%S' });
+    expect(await evaluate(s, ['2001-01-31 00:00:00', '2001-01-31 10:30:00'])).toEqual([ok('2001-01-31'), bad]);
+  });
 });
 
 describe('timestamp', () => {

@@ -184,6 +184,18 @@ test('quarantine rows and load records land in PostgreSQL; a retried load with t
   expect((await quarantine.list('q', { limit: 10 })).total).toBe(0);
 });
 
+test('malformed lines alone (no row failing its cast) land in the PostgreSQL quarantine with file, line and reason', async () => {
+  const src = write('m.csv', 'id,amount\n1,10\n2,20\n3,30,extra\n4,40\n5,50\n6,60\n7,70\n8,80\n9,90\n10,100\n');
+  await createPipeline('m', write('m-clean.csv', 'id,amount\n1,10\n2,20\n'), (s) => {
+    s.contract.columns.forEach((c) => (c.type = 'integer'));
+  });
+  const { activities } = activitiesFor();
+  expect(await load(activities, 'm', 'run-m', src)).toMatchObject({ rowsLoaded: 9, rowsQuarantined: 1 });
+  expect(await pgQuery(url, 'SELECT source_file, line::int, reason FROM m__quarantine')).toEqual([
+    { source_file: src, line: 4, reason: expect.stringContaining('TOO MANY COLUMNS') },
+  ]);
+});
+
 test('append loads a file content once; merge upserts on the key; replace keeps views on the table', async () => {
   const a = write('a.csv', 'id,v\n1,one\n2,two\n');
   await createPipeline('app', a, (s) => (s.target.mode = 'append'));

@@ -150,21 +150,25 @@ function pipelineName(c: GauntletCase): string {
 }
 
 /**
- * The widened column of a healed table: every value there (no row lost to NULL), numbers summing
+ * The widened column of a healed table: every value there (as many NULLs as the clean load), numbers summing
  * to the drifted file's sum, timestamps keeping their time of day. Undefined when right, else why not.
  */
-function widenedOk(c: GauntletCase, after: string[] | null): string | undefined {
+function widenedOk(c: GauntletCase, before: string[] | null, after: string[] | null): string | undefined {
   const w = c.widened;
-  if (!w || !after) return 'no table';
+  if (!w || !after || !before) return 'no table';
   const names = [w.column, toIdentifier(w.column)];
-  const values = after.map((j) => {
-    const row = JSON.parse(j) as Record<string, unknown>;
-    const key = names.find((n) => n in row);
-    return key === undefined ? undefined : row[key];
-  });
-  if (values.some((v) => v === null || v === undefined)) return `"${w.column}" has NULLs or is missing`;
+  const column = (rows: string[]) =>
+    rows.map((j) => {
+      const row = JSON.parse(j) as Record<string, unknown>;
+      const key = names.find((n) => n in row);
+      return key === undefined ? undefined : row[key];
+    });
+  const values = column(after);
+  const nulls = (xs: unknown[]) => xs.filter((v) => v === null || v === undefined).length;
+  if (nulls(values) !== nulls(column(before)))
+    return `"${w.column}" has ${nulls(values)} NULLs, the clean load ${nulls(column(before))}`;
   if (w.to === 'number') {
-    const sum = values.reduce<number>((a, v) => a + Number(v), 0);
+    const sum = values.reduce<number>((a, v) => a + (v === null || v === undefined ? 0 : Number(v)), 0);
     if (w.sum !== undefined && Math.abs(sum - w.sum) > 1e-6 * Math.max(1, Math.abs(w.sum)))
       return `"${w.column}" sums to ${sum}, the drifted file to ${w.sum}`;
   } else if (!values.some((v) => /[T ](?!00:00:00)\d{2}:\d{2}:\d{2}/.test(String(v)))) {
@@ -235,7 +239,7 @@ export async function runCase(g: GauntletEnv, c: GauntletCase): Promise<CaseResu
   if (c.widened && r.outcome === 'healed') {
     const rest = await snapshot(g.warehouse, table, nulled);
     const bad =
-      !same(expected, rest) || !loadedOk ? 'the other columns differ from the clean ones' : widenedOk(c, after);
+      !same(expected, rest) || !loadedOk ? 'the other columns differ from the clean ones' : widenedOk(c, before, after);
     if (bad) return done('WRONG', 'healed', `reported healed (widened), but ${bad}`, r);
     return done('healed-correct', 'healed', r.patch?.map((p) => p.op).join('+') ?? '', r);
   }
