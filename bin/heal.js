@@ -7,16 +7,20 @@ const path = require('node:path');
 const root = path.join(__dirname, '..');
 const built = path.join(root, 'dist', 'heal.cjs');
 
+// Every product folder (the layer list owns them): a change anywhere the CLI can reach makes the build stale.
+const { PRODUCT } = require('../eslint.layers.cjs');
+
 function newestSource() {
-  let newest = fs.statSync(path.join(root, 'worker.ts')).mtimeMs;
-  const walk = (dir) => {
-    for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
-      const p = path.join(dir, e.name);
-      if (e.isDirectory()) walk(p);
-      else if (e.name.endsWith('.ts')) newest = Math.max(newest, fs.statSync(p).mtimeMs);
+  let newest = 0;
+  const walk = (p) => {
+    const st = fs.statSync(p);
+    if (!st.isDirectory()) {
+      if (p.endsWith('.ts')) newest = Math.max(newest, st.mtimeMs);
+      return;
     }
+    for (const e of fs.readdirSync(p)) walk(path.join(p, e));
   };
-  for (const d of ['common', 'lib', 'activities', 'workflows', 'client']) walk(path.join(root, d));
+  for (const d of PRODUCT) walk(path.join(root, d));
   return newest;
 }
 
