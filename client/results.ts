@@ -4,7 +4,7 @@
  * ApplicationFailure whose first detail is its result object, so the CLI reports a failed run with
  * the same fields as a successful one.
  */
-import { WorkflowFailedError } from '@temporalio/client';
+import { temporalClient } from '../lib/lazy';
 import { ApplicationFailure } from '@temporalio/common';
 
 /** Why a workflow failed: the error, and the workflow's own message (not the SDK's "Workflow execution failed"). */
@@ -27,7 +27,7 @@ export async function workflowEnd<T extends object>(handle: { result(): Promise<
   try {
     return { result: await handle.result() };
   } catch (error) {
-    const cause = error instanceof WorkflowFailedError ? error.cause : undefined;
+    const cause = error instanceof temporalClient().WorkflowFailedError ? error.cause : undefined;
     const failure = { error, message: cause ? cause.message : String(error) };
     const result = resultInFailure<T>(error);
     return result ? { result, failure } : { result: undefined, failure };
@@ -36,7 +36,7 @@ export async function workflowEnd<T extends object>(handle: { result(): Promise<
 
 /** The result object a failed heal workflow carries as its failure's first detail, if any. */
 export function resultInFailure<T extends object>(error: unknown): T | undefined {
-  const cause = error instanceof WorkflowFailedError ? error.cause : undefined;
+  const cause = error instanceof temporalClient().WorkflowFailedError ? error.cause : undefined;
   const detail: unknown = cause instanceof ApplicationFailure ? cause.details?.[0] : undefined;
   return detail !== null && typeof detail === 'object' ? (detail as T) : undefined;
 }

@@ -7,8 +7,8 @@
  * A worker runs in-process when this command started the server, or when no worker takes the
  * workflow's first task within a short grace period.
  */
-import { Client, Connection } from '@temporalio/client';
-import { temporal } from '@temporalio/proto';
+import type { Client, Connection } from '@temporalio/client';
+import { temporalClient, temporalProto } from '../lib/lazy';
 import type * as TestingModule from '@temporalio/testing';
 import type { NativeConnection, Worker } from '@temporalio/worker';
 import type * as WorkerPackage from '@temporalio/worker';
@@ -96,8 +96,11 @@ async function startLocal(
 async function pollerCount(client: Client, config: HealConfig): Promise<number> {
   const res = await client.workflowService.describeTaskQueue({
     namespace: config.namespace,
-    taskQueue: { name: config.taskQueue, kind: temporal.api.enums.v1.TaskQueueKind.TASK_QUEUE_KIND_NORMAL },
-    taskQueueType: temporal.api.enums.v1.TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
+    taskQueue: {
+      name: config.taskQueue,
+      kind: temporalProto().temporal.api.enums.v1.TaskQueueKind.TASK_QUEUE_KIND_NORMAL,
+    },
+    taskQueueType: temporalProto().temporal.api.enums.v1.TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
   });
   return res.pollers?.length ?? 0;
 }
@@ -105,7 +108,7 @@ async function pollerCount(client: Client, config: HealConfig): Promise<number> 
 /** Has any worker started a workflow task of this workflow? */
 async function taskStarted(client: Client, workflowId: string): Promise<boolean> {
   const history = await client.workflow.getHandle(workflowId).fetchHistory();
-  const started = temporal.api.enums.v1.EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED;
+  const started = temporalProto().temporal.api.enums.v1.EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED;
   return (history.events ?? []).some((e) => e.eventType === started);
 }
 
@@ -137,12 +140,12 @@ export async function openSession(
   }
   let connection: Connection;
   try {
-    connection = await Connection.connect({ address, connectTimeout: '5 seconds' });
+    connection = await temporalClient().Connection.connect({ address, connectTimeout: '5 seconds' });
   } catch (err) {
     await stopServer?.();
     throw new TemporalUnavailableError(`cannot reach Temporal at ${address}: ${(err as Error).message}`);
   }
-  const client = new Client({ connection, namespace: config.namespace });
+  const client = new (temporalClient().Client)({ connection, namespace: config.namespace });
 
   let local: { worker: Worker; native: NativeConnection; running: Promise<void> } | undefined;
   const startWorker = async (why: string) => {

@@ -7,7 +7,8 @@ import * as fs from 'node:fs';
 import * as http2 from 'node:http2';
 import * as net from 'node:net';
 import * as path from 'node:path';
-import { Connection } from '@temporalio/client';
+import type { Connection } from '@temporalio/client';
+import { temporalClient } from './lazy';
 import { SEARCH_ATTRIBUTE_DEFS } from '../common/search-attributes';
 
 export interface DevServerOptions {
@@ -154,7 +155,7 @@ export async function isServerReachable(address: string, namespace: string, time
   let connection: Connection | undefined;
   let timer: NodeJS.Timeout | undefined;
   try {
-    const connecting = Connection.connect({
+    const connecting = temporalClient().Connection.connect({
       address,
       connectTimeout: remaining(),
       // A private subchannel pool: grpc-js otherwise shares subchannels (and their reconnect

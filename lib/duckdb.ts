@@ -6,7 +6,8 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
+import type { DuckDBInstance, DuckDBConnection } from '@duckdb/node-api';
+import { duckdbPackage } from './lazy';
 import { StateUnwritableError, WarehouseBusyError } from '../common/errors';
 
 /** Options for opening a DuckDB database. */
@@ -53,13 +54,15 @@ function acquire(file: string, opts: DuckDBOptions): Shared {
   if (!shared) {
     if (file !== ':memory:') fs.mkdirSync(path.dirname(key), { recursive: true, mode: 0o700 });
     const created: Shared = {
-      ready: DuckDBInstance.create(file === ':memory:' ? ':memory:' : key, instanceOptions(opts)).then(
-        (instance) => (created.instance = instance),
-        (err: unknown) => {
-          if (open.get(key) === created) open.delete(key);
-          throw translateOpenError(key, err);
-        },
-      ),
+      ready: duckdbPackage()
+        .DuckDBInstance.create(file === ':memory:' ? ':memory:' : key, instanceOptions(opts))
+        .then(
+          (instance) => (created.instance = instance),
+          (err: unknown) => {
+            if (open.get(key) === created) open.delete(key);
+            throw translateOpenError(key, err);
+          },
+        ),
       refs: 0,
       key,
     };

@@ -3,7 +3,8 @@
  * transactions, quoting, and errors translated into heal's domain errors. A URL's password is
  * never part of a message: {@link redactUrl} is what any output shows.
  */
-import { Pool, type PoolClient } from 'pg';
+import type { Pool, PoolClient } from 'pg';
+import { pgPackage } from './lazy';
 import { DatabaseAuthFailedError, DatabaseUnreachableError, WarehouseBusyError } from '../common/errors';
 
 /** Is this setting a PostgreSQL URL (rather than a DuckDB file path)? */
@@ -52,7 +53,7 @@ export function poolFor(url: string, opts: PoolOptions = {}): Pool {
   const key = `${url}\u0000${opts.lockTimeout ?? ''}`;
   let pool = pools.get(key);
   if (!pool) {
-    pool = new Pool({
+    pool = new (pgPackage().Pool)({
       connectionString: url,
       max: opts.max ?? 4,
       connectionTimeoutMillis: 10_000,

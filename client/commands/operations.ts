@@ -2,19 +2,10 @@
  * Operations from the terminal: approvals (`approve`, `reject`, `pending`), `status`, `versions`,
  * `rollback`, and schedules (`schedule create|list|describe|pause|unpause|trigger|backfill|delete`).
  */
-import {
-  ScheduleAlreadyRunning,
-  ScheduleNotFoundError,
-  ScheduleOverlapPolicy,
-  WorkflowExecutionAlreadyStartedError,
-  WorkflowNotFoundError,
-  WorkflowUpdateFailedError,
-  type Client,
-  type ScheduleDescription,
-  type ScheduleSpec,
-} from '@temporalio/client';
+import type { Client, ScheduleDescription, ScheduleSpec } from '@temporalio/client';
 import { ApplicationFailure, type Duration } from '@temporalio/common';
 import * as os from 'node:os';
+import { temporalClient } from '../../lib/lazy';
 import type { Command } from 'commander';
 import { openStore, type SpecRepository } from '../../store';
 import type { HistoryRecord } from '../../store/spec-store';
@@ -134,7 +125,7 @@ async function decide(
         );
       }
     } catch (err) {
-      if (err instanceof WorkflowNotFoundError)
+      if (err instanceof temporalClient().WorkflowNotFoundError)
         throw new CliError(`no episode "${episodeId}"; see \`heal pending\``, EXIT.badInput, 'EpisodeNotFound');
       throw err;
     }
@@ -146,7 +137,7 @@ async function decide(
         args: [{ decision, by: o.by ?? os.userInfo().username, ...(o.reason ? { reason: o.reason } : {}) }],
       });
     } catch (err) {
-      if (err instanceof WorkflowUpdateFailedError) {
+      if (err instanceof temporalClient().WorkflowUpdateFailedError) {
         const m = err.cause instanceof ApplicationFailure ? err.cause.message : err.message;
         throw new CliError(m, EXIT.failed, 'DecisionRejected');
       }
@@ -308,7 +299,7 @@ async function scheduleHandle(s: TemporalSession, pipeline: string) {
   try {
     return { h, d: await h.describe() };
   } catch (err) {
-    if (err instanceof ScheduleNotFoundError)
+    if (err instanceof temporalClient().ScheduleNotFoundError)
       throw new CliError(
         `pipeline "${pipeline}" has no schedule (create one: heal schedule create ${pipeline} --every 1h)`,
         EXIT.badInput,
@@ -354,11 +345,11 @@ function registerSchedule(program: Command, ctx: Ctx): void {
                 typedSearchAttributes: [{ key: PIPELINE_NAME, value: pipeline }],
                 staticSummary: `scheduled run of ${pipeline}`,
               },
-              policies: { overlap: ScheduleOverlapPolicy.SKIP, catchupWindow: '1 minute' },
+              policies: { overlap: temporalClient().ScheduleOverlapPolicy.SKIP, catchupWindow: '1 minute' },
               state: { paused: Boolean(o.paused), ...(o.note ? { note: o.note } : {}) },
             });
           } catch (err) {
-            if (err instanceof ScheduleAlreadyRunning) {
+            if (err instanceof temporalClient().ScheduleAlreadyRunning) {
               throw new CliError(
                 `pipeline "${pipeline}" already has a schedule (${scheduleIdOf(pipeline)}); delete it first or pause/unpause it`,
                 EXIT.badInput,
@@ -486,7 +477,7 @@ function registerSchedule(program: Command, ctx: Ctx): void {
       }
       await withSession(c, async (s) => {
         const { h } = await scheduleHandle(s, pipeline);
-        await h.backfill([{ start, end, overlap: ScheduleOverlapPolicy.BUFFER_ALL }]);
+        await h.backfill([{ start, end, overlap: temporalClient().ScheduleOverlapPolicy.BUFFER_ALL }]);
         print(
           o.json,
           { scheduleId: scheduleIdOf(pipeline), backfill: { from: start.toISOString(), to: end.toISOString() } },
@@ -684,7 +675,7 @@ export function registerOperationCommands(program: Command, ctx: Ctx): void {
             staticSummary: `rollback ${pipeline} v${cur} → v${to}`,
           });
         } catch (err) {
-          if (err instanceof WorkflowExecutionAlreadyStartedError) {
+          if (err instanceof temporalClient().WorkflowExecutionAlreadyStartedError) {
             throw new CliError(
               `pipeline "${pipeline}" has a run in progress (${id}); roll back when it is done (heal status ${pipeline})`,
               EXIT.failed,

@@ -3,7 +3,7 @@
  * PostgreSQL) by pipeline, run and reason, trimmed by age, and replayed through the current spec
  * (the `quarantineReplay` workflow).
  */
-import { WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
+import { temporalClient } from '../../lib/lazy';
 import type { Command } from 'commander';
 import type { QuarantineReplayResult } from '../../common/contracts';
 import { parseDuration } from '../../common/duration';
@@ -86,7 +86,7 @@ async function replay(c: CliContext, pipeline: string, o: { run?: string; reason
         staticDetails: `Pipeline \`${pipeline}\`, started by \`heal quarantine replay\` at ${new Date().toISOString()}${o.run ? `, run \`${o.run}\`` : ''}${o.reason ? `, reason containing \`${o.reason}\`` : ''}.`,
       });
     } catch (err) {
-      if (err instanceof WorkflowExecutionAlreadyStartedError)
+      if (err instanceof temporalClient().WorkflowExecutionAlreadyStartedError)
         throw new CliError(
           `pipeline "${pipeline}" has a run in progress (${id}); replay its quarantine when it is done (heal status ${pipeline})`,
           EXIT.failed,

@@ -1,13 +1,10 @@
-import {
-  WorkflowExecutionAlreadyStartedError,
-  type WorkflowHandle,
-  type WorkflowHandleWithFirstExecutionRunId,
-} from '@temporalio/client';
+import type { WorkflowHandle, WorkflowHandleWithFirstExecutionRunId } from '@temporalio/client';
 import * as path from 'node:path';
 import { openStore } from '../../store';
 import { formatDuration } from '../../common/duration';
 import { pipelineLockId } from '../../common/ids';
 import type { PipelineRunResult } from '../../common/types';
+import { temporalClient } from '../../lib/lazy';
 import { checkSourceFile, isGlob } from '../../lib/paths';
 import type { pipelineRun } from '../../workflows';
 import { progressQuery, type Progress } from '../../workflows/messages';
@@ -100,7 +97,7 @@ export async function executeRun(
       staticDetails: `Pipeline \`${name}\`, started by \`heal run\` at ${new Date().toISOString()}${source ? `, source \`${source}\`` : ''}.`,
     });
   } catch (err) {
-    if (err instanceof WorkflowExecutionAlreadyStartedError) throw await runInProgress(session, name);
+    if (err instanceof temporalClient().WorkflowExecutionAlreadyStartedError) throw await runInProgress(session, name);
     throw err;
   }
   ctx.log(`started ${workflowId} (run ${handle.firstExecutionRunId})`);

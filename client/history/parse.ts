@@ -7,7 +7,8 @@
  */
 import { defaultPayloadConverter } from '@temporalio/common';
 import type { History } from '@temporalio/common/lib/proto-utils';
-import { temporal } from '@temporalio/proto';
+import type { temporal } from '@temporalio/proto';
+import { temporalProto } from '../../lib/lazy';
 import { formatDuration } from '../../common/duration';
 
 type IEvent = temporal.api.history.v1.IHistoryEvent;
@@ -122,11 +123,12 @@ export interface ParsedExecution {
   events: ParsedEvent[];
 }
 
-const ET = temporal.api.enums.v1.EventType;
+/** The event type enum (the proto package loads on first use: `heal --help` never needs it). */
+const eventTypes = () => temporalProto().temporal.api.enums.v1.EventType;
 
 /** "EVENT_TYPE_ACTIVITY_TASK_SCHEDULED" (or its enum number) → "ActivityTaskScheduled". */
 export function eventTypeName(t: IEvent['eventType']): string {
-  const raw = typeof t === 'number' ? (ET[t] ?? String(t)) : String(t ?? 'UNSPECIFIED');
+  const raw = typeof t === 'number' ? (eventTypes()[t] ?? String(t)) : String(t ?? 'UNSPECIFIED');
   return raw
     .replace(/^EVENT_TYPE_/, '')
     .toLowerCase()
@@ -258,7 +260,7 @@ function newExecution(ids: { workflowId: string; runId: string }): ParsedExecuti
 function eventTypeOf(e: IEvent): number | undefined {
   return typeof e.eventType === 'number'
     ? e.eventType
-    : (ET[e.eventType as unknown as keyof typeof ET] as number | undefined);
+    : (eventTypes()[e.eventType as unknown as keyof ReturnType<typeof eventTypes>] as number | undefined);
 }
 
 function record(s: ParseState, e: IEvent, text: string): void {
@@ -604,40 +606,46 @@ function onUpsertSearchAttributes(s: ParseState, e: IEvent, at: number): void {
   );
 }
 
-/** Event types without a handler (workflow tasks, markers, …) only move `lastEventMs`. */
-const HANDLERS: ReadonlyMap<number, EventHandler> = new Map<number, EventHandler>([
-  [ET.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED, onWorkflowStarted],
-  [ET.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED, onWorkflowCompleted],
-  [ET.EVENT_TYPE_WORKFLOW_EXECUTION_FAILED, onWorkflowFailed],
-  [ET.EVENT_TYPE_WORKFLOW_EXECUTION_TIMED_OUT, onWorkflowTimedOut],
-  [ET.EVENT_TYPE_WORKFLOW_EXECUTION_TERMINATED, onWorkflowTerminated],
-  [ET.EVENT_TYPE_WORKFLOW_EXECUTION_CANCELED, onWorkflowCanceled],
-  [ET.EVENT_TYPE_WORKFLOW_EXECUTION_CANCEL_REQUESTED, onWorkflowCancelRequested],
-  [ET.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW, onWorkflowContinuedAsNew],
-  [ET.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED, onActivityScheduled],
-  [ET.EVENT_TYPE_ACTIVITY_TASK_STARTED, onActivityStarted],
-  [ET.EVENT_TYPE_ACTIVITY_TASK_COMPLETED, onActivityCompleted],
-  [ET.EVENT_TYPE_ACTIVITY_TASK_FAILED, onActivityFailed],
-  [ET.EVENT_TYPE_ACTIVITY_TASK_TIMED_OUT, onActivityTimedOut],
-  [ET.EVENT_TYPE_ACTIVITY_TASK_CANCELED, onActivityCanceled],
-  [ET.EVENT_TYPE_START_CHILD_WORKFLOW_EXECUTION_INITIATED, onChildInitiated],
-  [ET.EVENT_TYPE_START_CHILD_WORKFLOW_EXECUTION_FAILED, onChildStartFailed],
-  [ET.EVENT_TYPE_CHILD_WORKFLOW_EXECUTION_STARTED, onChildStarted],
-  [ET.EVENT_TYPE_CHILD_WORKFLOW_EXECUTION_COMPLETED, onChildClosed],
-  [ET.EVENT_TYPE_CHILD_WORKFLOW_EXECUTION_FAILED, onChildClosed],
-  [ET.EVENT_TYPE_CHILD_WORKFLOW_EXECUTION_TERMINATED, onChildClosed],
-  [ET.EVENT_TYPE_CHILD_WORKFLOW_EXECUTION_CANCELED, onChildClosed],
-  [ET.EVENT_TYPE_CHILD_WORKFLOW_EXECUTION_TIMED_OUT, onChildClosed],
-  [ET.EVENT_TYPE_TIMER_STARTED, onTimerStarted],
-  [ET.EVENT_TYPE_TIMER_FIRED, onTimerFired],
-  [ET.EVENT_TYPE_TIMER_CANCELED, onTimerCanceled],
-  [ET.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED, onUpdateAccepted],
-  [ET.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_REJECTED, onUpdateRejected],
-  [ET.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_COMPLETED, onUpdateCompleted],
-  [ET.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED, onSignaled],
-  [ET.EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES, onUpsertSearchAttributes],
-  [ET.EVENT_TYPE_SIGNAL_EXTERNAL_WORKFLOW_EXECUTION_INITIATED, onSignalExternalInitiated],
-]);
+/** Event types without a handler (workflow tasks, markers, …) only move `lastEventMs`. Built on first use. */
+let handlers: ReadonlyMap<number, EventHandler> | undefined;
+const handlersByType = (): ReadonlyMap<number, EventHandler> => (handlers ??= buildHandlers());
+
+function buildHandlers(): ReadonlyMap<number, EventHandler> {
+  const ET = eventTypes();
+  return new Map<number, EventHandler>([
+    [ET.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED, onWorkflowStarted],
+    [ET.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED, onWorkflowCompleted],
+    [ET.EVENT_TYPE_WORKFLOW_EXECUTION_FAILED, onWorkflowFailed],
+    [ET.EVENT_TYPE_WORKFLOW_EXECUTION_TIMED_OUT, onWorkflowTimedOut],
+    [ET.EVENT_TYPE_WORKFLOW_EXECUTION_TERMINATED, onWorkflowTerminated],
+    [ET.EVENT_TYPE_WORKFLOW_EXECUTION_CANCELED, onWorkflowCanceled],
+    [ET.EVENT_TYPE_WORKFLOW_EXECUTION_CANCEL_REQUESTED, onWorkflowCancelRequested],
+    [ET.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW, onWorkflowContinuedAsNew],
+    [ET.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED, onActivityScheduled],
+    [ET.EVENT_TYPE_ACTIVITY_TASK_STARTED, onActivityStarted],
+    [ET.EVENT_TYPE_ACTIVITY_TASK_COMPLETED, onActivityCompleted],
+    [ET.EVENT_TYPE_ACTIVITY_TASK_FAILED, onActivityFailed],
+    [ET.EVENT_TYPE_ACTIVITY_TASK_TIMED_OUT, onActivityTimedOut],
+    [ET.EVENT_TYPE_ACTIVITY_TASK_CANCELED, onActivityCanceled],
+    [ET.EVENT_TYPE_START_CHILD_WORKFLOW_EXECUTION_INITIATED, onChildInitiated],
+    [ET.EVENT_TYPE_START_CHILD_WORKFLOW_EXECUTION_FAILED, onChildStartFailed],
+    [ET.EVENT_TYPE_CHILD_WORKFLOW_EXECUTION_STARTED, onChildStarted],
+    [ET.EVENT_TYPE_CHILD_WORKFLOW_EXECUTION_COMPLETED, onChildClosed],
+    [ET.EVENT_TYPE_CHILD_WORKFLOW_EXECUTION_FAILED, onChildClosed],
+    [ET.EVENT_TYPE_CHILD_WORKFLOW_EXECUTION_TERMINATED, onChildClosed],
+    [ET.EVENT_TYPE_CHILD_WORKFLOW_EXECUTION_CANCELED, onChildClosed],
+    [ET.EVENT_TYPE_CHILD_WORKFLOW_EXECUTION_TIMED_OUT, onChildClosed],
+    [ET.EVENT_TYPE_TIMER_STARTED, onTimerStarted],
+    [ET.EVENT_TYPE_TIMER_FIRED, onTimerFired],
+    [ET.EVENT_TYPE_TIMER_CANCELED, onTimerCanceled],
+    [ET.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED, onUpdateAccepted],
+    [ET.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_REJECTED, onUpdateRejected],
+    [ET.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_COMPLETED, onUpdateCompleted],
+    [ET.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED, onSignaled],
+    [ET.EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES, onUpsertSearchAttributes],
+    [ET.EVENT_TYPE_SIGNAL_EXTERNAL_WORKFLOW_EXECUTION_INITIATED, onSignalExternalInitiated],
+  ]);
+}
 
 /**
  * Parse one execution's history. `workflowId` and `runId` are not in the history itself: pass
@@ -655,7 +663,7 @@ export function parseHistory(history: History, ids: { workflowId: string; runId:
     const at = ms(e);
     s.out.lastEventMs = Math.max(s.out.lastEventMs, at);
     const t = eventTypeOf(e);
-    if (t !== undefined) HANDLERS.get(t)?.(s, e, at);
+    if (t !== undefined) handlersByType().get(t)?.(s, e, at);
   }
   s.out.updates = [...s.updates.values()];
   return s.out;
