@@ -2,10 +2,12 @@
  * Reading what a finished workflow did. A heal workflow that ends failed (a run not healed, a
  * rollback whose reload failed, a rejected episode) still says what it did: it fails with an
  * ApplicationFailure whose first detail is its result object, so the CLI reports a failed run with
- * the same fields as a successful one.
+ * the same fields as a successful one. And starting one under its pipeline's lock ({@link startUnderLock}).
  */
-import { temporalClient } from '../lib/lazy';
 import { ApplicationFailure } from '@temporalio/common';
+import { pipelineLockId } from '../common/ids';
+import { temporalClient } from '../lib/lazy';
+import { CliError, EXIT } from './context';
 
 /** Why a workflow failed: the error, and the workflow's own message (not the SDK's "Workflow execution failed"). */
 export interface WorkflowFailure {
@@ -39,4 +41,28 @@ export function resultInFailure<T extends object>(error: unknown): T | undefined
   const cause = error instanceof temporalClient().WorkflowFailedError ? error.cause : undefined;
   const detail: unknown = cause instanceof ApplicationFailure ? cause.details?.[0] : undefined;
   return detail !== null && typeof detail === 'object' ? (detail as T) : undefined;
+}
+
+/**
+ * Start a workflow that changes a pipeline's table under the pipeline's lock id
+ * (`pipeline-<name>`). Another run holding it is `RunInProgress` (exit 1); `when` says what to
+ * do once that run is done ("roll back", "replay its quarantine").
+ */
+export async function startUnderLock<H>(
+  pipeline: string,
+  when: string,
+  start: (workflowId: string) => Promise<H>,
+): Promise<{ id: string; handle: H }> {
+  const id = pipelineLockId(pipeline);
+  try {
+    return { id, handle: await start(id) };
+  } catch (err) {
+    if (err instanceof temporalClient().WorkflowExecutionAlreadyStartedError)
+      throw new CliError(
+        `pipeline "${pipeline}" has a run in progress (${id}); ${when} when it is done (heal status ${pipeline})`,
+        EXIT.failed,
+        'RunInProgress',
+      );
+    throw err;
+  }
 }

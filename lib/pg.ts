@@ -133,3 +133,12 @@ export async function inTransaction<T>(pool: Pool, url: string, fn: (c: PoolClie
     }
   });
 }
+
+/** Does `schema.table` exist (a table or a view)? */
+export async function pgTableExists(c: PoolClient, schema: string, table: string): Promise<boolean> {
+  const found = await c.query(`SELECT 1 FROM information_schema.tables WHERE table_schema = $1 AND table_name = $2`, [
+    schema,
+    table,
+  ]);
+  return (found.rowCount ?? 0) > 0;
+}

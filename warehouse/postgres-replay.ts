@@ -9,22 +9,19 @@
 import type { PoolClient } from 'pg';
 import type { ContractColumn } from '../common/spec';
 import { queryOne } from '../lib/duckdb';
-import { inTransaction, pgIdent, poolFor, withClient } from '../lib/pg';
+import { inTransaction, pgIdent, pgTableExists, poolFor, withClient } from '../lib/pg';
 import {
   REPLAY_LOAD_KEY,
   REPLAY_SOURCE,
   REPLAY_SOURCE_COLUMNS,
   replaySourceQuery,
+  sameRow,
   tableMismatch,
   type ReplayBatch,
   type ReplayTarget,
 } from '../core/etl/replay';
-import { LOADS_TABLE, quarantineTable, type RecordColumnKind } from '../core/etl/target';
+import { keyMatch, LOADS_TABLE, quarantineTable, type RecordColumnKind } from '../core/etl/target';
 import { copyFromPostgres, copyToPostgres, PG_TYPES, pgColumnsDdl, type PostgresTargetOptions } from './postgres';
-
-/** The replay's quarantine row (`r`) in the quarantine table (`q`). */
-const sameRow = (r: string) =>
-  `q.run_id = ${r}.__heal_run_id AND q.source_file IS NOT DISTINCT FROM ${r}.__heal_source_file AND q.line IS NOT DISTINCT FROM ${r}.__heal_line`;
 
 /** The identity columns a replay's rows carry (see ReplayBatch.rows). */
 const ROW_IDS: readonly { name: string; type: RecordColumnKind }[] = [
@@ -34,14 +31,6 @@ const ROW_IDS: readonly { name: string; type: RecordColumnKind }[] = [
   { name: '__heal_ord', type: 'bigint' },
 ];
 
-async function exists(c: PoolClient, schema: string, table: string): Promise<boolean> {
-  const found = await c.query(`SELECT 1 FROM information_schema.tables WHERE table_schema = $1 AND table_name = $2`, [
-    schema,
-    table,
-  ]);
-  return (found.rowCount ?? 0) > 0;
-}
-
 export function postgresReplayTarget(opts: PostgresTargetOptions): ReplayTarget {
   const { url, schema } = opts;
   const pool = poolFor(url, { lockTimeout: opts.lockTimeout });
@@ -50,7 +39,7 @@ export function postgresReplayTarget(opts: PostgresTargetOptions): ReplayTarget 
   return {
     currentLoad: (_conn, table) =>
       withClient(pool, url, async (c) => {
-        if (!(await exists(c, schema, LOADS_TABLE))) return undefined;
+        if (!(await pgTableExists(c, schema, LOADS_TABLE))) return undefined;
         const res = await c.query<{ run_id: string }>(
           `SELECT run_id FROM ${s}.${LOADS_TABLE} WHERE table_name = $1 AND load_key IS DISTINCT FROM $2 ORDER BY loaded_at DESC LIMIT 1`,
           [table, REPLAY_LOAD_KEY],
@@ -60,7 +49,7 @@ export function postgresReplayTarget(opts: PostgresTargetOptions): ReplayTarget 
 
     replayed: (_conn, table, replayId) =>
       withClient(pool, url, async (c) => {
-        if (!(await exists(c, schema, LOADS_TABLE))) return 0;
+        if (!(await pgTableExists(c, schema, LOADS_TABLE))) return 0;
         const res = await c.query<{ n: string }>(
           `SELECT rows_loaded AS n FROM ${s}.${LOADS_TABLE} WHERE run_id = $1 AND table_name = $2`,
           [replayId, table],
@@ -71,7 +60,7 @@ export function postgresReplayTarget(opts: PostgresTargetOptions): ReplayTarget 
     readQuarantine: (conn, table, filter) =>
       withClient(pool, url, async (c) => {
         const none = `SELECT ${REPLAY_SOURCE_COLUMNS.map((col) => `NULL::${col.duckType} AS ${col.name}`).join(', ')} WHERE false`;
-        if (!(await exists(c, schema, quarantineTable(table)))) {
+        if (!(await pgTableExists(c, schema, quarantineTable(table)))) {
           await conn.run(`CREATE OR REPLACE TEMP TABLE ${REPLAY_SOURCE} AS ${none}`);
           return 0;
         }
@@ -85,7 +74,7 @@ export function postgresReplayTarget(opts: PostgresTargetOptions): ReplayTarget 
       inTransaction(pool, url, async (c) => {
         const { spec } = b;
         const q = quarantineOf(spec.target.table);
-        if (!(await exists(c, schema, quarantineTable(spec.target.table)))) return 0;
+        if (!(await pgTableExists(c, schema, quarantineTable(spec.target.table)))) return 0;
         // Waits here (lock_timeout) while another replay or a load holds it.
         await c.query(`LOCK TABLE ${q} IN SHARE ROW EXCLUSIVE MODE`);
         const contract = spec.contract.columns.map((col) => ({ name: col.name, type: col.type }));
@@ -140,7 +129,7 @@ async function insertReplayed(
   const q = `${s}.${pgIdent(quarantineTable(spec.target.table))}`;
   await c.query(`DELETE FROM ${q} AS q USING __heal_replay_rows r WHERE ${sameRow('r')}`);
   if (spec.target.mode === 'merge' && spec.target.key?.length) {
-    const on = spec.target.key.map((k) => `${t}.${pgIdent(k)} IS NOT DISTINCT FROM s.${pgIdent(k)}`).join(' AND ');
+    const on = keyMatch(spec.target.key, t, 's', pgIdent);
     await c.query(`DELETE FROM ${t} USING __heal_replay_rows s WHERE ${on}`);
   }
   const cols = contract.map((col) => pgIdent(col.name)).join(', ');

@@ -7,7 +7,7 @@
  */
 import type { DuckDBConnection } from '@duckdb/node-api';
 import { withDuckDB } from '../lib/duckdb';
-import { pgIdent, poolFor, redactUrl, withClient } from '../lib/pg';
+import { pgIdent, pgTableExists, poolFor, redactUrl, withClient } from '../lib/pg';
 import { DUCKDB_TYPES } from '../core/etl/sql';
 import {
   DUCKDB_RECORD_TYPES,
@@ -39,11 +39,7 @@ export function postgresWarehouse(config: WarehouseConfig, url: string): Warehou
   /** The quoted quarantine table of `table` in the warehouse schema, or null when there is none. */
   const quarantineIn = async (c: PoolClient, table: string): Promise<string | null> => {
     const name = quarantineTable(table);
-    const found = await c.query(`SELECT 1 FROM information_schema.tables WHERE table_schema = $1 AND table_name = $2`, [
-      schema,
-      name,
-    ]);
-    return found.rowCount ? `${pgIdent(schema)}.${pgIdent(name)}` : null;
+    return (await pgTableExists(c, schema, name)) ? `${pgIdent(schema)}.${pgIdent(name)}` : null;
   };
 
   const stagedTables = (pipeline: string, runId: string) =>
@@ -82,12 +78,8 @@ export function postgresWarehouse(config: WarehouseConfig, url: string): Warehou
               cols,
             );
             const qName = quarantineTable(table);
-            const hasQ = await c.query(
-              `SELECT 1 FROM information_schema.tables WHERE table_schema = $1 AND table_name = $2`,
-              [STAGING_SCHEMA, qName],
-            );
             let quarantine: string | null = null;
-            if (hasQ.rowCount) {
+            if (await pgTableExists(c, STAGING_SCHEMA, qName)) {
               const qCols = QUARANTINE_COLUMNS.map(([name, kind]) => ({ name, duckType: DUCKDB_RECORD_TYPES[kind] }));
               await copyFromPostgres(
                 c,

@@ -23,6 +23,7 @@ import type { ContractColumn, PipelineSpec } from '../common/spec';
 import { ident, lit } from '../lib/duckdb';
 import { inTransaction, pgIdent, poolFor, redactUrl, withClient } from '../lib/pg';
 import {
+  keyMatch,
   planEvolution,
   LOAD_FILES_COLUMNS,
   LOAD_FILES_TABLE,
@@ -196,7 +197,7 @@ async function writeTable(c: PoolClient, conn: DuckDBConnection, schema: string,
   if (spec.target.mode === 'merge' && spec.target.key?.length) {
     await c.query(`CREATE TEMP TABLE __heal_merge (LIKE ${t}) ON COMMIT DROP`);
     await copyToPostgres(conn, c, b.rows, '__heal_merge', columns);
-    const on = spec.target.key.map((k) => `${t}.${pgIdent(k)} IS NOT DISTINCT FROM s.${pgIdent(k)}`).join(' AND ');
+    const on = keyMatch(spec.target.key, t, 's', pgIdent);
     await c.query(`DELETE FROM ${t} USING __heal_merge s WHERE ${on}`);
     await c.query(`INSERT INTO ${t} SELECT * FROM __heal_merge`);
   } else {

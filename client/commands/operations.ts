@@ -17,7 +17,7 @@ import type { manualRollback, scheduledRun } from '../../workflows';
 import { decideUpdate, progressQuery, type Progress } from '../../workflows/messages';
 import { CliError, EXIT, type CliContext } from '../context';
 import { bold, dim, green, red, yellow, print } from '../output';
-import { workflowEnd } from '../results';
+import { startUnderLock, workflowEnd } from '../results';
 import { openSession, type TemporalSession } from '../temporal';
 
 type Ctx = (json?: boolean) => CliContext;
@@ -658,12 +658,10 @@ export function registerOperationCommands(program: Command, ctx: Ctx): void {
       }
       if (to === cur) throw new CliError(`${pipeline} is at v${cur} already`, EXIT.badInput, 'BadInput');
       process.exitCode = await withSession(c, async (s) => {
-        const id = pipelineLockId(pipeline);
-        let handle;
-        try {
-          handle = await s.client.workflow.start<typeof manualRollback>('manualRollback', {
+        const { id, handle } = await startUnderLock(pipeline, 'roll back', (workflowId) =>
+          s.client.workflow.start<typeof manualRollback>('manualRollback', {
             taskQueue: c.config.taskQueue,
-            workflowId: id,
+            workflowId,
             args: [
               {
                 pipeline,
@@ -673,17 +671,8 @@ export function registerOperationCommands(program: Command, ctx: Ctx): void {
               },
             ],
             staticSummary: `rollback ${pipeline} v${cur} → v${to}`,
-          });
-        } catch (err) {
-          if (err instanceof temporalClient().WorkflowExecutionAlreadyStartedError) {
-            throw new CliError(
-              `pipeline "${pipeline}" has a run in progress (${id}); roll back when it is done (heal status ${pipeline})`,
-              EXIT.failed,
-              'RunInProgress',
-            );
-          }
-          throw err;
-        }
+          }),
+        );
         await s.ensureWorker(id);
         const { result: r, failure } = await workflowEnd<RollbackResult>(handle);
         if (failure) {

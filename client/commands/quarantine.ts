@@ -3,17 +3,16 @@
  * PostgreSQL) by pipeline, run and reason, trimmed by age, and replayed through the current spec
  * (the `quarantineReplay` workflow).
  */
-import { temporalClient } from '../../lib/lazy';
 import type { Command } from 'commander';
 import type { QuarantineReplayResult } from '../../common/contracts';
 import { parseDuration } from '../../common/duration';
-import { pipelineLockId, workflowUrl } from '../../common/ids';
+import { workflowUrl } from '../../common/ids';
 import { openStore } from '../../store';
 import { openWarehouse, type QuarantinedRow } from '../../warehouse';
 import type { quarantineReplay } from '../../workflows';
 import { CliError, EXIT, type CliContext } from '../context';
 import { bold, dim, green, red, yellow, print } from '../output';
-import { workflowEnd } from '../results';
+import { startUnderLock, workflowEnd } from '../results';
 import { openSession } from '../temporal';
 
 type Ctx = (json?: boolean) => CliContext;
@@ -75,25 +74,15 @@ async function replay(c: CliContext, pipeline: string, o: { run?: string; reason
   const current = await openStore(c.config).specs.current(pipeline); // PipelineNotFound → exit 2
   const s = await openSession(c.config, c.log);
   try {
-    const id = pipelineLockId(pipeline);
-    let handle;
-    try {
-      handle = await s.client.workflow.start<typeof quarantineReplay>('quarantineReplay', {
+    const { id, handle } = await startUnderLock(pipeline, 'replay its quarantine', (workflowId) =>
+      s.client.workflow.start<typeof quarantineReplay>('quarantineReplay', {
         taskQueue: c.config.taskQueue,
-        workflowId: id,
+        workflowId,
         args: [{ pipeline, ...(o.run ? { runId: o.run } : {}), ...(o.reason ? { reason: o.reason } : {}) }],
         staticSummary: `replay quarantined rows of ${pipeline} through spec v${current.version}`,
         staticDetails: `Pipeline \`${pipeline}\`, started by \`heal quarantine replay\` at ${new Date().toISOString()}${o.run ? `, run \`${o.run}\`` : ''}${o.reason ? `, reason containing \`${o.reason}\`` : ''}.`,
-      });
-    } catch (err) {
-      if (err instanceof temporalClient().WorkflowExecutionAlreadyStartedError)
-        throw new CliError(
-          `pipeline "${pipeline}" has a run in progress (${id}); replay its quarantine when it is done (heal status ${pipeline})`,
-          EXIT.failed,
-          'RunInProgress',
-        );
-      throw err;
-    }
+      }),
+    );
     c.log(`started ${id} (run ${handle.firstExecutionRunId})`);
     await s.ensureWorker(id);
     const { result, failure } = await workflowEnd<QuarantineReplayResult>(handle);

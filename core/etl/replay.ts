@@ -28,7 +28,7 @@ import { compileExpression } from './expression';
 import { castSelect } from './load';
 import { FILE_COLUMN } from './source';
 import { DUCKDB_TYPES, readerCall, tableColumnsDdl } from './sql';
-import { DUCKDB_RECORD_TYPES, LOADS_COLUMNS, LOADS_TABLE, quarantineTable, recordColumnsDdl } from './target';
+import { DUCKDB_RECORD_TYPES, keyMatch, LOADS_COLUMNS, LOADS_TABLE, quarantineTable, recordColumnsDdl } from './target';
 
 /** `load_key` of a replay's load record: never a file's content key, and skipped when looking for a table's current load. */
 export const REPLAY_LOAD_KEY = 'quarantine-replay';
@@ -374,8 +374,8 @@ async function hasTable(conn: DuckDBConnection, table: string): Promise<boolean>
   return (row?.n ?? 0) > 0;
 }
 
-/** The row of a replay's quarantine row `r` in the quarantine table `q`. */
-const sameRow = (r: string) =>
+/** The row of a replay's quarantine row `r` in the quarantine table `q` (both targets). */
+export const sameRow = (r: string): string =>
   `q.run_id = ${r}.__heal_run_id AND q.source_file IS NOT DISTINCT FROM ${r}.__heal_source_file AND q.line IS NOT DISTINCT FROM ${r}.__heal_line`;
 
 /** The table a DuckDB replay inserts into: created for `append`/`merge` when gone, else it must have the contract's columns. */
@@ -442,7 +442,7 @@ export const DUCKDB_REPLAY: ReplayTarget = {
         await replayTable(conn, spec);
         await conn.run(`DELETE FROM ${q} AS q WHERE EXISTS (SELECT 1 FROM ${go} r WHERE ${sameRow('r')})`);
         if (spec.target.mode === 'merge' && spec.target.key?.length) {
-          const on = spec.target.key.map((k) => `${t}.${ident(k)} IS NOT DISTINCT FROM s.${ident(k)}`).join(' AND ');
+          const on = keyMatch(spec.target.key, t, 's', ident);
           await conn.run(
             `DELETE FROM ${t} USING (SELECT ${spec.target.key.map(ident).join(', ')} FROM ${go}) s WHERE ${on}`,
           );

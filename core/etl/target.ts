@@ -123,6 +123,10 @@ export interface LoadTarget {
 export const sumFiles = (files: readonly CommitFile[], k: 'rowsRead' | 'rowsLoaded' | 'rowsQuarantined'): number =>
   files.reduce((a, f) => a + f[k], 0);
 
+/** `t.k IS NOT DISTINCT FROM s.k AND …` over a merge key (`quote`: the target's identifier quoting). */
+export const keyMatch = (key: readonly string[], t: string, s: string, quote: (name: string) => string): string =>
+  key.map((k) => `${t}.${quote(k)} IS NOT DISTINCT FROM ${s}.${quote(k)}`).join(' AND ');
+
 /** A column of an existing table, its type in the target's own words (`BIGINT`, `double precision`). */
 export interface TableColumn {
   name: string;
@@ -287,7 +291,7 @@ export const DUCKDB_TARGET: LoadTarget = {
         await evolveDuckDBTable(conn, spec);
       }
       if (spec.target.mode === 'merge' && spec.target.key?.length) {
-        const on = spec.target.key.map((k) => `${t}.${ident(k)} IS NOT DISTINCT FROM s.${ident(k)}`).join(' AND ');
+        const on = keyMatch(spec.target.key, t, 's', ident);
         await conn.run(
           `DELETE FROM ${t} USING (SELECT ${spec.target.key.map(ident).join(', ')} FROM ${b.rows}) s WHERE ${on}`,
         );

@@ -8,49 +8,16 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { Worker } from '@temporalio/worker';
-import { createActivities } from '../../activities';
 import type { PipelineRunResult } from '../../common/types';
 import { writeChaos, type ChaosKind } from '../../tools/chaos';
 import { formatMatrix, runCases, type GauntletCase } from '../../tools/gauntlet/cases';
-import { cliEnv, HEAL_BIN, runCli } from '../helpers/cli';
-import { tableRows, tempDir, testConfig } from '../helpers/fixtures';
-import { createDevEnv, testWorkflowBundle, uniqueTaskQueue } from '../helpers/temporal';
+import { HEAL_BIN, runCli } from '../helpers/cli';
+import { useCliSuite } from '../helpers/cli-suite';
+import { tableRows } from '../helpers/fixtures';
 
 const VEGA = path.join(path.dirname(require.resolve('vega-datasets')), '..', 'data');
 
-let env: TestWorkflowEnvironment;
-let worker: Worker;
-let running: Promise<void>;
-const work = tempDir('heal-habits-e2e-');
-const taskQueue = uniqueTaskQueue('habits');
-const config = testConfig(path.join(work, 'state'), { HEAL_TASK_QUEUE: taskQueue });
-let vars: NodeJS.ProcessEnv;
-
-beforeAll(async () => {
-  const [e, bundle] = await Promise.all([createDevEnv(), testWorkflowBundle()]);
-  env = e;
-  worker = await Worker.create({
-    connection: env.nativeConnection,
-    taskQueue,
-    workflowBundle: bundle,
-    activities: createActivities({ config }),
-  });
-  running = worker.run();
-  vars = cliEnv({
-    HEAL_HOME: config.home,
-    HEAL_ALLOWED_ROOTS: config.allowedRoots.join(path.delimiter),
-    TEMPORAL_ADDRESS: env.address,
-    HEAL_TASK_QUEUE: taskQueue,
-  });
-}, 120_000);
-
-afterAll(async () => {
-  worker?.shutdown();
-  await running;
-  await env?.teardown();
-});
+const suite = useCliSuite('habits');
 
 /** Seeded events with UTC timestamps ("YYYY-MM-DD HH:MM:SS"), amounts and an optional score. */
 function events(rows = 300): string {
@@ -65,24 +32,13 @@ function events(rows = 300): string {
 }
 
 function dataset(name: string): string {
-  const file = path.join(work, `${name}.csv`);
+  const file = path.join(suite.home, `${name}.csv`);
   if (name === 'events') fs.writeFileSync(file, events());
   else fs.copyFileSync(path.join(VEGA, `${name}.csv`), file);
   return file;
 }
 
-const g = () => ({
-  env: {
-    PATH: process.env['PATH'],
-    HOME: process.env['HOME'],
-    HEAL_HOME: config.home,
-    HEAL_ALLOWED_ROOTS: config.allowedRoots.join(path.delimiter),
-    TEMPORAL_ADDRESS: env.address,
-    HEAL_TASK_QUEUE: taskQueue,
-  },
-  warehouse: config.warehouse,
-  bin: HEAL_BIN,
-});
+const g = () => ({ env: suite.vars, warehouse: suite.config.warehouse, bin: HEAL_BIN });
 
 test('each habit on real data: healed to the clean table, or its lines quarantined and never loaded', async () => {
   const plan: [string, ChaosKind][] = [
@@ -96,7 +52,7 @@ test('each habit on real data: healed to the clean table, or its lines quarantin
   const cases: GauntletCase[] = [];
   for (const [ds, kind] of plan) {
     const clean = dataset(ds);
-    const out = path.join(work, `${ds}-${kind}.csv`);
+    const out = path.join(suite.home, `${ds}-${kind}.csv`);
     const r = await writeChaos(kind, clean, out, 7);
     if (!r.applicable) throw new Error(`${kind} does not apply to ${ds}: ${r.reason}`);
     cases.push({
@@ -121,7 +77,7 @@ test('each habit on real data: healed to the clean table, or its lines quarantin
 
   // The quarantine says why: a summary row and a footer line; invalid UTF-8.
   const reasons = async (pipeline: string) => {
-    const q = await runCli(['quarantine', 'list', pipeline, '--json'], vars);
+    const q = await runCli(['quarantine', 'list', pipeline, '--json'], suite.vars);
     expect(q.code).toBe(0);
     return (JSON.parse(q.stdout) as { rows: { reason: string }[] }).rows.map((x) => x.reason).sort();
   };
@@ -140,44 +96,44 @@ test('each habit on real data: healed to the clean table, or its lines quarantin
 
 /** `heal init` and a clean run of `clean`; the table's rows. */
 async function cleanPipeline(name: string, clean: string): Promise<Record<string, unknown>[]> {
-  expect((await runCli(['init', name, '--source', clean], vars)).code).toBe(0);
-  const ok = await runCli(['run', name, '--json'], vars);
+  expect((await runCli(['init', name, '--source', clean], suite.vars)).code).toBe(0);
+  const ok = await runCli(['run', name, '--json'], suite.vars);
   expect(ok.code).toBe(0);
-  return tableRows(config.warehouse, (JSON.parse(ok.stdout) as PipelineRunResult).table ?? '');
+  return tableRows(suite.config.warehouse, (JSON.parse(ok.stdout) as PipelineRunResult).table ?? '');
 }
 
 test('a required column full of "NA": refused (null-values), exit 1, the table and the version unchanged', async () => {
   const clean = dataset('events');
   const before = await cleanPipeline('na-required', clean);
   const lines = fs.readFileSync(clean, 'utf8').trimEnd().split('\n');
-  const drifted = path.join(work, 'na-required.csv');
+  const drifted = path.join(suite.home, 'na-required.csv');
   fs.writeFileSync(
     drifted,
     `${lines.map((l, i) => (i > 0 && i % 2 === 0 ? l.replace(/^(\d+,[^,]+,)[^,]+/, '$1NA') : l)).join('\n')}\n`,
   );
-  const r = await runCli(['run', 'na-required', '--json', '--source', drifted], vars);
+  const r = await runCli(['run', 'na-required', '--json', '--source', drifted], suite.vars);
   expect(r.code).toBe(1);
   const out = JSON.parse(r.stdout) as PipelineRunResult;
   expect(out).toMatchObject({ outcome: 'failed', specVersion: 1 });
   expect(out.driftReport?.kinds).toEqual(['null-values']);
   expect(out.driftReport?.differences[0]).toMatchObject({ column: 'amount', found: 'missing-value tokens' });
-  expect(await tableRows(config.warehouse, out.table ?? '')).toEqual(before);
+  expect(await tableRows(suite.config.warehouse, out.table ?? '')).toEqual(before);
 }, 300_000);
 
 test('a UTF-8 file with more corrupt lines than the budget: refused, not switched to latin-1', async () => {
-  const clean = path.join(work, 'cities.csv');
+  const clean = path.join(suite.home, 'cities.csv');
   const rows = Array.from({ length: 60 }, (_, i) => `${i},${['Zürich', 'Málaga', 'Kraków'][i % 3]},${i * 3}`);
   fs.writeFileSync(clean, `id,city,n\n${rows.join('\n')}\n`);
   const before = await cleanPipeline('mixed-utf8', clean);
   const text = fs.readFileSync(clean, 'latin1').split('\n');
   // Lines 2..11 get a lone 0xFC ("ü" in latin-1) where their UTF-8 "ü" / "á" / "ó" was.
   const corrupt = text.map((l, i) => (i >= 1 && i <= 10 ? l.replace(/\u00c3[\u00bc\u00a1\u00b3]/, '\u00fc') : l));
-  const drifted = path.join(work, 'mixed-utf8-drifted.csv');
+  const drifted = path.join(suite.home, 'mixed-utf8-drifted.csv');
   fs.writeFileSync(drifted, Buffer.from(corrupt.join('\n'), 'latin1'));
-  const r = await runCli(['run', 'mixed-utf8', '--json', '--source', drifted], vars);
+  const r = await runCli(['run', 'mixed-utf8', '--json', '--source', drifted], suite.vars);
   expect(r.code).toBe(1);
   const out = JSON.parse(r.stdout) as PipelineRunResult;
   expect(out).toMatchObject({ outcome: 'failed', specVersion: 1 });
   expect(out.driftReport?.differences[0]).toMatchObject({ kind: 'encoding-change', found: 'mixed' });
-  expect(await tableRows(config.warehouse, out.table ?? '')).toEqual(before);
+  expect(await tableRows(suite.config.warehouse, out.table ?? '')).toEqual(before);
 }, 300_000);
