@@ -18,8 +18,13 @@ export interface CreateWorkerOptions {
   taskQueue?: string;
   /** A prebuilt workflow bundle; by default the cached bundle under `<home>/cache`. */
   workflowBundle?: WorkerOptions['workflowBundle'];
-  /** Concurrent activity executions. @default 4 (DuckDB uses all cores per load) */
+  /** Concurrent activity executions. @default config.workerSlots (sized to the machine, lib/sizing.ts) */
   maxConcurrentActivityTaskExecutions?: number;
+}
+
+/** What a worker takes on, for its start-up line: slots and the DuckDB budget of each. */
+export function workerCapacity(config: Pick<HealConfig, 'workerSlots' | 'duckdbMemoryLimit'>): string {
+  return `${config.workerSlots} activity slots, DuckDB memory_limit ${config.duckdbMemoryLimit ?? "DuckDB's default"} each`;
 }
 
 export async function createWorker(opts: CreateWorkerOptions): Promise<Worker> {
@@ -31,7 +36,7 @@ export async function createWorker(opts: CreateWorkerOptions): Promise<Worker> {
     taskQueue: opts.taskQueue ?? config.taskQueue,
     workflowBundle,
     activities: createActivities({ config }),
-    maxConcurrentActivityTaskExecutions: opts.maxConcurrentActivityTaskExecutions ?? 4,
+    maxConcurrentActivityTaskExecutions: opts.maxConcurrentActivityTaskExecutions ?? config.workerSlots,
   });
 }
 
@@ -40,7 +45,9 @@ async function main(): Promise<void> {
   const address = config.temporalAddress ?? `localhost:${config.devPort}`;
   const connection = await NativeConnection.connect({ address });
   const worker = await createWorker({ connection, config });
-  console.error(`heal worker: task queue "${config.taskQueue}" on ${address} (namespace ${config.namespace})`);
+  console.error(
+    `heal worker: task queue "${config.taskQueue}" on ${address} (namespace ${config.namespace}); ${workerCapacity(config)}`,
+  );
   await worker.run();
   await connection.close();
 }

@@ -1,8 +1,8 @@
 /**
- * Timeouts and retry policies, as named profiles in one place. Workflows pick a profile by name;
- * nothing else sets a timeout or a retry policy.
+ * Timeouts, retry policies and task priorities, as named profiles in one place. Workflows pick a
+ * profile by name; nothing else sets a timeout, a retry policy or a priority.
  */
-import type { ActivityOptions, RetryPolicy } from '@temporalio/common';
+import type { ActivityOptions, Priority, RetryPolicy } from '@temporalio/common';
 import { NON_RETRYABLE_ERROR_TYPES } from './errors';
 
 /** Retry for activities doing I/O on files and the warehouse: transient failures back off. */
@@ -71,6 +71,15 @@ export const ACTIVITY_PROFILES = {
 
 /** How often long activities heartbeat (well inside the `etl` heartbeat timeout). */
 export const HEARTBEAT_INTERVAL_MS = 10_000;
+
+/**
+ * Task priority of healing (an episode, a partition's attempt, and through them their attempts and
+ * activities, which inherit it): with many pipelines drifting at once on busy workers, a drift
+ * already found is diagnosed, proven and applied before more sources are read, so each episode's
+ * time to heal is its own work, not the whole backlog's. Temporal's keys run from 1 (first) to 5;
+ * everything else runs at the default, 3.
+ */
+export const HEALING_PRIORITY: Priority = { priorityKey: 2 };
 
 /**
  * Retry of the `healAttempt` child workflow: each retry is the next healing attempt. The episode

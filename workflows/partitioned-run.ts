@@ -23,7 +23,7 @@
 import { ApplicationFailure, executeChild, proxyActivities, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import { EPISODE_FATAL_ERROR_TYPES, type ErrorType } from '../common/errors';
-import { ACTIVITY_PROFILES, ATTEMPT_RETRY } from '../common/policies';
+import { ACTIVITY_PROFILES, ATTEMPT_RETRY, HEALING_PRIORITY } from '../common/policies';
 import type { DriftReport } from '../common/types';
 import { failureOf } from './failures';
 import { healAttempt } from './heal-attempt';
@@ -284,6 +284,7 @@ export async function partitionRun(input: PartitionRunInput): Promise<PartitionR
     attempt = await executeChild(healAttempt, {
       workflowId: `${workflowId}-heal-attempt`,
       taskQueue,
+      priority: HEALING_PRIORITY,
       args: [
         {
           pipeline: input.pipeline,

@@ -24,7 +24,7 @@ import {
 import type { Activities } from '../activities';
 import type { PipelineInfo } from '../common/contracts';
 import { episodeIdOf, runKeyOf } from '../common/ids';
-import { ACTIVITY_PROFILES } from '../common/policies';
+import { ACTIVITY_PROFILES, HEALING_PRIORITY } from '../common/policies';
 import { DRIFT_KINDS, HEAL_OUTCOME, PIPELINE_NAME, SPEC_VERSION } from '../common/search-attributes';
 import { runFiles, setAsideLine } from '../common/files';
 import type {
@@ -375,6 +375,7 @@ async function heal(
     return await executeChild(healingEpisode, {
       workflowId: episodeId,
       taskQueue: workflowInfo().taskQueue,
+      priority: HEALING_PRIORITY,
       staticSummary: `heal ${info.pipeline} (v${info.specVersion}, ${mode}): ${driftLine(drift)}`,
       staticDetails: driftDetails(drift),
       args: [

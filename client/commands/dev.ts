@@ -9,7 +9,7 @@ import { writeFileAtomic } from '../../lib/atomic-files';
 import { redactUrl } from '../../lib/pg';
 import { startPostgres, type PostgresServer } from '../../lib/postgres-server';
 import { findTemporalCli } from '../../lib/temporal-cli';
-import { createWorker } from '../../worker';
+import { createWorker, workerCapacity } from '../../worker';
 import { CliError, EXIT, type CliContext } from '../context';
 import { startProjectDevServer } from '../temporal';
 
@@ -58,7 +58,9 @@ export async function runDev(ctx: CliContext, opts: { postgres?: boolean } = {})
   }
   const connection = await NativeConnection.connect({ address });
   const worker = await createWorker({ connection, config });
-  console.error(`heal dev: worker polling task queue "${config.taskQueue}"; Ctrl-C to stop`);
+  console.error(
+    `heal dev: worker polling task queue "${config.taskQueue}" (${workerCapacity(config)}); Ctrl-C to stop`,
+  );
   const stopServer = async () => {
     await server?.stop();
   };

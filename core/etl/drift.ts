@@ -9,7 +9,7 @@ import type { DriftDifference, DriftKind, DriftReport, SourceShape, TableProfile
 import { ident, inList, lit, queryOne, queryRows } from '../../lib/duckdb';
 import type { SniffResult } from './source';
 import { FILE_COLUMN, RAW, REJECT_SCANS, REJECTS } from './source';
-import { columnSql, isNullToken, summaryLabelSql, type CompiledExpressions } from './sql';
+import { columnSql, isNullToken, storesTextFlag, summaryLabelSql, type CompiledExpressions } from './sql';
 
 /** Longest sample value kept in a report, and how many samples per difference. */
 export const SAMPLE_MAX_LENGTH = 60;
@@ -167,8 +167,9 @@ export interface ReadGroup {
 
 /**
  * Per file, per contract column: values that fail to parse and required values missing, counted
- * from the cast rows in `typed` (see castStaged: `__heal_n<i>` = the text is not empty; a value is
- * NULL after the cast exactly when it failed or is missing), with a few failing values as samples.
+ * from the cast rows in `typed` (see castSelect and storesTextFlag: whether a value's text was not
+ * empty; a value is NULL after the cast exactly when it failed or is missing), with a few failing
+ * values as samples.
  * `multi`: rows carry their file in `__file` (else the group's one file is every row's).
  */
 export async function valueStatsByFile(
@@ -179,22 +180,47 @@ export async function valueStatsByFile(
 ): Promise<Map<string, ColumnValueStats[]>> {
   const { spec } = group;
   const parts = spec.contract.columns.map((c) => columnSql(spec, c, 'r', group.exprs));
-  const select = parts
+  // Two passes over the cast rows: the good ones need plain counts only (a value there is NULL
+  // exactly when its text was empty, and none failed), the few flagged ones their text flags.
+  const good = parts
     .map((p, i) => {
-      const n = `__heal_n${i}`;
+      const flag = storesTextFlag(spec, p.column) ? `__heal_n${i}` : undefined;
+      const n = flag ? `count(*) FILTER (WHERE ${flag})` : `count(${ident(p.column.name)})`;
+      const m =
+        p.missing === 'false'
+          ? '0'
+          : p.missing === 'true'
+            ? 'count(*)'
+            : flag
+              ? `count(*) FILTER (WHERE NOT ${flag})`
+              : `count(*) - count(${ident(p.column.name)})`;
+      return `${n} AS n${i}, 0 AS f${i}, ${m} AS m${i}`;
+    })
+    .join(', ');
+  const flagged = parts
+    .map((p, i) => {
+      const n = storesTextFlag(spec, p.column) ? `__heal_n${i}` : `substr(__heal_nmask, ${i + 1}, 1) = '1'`;
       const f = p.fail === 'false' ? '0' : `count(*) FILTER (WHERE ${n} AND ${ident(p.column.name)} IS NULL)`;
       const m = p.missing === 'false' ? '0' : p.missing === 'true' ? 'count(*)' : `count(*) FILTER (WHERE NOT ${n})`;
       return `count(*) FILTER (WHERE ${n}) AS n${i}, ${f} AS f${i}, ${m} AS m${i}`;
     })
     .join(', ');
-  const where = multi ? `WHERE __file IN (${inList(group.files)})` : '';
-  const rows = await queryRows<Record<string, number> & { __f: string | null }>(
-    conn,
-    `SELECT __file AS __f, ${select} FROM ${typed} ${where} GROUP BY __file`,
-  );
+  const files = multi ? ` AND __file IN (${inList(group.files)})` : '';
+  const rows = [
+    ...(await queryRows<Record<string, number> & { __f: string | null }>(
+      conn,
+      `SELECT __file AS __f, ${good} FROM ${typed} WHERE __heal_nmask IS NULL${files} GROUP BY __file`,
+    )),
+    ...(await queryRows<Record<string, number> & { __f: string | null }>(
+      conn,
+      `SELECT __file AS __f, ${flagged} FROM ${typed} WHERE __heal_nmask IS NOT NULL${files} GROUP BY __file`,
+    )),
+  ];
   const out = new Map<string, ColumnValueStats[]>();
   for (const file of group.files) {
-    const totals = rows.find((r) => (multi ? r.__f === file : true)) ?? {};
+    const totals: Record<string, number> = {};
+    for (const r of rows.filter((x) => (multi ? x.__f === file : true)))
+      for (const [k, v] of Object.entries(r)) if (k !== '__f') totals[k] = (totals[k] ?? 0) + Number(v);
     out.set(file, await statsFromTotals(conn, spec, parts, totals, group.view, multi ? file : undefined));
   }
   return out;

@@ -41,7 +41,7 @@ import {
   stageSource,
   type OpenedSource,
 } from './source';
-import { columnSql, DUCKDB_TYPES, summarySql, totalHint, type CompiledExpressions } from './sql';
+import { columnSql, DUCKDB_TYPES, storesTextFlag, summarySql, totalHint, type CompiledExpressions } from './sql';
 import { findHeaderLine, looksLatin1, looksUtf8, scanEncoding } from './text';
 import { DUCKDB_TARGET, type CommitFile, type LoadTarget } from './target';
 
@@ -338,7 +338,8 @@ export async function castStaged(
 
 /**
  * The cast of a load as one SELECT over `relation` (its `columns` as text, plus `__heal_file`):
- * `__file`, the contract's typed columns, `__heal_n<i>`, and `__bad`/`__reason`/`__columns`/`__raw`
+ * `__file`, the contract's typed columns, `__heal_n<i>` (see storesTextFlag), and
+ * `__bad`/`__heal_nmask`/`__reason`/`__columns`/`__raw`
  * (see castStaged). The quarantine replay casts quarantined rows with it, so they pass exactly the
  * checks a load makes. `carry`: columns of the relation passed through as they are (a row's id).
  */
@@ -381,13 +382,14 @@ export function castSelect(
     ),
   ];
   const rawColumns = [...columns, FILE_COLUMN];
+  const flags = parts.flatMap((p, i) => (storesTextFlag(spec, p.column) ? [i] : []));
   const inner = `SELECT r.*, ${parts.map((p, i) => `${p.value} AS __heal_v${i}, (${p.text}) IS NOT NULL AS __heal_n${i}`).join(', ')}${summary ? `, ${summary.when} AS __heal_summary` : ''}
     FROM (${relation}) r`;
   const carried = (opts.carry ?? []).map((c) => `r.${ident(c)}, `).join('');
   return `SELECT ${carried}${opts.fileColumn ? `r.${ident(FILE_COLUMN)}` : 'NULL::VARCHAR'} AS __file,
       ${parts.map((p, i) => `CAST(__heal_v${i} AS ${DUCKDB_TYPES[p.column.type]}) AS ${ident(p.column.name)}`).join(', ')},
-      ${parts.map((_p, i) => `__heal_n${i}`).join(', ')},
-      __heal_bad AS __bad,
+      ${flags.map((i) => `__heal_n${i}, `).join('')}__heal_bad AS __bad,
+      ${parts.length ? `CASE WHEN __heal_bad THEN concat(${parts.map((_p, i) => `__heal_n${i}::INTEGER`).join(', ')}) END` : 'NULL::VARCHAR'} AS __heal_nmask,
       ${reasons.length ? `CASE WHEN __heal_bad THEN concat_ws('; ', ${reasons.join(', ')}) END` : 'NULL::VARCHAR'} AS __reason,
       ${badCols.length ? `CASE WHEN __heal_bad THEN concat_ws(',', ${badCols.join(', ')}) END` : 'NULL::VARCHAR'} AS __columns,
       CASE WHEN __heal_bad THEN json_object(${rawColumns.map((c) => `${lit(c)}, r.${ident(c)}`).join(', ')})::VARCHAR END AS __raw

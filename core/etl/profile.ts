@@ -64,6 +64,26 @@ async function unionAll<R>(
 }
 
 /** Profile the contract columns of `relation` (a table name or parenthesised query). */
+/**
+ * Distinct months and days of month of each date or timestamp column (day/month read the wrong
+ * way round changes them), exact: counted as bits of a mask over the column's distinct dates, not
+ * over every row (month() and day() of millions of rows cost more than the rest of the profile).
+ */
+async function datePartsOf(
+  conn: DuckDBConnection,
+  relation: string,
+  indexed: readonly IndexedColumn[],
+): Promise<Map<number, { months: number; days: number }>> {
+  const dated = indexed.filter(({ c }) => c.type === 'date' || c.type === 'timestamp');
+  const rows = await unionAll<{ i: number; dm: number; dd: number }>(conn, dated, ({ c, i }) => {
+    const x = ident(c.name);
+    return `SELECT ${i} AS i, coalesce(bit_count(bit_or(1::UBIGINT << month(d))), 0) AS dm,
+      coalesce(bit_count(bit_or(1::UBIGINT << day(d))), 0) AS dd
+      FROM (SELECT DISTINCT CAST(${x} AS DATE) AS d FROM ${relation} WHERE ${x} IS NOT NULL)`;
+  });
+  return new Map(rows.map((r) => [Number(r.i), { months: Number(r.dm), days: Number(r.dd) }]));
+}
+
 export async function profileRelation(
   conn: DuckDBConnection,
   spec: PipelineSpec,
@@ -85,12 +105,6 @@ export async function profileRelation(
         `avg(${days}) AS av${i}`,
         `reservoir_quantile(${days}, 0.5) AS md${i}`,
         `stddev_samp(${days}) AS sd${i}`,
-      );
-      // Distinct months and days of month: day/month read the wrong way round changes them.
-      // Counted as bits of a mask (months 1-12, days 1-31), not with a hash table.
-      parts.push(
-        `coalesce(bit_count(bit_or(1::UBIGINT << month(${x}))), 0) AS dm${i}`,
-        `coalesce(bit_count(bit_or(1::UBIGINT << day(${x}))), 0) AS dd${i}`,
       );
     }
     if (c.type === 'string')
@@ -121,6 +135,7 @@ export async function profileRelation(
     return `SELECT ${i} AS i, ${patternSql(`CAST(${x} AS VARCHAR)`)} AS p, count(*) AS n
       FROM (SELECT ${x} FROM ${relation} WHERE ${x} IS NOT NULL LIMIT ${PATTERN_SAMPLE_ROWS}) GROUP BY 2 ORDER BY 3 DESC, 2 LIMIT 5`;
   });
+  const parts = await datePartsOf(conn, relation, indexed);
   const low = indexed.filter(({ i }) => (distincts[i] ?? 0) > 0 && (distincts[i] ?? 0) <= TOP_VALUES_MAX_DISTINCT);
   // Positions, not aliases, in GROUP BY / ORDER BY: a source column may be named v, p or n.
   const topRows = await unionAll<{ i: number; v: string; n: number }>(conn, low, ({ c, i }) => {
@@ -161,9 +176,7 @@ export async function profileRelation(
         c.type === 'string' && row[`lmn${i}`] != null
           ? { min: Number(row[`lmn${i}`]), max: Number(row[`lmx${i}`]), mean: num(row[`lav${i}`]) ?? 0 }
           : null,
-      ...(c.type === 'date' || c.type === 'timestamp'
-        ? { dateParts: row[`dm${i}`] == null ? null : { months: Number(row[`dm${i}`]), days: Number(row[`dd${i}`]) } }
-        : {}),
+      ...(c.type === 'date' || c.type === 'timestamp' ? { dateParts: parts.get(i) ?? { months: 0, days: 0 } } : {}),
       patterns: patterns.map((p) => ({ pattern: String(p.p).slice(0, 40), share: num(Number(p.n) / sampled) ?? 0 })),
       topValues,
     });

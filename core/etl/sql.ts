@@ -233,6 +233,18 @@ function columnFromRaw(_spec: PipelineSpec, column: ContractColumn, entry: Mappi
 }
 
 /**
+ * Whether the cast rows keep a per-row "text not empty" flag (`__heal_n<i>`) for a contract column:
+ * only a column with a default does (its value is set even where its text is empty). For the
+ * others a good row's value is NULL exactly when its text was empty, and a flagged row keeps its
+ * flags in one text of '0'/'1' per column (`__heal_nmask`): a flag column per contract column would
+ * hold ~4 bytes a row for the few rows that need it.
+ */
+export function storesTextFlag(spec: PipelineSpec, column: ContractColumn): boolean {
+  const d = spec.mapping[column.name]?.default;
+  return d !== undefined && d !== null;
+}
+
+/**
  * What a total, subtotal or footer label looks like (RE2, case-insensitive, the whole value but
  * surrounding spaces): "Total", "Grand total", "Subtotal:", "North total", "(c) 2026 Acme",
  * "Rows: 120", "Generated on 2026-01-01". Used by drift detection to notice such a row even when

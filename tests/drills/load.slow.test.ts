@@ -100,7 +100,7 @@ test(`${PIPELINES} pipelines drifting at once on one worker: all healed or refus
   const mttr = healed.map((r) => (r as { mttrMs?: number }).mttrMs ?? 0).sort((a, b) => a - b);
   console.log(
     `load drill: ${PIPELINES} episodes (${healed.length} healed, ${failed.length} refused) in ${(wallMs / 1000).toFixed(1)} s on one worker ` +
-      `(maxConcurrentActivityTaskExecutions 4): ${((PIPELINES / wallMs) * 60_000).toFixed(1)} episodes/min; ` +
+      `(${config.workerSlots} activity slots): ${((PIPELINES / wallMs) * 60_000).toFixed(1)} episodes/min; ` +
       `MTTR p50 ${mttr[Math.floor(mttr.length / 2)] ?? 0} ms, p95 ${mttr[Math.floor(mttr.length * 0.95)] ?? 0} ms; worker peak RSS ${Math.round(worker.peakRssKb() / 1024)} MB`,
   );
 }, 900_000);

@@ -271,10 +271,14 @@ export function scheduledActivities(history: temporal.api.history.v1.IHistory): 
 }
 
 /** Child workflows a workflow started, in order: type and id (from its history). */
-export function startedChildren(history: temporal.api.history.v1.IHistory): { type: string; workflowId: string }[] {
+export function startedChildren(
+  history: temporal.api.history.v1.IHistory,
+): { type: string; workflowId: string; priorityKey?: number }[] {
   return eventsOf(history).flatMap((e) => {
     const a = e.startChildWorkflowExecutionInitiatedEventAttributes;
-    return a ? [{ type: a.workflowType?.name ?? '', workflowId: a.workflowId ?? '' }] : [];
+    if (!a) return [];
+    const key = a.priority?.priorityKey;
+    return [{ type: a.workflowType?.name ?? '', workflowId: a.workflowId ?? '', ...(key ? { priorityKey: key } : {}) }];
   });
 }
 

@@ -7,6 +7,7 @@
  * loadPartition, the doctor and mergePartitions answer; tests/workflows/partitioned-run.test.ts
  * proves the same with real files and DuckDB.
  */
+import { HEALING_PRIORITY } from '../../common/policies';
 import { HEAL_OUTCOME } from '../../common/search-attributes';
 import { pipelineRun } from '../../workflows';
 import {
@@ -103,6 +104,9 @@ test('a partition loads, a drifted one heals on its own, an unreadable one is se
   // The drifted partition was healed by its own attempt, verified against the other partitions,
   // reloaded with the candidate version and remembered; the pipeline's version did not move.
   const p1 = `${fanOutId}-p00001`;
+  expect(startedChildren(await suite.env.client.workflow.getHandle(p1).fetchHistory())).toEqual([
+    { type: 'healAttempt', workflowId: `${p1}-heal-attempt`, priorityKey: HEALING_PRIORITY.priorityKey },
+  ]);
   expect(calls.filter((c) => c.workflowType === 'healAttempt').map((c) => [c.name, c.workflowId])).toEqual([
     ['diagnose', `${p1}-heal-attempt`],
     ['proposePatch', `${p1}-heal-attempt`],

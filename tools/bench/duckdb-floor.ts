@@ -1,8 +1,8 @@
 /**
  * The floor: a bare DuckDB script that reads the bench CSV with the types known up front and
  * writes the same table into a fresh database file. No contract check, no quarantine, no profile,
- * no Temporal. `npm run bench` runs it in a child process and reports the time it measures around
- * the SQL (start-up of node excluded, as for the pipeline's own figures).
+ * no Temporal. `npm run bench` runs it in a child process (tools/bench/peers.ts) and reports the time it
+ * measures around the SQL (start-up of node excluded, as for the pipeline's own figures).
  *
  *   node -r tsx/cjs tools/bench/duckdb-floor.ts <csv> <db file> [threads] [memory_limit]
  */
@@ -16,7 +16,7 @@ export async function floorLoad(
   csv: string,
   db: string,
   opts: { threads?: number; memoryLimit?: string } = {},
-): Promise<{ ms: number; cpuMs: number; rows: number }> {
+): Promise<{ ms: number; cpuMs: number; rows: number; peakRssMb: number }> {
   for (const f of [db, `${db}.wal`]) fs.rmSync(f, { force: true });
   const o: Record<string, string> = {};
   if (opts.threads) o['threads'] = String(opts.threads);
@@ -34,7 +34,9 @@ export async function floorLoad(
     const rows = Number(r.getRows()[0]?.[0] ?? 0);
     await conn.run('CHECKPOINT');
     const cpu = process.cpuUsage(cpu0);
-    return { ms: performance.now() - started, cpuMs: (cpu.user + cpu.system) / 1000, rows };
+    const ms = performance.now() - started;
+    // maxRSS is in KiB: the process's high-water mark, node and DuckDB together.
+    return { ms, cpuMs: (cpu.user + cpu.system) / 1000, rows, peakRssMb: process.resourceUsage().maxRSS / 1024 };
   } finally {
     conn.closeSync();
     instance.closeSync();

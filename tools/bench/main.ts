@@ -17,7 +17,6 @@
  * subprocesses (`node -r tsx/cjs worker.ts`, what `npm run worker` runs) are started for the bench
  * and stopped at the end. State goes to a fresh HEAL_HOME under .tools/bench-home.
  */
-import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -34,7 +33,9 @@ import { findTemporalCli } from '../../lib/temporal-cli';
 import { freePort } from '../../lib/ports';
 import { workflowBundlePath } from '../../lib/workflow-bundle';
 import type { PartitionedRunResult } from '../../workflows/partitioned-run';
-import { floorLoad } from './duckdb-floor';
+import { cliFigures, type CliFigures } from './cli';
+import { runPeer, type PeerName } from './peers';
+import { formatTable, summarize, targets, type ConcurrencyFigures, type SizeFigures } from './report';
 import { benchPostgres, type PostgresFigures } from './postgres';
 import { benchFile, withHeader, writeBenchCsv } from './generate';
 import { activityTimings, percentile, processCpuMs, processMemory, r, resetPeakMemory } from './stats';
@@ -43,6 +44,11 @@ import { startWorker, waitForWorkers, type WorkerProc } from './workers';
 const ROOT = path.resolve(__dirname, '..', '..');
 const DATA_DIR = path.join(ROOT, '.tools', 'bench-data');
 const SEED = 42;
+/** Every peer, the floor first (the ratios' reference). */
+const PEERS: readonly PeerName[] = ['floor', 'polars', 'dlt', 'pandas'];
+/** The CLI's small run: its rows and how many runs the median is of. */
+const CLI_ROWS = 1000;
+const CLI_RUNS = 5;
 
 // -------------------------------------------------------------------------------------------------
 // Options
@@ -65,6 +71,8 @@ interface BenchOptions {
   keep: boolean;
   /** The PostgreSQL warehouse section (at 1M rows, or the largest size below). */
   postgres: boolean;
+  /** The CLI's figures (`heal --help`, a small `heal run`). */
+  cli: boolean;
 }
 
 function parseCount(s: string): number {
@@ -90,6 +98,7 @@ function parseArgs(argv: string[]): BenchOptions {
     memoryLimit: undefined,
     keep: false,
     postgres: true,
+    cli: true,
   };
   let sizesGiven = false;
   let runsGiven = false;
@@ -121,11 +130,12 @@ function parseArgs(argv: string[]): BenchOptions {
     else if (a === '--memory-limit') o.memoryLimit = next();
     else if (a === '--keep') o.keep = true;
     else if (a === '--no-postgres') o.postgres = false;
+    else if (a === '--no-cli') o.cli = false;
     else if (a === '--help' || a === '-h') {
       console.log(
         'npm run bench -- [--rows N | --sizes 100k,1M,5M] [--runs 5] [--runs-large N] [--json] [--quick] [--fanout]\n' +
           '  [--concurrency 50] [--concurrency-rows 10k] [--partitions 20] [--partition-rows 50k]\n' +
-          '  [--pandas-max 5M] [--memory-limit 1GB] [--keep] [--no-postgres]',
+          '  [--pandas-max 5M] [--memory-limit 1GB] [--keep] [--no-postgres] [--no-cli]',
       );
       process.exit(0);
     } else throw new Error(`unknown option ${a} (see --help)`);
@@ -217,23 +227,6 @@ async function renamedCopy(clean: string, work: string, seed: number): Promise<{
 // -------------------------------------------------------------------------------------------------
 // Main
 
-interface SizeFigures {
-  rows: number;
-  fileMb: number;
-  floorMs: number | null;
-  floorCpuMs: number | null;
-  runs: number;
-  e2eWorkerCpuMs: number[];
-  pandasMs: number | null;
-  pandasTarget: string | null;
-  e2eMs: number[];
-  e2eLoadActivityMs: number[];
-  mttrRules: { ms: number[]; phases: Record<string, number | null>; doctors: string[] };
-  mttrMemory: { ms: number[]; phases: Record<string, number | null>; doctors: string[] };
-  workerPeakRssMb: number | null;
-  workerPeakRssCleanMb: number | null;
-}
-
 async function main(): Promise<void> {
   const opts = parseArgs(process.argv.slice(2));
   const log = (m: string) => {
@@ -288,8 +281,9 @@ async function main(): Promise<void> {
     workers.push(startWorker(env, logFile));
     await waitForWorkers(client, taskQueue, config.namespace, workers);
     const worker = workers[0] as WorkerProc;
-    const duckdbLimit = await duckdbMemoryLimit(opts.memoryLimit);
-    log(`worker pid ${worker.pid} polling "${taskQueue}"; DuckDB memory_limit ${duckdbLimit}`);
+    const duckdbLimit = await duckdbMemoryLimit(config.duckdbMemoryLimit);
+    const slots = config.workerSlots;
+    log(`worker pid ${worker.pid} polling "${taskQueue}"; ${slots} activity slots, DuckDB memory_limit ${duckdbLimit}`);
 
     // Warm-up: one small run so the worker's first workflow task (bundle load) is not measured.
     const warm = `warm`;
@@ -302,12 +296,9 @@ async function main(): Promise<void> {
       const f: SizeFigures = {
         rows: n,
         fileMb: r(fs.statSync(file).size / 2 ** 20, 1) ?? 0,
-        floorMs: null,
-        floorCpuMs: null,
+        peers: {},
         runs: n > 1_000_000 ? (opts.runsLarge ?? opts.runs) : opts.runs,
         e2eWorkerCpuMs: [],
-        pandasMs: null,
-        pandasTarget: null,
         e2eMs: [],
         e2eLoadActivityMs: [],
         mttrRules: { ms: [], phases: {}, doctors: [] },
@@ -316,20 +307,12 @@ async function main(): Promise<void> {
         workerPeakRssCleanMb: null,
       };
       sizes.push(f);
-      log(`${n} rows: bare DuckDB`);
-      const floor = await floorSubprocess(file, path.join(work, `floor-${n}.duckdb`), opts.memoryLimit);
-      f.floorMs = floor?.ms ?? null;
-      f.floorCpuMs = floor?.cpuMs ?? null;
-      if (n <= opts.pandasMaxRows) {
-        log(`${n} rows: pandas`);
-        const p = pandasRun(file, path.join(work, `pandas-${n}`));
-        f.pandasMs = p?.ms ?? null;
-        f.pandasTarget = p?.target ?? null;
+      for (const peer of PEERS) {
+        if (peer === 'pandas' && n > opts.pandasMaxRows) continue;
+        log(`${n} rows: ${peer === 'floor' ? 'bare DuckDB' : peer}`);
+        f.peers[peer] = runPeer(peer, file, path.join(work, `${peer}-${n}`), opts.memoryLimit);
       }
-      for (const ext of ['', '.wal', '.parquet', '.pkl']) {
-        fs.rmSync(path.join(work, `floor-${n}.duckdb${ext}`), { force: true });
-        fs.rmSync(path.join(work, `pandas-${n}${ext}`), { force: true });
-      }
+      if (!f.peers.floor) throw new Error('the bare DuckDB floor failed: every ratio is measured against it');
 
       const name = `bench_${n}`;
       await createPipeline(store, name, sampleFile, file);
@@ -371,8 +354,17 @@ async function main(): Promise<void> {
       fs.rmSync(drifted.file, { force: true });
     }
 
+    // The CLI as a user meets it, with the dev server and the worker running.
+    let cli: CliFigures | null = null;
+    if (opts.cli) {
+      log(`CLI: heal --help and heal run of ${CLI_ROWS} rows, ${CLI_RUNS} times each`);
+      const small = await benchFile(DATA_DIR, CLI_ROWS, SEED);
+      await createPipeline(store, 'bench_cli', small, small);
+      cli = cliFigures(env, 'bench_cli', CLI_ROWS, CLI_RUNS);
+    }
+
     // Concurrency: N pipelines drifting at once on one worker.
-    let concurrency: Record<string, unknown> | null = null;
+    let concurrency: ConcurrencyFigures | null = null;
     if (opts.concurrency > 0) {
       const n = opts.concurrency;
       log(`concurrency: ${n} pipelines × ${opts.concurrencyRows} rows`);
@@ -411,6 +403,7 @@ async function main(): Promise<void> {
         cleanRunsWallS: r(cleanWall / 1000),
         cleanRunsPerMin: r((n / cleanWall) * 60_000, 1),
         workerPeakRssMb: r(processMemory(worker.pid)?.peakMb, 0),
+        activitySlots: slots,
       };
     }
 
@@ -483,17 +476,20 @@ async function main(): Promise<void> {
       loadAvgStart: loadStart.map((x) => r(x)),
       loadAvgEnd: loadEnd.map((x) => r(x)),
       duckdbMemoryLimit: duckdbLimit,
+      activitySlots: slots,
     };
+    const summaries = sizes.map(summarize);
     Object.assign(out, {
       machine,
       seed: SEED,
       runs: opts.runs,
-      sizes: sizes.map(summarize),
+      sizes: summaries,
+      cli,
       concurrency,
       fanout,
       postgres,
     });
-    out['targets'] = targets(sizes);
+    out['targets'] = targets(summaries, cli, concurrency);
     // With --json, stdout is the one JSON object and the table goes to stderr.
     if (opts.json) {
       process.stdout.write(`${JSON.stringify(out)}\n`);
@@ -515,7 +511,7 @@ async function createPipeline(store: SpecRepository, name: string, sample: strin
 }
 
 async function duckdbMemoryLimit(limit: string | undefined): Promise<string> {
-  // What DuckDB reports for the setting the activities use (HEAL_DUCKDB_MEMORY_LIMIT, else its default).
+  // What DuckDB reports for the setting the activities use (config.duckdbMemoryLimit, else its own default).
   const { DuckDBInstance } = await import('@duckdb/node-api');
   const inst = await DuckDBInstance.create(':memory:', limit ? { memory_limit: limit } : {});
   const conn = await inst.connect();
@@ -525,48 +521,6 @@ async function duckdbMemoryLimit(limit: string | undefined): Promise<string> {
   } finally {
     conn.closeSync();
     inst.closeSync();
-  }
-}
-
-function floorSubprocess(
-  csv: string,
-  db: string,
-  memoryLimit: string | undefined,
-): Promise<{ ms: number; cpuMs: number } | null> {
-  void floorLoad; // the same function, run in its own process so the bench's memory does not count
-  return new Promise((resolve) => {
-    const args = [
-      '-r',
-      'tsx/cjs',
-      path.join(ROOT, 'tools', 'bench', 'duckdb-floor.ts'),
-      csv,
-      db,
-      '0',
-      ...(memoryLimit ? [memoryLimit] : []),
-    ];
-    const res = spawnSync(process.execPath, args, { cwd: ROOT, encoding: 'utf8' });
-    try {
-      resolve(JSON.parse(res.stdout.trim()) as { ms: number; cpuMs: number });
-    } catch {
-      // The floor is what every ratio is measured against: a failure is shown, never a blank.
-      console.error(`bench: the bare DuckDB floor failed (exit ${res.status}): ${res.stderr.trim().slice(0, 500)}`);
-      resolve(null);
-    }
-  });
-}
-
-function pandasRun(csv: string, outBase: string): { ms: number; target: string } | undefined {
-  const py = path.join(ROOT, '.tools', 'venv', 'bin', 'python');
-  if (!fs.existsSync(py)) return undefined;
-  const check = spawnSync(py, ['-c', 'import pandas'], { encoding: 'utf8' });
-  if (check.status !== 0) return undefined;
-  const res = spawnSync(py, [path.join(ROOT, 'tools', 'bench', 'pandas_load.py'), csv, outBase], {
-    encoding: 'utf8',
-  });
-  try {
-    return JSON.parse(res.stdout.trim()) as { ms: number; target: string };
-  } catch {
-    return undefined;
   }
 }
 
@@ -600,143 +554,6 @@ async function runPartitioned(
     }
   }
   return { wallMs, result, byWorker };
-}
-
-function summarize(f: SizeFigures): Record<string, unknown> {
-  const e2e = median(f.e2eMs);
-  return {
-    rows: f.rows,
-    fileMb: f.fileMb,
-    runs: f.runs,
-    floorS: r((f.floorMs ?? NaN) / 1000),
-    floorCpuS: r((f.floorCpuMs ?? NaN) / 1000),
-    workerCpuS: r(median(f.e2eWorkerCpuMs) / 1000),
-    cpuRatioVsFloor: f.floorCpuMs ? r(median(f.e2eWorkerCpuMs) / f.floorCpuMs) : null,
-    pandasS: r((f.pandasMs ?? NaN) / 1000),
-    pandasTarget: f.pandasTarget,
-    e2eS: r(e2e / 1000),
-    e2eRunsS: f.e2eMs.map((x) => r(x / 1000)),
-    loadActivityS: r(median(f.e2eLoadActivityMs) / 1000),
-    ratioVsFloor: f.floorMs ? r(e2e / f.floorMs) : null,
-    speedupVsPandas: f.pandasMs ? r(f.pandasMs / e2e) : null,
-    mttrRulesP50S: r(percentile(f.mttrRules.ms, 50) / 1000),
-    mttrRulesP95S: r(percentile(f.mttrRules.ms, 95) / 1000),
-    mttrRulesRunsS: f.mttrRules.ms.map((x) => r(x / 1000)),
-    mttrRulesPhasesS: f.mttrRules.phases,
-    mttrMemoryP50S: r(percentile(f.mttrMemory.ms, 50) / 1000),
-    mttrMemoryP95S: r(percentile(f.mttrMemory.ms, 95) / 1000),
-    mttrMemoryPhasesS: f.mttrMemory.phases,
-    mttrMemoryDoctors: [...new Set(f.mttrMemory.doctors)],
-    workerPeakRssCleanMb: f.workerPeakRssCleanMb,
-    workerPeakRssMb: f.workerPeakRssMb,
-  };
-}
-
-function targets(sizes: SizeFigures[]): Record<string, unknown>[] {
-  const at = (n: number) => sizes.find((s) => s.rows === n);
-  const out: Record<string, unknown>[] = [];
-  const s5 = at(5_000_000);
-  const s1 = at(1_000_000);
-  const e2e = (s: SizeFigures) => median(s.e2eMs);
-  out.push({
-    target: 'end to end ≤ 1.5× bare DuckDB at 5M rows',
-    value: s5?.floorMs ? r(e2e(s5) / s5.floorMs) : null,
-    met: s5?.floorMs ? e2e(s5) / s5.floorMs <= 1.5 : null,
-  });
-  out.push({
-    target: '≥ 5× faster than pandas at 1M rows',
-    value: s1?.pandasMs ? r(s1.pandasMs / e2e(s1)) : null,
-    met: s1?.pandasMs ? s1.pandasMs / e2e(s1) >= 5 : null,
-  });
-  out.push({
-    target: 'MTTR p50 ≤ 2 s at 1M rows (rules doctor)',
-    value: s1 ? r(percentile(s1.mttrRules.ms, 50) / 1000) : null,
-    met: s1 ? percentile(s1.mttrRules.ms, 50) <= 2000 : null,
-  });
-  out.push({
-    target: 'worker RSS ≤ 400 MB at 5M rows',
-    value: s5?.workerPeakRssMb ?? null,
-    met: s5?.workerPeakRssMb != null ? s5.workerPeakRssMb <= 400 : null,
-  });
-  return out;
-}
-
-function fmtRows(n: number): string {
-  return n >= 1e6 ? `${n / 1e6}M` : n >= 1e3 ? `${n / 1e3}k` : String(n);
-}
-
-function formatTable(out: Record<string, unknown>): string {
-  const m = out['machine'] as Record<string, unknown>;
-  const sizes = out['sizes'] as Record<string, unknown>[];
-  const v = (x: unknown) => (x === null || x === undefined ? '–' : String(x));
-  const lines: string[] = [];
-  lines.push(
-    `machine: ${v(m['nproc'])} cores, ${v(m['memGiB'])} GiB, ${v(m['cpu'])}, node ${v(m['node'])}, ${v(m['platform'])}`,
-  );
-  lines.push(
-    `load average at start ${JSON.stringify(m['loadAvgStart'])}, at end ${JSON.stringify(m['loadAvgEnd'])}; DuckDB memory_limit ${v(m['duckdbMemoryLimit'])}`,
-  );
-  lines.push('');
-  const header = [
-    'rows',
-    'bare DuckDB s',
-    'pandas s',
-    'heal run s',
-    '× floor',
-    'vs pandas',
-    'MTTR p50 s',
-    'MTTR p95 s',
-    'memory hit p50 s',
-    'worker peak MB',
-  ];
-  const rows = sizes.map((s) => [
-    fmtRows(Number(s['rows'])),
-    v(s['floorS']),
-    v(s['pandasS']),
-    v(s['e2eS']),
-    v(s['ratioVsFloor']),
-    s['speedupVsPandas'] == null ? '–' : `${v(s['speedupVsPandas'])}× faster`,
-    v(s['mttrRulesP50S']),
-    v(s['mttrRulesP95S']),
-    v(s['mttrMemoryP50S']),
-    v(s['workerPeakRssMb']),
-  ]);
-  lines.push(
-    `| ${header.join(' | ')} |`,
-    `|${header.map(() => '---').join('|')}|`,
-    ...rows.map((row) => `| ${row.join(' | ')} |`),
-  );
-  lines.push('');
-  for (const s of sizes) {
-    lines.push(
-      `${fmtRows(Number(s['rows']))} (${v(s['runs'])} runs): CPU s: worker ${v(s['workerCpuS'])} vs bare DuckDB ${v(s['floorCpuS'])} (×${v(s['cpuRatioVsFloor'])}); MTTR phases (rules, p50 s) ${JSON.stringify(s['mttrRulesPhasesS'])}; memory hit ${JSON.stringify(s['mttrMemoryPhasesS'])}; loadSource activity of a clean run ${v(s['loadActivityS'])} s`,
-    );
-  }
-  const c = out['concurrency'] as Record<string, unknown> | null;
-  if (c) {
-    lines.push('');
-    lines.push(
-      `concurrency: ${v(c['pipelines'])} pipelines × ${v(c['rows'])} rows drifting at once on one worker: ${v(c['healed'])} healed in ${v(c['wallS'])} s = ${v(c['episodesPerMin'])} episodes/min; MTTR p50 ${v(c['mttrP50S'])} s, p95 ${v(c['mttrP95S'])} s; doctors ${JSON.stringify(c['doctors'])}; worker peak ${v(c['workerPeakRssMb'])} MB`,
-    );
-  }
-  const pg = out['postgres'] as PostgresFigures | null;
-  if (pg) {
-    lines.push(
-      `PostgreSQL warehouse at ${fmtRows(pg.rows)} rows (${pg.server}): clean heal run ${v(pg.healRunS)} s vs bare COPY of the typed rows ${v(pg.copyFloorS)} s = ×${v(pg.ratioVsCopy)}; MTTR p50 ${v(pg.mttrP50S)} s (runs ${JSON.stringify(pg.mttrRunsS)}, doctors ${JSON.stringify([...new Set(pg.doctors)])})`,
-    );
-  }
-  const f = out['fanout'] as Record<string, unknown> | null;
-  if (f) {
-    lines.push(
-      `fan-out: ${v(f['partitions'])} partitions × ${v(f['rowsPerPartition'])} rows, ≤ ${v(f['maxParallel'])} at once: 1 worker ${v(f['oneWorkerS'])} s, 2 workers ${v(f['twoWorkersS'])} s, speed-up ×${v(f['speedup'])} (partitions per worker ${JSON.stringify(f['partitionsByWorker'])})`,
-    );
-  }
-  lines.push('');
-  lines.push('targets:');
-  for (const t of out['targets'] as Record<string, unknown>[]) {
-    lines.push(`  ${t['met'] === null ? '–' : t['met'] ? 'met   ' : 'MISSED'} ${v(t['target'])}: ${v(t['value'])}`);
-  }
-  return lines.join('\n');
 }
 
 main().catch((err: unknown) => {

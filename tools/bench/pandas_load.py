@@ -3,11 +3,13 @@ pipeline's contract (integer, string, date, timestamp, number, category text, bo
 required values, and write a typed columnar file (parquet via pyarrow when installed, else a
 pickle). Prints one JSON object: {"ms": ..., "rows": ..., "target": "parquet"|"pickle"}.
 
-    python scripts/bench/pandas_load.py <csv> <out file without extension>
+    python tools/bench/pandas_load.py <csv> <out file without extension>
 """
 import json
 import sys
 import time
+
+from peer_common import peak_rss_mb
 
 
 def main() -> int:
@@ -44,7 +46,7 @@ def main() -> int:
         target = "pickle"
         good.to_pickle(f"{out}.pkl")
     ms = (time.perf_counter() - started) * 1000
-    print(json.dumps({"ms": ms, "rows": int(len(good)), "bad": int(bad.sum()), "target": target}))
+    print(json.dumps({"ms": ms, "rows": int(len(good)), "bad": int(bad.sum()), "target": target, "peakRssMb": peak_rss_mb()}))
     return 0
 
 

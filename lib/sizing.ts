@@ -1,0 +1,51 @@
+/**
+ * How much a worker takes on by default, from the machine it runs on: its activity slots and the
+ * DuckDB memory budget of each. The one owner of these defaults (lib/config.ts reads the
+ * environment's overrides and calls {@link workerSizing}).
+ */
+
+/**
+ * DuckDB `memory_limit` of each database an activity opens, when HEAL_DUCKDB_MEMORY_LIMIT is
+ * unset. Past it DuckDB spills to disk, so a worker's peak memory stops growing with the file.
+ * Measured on the bench's 5M-row file (2 cores): DuckDB's own default (80 % of RAM) loads it in
+ * 8.9 s at a 1.3 GB peak; 512 MB in 10.2 s (+15 %) at 0.77 GB; 256 MB in 14.0 s (+58 %) at 0.53 GB.
+ * At 1M rows 512 MB costs nothing measurable.
+ */
+export const DEFAULT_SLOT_MEMORY_MIB = 512;
+
+/** Share of the machine's memory the slots' budgets may add up to. */
+const MEMORY_SHARE = 0.5;
+/** Slots per core: a load keeps every core busy (DuckDB's threads), most other activities wait on I/O. */
+const SLOTS_PER_CORE = 2;
+const MIN_SLOTS = 2;
+const MAX_SLOTS = 16;
+
+export interface Machine {
+  cores: number;
+  memoryBytes: number;
+}
+
+export interface WorkerSizing {
+  /** Concurrent activity executions of a worker. */
+  activitySlots: number;
+  /** DuckDB `memory_limit` of each database an activity opens; undefined: DuckDB's own default. */
+  duckdbMemoryLimit: string | undefined;
+}
+
+/**
+ * The worker's sizing: `slots` 0 means sized to the machine (2 per core, 2 to 16, no more than half
+ * the memory holds at one budget each); `memoryLimit` unset means {@link DEFAULT_SLOT_MEMORY_MIB} MiB,
+ * and "none" DuckDB's own default (80 % of RAM per database).
+ */
+export function workerSizing(machine: Machine, overrides: { slots: number; memoryLimit?: string }): WorkerSizing {
+  const duckdbMemoryLimit =
+    overrides.memoryLimit === undefined
+      ? `${DEFAULT_SLOT_MEMORY_MIB}MiB`
+      : overrides.memoryLimit.toLowerCase() === 'none'
+        ? undefined
+        : overrides.memoryLimit;
+  if (overrides.slots > 0) return { activitySlots: overrides.slots, duckdbMemoryLimit };
+  const byCores = Math.min(MAX_SLOTS, Math.max(MIN_SLOTS, SLOTS_PER_CORE * Math.max(1, machine.cores)));
+  const byMemory = Math.floor((machine.memoryBytes * MEMORY_SHARE) / (DEFAULT_SLOT_MEMORY_MIB * 2 ** 20));
+  return { activitySlots: Math.max(1, Math.min(byCores, byMemory)), duckdbMemoryLimit };
+}
