@@ -1,29 +1,22 @@
-"""The dlt comparison: the same job as pandas_load.py, the way dlt's docs load a large file:
+"""The dlt peer: the same job as pandas_load.py, the way dlt's docs load a large file:
 pyarrow reads the CSV in batches with the contract's types, rows missing a required value are
 dropped, and dlt loads the Arrow batches into a DuckDB file (its pipeline state in a folder of
-its own, telemetry off). Prints one JSON object like the other peers.
+its own, telemetry off).
 
     python tools/bench/dlt_load.py <csv> <out file without extension>
 """
 import functools
-import json
 import os
 import shutil
 import sys
-import time
 
-from peer_common import REQUIRED, peak_rss_mb
+from peer_common import REQUIRED, run_peer
 
 
-def main() -> int:
-    if len(sys.argv) != 3:
-        print("usage: dlt_load.py <csv> <out>", file=sys.stderr)
-        return 2
-    csv, out = sys.argv[1], sys.argv[2]
+def load(csv: str, out: str) -> dict:
     os.environ["RUNTIME__DLTHUB_TELEMETRY"] = "false"
     state = f"{out}.dlt"
     shutil.rmtree(state, ignore_errors=True)
-    started = time.perf_counter()
     import dlt  # timed: part of the stack's cost
     import pyarrow as pa
     import pyarrow.compute as pc
@@ -64,11 +57,9 @@ def main() -> int:
         dataset_name="bench",
     )
     pipeline.run(batches())
-    ms = (time.perf_counter() - started) * 1000
     shutil.rmtree(state, ignore_errors=True)
-    print(json.dumps({"ms": ms, "rows": counts["rows"], "bad": counts["bad"], "target": "duckdb", "peakRssMb": peak_rss_mb()}))
-    return 0
+    return {**counts, "target": "duckdb"}
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_peer("dlt_load.py", load))

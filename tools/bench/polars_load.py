@@ -1,23 +1,15 @@
-"""The polars comparison: the same job as pandas_load.py (read the bench CSV, cast every column to
-the contract's types, drop rows missing a required value, write a typed Parquet file), written the
+"""The polars peer: the same job as pandas_load.py (read the bench CSV, cast every column to the
+contract's types, drop rows missing a required value, write a typed Parquet file), written the
 way a polars user after speed would: a lazy scan, casts that give null on failure, one collect.
-Prints one JSON object: {"ms": ..., "rows": ..., "bad": ..., "target": "parquet", "peakRssMb": ...}.
 
     python tools/bench/polars_load.py <csv> <out file without extension>
 """
-import json
 import sys
-import time
 
-from peer_common import REQUIRED, peak_rss_mb
+from peer_common import REQUIRED, run_peer
 
 
-def main() -> int:
-    if len(sys.argv) != 3:
-        print("usage: polars_load.py <csv> <out>", file=sys.stderr)
-        return 2
-    csv, out = sys.argv[1], sys.argv[2]
-    started = time.perf_counter()
+def load(csv: str, out: str) -> dict:
     import polars as pl  # timed: part of the stack's cost, like DuckDB's start-up
 
     flags = {"true": True, "t": True, "1": True, "false": False, "f": False, "0": False}
@@ -36,11 +28,8 @@ def main() -> int:
     both = typed.with_columns(ok.alias("_ok")).collect()
     good = both.filter(pl.col("_ok")).drop("_ok")
     good.write_parquet(f"{out}.parquet")
-    ms = (time.perf_counter() - started) * 1000
-    bad = both.height - good.height
-    print(json.dumps({"ms": ms, "rows": good.height, "bad": bad, "target": "parquet", "peakRssMb": peak_rss_mb()}))
-    return 0
+    return {"rows": good.height, "bad": both.height - good.height, "target": "parquet"}
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_peer("polars_load.py", load))
