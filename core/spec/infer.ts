@@ -60,6 +60,37 @@ async function readerFor(conn: DuckDBConnection, file: string, format: 'csv' | '
   };
 }
 
+/** Columns per query of {@link columnStats}: one read of the sample for this many columns. */
+const STATS_BATCH = 200;
+
+/**
+ * The sample's rows, and per column its NULLs and its numbers with a leading zero (a code, not a
+ * number: "007"), in one read of the sample per STATS_BATCH columns (the reader sniffs the whole
+ * file on every read: a query per column took 18 s on a 1M-row file, 85 s on 5M).
+ */
+async function columnStats(
+  conn: DuckDBConnection,
+  call: string,
+  described: readonly { column_name: string; column_type: string }[],
+): Promise<{ count: number; stats: { nulls: number; lead: number }[] }> {
+  let count = 0;
+  const stats: { nulls: number; lead: number }[] = [];
+  for (let from = 0; from === 0 || from < described.length; from += STATS_BATCH) {
+    const batch = described.slice(from, from + STATS_BATCH);
+    const aggs = batch.map((d, i) => {
+      const x = ident(d.column_name);
+      const numeric = ['integer', 'number'].includes(contractType(d.column_type));
+      const lead = numeric ? `count(*) FILTER (WHERE regexp_matches(CAST(${x} AS VARCHAR), '^[+-]?0[0-9]'))` : '0';
+      return `, count(*) FILTER (WHERE ${x} IS NULL) AS nulls${i}, ${lead} AS lead${i}`;
+    });
+    const row =
+      (await queryOne<Record<string, number>>(conn, `SELECT count(*) AS n${aggs.join('')} FROM ${call}`)) ?? {};
+    count = Number(row['n'] ?? 0);
+    batch.forEach((_d, i) => stats.push({ nulls: Number(row[`nulls${i}`] ?? 0), lead: Number(row[`lead${i}`] ?? 0) }));
+  }
+  return { count, stats };
+}
+
 /** Infer a validated spec for `name` from a sample file. */
 export async function inferSpec(opts: InferOptions): Promise<PipelineSpec> {
   return withDuckDB(':memory:', {}, async (conn) => {
@@ -99,24 +130,17 @@ export async function inferSpec(opts: InferOptions): Promise<PipelineSpec> {
         `${file}: cannot read as ${format}: ${String((err as Error).message).split('\n')[0]}`,
       );
     }
-    const count = (await queryOne<{ n: number }>(conn, `SELECT count(*) AS n FROM ${call}`))?.n ?? 0;
+    const { count, stats: sampled } = await columnStats(conn, call, described);
     if (count === 0)
       throw new SourceUnreadableError(`${file}: the sample has no data rows; heal init needs rows to infer types`);
-    const guesses: ColumnGuess[] = [];
-    for (const d of described) {
-      const x = ident(d.column_name);
+    const guesses: ColumnGuess[] = described.map((d, i) => {
       let type = contractType(d.column_type);
       let format: string | undefined;
-      const stats = await queryOne<{ nulls: number; lead: number }>(
-        conn,
-        `SELECT count(*) FILTER (WHERE ${x} IS NULL) AS nulls,
-                count(*) FILTER (WHERE regexp_matches(CAST(${x} AS VARCHAR), '^[+-]?0[0-9]')) AS lead FROM ${call}`,
-      );
-      if ((type === 'integer' || type === 'number') && (stats?.lead ?? 0) > 0) type = 'string';
+      if ((type === 'integer' || type === 'number') && (sampled[i]?.lead ?? 0) > 0) type = 'string';
       if (type === 'date') format = sniff?.dateFormat ?? DEFAULT_DATE_FORMAT;
       if (type === 'timestamp' && sniff?.timestampFormat) format = sniff.timestampFormat;
-      guesses.push({ source: d.column_name, type, ...(format ? { format } : {}), nulls: stats?.nulls ?? 0 });
-    }
+      return { source: d.column_name, type, ...(format ? { format } : {}), nulls: sampled[i]?.nulls ?? 0 };
+    });
     const taken = new Set<string>();
     const columns = guesses.map((g) => {
       const name =

@@ -102,6 +102,21 @@ describe('inferSpec', () => {
     expect(await loadsItsSample(spec, file)).toBe(3);
   });
 
+  it('a wide file is judged column by column: codes with leading zeros and nulls past the 200th column', async () => {
+    // The sample's column facts come from one read per 200 columns: each column keeps its own.
+    const n = 450;
+    const header = Array.from({ length: n }, (_, i) => `c${i}`);
+    const row = (r: number) =>
+      header.map((_, i) => (i === 230 ? `0${r}7` : i === 410 && r === 1 ? '' : String(r * 10 + i)));
+    const file = write('wide.csv', `${[header, row(1), row(2), row(3)].map((l) => l.join(',')).join('\n')}\n`);
+    const byName = new Map((await infer(file)).contract.columns.map((c) => [c.name, [c.type, c.required]]));
+    expect(byName.size).toBe(n);
+    expect(byName.get('c230')).toEqual(['string', true]);
+    expect(byName.get('c410')).toEqual(['integer', false]);
+    expect(byName.get('c0')).toEqual(['integer', true]);
+    expect(byName.get('c449')).toEqual(['integer', true]);
+  });
+
   it('--optional makes a column optional even without nulls', async () => {
     const file = write('o.csv', 'a,b\n1,2\n3,4\n');
     const spec = await inferSpec({ name: 'o', source: file, allowedRoots: roots, optional: ['b'] });
