@@ -9,7 +9,7 @@ import type { DriftDifference, DriftKind, DriftReport, SourceShape, TableProfile
 import { ident, inList, lit, queryOne, queryRows } from '../../lib/duckdb';
 import type { SniffResult } from './source';
 import { FILE_COLUMN, RAW, REJECT_SCANS, REJECTS } from './source';
-import { columnSql, isNullToken, storesTextFlag, summaryLabelSql, type CompiledExpressions } from './sql';
+import { columnSql, isNullToken, summaryLabelSql, type CompiledExpressions } from './sql';
 
 /** Longest sample value kept in a report, and how many samples per difference. */
 export const SAMPLE_MAX_LENGTH = 60;
@@ -163,11 +163,13 @@ export interface ReadGroup {
   /** The view reading them as text (samples of failing values come from it). */
   view: string;
   exprs: CompiledExpressions;
+  /** Columns whose cast rows keep a per-row text flag: `textFlagColumns` of the pipeline's spec. */
+  textFlags: ReadonlySet<string>;
 }
 
 /**
  * Per file, per contract column: values that fail to parse and required values missing, counted
- * from the cast rows in `typed` (see castSelect and storesTextFlag: whether a value's text was not
+ * from the cast rows in `typed` (see castSelect and textFlagColumns: whether a value's text was not
  * empty; a value is NULL after the cast exactly when it failed or is missing), with a few failing
  * values as samples.
  * `multi`: rows carry their file in `__file` (else the group's one file is every row's).
@@ -184,7 +186,7 @@ export async function valueStatsByFile(
   // exactly when its text was empty, and none failed), the few flagged ones their text flags.
   const good = parts
     .map((p, i) => {
-      const flag = storesTextFlag(spec, p.column) ? `__heal_n${i}` : undefined;
+      const flag = group.textFlags.has(p.column.name) ? `__heal_n${i}` : undefined;
       const n = flag ? `count(*) FILTER (WHERE ${flag})` : `count(${ident(p.column.name)})`;
       const m =
         p.missing === 'false'
@@ -199,7 +201,7 @@ export async function valueStatsByFile(
     .join(', ');
   const flagged = parts
     .map((p, i) => {
-      const n = storesTextFlag(spec, p.column) ? `__heal_n${i}` : `substr(__heal_nmask, ${i + 1}, 1) = '1'`;
+      const n = group.textFlags.has(p.column.name) ? `__heal_n${i}` : `substr(__heal_nmask, ${i + 1}, 1) = '1'`;
       const f = p.fail === 'false' ? '0' : `count(*) FILTER (WHERE ${n} AND ${ident(p.column.name)} IS NULL)`;
       const m = p.missing === 'false' ? '0' : p.missing === 'true' ? 'count(*)' : `count(*) FILTER (WHERE NOT ${n})`;
       return `count(*) FILTER (WHERE ${n}) AS n${i}, ${f} AS f${i}, ${m} AS m${i}`;

@@ -41,7 +41,7 @@ import {
   stageSource,
   type OpenedSource,
 } from './source';
-import { columnSql, DUCKDB_TYPES, storesTextFlag, summarySql, totalHint, type CompiledExpressions } from './sql';
+import { columnSql, DUCKDB_TYPES, summarySql, textFlagColumns, totalHint, type CompiledExpressions } from './sql';
 import { findHeaderLine, looksLatin1, looksUtf8, scanEncoding } from './text';
 import { DUCKDB_TARGET, type CommitFile, type LoadTarget } from './target';
 
@@ -300,13 +300,15 @@ async function castFiles(
 ): Promise<CastFiles> {
   const typed = stage === undefined ? TYPED : ident(stage);
   const groups: CastGroup[] = [];
+  // One decision for every group: they append into one table, column by column.
+  const textFlags = textFlagColumns(ctx.spec);
   for (const [i, group] of groupByReading(ctx.spec, files).entries()) {
     const spec = specForFile(ctx.spec, group[0] as string);
     const view = i === 0 ? RAW : `${RAW}_${i}`;
     const opened = await stageSource(conn, spec, group, view);
     const exprs = await compileExpressions(conn, { ...ctx, spec }, opened);
-    await castStaged(conn, spec, opened, exprs, stage, { append: i > 0, view, fileColumn: multi });
-    groups.push({ spec, files: group, view, exprs, columns: opened.columns });
+    await castStaged(conn, spec, opened, exprs, stage, { append: i > 0, view, fileColumn: multi, textFlags });
+    groups.push({ spec, files: group, view, exprs, columns: opened.columns, textFlags });
   }
   if (ctx.spec.target.mode === 'merge' && ctx.spec.target.key?.length)
     await flagDuplicateKeys(conn, ctx.spec, typed, groups);
@@ -326,11 +328,12 @@ export async function castStaged(
   exprs: CompiledExpressions = {},
   /** A persistent table to write (see {@link LoadContext.keepAs}); default: the temp table `__heal_typed`. */
   table?: string,
-  opts: { append?: boolean; view?: string; fileColumn?: boolean } = {},
+  opts: { append?: boolean; view?: string; fileColumn?: boolean; textFlags?: ReadonlySet<string> } = {},
 ): Promise<void> {
   const typed = table === undefined ? TYPED : ident(table);
   const select = castSelect(spec, sourceSelect(spec, source.files, { rejects: true }), source.columns, exprs, {
     fileColumn: opts.fileColumn ?? source.files.length > 1,
+    ...(opts.textFlags ? { textFlags: opts.textFlags } : {}),
   });
   if (opts.append) await conn.run(`INSERT INTO ${typed} ${select}`);
   else await conn.run(`CREATE OR REPLACE ${table === undefined ? 'TEMP ' : ''}TABLE ${typed} AS ${select}`);
@@ -338,7 +341,7 @@ export async function castStaged(
 
 /**
  * The cast of a load as one SELECT over `relation` (its `columns` as text, plus `__heal_file`):
- * `__file`, the contract's typed columns, `__heal_n<i>` (see storesTextFlag), and
+ * `__file`, the contract's typed columns, `__heal_n<i>` (see textFlagColumns), and
  * `__bad`/`__heal_nmask`/`__reason`/`__columns`/`__raw`
  * (see castStaged). The quarantine replay casts quarantined rows with it, so they pass exactly the
  * checks a load makes. `carry`: columns of the relation passed through as they are (a row's id).
@@ -348,7 +351,12 @@ export function castSelect(
   relation: string,
   columns: readonly string[],
   exprs: CompiledExpressions = {},
-  opts: { fileColumn: boolean; carry?: readonly string[] },
+  opts: {
+    fileColumn: boolean;
+    carry?: readonly string[];
+    /** The columns that keep a per-row text flag (`textFlagColumns` of the pipeline's spec). @default those of `spec` */
+    textFlags?: ReadonlySet<string>;
+  },
 ): string {
   const parts = spec.contract.columns.map((c) => columnSql(spec, c, 'r', exprs));
   // Three levels, so that every cast runs once per row: the inner one casts each column
@@ -382,7 +390,8 @@ export function castSelect(
     ),
   ];
   const rawColumns = [...columns, FILE_COLUMN];
-  const flags = parts.flatMap((p, i) => (storesTextFlag(spec, p.column) ? [i] : []));
+  const textFlags = opts.textFlags ?? textFlagColumns(spec);
+  const flags = parts.flatMap((p, i) => (textFlags.has(p.column.name) ? [i] : []));
   const inner = `SELECT r.*, ${parts.map((p, i) => `${p.value} AS __heal_v${i}, (${p.text}) IS NOT NULL AS __heal_n${i}`).join(', ')}${summary ? `, ${summary.when} AS __heal_summary` : ''}
     FROM (${relation}) r`;
   const carried = (opts.carry ?? []).map((c) => `r.${ident(c)}, `).join('');

@@ -27,7 +27,7 @@ import { ident, lit, queryOne, queryRows } from '../../lib/duckdb';
 import { compileExpression } from './expression';
 import { castSelect } from './load';
 import { FILE_COLUMN } from './source';
-import { DUCKDB_TYPES, readerCall, tableColumnsDdl } from './sql';
+import { DUCKDB_TYPES, readerCall, tableColumnsDdl, textFlagColumns } from './sql';
 import { DUCKDB_RECORD_TYPES, keyMatch, LOADS_COLUMNS, LOADS_TABLE, quarantineTable, recordColumnsDdl } from './target';
 
 /** `load_key` of a replay's load record: never a file's content key, and skipped when looking for a table's current load. */
@@ -229,6 +229,8 @@ async function castRows(conn: DuckDBConnection, spec: PipelineSpec, dir: string)
     `SELECT DISTINCT coalesce(source_file, '') AS f FROM ${Q} WHERE NOT __heal_superseded AND __heal_kind <> 'none' ORDER BY f`,
   );
   let created = false;
+  // One decision for every group: they append into one table, column by column.
+  const textFlags = textFlagColumns(spec);
   for (const group of groupByReading(
     spec,
     files.map((r) => r.f),
@@ -246,6 +248,7 @@ async function castRows(conn: DuckDBConnection, spec: PipelineSpec, dir: string)
     const select = castSelect(gs, parts.join(' UNION ALL '), gs.source.columns, exprs, {
       fileColumn: true,
       carry: ['__heal_qid'],
+      textFlags,
     });
     await conn.run(created ? `INSERT INTO ${TYPED} ${select}` : `CREATE OR REPLACE TEMP TABLE ${TYPED} AS ${select}`);
     created = true;

@@ -233,15 +233,25 @@ function columnFromRaw(_spec: PipelineSpec, column: ContractColumn, entry: Mappi
 }
 
 /**
- * Whether the cast rows keep a per-row "text not empty" flag (`__heal_n<i>`) for a contract column:
- * only a column with a default does (its value is set even where its text is empty). For the
- * others a good row's value is NULL exactly when its text was empty, and a flagged row keeps its
- * flags in one text of '0'/'1' per column (`__heal_nmask`): a flag column per contract column would
- * hold ~4 bytes a row for the few rows that need it.
+ * The contract columns whose cast rows keep a per-row "text not empty" flag (`__heal_n<i>`): those
+ * with a default, in the pipeline's mapping or in any file's override (their value is set even
+ * where their text is empty). Decided on the pipeline's spec, so every read group of a load (each
+ * with its own overrides) writes the same columns. For the others a good row's value is NULL
+ * exactly when its text was empty, and a flagged row keeps its flags in one text of '0'/'1' per
+ * column (`__heal_nmask`): a flag column per contract column would hold ~4 bytes a row for the few
+ * rows that need it.
  */
-export function storesTextFlag(spec: PipelineSpec, column: ContractColumn): boolean {
-  const d = spec.mapping[column.name]?.default;
-  return d !== undefined && d !== null;
+export function textFlagColumns(spec: PipelineSpec): ReadonlySet<string> {
+  const hasDefault = (e: MappingEntry | undefined) => e?.default !== undefined && e.default !== null;
+  return new Set(
+    spec.contract.columns
+      .filter(
+        (c) =>
+          hasDefault(spec.mapping[c.name]) ||
+          spec.source.files.some((o) => hasDefault(o.mapping?.[c.name] as MappingEntry | undefined)),
+      )
+      .map((c) => c.name),
+  );
 }
 
 /**

@@ -8,8 +8,9 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parseSpec, type PipelineSpec } from '../../common/spec';
-import { castStaged, TYPED } from '../../core/etl/load';
+import { castStaged, runLoad, TYPED } from '../../core/etl/load';
 import { stageSource } from '../../core/etl/source';
+import { textFlagColumns } from '../../core/etl/sql';
 import { valueStats, valueStatsByFile } from '../../core/etl/drift';
 import { queryRows, withDuckDB } from '../../lib/duckdb';
 import { tempDir } from '../helpers/fixtures';
@@ -58,7 +59,12 @@ test('value checks from the cast rows count what the text counts, column by colu
     const opened = await stageSource(conn, s, [file]);
     await castStaged(conn, s, opened);
     const fromCast = (
-      await valueStatsByFile(conn, TYPED, { spec: s, files: [file], view: '__heal_raw', exprs: {} }, false)
+      await valueStatsByFile(
+        conn,
+        TYPED,
+        { spec: s, files: [file], view: '__heal_raw', exprs: {}, textFlags: textFlagColumns(s) },
+        false,
+      )
     ).get(file);
     const fromText = await valueStats(conn, s);
     expect(fromCast).toEqual(fromText);
@@ -68,5 +74,43 @@ test('value checks from the cast rows count what the text counts, column by colu
     // Only the column with a default keeps a flag per row; the others share one mask on flagged rows.
     const cols = (await queryRows<{ column_name: string }>(conn, `DESCRIBE ${TYPED}`)).map((c) => c.column_name);
     expect(cols.filter((c) => c.startsWith('__heal_n'))).toEqual(['__heal_n1', '__heal_nmask']);
+  });
+});
+
+test('files read with different defaults load into one table: the text flags are decided once for the load', async () => {
+  // b*.csv gives qty a default, a.csv does not: both groups append into the same cast table.
+  const dir = path.join(tmp, 'groups');
+  fs.mkdirSync(dir, { recursive: true });
+  fs.writeFileSync(path.join(dir, 'a.csv'), 'id,qty,price,day,note\n1,,1.5,2026-01-01,a\n2,5,2,2026-01-02,b\n');
+  fs.writeFileSync(path.join(dir, 'b1.csv'), 'id,qty,price,day,note\n3,,3,2026-01-03,c\n4,4,4,2026-01-04,d\n');
+  const base = spec();
+  const s: PipelineSpec = {
+    ...base,
+    source: {
+      ...base.source,
+      path: path.join(dir, '*.csv'),
+      files: [{ match: 'b*.csv', mapping: { qty: { from: 'qty', default: 9 } } }],
+    },
+    mapping: { ...base.mapping, qty: { from: 'qty' } },
+  };
+  expect([...textFlagColumns(s)]).toEqual(['qty']);
+  await withDuckDB(':memory:', {}, async (conn) => {
+    const res = await runLoad(conn, {
+      spec: s,
+      specVersion: 1,
+      runId: 'groups',
+      source: s.source.path,
+      allowedRoots: [tmp],
+      commit: true,
+    });
+    // a.csv's empty qty stays empty; b1.csv's empty qty takes the default.
+    expect([res.rowsLoaded, res.rowsQuarantined]).toEqual([4, 0]);
+    const rows = await queryRows<{ id: bigint; qty: bigint | null }>(conn, 'SELECT id, qty FROM t ORDER BY id');
+    expect(rows.map((r) => [Number(r.id), r.qty === null ? null : Number(r.qty)])).toEqual([
+      [1, null],
+      [2, 5],
+      [3, 9],
+      [4, 4],
+    ]);
   });
 });
