@@ -124,10 +124,15 @@ export interface HealStore {
  * state directory (`HEAL_HOME`); git commits of spec versions as HEAL_GIT says, in either.
  */
 export function openStore(
-  config: Pick<HealConfig, 'home'> & Partial<Pick<HealConfig, 'gitCommits'>> & { storeUrl?: string },
+  config: Pick<HealConfig, 'home'> & Partial<Pick<HealConfig, 'gitCommits' | 'pgLockTimeout'>> & { storeUrl?: string },
 ): HealStore {
   if (isPostgresUrl(config.storeUrl))
-    return openPostgresStore({ url: config.storeUrl, home: config.home, gitCommits: config.gitCommits ?? true });
+    return openPostgresStore({
+      url: config.storeUrl,
+      home: config.home,
+      gitCommits: config.gitCommits ?? true,
+      ...(config.pgLockTimeout ? { lockTimeout: config.pgLockTimeout } : {}),
+    });
   const specs = specStoreFor(config);
   const memory = new FixMemory(config.home);
   const { home } = config;

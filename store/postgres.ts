@@ -27,7 +27,7 @@ import { PipelineNotFoundError } from '../common/errors';
 import { pipelineNameSchema } from '../common/spec';
 import type { RunRecord, TableProfile } from '../common/types';
 import { runIdentity, type AlertLogEntry } from '../core/metrics-model';
-import { inTransaction, poolFor, redactUrl, withClient } from '../lib/pg';
+import { inTransaction, poolFor, redactUrl, withClient, type PoolOptions } from '../lib/pg';
 import type { FixMemoryRepository, HealStore, ProfileRepository, RunLog, ScheduleNotes, SpecRepository } from './index';
 import {
   checkedPipeline,
@@ -68,6 +68,8 @@ export interface PostgresStoreOptions {
   home: string;
   /** Commit every version and pointer move to `<home>/specs`. @default true (as the file backend) */
   gitCommits?: boolean;
+  /** How long a statement waits for a lock another connection holds (HEAL_PG_LOCK_TIMEOUT), then WarehouseBusy. @default "60s" */
+  lockTimeout?: string;
 }
 
 /**
@@ -149,10 +151,10 @@ END $$;
 const schemaReady = new Map<string, Promise<void>>();
 
 /** Create the schema on first use by this process (a failed attempt is forgotten, so the next call tries again). */
-function ensureSchema(url: string): Promise<void> {
+function ensureSchema(url: string, pool: PoolOptions): Promise<void> {
   let ready = schemaReady.get(url);
   if (!ready) {
-    const attempt = inTransaction(poolFor(url), url, async (c) => {
+    const attempt = inTransaction(poolFor(url, pool), url, async (c) => {
       await c.query(SCHEMA_SQL);
     });
     ready = attempt;
@@ -172,7 +174,10 @@ async function rowsOf<T>(c: Sql, sql: string, params: unknown[] = []): Promise<T
 
 /** One database: every call waits for the schema, then runs on a pooled connection (errors translated by lib/pg). */
 class Database {
-  constructor(readonly url: string) {}
+  constructor(
+    readonly url: string,
+    private readonly pool: PoolOptions = {},
+  ) {}
 
   /** Where something is kept, for messages and `file` fields: the URL without its password. */
   label(what: string): string {
@@ -180,8 +185,8 @@ class Database {
   }
 
   async run<T>(fn: (c: PoolClient) => Promise<T>): Promise<T> {
-    await ensureSchema(this.url);
-    return withClient(poolFor(this.url), this.url, fn);
+    await ensureSchema(this.url, this.pool);
+    return withClient(poolFor(this.url, this.pool), this.url, fn);
   }
 
   rows<T>(sql: string, params: unknown[] = []): Promise<T[]> {
@@ -189,14 +194,14 @@ class Database {
   }
 
   async tx<T>(fn: (c: PoolClient) => Promise<T>): Promise<T> {
-    await ensureSchema(this.url);
-    return inTransaction(poolFor(this.url), this.url, fn);
+    await ensureSchema(this.url, this.pool);
+    return inTransaction(poolFor(this.url, this.pool), this.url, fn);
   }
 }
 
 /** The state store in the PostgreSQL database at `url` (schema `heal`, created on first use). */
 export function openPostgresStore(opts: PostgresStoreOptions): HealStore {
-  const db = new Database(opts.url);
+  const db = new Database(opts.url, opts.lockTimeout ? { lockTimeout: opts.lockTimeout } : {});
   const repo = specGitRepo(opts.home, { git: opts.gitCommits ?? true });
   return {
     where: `postgres ${redactUrl(opts.url)} (schema heal)`,

@@ -9,7 +9,9 @@ import { execFile, execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
-import { DatabaseAuthFailedError, DatabaseUnreachableError } from '../../common/errors';
+import { Client } from 'pg';
+import { DatabaseAuthFailedError, DatabaseUnreachableError, WarehouseBusyError } from '../../common/errors';
+import { loadConfig } from '../../lib/config';
 import type { PipelineSpec } from '../../common/spec';
 import type { Patch } from '../../common/patch';
 import { openStore, type HealStore } from '../../store';
@@ -310,3 +312,23 @@ test('a wrong password is DatabaseAuthFailed; a refused connection is DatabaseUn
   expect((refused as Error).message).toContain(`127.0.0.1:${port}`);
   expect((refused as Error).message).not.toContain('secret-pw');
 });
+
+test('a statement of the store waits for a lock no longer than HEAL_PG_LOCK_TIMEOUT, then the database is busy (retryable)', async () => {
+  const url = await freshUrl();
+  const config = loadConfig({ HEAL_STORE: url, HEAL_PG_LOCK_TIMEOUT: '300ms', HEAL_GIT: '0' }, tempDir());
+  const store = openStore(config);
+  await store.specs.create(spec('orders'));
+  // Another connection holds the versions table until it is told to let go.
+  const holder = new Client({ connectionString: url });
+  await holder.connect();
+  try {
+    await holder.query('BEGIN');
+    await holder.query('LOCK TABLE heal.spec_versions IN ACCESS EXCLUSIVE MODE');
+    // With the default (60s) this would wait out the test's timeout; the store's sessions give up at 300ms.
+    await expect(store.specs.text('orders', 1)).rejects.toBeInstanceOf(WarehouseBusyError);
+  } finally {
+    await holder.query('ROLLBACK');
+    await holder.end();
+  }
+  expect(await store.specs.text('orders', 1)).toContain('name: orders');
+}, 20_000);
