@@ -75,7 +75,8 @@ async function columnStats(
 ): Promise<{ count: number; stats: { nulls: number; lead: number }[] }> {
   let count = 0;
   const stats: { nulls: number; lead: number }[] = [];
-  for (let from = 0; from === 0 || from < described.length; from += STATS_BATCH) {
+  // At least one read: the row count comes with the first batch.
+  for (let from = 0; from < Math.max(described.length, 1); from += STATS_BATCH) {
     const batch = described.slice(from, from + STATS_BATCH);
     const aggs = batch.map((d, i) => {
       const x = ident(d.column_name);

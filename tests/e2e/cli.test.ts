@@ -4,48 +4,12 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { Worker } from '@temporalio/worker';
-import { createActivities } from '../../activities';
 import type { PipelineRunResult } from '../../common/types';
-import type { HealConfig } from '../../lib/config';
-import { cliEnv, ROOT, runCli } from '../helpers/cli';
-import { DRIFT_CASES, driftCase, tableRows, tempDir, testConfig } from '../helpers/fixtures';
-import { createDevEnv, testWorkflowBundle, uniqueTaskQueue } from '../helpers/temporal';
+import { useCliSuite } from '../helpers/cli-suite';
+import { ROOT, runCli } from '../helpers/cli';
+import { DRIFT_CASES, driftCase, tableRows } from '../helpers/fixtures';
 
-let env: TestWorkflowEnvironment;
-let worker: Worker;
-let running: Promise<void>;
-let home: string;
-let config: HealConfig;
-let vars: NodeJS.ProcessEnv;
-const taskQueue = uniqueTaskQueue('e2e');
-
-beforeAll(async () => {
-  home = tempDir();
-  config = testConfig(home, { HEAL_TASK_QUEUE: taskQueue });
-  const [e, bundle] = await Promise.all([createDevEnv(), testWorkflowBundle()]);
-  env = e;
-  worker = await Worker.create({
-    connection: env.nativeConnection,
-    taskQueue,
-    workflowBundle: bundle,
-    activities: createActivities({ config }),
-  });
-  running = worker.run();
-  vars = cliEnv({
-    HEAL_HOME: home,
-    HEAL_ALLOWED_ROOTS: [home, DRIFT_CASES].join(path.delimiter),
-    TEMPORAL_ADDRESS: env.address,
-    HEAL_TASK_QUEUE: taskQueue,
-  });
-}, 120_000);
-
-afterAll(async () => {
-  worker?.shutdown();
-  await running;
-  await env?.teardown();
-});
+const suite = useCliSuite('e2e', { roots: [DRIFT_CASES] });
 
 function parseOnlyJson(stdout: string): PipelineRunResult {
   const lines = stdout.split('\n').filter(Boolean);
@@ -54,21 +18,21 @@ function parseOnlyJson(stdout: string): PipelineRunResult {
 }
 
 test('init infers a spec and says where it wrote it', async () => {
-  const r = await runCli(['init', 'iowa', '--source', driftCase('iowa-camel-rename', 'clean.csv')], vars);
+  const r = await runCli(['init', 'iowa', '--source', driftCase('iowa-camel-rename', 'clean.csv')], suite.vars);
   expect(r.code).toBe(0);
-  const specFile = path.join(home, 'pipelines', 'iowa', 'versions', 'v1.yaml');
+  const specFile = path.join(suite.home, 'pipelines', 'iowa', 'versions', 'v1.yaml');
   expect(r.stdout).toContain(specFile);
   expect(r.stdout).toMatch(/net_generation\s+integer, required/);
   expect(fs.existsSync(specFile)).toBe(true);
   // A second init without --force is refused, and changes nothing.
-  const again = await runCli(['init', 'iowa', '--source', driftCase('iowa-camel-rename', 'clean.csv')], vars);
+  const again = await runCli(['init', 'iowa', '--source', driftCase('iowa-camel-rename', 'clean.csv')], suite.vars);
   expect(again.code).toBe(2);
   expect(again.stderr.trim().split('\n')).toHaveLength(1);
   expect(again.stderr).toContain('already exists');
 });
 
 test('run --json: a clean load prints exactly one JSON object and exits 0', async () => {
-  const r = await runCli(['run', 'iowa', '--json'], vars);
+  const r = await runCli(['run', 'iowa', '--json'], suite.vars);
   expect(r.code).toBe(0);
   const out = parseOnlyJson(r.stdout);
   expect(out).toMatchObject({
@@ -84,32 +48,32 @@ test('run --json: a clean load prints exactly one JSON object and exits 0', asyn
   expect(out.workflowId).toBe('pipeline-iowa');
   expect(out.runKey).toMatch(/^pipeline-iowa-\d{8}T\d+Z$/);
   expect(path.isAbsolute(out.warehouse ?? '')).toBe(true);
-  expect(out.warehouse).toBe(config.warehouse);
-  expect(await tableRows(config.warehouse, 'iowa')).toHaveLength(51);
+  expect(out.warehouse).toBe(suite.config.warehouse);
+  expect(await tableRows(suite.config.warehouse, 'iowa')).toHaveLength(51);
 });
 
 /** The iowa file without its net_generation column: a required column gone, nothing can heal it. */
 function droppedRequired(): string {
-  const file = path.join(home, 'iowa-dropped.csv');
+  const file = path.join(suite.home, 'iowa-dropped.csv');
   const lines = fs.readFileSync(driftCase('iowa-camel-rename', 'clean.csv'), 'utf8').trimEnd().split('\n');
   fs.writeFileSync(file, lines.map((l) => l.split(',').slice(0, 2).join(',')).join('\n') + '\n');
   return file;
 }
 
 test('run --json on a file that cannot be healed: failed with the drift report, exit 1, table unchanged', async () => {
-  const before = await tableRows(config.warehouse, 'iowa');
-  const r = await runCli(['run', 'iowa', '--json', '--source', droppedRequired()], vars);
+  const before = await tableRows(suite.config.warehouse, 'iowa');
+  const r = await runCli(['run', 'iowa', '--json', '--source', droppedRequired()], suite.vars);
   expect(r.code).toBe(1);
   const out = parseOnlyJson(r.stdout);
   expect(out.outcome).toBe('failed');
   expect(out.driftReport?.kinds).toEqual(['missing-column']);
   expect(out.attempts).toBe(1);
   expect(out.specVersion).toBe(1);
-  expect(await tableRows(config.warehouse, 'iowa')).toEqual(before);
+  expect(await tableRows(suite.config.warehouse, 'iowa')).toEqual(before);
 });
 
 test('run without --json prints a human summary with the drift and the Web UI link', async () => {
-  const r = await runCli(['run', 'iowa', '--source', droppedRequired()], vars);
+  const r = await runCli(['run', 'iowa', '--source', droppedRequired()], suite.vars);
   expect(r.code).toBe(1);
   expect(r.stdout).toContain('failed');
   expect(r.stdout).toContain('required column "net_generation" is missing from the source');
@@ -118,19 +82,26 @@ test('run without --json prints a human summary with the drift and the Web UI li
 });
 
 test('run --json on a renamed column: healed, spec v2, the table as before', async () => {
-  const before = await tableRows(config.warehouse, 'iowa');
-  const r = await runCli(['run', 'iowa', '--json', '--source', driftCase('iowa-camel-rename', 'drifted.csv')], vars);
+  const before = await tableRows(suite.config.warehouse, 'iowa');
+  const r = await runCli(
+    ['run', 'iowa', '--json', '--source', driftCase('iowa-camel-rename', 'drifted.csv')],
+    suite.vars,
+  );
   expect(r.code).toBe(0);
   const out = parseOnlyJson(r.stdout);
   expect(out).toMatchObject({ outcome: 'healed', attempts: 1, specVersion: 2, doctor: 'rules', rowsLoaded: 51 });
   expect(out.driftReport?.kinds).toEqual(['renamed']);
-  expect(await tableRows(config.warehouse, 'iowa')).toEqual(before);
+  expect(await tableRows(suite.config.warehouse, 'iowa')).toEqual(before);
 });
 
 test('npm run --silent heal -- run x --json prints only the JSON', async () => {
-  const r = await runCli(['run', 'iowa', '--json', '--source', driftCase('iowa-camel-rename', 'drifted.csv')], vars, {
-    command: ['npm', 'run', '--silent', 'heal', '--'],
-  });
+  const r = await runCli(
+    ['run', 'iowa', '--json', '--source', driftCase('iowa-camel-rename', 'drifted.csv')],
+    suite.vars,
+    {
+      command: ['npm', 'run', '--silent', 'heal', '--'],
+    },
+  );
   expect(r.code).toBe(0);
   expect(parseOnlyJson(r.stdout).outcome).toBe('succeeded');
 });
@@ -144,60 +115,60 @@ describe('bad input: one line, non-zero exit, no stack trace, table untouched', 
   };
 
   test('unknown pipeline', async () => {
-    const r = await runCli(['run', 'nope', '--json'], vars);
+    const r = await runCli(['run', 'nope', '--json'], suite.vars);
     expect(r.code).toBe(2);
     expect(oneLine(r.stderr)).toMatch(/no pipeline named "nope" \(known: iowa\)/);
     expect(JSON.parse(r.stdout)).toMatchObject({ outcome: 'failed', error: { type: 'PipelineNotFound' } });
   });
 
   test('missing source file', async () => {
-    const r = await runCli(['run', 'iowa', '--source', path.join(home, 'missing.csv')], vars);
+    const r = await runCli(['run', 'iowa', '--source', path.join(suite.home, 'missing.csv')], suite.vars);
     expect(r.code).toBe(2);
-    expect(oneLine(r.stderr)).toBe(`heal: ${path.join(home, 'missing.csv')}: no such file`);
+    expect(oneLine(r.stderr)).toBe(`heal: ${path.join(suite.home, 'missing.csv')}: no such file`);
   });
 
   test('a directory where a file is expected', async () => {
-    const r = await runCli(['run', 'iowa', '--source', home], vars);
+    const r = await runCli(['run', 'iowa', '--source', suite.home], suite.vars);
     expect(r.code).toBe(2);
     expect(oneLine(r.stderr)).toContain('is a directory');
   });
 
   test('a path outside the allowed roots', async () => {
-    const r = await runCli(['run', 'iowa', '--source', path.join(ROOT, 'package.json')], vars);
+    const r = await runCli(['run', 'iowa', '--source', path.join(ROOT, 'package.json')], suite.vars);
     expect(r.code).toBe(2);
     expect(oneLine(r.stderr)).toContain('outside the allowed roots');
   });
 
   test('init from an empty file', async () => {
-    const empty = path.join(home, 'empty.csv');
+    const empty = path.join(suite.home, 'empty.csv');
     fs.writeFileSync(empty, '');
-    const r = await runCli(['init', 'empty', '--source', empty], vars);
+    const r = await runCli(['init', 'empty', '--source', empty], suite.vars);
     expect(r.code).toBe(2);
     expect(oneLine(r.stderr)).toContain('the file is empty');
   });
 
   test('run on an empty file: refused as drift, table untouched', async () => {
-    const before = await tableRows(config.warehouse, 'iowa');
-    const empty = path.join(home, 'empty.csv');
+    const before = await tableRows(suite.config.warehouse, 'iowa');
+    const empty = path.join(suite.home, 'empty.csv');
     fs.writeFileSync(empty, '');
-    const r = await runCli(['run', 'iowa', '--json', '--source', empty], vars);
+    const r = await runCli(['run', 'iowa', '--json', '--source', empty], suite.vars);
     expect(r.code).toBe(1);
     expect(parseOnlyJson(r.stdout).driftReport?.kinds).toEqual(['empty-file']);
-    expect(await tableRows(config.warehouse, 'iowa')).toEqual(before);
+    expect(await tableRows(suite.config.warehouse, 'iowa')).toEqual(before);
   });
 
   test('a spec that fails validation names the file and the field', async () => {
-    const r0 = await runCli(['init', 'broken', '--source', driftCase('iowa-camel-rename', 'clean.csv')], vars);
+    const r0 = await runCli(['init', 'broken', '--source', driftCase('iowa-camel-rename', 'clean.csv')], suite.vars);
     expect(r0.code).toBe(0);
-    const file = path.join(home, 'pipelines', 'broken', 'versions', 'v1.yaml');
+    const file = path.join(suite.home, 'pipelines', 'broken', 'versions', 'v1.yaml');
     fs.writeFileSync(file, fs.readFileSync(file, 'utf8').replace('type: integer', 'type: int'));
-    const r = await runCli(['run', 'broken'], vars);
+    const r = await runCli(['run', 'broken'], suite.vars);
     expect(r.code).toBe(2);
     expect(oneLine(r.stderr)).toMatch(/v1\.yaml: invalid spec: contract\.columns\[2\]\.type: /);
   });
 
   test('--verbose adds the stack trace', async () => {
-    const r = await runCli(['--verbose', 'run', 'nope'], vars);
+    const r = await runCli(['--verbose', 'run', 'nope'], suite.vars);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/\n\s+at /);
   });
@@ -209,18 +180,18 @@ test('a small file with one bad value: within the floor in rows, the run loads a
       'id,name,amount',
       ...Array.from({ length: 60 }, (_, i) => `${i + 1},n${i + 1},${bad && i === 30 ? 'n/a' : i}`),
     ].join('\n');
-  fs.writeFileSync(path.join(home, 'small.csv'), `${rows(false)}\n`);
-  expect((await runCli(['init', 'small', '--source', path.join(home, 'small.csv')], vars)).code).toBe(0);
-  fs.writeFileSync(path.join(home, 'small-bad.csv'), `${rows(true)}\n`);
-  const r = await runCli(['run', 'small', '--source', path.join(home, 'small-bad.csv'), '--json'], vars);
+  fs.writeFileSync(path.join(suite.home, 'small.csv'), `${rows(false)}\n`);
+  expect((await runCli(['init', 'small', '--source', path.join(suite.home, 'small.csv')], suite.vars)).code).toBe(0);
+  fs.writeFileSync(path.join(suite.home, 'small-bad.csv'), `${rows(true)}\n`);
+  const r = await runCli(['run', 'small', '--source', path.join(suite.home, 'small-bad.csv'), '--json'], suite.vars);
   expect(r.code).toBe(0);
   const run = parseOnlyJson(r.stdout);
   expect(run).toMatchObject({ outcome: 'succeeded', rowsLoaded: 59, rowsQuarantined: 1 });
-  expect(await tableRows(config.warehouse, 'small')).toHaveLength(59);
+  expect(await tableRows(suite.config.warehouse, 'small')).toHaveLength(59);
 
   // heal quarantine: the row, by run and reason; then purged by age.
   const list = async (...args: string[]) => {
-    const out = await runCli(['quarantine', 'list', 'small', ...args, '--json'], vars);
+    const out = await runCli(['quarantine', 'list', 'small', ...args, '--json'], suite.vars);
     expect(out.code).toBe(0);
     return JSON.parse(out.stdout) as { total: number; rows: { line: number; reason: string; runId: string }[] };
   };
@@ -232,10 +203,11 @@ test('a small file with one bad value: within the floor in rows, the run loads a
   expect((await list('--reason', 'NOT A VALID')).total).toBe(1);
   expect((await list('--reason', 'missing')).total).toBe(0);
   expect((await list('--run', 'another-run')).total).toBe(0);
-  const human = await runCli(['quarantine', 'list', 'small'], vars);
+  const human = await runCli(['quarantine', 'list', 'small'], suite.vars);
   expect(human.stdout).toMatch(/small-bad\.csv:32 {2}amount: 'n\/a' is not a valid integer/);
 
-  const purge = async (before: string) => runCli(['quarantine', 'purge', 'small', '--before', before, '--json'], vars);
+  const purge = async (before: string) =>
+    runCli(['quarantine', 'purge', 'small', '--before', before, '--json'], suite.vars);
   expect(JSON.parse((await purge('2000-01-01')).stdout)).toMatchObject({ purged: 0 });
   expect(JSON.parse((await purge(new Date(Date.now() + 86_400_000).toISOString())).stdout)).toMatchObject({
     purged: 1,

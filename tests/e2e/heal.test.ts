@@ -5,48 +5,14 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { Worker } from '@temporalio/worker';
-import { createActivities } from '../../activities';
 import type { PipelineRunResult } from '../../common/types';
-import { cliEnv, runCli } from '../helpers/cli';
-import { tableRows, tempDir, testConfig } from '../helpers/fixtures';
-import { createDevEnv, testWorkflowBundle, uniqueTaskQueue } from '../helpers/temporal';
+import { useCliSuite } from '../helpers/cli-suite';
+import { runCli } from '../helpers/cli';
+import { tableRows } from '../helpers/fixtures';
 
 const SEATTLE = path.join(path.dirname(require.resolve('vega-datasets')), '..', 'data', 'seattle-weather.csv');
 
-let env: TestWorkflowEnvironment;
-let worker: Worker;
-let running: Promise<void>;
-let home: string;
-let vars: NodeJS.ProcessEnv;
-const taskQueue = uniqueTaskQueue('e2e-heal');
-
-beforeAll(async () => {
-  home = tempDir();
-  const config = testConfig(home, { HEAL_TASK_QUEUE: taskQueue });
-  const [e, bundle] = await Promise.all([createDevEnv(), testWorkflowBundle()]);
-  env = e;
-  worker = await Worker.create({
-    connection: env.nativeConnection,
-    taskQueue,
-    workflowBundle: bundle,
-    activities: createActivities({ config }),
-  });
-  running = worker.run();
-  vars = cliEnv({
-    HEAL_HOME: home,
-    HEAL_ALLOWED_ROOTS: home,
-    TEMPORAL_ADDRESS: env.address,
-    HEAL_TASK_QUEUE: taskQueue,
-  });
-}, 120_000);
-
-afterAll(async () => {
-  worker?.shutdown();
-  await running;
-  await env?.teardown();
-});
+const suite = useCliSuite('e2e-heal');
 
 type Table = string[][];
 const readCsv = (file: string): Table =>
@@ -77,35 +43,35 @@ const cases: { name: string; drift: (t: Table) => Table; kinds: string[] }[] = [
 ];
 
 async function cleanPipeline(name: string): Promise<{ clean: Record<string, unknown>[]; data: Table }> {
-  const file = path.join(home, `${name}-clean.csv`);
+  const file = path.join(suite.home, `${name}-clean.csv`);
   fs.copyFileSync(SEATTLE, file);
-  expect((await runCli(['init', name, '--source', file], vars)).code).toBe(0);
-  const ok = await runCli(['run', name, '--json'], vars);
+  expect((await runCli(['init', name, '--source', file], suite.vars)).code).toBe(0);
+  const ok = await runCli(['run', name, '--json'], suite.vars);
   expect(ok.code).toBe(0);
   const table = (JSON.parse(ok.stdout) as PipelineRunResult).table ?? '';
-  return { clean: await tableRows(path.join(home, 'warehouse.duckdb'), table), data: readCsv(file) };
+  return { clean: await tableRows(path.join(suite.home, 'warehouse.duckdb'), table), data: readCsv(file) };
 }
 
 test.each(cases)('$name: healed, and the table equals the clean one', async ({ name, drift, kinds }) => {
   const { clean, data } = await cleanPipeline(name);
-  const drifted = path.join(home, `${name}-drifted.csv`);
+  const drifted = path.join(suite.home, `${name}-drifted.csv`);
   writeCsv(drifted, drift(data));
-  const r = await runCli(['run', name, '--json', '--source', drifted], vars);
+  const r = await runCli(['run', name, '--json', '--source', drifted], suite.vars);
   const out = JSON.parse(r.stdout) as PipelineRunResult;
   expect({ code: r.code, outcome: out.outcome, error: out.error }).toEqual({ code: 0, outcome: 'healed', error: null });
   expect(out).toMatchObject({ attempts: 1, specVersion: 2, doctor: 'rules', rowsLoaded: 1461, rowsQuarantined: 0 });
   expect(out.driftReport?.kinds).toEqual(kinds);
-  expect(await tableRows(path.join(home, 'warehouse.duckdb'), out.table ?? '')).toEqual(clean);
+  expect(await tableRows(path.join(suite.home, 'warehouse.duckdb'), out.table ?? '')).toEqual(clean);
 });
 
 test('a dropped required column: failed, non-zero exit, the table and the version unchanged', async () => {
   const { clean, data } = await cleanPipeline('dropped');
-  const drifted = path.join(home, 'dropped-drifted.csv');
+  const drifted = path.join(suite.home, 'dropped-drifted.csv');
   writeCsv(drifted, dropColumn(data, 2));
-  const r = await runCli(['run', 'dropped', '--json', '--source', drifted], vars);
+  const r = await runCli(['run', 'dropped', '--json', '--source', drifted], suite.vars);
   expect(r.code).toBe(1);
   const out = JSON.parse(r.stdout) as PipelineRunResult;
   expect(out).toMatchObject({ outcome: 'failed', specVersion: 1 });
   expect(out.driftReport?.kinds).toContain('missing-column');
-  expect(await tableRows(path.join(home, 'warehouse.duckdb'), out.table ?? '')).toEqual(clean);
+  expect(await tableRows(path.join(suite.home, 'warehouse.duckdb'), out.table ?? '')).toEqual(clean);
 });

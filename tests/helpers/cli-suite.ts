@@ -3,6 +3,7 @@
  * activities on a state directory of its own, and the environment the `heal` children need.
  */
 import * as fs from 'node:fs';
+import * as path from 'node:path';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
 import { createActivities } from '../../activities';
@@ -21,8 +22,11 @@ export interface CliSuite {
   vars: NodeJS.ProcessEnv;
 }
 
-/** Call at the top level of a test file: the server and worker start before its tests and stop after them. */
-export function useCliSuite(prefix: string): CliSuite {
+/**
+ * Call at the top level of a test file: the server and worker start before its tests and stop after
+ * them. `roots`: folders beyond the state directory the CLI may read sources from.
+ */
+export function useCliSuite(prefix: string, opts: { roots?: readonly string[] } = {}): CliSuite {
   const suite = {} as CliSuite;
   let worker: Worker | undefined;
   let running: Promise<void> | undefined;
@@ -41,7 +45,7 @@ export function useCliSuite(prefix: string): CliSuite {
     running = worker.run();
     suite.vars = cliEnv({
       HEAL_HOME: suite.home,
-      HEAL_ALLOWED_ROOTS: suite.home,
+      HEAL_ALLOWED_ROOTS: [suite.home, ...(opts.roots ?? [])].join(path.delimiter),
       TEMPORAL_ADDRESS: env.address,
       HEAL_TASK_QUEUE: taskQueue,
     });

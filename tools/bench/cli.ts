@@ -5,7 +5,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import * as path from 'node:path';
-import { percentile } from './stats';
+import { median } from './stats';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const HEAL = path.join(ROOT, 'bin', 'heal.js');
@@ -36,9 +36,9 @@ export function cliFigures(env: NodeJS.ProcessEnv, pipeline: string, rows: numbe
   const help = timeCli(['--help'], env, runs);
   const run = timeCli(['run', pipeline], env, runs);
   return {
-    helpMs: percentile(help, 50),
+    helpMs: median(help),
     helpRunsMs: help,
-    runMs: percentile(run, 50),
+    runMs: median(run),
     runRunsMs: run,
     rows,
   };

@@ -38,7 +38,7 @@ import { runPeer, type PeerName } from './peers';
 import { formatTable, summarize, targets, type ConcurrencyFigures, type SizeFigures } from './report';
 import { benchPostgres, type PostgresFigures } from './postgres';
 import { benchFile, withHeader, writeBenchCsv } from './generate';
-import { activityTimings, percentile, processCpuMs, processMemory, r, resetPeakMemory } from './stats';
+import { activityTimings, median, percentile, processCpuMs, processMemory, r, resetPeakMemory } from './stats';
 import { startWorker, waitForWorkers, type WorkerProc } from './workers';
 
 const ROOT = path.resolve(__dirname, '..', '..');
@@ -194,10 +194,6 @@ async function healPhases(client: Client, workflowId: string): Promise<Record<st
     }
   }
   return out;
-}
-
-function median(xs: number[]): number {
-  return percentile(xs, 50);
 }
 
 function medianPhases(all: Record<string, number>[]): Record<string, number | null> {

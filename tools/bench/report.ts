@@ -6,7 +6,7 @@
  */
 import type { CliFigures } from './cli';
 import type { PeerFigures, PeerName } from './peers';
-import { percentile, r } from './stats';
+import { median, percentile, r } from './stats';
 
 export interface SizeFigures {
   rows: number;
@@ -39,7 +39,6 @@ export interface ConcurrencyFigures {
   activitySlots: number;
 }
 
-const median = (xs: number[]) => percentile(xs, 50);
 const secs = (ms: number | null | undefined) => r((ms ?? NaN) / 1000);
 /** `a / b`, rounded; null when either is missing. */
 const ratio = (a: number | null | undefined, b: number | null | undefined) => (a && b ? r(a / b) : null);

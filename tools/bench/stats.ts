@@ -11,6 +11,9 @@ export function percentile(xs: readonly number[], p: number): number {
   return s[Math.min(rank, s.length) - 1] as number;
 }
 
+/** The median of `xs` (nearest rank); NaN when empty. */
+export const median = (xs: readonly number[]): number => percentile(xs, 50);
+
 /** Peak (VmHWM) and current (VmRSS) resident set of a process, in MiB; undefined when /proc is not there. */
 export function processMemory(pid: number): { peakMb: number; rssMb: number } | undefined {
   try {
