@@ -6,6 +6,7 @@
  */
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import { createActivities } from './activities';
+import { withLocalModel, type LocalModelProcess } from './integrations/local-llm/process';
 import { getConfig, type HealConfig } from './lib/config';
 import { workflowBundlePath } from './lib/workflow-bundle';
 import { stateLayout } from './store/layout';
@@ -40,16 +41,31 @@ export async function createWorker(opts: CreateWorkerOptions): Promise<Worker> {
   });
 }
 
+/** The doctors a worker asks, for its start-up line: "memory, then rules, then llm (gpt-4o-mini)". */
+export function workerDoctors(config: Pick<HealConfig, 'llm'>, local?: LocalModelProcess): string {
+  const { llm } = config;
+  const endpoint = llm.baseUrl || llm.apiKey;
+  return llm.doctors
+    .flatMap((d) => {
+      if (d !== 'llm') return [d];
+      if (!endpoint) return [];
+      const where = local ? `local ${local.name}, ${local.contextSize}-token context` : (llm.model ?? 'gpt-4o-mini');
+      return [`llm (${where})`];
+    })
+    .join(', then ');
+}
+
 async function main(): Promise<void> {
-  const config = getConfig();
-  const address = config.temporalAddress ?? `localhost:${config.devPort}`;
-  const connection = await NativeConnection.connect({ address });
-  const worker = await createWorker({ connection, config });
-  console.error(
-    `heal worker: task queue "${config.taskQueue}" on ${address} (namespace ${config.namespace}); ${workerCapacity(config)}`,
-  );
-  await worker.run();
-  await connection.close();
+  await withLocalModel(getConfig(), async (config, local) => {
+    const address = config.temporalAddress ?? `localhost:${config.devPort}`;
+    const connection = await NativeConnection.connect({ address });
+    const worker = await createWorker({ connection, config });
+    console.error(
+      `heal worker: task queue "${config.taskQueue}" on ${address} (namespace ${config.namespace}); ${workerCapacity(config)}; doctors: ${workerDoctors(config, local) || 'none'}`,
+    );
+    await worker.run();
+    await connection.close();
+  });
 }
 
 if (require.main === module) {

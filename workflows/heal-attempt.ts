@@ -90,10 +90,18 @@ export async function healAttempt(input: HealingInput): Promise<AttemptResult> {
   /** Fail this attempt with an activity's failure: its type (a fatal one ends the episode) and what was known. */
   const failWith = (err: unknown, known: Partial<AttemptRecord>, nonRetryable?: boolean): never => {
     const c = failureOf(err);
-    const { files, doctor = 'none' } = (c.details[0] ?? {}) as { files?: FileNote[]; doctor?: string };
+    const {
+      files,
+      doctor = 'none',
+      usage,
+    } = (c.details[0] ?? {}) as Pick<AttemptRecord, 'usage'> & {
+      files?: FileNote[];
+      doctor?: string;
+    };
     const rec: AttemptRecord = {
       ...{ attempt, doctor, patch: null, candidateVersion: null, report: null, error: c.message },
       ...(files?.length ? { setAside: files } : {}),
+      ...(usage ? { usage } : {}),
       ...known,
     };
     return failAttempt(rec, c.type, nonRetryable ?? endsEpisode(c.type));

@@ -9,7 +9,9 @@ import { writeFileAtomic } from '../../lib/atomic-files';
 import { redactUrl } from '../../lib/pg';
 import { startPostgres, type PostgresServer } from '../../lib/postgres-server';
 import { findTemporalCli } from '../../lib/temporal-cli';
-import { createWorker, workerCapacity } from '../../worker';
+import { createWorker, workerCapacity, workerDoctors } from '../../worker';
+import { withLocalModel, type LocalModelProcess } from '../../integrations/local-llm/process';
+import { LocalModelNotFoundError } from '../../integrations/local-llm/models';
 import { CliError, EXIT, type CliContext } from '../context';
 import { startProjectDevServer } from '../temporal';
 
@@ -37,10 +39,31 @@ async function startDevPostgres(config: HealConfig): Promise<PostgresServer> {
  * `npm run dev`: the dev server (SQLite under HEAL_HOME, Web UI, search attributes) and a worker,
  * in the foreground. Ctrl-C / SIGTERM stops both. With TEMPORAL_ADDRESS, only the worker.
  */
-export async function runDev(ctx: CliContext, opts: { postgres?: boolean } = {}): Promise<void> {
+export async function runDev(ctx: CliContext, opts: { postgres?: boolean; llm?: string } = {}): Promise<void> {
   let { config } = ctx;
   const postgres = opts.postgres ? await startDevPostgres(config) : undefined;
-  if (postgres) config = loadConfig({ ...process.env, HEAL_WAREHOUSE: postgres.url });
+  const env = {
+    ...process.env,
+    ...(postgres ? { HEAL_WAREHOUSE: postgres.url } : {}),
+    ...(opts.llm ? { HEAL_LOCAL_MODEL: opts.llm } : {}),
+  };
+  if (postgres || opts.llm) config = loadConfig(env);
+  try {
+    await withLocalModel(config, async (withModel, local) => {
+      if (local)
+        console.error(`heal dev: local model ${local.name} on ${local.url} (${local.contextSize}-token context)`);
+      await runDevWorker(withModel, local);
+    });
+  } catch (err) {
+    if (err instanceof LocalModelNotFoundError) throw new CliError(err.message, EXIT.unavailable);
+    throw err;
+  } finally {
+    await postgres?.stop();
+  }
+}
+
+/** The dev server (unless TEMPORAL_ADDRESS) and the worker, until Ctrl-C. */
+async function runDevWorker(config: HealConfig, local: LocalModelProcess | undefined): Promise<void> {
   let server: DevServer | undefined;
   let address = config.temporalAddress;
   if (!address) {
@@ -59,7 +82,7 @@ export async function runDev(ctx: CliContext, opts: { postgres?: boolean } = {})
   const connection = await NativeConnection.connect({ address });
   const worker = await createWorker({ connection, config });
   console.error(
-    `heal dev: worker polling task queue "${config.taskQueue}" (${workerCapacity(config)}); Ctrl-C to stop`,
+    `heal dev: worker polling task queue "${config.taskQueue}" (${workerCapacity(config)}; doctors: ${workerDoctors(config, local) || 'none'}); Ctrl-C to stop`,
   );
   const stopServer = async () => {
     await server?.stop();
@@ -76,7 +99,6 @@ export async function runDev(ctx: CliContext, opts: { postgres?: boolean } = {})
   } finally {
     await connection.close();
     await stopServer();
-    await postgres?.stop();
     void serverDied;
     console.error('heal dev: stopped');
   }

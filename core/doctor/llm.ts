@@ -18,7 +18,14 @@ import OpenAI, { APIConnectionError, APIConnectionTimeoutError, APIError, APIUse
 import { DoctorAnswerInvalidError, HealError, LlmRequestRejectedError, type ErrorType } from '../../common/errors';
 import { applyPatch, type Patch, type PatchOp } from '../../common/patch';
 import type { CsvOptions } from '../../common/spec';
-import { buildMessages, doctorAnswerResponseFormat, parseDoctorAnswer, type PromptOptions } from './prompt';
+import {
+  buildMessages,
+  doctorAnswerResponseFormat,
+  MIN_DATA_CHARS,
+  parseDoctorAnswer,
+  PROMPT_DEFAULTS,
+  type PromptOptions,
+} from './prompt';
 import type { DiagnoseInput, Diagnosis, Doctor, SourceProbe } from './types';
 
 /** Failure type of a request the endpoint refused for good (401, 403, 404, 400, 422). */
@@ -36,8 +43,19 @@ export interface LlmDoctorOptions extends PromptOptions {
   timeoutMs?: number;
   /** Sampling temperature. @default 0 */
   temperature?: number;
-  /** Upper bound of answer tokens (`max_tokens`). @default not sent (the endpoint's own) */
+  /** Upper bound of answer tokens (`max_tokens`). @default not sent (the endpoint's own); with `contextTokens`, `answerTokens` */
   maxTokens?: number;
+  /**
+   * The model's context window, in tokens. When set, the prompt is measured (with the endpoint's
+   * `/tokenize`, as llama.cpp's server and heal's local server have it; else estimated at 3
+   * characters a token) and its data block shrunk until the prompt leaves `answerTokens` free.
+   * @default unset (only `maxDataChars` bounds the prompt)
+   */
+  contextTokens?: number | undefined;
+  /** Tokens kept free for the answer under `contextTokens` (and its `max_tokens`). @default 768 */
+  answerTokens?: number;
+  /** Counts a text's tokens (tests, or a tokenizer at hand). @default the endpoint's `/tokenize`, else an estimate */
+  countTokens?: (text: string) => Promise<number>;
   /**
    * `json_schema`: strict structured output with the answer's JSON schema. `json_object`: JSON mode,
    * for endpoints that have no structured outputs (the schema is still enforced by zod).
@@ -54,7 +72,67 @@ export const LLM_DOCTOR_DEFAULTS = Object.freeze({
   timeoutMs: 60_000,
   temperature: 0,
   responseFormat: 'json_schema' as const,
+  answerTokens: 768,
 });
+
+/** Characters per token assumed when the endpoint has no tokenizer: few, so the estimate errs on the safe side. */
+const CHARS_PER_TOKEN_ESTIMATE = 3;
+
+/**
+ * A token counter backed by the endpoint's `/tokenize` (llama.cpp's route, at the server's root),
+ * falling back for good to an estimate when the endpoint has none.
+ */
+function endpointTokenCounter(baseUrl: string | undefined, timeoutMs: number): (text: string) => Promise<number> {
+  const estimate = (text: string) => Math.ceil(text.length / CHARS_PER_TOKEN_ESTIMATE);
+  if (!baseUrl) return async (text) => estimate(text);
+  const url = `${baseUrl.replace(/\/+$/, '').replace(/\/v1$/, '')}/tokenize`;
+  let usable = true;
+  return async (text) => {
+    if (!usable) return estimate(text);
+    try {
+      const res = await fetch(url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ content: text }),
+        signal: AbortSignal.timeout(timeoutMs),
+      });
+      const body = (await res.json()) as { tokens?: unknown };
+      if (res.ok && Array.isArray(body.tokens)) return body.tokens.length;
+    } catch {
+      // no tokenizer there: estimate
+    }
+    usable = false;
+    return estimate(text);
+  };
+}
+
+/** Tokens a chat template adds around each message (role markers), counted on top of the contents. */
+const TOKENS_PER_MESSAGE = 8;
+
+/**
+ * The messages of one diagnosis, within `contextTokens` when set: the data block's character budget
+ * is cut in proportion to the overshoot until the measured prompt leaves `answerTokens` free (the
+ * prompt builder drops samples, then profile details, then columns, saying what it left out).
+ */
+async function fittedMessages(
+  input: DiagnoseInput,
+  opts: LlmDoctorOptions,
+  count: (text: string) => Promise<number>,
+): Promise<{ messages: ReturnType<typeof buildMessages>; promptTokens?: number }> {
+  let messages = buildMessages(input, opts);
+  if (!opts.contextTokens) return { messages };
+  const room = opts.contextTokens - (opts.answerTokens ?? LLM_DOCTOR_DEFAULTS.answerTokens);
+  let maxDataChars = opts.maxDataChars ?? PROMPT_DEFAULTS.maxDataChars;
+  let tokens = 0;
+  for (let i = 0; i < 8; i++) {
+    tokens = (await count(messages.map((m) => m.content).join('\n'))) + TOKENS_PER_MESSAGE * messages.length;
+    const data = messages[1]?.content.length ?? 0;
+    if (tokens <= room || maxDataChars <= MIN_DATA_CHARS) break;
+    maxDataChars = Math.max(MIN_DATA_CHARS, Math.floor(Math.min(maxDataChars, data) * (room / tokens) * 0.9));
+    messages = buildMessages(input, { ...opts, maxDataChars });
+  }
+  return { messages, promptTokens: tokens };
+}
 
 /** A transient failure of the model endpoint (429, 5xx, timeout, connection): retry later. */
 export class LlmUnavailableError extends HealError {
@@ -234,9 +312,57 @@ interface Checked {
  * Check a parsed patch against the spec and the real source; complete it with the `shape` op it
  * needs when the model left it out. Throws `DoctorAnswerInvalidError` (one line) when unusable.
  */
-async function checkPatch(input: DiagnoseInput, probe: SourceProbe, proposed: Patch): Promise<Checked> {
+/**
+ * Mend the slips small models make, where the facts leave one reading (learned from
+ * `npm run llm-eval`): a `map` with its column and source swapped (for a contract column whose
+ * source is gone); a `reader` op that changes
+ * nothing; a `shape` that is not the drifted file's columns (when no reader op changes them). Each
+ * mend is said in the rationale; the mended patch is verified like any other.
+ */
+function mendPatch(input: DiagnoseInput, proposed: Patch): { patch: Patch; notes: string[] } {
   const { spec } = input;
   const contract = new Set(spec.contract.columns.map((c) => c.name));
+  const found = 'error' in input.source ? input.drift.found.columns : input.source.columns.map((c) => c.name);
+  const source = new Set(found);
+  const current = spec.source.format === 'csv' ? (spec.source.csv as unknown as Record<string, unknown>) : {};
+  const notes: string[] = [];
+  let patch = proposed.flatMap((op): PatchOp[] => {
+    // Swapped only where that reading is the one the facts leave: the contract column's source is gone.
+    const lost = (column: string) => !source.has(spec.mapping[column]?.from ?? column);
+    if (
+      op.op === 'map' &&
+      !contract.has(op.column) &&
+      contract.has(op.from) &&
+      source.has(op.column) &&
+      lost(op.from)
+    ) {
+      notes.push(`mended: map ${op.from} ← ${op.column} (the answer had column and from swapped)`);
+      return [{ ...op, column: op.from, from: op.column }];
+    }
+    if (op.op === 'reader') {
+      const { op: _op, ...fields } = op;
+      if (Object.entries(fields).every(([k, v]) => v === undefined || current[k] === v)) {
+        notes.push('mended: dropped a reader op that changes nothing');
+        return [];
+      }
+    }
+    return [op];
+  });
+  if (!patch.some((o) => o.op === 'reader')) {
+    patch = patch.map((op) => {
+      if (op.op !== 'shape' || sameList(op.columns, found)) return op;
+      notes.push(`mended: shape set to the drifted file's columns ${found.join(', ')}`);
+      return { op: 'shape', columns: found };
+    });
+  }
+  return { patch, notes };
+}
+
+async function checkPatch(input: DiagnoseInput, probe: SourceProbe, answered: Patch): Promise<Checked> {
+  const { spec } = input;
+  const contract = new Set(spec.contract.columns.map((c) => c.name));
+  const mended = mendPatch(input, answered);
+  const proposed = mended.patch;
   const reader = readerOf(proposed);
   let found: string[];
   if (reader) {
@@ -298,7 +424,7 @@ async function checkPatch(input: DiagnoseInput, probe: SourceProbe, proposed: Pa
     );
   }
   const patch = [...proposed];
-  const notes: string[] = [];
+  const notes: string[] = [...mended.notes];
   if (!reader && !patch.some((o) => o.op === 'shape') && found.length && !sameList(found, spec.source.columns)) {
     patch.unshift({ op: 'shape', columns: found });
     notes.push(`added: expect source columns ${found.join(', ')} (the columns of the drifted file)`);
@@ -315,6 +441,44 @@ async function checkPatch(input: DiagnoseInput, probe: SourceProbe, proposed: Pa
 // ---------------------------------------------------------------------------------------------
 // the doctor
 
+/** Turn the model's message into a diagnosis, or a one-line DoctorAnswerInvalidError. */
+async function judgeAnswer(
+  input: DiagnoseInput,
+  probe: SourceProbe,
+  choice: OpenAI.Chat.Completions.ChatCompletion.Choice,
+  usage: { promptTokens: number; completionTokens: number; model: string },
+  scrub: (text: string) => string,
+): Promise<Diagnosis> {
+  const content = choice.message.content ?? '';
+  if (choice.finish_reason === 'length') {
+    throw new DoctorAnswerInvalidError(
+      line(
+        `the answer was cut off at the token limit (finish_reason=length) after ${content.length} characters; give a shorter answer`,
+      ),
+    );
+  }
+  if (!content.trim())
+    throw new DoctorAnswerInvalidError(
+      `the model returned an empty answer (finish_reason=${choice.finish_reason ?? '?'})`,
+    );
+
+  const parsed = parseDoctorAnswer(content);
+  if (!parsed.ok) throw new DoctorAnswerInvalidError(scrub(parsed.error));
+  const answer = parsed.answer;
+  if ('noAnswer' in answer) {
+    return { kind: 'no-answer', doctor: 'llm', fatal: false, reason: line(scrub(answer.noAnswer)) };
+  }
+  const checked = await checkPatch(input, probe, answer.patch);
+  return {
+    kind: 'patch',
+    doctor: 'llm',
+    patch: checked.patch,
+    confidence: answer.confidence,
+    rationale: [...answer.rationale.map((r) => line(r, 300)).slice(0, 20), ...checked.notes],
+    usage,
+  };
+}
+
 /** The LLM doctor. Construct once per activity call or share: it holds no state between diagnoses. */
 export function createLlmDoctor(opts: LlmDoctorOptions): Doctor {
   const timeoutMs = opts.timeoutMs ?? LLM_DOCTOR_DEFAULTS.timeoutMs;
@@ -329,9 +493,12 @@ export function createLlmDoctor(opts: LlmDoctorOptions): Doctor {
       maxRetries: 0,
     });
   const where = `LLM doctor (${opts.model})`;
+  const count = opts.countTokens ?? endpointTokenCounter(opts.baseUrl, timeoutMs);
+  const maxTokens =
+    opts.maxTokens ?? (opts.contextTokens ? (opts.answerTokens ?? LLM_DOCTOR_DEFAULTS.answerTokens) : undefined);
 
   async function diagnose(input: DiagnoseInput, probe: SourceProbe): Promise<Diagnosis> {
-    const messages = buildMessages(input, opts);
+    const { messages } = await fittedMessages(input, opts, count);
     const signal = opts.signal?.();
     let completion: OpenAI.Chat.Completions.ChatCompletion;
     const started = Date.now();
@@ -345,7 +512,7 @@ export function createLlmDoctor(opts: LlmDoctorOptions): Doctor {
             (opts.responseFormat ?? LLM_DOCTOR_DEFAULTS.responseFormat) === 'json_object'
               ? { type: 'json_object' }
               : doctorAnswerResponseFormat(),
-          ...(opts.maxTokens !== undefined ? { max_tokens: opts.maxTokens } : {}),
+          ...(maxTokens !== undefined ? { max_tokens: maxTokens } : {}),
         },
         { timeout: timeoutMs, maxRetries: 0, ...(signal ? { signal } : {}) },
       );
@@ -375,34 +542,14 @@ export function createLlmDoctor(opts: LlmDoctorOptions): Doctor {
     if (refusal) {
       return { kind: 'no-answer', doctor: 'llm', fatal: false, reason: line(`the model refused: ${scrub(refusal)}`) };
     }
-    const content = choice.message.content ?? '';
-    if (choice.finish_reason === 'length') {
-      throw new DoctorAnswerInvalidError(
-        line(
-          `the answer was cut off at the token limit (finish_reason=length) after ${content.length} characters; give a shorter answer`,
-        ),
-      );
+    try {
+      return await judgeAnswer(input, probe, choice, usage, scrub);
+    } catch (err) {
+      // The tokens were spent all the same: an invalid answer's record carries them (and names its doctor).
+      if (err instanceof DoctorAnswerInvalidError)
+        throw new DoctorAnswerInvalidError(err.message, { doctor: 'llm', usage });
+      throw err;
     }
-    if (!content.trim())
-      throw new DoctorAnswerInvalidError(
-        `the model returned an empty answer (finish_reason=${choice.finish_reason ?? '?'})`,
-      );
-
-    const parsed = parseDoctorAnswer(content);
-    if (!parsed.ok) throw new DoctorAnswerInvalidError(scrub(parsed.error));
-    const answer = parsed.answer;
-    if ('noAnswer' in answer) {
-      return { kind: 'no-answer', doctor: 'llm', fatal: false, reason: line(scrub(answer.noAnswer)) };
-    }
-    const checked = await checkPatch(input, probe, answer.patch);
-    return {
-      kind: 'patch',
-      doctor: 'llm',
-      patch: checked.patch,
-      confidence: answer.confidence,
-      rationale: [...answer.rationale.map((r) => line(r, 300)).slice(0, 20), ...checked.notes],
-      usage,
-    };
   }
 
   return { name: 'llm', diagnose };

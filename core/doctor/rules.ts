@@ -1367,8 +1367,8 @@ function pairRenamed(ctx: ReadSession, missing: readonly ContractColumn[], pairs
 
 /**
  * Contract columns left without a source: an optional one defaults to null (unless that already
- * failed verification); a required one cannot load. The refusal is fatal when no new column is
- * left or none parses as its type: then no doctor could map it either.
+ * failed verification); a required one cannot load. The refusal is fatal only when no new column is
+ * left: then no doctor has anything to read it from.
  */
 function settleUnpaired(
   ctx: ReadSession,
@@ -1396,10 +1396,11 @@ function settleUnpaired(
         `${col.name}: optional, source column "${old}" is gone and no new column matches${near.length ? ` (closest: ${near.join('; ')})` : ''} → default null`,
       );
     } else if (!leftover.length || !pairs.some((p) => p.col === col)) {
-      // Nothing to map: no new column at all, or none whose values parse as this column's type even after cleaning.
+      // Nothing the rules can map: fatal only when there is no new column at all. New columns whose
+      // values do not parse as this type are still evidence a model may rebuild it from (split, merged, nested).
       throw new NoAnswer(
         `required column ${col.name}: source column "${old}" is gone and ${leftover.length ? `no new column (${leftover.join(', ')}) parses as ${col.type}` : 'the source has no new column it could be read from'}`,
-        true,
+        !leftover.length,
       );
     } else {
       throw new NoAnswer(
@@ -1528,7 +1529,8 @@ async function widen(ctx: ReadSession, col: ContractColumn, entry: MappingEntry,
 
 /**
  * The refusal for a column no healing makes parse, naming why when the samples show it: epoch
- * numbers (no strptime format expresses them) or no digits at all (fatal: nothing could parse them).
+ * numbers (no strptime format expresses them) or no digits at all. Never fatal: the values are there
+ * for a model to work from.
  */
 function unparseable(ctx: ReadSession, col: ContractColumn, entry: MappingEntry, what: string): NoAnswer {
   const samples = samplesOf(ctx, entry.from ?? '', col.name);
@@ -1547,7 +1549,7 @@ function unparseable(ctx: ReadSession, col: ContractColumn, entry: MappingEntry,
             .join(', ')})`
         : ''
     }`,
-    never,
+    false, // not fatal: a model may still find a transformation (words for numbers, another calendar)
   );
 }
 

@@ -11,11 +11,9 @@
  * Forbidden `derive` expressions: the LLM doctor REJECTS them itself (DoctorAnswerInvalidError,
  * a lexical screen) — defence in depth; the DuckDB-parser allow-list check still runs before use.
  */
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { ApplicationFailure } from '@temporalio/common';
 import OpenAI from 'openai';
-import { runLoad } from '../../core/etl/load';
 import type { TableProfile } from '../../core/etl/profile';
 import {
   createLlmDoctor,
@@ -34,19 +32,12 @@ import {
   parseDoctorAnswer,
   type PromptData,
 } from '../../core/doctor/prompt';
-import type {
-  DiagnoseInput,
-  Diagnosis,
-  SourceColumnSummary,
-  SourceProbe,
-  SourceSummary,
-} from '../../core/doctor/types';
-import { inferSpec } from '../../core/spec/infer';
-import { asActivityFailure, DoctorAnswerInvalidError, type HealError, SchemaDriftError } from '../../common/errors';
+import type { DiagnoseInput, Diagnosis, SourceProbe, SourceSummary } from '../../core/doctor/types';
+import { asActivityFailure, DoctorAnswerInvalidError, type HealError } from '../../common/errors';
 import { applyPatch, type Patch } from '../../common/patch';
 import type { PipelineSpec } from '../../common/spec';
 import type { DriftReport, VerificationReport } from '../../common/types';
-import { withDuckDB } from '../../lib/duckdb';
+import { realDiagnoseInput } from '../helpers/diagnose-input';
 import { startFakeOpenAI, type FakeOpenAI, type RecordedRequest } from '../helpers/fake-openai';
 
 const CASES = path.resolve(__dirname, '../fixtures/drift-cases');
@@ -64,75 +55,8 @@ let baseline: TableProfile;
 let drift: DriftReport;
 let source: SourceSummary;
 
-/** Summarise a simple CSV (no quoting) the way the source probe does: bounded samples and patterns. */
-function summarizeCsv(file: string): SourceSummary {
-  const [header = '', ...lines] = fs
-    .readFileSync(file, 'utf8')
-    .split('\n')
-    .filter((l) => l.length > 0);
-  const names = header.split(',');
-  const rows = lines.map((l) => l.split(','));
-  const columns: SourceColumnSummary[] = names.map((name, position) => {
-    const values = rows.map((r) => r[position] ?? '');
-    const nonEmpty = values.filter((v) => v !== '');
-    const distinct = [...new Set(nonEmpty)];
-    const patterns = new Map<string, number>();
-    for (const v of nonEmpty) {
-      const p = v.replace(/[A-Za-z]+/g, 'a').replace(/[0-9]/g, '9');
-      patterns.set(p, (patterns.get(p) ?? 0) + 1);
-    }
-    const lengths = nonEmpty.map((v) => v.length);
-    return {
-      name,
-      position,
-      nonEmpty: nonEmpty.length,
-      nulls: values.length - nonEmpty.length,
-      distinct: distinct.length,
-      samples: distinct.slice(0, 8),
-      patterns: [...patterns.entries()]
-        .sort((a, b) => b[1] - a[1])
-        .map(([pattern, n]) => ({ pattern, share: n / nonEmpty.length })),
-      length: lengths.length
-        ? {
-            min: Math.min(...lengths),
-            max: Math.max(...lengths),
-            mean: lengths.reduce((a, b) => a + b, 0) / lengths.length,
-          }
-        : null,
-    };
-  });
-  return { files: [file], rows: rows.length, complete: true, columns };
-}
-
 beforeAll(async () => {
-  spec = await inferSpec({ name: 'iowa', source: CLEAN, allowedRoots: [CASES] });
-  await withDuckDB(':memory:', {}, async (conn) => {
-    const clean = await runLoad(conn, {
-      spec,
-      specVersion: 1,
-      runId: 'clean',
-      source: CLEAN,
-      allowedRoots: [CASES],
-      commit: false,
-    });
-    if (!clean.profile) throw new Error('the clean load has no profile');
-    baseline = clean.profile;
-    try {
-      await runLoad(conn, {
-        spec,
-        specVersion: 1,
-        runId: 'drifted',
-        source: DRIFTED,
-        allowedRoots: [CASES],
-        commit: false,
-      });
-      throw new Error('expected the drifted file to drift');
-    } catch (err) {
-      if (!(err instanceof SchemaDriftError)) throw err;
-      drift = err.details;
-    }
-  });
-  source = summarizeCsv(DRIFTED);
+  ({ spec, baseline, drift, source } = await realDiagnoseInput('iowa', CLEAN, DRIFTED));
   expect(drift.kinds).toEqual(['renamed']);
   expect(source.columns.map((c) => c.name)).toEqual(['year', 'source', 'netGeneration']);
 });
@@ -470,16 +394,17 @@ describe('hallucinated names', () => {
     expect(err.message).toMatch(/"generation_date" is not a contract column/);
   });
 
-  test('a shape listing columns the file does not have', async () => {
+  test('a shape listing columns the file does not have is set to the file’s columns, and said', async () => {
     fake.enqueue({
       content: patchAnswer([
         { op: 'shape', columns: ['year', 'source', 'net_gen'] },
         { op: 'map', column: 'net_generation', from: 'netGeneration' },
       ]),
     });
-    const err = await failure(doctor().diagnose(input(), stubProbe()));
-    expect(err).toBeInstanceOf(DoctorAnswerInvalidError);
-    expect(err.message).toMatch(/"net_gen" does not exist/);
+    const d = await doctor().diagnose(input(), stubProbe());
+    if (d.kind !== 'patch') throw new Error(`expected a patch, got ${d.reason}`);
+    expect(d.patch).toEqual(RIGHT);
+    expect(d.rationale).toContain("mended: shape set to the drifted file's columns year, source, netGeneration");
   });
 
   test('names that exist but a patch that does not apply (a default for a required column)', async () => {
@@ -912,5 +837,69 @@ describe('the answer JSON schema', () => {
         rationale: ['netGeneration is net_generation re-cased; same values'],
       },
     });
+  });
+});
+
+describe('a token budget for small context windows', () => {
+  const promptOf = (r: RecordedRequest | undefined) =>
+    bodyOf(r)
+      .messages.map((m) => m.content)
+      .join('\n');
+  /** A tokenizer stand-in: one token per 3 characters (what counts is that the doctor measures with it). */
+  const count = (text: string) => Promise.resolve(Math.ceil(text.length / 3));
+
+  it('shrinks the data block until the measured prompt leaves the answer its tokens, and caps the answer', async () => {
+    fake.enqueue({ content: patchAnswer(RIGHT) }, { content: patchAnswer(RIGHT) });
+    await doctor().diagnose(input(), stubProbe());
+    const full = promptOf(fake.requests[0]);
+    const fullTokens = await count(full);
+    const contextTokens = Math.floor(fullTokens * 0.9) + 200;
+    const d = await doctor({ contextTokens, answerTokens: 200, countTokens: count }).diagnose(input(), stubProbe());
+    expect(d.kind).toBe('patch');
+    const sent = fake.requests.filter((r) => r.path === '/v1/chat/completions')[1];
+    const fitted = promptOf(sent);
+    expect(await count(fitted)).toBeLessThanOrEqual(contextTokens - 200);
+    expect(fitted.length).toBeLessThan(full.length);
+    expect(dataBlock(userOf(sent)).data.pipeline).toBe('iowa'); // still one whole data document
+    expect((sent?.body as { max_tokens?: number }).max_tokens).toBe(200);
+    expect((fake.requests[0]?.body as { max_tokens?: number }).max_tokens).toBeUndefined();
+  });
+
+  it('asks the endpoint’s /tokenize once; without one it estimates and stops asking', async () => {
+    fake.enqueue({ content: patchAnswer(RIGHT) }, { content: patchAnswer(RIGHT) });
+    const d = doctor({ contextTokens: 100_000 });
+    await d.diagnose(input(), stubProbe());
+    await d.diagnose(input(), stubProbe());
+    expect(fake.requests.map((r) => `${r.method} ${r.path}`)).toEqual([
+      'POST /tokenize',
+      'POST /v1/chat/completions',
+      'POST /v1/chat/completions',
+    ]);
+  });
+});
+
+describe('slips a small model makes are mended, and said', () => {
+  it('a swapped map, a reader op that changes nothing, a shape that is not the file’s columns', async () => {
+    fake.enqueue({
+      content: patchAnswer([
+        { op: 'map', column: 'netGeneration', from: 'net_generation' },
+        { op: 'shape', columns: ['year', 'source', ' net_generation'] },
+        { op: 'reader', delimiter: ',', header: true, quote: null, encoding: null, skipRows: null },
+      ]),
+    });
+    const d = await doctor().diagnose(input(), stubProbe());
+    if (d.kind !== 'patch') throw new Error(`expected a patch, got ${d.reason}`);
+    expect(d.patch).toEqual([
+      { op: 'map', column: 'net_generation', from: 'netGeneration' },
+      { op: 'shape', columns: ['year', 'source', 'netGeneration'] },
+    ]);
+    expect(d.rationale.filter((r) => r.startsWith('mended:'))).toHaveLength(3);
+  });
+
+  it('a map naming no contract column either way is still refused', async () => {
+    fake.enqueue({ content: patchAnswer([{ op: 'map', column: 'netGeneration', from: 'year' }]) });
+    const err = await failure(doctor().diagnose(input(), stubProbe()));
+    expect(err).toBeInstanceOf(DoctorAnswerInvalidError);
+    expect(err.message).toMatch(/"netGeneration" is not a contract column/);
   });
 });

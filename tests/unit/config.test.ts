@@ -15,7 +15,15 @@ test('defaults: ./.heal, task queue heal, local dev ports, no LLM, no attempts o
     temporalAddress: undefined,
     maxAttempts: undefined,
   });
-  expect(c.llm).toEqual({ baseUrl: undefined, apiKey: undefined, model: undefined });
+  expect(c.llm).toEqual({
+    baseUrl: undefined,
+    apiKey: undefined,
+    model: undefined,
+    localModel: undefined,
+    contextTokens: undefined,
+    timeoutMs: undefined,
+    doctors: ['memory', 'rules', 'llm'],
+  });
   expect(c.allowedRoots).toEqual(expect.arrayContaining(['/srv/app', '/srv', '/srv/app/.heal']));
 });
 
@@ -96,4 +104,21 @@ describe('warehouse and state store', () => {
     expect(() => loadConfig({ HEAL_PG_LOCK_TIMEOUT: 'soon' })).toThrow(/HEAL_PG_LOCK_TIMEOUT/);
     expect(() => loadConfig({ HEAL_DEV_PG_PORT: '70000' })).toThrow(ConfigError);
   });
+});
+
+test('the model settings: a local model, its context, a timeout, and the doctors in order', () => {
+  const c = loadConfig(
+    { HEAL_LOCAL_MODEL: 'qwen2.5-coder-0.5b', HEAL_LLM_CONTEXT: '8192', HEAL_LLM_TIMEOUT: '5m', HEAL_DOCTORS: 'llm' },
+    '/srv/app',
+  );
+  expect(c.llm).toMatchObject({
+    localModel: 'qwen2.5-coder-0.5b',
+    contextTokens: 8192,
+    timeoutMs: 300_000,
+    doctors: ['llm'],
+  });
+  expect(loadConfig({ HEAL_DOCTORS: ' memory , LLM ' }).llm.doctors).toEqual(['memory', 'llm']);
+  for (const bad of ['rules,rules', 'rules,memory', 'oracle', ''.padEnd(1, ',')])
+    expect(() => loadConfig({ HEAL_DOCTORS: bad })).toThrow(/HEAL_DOCTORS/);
+  expect(() => loadConfig({ HEAL_LLM_CONTEXT: 'lots' })).toThrow(/HEAL_LLM_CONTEXT/);
 });

@@ -6,15 +6,13 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { runLoad } from '../../core/etl/load';
 import { inferSpec } from '../../core/spec/infer';
 import { contractColumns, driftSignature, FixMemory, patternClass } from '../../store/memory';
-import { SchemaDriftError } from '../../common/errors';
 import { applyPatch, type Patch } from '../../common/patch';
 import type { PipelineSpec } from '../../common/spec';
 import type { DriftReport } from '../../common/types';
-import { withDuckDB } from '../../lib/duckdb';
 import { DRIFT_CASES, driftCase, tempDir } from '../helpers/fixtures';
+import { driftOf as realDriftOf } from '../helpers/diagnose-input';
 
 let tmp: string;
 beforeAll(() => {
@@ -35,25 +33,7 @@ async function specOf(name: string, clean: string): Promise<PipelineSpec> {
   return inferSpec({ name, source: clean, allowedRoots: [tmp, DRIFT_CASES] });
 }
 
-/** The real drift report of loading `drifted` with `spec`. */
-async function driftOf(spec: PipelineSpec, drifted: string): Promise<DriftReport> {
-  return withDuckDB(':memory:', {}, async (conn) => {
-    try {
-      await runLoad(conn, {
-        spec,
-        specVersion: 1,
-        runId: 'drifted',
-        source: drifted,
-        allowedRoots: [tmp, DRIFT_CASES],
-        commit: true,
-      });
-    } catch (err) {
-      if (err instanceof SchemaDriftError) return err.details as DriftReport;
-      throw err;
-    }
-    throw new Error(`${drifted} loaded without drift`);
-  });
-}
+const driftOf = (spec: PipelineSpec, drifted: string) => realDriftOf(spec, drifted, [tmp, DRIFT_CASES]);
 
 const sig = (d: DriftReport): string => driftSignature(d).hash;
 

@@ -15,12 +15,11 @@ import { runLoad } from '../../core/etl/load';
 import { profileRelation, type TableProfile } from '../../core/etl/profile';
 import type { ValueSketch } from '../../core/etl/sketch';
 import { inferSpec } from '../../core/spec/infer';
-import { SchemaDriftError } from '../../common/errors';
 import { applyPatch, type Patch } from '../../common/patch';
 import type { PipelineSpec } from '../../common/spec';
-import type { DriftReport } from '../../common/types';
 import { ident, queryRows, withDuckDB } from '../../lib/duckdb';
 import { duckdbWarehouse } from '../../warehouse/duckdb';
+import { driftOf as realDriftOf } from '../helpers/diagnose-input';
 
 const CO2 = path.resolve(__dirname, '../../node_modules/vega-datasets/data/co2-concentration.csv');
 
@@ -86,24 +85,7 @@ async function cleanWarehouse(name: string, rows?: Rows, optional?: string[]): P
   });
 }
 
-async function driftOf(spec: PipelineSpec, drifted: string): Promise<DriftReport> {
-  return withDuckDB(':memory:', {}, async (conn) => {
-    try {
-      await runLoad(conn, {
-        spec,
-        specVersion: 1,
-        runId: 'drifted',
-        source: drifted,
-        allowedRoots: [tmp],
-        commit: true,
-      });
-    } catch (err) {
-      if (err instanceof SchemaDriftError) return err.details as DriftReport;
-      throw err;
-    }
-    throw new Error('the drifted file loaded without drift');
-  });
-}
+const driftOf = (spec: PipelineSpec, drifted: string) => realDriftOf(spec, drifted, [tmp]);
 
 /** Ask the rules doctor about `drifted`, the table's values read from `warehouse` (none when undefined). */
 async function diagnose(

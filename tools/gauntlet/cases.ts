@@ -51,6 +51,8 @@ export interface CaseResult extends GauntletCase {
   seconds: number;
   doctor?: string | null;
   attempts?: number;
+  /** The healing episode's workflow id, when one ran. */
+  episodeId?: string;
 }
 
 export interface GauntletEnv {
@@ -187,6 +189,7 @@ export async function runCase(g: GauntletEnv, c: GauntletCase): Promise<CaseResu
     detail,
     seconds: (Date.now() - started) / 1000,
     ...(r ? { doctor: r.doctor ?? null, attempts: r.attempts } : {}),
+    ...(r?.episodeId ? { episodeId: r.episodeId } : {}),
   });
   if (!c.drifted) return done('n/a', 'n/a', c.change);
   const name = pipelineName(c);
