@@ -654,6 +654,17 @@ function fromWire(value: unknown): unknown {
     if (v === null) continue;
     out[k] = v;
   }
+  // An empty patch beside a reason is a no-answer with its fields filled in (small models do this).
+  if (
+    Array.isArray(out['patch']) &&
+    out['patch'].length === 0 &&
+    typeof out['noAnswer'] === 'string' &&
+    out['noAnswer'].trim()
+  ) {
+    delete out['patch'];
+    delete out['confidence'];
+    delete out['rationale'];
+  }
   if (Array.isArray(out['patch'])) {
     out['patch'] = out['patch'].map((op: unknown) => {
       if (op === null || typeof op !== 'object' || Array.isArray(op)) return op;

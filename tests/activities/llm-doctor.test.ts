@@ -838,6 +838,20 @@ describe('the answer JSON schema', () => {
       },
     });
   });
+
+  test('an empty patch beside a reason is that reason as noAnswer; an empty patch alone is invalid', () => {
+    const wire = (patch: unknown[], noAnswer: string | null) =>
+      JSON.stringify({ patch, confidence: 0.5, rationale: ['none fits'], noAnswer });
+    expect(parseDoctorAnswer(wire([], 'no column holds the values'))).toEqual({
+      ok: true,
+      answer: { noAnswer: 'no column holds the values' },
+    });
+    expect(parseDoctorAnswer(wire([], null))).toMatchObject({ ok: false, error: expect.stringMatching(/patch/) });
+    expect(parseDoctorAnswer(wire(RIGHT, 'but unsure'))).toMatchObject({
+      ok: false,
+      error: expect.stringMatching(/both/),
+    });
+  });
 });
 
 describe('a token budget for small context windows', () => {
