@@ -19,7 +19,7 @@ import { compileExpression } from '../core/etl/expression';
 import { createLlmDoctor, LlmUnavailableError } from '../core/doctor/llm';
 import { policyDecisions } from '../common/policy';
 import { createSourceProbe, PROBE_STAGE_ROWS } from '../core/doctor/probe';
-import { createRulesDoctor } from '../core/doctor/rules';
+import { createRulesDoctor, unhealableDrift } from '../core/doctor/rules';
 import type { Doctor, DoctorName, PreviousAttempt, SourceProbe } from '../core/doctor/types';
 import { resolveSourceFiles } from '../core/etl/source';
 import { driftSignature, type RememberOutcome } from '../store/memory';
@@ -219,6 +219,8 @@ export function createHealingActivities(deps: HealingDeps) {
     return withDuckDB(':memory:', duck, async (conn) => {
       /** Ask the doctors in order over one probe: the first patch, else every reason to refuse. */
       const ask = async (probe: SourceProbe): Promise<DiagnoseResult | { reasons: string[]; fatal: boolean }> => {
+        const unhealable = unhealableDrift(drift, spec);
+        if (unhealable) return { reasons: [unhealable], fatal: true };
         const source = await probe.summarize();
         const reasons: string[] = [];
         for (const doctor of doctors) {

@@ -593,6 +593,22 @@ function rowsOf(s: SourceSummary): string {
 // Phase 1: what no patch may fix
 
 /**
+ * Why no doctor may heal this drift (an empty or partial file, a value that changed meaning the
+ * policy refuses), or undefined. Asked before any doctor, so a drift like this ends the episode
+ * whichever doctors are configured (`HEAL_DOCTORS=llm` included).
+ */
+export function unhealableDrift(drift: DriftReport, spec: PipelineSpec): string | undefined {
+  try {
+    refuseUnfixable(drift, spec);
+    return undefined;
+  } catch (err) {
+    if (err instanceof NoAnswer && err.fatal) return err.reason;
+    if (err instanceof NoAnswer) return undefined;
+    throw err;
+  }
+}
+
+/**
  * Refuse before any probing: a value that changed meaning would load as if nothing happened, and a
  * partial or empty file must never replace the table. These refusals are fatal (no doctor can fix them).
  * The one exception: a unit change by one known factor on a column whose `distributionShifts`

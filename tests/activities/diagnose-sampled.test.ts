@@ -254,3 +254,37 @@ test('a fatal refusal on a sample is final: the whole source is not read again',
   expect((err as ApplicationFailure).message).toMatch(/required column amount/);
   expect(probes()).toEqual([PROBE_ROWS]);
 });
+
+test('an empty file ends the diagnosis before any doctor, whichever doctors are configured (HEAL_DOCTORS=llm)', async () => {
+  const clean = writeCsv('clean.csv', scattered, iso);
+  await createPipeline(clean);
+  const empty = path.join(tmp, 'empty.csv');
+  fs.writeFileSync(empty, '');
+  const drift = await driftOf(empty);
+  let asked = 0;
+  const modelOnly = createActivities({
+    config: {
+      home: tmp,
+      warehouse: path.join(tmp, 'warehouse.duckdb'),
+      allowedRoots: [tmp],
+      duckdbMemoryLimit: undefined,
+      duckdbThreads: 0,
+    },
+    doctors: [
+      {
+        name: 'llm',
+        diagnose: () => {
+          asked += 1;
+          return Promise.resolve({ kind: 'no-answer', doctor: 'llm', fatal: false, reason: 'asked' });
+        },
+      },
+    ],
+  });
+  const err = await env()
+    .run(modelOnly.diagnose, { pipeline: 'events', specVersion: 1, drift, source: empty, previous: [] })
+    .catch((e: unknown) => e);
+  expect(err).toBeInstanceOf(ApplicationFailure);
+  expect((err as ApplicationFailure).type).toBe('NoDiagnosis');
+  expect((err as ApplicationFailure).message).toMatch(/empty/);
+  expect(asked).toBe(0);
+});
