@@ -24,6 +24,7 @@ import {
   MIN_DATA_CHARS,
   parseDoctorAnswer,
   PROMPT_DEFAULTS,
+  sourceColumnNames,
   type PromptOptions,
 } from './prompt';
 import type { DiagnoseInput, Diagnosis, Doctor, SourceProbe } from './types';
@@ -322,7 +323,7 @@ interface Checked {
 function mendPatch(input: DiagnoseInput, proposed: Patch): { patch: Patch; notes: string[] } {
   const { spec } = input;
   const contract = new Set(spec.contract.columns.map((c) => c.name));
-  const found = 'error' in input.source ? input.drift.found.columns : input.source.columns.map((c) => c.name);
+  const found = sourceColumnNames(input);
   const source = new Set(found);
   const current = spec.source.format === 'csv' ? (spec.source.csv as unknown as Record<string, unknown>) : {};
   const notes: string[] = [];
@@ -375,7 +376,7 @@ async function checkPatch(input: DiagnoseInput, probe: SourceProbe, answered: Pa
     }
     found = summary.columns.map((c) => c.name);
   } else {
-    found = 'error' in input.source ? input.drift.found.columns : input.source.columns.map((c) => c.name);
+    found = sourceColumnNames(input);
   }
   const source = new Set(found);
   const problems: string[] = [];

@@ -148,7 +148,8 @@ export interface PromptData {
   values: { masked: 'all' | 'pii-only' | 'none'; maskedColumns: string[]; note: string };
 }
 
-function sourceColumnNames(input: DiagnoseInput): string[] {
+/** The drifted source's column names: as summarised, or as the drift report found them when the source could not be read. */
+export function sourceColumnNames(input: DiagnoseInput): string[] {
   if (!('error' in input.source)) return input.source.columns.map((c) => c.name);
   return input.drift.found.columns;
 }
