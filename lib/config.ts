@@ -151,7 +151,7 @@ export interface HealConfig {
   /**
    * DuckDB `memory_limit` of each database an activity opens, e.g. "2GB" (HEAL_DUCKDB_MEMORY_LIMIT;
    * "none": DuckDB's own, 80 % of RAM). Past it DuckDB spills to disk.
-   * @default 512 MiB per database (DEFAULT_SLOT_MEMORY_MIB in lib/sizing.ts)
+   * @default 256 MiB per database (DEFAULT_SLOT_MEMORY_MIB in lib/sizing.ts)
    */
   readonly duckdbMemoryLimit: string | undefined;
   /** DuckDB threads; 0 means DuckDB's default. @default 0 */

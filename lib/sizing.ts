@@ -7,11 +7,11 @@
 /**
  * DuckDB `memory_limit` of each database an activity opens, when HEAL_DUCKDB_MEMORY_LIMIT is
  * unset. Past it DuckDB spills to disk, so a worker's peak memory stops growing with the file.
- * Measured on the bench's 5M-row file (2 cores): DuckDB's own default (80 % of RAM) loads it in
- * 8.9 s at a 1.3 GB peak; 512 MB in 10.2 s (+15 %) at 0.77 GB; 256 MB in 14.0 s (+58 %) at 0.53 GB.
- * At 1M rows 512 MB costs nothing measurable.
+ * Measured on the bench's files (2 cores; one load in a fresh process, median of 3): at 5M rows
+ * 256 MiB loads in 9.8 s at a 566 MB peak, 512 MiB in 9.4 s at 808 MB; at 1M rows both take 2.0 s
+ * at ~410 MB (the rows fit either way).
  */
-export const DEFAULT_SLOT_MEMORY_MIB = 512;
+export const DEFAULT_SLOT_MEMORY_MIB = 256;
 
 /** Share of the machine's memory the slots' budgets may add up to. */
 const MEMORY_SHARE = 0.5;

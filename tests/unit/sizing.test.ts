@@ -14,9 +14,10 @@ describe('workerSizing', () => {
   });
 
   it('never gives more slots than half the memory holds at one budget each', () => {
-    // 2 GiB: half of it holds two 512 MB budgets, whatever the cores.
-    expect(workerSizing({ cores: 8, memoryBytes: 2 * GiB }, { slots: 0 }).activitySlots).toBe(2);
-    expect(workerSizing({ cores: 8, memoryBytes: 0.5 * GiB }, { slots: 0 }).activitySlots).toBe(1);
+    // Four budgets of memory: half of it holds two, whatever the cores.
+    const budget = DEFAULT_SLOT_MEMORY_MIB * 2 ** 20;
+    expect(workerSizing({ cores: 8, memoryBytes: 4 * budget }, { slots: 0 }).activitySlots).toBe(2);
+    expect(workerSizing({ cores: 8, memoryBytes: budget }, { slots: 0 }).activitySlots).toBe(1);
   });
 
   it('takes the slots and the budget it is given; "none" is DuckDB\'s own default', () => {

@@ -1,8 +1,8 @@
 /**
  * A clean load of the bench CSV in-process, every SQL statement timed: where the load's time goes.
  * Infers the spec from the file's first 100k rows (as the bench does), loads once to set the
- * baseline, then loads again and prints the second load's statements, slowest first, and the
- * process's peak RSS during that load (Linux).
+ * baseline, then loads again and prints the second load's statements, slowest first, each with
+ * the process's peak RSS while it ran (Linux), and the load's peak.
  *
  *   node -r tsx/cjs tools/bench/profile-load.ts <csv> [--memory-limit 512MB] [--top 15]
  */
@@ -20,6 +20,8 @@ import { processMemory, resetPeakMemory } from './stats';
 interface Timed {
   sql: string;
   ms: number;
+  /** The process's peak RSS during the statement, in MB (Linux; undefined elsewhere). */
+  peakMb: number | undefined;
 }
 
 /** `conn` with every statement it runs timed into `log`. */
@@ -30,11 +32,12 @@ function timedConnection(conn: DuckDBConnection, log: Timed[]): DuckDBConnection
       const value = Reflect.get(target, prop, receiver) as unknown;
       if (typeof prop !== 'string' || !timed.has(prop) || typeof value !== 'function') return value;
       return async (sql: string, ...rest: unknown[]) => {
+        resetPeakMemory(process.pid);
         const t0 = performance.now();
         try {
           return await (value as (...a: unknown[]) => Promise<unknown>).call(target, sql, ...rest);
         } finally {
-          log.push({ sql, ms: performance.now() - t0 });
+          log.push({ sql, ms: performance.now() - t0, peakMb: processMemory(process.pid)?.peakMb });
         }
       };
     },
@@ -73,7 +76,6 @@ async function main(): Promise<void> {
     let baseline: TableProfile | null = null;
     for (const round of ['baseline', 'measured']) {
       const log: Timed[] = [];
-      if (round === 'measured') resetPeakMemory(process.pid);
       const t0 = performance.now();
       const res = await withDuckDB(db, memoryLimit ? { memoryLimit } : {}, (conn) =>
         runLoad(timedConnection(conn, log), {
@@ -90,12 +92,15 @@ async function main(): Promise<void> {
       const wall = performance.now() - t0;
       if (round === 'baseline') continue;
       const sum = log.reduce((a, x) => a + x.ms, 0);
-      const peak = processMemory(process.pid)?.peakMb;
+      const peaks = log.flatMap((x) => (x.peakMb === undefined ? [] : [x.peakMb]));
+      const peak = peaks.length ? Math.max(...peaks) : undefined;
       console.log(
         `${res.rowsLoaded} rows: load ${(wall / 1000).toFixed(2)} s, ${log.length} statements ${(sum / 1000).toFixed(2)} s, peak RSS ${peak?.toFixed(0) ?? '?'} MB`,
       );
       for (const x of [...log].sort((a, b) => b.ms - a.ms).slice(0, top))
-        console.log(`${(x.ms / 1000).toFixed(3).padStart(7)} s  ${x.sql.replace(/\s+/g, ' ').slice(0, 160)}`);
+        console.log(
+          `${(x.ms / 1000).toFixed(3).padStart(7)} s ${(x.peakMb?.toFixed(0) ?? '?').padStart(5)} MB  ${x.sql.replace(/\s+/g, ' ').slice(0, 140)}`,
+        );
     }
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
