@@ -241,7 +241,11 @@ export interface ReplayOutcome {
   replayed: number;
   /** Rows that still fail with this version: in quarantine with their new reason and spec version. */
   stillQuarantined: number;
-  /** `replace` mode: rows of earlier runs, whose file is no longer the table's content; left as they were. */
+  /**
+   * Rows left as they were: in `replace` mode, rows of earlier runs, whose file is no longer the
+   * table's content; in `merge` mode, rows whose key a later row may have written — a later row of
+   * their own file (quarantined as a duplicate key), or a later load of the table that has the key.
+   */
   superseded: number;
   /** `replace` mode: the run whose load is the table's content (null otherwise, or when none). */
   currentRun: string | null;

@@ -11,6 +11,7 @@ import type { ContractColumn } from '../common/spec';
 import { queryOne } from '../lib/duckdb';
 import { inTransaction, pgIdent, pgTableExists, poolFor, withClient } from '../lib/pg';
 import {
+  heldRowsQuery,
   REPLAY_LOAD_KEY,
   REPLAY_SOURCE,
   REPLAY_SOURCE_COLUMNS,
@@ -18,6 +19,8 @@ import {
   sameRow,
   tableMismatch,
   type ReplayBatch,
+  type ReplayCommit,
+  type ReplayRowId,
   type ReplayTarget,
 } from '../core/etl/replay';
 import { keyMatch, LOADS_TABLE, quarantineTable, type RecordColumnKind } from '../core/etl/target';
@@ -74,7 +77,7 @@ export function postgresReplayTarget(opts: PostgresTargetOptions): ReplayTarget 
       inTransaction(pool, url, async (c) => {
         const { spec } = b;
         const q = quarantineOf(spec.target.table);
-        if (!(await pgTableExists(c, schema, quarantineTable(spec.target.table)))) return 0;
+        if (!(await pgTableExists(c, schema, quarantineTable(spec.target.table)))) return { inserted: 0, held: [] };
         // Waits here (lock_timeout) while another replay or a load holds it.
         await c.query(`LOCK TABLE ${q} IN SHARE ROW EXCLUSIVE MODE`);
         const contract = spec.contract.columns.map((col) => ({ name: col.name, type: col.type }));
@@ -87,7 +90,7 @@ export function postgresReplayTarget(opts: PostgresTargetOptions): ReplayTarget 
         const n = Number(
           (await c.query<{ n: string }>('SELECT count(*) AS n FROM __heal_replay_rows')).rows[0]?.n ?? 0,
         );
-        if (n > 0) await insertReplayed(c, schema, b, contract, n);
+        const done = n > 0 ? await insertReplayed(c, schema, b, contract, n) : { inserted: 0, held: [] };
         await c.query(
           `CREATE TEMP TABLE __heal_replay_failed (__heal_run_id text, __heal_source_file text, __heal_line bigint, reason text, column_name text) ON COMMIT DROP`,
         );
@@ -100,19 +103,49 @@ export function postgresReplayTarget(opts: PostgresTargetOptions): ReplayTarget 
           `UPDATE ${q} AS q SET reason = f.reason, column_name = f.column_name, spec_version = $1 FROM __heal_replay_failed f WHERE ${sameRow('f')}`,
           [b.specVersion],
         );
-        return n;
+        return done;
       }),
   };
 }
 
-/** Inside the replay's transaction: the table gets the rows (appended, or upserted on the key), quarantine loses them, the replay is recorded. */
+/** `merge` mode, in the replay's transaction: take the held rows (see heldRowsQuery) out of `__heal_replay_rows`; which they are. */
+async function holdNewer(c: PoolClient, schema: string, b: ReplayBatch): Promise<ReplayRowId[]> {
+  const { spec } = b;
+  if (spec.target.mode !== 'merge' || !spec.target.key?.length) return [];
+  const s = pgIdent(schema);
+  const rel = {
+    rows: '__heal_replay_rows',
+    quarantine: `${s}.${pgIdent(quarantineTable(spec.target.table))}`,
+    table: `${s}.${pgIdent(spec.target.table)}`,
+    loads: `${s}.${LOADS_TABLE}`,
+  };
+  await c.query(
+    `CREATE TEMP TABLE __heal_replay_held ON COMMIT DROP AS ${heldRowsQuery(b, rel, pgIdent, (v) => c.escapeLiteral(v))}`,
+  );
+  const rows = await c.query<{ run_id: string; source_file: string | null; line: string | null }>(
+    'SELECT run_id, source_file, line FROM __heal_replay_held',
+  );
+  if (rows.rows.length)
+    await c.query(`DELETE FROM __heal_replay_rows r USING __heal_replay_held h WHERE r.__heal_run_id = h.run_id
+      AND r.__heal_source_file IS NOT DISTINCT FROM h.source_file AND r.__heal_line IS NOT DISTINCT FROM h.line`);
+  return rows.rows.map((h) => ({
+    runId: h.run_id,
+    sourceFile: h.source_file,
+    line: h.line === null ? null : Number(h.line),
+  }));
+}
+
+/**
+ * Inside the replay's transaction: the table gets the rows (appended, or upserted on the key, but
+ * for the rows held back), quarantine loses them, the replay is recorded.
+ */
 async function insertReplayed(
   c: PoolClient,
   schema: string,
   b: ReplayBatch,
   contract: readonly { name: string; type: ContractColumn['type'] }[],
-  n: number,
-): Promise<void> {
+  selected: number,
+): Promise<ReplayCommit> {
   const { spec } = b;
   const s = pgIdent(schema);
   const t = `${s}.${pgIdent(spec.target.table)}`;
@@ -126,6 +159,9 @@ async function insertReplayed(
     if (mismatch) throw mismatch;
     await c.query(`LOCK TABLE ${t} IN SHARE ROW EXCLUSIVE MODE`);
   }
+  const held = await holdNewer(c, schema, b);
+  const n = selected - held.length;
+  if (n === 0) return { inserted: 0, held };
   const q = `${s}.${pgIdent(quarantineTable(spec.target.table))}`;
   await c.query(`DELETE FROM ${q} AS q USING __heal_replay_rows r WHERE ${sameRow('r')}`);
   if (spec.target.mode === 'merge' && spec.target.key?.length) {
@@ -154,4 +190,5 @@ async function insertReplayed(
       b.stillQuarantined,
     ]);
   }
+  return { inserted: n, held };
 }

@@ -50,14 +50,16 @@ export function formatReplay(r: QuarantineReplayResult, links: { uiUrl: string; 
   const lines = [
     r.selected === 0
       ? `${green('✔')} ${bold(r.pipeline)}: nothing in quarantine to replay`
-      : `${mark} ${bold(r.pipeline)}: ${n(r.replayed, 'quarantined row')} replayed into ${r.table} with spec v${r.specVersion}; ${r.stillQuarantined} still in quarantine${r.mode === 'replace' ? `, ${r.superseded} superseded` : ''}`,
+      : `${mark} ${bold(r.pipeline)}: ${n(r.replayed, 'quarantined row')} replayed into ${r.table} with spec v${r.specVersion}; ${r.stillQuarantined} still in quarantine${r.mode !== 'append' ? `, ${r.superseded} superseded` : ''}`,
   ];
   if (r.byReason.length) lines.push('  still failing:');
   for (const b of r.byReason) lines.push(`    ${String(b.rows).padStart(5)}  ${b.reason}`);
   if (r.superseded)
     lines.push(
       dim(
-        `  superseded: rows of runs whose file is no longer ${r.table}'s content (replace mode; the table is ${r.currentRun ?? 'no load'}'s); left in quarantine`,
+        r.mode === 'merge'
+          ? `  superseded: rows whose key a later row may have written (merge mode: a later row of their file, or a later load of ${r.table} that has the key); never loaded over it, left in quarantine`
+          : `  superseded: rows of runs whose file is no longer ${r.table}'s content (replace mode; the table is ${r.currentRun ?? 'no load'}'s); left in quarantine`,
       ),
     );
   lines.push(`  table:    ${r.table} in ${r.warehouse}`);

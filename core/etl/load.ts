@@ -405,6 +405,12 @@ export function castSelect(
     FROM (SELECT *, ${bad.length ? bad.join(' OR ') : 'false'} AS __heal_bad FROM (${inner})) r`;
 }
 
+/**
+ * How the reason of a row quarantined for its key starts (a later row with the same key won, in the
+ * source or in a replay): a quarantine replay never loads such a row over its winner.
+ */
+export const DUPLICATE_KEY_REASON = 'duplicate key:';
+
 /** Merge: of rows with the same key, the last one in the source wins; the others go to quarantine. */
 async function flagDuplicateKeys(
   conn: DuckDBConnection,
@@ -416,7 +422,7 @@ async function flagDuplicateKeys(
   const marked = await queryOne<{ Count: number }>(
     conn,
     `UPDATE ${typed} SET __bad = true, __columns = ${lit((spec.target.key ?? []).join(','))},
-        __reason = 'duplicate key: a later row of the source has the same key'
+        __reason = ${lit(`${DUPLICATE_KEY_REASON} a later row of the source has the same key`)}
       WHERE NOT __bad AND rowid IN (
         SELECT rid FROM (SELECT rowid AS rid, row_number() OVER (PARTITION BY ${keys.join(', ')} ORDER BY rowid DESC) AS k FROM ${typed} WHERE NOT __bad) WHERE k > 1)`,
   );

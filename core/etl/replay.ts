@@ -25,7 +25,7 @@ import { groupByReading, specForFile } from '../../common/files';
 import type { ColumnType, PipelineSpec } from '../../common/spec';
 import { ident, lit, queryOne, queryRows } from '../../lib/duckdb';
 import { compileExpression } from './expression';
-import { castSelect } from './load';
+import { castSelect, DUPLICATE_KEY_REASON } from './load';
 import { FILE_COLUMN } from './source';
 import { DUCKDB_TYPES, readerCall, tableColumnsDdl, textFlagColumns } from './sql';
 import { DUCKDB_RECORD_TYPES, keyMatch, LOADS_COLUMNS, LOADS_TABLE, quarantineTable, recordColumnsDdl } from './target';
@@ -90,6 +90,25 @@ export interface ReplayBatch {
   stillQuarantined: number;
 }
 
+/** A quarantine row: its run, file and line. */
+export interface ReplayRowId {
+  runId: string;
+  sourceFile: string | null;
+  line: number | null;
+}
+
+/** What a replay's commit did. */
+export interface ReplayCommit {
+  /** Rows inserted into the table (and gone from quarantine). */
+  inserted: number;
+  /**
+   * `merge` mode: rows held back in quarantine, as they were, because their key is in the table and
+   * a later load wrote the table: the table's row may be newer than the quarantined one, and a
+   * replay never puts an older row over a newer one.
+   */
+  held: ReplayRowId[];
+}
+
 /** The warehouse side of a replay. */
 export interface ReplayTarget {
   /** Run id of the latest committed load of `table` that is not a replay: the table's content in `replace` mode. */
@@ -100,10 +119,11 @@ export interface ReplayTarget {
   readQuarantine(conn: DuckDBConnection, table: string, filter: ReplayFilter): Promise<number>;
   /**
    * One transaction: of `rows`, those whose quarantine row is still there are inserted (appended,
-   * or upserted on the key in `merge` mode) and their quarantine rows deleted; the `failed` rows
-   * get their new reason and spec version; the load record counts the rows inserted. Returns how many.
+   * or upserted on the key in `merge` mode, but for the rows {@link ReplayCommit.held}) and their
+   * quarantine rows deleted; the `failed` rows get their new reason and spec version; the load
+   * record counts the rows inserted.
    */
-  commitReplay(conn: DuckDBConnection, batch: ReplayBatch): Promise<number>;
+  commitReplay(conn: DuckDBConnection, batch: ReplayBatch): Promise<ReplayCommit>;
 }
 
 /** Why a replay cannot insert into the table as it is, or undefined: its columns must be the contract's, in order, with their types. */
@@ -169,7 +189,7 @@ export async function replayQuarantined(conn: DuckDBConnection, ctx: ReplayConte
       `SELECT DISTINCT source_file AS f FROM ${OUT} WHERE loads AND source_file IS NOT NULL ORDER BY f`,
     );
     const cols = spec.contract.columns.map((c) => `t.${ident(c.name)}`).join(', ');
-    const inserted = await target.commitReplay(conn, {
+    const { inserted, held } = await target.commitReplay(conn, {
       spec,
       specVersion: ctx.specVersion,
       replayId: ctx.replayId,
@@ -180,6 +200,7 @@ export async function replayQuarantined(conn: DuckDBConnection, ctx: ReplayConte
       sources: sources.map((s) => s.f),
       stillQuarantined,
     });
+    await markHeld(conn, held);
     return {
       selected,
       replayed: earlier + inserted,
@@ -199,17 +220,20 @@ export async function replayQuarantined(conn: DuckDBConnection, ctx: ReplayConte
 
 /**
  * The selected rows with what a replay needs to know of each: superseded (`replace` mode: not of
- * the run whose load is the table's content, or of one of its partitions, `<run>-p…`) and the kind
+ * the run whose load is the table's content, or of one of its partitions, `<run>-p…`; `merge` mode:
+ * quarantined for a duplicate key, a later row with that key having loaded) and the kind
  * of its raw text: `json` (a row the load kept as a JSON object: it has the `__heal_file` key every
  * such row has), `line` (a line the CSV reader rejected), or `none` (nothing kept).
  */
 async function markRows(conn: DuckDBConnection, spec: PipelineSpec, currentRun: string | null): Promise<void> {
   const superseded =
-    spec.target.mode !== 'replace'
-      ? 'false'
-      : currentRun === null
-        ? 'true'
-        : `NOT (run_id = ${lit(currentRun)} OR starts_with(run_id, ${lit(`${currentRun}-p`)}))`;
+    spec.target.mode === 'merge'
+      ? `starts_with(coalesce(reason, ''), ${lit(DUPLICATE_KEY_REASON)})`
+      : spec.target.mode !== 'replace'
+        ? 'false'
+        : currentRun === null
+          ? 'true'
+          : `NOT (run_id = ${lit(currentRun)} OR starts_with(run_id, ${lit(`${currentRun}-p`)}))`;
   await conn.run(`CREATE OR REPLACE TEMP TABLE ${Q} AS SELECT *, ${superseded} AS __heal_superseded,
       CASE WHEN raw_row IS NULL THEN 'none'
         WHEN json_valid(raw_row) THEN (CASE WHEN json_type(raw_row) = 'OBJECT' AND json_exists(raw_row, ${lit(`$."${FILE_COLUMN}"`)}) THEN 'json' ELSE 'line' END)
@@ -326,7 +350,7 @@ async function csvLineRows(
 /** Merge mode: of replayed rows with the same key, the newest (last in quarantine order) loads; the others stay. */
 async function flagDuplicateKeys(conn: DuckDBConnection, key: readonly string[]): Promise<void> {
   await conn.run(`UPDATE ${TYPED} SET __bad = true, __columns = ${lit(key.join(','))},
-      __reason = 'duplicate key: a later quarantined row with the same key is replayed'
+      __reason = ${lit(`${DUPLICATE_KEY_REASON} a later quarantined row with the same key is replayed`)}
     WHERE NOT __bad AND __heal_qid IN (SELECT __heal_qid FROM (
       SELECT __heal_qid, row_number() OVER (PARTITION BY ${key.map(ident).join(', ')} ORDER BY __heal_qid DESC) AS k
       FROM ${TYPED} WHERE NOT __bad) WHERE k > 1)`);
@@ -347,6 +371,20 @@ async function settleRows(conn: DuckDBConnection): Promise<void> {
         ELSE j.column_name END AS column_name
     FROM ${Q} q LEFT JOIN ${TYPED} t USING (__heal_qid) LEFT JOIN ${REJECTED} j USING (__heal_qid)
     ORDER BY q.__heal_qid`);
+}
+
+/** Rows the commit held back ({@link ReplayCommit.held}) count as superseded: they stay in quarantine as they were. */
+async function markHeld(conn: DuckDBConnection, held: readonly ReplayRowId[]): Promise<void> {
+  const HELD_BATCH = 1000;
+  for (let from = 0; from < held.length; from += HELD_BATCH) {
+    const values = held
+      .slice(from, from + HELD_BATCH)
+      .map((h) => `(${lit(h.runId)}, ${h.sourceFile === null ? 'NULL' : lit(h.sourceFile)}, ${h.line ?? 'NULL'})`);
+    await conn.run(`UPDATE ${OUT} SET loads = false, superseded = true
+      FROM (VALUES ${values.join(', ')}) h(run_id, source_file, line)
+      WHERE ${OUT}.run_id = h.run_id AND ${OUT}.source_file IS NOT DISTINCT FROM h.source_file
+        AND ${OUT}.line IS NOT DISTINCT FROM h.line`);
+  }
 }
 
 /** The reasons rows stay for, their quoted values masked so that rows failing the same way count together. */
@@ -377,6 +415,25 @@ async function hasTable(conn: DuckDBConnection, table: string): Promise<boolean>
   return (row?.n ?? 0) > 0;
 }
 
+/**
+ * `merge` mode, both targets: the rows of `rows` (a replay's rows about to load) whose key is in
+ * `table` while a load other than their own run and this replay wrote the table after they were
+ * quarantined (see {@link ReplayCommit.held}). Columns `run_id`, `source_file`, `line`.
+ */
+export function heldRowsQuery(
+  b: Pick<ReplayBatch, 'spec' | 'replayId'>,
+  rel: { rows: string; quarantine: string; table: string; loads: string },
+  quote: (name: string) => string,
+  literal: (value: string) => string,
+): string {
+  const key = b.spec.target.key ?? [];
+  return `SELECT r.__heal_run_id AS run_id, r.__heal_source_file AS source_file, r.__heal_line AS line
+    FROM ${rel.rows} r JOIN ${rel.quarantine} q ON ${sameRow('r')}
+    WHERE EXISTS (SELECT 1 FROM ${rel.table} t WHERE ${keyMatch(key, 't', 'r', quote)})
+      AND EXISTS (SELECT 1 FROM ${rel.loads} l WHERE l.table_name = ${literal(b.spec.target.table)}
+        AND l.run_id <> q.run_id AND l.run_id <> ${literal(b.replayId)} AND l.loaded_at > q.quarantined_at)`;
+}
+
 /** The row of a replay's quarantine row `r` in the quarantine table `q` (both targets). */
 export const sameRow = (r: string): string =>
   `q.run_id = ${r}.__heal_run_id AND q.source_file IS NOT DISTINCT FROM ${r}.__heal_source_file AND q.line IS NOT DISTINCT FROM ${r}.__heal_line`;
@@ -393,6 +450,30 @@ async function replayTable(conn: DuckDBConnection, spec: PipelineSpec): Promise<
   }
   const mismatch = tableMismatch(spec, have, DUCKDB_TYPES);
   if (mismatch) throw mismatch;
+}
+
+const HELD = '__heal_replay_held';
+
+/** `merge` mode, in the commit: take the held rows ({@link heldRowsQuery}) out of `go`; which they are. */
+async function holdNewer(conn: DuckDBConnection, b: ReplayBatch, go: string): Promise<ReplayRowId[]> {
+  const { spec } = b;
+  if (spec.target.mode !== 'merge' || !spec.target.key?.length || !(await hasTable(conn, LOADS_TABLE))) return [];
+  const rel = { rows: go, quarantine: ident(quarantineTable(spec.target.table)), table: ident(spec.target.table) };
+  await conn.run(
+    `CREATE OR REPLACE TEMP TABLE ${HELD} AS ${heldRowsQuery(b, { ...rel, loads: LOADS_TABLE }, ident, lit)}`,
+  );
+  const held = await queryRows<{ run_id: string; source_file: string | null; line: number | null }>(
+    conn,
+    `SELECT * FROM ${HELD}`,
+  );
+  if (held.length)
+    await conn.run(`DELETE FROM ${go} AS r WHERE EXISTS (SELECT 1 FROM ${HELD} h WHERE r.__heal_run_id = h.run_id
+      AND r.__heal_source_file IS NOT DISTINCT FROM h.source_file AND r.__heal_line IS NOT DISTINCT FROM h.line)`);
+  return held.map((h) => ({
+    runId: h.run_id,
+    sourceFile: h.source_file,
+    line: h.line === null ? null : Number(h.line),
+  }));
 }
 
 /** The embedded warehouse as a replay's target: the DuckDB database the replay runs on. */
@@ -440,9 +521,16 @@ export const DUCKDB_REPLAY: ReplayTarget = {
       await conn.run(
         `CREATE OR REPLACE TEMP TABLE ${go} AS SELECT * FROM ${b.rows} r WHERE EXISTS (SELECT 1 FROM ${q} q WHERE ${sameRow('r')})`,
       );
-      const n = Number((await queryOne<{ n: number }>(conn, `SELECT count(*) AS n FROM ${go}`))?.n ?? 0);
+      const count = async () =>
+        Number((await queryOne<{ n: number }>(conn, `SELECT count(*) AS n FROM ${go}`))?.n ?? 0);
+      let n = await count();
+      let held: ReplayRowId[] = [];
       if (n > 0) {
         await replayTable(conn, spec);
+        held = await holdNewer(conn, b, go);
+        if (held.length) n = await count();
+      }
+      if (n > 0) {
         await conn.run(`DELETE FROM ${q} AS q WHERE EXISTS (SELECT 1 FROM ${go} r WHERE ${sameRow('r')})`);
         if (spec.target.mode === 'merge' && spec.target.key?.length) {
           const on = keyMatch(spec.target.key, t, 's', ident);
@@ -467,12 +555,12 @@ export const DUCKDB_REPLAY: ReplayTarget = {
       await conn.run(`UPDATE ${q} AS q SET reason = f.reason, column_name = f.column_name, spec_version = ${b.specVersion}
         FROM ${b.failed} f WHERE ${sameRow('f')}`);
       await conn.run('COMMIT');
-      return n;
+      return { inserted: n, held };
     } catch (err) {
       await conn.run('ROLLBACK').catch(() => undefined);
       throw err;
     } finally {
-      await conn.run(`DROP TABLE IF EXISTS ${go}`).catch(() => undefined);
+      for (const tmp of [go, HELD]) await conn.run(`DROP TABLE IF EXISTS ${tmp}`).catch(() => undefined);
     }
   },
 };

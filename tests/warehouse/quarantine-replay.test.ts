@@ -56,6 +56,15 @@ describe.each(['duckdb', 'postgres'] as const)('quarantine replay on %s', (kind)
     await store().create(spec);
   }
 
+  /** A `merge` pipeline of `id,price` rows, on the key `id`. */
+  const createMergePipeline = (name: string, sample: string, quarantineBudget?: number) =>
+    createPipeline(name, sample, (s) => {
+      s.target.mode = 'merge';
+      s.target.key = ['id'];
+      s.contract.columns.forEach((c) => (c.type = c.name === 'id' ? 'integer' : 'number'));
+      if (quarantineBudget !== undefined) s.quality.quarantineBudget = quarantineBudget;
+    });
+
   /** A new current version of the pipeline's spec (what an applied fix or a hand edit makes). */
   async function newVersion(name: string, edit: (s: PipelineSpec) => void): Promise<number> {
     const spec = structuredClone((await store().current(name)).spec);
@@ -279,11 +288,7 @@ describe.each(['duckdb', 'postgres'] as const)('quarantine replay on %s', (kind)
   test('merge: replayed rows upsert on the key; of two with the same key the newest loads', async () => {
     const m1 = write('m1.csv', ['id,price', '1,1', '2,2', '3,3', '4,$40', '5,5', '6,6', '7,7']);
     const m2 = write('m2.csv', ['id,price', '3,$33', '4,$44', '8,8', '9,9', '10,10', '11,11', '12,12']);
-    await createPipeline('m', m1, (s) => {
-      s.target.mode = 'merge';
-      s.target.key = ['id'];
-      s.contract.columns.forEach((c) => (c.type = c.name === 'id' ? 'integer' : 'number'));
-    });
+    await createMergePipeline('m', m1);
     await load('m', 'run-m1', m1);
     await load('m', 'run-m2', m2);
     await newVersion('m', (s) => (s.mapping['price'] = { ...s.mapping['price'], strip: ['$'] }));
@@ -307,6 +312,49 @@ describe.each(['duckdb', 'postgres'] as const)('quarantine replay on %s', (kind)
     ]);
     expect(await quarantined('m')).toEqual([
       expect.objectContaining({ runId: 'run-m1', line: 5, reason: expect.stringContaining('duplicate key') }),
+    ]);
+  });
+
+  test('merge: a quarantined row never replaces the row a later load wrote for its key', async () => {
+    const n1 = write('n1.csv', ['id,price', '1,1', '2,$2', '3,3']);
+    const n2 = write('n2.csv', ['id,price', '2,20', '4,4']);
+    await createMergePipeline('n', n1, 0.5);
+    await load('n', 'run-n1', n1);
+    await load('n', 'run-n2', n2);
+    await newVersion('n', (s) => (s.mapping['price'] = { ...s.mapping['price'], strip: ['$'] }));
+    // id 2 parses now, but run-n2 (later) wrote id 2: its 20 is newer than the quarantined "$2".
+    expect(await replay('n', 'replay-n')).toMatchObject({
+      selected: 1,
+      replayed: 0,
+      stillQuarantined: 0,
+      superseded: 1,
+    });
+    expect(
+      (await rows('SELECT CAST(id AS INTEGER) AS id, price FROM n ORDER BY id')).map((r) => [r['id'], r['price']]),
+    ).toEqual([
+      [1, 1],
+      [2, 20],
+      [3, 3],
+      [4, 4],
+    ]);
+    expect(await quarantined('n')).toEqual([
+      expect.objectContaining({ runId: 'run-n1', line: 3, specVersion: 1, reason: expect.stringContaining("'$2'") }),
+    ]);
+  });
+
+  test('merge: a row quarantined as a duplicate key never loads over the later row of its file', async () => {
+    const d1 = write('d1.csv', ['id,price', '1,10', '2,2', '1,11']);
+    await createMergePipeline('d', d1, 0.5);
+    await load('d', 'run-d1', d1);
+    expect(await quarantined('d')).toEqual([
+      expect.objectContaining({ runId: 'run-d1', line: 2, reason: expect.stringContaining('duplicate key') }),
+    ]);
+    expect(await replay('d', 'replay-d')).toMatchObject({ selected: 1, replayed: 0, superseded: 1 });
+    expect(
+      (await rows('SELECT CAST(id AS INTEGER) AS id, price FROM d ORDER BY id')).map((r) => [r['id'], r['price']]),
+    ).toEqual([
+      [1, 11],
+      [2, 2],
     ]);
   });
 });
