@@ -101,12 +101,15 @@ export interface LoadResult extends LoadOutcome {
   committedAt: string | null;
 }
 
-/** Structural drift: what can be seen from file facts and headers alone, each file with the spec it is read with. */
-export async function checkStructure(
+/**
+ * Structural drift: what can be seen from file facts and headers alone, each file with the spec it
+ * is read with; and the columns of each file whose header could be read.
+ */
+async function checkStructure(
   conn: DuckDBConnection,
   ctx: LoadContext,
   files: string[],
-): Promise<DriftReport | null> {
+): Promise<{ report: DriftReport | null; headers: ReadonlyMap<string, string[]> }> {
   const { spec } = ctx;
   const differences: DriftDifference[] = [];
   let found: string[] = [];
@@ -137,7 +140,8 @@ export async function checkStructure(
       diffs = compareColumns(fs, header.columns, await sniffCsv(conn, file, fs.source.csv.encoding));
     diffs.forEach(add);
   }
-  if (!differences.length) return null;
+  const headers = new Map(seen.map((h) => [h.file, h.columns]));
+  if (!differences.length) return { report: null, headers };
   const report = driftReport(
     spec,
     ctx.specVersion,
@@ -146,7 +150,7 @@ export async function checkStructure(
     shapeOf(spec, spec.source.columns),
     shapeOf(spec, found),
   );
-  return multi ? { ...report, files: seen } : report;
+  return { report: multi ? { ...report, files: seen } : report, headers };
 }
 
 /**
@@ -295,9 +299,15 @@ async function castFiles(
   conn: DuckDBConnection,
   ctx: LoadContext,
   files: string[],
-  stage: string | undefined,
-  multi: boolean,
+  opts: {
+    /** The table verification keeps (see LoadContext.keepAs); undefined: the temp table `__heal_typed`. */
+    stage: string | undefined;
+    multi: boolean;
+    /** Each file's columns, as checkStructure read its header. */
+    headers: ReadonlyMap<string, string[]>;
+  },
 ): Promise<CastFiles> {
+  const { stage, multi } = opts;
   const typed = stage === undefined ? TYPED : ident(stage);
   const groups: CastGroup[] = [];
   // One decision for every group: they append into one table, column by column.
@@ -305,7 +315,7 @@ async function castFiles(
   for (const [i, group] of groupByReading(ctx.spec, files).entries()) {
     const spec = specForFile(ctx.spec, group[0] as string);
     const view = i === 0 ? RAW : `${RAW}_${i}`;
-    const opened = await stageSource(conn, spec, group, view);
+    const opened = await stageSource(conn, spec, group, view, opts.headers.get(group[0] as string));
     const exprs = await compileExpressions(conn, { ...ctx, spec }, opened);
     await castStaged(conn, spec, opened, exprs, stage, { append: i > 0, view, fileColumn: multi, textFlags });
     groups.push({ spec, files: group, view, exprs, columns: opened.columns, textFlags });
@@ -331,10 +341,16 @@ export async function castStaged(
   opts: { append?: boolean; view?: string; fileColumn?: boolean; textFlags?: ReadonlySet<string> } = {},
 ): Promise<void> {
   const typed = table === undefined ? TYPED : ident(table);
-  const select = castSelect(spec, sourceSelect(spec, source.files, { rejects: true }), source.columns, exprs, {
-    fileColumn: opts.fileColumn ?? source.files.length > 1,
-    ...(opts.textFlags ? { textFlags: opts.textFlags } : {}),
-  });
+  const select = castSelect(
+    spec,
+    sourceSelect(spec, source.files, { rejects: true, columns: source.columns }),
+    source.columns,
+    exprs,
+    {
+      fileColumn: opts.fileColumn ?? source.files.length > 1,
+      ...(opts.textFlags ? { textFlags: opts.textFlags } : {}),
+    },
+  );
   if (opts.append) await conn.run(`INSERT INTO ${typed} ${select}`);
   else await conn.run(`CREATE OR REPLACE ${table === undefined ? 'TEMP ' : ''}TABLE ${typed} AS ${select}`);
 }
@@ -727,20 +743,21 @@ export async function runLoad(conn: DuckDBConnection, ctx: LoadContext): Promise
   // Each file's shape first; of a many-file source, the files whose shape fits are read on for
   // their values, so that one report names every file that drifted and how.
   const multi = pending.files.length > 1;
-  const structural = await checkStructure(conn, ctx, pending.files);
+  const { report: structural, headers } = await checkStructure(conn, ctx, pending.files);
   const misshapen = new Set(multi ? (structural?.differences ?? []).map((d) => d.file) : []);
   if (structural && (!multi || misshapen.has(undefined) || misshapen.size === pending.files.length))
     throw new SchemaDriftError(structural);
   const reading = pending.files.filter((f) => !misshapen.has(f));
 
   // Cast rows go to a temp table, or straight into the table verification keeps for the apply.
-  // (Not into a table of the warehouse: DuckDB writes a persistent table from a CSV scan in file
-  // order 1.5-2x slower than a temp table, more than the copy into the target costs.)
+  // (Not into a table of the warehouse, committed or renamed in the load's transaction: at 1M rows
+  // the cast takes as long as the temp table and its copy together, and the checks read a persistent
+  // table 1.5x slower; measured with DuckDB 1.5 on the bench's file, see docs/performance.md.)
   const stage = ctx.commit ? undefined : ctx.keepAs;
   let typed = stage === undefined ? TYPED : ident(stage);
   try {
     // One read of the source: cast as it is read, then count what failed from the cast rows.
-    const cast = await castFiles(conn, ctx, reading, stage, multi);
+    const cast = await castFiles(conn, ctx, reading, { stage, multi, headers });
     typed = cast.typed;
     const counts = await countByFile(conn, spec, typed, reading);
     const valueDrift = await checkFileValues(conn, ctx, cast, counts);

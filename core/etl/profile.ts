@@ -132,8 +132,9 @@ export async function profileRelation(
   const indexed: IndexedColumn[] = cols.map((c, i) => ({ c, i }));
   const patternRows = await unionAll<{ i: number; p: string; n: number }>(conn, indexed, ({ c, i }) => {
     const x = ident(c.name);
-    return `SELECT ${i} AS i, ${patternSql(`CAST(${x} AS VARCHAR)`)} AS p, count(*) AS n
-      FROM (SELECT ${x} FROM ${relation} WHERE ${x} IS NOT NULL LIMIT ${PATTERN_SAMPLE_ROWS}) GROUP BY 2 ORDER BY 3 DESC, 2 LIMIT 5`;
+    // Each distinct value's shape once (a date column repeats its days, a category its few values).
+    return `SELECT ${i} AS i, ${patternSql('v')} AS p, sum(n)::BIGINT AS n FROM (SELECT CAST(${x} AS VARCHAR) AS v, count(*) AS n
+      FROM (SELECT ${x} FROM ${relation} WHERE ${x} IS NOT NULL LIMIT ${PATTERN_SAMPLE_ROWS}) GROUP BY 1) GROUP BY 2 ORDER BY 3 DESC, 2 LIMIT 5`;
   });
   const parts = await datePartsOf(conn, relation, indexed);
   const low = indexed.filter(({ i }) => (distincts[i] ?? 0) > 0 && (distincts[i] ?? 0) <= TOP_VALUES_MAX_DISTINCT);
