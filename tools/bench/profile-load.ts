@@ -4,7 +4,9 @@
  * baseline, then loads again and prints the second load's statements, slowest first, each with
  * the process's peak RSS while it ran (Linux), and the load's peak.
  *
- *   node -r tsx/cjs tools/bench/profile-load.ts <csv> [--memory-limit 512MB] [--top 15]
+ *   node -r tsx/cjs tools/bench/profile-load.ts <csv> [--memory-limit 512MB|none] [--top 15]
+ *
+ * The DuckDB memory limit is a worker's default (lib/sizing.ts) unless given.
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -15,6 +17,7 @@ import { inferSpec } from '../../core/spec/infer';
 import { runLoad } from '../../core/etl/load';
 import { withDuckDB } from '../../lib/duckdb';
 import type { TableProfile } from '../../core/etl/profile';
+import { DEFAULT_SLOT_MEMORY_MIB } from '../../lib/sizing';
 import { processMemory, resetPeakMemory } from './stats';
 
 interface Timed {
@@ -65,7 +68,9 @@ async function main(): Promise<void> {
     return i >= 0 ? args[i + 1] : undefined;
   };
   const top = Number(opt('--top') ?? 15);
-  const memoryLimit = opt('--memory-limit');
+  // As a worker opens it: the default budget per database, unless told ("none": DuckDB's own).
+  const limit = opt('--memory-limit') ?? `${DEFAULT_SLOT_MEMORY_MIB}MiB`;
+  const memoryLimit = limit.toLowerCase() === 'none' ? undefined : limit;
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'heal-profile-'));
   const roots = [path.dirname(csv), dir];
   const sample = path.join(dir, 'sample.csv');
