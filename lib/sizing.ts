@@ -7,9 +7,10 @@
 /**
  * DuckDB `memory_limit` of each database an activity opens, when HEAL_DUCKDB_MEMORY_LIMIT is
  * unset. Past it DuckDB spills to disk, so a worker's peak memory stops growing with the file.
- * Measured on the bench's files (2 cores; one load in a fresh process, median of 3): at 5M rows
- * 256 MiB loads in 9.8 s at a 566 MB peak, 512 MiB in 9.4 s at 808 MB; at 1M rows both take 2.0 s
- * at ~410 MB (the rows fit either way).
+ * Measured on the bench's files (2 cores; one load in a fresh process, `tools/bench/profile-load.ts
+ * --once`): at 5M rows 256 MiB loads in 10.4 s at a 560–620 MB peak, 512 MiB in 9.8–10.0 s at
+ * 814–894 MB, 128 MiB in 17.4 s at 362 MB; at 1M rows 256 and 512 MiB both take ~2.1 s at ~410 MB
+ * (the rows fit), 128 MiB 4.6 s.
  */
 export const DEFAULT_SLOT_MEMORY_MIB = 256;
 

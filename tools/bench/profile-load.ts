@@ -4,9 +4,10 @@
  * baseline, then loads again and prints the second load's statements, slowest first, each with
  * the process's peak RSS while it ran (Linux), and the load's peak.
  *
- *   node -r tsx/cjs tools/bench/profile-load.ts <csv> [--memory-limit 512MB|none] [--top 15]
+ *   node -r tsx/cjs tools/bench/profile-load.ts <csv> [--memory-limit 512MB|none] [--top 15] [--once]
  *
- * The DuckDB memory limit is a worker's default (lib/sizing.ts) unless given.
+ * The DuckDB memory limit is a worker's default (lib/sizing.ts) unless given. `--once`: no baseline
+ * load first (no silent drift check), the process's first load measured.
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -62,7 +63,8 @@ async function firstLines(file: string, n: number): Promise<string> {
 async function main(): Promise<void> {
   const args = process.argv.slice(2);
   const csv = path.resolve(args[0] ?? '');
-  if (!args[0] || !fs.existsSync(csv)) throw new Error('usage: profile-load.ts <csv> [--memory-limit X] [--top N]');
+  if (!args[0] || !fs.existsSync(csv))
+    throw new Error('usage: profile-load.ts <csv> [--memory-limit X|none] [--top N] [--once]');
   const opt = (name: string) => {
     const i = args.indexOf(name);
     return i >= 0 ? args[i + 1] : undefined;
@@ -79,7 +81,8 @@ async function main(): Promise<void> {
   const db = path.join(dir, 'warehouse.duckdb');
   try {
     let baseline: TableProfile | null = null;
-    for (const round of ['baseline', 'measured']) {
+    // --once: the one load of a fresh process (its peak RSS is the process's, as a worker's first load).
+    for (const round of args.includes('--once') ? ['measured'] : ['baseline', 'measured']) {
       const log: Timed[] = [];
       const t0 = performance.now();
       const res = await withDuckDB(db, memoryLimit ? { memoryLimit } : {}, (conn) =>
