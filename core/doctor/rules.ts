@@ -949,6 +949,7 @@ function healCandidates(
         label: `format ${f}`,
       });
     }
+    if (col.type === 'timestamp') candidates.push(...zuluCandidates(ctx, col, entry, samples));
   } else if (col.type === 'boolean') {
     const words = booleanWords(samples);
     if (words) {
@@ -960,6 +961,37 @@ function healCandidates(
     }
   }
   return withNullTokens(col, entry, all, candidates);
+}
+
+/** The UTC designator as the offset it means: `%z` reads "+00:00", not "Z". */
+const ZULU: { from: string; to: string } = { from: 'Z', to: '+00:00' };
+
+/**
+ * A timestamp column whose values end in "Z" (UTC) here and in an offset there: no one format
+ * reads both (`%z` takes offsets only), so the "Z" is spelt as its offset before the cast (a
+ * `clean` op) and read with an offset format. Only when both kinds are among the samples.
+ */
+function zuluCandidates(
+  ctx: ReadSession,
+  col: ContractColumn,
+  entry: MappingEntry,
+  samples: readonly string[],
+): { ops: PatchOp[]; entry: MappingEntry; label: string }[] {
+  const texts = samples.map((s) => s.trim());
+  const zulu = texts.filter((s) => /\dZ$/.test(s));
+  if (!zulu.length || zulu.length === texts.length || entry.replace?.some((r) => r.from === ZULU.from)) return [];
+  const spelt = texts.map((s) => (/\dZ$/.test(s) ? `${s.slice(0, -1)}${ZULU.to}` : s));
+  const replace = [...(entry.replace ?? []), ZULU];
+  return ctx.o.dateFormats
+    .filter((f) => /%z/.test(f) && spelt.every((s) => formatRegex(f).test(s)))
+    .map((f) => ({
+      ops: [
+        { op: 'clean', column: col.name, ...(entry.strip?.length ? { strip: entry.strip } : {}), replace },
+        { op: 'format', column: col.name, format: f },
+      ],
+      entry: { ...entry, replace, format: f },
+      label: `"Z" read as ${ZULU.to}, format ${f}`,
+    }));
 }
 
 /**

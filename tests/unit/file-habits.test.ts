@@ -354,6 +354,26 @@ describe('timestamps with a UTC offset or zone', () => {
     expect(c.table).toEqual(c.expected);
   });
 
+  it('a "Z" on some values and an offset on others: the "Z" read as +00:00, then the offset format', async () => {
+    // Every other row in UTC with a "Z", the rest at +02:00 or -05:00: %z reads offsets, not "Z".
+    const lines = S.lines.map((l, i) =>
+      l.map((v, j) => {
+        if (j !== 5) return v;
+        if (i % 2 === 0) return `${v.replace(' ', 'T')}Z`;
+        const m = i % 4 === 1 ? 120 : -300;
+        return `${shift(v, m)}${offset(m, true)}`;
+      }),
+    );
+    const c = await runCase(CLEAN(), write(csv(S.header, lines)), { timeZone: 'America/New_York' });
+    expect(c.drift?.differences).toEqual([expect.objectContaining({ kind: 'format-change', column: 'at' })]);
+    expect(patchOf(c).slice(0, 2)).toEqual([
+      { op: 'clean', column: 'at', replace: [{ from: 'Z', to: '+00:00' }] },
+      { op: 'format', column: 'at', format: '%Y-%m-%dT%H:%M:%S%z' },
+    ]);
+    expect(c.table).toEqual(c.expected);
+    expect(c.quarantine).toEqual([]);
+  });
+
   it('a date column is never given a zone format (which day an instant falls on is a choice)', async () => {
     const lines = S.lines.map((l) => l.map((v, j) => (j === 4 ? `${v}T00:00:00+02:00` : v)));
     const c = await runCase(CLEAN(), write(csv(S.header, lines)));
