@@ -52,6 +52,10 @@ export interface TimelineAttempt {
   patchText: string[];
   /** What `healing.policy` made of the patch, one line per decision (`describeDecisions`). */
   policies: string[];
+  /** Why the doctor proposed the patch (its evidence, one line each), from the diagnosis; [] when not in the history. */
+  rationale: string[];
+  /** The doctor's confidence in the patch (0–1); null when not in the history. */
+  confidence: number | null;
   candidateVersion: number | null;
   /** The verification's one-line summary. */
   verification: string | null;
@@ -229,6 +233,8 @@ function attemptFromRun(x: ParsedExecution, fallback: AttemptRecord | undefined)
     patch,
     patchText: patchText(patch),
     policies: Array.isArray(diag['policies']) ? describeDecisions(diag['policies'] as PolicyDecision[]) : [],
+    rationale: Array.isArray(diag['rationale']) ? diag['rationale'].map(String) : [],
+    confidence: typeof diag['confidence'] === 'number' ? diag['confidence'] : null,
     candidateVersion:
       rec?.candidateVersion ??
       (isObj(propose?.result) && typeof propose.result['candidateVersion'] === 'number'
@@ -252,6 +258,8 @@ function attemptFromRecord(r: AttemptRecord): TimelineAttempt {
     patch: r.patch,
     patchText: patchText(r.patch),
     policies: [],
+    rationale: [],
+    confidence: null,
     candidateVersion: r.candidateVersion,
     verification: r.report?.summary ?? null,
     checks: checksOf(r.report),
@@ -632,6 +640,10 @@ function attemptLines(a: TimelineAttempt, maxAttempts: number | null, p: Paint):
   if (a.patchText.length) {
     L.push(`  patch${a.candidateVersion != null ? ` (candidate v${a.candidateVersion})` : ''}:`);
     for (const line of a.patchText) L.push(`   + ${line}`);
+  }
+  if (a.rationale.length) {
+    L.push(`  why${a.confidence != null ? ` (confidence ${a.confidence.toFixed(2)})` : ''}:`);
+    for (const line of a.rationale) L.push(p.dim(`   · ${line}`));
   }
   for (const line of a.policies) L.push(`  policy ${line}`);
   if (a.checks.length) {

@@ -156,7 +156,14 @@ function attemptRuns(): ParsedExecution[] {
     'diagnose',
     {},
     110,
-    { result: { doctor: 'rules', patch: rec1.patch, rationale: [] } },
+    {
+      result: {
+        doctor: 'rules',
+        patch: rec1.patch,
+        confidence: 0.82,
+        rationale: ['"id" pairs with email: name similarity 0.20, value overlap 0.91'],
+      },
+    },
     'attempt 1/3: diagnose renamed',
   );
   a1.activity(120, 'proposePatch', {}, 170, { result: { candidateVersion: 2 } });
@@ -381,6 +388,11 @@ test('a healed auto episode: drift, both attempts with patch, checks and why the
   ]);
   const [a1, a2] = t.attempts;
   expect(a1?.patchText).toEqual(['map source column "id" → email']);
+  expect(a1).toMatchObject({
+    confidence: 0.82,
+    rationale: ['"id" pairs with email: name similarity 0.20, value overlap 0.91'],
+  });
+  expect(a2).toMatchObject({ confidence: null, rationale: [] });
   expect(a1?.error).toBe(rec1.error);
   expect(a1?.checks).toEqual([
     {
@@ -438,6 +450,9 @@ test('the human rendering names the drift, each attempt, each check with figure 
   expect(out).toMatch(/Attempt 1\/3 — rules doctor, 700ms {2}✖ failed/);
   expect(out).toContain('✖ quarantine-budget: 20.0% quarantined (20 rows) (threshold ≤ 1.0%)');
   expect(out).toContain('why it failed: verification failed: quarantine-budget');
+  expect(out).toMatch(
+    /why \(confidence 0\.82\):\n {3}· "id" pairs with email: name similarity 0\.20, value overlap 0\.91/,
+  );
   expect(out).toMatch(/Attempt 2\/3 — llm doctor, 1\.1s {2}✔ verified/);
   expect(out).toContain('model m: 900 prompt + 80 completion tokens');
   expect(out).toContain('+ map source column "e_mail" → email');
