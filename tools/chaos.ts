@@ -238,6 +238,13 @@ export const CHAOS_KINDS = [
     needs: 'timestamp-column',
   },
   {
+    kind: 'timestamp-offset-mixed',
+    description:
+      'a timestamp column written in UTC with a "Z" on every other value and with +hh:mm offsets on the rest ("…T10:00:00Z", "…T12:00:00+02:00"), the same instants',
+    expect: 'healed',
+    needs: 'timestamp-column',
+  },
+  {
     kind: 'footer-total',
     description:
       'a "Total" row (sums, its other fields filled so that it parses) and a footer line ("(c) 2026 …") appended; quarantined, never loaded',
@@ -1296,6 +1303,7 @@ const TRANSFORMS: Record<ChaosKind, (c: Ctx) => Outcome> = {
   preamble: (c) => preambleKind(c),
   'null-tokens': (c) => nullTokensKind(c),
   'timestamp-offset': (c) => timestampOffsetKind(c),
+  'timestamp-offset-mixed': (c) => timestampOffsetKind(c, true),
   'footer-total': (c) => footerTotalKind(c),
   'invalid-byte-line': (c) => invalidByteLineKind(c),
 };
@@ -1370,7 +1378,8 @@ function offsetText(minutes: number, colon: boolean): string {
  * A timestamp column (its values UTC instants) written with offsets or a zone: the local time of
  * each instant with its offset, so that the healed table (stored at UTC) equals the clean one.
  */
-function timestampOffsetKind(c: Ctx): Outcome {
+/** Timestamps with offsets or a zone; `mixed`: every other value in UTC with a "Z", the rest with offsets. */
+function timestampOffsetKind(c: Ctx, mixed = false): Outcome {
   const fraction = (x: ColumnInfo) => {
     const values = c.file.rows.map((r) => cell(r, x.index).trim()).filter(Boolean);
     const some = values.filter((v) => v.includes('.')).length;
@@ -1391,7 +1400,15 @@ function timestampOffsetKind(c: Ctx): Outcome {
     { label: 'a space and +0100', fn: (v) => `${shiftTimestamp(v, 60, ' ')} ${offsetText(60, false)}` },
     { label: 'a " UTC" suffix', fn: (v) => `${shiftTimestamp(v, 0, ' ')} UTC` },
   ];
-  const style = c.rng.pick(styles);
+  const style = mixed
+    ? {
+        label: 'a "Z" on every other value and +hh:mm offsets on the rest',
+        fn: (v: string, i: number) => {
+          const m = [120, -300][(i >> 1) % 2] as number;
+          return i % 2 === 0 ? `${shiftTimestamp(v, 0, 'T')}Z` : `${shiftTimestamp(v, m, 'T')}${offsetText(m, true)}`;
+        },
+      }
+    : c.rng.pick(styles);
   let i = 0;
   const { rows, example } = mapColumn(c, col, (v) => style.fn(v, i++));
   return {

@@ -359,6 +359,7 @@ function checkKind(kind: ChaosKind, clean: CsvFile, r: Extract<ChaosResult, { ap
     case 'preamble':
     case 'null-tokens':
     case 'timestamp-offset':
+    case 'timestamp-offset-mixed':
     case 'footer-total':
     case 'invalid-byte-line':
       checkHabit(kind, clean, r);
@@ -370,7 +371,7 @@ function checkKind(kind: ChaosKind, clean: CsvFile, r: Extract<ChaosResult, { ap
 
 /** UTC milliseconds of "YYYY-MM-DD[ T]HH:MM[:SS][.f]" followed by an offset ("+02:00", " +0100", " UTC") or nothing. */
 function utcMs(v: string): number {
-  const m = /^(\d{4}-\d{2}-\d{2})[ T](\d{2}:\d{2})(?::(\d{2}))?(\.\d+)?(?: ?([+-])(\d{2}):?(\d{2})| UTC)?$/.exec(v);
+  const m = /^(\d{4}-\d{2}-\d{2})[ T](\d{2}:\d{2})(?::(\d{2}))?(\.\d+)?(?: ?([+-])(\d{2}):?(\d{2})| UTC|Z)?$/.exec(v);
   if (!m) return NaN;
   const local = Date.parse(`${m[1]}T${m[2]}:${m[3] ?? '00'}${(m[4] ?? '').slice(0, 4)}Z`);
   const offset = m[5] ? (m[5] === '-' ? -1 : 1) * (Number(m[6]) * 60 + Number(m[7])) : 0;
@@ -410,18 +411,25 @@ function checkHabit(kind: ChaosKind, clean: CsvFile, r: Extract<ChaosResult, { a
       expect(wrong).toEqual([]);
       return;
     }
-    case 'timestamp-offset': {
+    case 'timestamp-offset':
+    case 'timestamp-offset-mixed': {
       const out = reparse(r);
       const i = clean.header.indexOf(target);
       same(without(out.rows, i), without(clean.rows, i));
       const before = col(clean, target);
       const after = col(out, target);
+      // Mixed: "Z" and offsets side by side (both kinds present); else an offset or a zone on every value.
+      const zone = kind === 'timestamp-offset-mixed' ? /[+-]\d{2}:\d{2}$|\dZ$/ : /[+-]\d{2}:?\d{2}$| UTC$/;
       const wrong = before.flatMap((b, k) => {
         if (b.trim() === '') return after[k] === b ? [] : [{ k, b, a: after[k] }];
         const a = after[k] ?? '';
-        return /[+-]\d{2}:?\d{2}$| UTC$/.test(a) && utcMs(a) === utcMs(b.trim()) ? [] : [{ k, b, a }];
+        return zone.test(a) && utcMs(a) === utcMs(b.trim()) ? [] : [{ k, b, a }];
       });
       expect(wrong.slice(0, 5)).toEqual([]);
+      if (kind === 'timestamp-offset-mixed') {
+        expect(after.some((a) => /\dZ$/.test(a))).toBe(true);
+        expect(after.some((a) => /[+-]\d{2}:\d{2}$/.test(a))).toBe(true);
+      }
       return;
     }
     case 'footer-total': {
@@ -506,6 +514,7 @@ const NOT_APPLICABLE: Record<string, ChaosKind[]> = {
     'latin1',
     'null-tokens',
     'timestamp-offset',
+    'timestamp-offset-mixed',
   ],
   // Also: no similar pair, no fractional column, no snake_case name, no ISO date ("Jan 1 2000").
   stocks: [
@@ -526,6 +535,7 @@ const NOT_APPLICABLE: Record<string, ChaosKind[]> = {
     'latin1',
     'null-tokens',
     'timestamp-offset',
+    'timestamp-offset-mixed',
   ],
   [SYNTHETIC]: [],
 };
