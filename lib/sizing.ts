@@ -34,17 +34,21 @@ export interface WorkerSizing {
 }
 
 /**
+ * The DuckDB `memory_limit` a setting asks for: unset means {@link DEFAULT_SLOT_MEMORY_MIB} MiB,
+ * "none" DuckDB's own default (undefined), anything else as given.
+ */
+export function slotMemoryLimit(setting: string | undefined): string | undefined {
+  if (setting === undefined) return `${DEFAULT_SLOT_MEMORY_MIB}MiB`;
+  return setting.toLowerCase() === 'none' ? undefined : setting;
+}
+
+/**
  * The worker's sizing: `slots` 0 means sized to the machine (2 per core, 2 to 16, no more than half
  * the memory holds at one budget each); `memoryLimit` unset means {@link DEFAULT_SLOT_MEMORY_MIB} MiB,
  * and "none" DuckDB's own default (80 % of RAM per database).
  */
 export function workerSizing(machine: Machine, overrides: { slots: number; memoryLimit?: string }): WorkerSizing {
-  const duckdbMemoryLimit =
-    overrides.memoryLimit === undefined
-      ? `${DEFAULT_SLOT_MEMORY_MIB}MiB`
-      : overrides.memoryLimit.toLowerCase() === 'none'
-        ? undefined
-        : overrides.memoryLimit;
+  const duckdbMemoryLimit = slotMemoryLimit(overrides.memoryLimit);
   if (overrides.slots > 0) return { activitySlots: overrides.slots, duckdbMemoryLimit };
   const byCores = Math.min(MAX_SLOTS, Math.max(MIN_SLOTS, SLOTS_PER_CORE * Math.max(1, machine.cores)));
   const byMemory = Math.floor((machine.memoryBytes * MEMORY_SHARE) / (DEFAULT_SLOT_MEMORY_MIB * 2 ** 20));

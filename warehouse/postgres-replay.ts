@@ -15,6 +15,7 @@ import {
   REPLAY_LOAD_KEY,
   REPLAY_SOURCE,
   REPLAY_SOURCE_COLUMNS,
+  replayRowIds,
   replaySourceQuery,
   sameRow,
   tableMismatch,
@@ -122,17 +123,16 @@ async function holdNewer(c: PoolClient, schema: string, b: ReplayBatch): Promise
   await c.query(
     `CREATE TEMP TABLE __heal_replay_held ON COMMIT DROP AS ${heldRowsQuery(b, rel, pgIdent, (v) => c.escapeLiteral(v))}`,
   );
-  const rows = await c.query<{ run_id: string; source_file: string | null; line: string | null }>(
-    'SELECT run_id, source_file, line FROM __heal_replay_held',
+  const held = replayRowIds(
+    (
+      await c.query<{ run_id: string; source_file: string | null; line: string | null }>(
+        'SELECT run_id, source_file, line FROM __heal_replay_held',
+      )
+    ).rows,
   );
-  if (rows.rows.length)
-    await c.query(`DELETE FROM __heal_replay_rows r USING __heal_replay_held h WHERE r.__heal_run_id = h.run_id
-      AND r.__heal_source_file IS NOT DISTINCT FROM h.source_file AND r.__heal_line IS NOT DISTINCT FROM h.line`);
-  return rows.rows.map((h) => ({
-    runId: h.run_id,
-    sourceFile: h.source_file,
-    line: h.line === null ? null : Number(h.line),
-  }));
+  // The held table has a quarantine row's columns: `sameRow` matches it as `q`.
+  if (held.length) await c.query(`DELETE FROM __heal_replay_rows r USING __heal_replay_held q WHERE ${sameRow('r')}`);
+  return held;
 }
 
 /**

@@ -978,9 +978,9 @@ function zuluCandidates(
   samples: readonly string[],
 ): { ops: PatchOp[]; entry: MappingEntry; label: string }[] {
   const texts = samples.map((s) => s.trim());
-  const zulu = texts.filter((s) => /\dZ$/.test(s));
-  if (!zulu.length || zulu.length === texts.length || entry.replace?.some((r) => r.from === ZULU.from)) return [];
-  const spelt = texts.map((s) => (/\dZ$/.test(s) ? `${s.slice(0, -1)}${ZULU.to}` : s));
+  const isZulu = (s: string) => /\dZ$/.test(s);
+  if (!texts.some(isZulu) || texts.every(isZulu) || entry.replace?.some((r) => r.from === ZULU.from)) return [];
+  const spelt = texts.map((s) => (isZulu(s) ? `${s.slice(0, -1)}${ZULU.to}` : s));
   const replace = [...(entry.replace ?? []), ZULU];
   return ctx.o.dateFormats
     .filter((f) => /%z/.test(f) && spelt.every((s) => formatRegex(f).test(s)))

@@ -97,6 +97,17 @@ export interface ReplayRowId {
   line: number | null;
 }
 
+/** Quarantine row ids as a held-rows query ({@link heldRowsQuery}) returns them, on either target. */
+export function replayRowIds(
+  rows: readonly { run_id: string; source_file: string | null; line: number | string | bigint | null }[],
+): ReplayRowId[] {
+  return rows.map((h) => ({
+    runId: h.run_id,
+    sourceFile: h.source_file,
+    line: h.line === null ? null : Number(h.line),
+  }));
+}
+
 /** What a replay's commit did. */
 export interface ReplayCommit {
   /** Rows inserted into the table (and gone from quarantine). */
@@ -380,10 +391,8 @@ async function markHeld(conn: DuckDBConnection, held: readonly ReplayRowId[]): P
     const values = held
       .slice(from, from + HELD_BATCH)
       .map((h) => `(${lit(h.runId)}, ${h.sourceFile === null ? 'NULL' : lit(h.sourceFile)}, ${h.line ?? 'NULL'})`);
-    await conn.run(`UPDATE ${OUT} SET loads = false, superseded = true
-      FROM (VALUES ${values.join(', ')}) h(run_id, source_file, line)
-      WHERE ${OUT}.run_id = h.run_id AND ${OUT}.source_file IS NOT DISTINCT FROM h.source_file
-        AND ${OUT}.line IS NOT DISTINCT FROM h.line`);
+    await conn.run(`UPDATE ${OUT} AS q SET loads = false, superseded = true
+      FROM (VALUES ${values.join(', ')}) h(__heal_run_id, __heal_source_file, __heal_line) WHERE ${sameRow('h')}`);
   }
 }
 
@@ -462,18 +471,13 @@ async function holdNewer(conn: DuckDBConnection, b: ReplayBatch, go: string): Pr
   await conn.run(
     `CREATE OR REPLACE TEMP TABLE ${HELD} AS ${heldRowsQuery(b, { ...rel, loads: LOADS_TABLE }, ident, lit)}`,
   );
-  const held = await queryRows<{ run_id: string; source_file: string | null; line: number | null }>(
-    conn,
-    `SELECT * FROM ${HELD}`,
+  const held = replayRowIds(
+    await queryRows<{ run_id: string; source_file: string | null; line: number | null }>(conn, `SELECT * FROM ${HELD}`),
   );
+  // The held table has a quarantine row's columns: `sameRow` matches it as `q`.
   if (held.length)
-    await conn.run(`DELETE FROM ${go} AS r WHERE EXISTS (SELECT 1 FROM ${HELD} h WHERE r.__heal_run_id = h.run_id
-      AND r.__heal_source_file IS NOT DISTINCT FROM h.source_file AND r.__heal_line IS NOT DISTINCT FROM h.line)`);
-  return held.map((h) => ({
-    runId: h.run_id,
-    sourceFile: h.source_file,
-    line: h.line === null ? null : Number(h.line),
-  }));
+    await conn.run(`DELETE FROM ${go} AS r WHERE EXISTS (SELECT 1 FROM ${HELD} q WHERE ${sameRow('r')})`);
+  return held;
 }
 
 /** The embedded warehouse as a replay's target: the DuckDB database the replay runs on. */

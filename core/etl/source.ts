@@ -6,7 +6,7 @@ import type { CsvOptions, PipelineSpec } from '../../common/spec';
 import type { SourceShape } from '../../common/types';
 import { ident, lit, queryOne, queryRows } from '../../lib/duckdb';
 import { checkSourceFile, isGlob } from '../../lib/paths';
-import { readerCall } from './sql';
+import { readerCall, type ReaderOptions } from './sql';
 
 export const RAW = '__heal_raw';
 export const REJECTS = '__heal_rejects';
@@ -113,6 +113,20 @@ export type HeaderResult = { ok: true; columns: string[] } | { ok: false; error:
 /** A reader error that means the file is not in the expected encoding ("Invalid unicode ... not utf-8 encoded"). */
 export const ENCODING_ERROR = /invalid unicode|is not [\w-]+ encoded/i;
 
+/** The column names DuckDB's sniffer reads at the start of `files` with the spec's reader options. */
+async function describeColumns(
+  conn: DuckDBConnection,
+  spec: PipelineSpec,
+  files: readonly string[],
+  ignoreErrors: boolean,
+): Promise<string[]> {
+  const rows = await queryRows<{ column_name: string }>(
+    conn,
+    `DESCRIBE SELECT * FROM ${readerCall(spec, files, { ignoreErrors })}`,
+  );
+  return rows.map((r) => r.column_name);
+}
+
 /**
  * Column names of one file as the spec's reader options see them. Malformed lines (a ragged row)
  * do not hide the header: they are staged to quarantine later. An encoding error is reported.
@@ -128,13 +142,7 @@ export async function readHeader(
     const wide = tooWide(file, spec.source.csv);
     if (wide) return { ok: false, error: wide };
   }
-  const describe = async (ignoreErrors: boolean) =>
-    (
-      await queryRows<{ column_name: string }>(
-        conn,
-        `DESCRIBE SELECT * FROM ${readerCall(spec, [file], { ignoreErrors })}`,
-      )
-    ).map((r) => r.column_name);
+  const describe = (ignoreErrors: boolean) => describeColumns(conn, spec, [file], ignoreErrors);
   let error: string;
   try {
     return { ok: true, columns: await describe(false) };
@@ -211,17 +219,15 @@ export interface OpenedSource {
 export function sourceSelect(
   spec: PipelineSpec,
   files: readonly string[],
-  opts: { rejects: boolean; columns?: readonly string[] },
+  opts: { rejects: boolean; columns?: readonly string[] | undefined },
 ): string {
   const isCsv = spec.source.format === 'csv';
-  const reader = {
-    ...(opts.rejects && isCsv
-      ? { rejectsTable: REJECTS, rejectsScan: REJECT_SCANS }
-      : isCsv
-        ? { ignoreErrors: true }
-        : {}),
-    ...(isCsv && opts.columns ? { columns: opts.columns } : {}),
-  };
+  const reader: ReaderOptions = isCsv
+    ? {
+        ...(opts.rejects ? { rejectsTable: REJECTS, rejectsScan: REJECT_SCANS } : { ignoreErrors: true }),
+        ...(opts.columns ? { columns: opts.columns } : {}),
+      }
+    : {};
   const cols = isCsv ? '*' : 'COLUMNS(*)::VARCHAR';
   if (files.length === 1)
     return `SELECT ${cols}, ${lit(files[0] ?? '')} AS ${ident(FILE_COLUMN)} FROM ${readerCall(spec, files, reader)}`;
@@ -246,22 +252,16 @@ export async function stageSource(
   /** The columns of the first file, when its header was read already (with the same reader options). */
   header?: readonly string[],
 ): Promise<OpenedSource> {
-  let columns: string[];
-  if (spec.source.format === 'csv') {
-    columns = header
-      ? [...header]
-      : (
-          await queryRows<{ column_name: string }>(
-            conn,
-            `DESCRIBE SELECT * FROM ${readerCall(spec, files, { ignoreErrors: true })}`,
-          )
-        ).map((c) => c.column_name);
-    await conn.run(`CREATE OR REPLACE TEMP VIEW ${view} AS ${sourceSelect(spec, files, { rejects: false, columns })}`);
-  } else {
-    await conn.run(`CREATE OR REPLACE TEMP VIEW ${view} AS ${sourceSelect(spec, files, { rejects: false })}`);
-    const cols = await queryRows<{ column_name: string }>(conn, `DESCRIBE ${view}`);
-    columns = cols.map((c) => c.column_name).filter((c) => c !== FILE_COLUMN);
-  }
+  const csvColumns =
+    spec.source.format !== 'csv' ? undefined : header ? [...header] : await describeColumns(conn, spec, files, true);
+  await conn.run(
+    `CREATE OR REPLACE TEMP VIEW ${view} AS ${sourceSelect(spec, files, { rejects: false, columns: csvColumns })}`,
+  );
+  const columns =
+    csvColumns ??
+    (await queryRows<{ column_name: string }>(conn, `DESCRIBE ${view}`))
+      .map((c) => c.column_name)
+      .filter((c) => c !== FILE_COLUMN);
   return { files: [...files], columns };
 }
 

@@ -18,7 +18,7 @@ import { inferSpec } from '../../core/spec/infer';
 import { runLoad } from '../../core/etl/load';
 import { withDuckDB } from '../../lib/duckdb';
 import type { TableProfile } from '../../core/etl/profile';
-import { DEFAULT_SLOT_MEMORY_MIB } from '../../lib/sizing';
+import { slotMemoryLimit } from '../../lib/sizing';
 import { processMemory, resetPeakMemory } from './stats';
 
 interface Timed {
@@ -71,8 +71,7 @@ async function main(): Promise<void> {
   };
   const top = Number(opt('--top') ?? 15);
   // As a worker opens it: the default budget per database, unless told ("none": DuckDB's own).
-  const limit = opt('--memory-limit') ?? `${DEFAULT_SLOT_MEMORY_MIB}MiB`;
-  const memoryLimit = limit.toLowerCase() === 'none' ? undefined : limit;
+  const memoryLimit = slotMemoryLimit(opt('--memory-limit'));
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'heal-profile-'));
   const roots = [path.dirname(csv), dir];
   const sample = path.join(dir, 'sample.csv');
